@@ -1,0 +1,3 @@
+from gitcoord.cli import entry
+
+entry()

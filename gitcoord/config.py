@@ -1,0 +1,102 @@
+"""`.coord/config.toml` in the working tree: every key has a default.
+
+The file is committed on the code branch by humans and reviewed like code;
+gitcoord works with no file at all. Unknown keys are refused (exit 2) so a
+typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gitcoord.errors import InvalidInput
+
+CONFIG_PATH = ".coord/config.toml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CoordSection(_Section):
+    branch: str = "coord"
+    remote: str = Field(default="", description="remote name; empty means origin when it exists")
+
+
+class LeaseSection(_Section):
+    minutes: float = Field(default=30, gt=0, le=7 * 24 * 60)
+    grace_minutes: float = Field(default=5, ge=0, le=24 * 60)
+
+
+class StoreSection(_Section):
+    retry_seconds: float = Field(default=30, gt=0, le=3600)
+    remote_timeout_seconds: float = Field(default=20, gt=0, le=600)
+
+
+class HooksSection(_Section):
+    mode: Literal["off", "warn", "others", "strict"] = "others"
+    fetch: bool = False
+    fetch_timeout_seconds: float = Field(default=3, gt=0, le=60)
+
+
+class ReviewSection(_Section):
+    reviewers: list[str] = Field(default_factory=list)
+
+
+class NotionSection(_Section):
+    base_url: str = ""
+    parent_page: str = ""
+    databases: dict[str, str] = Field(default_factory=dict)
+    data_sources: dict[str, str] = Field(default_factory=dict)
+
+
+class Config(_Section):
+    coord: CoordSection = Field(default_factory=CoordSection)
+    lease: LeaseSection = Field(default_factory=LeaseSection)
+    store: StoreSection = Field(default_factory=StoreSection)
+    hooks: HooksSection = Field(default_factory=HooksSection)
+    review: ReviewSection = Field(default_factory=ReviewSection)
+    notion: NotionSection = Field(default_factory=NotionSection)
+
+
+def load_config(top: Path | None) -> Config:
+    """The config of the working tree at `top` (defaults when there is no file)."""
+    if top is None:
+        return Config()
+    path = top / CONFIG_PATH
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return Config()
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"{path} is not valid TOML: {exc}") from exc
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise InvalidInput(f"{path} has invalid settings: {problems}") from exc
+
+
+def write_default_config(top: Path, *, branch: str = "coord", remote: str = "") -> bool:
+    """Write a commented config file if there is none. True if written."""
+    path = top / CONFIG_PATH
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = tomli_w.dumps({
+        "coord": {"branch": branch, "remote": remote},
+        "lease": {"minutes": 30, "grace_minutes": 5},
+        "hooks": {"mode": "others", "fetch": False},
+        "review": {"reviewers": []},
+    })
+    header = ("# gitcoord configuration. Commit this file; every key has a default.\n"
+              "# coord.remote: empty means `origin` when it exists, else local mode.\n"
+              "# hooks.mode: off | warn | others | strict.\n"
+              "# review.reviewers: git emails allowed to approve decisions (empty: any human).\n\n")
+    path.write_text(header + body, encoding="utf-8")
+    return True

@@ -1,0 +1,449 @@
+"""`Coordinator`: every gitcoord operation as a method (the Python API).
+
+The CLI, the MCP server, the hooks, the Notion sync and the demo all call
+this class, never the CLI. Example::
+
+    from gitcoord import Coordinator
+
+    coord = Coordinator("path/to/repo", agent="alpha")
+    coord.claim(["src/api.py"], minutes=30, message="adding the endpoint")
+    coord.check_in(progress=50, message="tests written")
+    coord.release(["src/api.py"], message="merged")
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from gitcoord import leases
+from gitcoord.claims import parse_resource
+from gitcoord.config import Config, load_config, write_default_config
+from gitcoord.errors import GitcoordError, InvalidInput, Refused
+from gitcoord.git import Git
+from gitcoord.records import AGENT_NAME, RECORD_ID, Agent, Claim
+from gitcoord.store import Outcome, Snapshot, Store, Txn
+
+T = TypeVar("T")
+IDENTITY_FILE = "gitcoord/agent"
+
+
+def check_agent_name(name: str) -> str:
+    if not AGENT_NAME.fullmatch(name):
+        raise InvalidInput(f"{name!r} is not a valid agent name.",
+                           hint="use 1-40 characters: lowercase letters, digits, '.', '_' or '-', "
+                                "starting with a letter or digit.")
+    return name
+
+
+def check_text(value: str, what: str, limit: int) -> str:
+    """Free text an agent writes: bounded, and no control characters but newline and tab."""
+    if len(value) > limit:
+        raise InvalidInput(f"the {what} is {len(value)} characters long; the limit is {limit}.")
+    bad = next((c for c in value if (ord(c) < 32 and c not in "\n\t") or ord(c) == 127), None)
+    if bad is not None:
+        raise InvalidInput(f"the {what} contains the control character {bad!r}.")
+    return value
+
+
+class Coordinator:
+    """The coordination operations for one repository and (optionally) one agent."""
+
+    def __init__(self, repo_path: str | os.PathLike[str] = ".", agent: str | None = None, *,
+                 config: Config | None = None) -> None:
+        self.git = Git(Path(repo_path).resolve())
+        self.git_dir, self.common_dir, self.top = self.git.repo_dirs()
+        self.config = config if config is not None else load_config(self.top)
+        self._gitconfig = self.git.config_map()
+        self.ignorecase = self._gitconfig.get("core.ignorecase", ["false"])[-1].lower() == "true"
+        self.store = Store(self.git, branch=self.config.coord.branch, remote=self._remote(),
+                           retry_seconds=self.config.store.retry_seconds,
+                           remote_timeout=self.config.store.remote_timeout_seconds)
+        self._agent = check_agent_name(agent) if agent else None
+
+    # -- identity and settings ------------------------------------------------------
+
+    def _remote(self) -> str | None:
+        wanted = self.config.coord.remote
+        if wanted:
+            if f"remote.{wanted}.url" not in self._gitconfig:
+                raise InvalidInput(f"the configured remote {wanted!r} does not exist.",
+                                   hint="fix coord.remote in .coord/config.toml or `git remote add`.")
+            return wanted
+        return "origin" if "remote.origin.url" in self._gitconfig else None
+
+    @property
+    def agent(self) -> str | None:
+        """The agent: explicit, GITCOORD_AGENT, this worktree's `start`, git config coord.agent."""
+        if self._agent is None:
+            name = (os.environ.get("GITCOORD_AGENT") or self._worktree_identity()
+                    or self._gitconfig.get("coord.agent", [""])[-1])
+            self._agent = check_agent_name(name) if name else None
+        return self._agent
+
+    def _worktree_identity(self) -> str:
+        try:
+            return (self.git_dir / IDENTITY_FILE).read_text(encoding="utf-8").strip()
+        except OSError:
+            return ""
+
+    def require_agent(self) -> str:
+        if self.agent is None:
+            raise InvalidInput("no agent identity.",
+                               hint="pass --agent NAME, set GITCOORD_AGENT, or run `gitcoord start --agent NAME`.")
+        return self.agent
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(minutes=self.config.lease.minutes)
+
+    @property
+    def grace(self) -> timedelta:
+        return timedelta(minutes=self.config.lease.grace_minutes)
+
+    def human(self) -> str:
+        """Who a human act is recorded as: the machine's git identity."""
+        email = self._gitconfig.get("user.email", [""])[-1] or os.environ.get("GIT_COMMITTER_EMAIL", "")
+        return f"human:{email or 'unknown'}"
+
+    # -- plumbing shared by the operations -----------------------------------------
+
+    def write(self, work: Callable[[Txn], T], *, actor: str | None = None) -> T:
+        """Run one transaction as `actor` (the agent by default) and return its value."""
+        outcome: Outcome = self.store.transact(actor or self.require_agent(), work)
+        return outcome.value  # type: ignore[no-any-return]
+
+    def snapshot(self, *, fetch: bool = False) -> Snapshot:
+        return self.store.snapshot(fetch=fetch)
+
+    def close(self) -> None:
+        self.git.close()
+
+    def __enter__(self) -> Coordinator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- init and sessions -------------------------------------------------------------
+
+    def init(self, *, remote: str | None = None, branch: str | None = None) -> dict[str, Any]:
+        """Create the coord branch (pushing it in remote mode) and a default config file."""
+        if remote is not None:
+            if f"remote.{remote}.url" not in self._gitconfig:
+                raise InvalidInput(f"there is no remote named {remote!r}.", hint="see `git remote -v`.")
+            self.store.remote = remote
+        if branch is not None:
+            if not AGENT_NAME.fullmatch(branch):
+                raise InvalidInput(f"{branch!r} is not a usable branch name for the coord store.")
+            self.store.branch = branch
+        created = self.store.init()
+        wrote_config = False
+        if self.top is not None:
+            wrote_config = write_default_config(self.top, branch=self.store.branch, remote=remote or "")
+        return {"created": created, "branch": self.store.branch, "remote": self.store.remote,
+                "config_written": wrote_config}
+
+    def start(self, role: str = "") -> dict[str, Any]:
+        """Begin a session: record it, remember the identity here, return the context."""
+        agent = self.require_agent()
+        check_text(role, "role", 200)
+        session_id = f"{agent}-{secrets.token_hex(4)}"
+
+        def work(txn: Txn) -> Agent:
+            old = txn.snap.record(Agent, agent)
+            record = old or Agent(name=agent)
+            record.previous_session_at = old.started_at if old else None
+            record.session_id = session_id
+            record.started_at = txn.now
+            record.role = role or record.role
+            self._heartbeat(record, txn.now)
+            txn.action, txn.what = "start", f"session {session_id}"
+            txn.put(record)
+            return record
+
+        record = self.write(work)
+        self._remember_identity(agent)
+        return self.context(record)
+
+    def _remember_identity(self, agent: str) -> None:
+        path = self.git_dir / IDENTITY_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(agent + "\n", encoding="utf-8")
+
+    def _heartbeat(self, record: Agent, now: datetime) -> None:
+        record.last_check_in = now
+        record.next_check_in = now + self.lease / 2
+
+    def context(self, me: Agent) -> dict[str, Any]:
+        """The startup context of an agent (extended by the protocol operations)."""
+        snap = self.snapshot()
+        now = self.store.clock()
+        claims = [self.claim_view(c, now, me.name) for c in self.live_claims(snap, now)]
+        claims.sort(key=lambda c: (not c["mine"], c["resource"]))
+        return {"agent": me.name, "session_id": me.session_id, "role": me.role,
+                "next_check_in": me.next_check_in, "messages": [], "active_claims": claims,
+                "help_requests": [], "my_tasks": [], "decisions": [], "errors": [], "stale_agents": []}
+
+    # -- claims ----------------------------------------------------------------------
+
+    def live_claims(self, snap: Snapshot, now: datetime, *, include_dead: bool = False) -> list[Claim]:
+        claims = snap.records(Claim)
+        if include_dead:
+            return claims
+        return [c for c in claims if not leases.is_dead(c, now, self.grace)]
+
+    def claim_view(self, claim: Claim, now: datetime, me: str | None = None) -> dict[str, Any]:
+        view = claim.model_dump(mode="json")
+        view["state"] = leases.state(claim, now, self.grace)
+        view["mine"] = claim.agent == me
+        view["seconds_left"] = int((claim.expires_at - now).total_seconds())
+        return view
+
+    def claim(self, resources: Sequence[str], *, minutes: float | None = None, shared: bool = False,
+              message: str = "", wait: float = 0) -> list[Claim]:
+        """Claim every resource or none (exit 3 with the holders when refused).
+
+        Claiming what you already hold renews it and keeps its token. With
+        `wait`, keeps trying (with backoff) until granted or `wait` seconds pass.
+        """
+        agent = self.require_agent()
+        wanted = [parse_resource(r) for r in resources]
+        if not wanted:
+            raise InvalidInput("name at least one resource to claim.")
+        check_text(message, "message", 4000)
+        lease = self._lease_for(minutes)
+        mode: Literal["exclusive", "shared"] = "shared" if shared else "exclusive"
+
+        def work(txn: Txn) -> list[Claim]:
+            mine, takeovers = self._grant_check(txn, agent, wanted, mode)
+            granted = []
+            for res in wanted:
+                claim = mine.get(res.text)
+                if claim is None:
+                    cid = txn.new_id("C")
+                    claim = Claim(id=cid, agent=agent, resource=res.text, mode=mode,
+                                  token=int(cid.split("-")[1]), created_at=txn.now,
+                                  last_check_in=txn.now, expires_at=txn.now + lease)
+                claim.session_id = self._session(txn, agent)
+                claim.mode, claim.last_check_in, claim.expires_at = mode, txn.now, txn.now + lease
+                claim.message = message or claim.message
+                txn.put(claim)
+                granted.append(claim)
+            for dead in takeovers:
+                txn.delete(dead)
+            if takeovers:
+                txn.trailers["Coord-Takeover"] = ", ".join(f"{c.id} ({c.agent})" for c in takeovers)
+            txn.action, txn.what = "claim", " ".join(r.text for r in wanted)
+            self._touch_agent(txn, agent, resource=wanted[0].text)
+            return granted
+
+        return self._with_wait(lambda: self.write(work), wait)
+
+    def _lease_for(self, minutes: float | None) -> timedelta:
+        if minutes is None:
+            return self.lease
+        if not 0 < minutes <= 7 * 24 * 60:
+            raise InvalidInput(f"--minutes must be more than 0 and at most a week, not {minutes}.")
+        return timedelta(minutes=minutes)
+
+    def _grant_check(self, txn: Txn, agent: str, wanted: list[Any], mode: str
+                     ) -> tuple[dict[str, Claim], list[Claim]]:
+        """Validate a claim on the transaction's state: my claims by resource, dead ones to remove."""
+        mine: dict[str, Claim] = {}
+        conflicts: list[leases.Conflict] = []
+        takeovers: list[Claim] = []
+        for held in txn.snap.records(Claim):
+            if held.agent == agent:
+                if held.resource in {w.text for w in wanted}:
+                    mine[held.resource] = held
+                continue
+            hits = [w for w in wanted if leases.blocks(held, w, mode, ignorecase=self.ignorecase)]
+            if not hits:
+                continue
+            if leases.is_dead(held, txn.now, self.grace):
+                takeovers.append(held)
+            else:
+                conflicts += [leases.Conflict(w.text, held) for w in hits]
+        if conflicts:
+            lines = "\n".join("  " + c.describe(txn.now) for c in conflicts)
+            raise Refused(f"claim refused, nothing was claimed:\n{lines}",
+                          hint=leases.refusal_hint(conflicts, [w.text for w in wanted]))
+        return mine, takeovers
+
+    def _session(self, txn: Txn, agent: str) -> str:
+        record = txn.snap.record(Agent, agent)
+        return record.session_id if record else ""
+
+    def _touch_agent(self, txn: Txn, agent: str, *, resource: str | None = None,
+                     progress: int | None = None, message: str | None = None) -> None:
+        record = txn.snap.record(Agent, agent) or Agent(name=agent)
+        self._heartbeat(record, txn.now)
+        if resource is not None:
+            record.resource = resource
+        if progress is not None:
+            record.progress = progress
+        if message:
+            record.message = message
+        txn.put(record)
+
+    def _with_wait(self, attempt: Callable[[], T], wait: float) -> T:
+        """Retry a refused operation until it is granted or `wait` seconds have passed."""
+        deadline = time.monotonic() + max(0.0, wait)
+        delay = 0.2
+        while True:
+            try:
+                return attempt()
+            except Refused:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise
+                # Backoff with jitter: many waiters must not fetch in lockstep.
+                time.sleep(min(left, delay * (0.5 + secrets.randbelow(1000) / 1000)))
+                delay = min(delay * 1.6, 2.0)
+
+    def check_in(self, resources: Sequence[str] = (), *, progress: int | None = None, message: str = "",
+                 minutes: float | None = None) -> dict[str, Any]:
+        """Heartbeat: renew my claims (all, or the named ones) and record progress.
+
+        Refused (exit 3) when a named claim is no longer mine: it was released,
+        or taken over after its lease died.
+        """
+        agent = self.require_agent()
+        names = [parse_resource(r).text for r in resources]
+        if progress is not None and not 0 <= progress <= 100:
+            raise InvalidInput(f"--progress is a percentage from 0 to 100, not {progress}.")
+        check_text(message, "message", 4000)
+        lease = self._lease_for(minutes)
+
+        def work(txn: Txn) -> dict[str, Any]:
+            mine = [c for c in txn.snap.records(Claim) if c.agent == agent]
+            held = {c.resource: c for c in mine}
+            lost = [n for n in names if n not in held]
+            if lost:
+                raise Refused(f"check-in refused: you no longer hold {', '.join(lost)}.",
+                              hint=self._lost_hint(txn, lost))
+            renewed = [held[n] for n in names] if names else mine
+            for claim in renewed:
+                claim.last_check_in, claim.expires_at = txn.now, txn.now + lease
+                if progress is not None:
+                    claim.progress = progress
+                claim.message = message or claim.message
+                txn.put(claim)
+            self._touch_agent(txn, agent, progress=progress, message=message)
+            txn.action = "check-in"
+            txn.what = " ".join(c.resource for c in renewed) or "(no claims)"
+            return {"agent": agent, "renewed": [c.id for c in renewed],
+                    "next_check_in": txn.now + self.lease / 2}
+
+        return self.write(work)
+
+    def _lost_hint(self, txn: Txn, lost: list[str]) -> str:
+        holders = []
+        for claim in txn.snap.records(Claim):
+            for name in lost:
+                if leases.blocks(claim, parse_resource(name), "exclusive", ignorecase=self.ignorecase) \
+                        and claim.agent != self.agent:
+                    holders.append(f"{name} is now {claim.agent}'s ({claim.id}, token {claim.token})")
+        taken = "; ".join(holders) if holders else "nobody holds it now"
+        return f"{taken}. Stop editing it; claim it again before you go on."
+
+    def release(self, resources: Sequence[str] = (), *, all: bool = False, message: str = "",
+                force: bool = False, reason: str = "") -> list[Claim]:
+        """Release my claims (named by resource or claim id, or all of them).
+
+        `force` releases anyone's claims: it is for humans, needs a reason, and
+        the reason is recorded in the commit.
+        """
+        if force and not reason.strip():
+            raise InvalidInput("--force needs --reason: a forced release is recorded with why.")
+        actor = (self.agent or self.human()) if force else self.require_agent()
+        if not resources and not all:
+            raise InvalidInput("name the resources (or claim ids) to release, or pass --all.")
+        targets = [r if RECORD_ID.fullmatch(r) else parse_resource(r).text for r in resources]
+        check_text(message, "message", 4000)
+
+        def work(txn: Txn) -> list[Claim]:
+            claims = txn.snap.records(Claim)
+            chosen = [c for c in claims if (force or c.agent == actor)
+                      and (all or c.resource in targets or c.id in targets)]
+            if all and force and not resources:
+                raise InvalidInput("--all --force would release every agent's claims; name them instead.")
+            found = {c.resource for c in chosen} | {c.id for c in chosen}
+            missing = [t for t in targets if t not in found]
+            if missing:
+                raise Refused(f"release refused: you hold no claim on {', '.join(missing)}.",
+                              hint="see `gitcoord claims` for what you hold.")
+            for claim in chosen:
+                txn.delete(claim)
+            txn.action = "force-release" if force else "release"
+            txn.what = " ".join(c.resource for c in chosen) or "(nothing held)"
+            if force:
+                txn.trailers["Coord-Force"] = check_text(reason, "reason", 1000).replace("\n", " ")
+                txn.trailers["Coord-Released"] = ", ".join(f"{c.id} ({c.agent})" for c in chosen)
+            elif chosen:
+                self._touch_agent(txn, actor, resource="", message=message)
+            return chosen
+
+        return self.write(work, actor=actor)
+
+    def claims(self, *, all: bool = False, fetch: bool = False) -> list[dict[str, Any]]:
+        """Live claims (with `all`, also dead ones still in the tree), each with its state."""
+        snap = self.snapshot(fetch=fetch)
+        now = self.store.clock()
+        found = self.live_claims(snap, now, include_dead=all)
+        return sorted((self.claim_view(c, now, self.agent) for c in found),
+                      key=lambda v: (v["resource"], v["agent"]))
+
+    # -- overview ----------------------------------------------------------------------
+
+    def agents(self, snap: Snapshot, now: datetime) -> list[dict[str, Any]]:
+        out = []
+        for record in snap.records(Agent):
+            view = record.model_dump(mode="json")
+            due = record.next_check_in
+            if due is not None and now > due + self.grace:
+                view["status"] = "stale"
+            elif record.resource:
+                view["status"] = "active"
+            else:
+                view["status"] = "idle"
+            out.append(view)
+        return out
+
+    def status(self, *, fetch: bool = False) -> dict[str, Any]:
+        """Everything at a glance: agents, claims, and (with the protocol) the open items."""
+        snap = self.snapshot(fetch=fetch)
+        now = self.store.clock()
+        return {"rev": snap.rev if snap.exists else None, "now": now,
+                "agents": self.agents(snap, now),
+                "claims": [self.claim_view(c, now, self.agent) for c in self.live_claims(snap, now)],
+                "skipped": snap.skipped}
+
+    def log(self, *, since: str | None = None, agent: str | None = None,
+            limit: int | None = None) -> list[dict[str, Any]]:
+        """The audit trail: one entry per coord commit, newest first."""
+        entries = []
+        for entry in self.store.history(since=since):
+            if agent and entry.get("agent") != agent:
+                continue
+            entries.append(entry)
+            if limit and len(entries) >= limit:
+                break
+        return entries
+
+
+def require_id(value: str, kind: str) -> str:
+    """Validate a record id of `kind` typed by a user (exit 2 when malformed)."""
+    match = RECORD_ID.fullmatch(value)
+    if not match or match.group(1) != kind:
+        raise InvalidInput(f"{value!r} is not a valid {kind}- id.", hint=f"ids look like {kind}-42.")
+    return value
+
+
+__all__ = ["Coordinator", "GitcoordError", "check_agent_name", "check_text", "require_id"]

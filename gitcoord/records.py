@@ -1,0 +1,222 @@
+"""Pydantic models for every record kept on the coord branch (DESIGN §2).
+
+Records are written strictly (a model is validated before it becomes TOML)
+and read tolerantly (unknown keys are ignored; a file that does not parse is
+skipped with a warning by the store's reader, never a crash).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
+
+AGENT_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,39}")
+RECORD_ID = re.compile(r"([CTHMED])-([1-9][0-9]{0,17})")
+MAX_MESSAGE = 4000
+MAX_TRACE = 64 * 1024
+
+
+def utc_text(value: datetime) -> str:
+    """UTC ISO 8601 with a `Z`, to the second: the one timestamp format on disk."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+Timestamp = Annotated[datetime, PlainSerializer(utc_text, return_type=str)]
+Priority = Literal["low", "normal", "high", "urgent"]
+PRIORITY_ORDER: dict[str, int] = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
+Severity = Literal["low", "medium", "high", "critical"]
+SEVERITY_ORDER: dict[str, int] = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+ErrorType = Literal["conflict", "dependency", "code_error", "timeout", "other"]
+Impact = Literal["low", "medium", "high"]
+
+
+class Record(BaseModel):
+    """Common base: revisions of creation and last change, tolerant of extra keys."""
+
+    model_config = ConfigDict(extra="ignore", validate_assignment=True)
+    directory: ClassVar[str] = ""
+
+    created_rev: int = 0
+    updated_rev: int = 0
+
+    def to_toml(self) -> bytes:
+        data = self.model_dump(mode="json", exclude_none=True)
+        return tomli_w.dumps(data).encode()
+
+    @property
+    def key(self) -> str:
+        """The file name stem of this record under its directory."""
+        raise NotImplementedError
+
+
+class IdRecord(Record):
+    id: str
+
+    @property
+    def key(self) -> str:
+        return self.id
+
+
+class Meta(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    format: int = 1
+    rev: int = 0
+
+    def to_toml(self) -> bytes:
+        return tomli_w.dumps(self.model_dump(mode="json")).encode()
+
+
+class Agent(Record):
+    directory: ClassVar[str] = "agents"
+
+    name: str
+    role: str = ""
+    session_id: str = ""
+    started_at: Timestamp | None = None
+    previous_session_at: Timestamp | None = None
+    last_check_in: Timestamp | None = None
+    next_check_in: Timestamp | None = None
+    progress: int | None = None
+    message: str = ""
+    resource: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.name
+
+
+class Claim(IdRecord):
+    directory: ClassVar[str] = "claims"
+
+    agent: str
+    session_id: str = ""
+    resource: str
+    mode: Literal["exclusive", "shared"] = "exclusive"
+    token: int
+    message: str = ""
+    progress: int | None = None
+    created_at: Timestamp
+    last_check_in: Timestamp
+    expires_at: Timestamp
+
+
+class Task(IdRecord):
+    directory: ClassVar[str] = "tasks"
+
+    title: str
+    description: str = ""
+    resources: list[str] = Field(default_factory=list)
+    assignee: str = ""
+    priority: Priority = "normal"
+    depends_on: list[str] = Field(default_factory=list)
+    status: Literal["todo", "in_progress", "done", "blocked"] = "todo"
+    created_by: str
+    created_at: Timestamp
+    started_at: Timestamp | None = None
+    done_at: Timestamp | None = None
+    claim_ids: list[str] = Field(default_factory=list)
+    note: str = ""
+    block_reason: str = ""
+
+
+class HelpRequest(IdRecord):
+    directory: ClassVar[str] = "help"
+
+    from_agent: str
+    to: str
+    priority: Priority = "normal"
+    resource: str = ""
+    message: str
+    status: Literal["open", "acknowledged", "resolved"] = "open"
+    created_at: Timestamp
+    acked_by: str = ""
+    acked_at: Timestamp | None = None
+    resolved_by: str = ""
+    resolved_at: Timestamp | None = None
+    resolution_note: str = ""
+
+
+class Message(IdRecord):
+    directory: ClassVar[str] = "messages"
+
+    from_agent: str
+    to: str
+    body: str
+    reply_to: str = ""
+    created_at: Timestamp
+    read_by: list[str] = Field(default_factory=list)
+
+
+class ErrorRecord(IdRecord):
+    directory: ClassVar[str] = "errors"
+
+    agent: str
+    type: ErrorType
+    severity: Severity
+    resource: str = ""
+    message: str
+    trace: str = ""
+    status: Literal["open", "resolved"] = "open"
+    created_at: Timestamp
+    resolved_by: str = ""
+    resolved_at: Timestamp | None = None
+    resolution_note: str = ""
+
+
+class Decision(IdRecord):
+    directory: ClassVar[str] = "decisions"
+
+    agent: str
+    category: str
+    impact: Impact
+    title: str
+    rationale: str
+    alternatives: list[str] = Field(default_factory=list)
+    status: Literal["proposed", "approved", "rejected", "implemented"] = "proposed"
+    created_at: Timestamp
+    reviewed_by: str = ""
+    reviewed_at: Timestamp | None = None
+    review_note: str = ""
+    implemented_at: Timestamp | None = None
+
+
+class Summary(Record):
+    directory: ClassVar[str] = "summaries"
+
+    agent: str
+    day: date
+    day_number: int | None = None
+    completed: str
+    next: str
+    blockers: str = ""
+    messages: str = ""
+    metrics: dict[str, str] = Field(default_factory=dict)
+    created_at: Timestamp
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _metrics_as_text(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k): str(v) for k, v in value.items()}
+        return value
+
+    @property
+    def key(self) -> str:
+        return f"{self.agent}/{self.day.isoformat()}"
+
+
+KINDS: dict[str, type[Record]] = {
+    "C": Claim, "T": Task, "H": HelpRequest, "M": Message, "E": ErrorRecord, "D": Decision,
+}
+
+R = TypeVar("R", bound=Record)
+
+
+def parse_record(model: type[R], data: bytes) -> R:
+    """Parse TOML bytes into `model`; raises ValueError (tomllib or pydantic) when malformed."""
+    return model.model_validate(tomllib.loads(data.decode()))

@@ -1,0 +1,451 @@
+"""The coord store: TOML records on the coord ref, written by compare-and-swap.
+
+This is the only module that writes git objects or refs for coordination
+data. A write is a transaction (DESIGN §3):
+
+1. read the tip the store believes authoritative (in remote mode the local
+   copy of the remote branch, fetched when missing),
+2. run the caller's function on that state; it validates and says what
+   to write (or raises),
+3. build only the changed trees, commit them with the tip as parent,
+4. compare-and-swap: `update-ref REF NEW OLD` locally, or a push whose lease
+   is OLD in remote mode, so the remote accepts it only if its tip is still OLD.
+
+A lost race re-reads the new tip and re-runs step 2 from scratch, so a claim
+that now conflicts is refused, never merged. A crash at any point leaves the
+ref at the old or the new commit: objects are written before the ref moves,
+and the ref moves in one atomic step.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+import tomllib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from gitcoord.errors import GitcoordError, InvalidInput, Unavailable
+from gitcoord.git import BLOB_MODE, TREE_MODE, ZERO_OID, Git, GitFailed, TreeEntry
+from gitcoord.records import Meta, Record, parse_record
+
+log = logging.getLogger("gitcoord")
+
+ROOT = ".coord"
+R = TypeVar("R", bound=Record)
+T = TypeVar("T")
+
+# Push and update-ref failures that mean "someone else moved the ref first".
+_LOST_RACE_MARKERS = (
+    "stale info", "fetch first", "non-fast-forward", "failed to lock", "cannot lock ref",
+    "incorrect old value", "but expected", "File exists", "failed to update ref",
+)
+
+
+def wall_clock() -> datetime:
+    """Now, in UTC. GITCOORD_CLOCK_SKEW_SECONDS shifts it, to test skewed machines."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    skew = os.environ.get("GITCOORD_CLOCK_SKEW_SECONDS")
+    return now + timedelta(seconds=float(skew)) if skew else now
+
+
+@dataclass
+class Snapshot:
+    """A read-only view of the store at one commit (or of an empty store)."""
+
+    git: Git
+    commit: str | None
+    tree: str | None
+    _trees: dict[str, dict[str, TreeEntry]] = field(default_factory=dict)
+    _meta: Meta | None = None
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def exists(self) -> bool:
+        return self.commit is not None
+
+    @property
+    def meta(self) -> Meta:
+        if self._meta is None:
+            raw = self.read(f"{ROOT}/meta.toml")
+            self._meta = Meta.model_validate(tomllib.loads(raw.decode())) if raw else Meta()
+        return self._meta
+
+    @property
+    def rev(self) -> int:
+        return self.meta.rev
+
+    def entries(self, directory: str) -> dict[str, TreeEntry]:
+        """Entries of a directory of the snapshot ('' is the root); empty when absent."""
+        if directory in self._trees:
+            return self._trees[directory]
+        entries: dict[str, TreeEntry] = {}
+        if self.tree is not None:
+            if directory == "":
+                entries = self.git.read_tree(self.tree)
+            else:
+                parent, _, name = directory.rpartition("/")
+                entry = self.entries(parent).get(name)
+                if entry is not None and entry.is_tree:
+                    entries = self.git.read_tree(entry.sha)
+        self._trees[directory] = entries
+        return entries
+
+    def read(self, path: str) -> bytes | None:
+        parent, _, name = path.rpartition("/")
+        entry = self.entries(parent).get(name)
+        if entry is None or entry.is_tree:
+            return None
+        found = self.git.read_object(entry.sha)
+        return found[2] if found else None
+
+    def read_dir(self, directory: str) -> dict[str, bytes]:
+        """All blobs of one directory, read in one batch: {file name: content}."""
+        blobs = {n: e.sha for n, e in self.entries(directory).items() if not e.is_tree}
+        data = self.git.read_objects(list(blobs.values()))
+        return {name: found[2] for name, found in zip(blobs, data, strict=True) if found}
+
+    def records(self, model: type[R], subdir: str = "") -> list[R]:
+        """Every record of a kind; a malformed file is skipped with a warning."""
+        directory = f"{ROOT}/{model.directory}" + (f"/{subdir}" if subdir else "")
+        out: list[R] = []
+        for name, raw in sorted(self.read_dir(directory).items()):
+            if not name.endswith(".toml"):
+                continue
+            try:
+                out.append(parse_record(model, raw))
+            except (ValueError, UnicodeDecodeError) as exc:
+                self._skip(f"{directory}/{name}", exc)
+        return out
+
+    def record(self, model: type[R], key: str) -> R | None:
+        path = f"{ROOT}/{model.directory}/{key}.toml"
+        raw = self.read(path)
+        if raw is None:
+            return None
+        try:
+            return parse_record(model, raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            self._skip(path, exc)
+            return None
+
+    def _skip(self, path: str, exc: Exception) -> None:
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        log.warning("skipping malformed record %s: %s", path, first_line)
+        self.skipped.append(path)
+
+
+@dataclass
+class Txn:
+    """What one attempt of a write sees and says: the state, the time, the changes."""
+
+    snap: Snapshot
+    now: datetime
+    action: str = ""
+    what: str = ""
+    trailers: dict[str, str] = field(default_factory=dict)
+    _writes: dict[str, Record | None] = field(default_factory=dict)
+    _allocated: int = 0
+    _touched: list[str] = field(default_factory=list)
+
+    @property
+    def rev(self) -> int:
+        """The revision this write will have once it lands."""
+        return self.snap.rev + max(1, self._allocated)
+
+    def new_id(self, kind: str) -> str:
+        """A fresh record id: the kind letter and a revision no one else can get."""
+        self._allocated += 1
+        return f"{kind}-{self.snap.rev + self._allocated}"
+
+    def put(self, record: Record) -> None:
+        self._writes[f"{ROOT}/{record.directory}/{record.key}.toml"] = record
+        self._note(record.key)
+
+    def delete(self, record: Record) -> None:
+        self._writes[f"{ROOT}/{record.directory}/{record.key}.toml"] = None
+        self._note(record.key)
+
+    def _note(self, key: str) -> None:
+        if key not in self._touched:
+            self._touched.append(key)
+
+    @property
+    def has_writes(self) -> bool:
+        return bool(self._writes)
+
+    def blobs(self) -> dict[str, bytes | None]:
+        """Serialise the changes, stamping every written record with this write's rev."""
+        rev = self.rev
+        out: dict[str, bytes | None] = {}
+        for path, record in self._writes.items():
+            if record is None:
+                out[path] = None
+                continue
+            if not record.created_rev:
+                record.created_rev = rev
+            record.updated_rev = rev
+            out[path] = record.to_toml()
+        out[f"{ROOT}/meta.toml"] = Meta(format=1, rev=rev).to_toml()
+        return out
+
+    def message(self, agent: str) -> str:
+        subject = f"{agent}: {self.action} {self.what}".rstrip()
+        lines = [subject, "", f"Coord-Agent: {agent}", f"Coord-Action: {self.action}",
+                 f"Coord-Rev: {self.rev}", f"Coord-Records: {', '.join(self._touched)}"]
+        lines += [f"{key}: {value}" for key, value in self.trailers.items()]
+        return "\n".join(lines) + "\n"
+
+
+@dataclass
+class Outcome:
+    """A landed write: its commit and revision, and what the caller's function returned."""
+
+    commit: str | None
+    rev: int
+    value: Any
+    attempts: int
+
+
+@dataclass
+class Store:
+    """Records on `refs/heads/<branch>` of a repository, optionally mirrored by a remote."""
+
+    git: Git
+    branch: str = "coord"
+    remote: str | None = None
+    retry_seconds: float = 30.0
+    remote_timeout: float = 20.0
+    clock: Callable[[], datetime] = wall_clock
+
+    @property
+    def ref(self) -> str:
+        return f"refs/heads/{self.branch}"
+
+    @property
+    def tracking_ref(self) -> str:
+        return f"refs/remotes/{self.remote}/{self.branch}"
+
+    @property
+    def view_ref(self) -> str:
+        """The ref reads look at: the local copy of the authoritative branch."""
+        return self.tracking_ref if self.remote else self.ref
+
+    # -- reading ------------------------------------------------------------
+
+    def local_tip(self) -> str | None:
+        found = self.git.read_object(self.view_ref)
+        if found is None and self.remote:
+            found = self.git.read_object(self.ref)
+        return found[0] if found else None
+
+    def snapshot(self, *, fetch: bool = False) -> Snapshot:
+        """The state at the local tip, after a fetch when asked (remote mode only)."""
+        tip = self.fetch() if fetch and self.remote else self.local_tip()
+        return self.snapshot_at(tip)
+
+    def snapshot_at(self, commit: str | None) -> Snapshot:
+        if commit is None:
+            return Snapshot(self.git, None, None)
+        found = self.git.read_object(commit)
+        if found is None or found[1] != "commit":
+            raise GitcoordError(f"{commit} is not a commit.")
+        tree = found[2].split(b"\n", 1)[0].split(b" ")[1].decode()
+        return Snapshot(self.git, found[0], tree)
+
+    def fetch(self) -> str | None:
+        """Bring the remote branch into the tracking ref; the remote tip, or None if absent."""
+        assert self.remote
+        refspec = f"+{self.ref}:{self.tracking_ref}"
+        for attempt in range(20):
+            res = self.git.run("fetch", "--no-tags", "--no-write-fetch-head", "--quiet",
+                               self.remote, refspec, timeout=self.remote_timeout,
+                               env={"GIT_TERMINAL_PROMPT": "0"})
+            if res.returncode == 0:
+                self._mirror_heads()
+                return self.local_tip()
+            if "couldn't find remote ref" in res.stderr:
+                return None
+            if not _is_lost_race(res.stderr) or attempt == 19:
+                raise _unreachable(self.remote, res.stderr)
+            # Another process of this clone is updating the tracking ref: let it finish.
+            time.sleep(random.uniform(0.005, 0.05))
+        raise AssertionError("unreachable")
+
+    def _mirror_heads(self) -> None:
+        """Keep refs/heads/<branch> at the remote tip, so `git log coord` shows the trail."""
+        tracking = self.git.read_object(self.tracking_ref)
+        if tracking is None:
+            return
+        heads = self.git.read_object(self.ref)
+        old = heads[0] if heads else ZERO_OID
+        if old != tracking[0]:
+            self.git.run("update-ref", "-m", "gitcoord: mirror remote", self.ref, tracking[0], old)
+
+    # -- writing ----------------------------------------------------------------
+
+    def transact(self, agent: str, work: Callable[[Txn], T]) -> Outcome:
+        """Run `work` on the tip and land what it wrote, retrying lost races.
+
+        `work` validates against `txn.snap` and records changes with `txn.put` /
+        `txn.delete`; it may raise to refuse. It is re-run from scratch after a
+        lost race, so it must not have effects outside the transaction.
+        """
+        deadline = time.monotonic() + self.retry_seconds
+        fresh = not self.remote
+        tip = self.local_tip()
+        if tip is None and self.remote:
+            tip, fresh = self.fetch(), True
+        attempt = 0
+        while True:
+            attempt += 1
+            if tip is None:
+                raise InvalidInput("the coord branch does not exist yet.", hint="run `gitcoord init` first.")
+            snap = self.snapshot_at(tip)
+            txn = Txn(snap, self.clock())
+            try:
+                value = work(txn)
+            except GitcoordError:
+                if fresh:
+                    raise
+                # Judged on a possibly stale copy: judge again on the remote's tip.
+                tip, fresh = self.fetch(), True
+                continue
+            if not txn.has_writes:
+                return Outcome(None, snap.rev, value, attempt)
+            new = self._commit(snap, txn, agent)
+            if self._swap(tip, new):
+                if self.remote:
+                    self._mirror_heads()
+                return Outcome(new, txn.rev, value, attempt)
+            if time.monotonic() > deadline:
+                raise Unavailable(
+                    f"gave up after {attempt} attempts in {self.retry_seconds:.0f}s: the coord "
+                    "branch kept moving under contention.",
+                    hint="try again; raise store.retry_seconds in .coord/config.toml if this persists.")
+            time.sleep(random.uniform(0, min(0.5, 0.01 * 2 ** min(attempt, 6))))
+            tip = self.fetch() if self.remote else self.local_tip()
+            fresh = True
+
+    def _commit(self, snap: Snapshot, txn: Txn, agent: str) -> str:
+        tree = self._build_tree(snap, txn.blobs())
+        parents = [snap.commit] if snap.commit else []
+        return self.git.commit_tree(tree, parents, txn.message(agent))
+
+    def _build_tree(self, snap: Snapshot, changes: dict[str, bytes | None]) -> str:
+        """Write new trees for the directories that changed; reuse every other tree."""
+        by_dir: dict[str, dict[str, bytes | None]] = {}
+        for path, data in changes.items():
+            parent, _, name = path.rpartition("/")
+            by_dir.setdefault(parent, {})[name] = data
+            # Make sure every ancestor is visited, so new directories get linked in.
+            while parent:
+                parent, _, name = parent.rpartition("/")
+                by_dir.setdefault(parent, {})
+        return self._write_dir(snap, "", by_dir) or self.git.write_tree({})
+
+    def _write_dir(self, snap: Snapshot, directory: str, by_dir: dict[str, dict[str, bytes | None]]) -> str | None:
+        entries = dict(snap.entries(directory))
+        for name, data in by_dir.get(directory, {}).items():
+            if data is None:
+                entries.pop(name, None)
+            else:
+                entries[name] = TreeEntry(BLOB_MODE, self.git.write_blob(data))
+        prefix = f"{directory}/" if directory else ""
+        for sub in [d for d in by_dir if d and d.rpartition("/")[0] == directory]:
+            name = sub[len(prefix):]
+            sha = self._write_dir(snap, sub, by_dir)
+            if sha is None:
+                entries.pop(name, None)
+            else:
+                entries[name] = TreeEntry(TREE_MODE, sha)
+        return self.git.write_tree(entries) if entries else None
+
+    def _swap(self, old: str | None, new: str) -> bool:
+        """The compare-and-swap. True if the ref moved from `old` to `new`."""
+        if not self.remote:
+            res = self.git.run("update-ref", "-m", "gitcoord write", self.ref, new, old or ZERO_OID)
+            if res.returncode == 0:
+                return True
+            if _is_lost_race(res.stderr):
+                return False
+            raise GitFailed(["update-ref", self.ref], res.returncode, res.stdout, res.stderr)
+        # A lease on exactly OLD is the strictest compare-and-swap push offers: unlike a bare
+        # fast-forward check it also refuses a remote that was rewound behind OLD.
+        res = self.git.run("push", "--porcelain", "--no-verify", f"--force-with-lease={self.ref}:{old or ''}",
+                           self.remote, f"{new}:{self.ref}", timeout=self.remote_timeout,
+                           env={"GIT_TERMINAL_PROMPT": "0"})
+        if res.returncode == 0:
+            return True
+        output = res.stdout.decode(errors="replace") + res.stderr
+        if _is_lost_race(output):
+            return False
+        raise _unreachable(self.remote, output)
+
+    # -- creating and reading history ----------------------------------------
+
+    def init(self) -> bool:
+        """Create the coord branch (and push it). False if it already existed."""
+        tip = self.fetch() if self.remote else self.local_tip()
+        if tip is not None:
+            return False
+        snap = self.snapshot_at(None)
+        txn = Txn(snap, self.clock(), action="init", what="coord store")
+        txn._allocated = 0
+        blobs: dict[str, bytes | None] = {f"{ROOT}/meta.toml": Meta(format=1, rev=0).to_toml()}
+        tree = self._build_tree(snap, blobs)
+        message = "gitcoord: init coord store\n\nCoord-Agent: gitcoord\nCoord-Action: init\nCoord-Rev: 0\n"
+        new = self.git.commit_tree(tree, [], message)
+        if self._swap(None, new):
+            if self.remote:
+                self._mirror_heads()
+            return True
+        # Someone created it at the same moment: theirs is as good as ours.
+        if self.remote:
+            self.fetch()
+        return False
+
+    def history(self, *, since: str | None = None, limit: int | None = None) -> Iterator[dict[str, Any]]:
+        """Commits of the coord branch, newest first, with their trailers parsed."""
+        tip = self.local_tip()
+        if tip is None:
+            return
+        args = ["log", "-z", "--format=%H%x1f%cI%x1f%an <%ae>%x1f%B", tip]
+        if since:
+            args.append(f"--since={since}")
+        if limit:
+            args.append(f"-n{limit}")
+        res = self.git.run(*args)
+        if res.returncode != 0:
+            raise InvalidInput(f"cannot read the coord history: {res.stderr.strip()}")
+        for item in res.stdout.decode(errors="replace").split("\0"):
+            if not item.strip():
+                continue
+            sha, when, author, body = item.lstrip("\n").split("\x1f", 3)
+            yield {"commit": sha, "time": when, "author": author,
+                   "subject": body.split("\n", 1)[0], **_trailers(body)}
+
+
+def _trailers(body: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for line in body.splitlines():
+        key, sep, value = line.partition(": ")
+        if sep and key.startswith("Coord-"):
+            name = key[len("Coord-"):].lower()
+            out[name] = [v.strip() for v in value.split(",") if v.strip()] if name == "records" else value.strip()
+    return out
+
+
+def _is_lost_race(text: str) -> bool:
+    return any(marker in text for marker in _LOST_RACE_MARKERS)
+
+
+def _unreachable(remote: str, detail: str) -> Unavailable:
+    lines = detail.strip().splitlines()
+    said = " / ".join(line for line in lines if line.strip())[-600:] or "no answer"
+    return Unavailable(f"the remote {remote!r} cannot be reached: {said}",
+                       hint="check the network and `git remote -v`; nothing was written.")

@@ -1,0 +1,130 @@
+"""Fixtures over real git: bare remotes, clones, worktrees, a pinned identity.
+
+No test touches the real home directory or the network: HOME and the global
+git config point into the test's tmp dir, and remotes are file paths.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gitcoord.cli import main
+
+GITCOORD = [sys.executable, "-m", "gitcoord"]
+
+
+@pytest.fixture(autouse=True)
+def pinned_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path_factory.mktemp("home")
+    (home / ".gitconfig").write_text(
+        "[user]\n\tname = Test Human\n\temail = human@example.com\n"
+        "[init]\n\tdefaultBranch = main\n[protocol \"file\"]\n\tallow = always\n")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
+    for name in ("GITCOORD_AGENT", "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GITCOORD_CLOCK_SKEW_SECONDS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "Test Human")
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "human@example.com")
+    monkeypatch.setenv("GIT_COMMITTER_NAME", "Test Human")
+    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "human@example.com")
+
+
+def git(cwd: Path, *args: str, check: bool = True) -> str:
+    res = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+    if check and res.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {res.stderr}")
+    return res.stdout.strip()
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+def run(cwd: Path, *args: str, agent: str | None = None, env: dict[str, str] | None = None) -> Result:
+    """Run the CLI in this process (fast): same code path as the console script."""
+    out, err = io.StringIO(), io.StringIO()
+    old = dict(os.environ)
+    try:
+        if agent is not None:
+            os.environ["GITCOORD_AGENT"] = agent
+        os.environ.update(env or {})
+        with redirect_stdout(out), redirect_stderr(err):
+            code = main(["-C", str(cwd), *args])
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+def spawn(cwd: Path, *args: str, agent: str | None = None, env: dict[str, str] | None = None,
+          timeout: float = 120) -> Result:
+    """Run the CLI as a separate process, as an agent would."""
+    full_env = dict(os.environ, **(env or {}))
+    if agent is not None:
+        full_env["GITCOORD_AGENT"] = agent
+    res = subprocess.run([*GITCOORD, "-C", str(cwd), *args], capture_output=True, text=True,
+                         env=full_env, timeout=timeout)
+    return Result(res.returncode, res.stdout, res.stderr)
+
+
+def make_repo(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    git(path, "init", "-q")
+    (path / "README.md").write_text("demo\n")
+    git(path, "add", "README.md")
+    git(path, "commit", "-q", "-m", "initial")
+    return path
+
+
+@dataclass
+class World:
+    """A bare remote and clones of it, the coord branch initialised."""
+
+    root: Path
+    remote: Path
+    clones: list[Path]
+
+    def clone(self, name: str) -> Path:
+        path = self.root / name
+        git(self.root, "clone", "-q", str(self.remote), str(path))
+        self.clones.append(path)
+        return path
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    seed = make_repo(tmp_path / "seed")
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "clone", "-q", "--bare", str(seed), str(remote))
+    w = World(tmp_path, remote, [])
+    first = w.clone("a")
+    assert run(first, "init").code == 0
+    w.clone("b")
+    w.clone("c")
+    yield w
+
+
+@pytest.fixture
+def local_repo(tmp_path: Path) -> Path:
+    """One repository without a remote (local mode), coord initialised."""
+    repo = make_repo(tmp_path / "repo")
+    assert run(repo, "init").code == 0
+    return repo
