@@ -6,6 +6,7 @@ Errors are mapped to exit codes in exactly one place (`main`): every
 
 from __future__ import annotations
 
+import logging
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -209,8 +210,23 @@ def log(since: str | None, who: str | None, limit: int | None, as_json: bool) ->
     output.table("coord log", ["time", "rev", "agent", "action", "what", "records"], rows)
 
 
+class _StderrWarnings(logging.Handler):
+    """Library warnings (a skipped malformed record, ...) as `gitcoord: warning:` lines."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"gitcoord: warning: {record.getMessage()}", err=True)
+
+
+def _setup_logging() -> None:
+    logger = logging.getLogger("gitcoord")
+    if not any(isinstance(h, _StderrWarnings) for h in logger.handlers):
+        logger.addHandler(_StderrWarnings(logging.WARNING))
+        logger.propagate = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run the CLI and turn every failure into its exit code."""
+    _setup_logging()
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="gitcoord", standalone_mode=False)
     except GitcoordError as exc:

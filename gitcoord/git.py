@@ -132,7 +132,8 @@ class Git:
         res = self.run("rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir",
                        "--is-bare-repository", "--show-toplevel")
         lines = res.stdout.decode().splitlines()
-        if res.returncode != 0 or len(lines) < 3:
+        # In a bare repository --show-toplevel fails after the first three answers.
+        if len(lines) < 3 or (res.returncode != 0 and lines[2] != "true"):
             raise InvalidInput(f"{self.cwd} is not inside a git repository.",
                                hint="run gitcoord inside a clone or worktree, or `git init` first.")
         top = Path(lines[3]) if lines[2] == "false" and len(lines) > 3 else None
