@@ -26,7 +26,7 @@ def _race(world: World, agents: list[str], resource_for: dict[str, str]) -> list
                                               text=True)))
     results = []
     for agent, proc in procs:
-        out, err = proc.communicate(timeout=120)
+        _out, err = proc.communicate(timeout=120)
         results.append((agent, proc.returncode, err))
     return results
 
@@ -37,7 +37,7 @@ def test_eight_processes_one_file_exactly_one_wins(world: World) -> None:
     codes = sorted(code for _, code, _ in results)
     assert codes == [0] + [3] * 7, results
     winner = next(agent for agent, code, _ in results if code == 0)
-    for agent, code, err in results:
+    for _agent, code, err in results:
         if code == 3:
             assert f"{winner}'s exclusive claim" in err
     # The remote's whole history shows one holder, ever.
