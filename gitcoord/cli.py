@@ -210,6 +210,11 @@ def log(since: str | None, who: str | None, limit: int | None, as_json: bool) ->
     output.table("coord log", ["time", "rev", "agent", "action", "what", "records"], rows)
 
 
+from gitcoord.commands import register_all  # noqa: E402 - the group must exist first
+
+register_all(cli)
+
+
 class _StderrWarnings(logging.Handler):
     """Library warnings (a skipped malformed record, ...) as `gitcoord: warning:` lines."""
 

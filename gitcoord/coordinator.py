@@ -26,6 +26,7 @@ from gitcoord.claims import parse_resource
 from gitcoord.config import Config, load_config, write_default_config
 from gitcoord.errors import GitcoordError, InvalidInput, Refused
 from gitcoord.git import Git
+from gitcoord.protocol import ProtocolOps
 from gitcoord.records import AGENT_NAME, RECORD_ID, Agent, Claim
 from gitcoord.store import Outcome, Snapshot, Store, Txn
 
@@ -51,7 +52,7 @@ def check_text(value: str, what: str, limit: int) -> str:
     return value
 
 
-class Coordinator:
+class Coordinator(ProtocolOps):
     """The coordination operations for one repository and (optionally) one agent."""
 
     def __init__(self, repo_path: str | os.PathLike[str] = ".", agent: str | None = None, *,
@@ -186,9 +187,13 @@ class Coordinator:
         now = self.store.clock()
         claims = [self.claim_view(c, now, me.name) for c in self.live_claims(snap, now)]
         claims.sort(key=lambda c: (not c["mine"], c["resource"]))
-        return {"agent": me.name, "session_id": me.session_id, "role": me.role,
-                "next_check_in": me.next_check_in, "messages": [], "active_claims": claims,
-                "help_requests": [], "my_tasks": [], "decisions": [], "errors": [], "stale_agents": []}
+        ctx: dict[str, Any] = {
+            "agent": me.name, "session_id": me.session_id, "role": me.role, "next_check_in": me.next_check_in,
+            "messages": [], "active_claims": claims, "help_requests": [], "my_tasks": [], "decisions": [],
+            "errors": [], "stale_agents": [a["name"] for a in self.agents(snap, now)
+                                          if a["status"] == "stale" and a["name"] != me.name]}
+        self._extend_context(ctx, snap, me, now)
+        return ctx
 
     # -- claims ----------------------------------------------------------------------
 
@@ -420,10 +425,12 @@ class Coordinator:
         """Everything at a glance: agents, claims, and (with the protocol) the open items."""
         snap = self.snapshot(fetch=fetch)
         now = self.store.clock()
-        return {"rev": snap.rev if snap.exists else None, "now": now,
-                "agents": self.agents(snap, now),
-                "claims": [self.claim_view(c, now, self.agent) for c in self.live_claims(snap, now)],
-                "skipped": snap.skipped}
+        report: dict[str, Any] = {
+            "rev": snap.rev if snap.exists else None, "now": now, "agents": self.agents(snap, now),
+            "claims": [self.claim_view(c, now, self.agent) for c in self.live_claims(snap, now)]}
+        self._extend_status(report, snap, now)
+        report["skipped"] = snap.skipped
+        return report
 
     def log(self, *, since: str | None = None, agent: str | None = None,
             limit: int | None = None) -> list[dict[str, Any]]:
