@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from gitcoord import leases
-from gitcoord.claims import parse_resource
+from gitcoord.claims import Resource, parse_resource
 from gitcoord.config import Config, load_config, write_default_config
 from gitcoord.errors import GitcoordError, InvalidInput, Refused
 from gitcoord.git import Git
@@ -226,29 +226,41 @@ class Coordinator(ProtocolOps):
         mode: Literal["exclusive", "shared"] = "shared" if shared else "exclusive"
 
         def work(txn: Txn) -> list[Claim]:
-            mine, takeovers = self._grant_check(txn, agent, wanted, mode)
-            granted = []
-            for res in wanted:
-                claim = mine.get(res.text)
-                if claim is None:
-                    cid = txn.new_id("C")
-                    claim = Claim(id=cid, agent=agent, resource=res.text, mode=mode,
-                                  token=int(cid.split("-")[1]), created_at=txn.now,
-                                  last_check_in=txn.now, expires_at=txn.now + lease)
-                claim.session_id = self._session(txn, agent)
-                claim.mode, claim.last_check_in, claim.expires_at = mode, txn.now, txn.now + lease
-                claim.message = message or claim.message
-                txn.put(claim)
-                granted.append(claim)
-            for dead in takeovers:
-                txn.delete(dead)
-            if takeovers:
-                txn.trailers["Coord-Takeover"] = ", ".join(f"{c.id} ({c.agent})" for c in takeovers)
+            granted = self.grant_claims(txn, agent, wanted, mode=mode, lease=lease, message=message)
             txn.action, txn.what = "claim", " ".join(r.text for r in wanted)
             self._touch_agent(txn, agent, resource=wanted[0].text)
             return granted
 
         return self._with_wait(lambda: self.write(work), wait)
+
+    def grant_claims(self, txn: Txn, agent: str, wanted: Sequence[Resource], *,
+                     mode: Literal["exclusive", "shared"] = "exclusive", lease: timedelta | None = None,
+                     message: str = "") -> list[Claim]:
+        """Inside a transaction: claim all of `wanted` for `agent` or raise `Refused`.
+
+        Renews what the agent already holds (same id and token), takes over dead
+        claims in the way (recorded in a `Coord-Takeover` trailer).
+        """
+        lease = lease or self.lease
+        mine, takeovers = self._grant_check(txn, agent, list(wanted), mode)
+        granted = []
+        for res in wanted:
+            claim = mine.get(res.text)
+            if claim is None:
+                cid = txn.new_id("C")
+                claim = Claim(id=cid, agent=agent, resource=res.text, mode=mode,
+                              token=int(cid.split("-")[1]), created_at=txn.now,
+                              last_check_in=txn.now, expires_at=txn.now + lease)
+            claim.session_id = self._session(txn, agent)
+            claim.mode, claim.last_check_in, claim.expires_at = mode, txn.now, txn.now + lease
+            claim.message = message or claim.message
+            txn.put(claim)
+            granted.append(claim)
+        for dead in takeovers:
+            txn.delete(dead)
+        if takeovers:
+            txn.trailers["Coord-Takeover"] = ", ".join(f"{c.id} ({c.agent})" for c in takeovers)
+        return granted
 
     def _lease_for(self, minutes: float | None) -> timedelta:
         if minutes is None:
@@ -257,7 +269,7 @@ class Coordinator(ProtocolOps):
             raise InvalidInput(f"--minutes must be more than 0 and at most a week, not {minutes}.")
         return timedelta(minutes=minutes)
 
-    def _grant_check(self, txn: Txn, agent: str, wanted: list[Any], mode: str
+    def _grant_check(self, txn: Txn, agent: str, wanted: list[Resource], mode: str
                      ) -> tuple[dict[str, Claim], list[Claim]]:
         """Validate a claim on the transaction's state: my claims by resource, dead ones to remove."""
         mine: dict[str, Claim] = {}
