@@ -32,6 +32,7 @@ from gitcoord.errors import InvalidInput
 
 __all__ = [
     "MAX_RESOURCE_BYTES",
+    "Kind",
     "Resource",
     "ResourceIndex",
     "covers",
@@ -295,6 +296,13 @@ def _refuse(text: str, problem: str, hint: str | None = None) -> InvalidInput:
 def _check_characters(text: str) -> None:
     if not text:
         raise InvalidInput("The resource is empty.", hint="name a path, a directory/, a glob or scheme:name")
+    # Size first, so an absurdly long input is refused before any per-character work.
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise _refuse(text, "is not valid Unicode (it holds a lone surrogate)") from None
+    if size > MAX_RESOURCE_BYTES:
+        raise _refuse(text[:40] + "...", f"is {size} bytes long, over the limit of {MAX_RESOURCE_BYTES} bytes")
     for ch in text:
         # Records are TOML and hook messages go to terminals: control characters would
         # corrupt both, and no sane file name needs them.
@@ -302,12 +310,6 @@ def _check_characters(text: str) -> None:
             raise _refuse(text, f"contains the control character {ch!r}")
     if "\\" in text:
         raise _refuse(text, "contains a backslash", hint="resources use '/' as the only separator")
-    try:
-        size = len(text.encode("utf-8"))
-    except UnicodeEncodeError:
-        raise _refuse(text, "is not valid Unicode (it holds a lone surrogate)") from None
-    if size > MAX_RESOURCE_BYTES:
-        raise _refuse(text[:40] + "...", f"is {size} bytes long, over the limit of {MAX_RESOURCE_BYTES} bytes")
 
 
 def _parse_named(text: str, name_start: int) -> Resource:
@@ -627,8 +629,8 @@ class ResourceIndex(Generic[T]):
 
     Literal paths and directories sit in a dict and are found by looking up the path and each of
     its ancestors. Globs are bucketed by their literal leading directory, so a path only tries
-    globs that can apply, and each is compiled the first time a path reaches its bucket.
-    Payloads come back in the order the items were given.
+    globs that can apply; a glob's longest literal run must also occur in the path before its
+    regex is compiled (once) and run. Payloads come back in the order the items were given.
 
     >>> index = ResourceIndex([(parse_resource("src/"), "C-1"), (parse_resource("*.md"), "C-2")])
     >>> index.covering("src/README.md")
@@ -638,7 +640,8 @@ class ResourceIndex(Generic[T]):
     def __init__(self, items: Iterable[tuple[Resource, T]], *, ignorecase: bool = False) -> None:
         self._ignorecase = ignorecase
         self._literals: dict[str, list[tuple[int, T]]] = {}
-        self._globs: dict[str, list[tuple[int, str, T]]] = {}
+        # base directory -> (order, needle, glob text, payload)
+        self._globs: dict[str, list[tuple[int, str, str, T]]] = {}
         for order, (resource, payload) in enumerate(items):
             self._add(order, resource, payload)
 
@@ -646,8 +649,8 @@ class ResourceIndex(Generic[T]):
         if resource.kind == "named":
             return  # named resources never cover a file
         if resource.kind == "glob":
-            base = _glob_base(resource.text, self._ignorecase)
-            self._globs.setdefault(base, []).append((order, resource.text, payload))
+            base, needle = _glob_keys(resource.text, self._ignorecase)
+            self._globs.setdefault(base, []).append((order, needle, resource.text, payload))
         else:
             key = _literal_key(resource.text, self._ignorecase)
             self._literals.setdefault(key, []).append((order, payload))
@@ -660,23 +663,30 @@ class ResourceIndex(Generic[T]):
         found: list[tuple[int, T]] = []
         for prefix in _prefixes(query):
             found.extend(self._literals.get(prefix, ()))
-            for order, text, payload in self._globs.get(prefix, ()):
-                if _regex(text, self._ignorecase).fullmatch(query):
+            for order, needle, text, payload in self._globs.get(prefix, ()):
+                if needle in query and _regex(text, self._ignorecase).fullmatch(query):
                     found.append((order, payload))
         found.sort(key=lambda hit: hit[0])
         return [payload for _, payload in found]
 
 
-def _glob_base(text: str, ignorecase: bool) -> str:
-    """The literal leading directory of a glob: it only matches paths below this ("" for none)."""
+# Splits a valid glob into its literal runs: on classes, '*', '?' and '/'.
+_NON_LITERAL = re.compile(r"\[[!^]?\]?[^\]]*\]|[*?/]")
+
+
+def _glob_keys(text: str, ignorecase: bool) -> tuple[str, str]:
+    """A glob's literal leading directory and the longest literal run after it.
+
+    The glob only matches paths below the directory ("" for none), and only paths containing
+    the run: a matched path holds every literal character of the pattern.
+    """
     segments = _pattern_segments(text)
-    literal: list[str] = []
-    for segment in segments[:-1]:
-        if _GLOB_CHARS.intersection(segment):
-            break
-        literal.append(segment)
-    base = "/".join(literal)
-    return _fold_text(base) if ignorecase else base
+    base = 0
+    while base < len(segments) - 1 and not _GLOB_CHARS.intersection(segments[base]):
+        base += 1
+    runs = _NON_LITERAL.split("/".join(segments[base:]))
+    keys = ("/".join(segments[:base]), max(runs, key=len))
+    return (_fold_text(keys[0]), _fold_text(keys[1])) if ignorecase else keys
 
 
 def _prefixes(path: str) -> Iterator[str]:
