@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from git.cmd import Git as _GitCmd
-from git.db import GitCmdObjectDB
 from git.objects.fun import tree_entries_from_data, tree_to_stream
 from gitdb.base import IStream
+from gitdb.db.loose import LooseObjectDB
 
 from gitcoord.errors import GitcoordError, InvalidInput, Unavailable
 
@@ -74,7 +74,8 @@ class Git:
     cwd: Path
     _cmd: _GitCmd = field(init=False, repr=False)
     _batch: Any = field(default=None, init=False, repr=False)
-    _odb: GitCmdObjectDB | None = field(default=None, init=False, repr=False)
+    _odb: LooseObjectDB | None = field(default=None, init=False, repr=False)
+    _dirs: tuple[Path, Path, Path | None] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._cmd = _GitCmd(str(self.cwd))
@@ -129,6 +130,11 @@ class Git:
 
     def repo_dirs(self) -> tuple[Path, Path, Path | None]:
         """(git dir, common dir, top-level work tree or None for a bare repo)."""
+        if self._dirs is None:
+            self._dirs = self._ask_repo_dirs()
+        return self._dirs
+
+    def _ask_repo_dirs(self) -> tuple[Path, Path, Path | None]:
         res = self.run("rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir",
                        "--is-bare-repository", "--show-toplevel")
         lines = res.stdout.decode().splitlines()
@@ -196,12 +202,14 @@ class Git:
 
     # -- writing objects -------------------------------------------------------
 
-    def _objects(self) -> GitCmdObjectDB:
+    def _objects(self) -> LooseObjectDB:
+        # Loose objects written in-process (temp file, then rename): no process per
+        # object. A writer killed halfway leaves at most a temp file git ignores.
         if self._odb is None:
             objdir = os.environ.get("GIT_OBJECT_DIRECTORY")
             if not objdir:
                 objdir = str(self.repo_dirs()[1] / "objects")
-            self._odb = GitCmdObjectDB(objdir, self._cmd)
+            self._odb = LooseObjectDB(objdir)
         return self._odb
 
     def write_blob(self, data: bytes) -> str:

@@ -38,7 +38,9 @@ Impact = Literal["low", "medium", "high"]
 class Record(BaseModel):
     """Common base: revisions of creation and last change, tolerant of extra keys."""
 
-    model_config = ConfigDict(extra="ignore", validate_assignment=True)
+    # defer_build: a model's validator is built on first use, so `gitcoord claim`
+    # pays only for the few kinds it touches.
+    model_config = ConfigDict(extra="ignore", validate_assignment=True, defer_build=True)
     directory: ClassVar[str] = ""
 
     created_rev: int = 0
