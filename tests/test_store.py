@@ -1,0 +1,79 @@
+"""The store under stress: one clone shared by many processes, a hanging remote, the trail."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from gitcoord import Coordinator
+from gitcoord.records import Claim
+
+from .conftest import GITCOORD, World, git, run
+
+
+def test_many_processes_in_one_clone(world: World) -> None:
+    """Ref-lock contention on fetch and on the tracking ref is normal and handled."""
+    a = world.clones[0]
+    procs = [subprocess.Popen([*GITCOORD, "-C", str(a), "claim", f"same-clone/{i}.py"],
+                              env=dict(os.environ, GITCOORD_AGENT=f"p{i}"),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(6)]
+    results = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in procs]
+    assert all(code == 0 for code, _ in results), results
+    with Coordinator(world.clones[1]) as c:
+        live = c.snapshot(fetch=True).records(Claim)
+    assert sorted(c.resource for c in live) == sorted(f"same-clone/{i}.py" for i in range(6))
+
+
+def test_hanging_remote_exit_4_within_timeout(world: World) -> None:
+    b = world.clones[1]
+    (b / ".coord").mkdir(exist_ok=True)
+    (b / ".coord" / "config.toml").write_text("[store]\nremote_timeout_seconds = 2\n")
+    git(b, "remote", "set-url", "origin", "ssh://hanging.invalid/repo.git")
+    git(b, "update-ref", "-d", "refs/remotes/origin/coord")
+    start = time.monotonic()
+    res = run(b, "claim", "x.py", agent="beta", env={"GIT_SSH_COMMAND": "sleep 30"})
+    elapsed = time.monotonic() - start
+    assert res.code == 4, res.err
+    assert "cannot be reached" in res.err
+    assert elapsed < 10
+
+
+def test_remote_vanishes_after_local_copy_exit_4_nothing_diverges(world: World) -> None:
+    a = world.clones[0]
+    assert run(a, "claim", "first.py", agent="alpha").code == 0
+    before = git(a, "rev-parse", "refs/remotes/origin/coord")
+    world.remote.rename(world.root / "moved.git")
+    res = run(a, "claim", "second.py", agent="alpha")
+    assert res.code == 4 and "nothing was written" in res.err
+    # The local copy did not move on its own: no divergent local state.
+    assert git(a, "rev-parse", "refs/remotes/origin/coord") == before
+    assert git(a, "rev-parse", "refs/heads/coord") == before
+
+
+def test_every_write_is_one_commit_with_trailers(world: World) -> None:
+    a = world.clones[0]
+    run(a, "claim", "t1.py", "t2.py", agent="alpha")
+    body = git(world.remote, "log", "-1", "--format=%B", "coord")
+    assert body.splitlines()[0] == "alpha: claim t1.py t2.py"
+    assert "Coord-Agent: alpha" in body and "Coord-Action: claim" in body
+    assert "Coord-Rev: 2" in body and "Coord-Records: C-1, C-2, alpha" in body
+    # The commit's author is the machine's git identity; the agent is in the trailer.
+    assert git(world.remote, "log", "-1", "--format=%an <%ae>", "coord") == "Test Human <human@example.com>"
+    meta = git(world.remote, "show", "coord:.coord/meta.toml")
+    assert "rev = 2" in meta
+    claim = git(world.remote, "show", "coord:.coord/claims/C-1.toml")
+    assert 'resource = "t1.py"' in claim and "created_rev = 2" in claim and 'expires_at = "20' in claim
+
+
+def test_local_mode_lost_race_is_retried(local_repo: Path) -> None:
+    """Many writers on one ref with update-ref CAS: all land, nothing is lost."""
+    procs = [subprocess.Popen([*GITCOORD, "-C", str(local_repo), "claim", f"l/{i}.py"],
+                              env=dict(os.environ, GITCOORD_AGENT=f"l{i}"),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(6)]
+    assert all(p.wait(timeout=120) == 0 for p in procs)
+    log = git(local_repo, "log", "--format=%s", "coord").splitlines()
+    assert len([line for line in log if ": claim " in line]) == 6
+    revs = git(local_repo, "log", "--format=%(trailers:key=Coord-Rev,valueonly)", "coord").split()
+    assert revs == [str(n) for n in range(6, -1, -1)]
