@@ -206,7 +206,7 @@ def log(since: str | None, who: str | None, limit: int | None, as_json: bool) ->
     if as_json:
         return output.print_json(entries)
     rows = [[e["time"][:19].replace("T", " "), e.get("rev", ""), e.get("agent", ""), e.get("action", ""),
-             e["subject"].partition(": ")[2], ", ".join(e.get("records", []))] for e in entries]
+             _what(e), ", ".join(e.get("records", []))] for e in entries]
     output.table("coord log", ["time", "rev", "agent", "action", "what", "records"], rows)
 
 
@@ -227,6 +227,13 @@ def _setup_logging() -> None:
     if not any(isinstance(h, _StderrWarnings) for h in logger.handlers):
         logger.addHandler(_StderrWarnings(logging.WARNING))
         logger.propagate = False
+
+
+def _what(entry: dict[str, Any]) -> str:
+    """The object of a log subject `<agent>: <action> <what>`."""
+    rest = entry["subject"].partition(": ")[2]
+    action = entry.get("action", "")
+    return rest[len(action):].strip() if action and rest.startswith(action) else rest
 
 
 def main(argv: Sequence[str] | None = None) -> int:
