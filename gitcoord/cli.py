@@ -231,7 +231,7 @@ def _setup_logging() -> None:
 
 def _what(entry: dict[str, Any]) -> str:
     """The object of a log subject `<agent>: <action> <what>`."""
-    rest = entry["subject"].partition(": ")[2]
+    rest = str(entry["subject"]).partition(": ")[2]
     action = entry.get("action", "")
     return rest[len(action):].strip() if action and rest.startswith(action) else rest
 
