@@ -1,0 +1,467 @@
+"""`gitcoord dashboard`: one self-contained HTML page of the coord state (DESIGN §7).
+
+The page has inline CSS and inline SVG only: no script, no font, no image, no
+link to the network (a Content-Security-Policy forbids fetching anything), so it
+can be mailed, attached to a CI run or opened offline. Every piece of text that
+comes from a record is escaped. Example::
+
+    from gitcoord import Coordinator
+    from gitcoord.dashboard import write_dashboard
+
+    with Coordinator("path/to/repo") as coord:
+        write_dashboard(coord, Path("dashboard.html"))
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gitcoord import leases
+from gitcoord.errors import GitcoordError
+from gitcoord.records import (
+    PRIORITY_ORDER,
+    SEVERITY_ORDER,
+    Claim,
+    Decision,
+    ErrorRecord,
+    HelpRequest,
+    Summary,
+    Task,
+    utc_text,
+)
+from gitcoord.store import ROOT, Snapshot
+
+if TYPE_CHECKING:
+    from gitcoord.coordinator import Coordinator
+
+TIMELINE_HOURS = 24
+MAX_ROWS = 200  # per group: a page that stays readable when a project runs for months
+
+DECISION_ORDER = ("proposed", "approved", "rejected", "implemented")
+TASK_ORDER = ("in_progress", "blocked", "todo", "done")
+HELP_STATUS_ORDER = {"open": 0, "acknowledged": 1, "resolved": 2}
+
+
+@dataclass(frozen=True)
+class Interval:
+    """One claim's life, clipped to the timeline window."""
+
+    claim_id: str
+    agent: str
+    resource: str
+    mode: str
+    start: datetime
+    end: datetime
+    live: bool
+
+
+# -- data --------------------------------------------------------------------------
+
+
+def claim_intervals(coord: Coordinator, snap: Snapshot, now: datetime,
+                    hours: float = TIMELINE_HOURS) -> list[Interval]:
+    """Claims held during the last `hours`, from the coord history.
+
+    A claim that is still in the tree lasts until now (or its expiry, when it is
+    dead but not yet removed); one that is gone ended at the last commit that
+    touched it (its release or takeover), whatever that commit's action was.
+    """
+    window = now - timedelta(hours=hours)
+    touches = _claim_touches(coord, window)
+    in_tree = {c.id: c for c in snap.records(Claim)}
+    out = []
+    for cid in sorted(set(touches) | set(in_tree), key=_id_number):
+        found = _interval(coord, cid, in_tree.get(cid), touches.get(cid, []), now)
+        if found is not None and found.end >= window:
+            out.append(Interval(found.claim_id, found.agent, found.resource, found.mode,
+                                max(found.start, window), found.end, found.live))
+    return out
+
+
+def _id_number(record_id: str) -> int:
+    return int(record_id.partition("-")[2] or 0)
+
+
+def _claim_touches(coord: Coordinator, window: datetime) -> dict[str, list[tuple[datetime, str]]]:
+    """Claim id -> [(commit time, commit)] oldest first, for commits since `window`."""
+    touches: dict[str, list[tuple[datetime, str]]] = {}
+    for entry in coord.store.history(since=utc_text(window)):
+        when = datetime.fromisoformat(entry["time"])
+        for key in entry.get("records", []):
+            if key.startswith("C-"):
+                touches.setdefault(key, []).insert(0, (when, entry["commit"]))
+    return touches
+
+
+def _interval(coord: Coordinator, cid: str, current: Claim | None,
+              touches: list[tuple[datetime, str]], now: datetime) -> Interval | None:
+    if current is not None:
+        dead = leases.is_dead(current, now, coord.grace)
+        end = min(now, current.expires_at) if dead else now
+        return Interval(cid, current.agent, current.resource, current.mode, current.created_at, end, not dead)
+    record = _record_near(coord, cid, touches[0][1])
+    if record is None:
+        return None
+    return Interval(cid, record.agent, record.resource, record.mode, record.created_at, touches[-1][0], False)
+
+
+def _record_near(coord: Coordinator, cid: str, commit: str) -> Claim | None:
+    """The claim as of `commit`, or just before it (when that commit removed it)."""
+    for rev in (commit, f"{commit}^"):
+        try:
+            found = coord.store.snapshot_at(rev).record(Claim, cid)
+        except GitcoordError:  # a root commit has no parent: nothing to read there
+            found = None
+        if found is not None:
+            return found
+    return None
+
+
+def latest_summaries(snap: Snapshot) -> list[Summary]:
+    """The newest daily summary of each agent (summaries live in one directory per agent)."""
+    out = []
+    for name, entry in sorted(snap.entries(f"{ROOT}/{Summary.directory}").items()):
+        if entry.is_tree:
+            found = snap.records(Summary, name)
+            if found:
+                out.append(max(found, key=lambda s: (s.day, s.created_at)))
+    return sorted(out, key=lambda s: s.day, reverse=True)
+
+
+# -- HTML helpers --------------------------------------------------------------------
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _when(value: datetime | None) -> str:
+    return utc_text(value)[:16].replace("T", " ") if value else ""
+
+
+def _ago(value: datetime | None, now: datetime) -> str:
+    if value is None:
+        return "never"
+    seconds = int((now - value).total_seconds())
+    if seconds < 0:
+        return f"in {_span(-seconds)}"
+    return f"{_span(seconds)} ago"
+
+
+def _span(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 90 * 60:
+        return f"{seconds // 60} min"
+    if seconds < 48 * 3600:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} d"
+
+
+def _badge(text: str, kind: str = "") -> str:
+    return f'<span class="badge {_e(kind or text)}">{_e(text)}</span>'
+
+
+def _table(columns: Sequence[str], rows: Sequence[Sequence[str]], empty: str = "none") -> str:
+    """A table whose cells are already HTML (callers escape what they put in)."""
+    if not rows:
+        return f'<p class="empty">{_e(empty)}</p>'
+    head = "".join(f"<th>{_e(c)}</th>" for c in columns)
+    shown = rows[:MAX_ROWS]
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in shown)
+    more = f'<p class="empty">… and {len(rows) - MAX_ROWS} more</p>' if len(rows) > MAX_ROWS else ""
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}"
+
+
+def _section(anchor: str, title: str, body: str, count: int | None = None) -> str:
+    counted = f' <span class="count">{count}</span>' if count is not None else ""
+    return f'<section id="{_e(anchor)}"><h2>{_e(title)}{counted}</h2>{body}</section>'
+
+
+def _groups(title_of: Callable[[str], str], order: Iterable[str], items: Sequence[Any],
+            key: Callable[[Any], str], render: Callable[[Sequence[Any]], str]) -> str:
+    """Items split by `key` in `order`, each group under its own heading (empty groups left out)."""
+    parts = []
+    for value in order:
+        group = [i for i in items if key(i) == value]
+        if group:
+            parts.append(f'<h3>{_e(title_of(value))} <span class="count">{len(group)}</span></h3>{render(group)}')
+    return "".join(parts) or '<p class="empty">none</p>'
+
+
+# -- sections ------------------------------------------------------------------------
+
+
+def _agents_section(agents: list[dict[str, Any]], now: datetime) -> str:
+    rows = []
+    for a in sorted(agents, key=lambda a: (a["status"] != "stale", a["name"])):
+        progress = a.get("progress")
+        bar = (f'<span class="bar"><span style="width:{max(0, min(100, int(progress)))}%"></span></span> '
+               f'{int(progress)}%') if progress is not None else ""
+        last = _parse(a.get("last_check_in"))
+        rows.append([f"<b>{_e(a['name'])}</b>", _badge(a["status"]), _e(a.get("role", "")),
+                     f"<code>{_e(a.get('resource', ''))}</code>", bar,
+                     f'<span title="{_e(a.get("last_check_in") or "")}">{_e(_ago(last, now))}</span>',
+                     _e(_when(_parse(a.get("next_check_in")))), _e(a.get("message", ""))])
+    stale = sum(1 for a in agents if a["status"] == "stale")
+    warn = f'<p class="warn">{stale} stale agent{"s" if stale != 1 else ""}: missed the check-in.</p>' if stale else ""
+    columns = ["agent", "status", "role", "resource", "progress", "last check-in", "next check-in (UTC)", "message"]
+    return _section("agents", "Agents", warn + _table(columns, rows, "no agent has started yet"), len(agents))
+
+
+def _parse(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if not value:
+        return None
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def _claims_section(claims: list[dict[str, Any]]) -> str:
+    rows = [[_e(c["id"]), _e(c["agent"]), f"<code>{_e(c['resource'])}</code>", _badge(c["mode"]),
+             _badge(c["state"]), _e(_when(_parse(c["created_at"]))), _e(_when(_parse(c["expires_at"]))),
+             _e("" if c.get("progress") is None else f"{c['progress']}%"), _e(c.get("message", ""))]
+            for c in sorted(claims, key=lambda c: (c["agent"], c["resource"]))]
+    columns = ["id", "agent", "resource", "mode", "state", "since (UTC)", "until (UTC)", "progress", "message"]
+    return _section("claims", "Live claims", _table(columns, rows, "no live claims"), len(claims))
+
+
+def _help_section(items: list[HelpRequest]) -> str:
+    def render(group: Sequence[HelpRequest]) -> str:
+        ordered = sorted(group, key=lambda h: (HELP_STATUS_ORDER.get(h.status, 9), h.created_at))
+        return _table(["id", "from", "to", "status", "resource", "message", "created (UTC)", "resolution"], [
+            [_e(h.id), _e(h.from_agent), _e(h.to), _badge(h.status), f"<code>{_e(h.resource)}</code>",
+             _e(h.message), _e(_when(h.created_at)),
+             _e(f"{h.resolved_by}: {h.resolution_note}" if h.resolved_by else h.acked_by)] for h in ordered])
+
+    body = _groups(lambda p: f"Priority {p}", PRIORITY_ORDER, items, lambda h: h.priority, render)
+    return _section("help", "Help requests", body, len(items))
+
+
+def _errors_section(items: list[ErrorRecord]) -> str:
+    def render(group: Sequence[ErrorRecord]) -> str:
+        ordered = sorted(group, key=lambda e: (e.status != "open", e.created_at))
+        return _table(["id", "agent", "type", "status", "resource", "message", "created (UTC)", "resolution"], [
+            [_e(e.id), _e(e.agent), _e(e.type), _badge(e.status), f"<code>{_e(e.resource)}</code>",
+             _e(e.message) + (f"<details><summary>trace</summary><pre>{_e(e.trace)}</pre></details>"
+                              if e.trace else ""),
+             _e(_when(e.created_at)), _e(f"{e.resolved_by}: {e.resolution_note}" if e.resolved_by else "")]
+            for e in ordered])
+
+    body = _groups(lambda s: f"Severity {s}", SEVERITY_ORDER, items, lambda e: e.severity, render)
+    return _section("errors", "Errors", body, len(items))
+
+
+def _decisions_section(items: list[Decision]) -> str:
+    def render(group: Sequence[Decision]) -> str:
+        return _table(["id", "agent", "impact", "category", "title", "rationale", "alternatives", "review"], [
+            [_e(d.id), _e(d.agent), _badge(d.impact, f"impact-{d.impact}"), _e(d.category), f"<b>{_e(d.title)}</b>",
+             _e(d.rationale), _e("; ".join(d.alternatives)),
+             _e(f"{d.reviewed_by}: {d.review_note}" if d.reviewed_by else "")]
+            for d in sorted(group, key=lambda d: d.created_at)])
+
+    body = _groups(lambda s: s.capitalize(), DECISION_ORDER, items, lambda d: d.status, render)
+    return _section("decisions", "Decisions", body, len(items))
+
+
+def _tasks_section(items: list[Task]) -> str:
+    def render(group: Sequence[Task]) -> str:
+        ordered = sorted(group, key=lambda t: (PRIORITY_ORDER.get(t.priority, 9), t.created_at))
+        return _table(["id", "priority", "assignee", "title", "resources", "depends on", "note"], [
+            [_e(t.id), _badge(t.priority), _e(t.assignee), f"<b>{_e(t.title)}</b>",
+             "<br>".join(f"<code>{_e(r)}</code>" for r in t.resources), _e(", ".join(t.depends_on)),
+             _e(t.block_reason or t.note)] for t in ordered])
+
+    body = _groups(lambda s: s.replace("_", " ").capitalize(), TASK_ORDER, items, lambda t: t.status, render)
+    return _section("tasks", "Tasks", body, len(items))
+
+
+def _summaries_section(items: list[Summary]) -> str:
+    cards = []
+    for s in items:
+        metrics = "".join(f"<li>{_e(k)}: {_e(v)}</li>" for k, v in sorted(s.metrics.items()))
+        fields = [("Completed", s.completed), ("Next", s.next), ("Blockers", s.blockers), ("Messages", s.messages)]
+        body = "".join(f"<dt>{name}</dt><dd>{_e(text)}</dd>" for name, text in fields if text)
+        day = f" (day {s.day_number})" if s.day_number is not None else ""
+        cards.append(f'<div class="card"><h3>{_e(s.agent)} · {_e(s.day.isoformat())}{_e(day)}</h3>'
+                     f"<dl>{body}</dl>" + (f"<ul>{metrics}</ul>" if metrics else "") + "</div>")
+    body = f'<div class="cards">{"".join(cards)}</div>' if cards else '<p class="empty">no summaries yet</p>'
+    return _section("summaries", "Latest summaries", body, len(items))
+
+
+# -- the timeline --------------------------------------------------------------------
+
+_LABEL_W, _PLOT_W, _ROW_H, _TOP = 130, 820, 26, 24
+
+
+def timeline_svg(intervals: list[Interval], agents: Iterable[str], now: datetime,
+                 hours: float = TIMELINE_HOURS) -> str:
+    """Claims per agent over the last `hours` as an inline SVG (one row per agent)."""
+    names = sorted(set(agents) | {i.agent for i in intervals})
+    start = now - timedelta(hours=hours)
+    span = hours * 3600
+
+    def x(when: datetime) -> float:
+        return _LABEL_W + _PLOT_W * max(0.0, min(1.0, (when - start).total_seconds() / span))
+
+    height = _TOP + _ROW_H * max(1, len(names)) + 4
+    width = _LABEL_W + _PLOT_W + 10
+    parts = [f'<svg class="timeline" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}">',
+             f"<title>Claims per agent, last {hours:g} hours</title>"]
+    parts += _axis(start, now, hours, x, height)
+    for row, name in enumerate(names):
+        y = _TOP + row * _ROW_H
+        parts.append(f'<text class="agent" x="{_LABEL_W - 8}" y="{y + 17}" text-anchor="end">{_e(name)}</text>')
+        parts.append(f'<line class="row" x1="{_LABEL_W}" x2="{_LABEL_W + _PLOT_W}" y1="{y + _ROW_H}" '
+                     f'y2="{y + _ROW_H}"/>')
+        parts += [_bar(i, x, y) for i in intervals if i.agent == name]
+    if not names:
+        parts.append(f'<text x="{_LABEL_W + 10}" y="{_TOP + 17}">no claims in the last {hours:g} hours</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _axis(start: datetime, now: datetime, hours: float, x: Callable[[datetime], float], height: int) -> list[str]:
+    step = timedelta(hours=max(1, round(hours / 8)))
+    tick = start.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    parts = []
+    while tick <= now:
+        px = x(tick)
+        parts.append(f'<line class="tick" x1="{px:.1f}" x2="{px:.1f}" y1="{_TOP - 4}" y2="{height - 4}"/>'
+                     f'<text class="tick" x="{px:.1f}" y="{_TOP - 8}" text-anchor="middle">{tick:%H:%M}</text>')
+        tick += step
+    parts.append(f'<line class="now" x1="{x(now):.1f}" x2="{x(now):.1f}" y1="{_TOP - 4}" y2="{height - 4}"/>')
+    return parts
+
+
+def _bar(i: Interval, x: Callable[[datetime], float], y: int) -> str:
+    left, right = x(i.start), x(i.end)
+    width = max(2.0, right - left)
+    state = "live" if i.live else "ended"
+    tip = (f"{i.claim_id} {i.resource} ({i.mode}, {state}) {_when(i.start)} – {_when(i.end)} UTC")
+    label = ""
+    if width > 40:
+        chars = int(width / 7)
+        text = i.resource if len(i.resource) <= chars else i.resource[: max(1, chars - 1)] + "…"
+        label = f'<text class="bar" x="{left + 4:.1f}" y="{y + 16}">{_e(text)}</text>'
+    return (f'<g class="claim {state} {_e(i.mode)}"><title>{_e(tip)}</title>'
+            f'<rect x="{left:.1f}" y="{y + 4}" width="{width:.1f}" height="{_ROW_H - 8}" rx="3"/>{label}</g>')
+
+
+# -- the page ------------------------------------------------------------------------
+
+_CSS = """
+:root{--fg:#1d2330;--mute:#6b7385;--line:#e3e6ee;--bg:#f6f7fb;--card:#fff;--accent:#3558d4;
+--ok:#1f8a4c;--warn:#b7791f;--bad:#c53030}
+*{box-sizing:border-box}body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;
+color:var(--fg);background:var(--bg)}header{background:#1d2330;color:#fff;padding:18px 28px}
+header h1{margin:0;font-size:20px}header p{margin:4px 0 0;color:#c9cfdd}
+nav{padding:8px 28px;background:#283042}nav a{color:#c9cfdd;margin-right:14px;text-decoration:none}
+main{padding:18px 28px;max-width:1400px}section{background:var(--card);border:1px solid var(--line);
+border-radius:8px;padding:14px 18px;margin-bottom:18px;overflow-x:auto}h2{margin:0 0 10px;font-size:17px}
+h3{margin:14px 0 6px;font-size:14px;color:var(--mute)}.count{font-size:12px;background:var(--bg);
+border:1px solid var(--line);border-radius:10px;padding:0 7px;color:var(--mute)}
+table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:5px 8px;border-bottom:1px solid var(--line);
+vertical-align:top}th{font-size:12px;color:var(--mute);font-weight:600}code{font-size:12px}
+.empty{color:var(--mute);font-style:italic}.warn{color:var(--bad);font-weight:600}
+.badge{display:inline-block;font-size:11px;padding:1px 7px;border-radius:9px;background:#e8ebf3;color:#394157}
+.badge.stale,.badge.critical,.badge.urgent,.badge.rejected,.badge.dead,.badge.blocked{background:#fde2e2;color:var(--bad)}
+.badge.high,.badge.expired,.badge.proposed,.badge.open,.badge.impact-high{background:#fdf0d5;color:var(--warn)}
+.badge.active,.badge.live,.badge.approved,.badge.resolved,.badge.done,.badge.implemented{background:#dcf3e5;color:var(--ok)}
+.bar{display:inline-block;width:70px;height:8px;background:var(--line);border-radius:4px;vertical-align:middle}
+.bar span{display:block;height:8px;background:var(--accent);border-radius:4px}
+.cards{display:flex;flex-wrap:wrap;gap:12px}.card{border:1px solid var(--line);border-radius:8px;padding:8px 14px;
+min-width:280px;flex:1}.card h3{color:var(--fg)}dt{font-weight:600;color:var(--mute);font-size:12px}dd{margin:0 0 6px}
+.stats{display:flex;gap:12px;flex-wrap:wrap;margin-bottom:18px}
+.stat{background:var(--card);border:1px solid var(--line);
+border-radius:8px;padding:8px 16px}.stat b{display:block;font-size:22px}.stat.alert b{color:var(--bad)}
+svg.timeline{font-size:11px;max-width:100%;height:auto}svg text{fill:var(--fg)}svg text.tick{fill:var(--mute)}
+svg text.agent{font-weight:600}svg line.tick{stroke:var(--line)}svg line.row{stroke:#f0f1f5}
+svg line.now{stroke:var(--bad);stroke-dasharray:3 3}svg g.claim rect{fill:#9fb1ea}
+svg g.claim.live rect{fill:var(--accent)}
+svg g.claim.shared rect{fill-opacity:.55}svg text.bar{fill:#fff;font-size:10px}svg g.claim.ended text.bar{fill:#1d2330}
+.legend span{margin-right:14px;color:var(--mute);font-size:12px}.legend i{display:inline-block;width:18px;height:8px;
+border-radius:2px;margin-right:4px;vertical-align:middle}
+pre{white-space:pre-wrap;font-size:11px;max-height:260px;overflow:auto;background:var(--bg);padding:6px}
+footer{color:var(--mute);padding:0 28px 24px;font-size:12px}
+"""
+
+
+def _stats(agents: list[dict[str, Any]], claims: list[dict[str, Any]], helps: list[HelpRequest],
+           errors: list[ErrorRecord], decisions: list[Decision], tasks: list[Task]) -> str:
+    figures = [
+        ("agents", len(agents), False),
+        ("stale agents", sum(a["status"] == "stale" for a in agents), True),
+        ("live claims", len(claims), False),
+        ("open help requests", sum(h.status != "resolved" for h in helps), True),
+        ("open errors", sum(e.status == "open" for e in errors), True),
+        ("decisions to review", sum(d.status == "proposed" for d in decisions), True),
+        ("tasks not done", sum(t.status != "done" for t in tasks), False),
+    ]
+    cells = "".join(f'<div class="stat{" alert" if alert and n else ""}"><b>{n}</b>{_e(label)}</div>'
+                    for label, n, alert in figures)
+    return f'<div class="stats">{cells}</div>'
+
+
+def render_dashboard(coord: Coordinator, *, fetch: bool = False) -> str:
+    """The whole dashboard as one HTML document (a str), read from the coord branch."""
+    snap = coord.snapshot(fetch=fetch)
+    now = coord.store.clock()
+    agents = coord.agents(snap, now)
+    claims = [coord.claim_view(c, now) for c in coord.live_claims(snap, now)]
+    helps, errors = snap.records(HelpRequest), snap.records(ErrorRecord)
+    decisions, tasks = snap.records(Decision), snap.records(Task)
+    intervals = claim_intervals(coord, snap, now)
+    repo = coord.top.name if coord.top is not None else coord.common_dir.name
+    rev = snap.rev if snap.exists else "none"
+    legend = ('<p class="legend"><span><i style="background:#3558d4"></i>live claim</span>'
+              '<span><i style="background:#9fb1ea"></i>released or taken over</span>'
+              '<span><i style="background:#3558d4;opacity:.55"></i>shared</span>'
+              '<span><i style="background:#c53030"></i>now</span></p>')
+    timeline = _section("timeline", f"Claims per agent, last {TIMELINE_HOURS} hours (UTC)",
+                        timeline_svg(intervals, [a["name"] for a in agents], now) + legend)
+    sections = [
+        _agents_section(agents, now), timeline, _claims_section(claims), _help_section(helps),
+        _errors_section(errors), _decisions_section(decisions), _tasks_section(tasks),
+        _summaries_section(latest_summaries(snap)),
+    ]
+    nav = "".join(f'<a href="#{a}">{t}</a>' for a, t in (
+        ("agents", "Agents"), ("timeline", "Timeline"), ("claims", "Claims"), ("help", "Help"),
+        ("errors", "Errors"), ("decisions", "Decisions"), ("tasks", "Tasks"), ("summaries", "Summaries")))
+    skipped = (f'<p class="warn">Skipped malformed records: {_e(", ".join(snap.skipped))}</p>'
+               if snap.skipped else "")
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        f"<title>gitcoord · {_e(repo)}</title><style>{_CSS}</style></head><body>"
+        f"<header><h1>gitcoord · {_e(repo)}</h1><p>coord branch {_e(coord.store.branch)} at rev {_e(rev)}"
+        f" · generated {_e(_when(now))} UTC</p></header><nav>{nav}</nav><main>"
+        + _stats(agents, claims, helps, errors, decisions, tasks) + skipped + "".join(sections)
+        + "</main><footer>Generated by gitcoord from the coord branch; the page changes only when it is "
+        "regenerated (gitcoord dashboard --out FILE).</footer></body></html>\n"
+    )
+
+
+def write_dashboard(coord: Coordinator, out: Path, *, fetch: bool = False) -> Path:
+    """Write the dashboard to `out` atomically (a reader never sees half a page); the resolved path."""
+    out = Path(out).resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    page = render_dashboard(coord, fetch=fetch)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(page)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
