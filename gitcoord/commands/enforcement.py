@@ -1,9 +1,125 @@
-"""CLI commands: enforcement (see DESIGN §5)."""
+"""CLI commands: enforcement (DESIGN §5-6): hooks install|uninstall, verify, guard.
+
+The work lives in `gitcoord.hooks`; these commands parse, call it, and render. Imports happen
+inside the commands: every `gitcoord` invocation imports this module.
+"""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import click
+
+from gitcoord import output
+from gitcoord.cli import Ctx, json_option
+from gitcoord.errors import Refused
+
+MODE_CHOICE = click.Choice(["off", "warn", "others", "strict"])
+
+
+def _repo_path() -> Path:
+    ctx = click.get_current_context().find_object(Ctx)
+    return Path(ctx.repo if ctx else ".").resolve()
+
+
+@click.group("hooks")
+def hooks_group() -> None:
+    """Install or remove the git hooks that enforce claims."""
+
+
+@hooks_group.command("install")
+@click.option("--mode", type=MODE_CHOICE, default=None,
+              help="Enforcement mode for these hooks (default: hooks.mode in .coord/config.toml, else others).")
+@click.option("--server", is_flag=True, help="In a bare repository: install the pre-receive fence.")
+@json_option
+def hooks_install(mode: str | None, server: bool, as_json: bool) -> None:
+    """Install pre-commit, prepare-commit-msg and pre-push (or pre-receive with --server).
+
+    A hook that was already there is kept as HOOK.legacy and runs first.
+    """
+    from gitcoord.hooks.install import install
+
+    report = install(_repo_path(), mode=mode, server=server).as_dict()
+    if as_json:
+        return output.print_json(report)
+    output.say(f"installed {', '.join(report['installed'])} in {report['hooks_dir']} (mode: {report['mode']}).")
+    for name in report["kept_legacy"]:
+        output.say(f"kept the existing {name} hook as {name}.legacy; it runs first.")
+
+
+@hooks_group.command("uninstall")
+@json_option
+def hooks_uninstall(as_json: bool) -> None:
+    """Remove gitcoord's hooks and put back the ones they replaced."""
+    from gitcoord.hooks.install import uninstall
+
+    report = uninstall(_repo_path()).as_dict()
+    if as_json:
+        return output.print_json(report)
+    output.say(f"removed {', '.join(report['removed']) or 'nothing'} from {report['hooks_dir']}.")
+    for name in report["restored"]:
+        output.say(f"restored the previous {name} hook.")
+
+
+@click.command("verify")
+@click.argument("revrange", nargs=-1, required=True)
+@click.option("--fetch/--no-fetch", default=True, help="Fetch the coord branch first (remote mode).")
+@json_option
+def verify(revrange: tuple[str, ...], fetch: bool, as_json: bool) -> None:
+    """Check every commit of REVRANGE (e.g. origin/main..HEAD) against the claims.
+
+    Exit 3 when a commit touches a path under another agent's live exclusive
+    claim or carries a Coord-Claim token a takeover superseded; exit 0 when clean.
+    """
+    from gitcoord.hooks.lean import LeanRepo, scrub_hook_env
+    from gitcoord.hooks.verify import verify_range
+
+    scrub_hook_env()
+    path = _repo_path()
+    if fetch:
+        from gitcoord.coordinator import Coordinator
+
+        with Coordinator(path) as coordinator:
+            if coordinator.store.remote:
+                coordinator.store.fetch()
+    report = verify_range(LeanRepo(path), list(revrange))
+    if as_json:
+        output.print_json(report.as_dict())
+    else:
+        output.say(report.render())
+    if not report.clean:
+        first = report.violations[0]
+        raise Refused(f"verify found {len(report.violations)} violation(s) in {' '.join(revrange)}.",
+                      hint=f"the first: {first.describe()}")
+
+
+@click.command("guard")
+@click.option("--format", "fmt", type=click.Choice(["claude", "codex"]), required=True,
+              help="The editor whose PreToolUse hook JSON arrives on stdin.")
+def guard(fmt: str) -> None:
+    """Read an editor's tool call on stdin; deny an edit of a path another agent claims."""
+    from gitcoord.hooks.guard import run_guard
+
+    code, answer = run_guard("claude" if fmt == "claude" else "codex", sys.stdin.read())
+    if answer:
+        click.echo(answer)
+    if code:
+        raise click.exceptions.Exit(code)
+
+
+@click.command("hook-run", hidden=True, context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def hook_run(args: tuple[str, ...]) -> None:
+    """Internal: what installed hook scripts run (HOOK SCRIPT MODE ARGS...)."""
+    from gitcoord.hooks.run import main
+
+    code = main(list(args))
+    if code:
+        raise click.exceptions.Exit(code)
 
 
 def register(cli: click.Group) -> None:
     """Add this area's commands to the `gitcoord` group."""
+    for command in (hooks_group, verify, guard, hook_run):
+        cli.add_command(command)

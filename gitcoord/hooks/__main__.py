@@ -1,0 +1,3 @@
+from gitcoord.hooks.run import entry
+
+entry()

@@ -1,0 +1,111 @@
+"""`gitcoord guard --format claude|codex`: deny an editor's edit of a path another agent claims.
+
+Both editors run a PreToolUse command hook with the tool call as JSON on stdin:
+
+- Claude Code: `tool_name` Edit, Write, MultiEdit (`tool_input.file_path`) or NotebookEdit
+  (`tool_input.notebook_path`); paths are absolute.
+- Codex: `tool_name` apply_patch with the patch text in `tool_input.command` (its `*** Add File:`,
+  `*** Update File:`, `*** Delete File:` and `*** Move to:` lines name the paths, relative to
+  `cwd`); Edit/Write-style inputs with `file_path` are read the same way as Claude's.
+
+A deny is `{"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "deny",
+"permissionDecisionReason": ...}}` on stdout with exit 0, which both editors honour. Allowing prints
+nothing (so the editor's own permission rules still apply). A guard that fails internally warns on
+stderr and allows: an agent must never be wedged by it. A conflict always denies.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+from gitcoord.hooks.lean import ClaimIndex, HeldClaim, LeanRepo, scrub_hook_env
+
+Format = Literal["claude", "codex"]
+EDIT_TOOLS = ("Edit", "Write", "MultiEdit", "NotebookEdit")
+PATCH_TOOLS = ("apply_patch",)
+_PATCH_MARKERS = ("*** Add File: ", "*** Update File: ", "*** Delete File: ", "*** Move to: ")
+
+
+def tool_paths(call: dict[str, Any]) -> list[str]:
+    """The file paths a tool call would write, as given (absolute or relative to its cwd)."""
+    tool = str(call.get("tool_name", ""))
+    args = call.get("tool_input") or {}
+    if not isinstance(args, dict):
+        return []
+    if tool in PATCH_TOOLS:
+        return patch_paths(str(args.get("command") or args.get("patch") or args.get("input") or ""))
+    paths = [args.get(key) for key in ("file_path", "notebook_path", "path")]
+    return [p for p in paths if isinstance(p, str) and p]
+
+
+def patch_paths(patch: str) -> list[str]:
+    """Paths named by an apply_patch envelope (both ends of a move)."""
+    found = []
+    for line in patch.splitlines():
+        for marker in _PATCH_MARKERS:
+            if line.startswith(marker):
+                found.append(line[len(marker):].strip())
+    return list(dict.fromkeys(p for p in found if p))
+
+
+def repo_relative(path: str, cwd: Path, top: Path) -> str | None:
+    """`path` relative to the work tree, POSIX style; None when it lies outside."""
+    full = Path(os.path.normpath(cwd / path))
+    for candidate, root in ((full, top), (full.resolve(), top.resolve())):
+        try:
+            return candidate.relative_to(root).as_posix()
+        except ValueError:
+            continue
+    return None
+
+
+def conflicts(call: dict[str, Any], repo: LeanRepo, cwd: Path) -> list[tuple[str, HeldClaim]]:
+    """(path, claim) for every path of the call under another agent's exclusive claim."""
+    if repo.top is None:
+        return []
+    relative = [r for r in (repo_relative(p, cwd, repo.top) for p in tool_paths(call)) if r]
+    if not relative:
+        return []
+    agent = repo.agent()
+    index = ClaimIndex(repo.claims(), ignorecase=repo.ignorecase)
+    return [(path, claim) for path in relative for claim in index.covering(path)
+            if claim.agent != agent and claim.mode == "exclusive"]
+
+
+def deny_reason(found: Iterable[tuple[str, HeldClaim]]) -> str:
+    items = list(found)
+    lines = [f"gitcoord: {path} is claimed: {claim.describe()}." for path, claim in items]
+    first = items[0][1]
+    lines.append(f'Do not edit it. Ask for it: gitcoord request-help --to {first.agent} --resource {first.resource} '
+                 f'"..."; or wait for it: gitcoord claim {first.resource} --wait 600; or work on something else.')
+    return "\n".join(lines)
+
+
+def decision(reason: str) -> dict[str, Any]:
+    """The PreToolUse deny document, the same for Claude Code and Codex."""
+    return {"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "deny",
+                                   "permissionDecisionReason": reason}}
+
+
+def run_guard(fmt: Format, stdin: str) -> tuple[int, str]:
+    """(exit code, stdout) for one tool call; never raises."""
+    try:
+        call = json.loads(stdin) if stdin.strip() else {}
+        if not isinstance(call, dict):
+            raise ValueError("the tool call is not a JSON object")
+        scrub_hook_env()
+        cwd = Path(str(call.get("cwd") or os.getcwd()))
+        if not cwd.is_dir():
+            return 0, ""  # outside any repository we can read
+        found = conflicts(call, LeanRepo(cwd), cwd) if tool_paths(call) else []
+    except Exception as exc:  # the guard must never wedge an agent
+        sys.stderr.write(f"gitcoord guard ({fmt}): warning: could not check this edit, allowing it: {exc}\n")
+        return 0, ""
+    if not found:
+        return 0, ""
+    return 0, json.dumps(decision(deny_reason(found)))

@@ -1,0 +1,168 @@
+"""pre-commit and prepare-commit-msg: staged paths against the live claims (DESIGN §6).
+
+pre-commit refuses (exit 1) a commit that touches a path under another agent's live exclusive
+claim (mode `others`), or in mode `strict` also a path the committing agent has not claimed.
+`GITCOORD_OVERRIDE="reason" git commit` lets it through and records the override on the coord
+branch; prepare-commit-msg then adds the `Coord-Override:` trailer next to `Coord-Agent:` and
+`Coord-Claim: ID@TOKEN`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitcoord.errors import GitcoordError, InvalidInput
+from gitcoord.hooks.lean import ClaimIndex, HeldClaim, LeanRepo, staged_paths
+
+OVERRIDE_ENV = "GITCOORD_OVERRIDE"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One staged path the commit may not touch; `holder` is None for "unclaimed" (strict)."""
+
+    path: str
+    holder: HeldClaim | None
+
+    def describe(self) -> str:
+        if self.holder is None:
+            return f"{self.path}: you hold no claim on it (strict mode)"
+        return f"{self.path}: {self.holder.describe()}"
+
+
+def find_problems(paths: Sequence[str], index: ClaimIndex, agent: str | None, mode: str) -> list[Problem]:
+    """The staged paths the rules of `mode` refuse for `agent` (None: a human with no claims)."""
+    problems: list[Problem] = []
+    for path in paths:
+        holders = index.covering(path)
+        others = [c for c in holders if c.agent != agent and c.mode == "exclusive"]
+        if others:
+            problems.extend(Problem(path, c) for c in others)
+        elif mode == "strict" and not any(c.agent == agent for c in holders):
+            problems.append(Problem(path, None))
+    return problems
+
+
+def refusal(problems: Sequence[Problem], agent: str | None) -> str:
+    """The message a refused commit prints: file, holder, since, until, last words, next step."""
+    lines = [f"gitcoord: commit refused for {agent or 'a human (no agent identity)'}:"]
+    lines += ["  " + p.describe() for p in problems]
+    held = [p for p in problems if p.holder is not None]
+    if held:
+        first = held[0].holder
+        assert first is not None
+        lines.append(f'hint: ask for it: gitcoord request-help --to {first.agent} --resource {first.resource} "..."; '
+                     f"or wait for it: gitcoord claim {first.resource} --wait 600; or unstage it: "
+                     f"git restore --staged {held[0].path}")
+    if any(p.holder is None for p in problems):
+        lines.append("hint: claim what you change first: gitcoord claim PATH...")
+    lines.append(f'hint: to go ahead anyway (recorded on the coord branch): {OVERRIDE_ENV}="reason" git commit ...')
+    return "\n".join(lines)
+
+
+def run_pre_commit(repo: LeanRepo, mode: str) -> int:
+    """The pre-commit hook: 0 lets the commit through, 1 refuses it."""
+    if mode == "off":
+        return 0
+    paths = staged_paths(repo)
+    if not paths:
+        return 0
+    agent = repo.agent()
+    claims = _claims(repo)
+    problems = find_problems(paths, ClaimIndex(claims, ignorecase=repo.ignorecase), agent, mode)
+    if not problems:
+        return 0
+    message = refusal(problems, agent)
+    if mode == "warn":
+        sys.stderr.write(message.replace("commit refused", "warning (mode warn, not refused)") + "\n")
+        return 0
+    reason = os.environ.get(OVERRIDE_ENV, "").strip()
+    if reason:
+        error_id = record_override(repo, agent, problems, reason)
+        sys.stderr.write(f"gitcoord: override recorded as {error_id}: {reason}\n")
+        return 0
+    sys.stderr.write(message + "\n")
+    return 1
+
+
+def _claims(repo: LeanRepo) -> list[HeldClaim]:
+    if repo.setting("hooks", "fetch", False) and repo.remote:
+        fetch_coord(repo)
+    return repo.claims()
+
+
+def fetch_coord(repo: LeanRepo) -> None:
+    """Refresh the local copy of the coord ref (hooks.fetch = true), within a short timeout."""
+    timeout = float(repo.setting("hooks", "fetch_timeout_seconds", 3))
+    ref = f"refs/heads/{repo.branch}"
+    try:
+        repo.git("fetch", "--no-tags", "--no-write-fetch-head", "--quiet", str(repo.remote),
+                 f"+{ref}:refs/remotes/{repo.remote}/{repo.branch}", timeout=timeout)
+    except GitcoordError as exc:
+        sys.stderr.write(f"gitcoord: warning: could not fetch the coord branch ({exc}); using the local copy.\n")
+
+
+def record_override(repo: LeanRepo, agent: str | None, problems: Sequence[Problem], reason: str) -> str:
+    """Write the override as one `conflict` error record on the coord branch; its id."""
+    from gitcoord.coordinator import Coordinator, check_text
+    from gitcoord.records import ErrorRecord
+    from gitcoord.store import Txn
+
+    check_text(reason, "override reason", 1000)
+    with Coordinator(repo.top or repo.cwd) as coord:
+        actor = agent or coord.human()
+        paths = sorted({p.path for p in problems})
+        holders = sorted({f"{p.holder.id} ({p.holder.agent})" for p in problems if p.holder})
+        text = (f"{actor} overrode the pre-commit hook for {', '.join(paths)}; claims: "
+                f"{', '.join(holders) or 'none (strict mode: unclaimed paths)'}; reason: {reason}")
+
+        def work(txn: Txn) -> str:
+            record = ErrorRecord(id=txn.new_id("E"), agent=actor, type="conflict", severity="medium",
+                                 resource=paths[0], message=text[:4000], created_at=txn.now)
+            txn.put(record)
+            txn.action, txn.what = "override", " ".join(paths)[:200]
+            txn.trailers["Coord-Override"] = reason.replace("\n", " ")
+            return record.id
+
+        return coord.write(work, actor=actor)
+
+
+# -- prepare-commit-msg -----------------------------------------------------------------
+
+
+def commit_trailers(repo: LeanRepo, paths: Sequence[str]) -> list[tuple[str, str]]:
+    """Coord-Agent, a Coord-Claim per own claim covering a path, and Coord-Override when set."""
+    agent = repo.agent()
+    trailers: list[tuple[str, str]] = []
+    if agent:
+        trailers.append(("Coord-Agent", agent))
+        index = ClaimIndex([c for c in repo.claims() if c.agent == agent], ignorecase=repo.ignorecase)
+        mine: dict[str, HeldClaim] = {}
+        for path in paths:
+            for claim in index.covering(path):
+                mine.setdefault(claim.id, claim)
+        trailers += [("Coord-Claim", f"{c.id}@{c.token}") for c in mine.values()]
+    reason = os.environ.get(OVERRIDE_ENV, "").strip()
+    if reason:
+        trailers.append(("Coord-Override", " ".join(reason.split())))
+    return trailers
+
+
+def run_prepare_commit_msg(repo: LeanRepo, args: Sequence[str]) -> int:
+    """Add the trailers to the message file in place; an amend never gets duplicates."""
+    if not args:
+        raise InvalidInput("prepare-commit-msg needs the message file as its first argument.")
+    trailers = commit_trailers(repo, staged_paths(repo))
+    if not trailers:
+        return 0
+    options: list[str] = []
+    for key, value in trailers:
+        # One agent per commit (the latest amend wins); claims accumulate without repeats.
+        how = "replace" if key == "Coord-Agent" else "addIfDifferent"
+        options += ["--if-exists", how, "--trailer", f"{key}: {value}"]
+    repo.git("interpret-trailers", "--in-place", *options, str(Path(args[0]).resolve()))
+    return 0

@@ -1,0 +1,73 @@
+"""What an installed hook script executes: `python -m gitcoord.hooks HOOK SCRIPT MODE ARGS...`.
+
+SCRIPT is the hook file git ran (its `.legacy` sibling, a hook that was there before gitcoord,
+runs first with the same arguments and input), MODE the `--mode` given at install time or `-`
+for the config's `hooks.mode`. No click, no GitPython, no pydantic on this path.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from gitcoord.errors import GitcoordError
+
+HOOKS = ("pre-commit", "prepare-commit-msg", "pre-push", "pre-receive")
+_STDIN_HOOKS = ("pre-push", "pre-receive")
+
+
+def main(argv: Sequence[str]) -> int:
+    """Run one hook; the exit code git sees."""
+    if len(argv) < 3 or argv[0] not in HOOKS:
+        sys.stderr.write(f"usage: python -m gitcoord.hooks {{{','.join(HOOKS)}}} SCRIPT MODE [ARGS...]\n")
+        return 2
+    hook, script, mode, args = argv[0], argv[1], argv[2], list(argv[3:])
+    stdin = sys.stdin.buffer.read() if hook in _STDIN_HOOKS else None
+    legacy = run_legacy(Path(script), args, stdin)
+    if legacy != 0:
+        return legacy
+    try:
+        return dispatch(hook, None if mode in ("", "-") else mode, args, stdin or b"")
+    except GitcoordError as exc:
+        sys.stderr.write(f"gitcoord: {hook} hook failed: {exc.render()}\n"
+                         "hint: fix it, or bypass this once with --no-verify (verify and the server still check).\n")
+        return 1
+
+
+def run_legacy(script: Path, args: Sequence[str], stdin: bytes | None) -> int:
+    """Run the hook that was installed before gitcoord's (kept as HOOK.legacy), if any."""
+    if str(script) == "-":
+        return 0  # run by a hook manager (pre-commit), which chains hooks itself
+    legacy = script.with_name(script.name + ".legacy")
+    if not (legacy.is_file() and os.access(legacy, os.X_OK)):
+        return 0
+    return subprocess.run([str(legacy), *args], input=stdin, check=False).returncode
+
+
+def dispatch(hook: str, mode: str | None, args: list[str], stdin: bytes) -> int:
+    from gitcoord.hooks.lean import LeanRepo, scrub_hook_env
+
+    # Keep GIT_INDEX_FILE (`git commit -a` stages into a temporary index) and, for pre-receive,
+    # the quarantine variables: the pushed objects are only visible through them.
+    scrub_hook_env()
+    repo = LeanRepo(Path.cwd())
+    if hook == "pre-commit":
+        from gitcoord.hooks.precommit import run_pre_commit
+
+        return run_pre_commit(repo, repo.mode(mode))
+    if hook == "prepare-commit-msg":
+        from gitcoord.hooks.precommit import run_prepare_commit_msg
+
+        return run_prepare_commit_msg(repo, args)
+    from gitcoord.hooks.verify import run_pre_push, run_pre_receive
+
+    if hook == "pre-push":
+        return run_pre_push(repo, repo.mode(mode), args, stdin)
+    return run_pre_receive(repo, repo.mode(mode), stdin)
+
+
+def entry() -> None:
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,221 @@
+"""`verify REVRANGE`, pre-push and pre-receive: every commit of a range against the claims.
+
+A commit violates the claims when a path it touches (both sides of a rename, deletions too) is
+under a live exclusive claim of another agent than the commit's `Coord-Agent:` (no trailer: a
+human with no claims), or when a `Coord-Claim: ID@TOKEN` it carries was superseded by a takeover:
+that claim is gone and another agent's claim with a higher token covers the path. A commit with a
+`Coord-Override:` trailer whose override is recorded on the coord branch is reported, not refused.
+This is what CI and a server-side pre-receive hook run, so `git commit --no-verify` is caught.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gitcoord.errors import GitcoordError, InvalidInput
+from gitcoord.hooks.lean import ClaimIndex, HeldClaim, LeanRepo, parse_name_status
+
+ZERO = "0" * 40
+_TOKEN = re.compile(r"([A-Z])-(\d+)@(\d+)")
+
+
+@dataclass(frozen=True)
+class Violation:
+    commit: str
+    path: str
+    agent: str | None
+    kind: str  # "claimed" or "stale_token"
+    holder: HeldClaim
+    token: int | None = None  # the commit's superseded token (stale_token)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"commit": self.commit, "path": self.path, "committed_by": self.agent, "kind": self.kind,
+                "holder": self.holder.agent, "claim": self.holder.id, "holder_token": self.holder.token,
+                "token": self.token}
+
+    def describe(self) -> str:
+        who = self.agent or "a human (no Coord-Agent)"
+        if self.kind == "stale_token":
+            return (f"commit {self.commit[:12]} by {who} touches {self.path} under token {self.token}, "
+                    f"superseded by {self.holder.describe()}")
+        return f"commit {self.commit[:12]} by {who} touches {self.path}, under {self.holder.describe()}"
+
+
+@dataclass
+class Report:
+    commits: list[str] = field(default_factory=list)
+    violations: list[Violation] = field(default_factory=list)
+    overridden: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not self.violations
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"clean": self.clean, "commits": len(self.commits),
+                "violations": [v.as_dict() for v in self.violations], "overridden": self.overridden}
+
+    def render(self) -> str:
+        lines = [v.describe() for v in self.violations]
+        lines += [f"commit {o['commit'][:12]} overrode the claims (recorded): {o['reason']}" for o in self.overridden]
+        verdict = "clean" if self.clean else f"{len(self.violations)} violation(s)"
+        return "\n".join([*lines, f"{len(self.commits)} commit(s) checked: {verdict}."])
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    sha: str
+    agent: str | None
+    tokens: dict[str, int]
+    override: str
+    paths: list[str]
+
+
+def verify_range(repo: LeanRepo, rev_args: Sequence[str]) -> Report:
+    """Check the non-merge commits `git rev-list REV_ARGS` names against the local coord claims."""
+    claims = repo.claims()
+    index = ClaimIndex(claims, ignorecase=repo.ignorecase)
+    live_ids = {c.id for c in claims}
+    report = Report()
+    overrides: list[str] | None = None
+    for info in _commits(repo, rev_args):
+        report.commits.append(info.sha)
+        found = check_commit(info, index, live_ids)
+        if found and info.override:
+            overrides = _recorded_overrides(repo) if overrides is None else overrides
+            if any(info.override in text for text in overrides):
+                report.overridden.append({"commit": info.sha, "reason": info.override})
+                continue
+        report.violations += found
+    return report
+
+
+def check_commit(info: CommitInfo, index: ClaimIndex, live_ids: set[str]) -> list[Violation]:
+    out: list[Violation] = []
+    stale = {cid: tok for cid, tok in info.tokens.items() if cid not in live_ids}
+    for path in info.paths:
+        seen: set[str] = set()
+        for holder in index.covering(path):
+            if holder.agent == info.agent or holder.id in seen:
+                continue
+            superseded = [tok for tok in stale.values() if holder.token > tok]
+            if superseded:
+                out.append(Violation(info.sha, path, info.agent, "stale_token", holder, max(superseded)))
+            elif holder.mode == "exclusive":
+                out.append(Violation(info.sha, path, info.agent, "claimed", holder))
+            else:
+                continue
+            seen.add(holder.id)
+    return out
+
+
+def _commits(repo: LeanRepo, rev_args: Sequence[str]) -> list[CommitInfo]:
+    try:
+        out = repo.git("log", "--no-merges", "-z", "--format=%H%x1f%B", *rev_args, "--")
+    except GitcoordError as exc:
+        raise InvalidInput(f"cannot read the commits of {' '.join(rev_args)}: {exc}",
+                           hint="give a revision range git understands, such as origin/main..HEAD.") from exc
+    infos = []
+    for item in out.decode(errors="replace").split("\0"):
+        if not item.strip():
+            continue
+        sha, _, body = item.lstrip("\n").partition("\x1f")
+        infos.append(_commit_info(repo, sha, body))
+    return infos
+
+
+def _commit_info(repo: LeanRepo, sha: str, body: str) -> CommitInfo:
+    trailers = parse_trailers(body)
+    tokens = {}
+    for value in trailers.get("Coord-Claim", []):
+        match = _TOKEN.fullmatch(value.strip())
+        if match:
+            tokens[f"{match.group(1)}-{match.group(2)}"] = int(match.group(3))
+    agent = (trailers.get("Coord-Agent") or [""])[-1].strip() or None
+    override = (trailers.get("Coord-Override") or [""])[-1].strip()
+    diff = repo.git("diff-tree", "-r", "-z", "-M", "--root", "--no-commit-id", "--name-status", sha)
+    return CommitInfo(sha, agent, tokens, override, parse_name_status(diff))
+
+
+def parse_trailers(body: str) -> dict[str, list[str]]:
+    """`Coord-*: value` lines of a commit message, by key, in order."""
+    found: dict[str, list[str]] = {}
+    for line in body.splitlines():
+        key, sep, value = line.partition(": ")
+        if sep and key.startswith("Coord-"):
+            found.setdefault(key, []).append(value.strip())
+    return found
+
+
+def _recorded_overrides(repo: LeanRepo) -> list[str]:
+    """Messages of the `conflict` error records on the coord branch (overrides are among them)."""
+    return [str(r.get("message", "")) for r in repo.records("errors") if r.get("type") == "conflict"]
+
+
+# -- the hooks -----------------------------------------------------------------------------------
+
+
+def _refuse(report: Report, mode: str, where: str) -> int:
+    if report.clean:
+        return 0
+    sys.stderr.write(f"gitcoord: {where}: {report.render()}\n")
+    if mode == "warn":
+        sys.stderr.write("gitcoord: mode warn: not refused.\n")
+        return 0
+    sys.stderr.write("hint: the holder can release the path, or ask them: gitcoord request-help --to HOLDER ...; "
+                     "commits made under an override must carry its Coord-Override trailer.\n")
+    return 1
+
+
+def run_pre_push(repo: LeanRepo, mode: str, args: Sequence[str], stdin: bytes) -> int:
+    """pre-push: verify what each pushed ref adds (the coord branch itself is exempt)."""
+    if mode == "off":
+        return 0
+    remote = args[0] if args else "origin"
+    if repo.remote:
+        from gitcoord.hooks.precommit import fetch_coord
+
+        fetch_coord(repo)
+    rev_args: list[str] = []
+    for line in stdin.decode(errors="replace").splitlines():
+        parts = line.split()
+        if len(parts) != 4 or parts[1] == ZERO or parts[2] == f"refs/heads/{repo.branch}":
+            continue
+        local, theirs = parts[1], parts[3]
+        known = theirs != ZERO and _exists(repo, theirs)
+        rev_args += [local, f"^{theirs}"] if known else [local, "--not", f"--remotes={remote}", "--not"]
+    if not stdin.strip() and os.environ.get("PRE_COMMIT_TO_REF"):
+        # The pre-commit framework passes the pushed range in its own variables, not on stdin.
+        start = os.environ.get("PRE_COMMIT_FROM_REF", "")
+        rev_args = [os.environ["PRE_COMMIT_TO_REF"], *([f"^{start}"] if start and start != ZERO else [])]
+    if not rev_args:
+        return 0
+    return _refuse(verify_range(repo, rev_args), mode, "push refused")
+
+
+def run_pre_receive(repo: LeanRepo, mode: str, stdin: bytes) -> int:
+    """pre-receive (bare remote): refuse a push whose new commits violate the claims."""
+    if mode == "off":
+        return 0
+    code = 0
+    for line in stdin.decode(errors="replace").splitlines():
+        parts = line.split()
+        if len(parts) != 3 or parts[1] == ZERO or parts[2] == f"refs/heads/{repo.branch}":
+            continue
+        old, new = parts[0], parts[1]
+        rev_args = [new, f"^{old}"] if old != ZERO else [new, "--not", "--all"]
+        code = max(code, _refuse(verify_range(repo, rev_args), mode, f"push to {parts[2]} refused"))
+    return code
+
+
+def _exists(repo: LeanRepo, sha: str) -> bool:
+    try:
+        repo.git("cat-file", "-e", f"{sha}^{{commit}}")
+    except GitcoordError:
+        return False
+    return True
