@@ -1,0 +1,60 @@
+"""The benchmark harness runs end to end on tiny sizes and reports every figure of issue 7.
+
+Timings are never asserted here (the machine is shared and noisy); only the
+shape of the JSON, and that the contention run saw no overlapping claims.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent / "bench" / "run.py"
+
+# Interface keys of issue 7: section -> keys that must be numbers (or null with a reason).
+REQUIRED = {
+    "claim_ms": ["median", "floor_median", "ratio", "import_ms"],
+    "contention": ["writes_per_s", "violations", "retries", "p95_ms"],
+    "status_ms": ["median"],
+}
+SKIPPABLE = {
+    "hook_ms": ["median", "floor_median"],
+    "notion": ["first_sync_requests", "resync_writes"],
+}
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    res = subprocess.run([sys.executable, str(BENCH), "--quick", "--json", str(out)],
+                         capture_output=True, text=True, timeout=170)
+    assert res.returncode == 0, res.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    assert json.loads(res.stdout) == figures
+    for section, keys in REQUIRED.items():
+        for key in keys:
+            assert _number(figures[section][key]), (section, key, figures[section])
+    for section, keys in SKIPPABLE.items():
+        part = figures[section]
+        if "skipped" in part:
+            assert isinstance(part["skipped"], str) and part["skipped"]
+        else:
+            for key in keys:
+                assert _number(part[key]), (section, key, part)
+    contention = figures["contention"]
+    assert contention["violations"] == 0, contention["violation_examples"]
+    assert contention["phantom_grants"] == 0
+    assert contention["worker_failures"] == 0, contention["worker_errors"]
+    assert contention["writes"] > 0
+    scale = figures["scale"]
+    for axis in ("records", "live_claims"):
+        assert scale[axis], axis
+        for point in scale[axis].values():
+            assert _number(point["claim_ms"]) and _number(point["status_ms"])
+    comparison = figures["comparison"]
+    assert "skipped" in comparison or _number(comparison["median"])
