@@ -9,11 +9,12 @@ this path?" through `ResourceIndex`. Writes (an override record) and fetches go 
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,19 +47,23 @@ def run_git(cwd: Path, *args: str, input: bytes | None = None, timeout: float | 
     return res.stdout
 
 
-@dataclass(frozen=True)
 class HeldClaim:
-    """The fields of a claim record the hooks need, read without pydantic."""
+    """The fields of a claim record the hooks need, read without pydantic.
 
-    id: str
-    agent: str
-    resource: str
-    mode: str
-    token: int
-    message: str
-    created_at: str
-    last_check_in: str
-    expires_at: datetime
+    A plain class, not a dataclass: generating dataclass methods costs milliseconds at import.
+    """
+
+    __slots__ = ("agent", "created_at", "expires_at", "id", "last_check_in", "message", "mode", "resource",
+                 "token")
+
+    def __init__(self, *, id: str, agent: str, resource: str, mode: str, token: int, message: str,
+                 created_at: str, last_check_in: str, expires_at: datetime) -> None:
+        self.id, self.agent, self.resource, self.mode, self.token = id, agent, resource, mode, token
+        self.message, self.created_at, self.last_check_in = message, created_at, last_check_in
+        self.expires_at = expires_at
+
+    def __repr__(self) -> str:
+        return f"HeldClaim({self.id} {self.agent} {self.resource} {self.mode} token={self.token})"
 
     @classmethod
     def from_toml(cls, data: dict[str, Any]) -> HeldClaim:
@@ -81,23 +86,20 @@ def _parse_time(value: Any) -> datetime:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
-@dataclass
 class LeanRepo:
     """One repository as the hooks see it: dirs, settings, identity, the local coord claims."""
 
-    cwd: Path
-    git_dir: Path = field(init=False)
-    top: Path | None = field(init=False)
-    gitconfig: dict[str, str] = field(init=False)
-    settings: dict[str, Any] = field(init=False)
-
-    def __post_init__(self) -> None:
-        out = run_git(self.cwd, "rev-parse", "--path-format=absolute", "--git-dir", "--is-bare-repository")
-        lines = out.decode().splitlines()
+    def __init__(self, cwd: Path) -> None:
+        self.cwd = cwd
+        # One process for every answer; --show-toplevel fails last, and only in a bare repository.
+        res = subprocess.run(["git", "rev-parse", "--path-format=absolute", "--git-dir", "--is-bare-repository",
+                              "--show-toplevel"], cwd=self.cwd, capture_output=True, check=False)
+        lines = res.stdout.decode(errors="surrogateescape").splitlines()
+        if len(lines) < 2 or (res.returncode != 0 and lines[1] != "true"):
+            raise InvalidInput(f"{self.cwd} is not inside a git repository.",
+                               hint="run gitcoord inside a clone or worktree.")
         self.git_dir = Path(lines[0])
-        self.top = None
-        if lines[1] == "false":
-            self.top = Path(run_git(self.cwd, "rev-parse", "--show-toplevel").decode().strip())
+        self.top = Path(lines[2]) if lines[1] == "false" and len(lines) > 2 else None
         raw = run_git(self.cwd, "config", "-z", "--list").decode(errors="replace")
         self.gitconfig = {}
         for item in raw.split("\0"):
@@ -161,33 +163,81 @@ class LeanRepo:
     # -- claims ---------------------------------------------------------------------------------
 
     def coord_tip(self) -> str | None:
-        for ref in dict.fromkeys((self.view_ref, f"refs/heads/{self.branch}")):
+        for ref in self._coord_refs():
             try:
                 return self.git("rev-parse", "--verify", "--quiet", ref + "^{commit}").decode().strip()
             except GitcoordError:
                 continue
         return None
 
+    def _coord_refs(self) -> list[str]:
+        return list(dict.fromkeys((self.view_ref, f"refs/heads/{self.branch}")))
+
     def records(self, directory: str, tip: str | None = None) -> list[dict[str, Any]]:
-        """The parsed TOML records of one directory of the coord branch (malformed ones skipped)."""
-        tip = tip or self.coord_tip()
-        if tip is None:
-            return []
+        """The parsed TOML records of one directory of the coord branch (malformed ones skipped).
+
+        One `git cat-file --batch` process reads the directory's tree, then every blob in it.
+        """
+        names = [tip] if tip else self._coord_refs()
+        proc = subprocess.Popen(["git", "cat-file", "--batch"], cwd=self.top or self.cwd,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert proc.stdin is not None and proc.stdout is not None
         try:
-            listing = self.git("ls-tree", "-z", f"{tip}:.coord/{directory}")
-        except GitcoordError:
-            return []  # no record of this kind was ever written
-        shas = [entry.split(b"\t", 1)[0].split(b" ")[2] for entry in listing.split(b"\0") if entry]
-        if not shas:
-            return []
-        blobs = self.git("cat-file", "--batch", input=b"".join(s + b"\n" for s in shas))
+            tree = None
+            for name in names:
+                proc.stdin.write(f"{name}:.coord/{directory}\n".encode())
+                proc.stdin.flush()
+                tree = _read_batch(proc.stdout)
+                if tree is not None:
+                    break
+            if tree is None or tree[0] != b"tree":
+                return []
+            cached = self._cached(directory, tree[2])
+            if cached is not None:
+                return cached
+            shas = _tree_blob_shas(tree[1])
+            proc.stdin.write(b"".join(sha + b"\n" for sha in shas))
+            proc.stdin.close()
+            blobs = [_read_batch(proc.stdout) for _ in shas]
+        finally:
+            if not proc.stdin.closed:
+                proc.stdin.close()
+            proc.stdout.close()
+            proc.wait()
         found = []
-        for data in _batch_bodies(blobs):
+        for blob in blobs:
+            if blob is None:
+                continue
             try:
-                found.append(tomllib.loads(data.decode()))
+                found.append(parse_toml_record(blob[1]))
             except (ValueError, UnicodeDecodeError):
                 continue  # a malformed record is the store's warning to give, not the hook's
+        self._cache(directory, tree[2], found)
         return found
+
+    # A tree id names its contents exactly, so the parsed records of a tree never go stale: the
+    # next commit under the same claims reads one JSON file instead of a thousand blobs.
+    def _cache_path(self, directory: str) -> Path:
+        return self.git_dir / "gitcoord" / f"{directory}-cache.json"
+
+    def _cached(self, directory: str, tree_id: str) -> list[dict[str, Any]] | None:
+        try:
+            data = json.loads(self._cache_path(directory).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict) or data.get("tree") != tree_id or not isinstance(data.get("records"), list):
+            return None
+        return list(data["records"])
+
+    def _cache(self, directory: str, tree_id: str, records: list[dict[str, Any]]) -> None:
+        path = self._cache_path(directory)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}")
+            tmp.write_text(json.dumps({"tree": tree_id, "records": records}, default=str), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a cache we cannot write only costs time
 
     def claims(self, tip: str | None = None, *, now: datetime | None = None) -> list[HeldClaim]:
         """Claims on the coord branch at `tip` (default the local copy) that are not dead."""
@@ -221,20 +271,52 @@ def _read_settings(top: Path | None) -> dict[str, Any]:
         raise InvalidInput(f"{top / '.coord' / 'config.toml'} is not valid TOML: {exc}") from exc
 
 
-def _batch_bodies(out: bytes) -> list[bytes]:
-    """The contents of each object in `git cat-file --batch` output."""
-    bodies = []
+def _read_batch(stream: Any) -> tuple[bytes, bytes, str] | None:
+    """(type, contents, id) of the next `git cat-file --batch` answer; None for a missing object."""
+    header = stream.readline().rstrip(b"\n").split(b" ")
+    if len(header) != 3:
+        return None
+    data = stream.read(int(header[2]))
+    stream.read(1)
+    return header[1], data, header[0].decode()
+
+
+def _tree_blob_shas(data: bytes) -> list[bytes]:
+    """Hex ids of the blobs of a raw tree object (`<mode> <name>\\0<20-byte id>` entries)."""
+    shas = []
     pos = 0
-    while pos < len(out):
-        eol = out.index(b"\n", pos)
-        header = out[pos:eol].split(b" ")
-        pos = eol + 1
-        if len(header) != 3:
-            continue  # missing object
-        size = int(header[2])
-        bodies.append(out[pos:pos + size])
-        pos += size + 1
-    return bodies
+    while pos < len(data):
+        nul = data.index(b"\0", pos)
+        mode = data[pos:data.index(b" ", pos)]
+        if not mode.startswith(b"4"):  # 40000 is a subtree
+            shas.append(data[nul + 1:nul + 21].hex().encode())
+        pos = nul + 21
+    return shas
+
+
+_SIMPLE_LINE = re.compile(r'([A-Za-z0-9_-]+) = (-?[0-9]+|"(?:[^"\\]|\\.)*"|true|false)')
+
+
+def parse_toml_record(data: bytes) -> dict[str, Any]:
+    """Parse a record file. The flat `key = "string" | int | bool` lines tomli-w writes for claims
+    take a fast path (tomllib costs ~0.1 ms a file, too much for 1,000 claims in a hook); any
+    other shape goes to tomllib."""
+    text = data.decode()
+    out: dict[str, Any] = {}
+    for line in text.splitlines():
+        match = _SIMPLE_LINE.fullmatch(line)
+        if match is None or "\\U" in line:
+            if line.strip() and not line.lstrip().startswith("#"):
+                return tomllib.loads(text)
+            continue
+        key, value = match.groups()
+        if value[0] == '"':
+            out[key] = json.loads(value)  # TOML basic strings without \\U are JSON strings
+        elif value in ("true", "false"):
+            out[key] = value == "true"
+        else:
+            out[key] = int(value)
+    return out
 
 
 class ClaimIndex:

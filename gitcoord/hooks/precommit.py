@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from gitcoord.errors import GitcoordError, InvalidInput
@@ -21,12 +20,13 @@ from gitcoord.hooks.lean import ClaimIndex, HeldClaim, LeanRepo, staged_paths
 OVERRIDE_ENV = "GITCOORD_OVERRIDE"
 
 
-@dataclass(frozen=True)
 class Problem:
     """One staged path the commit may not touch; `holder` is None for "unclaimed" (strict)."""
 
-    path: str
-    holder: HeldClaim | None
+    __slots__ = ("holder", "path")
+
+    def __init__(self, path: str, holder: HeldClaim | None) -> None:
+        self.path, self.holder = path, holder
 
     def describe(self) -> str:
         if self.holder is None:
