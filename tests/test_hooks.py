@@ -1,0 +1,212 @@
+"""Enforcement through real `git commit` / `git push` with installed hooks, and `verify`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from gitcoord import Coordinator
+from gitcoord.records import ErrorRecord
+
+from .conftest import World, git, run
+
+
+def commit(repo: Path, *args: str, agent: str | None = None, env: dict[str, str] | None = None
+           ) -> subprocess.CompletedProcess[str]:
+    full = dict(os.environ, **(env or {}))
+    full.pop("GITCOORD_AGENT", None)
+    if agent:
+        full["GITCOORD_AGENT"] = agent
+    return subprocess.run(["git", "commit", "-q", *args], cwd=repo, capture_output=True, text=True, env=full)
+
+
+def push(repo: Path, *args: str, agent: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, GITCOORD_AGENT=agent) if agent else dict(os.environ)
+    return subprocess.run(["git", "push", "-q", *args], cwd=repo, capture_output=True, text=True, env=env)
+
+
+def stage(repo: Path, path: str, text: str = "x\n") -> None:
+    full = repo / path
+    full.parent.mkdir(parents=True, exist_ok=True)
+    full.write_text(text)
+    git(repo, "add", path)
+
+
+def install(repo: Path, *args: str) -> None:
+    res = run(repo, "hooks", "install", *args)
+    assert res.code == 0, res.err
+
+
+def test_refused_then_accepted_with_trailers(world: World) -> None:
+    a, b = world.clones[0], world.clones[1]
+    assert run(a, "claim", "src/api.py", "-m", "adding the endpoint", agent="alpha").code == 0
+    git(b, "fetch", "-q", "origin", "coord:refs/remotes/origin/coord")
+    install(b)
+    stage(b, "src/api.py")
+    refused = commit(b, "-m", "beta edits api", agent="beta")
+    assert refused.returncode == 1
+    assert "src/api.py: alpha's exclusive claim C-1 on src/api.py" in refused.stderr
+    assert 'last said "adding the endpoint"' in refused.stderr and "until 20" in refused.stderr
+    assert "gitcoord request-help --to alpha" in refused.stderr and "--wait" in refused.stderr
+    assert git(b, "rev-list", "--count", "HEAD") == "1"
+    ok = commit(b, "-m", "alpha edits api", agent="alpha")
+    assert ok.returncode == 0, ok.stderr
+    body = git(b, "log", "-1", "--format=%B")
+    assert "Coord-Agent: alpha" in body and "Coord-Claim: C-1@1" in body
+    amended = commit(b, "--amend", "--no-edit", agent="alpha")
+    assert amended.returncode == 0, amended.stderr
+    body = git(b, "log", "-1", "--format=%B")
+    assert body.count("Coord-Claim: C-1@1") == 1 and body.count("Coord-Agent:") == 1
+
+
+def test_human_and_rename_both_sides(local_repo: Path) -> None:
+    repo = local_repo
+    stage(repo, "old/name.txt")
+    assert commit(repo, "-m", "add", agent="beta").returncode == 0
+    install(repo)
+    assert run(repo, "claim", "claimed/", agent="alpha").code == 0
+    (repo / "claimed").mkdir()
+    git(repo, "mv", "old/name.txt", "claimed/name.txt")
+    into = commit(repo, "-m", "move in", agent="beta")
+    assert into.returncode == 1 and "claimed/name.txt" in into.stderr
+    human = commit(repo, "-m", "move in")
+    assert human.returncode == 1 and "a human (no agent identity)" in human.stderr
+    assert commit(repo, "-m", "move in", agent="alpha").returncode == 0
+    git(repo, "mv", "claimed/name.txt", "out.txt")
+    out = commit(repo, "-m", "move out", agent="beta")
+    assert out.returncode == 1 and "claimed/name.txt" in out.stderr
+    git(repo, "rm", "-q", "--cached", "out.txt")
+    deleted = commit(repo, "-m", "delete", agent="beta")
+    assert deleted.returncode == 1 and "claimed/name.txt" in deleted.stderr
+
+
+def test_strict_warn_and_off_modes(local_repo: Path) -> None:
+    repo = local_repo
+    assert run(repo, "claim", "mine.txt", agent="alpha").code == 0
+    install(repo, "--mode", "strict")
+    stage(repo, "mine.txt")
+    stage(repo, "unclaimed.txt")
+    strict = commit(repo, "-m", "s", agent="alpha")
+    assert strict.returncode == 1
+    assert "unclaimed.txt: you hold no claim on it (strict mode)" in strict.stderr
+    assert "mine.txt:" not in strict.stderr
+    install(repo, "--mode", "warn")
+    stage(repo, "mine.txt", "beta's\n")
+    warned = commit(repo, "-m", "w", agent="beta")
+    assert warned.returncode == 0 and "mode warn" in warned.stderr
+    install(repo, "--mode", "off")
+    stage(repo, "mine.txt", "again\n")
+    assert commit(repo, "-m", "o", agent="beta").returncode == 0
+
+
+def test_config_mode_applies_when_install_gave_none(local_repo: Path) -> None:
+    repo = local_repo
+    config = repo / ".coord" / "config.toml"
+    config.write_text(config.read_text().replace('mode = "others"', 'mode = "strict"'))
+    install(repo)
+    stage(repo, "free.txt")
+    refused = commit(repo, "-m", "x", agent="alpha")
+    assert refused.returncode == 1 and "strict mode" in refused.stderr
+
+
+def test_override_is_recorded(local_repo: Path) -> None:
+    repo = local_repo
+    assert run(repo, "claim", "api.py", agent="alpha").code == 0
+    install(repo)
+    stage(repo, "api.py")
+    done = commit(repo, "-m", "hotfix", agent="beta", env={"GITCOORD_OVERRIDE": "prod is down"})
+    assert done.returncode == 0, done.stderr
+    assert "Coord-Override: prod is down" in git(repo, "log", "-1", "--format=%B")
+    with Coordinator(repo) as coord:
+        errors = coord.snapshot().records(ErrorRecord)
+    assert len(errors) == 1
+    err = errors[0]
+    assert (err.type, err.severity, err.agent) == ("conflict", "medium", "beta")
+    assert "api.py" in err.message and "C-1 (alpha)" in err.message and "prod is down" in err.message
+    assert "Coord-Override: prod is down" in git(repo, "log", "-1", "--format=%B", "coord")
+    # verify accepts a commit whose override is on record.
+    assert run(repo, "verify", "HEAD~1..HEAD").code == 0
+
+
+def test_legacy_hook_chained_and_restored(local_repo: Path) -> None:
+    repo = local_repo
+    hook = repo / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\necho legacy ran >&2\n[ ! -e block-me ] \n")
+    hook.chmod(0o755)
+    install(repo)
+    install(repo)  # idempotent: the legacy hook is not wrapped twice
+    assert (repo / ".git/hooks/pre-commit.legacy").read_text().startswith("#!/bin/sh\necho legacy")
+    stage(repo, "a.txt")
+    ok = commit(repo, "-m", "a", agent="alpha")
+    assert ok.returncode == 0 and "legacy ran" in ok.stderr
+    (repo / "block-me").write_text("")
+    stage(repo, "b.txt")
+    assert commit(repo, "-m", "b", agent="alpha").returncode == 1
+    assert run(repo, "hooks", "uninstall").code == 0
+    assert hook.read_text().startswith("#!/bin/sh\necho legacy")
+    assert not (repo / ".git/hooks/pre-commit.legacy").exists()
+    assert not (repo / ".git/hooks/prepare-commit-msg").exists()
+
+
+def test_worktree_and_hooks_path(local_repo: Path, tmp_path: Path) -> None:
+    repo = local_repo
+    shared = tmp_path / "shared-hooks"
+    git(repo, "config", "core.hooksPath", str(shared))
+    install(repo)
+    assert (shared / "pre-commit").exists()
+    wt = tmp_path / "wt"
+    git(repo, "worktree", "add", "-q", "-b", "side", str(wt))
+    assert run(repo, "claim", "shared.txt", agent="alpha").code == 0
+    stage(wt, "shared.txt")
+    refused = commit(wt, "-m", "x", agent="beta")
+    assert refused.returncode == 1 and "alpha's exclusive claim" in refused.stderr
+    git(repo, "config", "--unset", "core.hooksPath")
+    report = run(wt, "hooks", "install", "--json")
+    assert report.json()["hooks_dir"] == str((repo / ".git" / "hooks").resolve())
+
+
+def test_no_verify_caught_by_verify_pre_push_and_server(world: World) -> None:
+    a, b = world.clones[0], world.clones[1]
+    assert run(a, "claim", "core/", agent="alpha").code == 0
+    install(b)
+    server = run(world.remote, "hooks", "install", "--server")
+    assert server.code == 0, server.err
+    stage(b, "core/engine.py")
+    assert commit(b, "--no-verify", "-m", "sneaky", agent="beta").returncode == 0
+    checked = run(b, "verify", "origin/main..HEAD", "--json")
+    assert checked.code == 3
+    violation = checked.json()["violations"][0]
+    assert violation["path"] == "core/engine.py" and violation["holder"] == "alpha"
+    assert violation["committed_by"] == "beta" and violation["claim"] == "C-1"
+    assert run(b, "verify", "origin/main..origin/main").code == 0
+    refused = push(b, "origin", "HEAD:main", agent="beta")
+    assert refused.returncode != 0 and "core/engine.py" in refused.stderr
+    fenced = push(b, "--no-verify", "origin", "HEAD:main", agent="beta")
+    assert fenced.returncode != 0 and "push to refs/heads/main refused" in fenced.stderr
+    assert git(world.remote, "rev-list", "--count", "main") == "1"
+    # The coord branch itself is never fenced: claims still land through the remote.
+    assert run(world.clones[2], "claim", "docs/", agent="gamma").code == 0
+
+
+def test_stale_token_after_takeover(world: World) -> None:
+    a, b = world.clones[0], world.clones[1]
+    assert run(a, "claim", "lib.py", "--minutes", "1", agent="alpha").code == 0
+    stage(a, "lib.py")
+    install(a)
+    assert commit(a, "-m", "alpha works", agent="alpha").returncode == 0
+    assert "Coord-Claim: C-1@1" in git(a, "log", "-1", "--format=%B")
+    # Seven minutes later (lease 1 + grace 5), beta takes the dead claim over.
+    taken = run(b, "claim", "lib.py", agent="beta", env={"GITCOORD_CLOCK_SKEW_SECONDS": "420"})
+    assert taken.code == 0, taken.err
+    found = run(a, "verify", "HEAD~1..HEAD", "--json", env={"GITCOORD_CLOCK_SKEW_SECONDS": "420"})
+    assert found.code == 3
+    violation = found.json()["violations"][0]
+    assert violation["kind"] == "stale_token" and violation["token"] == 1 and violation["holder"] == "beta"
+
+
+def test_bad_revrange_and_bare_install(world: World) -> None:
+    bad = run(world.clones[0], "verify", "no-such-rev..HEAD")
+    assert bad.code == 2
+    assert run(world.remote, "hooks", "install").code == 2
+    assert run(world.clones[0], "hooks", "install", "--server").code == 2
