@@ -495,7 +495,18 @@ def bench_hooks(root: Path, runs: int, live_claims: int = 1000, files: int = 200
     over = median(with_hooks) - median(without)
     return {"median": median(with_hooks), "floor_median": median(without), "over_floor_ms": round(over, 1),
             "target_over_floor_ms": 80, "meets_target": over <= 80, "live_claims": live_claims,
-            "staged_files": files, "runs": runs}
+            "staged_files": files, "runs": runs, "refuses_claimed_path": hook_refuses(hooked, env)}
+
+
+def hook_refuses(repo: Path, env: dict[str, str]) -> bool:
+    """The timed hook did real work: a path under another agent's claim is refused."""
+    path = repo / "area1" / "module.py"  # other1's exclusive claim (see others_claims)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("mine now\n")
+    git(repo, "add", "area1")
+    res = subprocess.run(["git", "commit", "-q", "-m", "should be refused"], cwd=repo, capture_output=True,
+                         env=dict(os.environ, **env))
+    return res.returncode != 0
 
 
 def bench_notion(root: Path, records: int) -> dict[str, Any]:
@@ -506,22 +517,37 @@ def bench_notion(root: Path, records: int) -> dict[str, Any]:
     return notion_sync_figures(root, fake, records)
 
 
-def notion_sync_figures(root: Path, fake: Path, records: int) -> dict[str, Any]:
-    """Two syncs of `records` records against the fake Notion server: requests, then writes."""
+def notion_sync_figures(root: Path, fake_path: Path, records: int) -> dict[str, Any]:
+    """`notion setup`, then two `notion sync` runs of `records` records against the fake server."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("fake_notion", fake)
+    spec = importlib.util.spec_from_file_location("fake_notion", fake_path)
     if spec is None or spec.loader is None:
         return {"first_sync_requests": None, "resync_writes": None, "skipped": "cannot load fake_notion.py"}
     module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    fake = module.FakeNotion().start()
     try:
-        spec.loader.exec_module(module)
         world = World(root / "notion")
         bulk_write(world.first, many_records(records))
-        return module.bench_sync(world.first, gitcoord_command())  # type: ignore[no-any-return]
-    except Exception as exc:  # the fake's interface is not settled yet: report, don't crash the run
+        env = {"NOTION_TOKEN": fake.token, "NOTION_BASE_URL": fake.base_url}
+        cmd = [*gitcoord_command(), "-C", str(world.first), "notion"]
+        timed([*cmd, "setup", "--parent", fake.add_parent_page()], world.first, env=env)
+        before = len(fake.requests)
+        first_ms, _ = timed([*cmd, "sync"], world.first, env=env)
+        first = len(fake.requests) - before
+        mark = len(fake.requests)
+        again_ms, _ = timed([*cmd, "sync"], world.first, env=env)
+        writes = sum(1 for method, _path, _status in fake.requests[mark:] if method in ("POST", "PATCH")
+                     and not _path.endswith("/query"))
+        return {"first_sync_requests": first, "resync_writes": writes, "resync_requests": len(fake.requests) - mark,
+                "first_sync_ms": round(first_ms, 1), "resync_ms": round(again_ms, 1), "records": records,
+                "target_resync_writes": 0, "meets_target": writes == 0}
+    except Exception as exc:  # the sync is younger than this harness: report, don't sink the whole run
         return {"first_sync_requests": None, "resync_writes": None,
-                "skipped": f"fake Notion server present but not benchable: {type(exc).__name__}: {exc}"}
+                "skipped": f"notion sync present but failed here: {type(exc).__name__}: {str(exc)[:300]}"}
+    finally:
+        fake.stop()
 
 
 def bench_comparison(root: Path, runs: int) -> dict[str, Any]:
