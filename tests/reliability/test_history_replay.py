@@ -1,0 +1,168 @@
+"""Many agents through one remote, then the coord history replayed commit by commit.
+
+Six agent processes (each a stream of cold `gitcoord` commands in its own clone)
+claim, renew, release, abandon and take over overlapping resources: files,
+directories, globs and a named resource, with leases of seconds and no grace,
+so expiries and takeovers happen within the test. Afterwards every revision of
+the remote's coord branch is replayed:
+
+- never two live, overlapping, conflicting claims of different agents;
+- every grant a client was told about (exit 0) is in the history, at the
+  revision it was told;
+- every refusal named a claim that was live in a tree that was the tip
+  while the refused command ran.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from gitcoord.claims import overlaps, parse_resource
+from gitcoord.git import Git
+from gitcoord.leases import is_dead
+from gitcoord.records import Claim
+from gitcoord.store import Store
+
+from ..conftest import GITCOORD, World, git
+
+AGENTS = [f"r{i}" for i in range(6)]
+RESOURCES = ["src/a.py", "src/", "src/*.py", "src/b/**", "src/b/c.py", "docs/x.md", "docs/", "db:migrations"]
+SECONDS = 14.0
+CONFIG = "[lease]\nminutes = 0.05\ngrace_minutes = 0\n"  # 3 s leases, dead as soon as expired
+GRACE = timedelta(0)
+SLACK = timedelta(seconds=1)  # timestamps on disk are to the second
+
+
+@dataclass
+class Op:
+    agent: str
+    args: list[str]
+    code: int
+    out: str
+    err: str
+    started: datetime
+    ended: datetime
+
+
+def _gitcoord(clone: Path, agent: str, *args: str) -> Op:
+    started = datetime.now(UTC)
+    res = subprocess.run([*GITCOORD, "-C", str(clone), *args], capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, GITCOORD_AGENT=agent))
+    return Op(agent, list(args), res.returncode, res.stdout, res.stderr, started, datetime.now(UTC))
+
+
+def _agent_loop(clone: Path, agent: str, seed: int, ops: list[Op], lock: threading.Lock) -> None:
+    rng = random.Random(seed)
+    deadline = time.monotonic() + SECONDS
+    held: list[str] = []
+    while time.monotonic() < deadline:
+        roll = rng.random()
+        if held and roll < 0.2:
+            op = _gitcoord(clone, agent, "check-in", *held)  # renew (refused if taken over meanwhile)
+        elif held and roll < 0.45:
+            op = _gitcoord(clone, agent, "release", *held)
+            held = [] if op.code == 0 else held
+        elif held and roll < 0.55:
+            held = []  # abandon: the lease runs out and someone takes it over
+            time.sleep(rng.uniform(0.5, 1.5))
+            continue
+        else:
+            wanted = rng.sample(RESOURCES, rng.choice([1, 1, 2]))
+            shared = ["--shared"] if rng.random() < 0.2 else []
+            op = _gitcoord(clone, agent, "claim", *wanted, *shared, "--json")
+            if op.code == 0:
+                held = sorted(set(held) | set(wanted))
+        if op.code == 3 and op.args[0] == "check-in":
+            held = []  # lost to a takeover: forget it, as a well-behaved agent would
+        with lock:
+            ops.append(op)
+
+
+def _replay(remote: Path) -> tuple[list[tuple[datetime, int, list[Claim]]], list[str], list[str]]:
+    """(commit time, rev, claims in the tree) per revision, the violations, and the takeover commits."""
+    store = Store(Git(remote))
+    revisions, violations, takeovers = [], [], []
+    log = git(remote, "log", "--reverse", "--format=%H %ct %(trailers:key=Coord-Takeover,valueonly,separator=;)",
+              "coord").splitlines()
+    for line in log:
+        sha, stamp, *takeover = line.split(" ", 2)
+        when = datetime.fromtimestamp(int(stamp), UTC)
+        snap = store.snapshot_at(sha)
+        claims = snap.records(Claim)
+        revisions.append((when, snap.rev, claims))
+        if takeover and takeover[0].strip():
+            takeovers.append(takeover[0])
+        live = [c for c in claims if not is_dead(c, when, GRACE)]
+        for i, a in enumerate(live):
+            for b in live[i + 1:]:
+                if a.agent != b.agent and not (a.mode == b.mode == "shared") \
+                        and overlaps(parse_resource(a.resource), parse_resource(b.resource)):
+                    violations.append(f"rev {snap.rev}: {a.id} {a.agent} {a.resource} / {b.id} {b.agent} {b.resource}")
+    store.git.close()
+    return revisions, violations, takeovers
+
+
+def _named_holders(err: str) -> list[tuple[str, str]]:
+    """(agent, claim id) of every `X overlaps AGENT's MODE claim C-N on ...` line of a refusal."""
+    out = []
+    for line in err.splitlines():
+        _, sep, rest = line.partition(" overlaps ")
+        words = rest.split()
+        if sep and len(words) >= 4 and words[0].endswith("'s") and words[2] == "claim":
+            out.append((words[0][:-2], words[3]))
+    return out
+
+
+def test_history_replay_under_churn(world: World) -> None:
+    clones = [world.clones[i] if i < len(world.clones) else world.clone(f"agent-{a}")
+              for i, a in enumerate(AGENTS)]
+    for clone in clones:
+        (clone / ".coord").mkdir(exist_ok=True)
+        (clone / ".coord" / "config.toml").write_text(CONFIG)
+    ops: list[Op] = []
+    lock = threading.Lock()
+    threads = [threading.Thread(target=_agent_loop, args=(clone, agent, i, ops, lock))
+               for i, (clone, agent) in enumerate(zip(clones, AGENTS, strict=True))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    unexpected = [(o.agent, o.args, o.code, o.err[-400:]) for o in ops if o.code not in (0, 3)]
+    assert not unexpected, unexpected
+    revisions, violations, takeovers = _replay(world.remote)
+    assert not violations, violations[:5]
+
+    # No phantom grant: what a client was told it holds is in the tree of the revision it was told.
+    by_rev = {rev: {(c.id, c.agent, c.resource, c.token) for c in claims} for _, rev, claims in revisions}
+    grants = [o for o in ops if o.args[0] == "claim" and o.code == 0]
+    for op in grants:
+        for view in json.loads(op.out):
+            key = (view["id"], view["agent"], view["resource"], view["token"])
+            assert key in by_rev.get(view["updated_rev"], set()), (op.agent, view)
+
+    # Every refusal of a claim named a holder live in a tip of the time the command ran.
+    refusals = [o for o in ops if o.args[0] == "claim" and o.code == 3]
+    for op in refusals:
+        named = _named_holders(op.err)
+        assert named, op.err
+        tips = [claims for when, _, claims in revisions if when <= op.started + SLACK]
+        current = [claims for when, _, claims in revisions if op.started - SLACK <= when <= op.ended + SLACK]
+        window = tips[-1:] + current  # the tip when it started, and every tip while it ran
+        for agent, cid in named:
+            assert any(c.id == cid and c.agent == agent and not is_dead(c, op.started - SLACK, GRACE)
+                       for claims in window for c in claims), (op.err, cid)
+
+    # The run exercised what it is meant to: grants, refusals, renewals, releases and takeovers.
+    assert grants and refusals, (len(grants), len(refusals))
+    assert any(o.args[0] == "check-in" and o.code == 0 for o in ops)
+    assert any(o.args[0] == "release" and o.code == 0 for o in ops)
+    assert takeovers, "no takeover happened: leases too long for the run?"
