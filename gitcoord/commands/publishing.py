@@ -7,6 +7,7 @@ module, and `notion_client` is loaded only by the notion commands.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -16,6 +17,14 @@ from gitcoord import output
 def register(cli: click.Group) -> None:
     """Add this area's commands to the `gitcoord` group."""
     cli.add_command(dashboard)
+    cli.add_command(notion)
+    cli.add_command(ci)
+
+
+def _coord() -> Any:
+    from gitcoord.cli import coord
+
+    return coord()
 
 
 @click.command()
@@ -25,11 +34,77 @@ def register(cli: click.Group) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a stable JSON document.")
 def dashboard(out: Path, fetch: bool, as_json: bool) -> None:
     """Write a self-contained HTML dashboard (no network needed to view it)."""
-    from gitcoord.cli import coord
     from gitcoord.dashboard import write_dashboard
 
-    with coord() as c:
+    with _coord() as c:
         path = write_dashboard(c, out, fetch=fetch)
     if as_json:
         return output.print_json({"path": str(path), "bytes": path.stat().st_size})
     output.say(f"wrote {path}")
+
+
+@click.group()
+def notion() -> None:
+    """Publish the coord state to Notion and bring reviews back (NOTION_TOKEN)."""
+
+
+@notion.command("setup")
+@click.option("--parent", required=True, metavar="PAGE_ID", help="The Notion page to create the databases under.")
+@click.option("--json", "as_json", is_flag=True, help="Print a stable JSON document.")
+def notion_setup(parent: str, as_json: bool) -> None:
+    """Create the databases (or add missing properties) and record their ids in .coord/config.toml."""
+    from gitcoord.notion import sync as notion_sync
+
+    with _coord() as c:
+        result = notion_sync.setup(c, notion_sync.connect(c), parent)
+    if as_json:
+        return output.print_json(result)
+    output.say(f"created: {', '.join(result['created']) or 'none'}; "
+               f"completed: {', '.join(result['extended']) or 'none'}.")
+    output.say("database ids recorded in .coord/config.toml: commit it on your code branch.")
+
+
+@notion.command("sync")
+@click.option("--dry-run", is_flag=True, help="Count what would change; write nothing anywhere.")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+def notion_sync_cmd(dry_run: bool, as_json: bool) -> None:
+    """Upsert every record into Notion, append the activity, pull reviews back."""
+    from gitcoord.notion import sync as notion_sync
+
+    progress = None
+    if output.is_terminal() and not as_json:
+        def progress(label: str) -> None:
+            click.echo(f"  syncing {label} ...", err=True)
+    with _coord() as c:
+        counts = notion_sync.sync(c, notion_sync.connect(c), dry_run=dry_run, progress=progress)
+    if as_json:
+        return output.print_json(counts)
+    verb = "would be" if dry_run else "were"
+    output.say(f"{counts['created']} created, {counts['updated']} updated, {counts['unchanged']} unchanged, "
+               f"{counts['activity_appended']} activity rows, {counts['pulled_back']} pulled back ({verb}); "
+               f"{counts['requests']} requests.")
+    for line in counts["refused"]:
+        output.say(f"not applied from Notion: {line}", style="yellow")
+
+
+@click.group()
+def ci() -> None:
+    """Continuous integration workflows."""
+
+
+@ci.command("github")
+@click.option("--install", default="gitcoord", show_default=True, metavar="SPEC",
+              help="What the workflow installs with pip (a name, a path or a git URL).")
+@click.option("--json", "as_json", is_flag=True, help="Print a stable JSON document.")
+def ci_github(install: str, as_json: bool) -> None:
+    """Write .github/workflows/gitcoord-notion.yml (sync on push to coord, every 15 min, by hand)."""
+    from gitcoord.ci import write_workflow
+    from gitcoord.errors import InvalidInput
+
+    with _coord() as c:
+        if c.top is None:
+            raise InvalidInput("ci github needs a working tree to write the workflow in.")
+        path = write_workflow(c.top, branch=c.store.branch, install=install)
+    if as_json:
+        return output.print_json({"path": str(path)})
+    output.say(f"wrote {path}: commit it, and add the repository secret NOTION_TOKEN.")

@@ -1,0 +1,70 @@
+"""`gitcoord ci github`: the GitHub Actions workflow that publishes the coord state to Notion.
+
+The workflow runs `gitcoord notion sync` on every push to the coord branch, every
+15 minutes (so approvals made in Notion come back and stale agents show up) and
+by hand; one run at a time; with permission to push the approvals back.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+WORKFLOW_PATH = ".github/workflows/gitcoord-notion.yml"
+CONCURRENCY_GROUP = "gitcoord-notion-sync"
+
+
+def render_workflow(*, branch: str = "coord", install: str = "gitcoord", python: str = "3.12") -> str:
+    """The workflow text. `install` is what `pip install` gets (a name, a path or a git URL)."""
+    # Quoted scalars throughout: a branch like `on` or `yes` must not turn into a YAML boolean.
+    return f"""\
+# Written by `gitcoord ci github`. Publishes the coord branch to Notion and brings
+# reviews made in Notion back as coord commits. Needs the repository secret NOTION_TOKEN.
+# Note: a push-triggered workflow is read from the pushed commit, so the push trigger
+# fires only if this file is also on the '{branch}' branch; the schedule covers it otherwise.
+name: "gitcoord notion sync"
+
+"on":
+  push:
+    branches: ["{branch}"]
+  schedule:
+    - cron: "*/15 * * * *"
+  workflow_dispatch: {{}}
+
+concurrency:
+  group: "{CONCURRENCY_GROUP}"
+  cancel-in-progress: false
+
+permissions:
+  contents: write
+
+jobs:
+  sync:
+    runs-on: ubuntu-latest
+    timeout-minutes: 20
+    steps:
+      - uses: actions/checkout@v4
+        with:
+          ref: "${{{{ github.event.repository.default_branch }}}}"
+          fetch-depth: 1
+      - uses: actions/setup-python@v5
+        with:
+          python-version: "{python}"
+      - name: Install gitcoord
+        run: python -m pip install "{install}"
+      - name: Identify the sync's commits
+        run: |
+          git config user.name "gitcoord notion sync"
+          git config user.email "gitcoord-notion-sync@users.noreply.github.com"
+      - name: Sync with Notion
+        env:
+          NOTION_TOKEN: "${{{{ secrets.NOTION_TOKEN }}}}"
+        run: gitcoord notion sync
+"""
+
+
+def write_workflow(top: Path, *, branch: str = "coord", install: str = "gitcoord") -> Path:
+    """Write the workflow under `top` (the working tree); the path written."""
+    path = top / WORKFLOW_PATH
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_workflow(branch=branch, install=install), encoding="utf-8")
+    return path

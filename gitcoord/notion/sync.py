@@ -1,0 +1,397 @@
+"""`notion setup` and `notion sync`: the coord state in Notion, and reviews back.
+
+Sync, per database: read every row (paged queries), index them by Record ID,
+move to the trash any duplicate a lost answer left behind, then create the
+missing rows and update the changed ones (a row whose values already match
+costs nothing). Activity rows are appended in revision order after the
+highest Rev already in Notion, so a sync that died halfway is completed by the
+next one. Creates are made safe against lost answers: after a 5xx, the row is
+looked up by Record ID before trying again.
+
+Human edits come back: a decision's Status (approved, rejected) with its
+Review note, a help request's or an error's Status (resolved) with its
+Resolution, committed through the Coordinator as `notion:<user>` with the same
+validation as the CLI. Everything else in Notion is overwritten from git.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import tomllib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import tomli_w
+
+from gitcoord import leases
+from gitcoord.config import CONFIG_PATH
+from gitcoord.errors import GitcoordError, InvalidInput
+from gitcoord.notion.api import DEFAULT_BASE_URL, RATE_PER_SECOND, Api, Transient
+from gitcoord.notion.schema import DATABASES, Plain, properties_of, same, to_notion, when
+from gitcoord.records import Claim, Decision, ErrorRecord, HelpRequest, Summary, Task
+from gitcoord.store import ROOT
+
+if TYPE_CHECKING:
+    from gitcoord.coordinator import Coordinator
+
+ACTIVITY_BATCH = 500  # commits appended per sync at most: a long backlog is finished by the next runs
+
+
+def base_url(coord: Coordinator) -> str:
+    return os.environ.get("NOTION_BASE_URL") or coord.config.notion.base_url or DEFAULT_BASE_URL
+
+
+def connect(coord: Coordinator) -> Api:
+    """The API client: token from NOTION_TOKEN; GITCOORD_NOTION_RATE overrides the 3 requests/s limit."""
+    rate = float(os.environ.get("GITCOORD_NOTION_RATE") or RATE_PER_SECOND)
+    return Api.connect(os.environ.get("NOTION_TOKEN", ""), base_url(coord), rate=rate)
+
+
+# -- setup ------------------------------------------------------------------------------
+
+
+def setup(coord: Coordinator, api: Api, parent: str) -> dict[str, Any]:
+    """Create the databases under `parent` (or complete the ones already recorded)."""
+    cfg = coord.config.notion
+    databases, sources = dict(cfg.databases), dict(cfg.data_sources)
+    created, extended = [], []
+    for kind, (title, _) in DATABASES.items():
+        wanted = properties_of(kind)
+        if kind in sources:
+            have = api.call(api.client.data_sources.retrieve, sources[kind])["properties"]
+            missing = {name: conf for name, conf in wanted.items() if name not in have}
+            if missing:
+                api.call(api.client.data_sources.update, sources[kind], properties=missing)
+                extended.append(kind)
+            continue
+        # Not idempotent: a lost answer could leave an orphan database, never a wrong id.
+        db = api.call(api.client.databases.create, idempotent=False,
+                      parent={"type": "page_id", "page_id": parent},
+                      title=[{"type": "text", "text": {"content": f"gitcoord · {title}"}}],
+                      initial_data_source={"properties": wanted})
+        databases[kind], sources[kind] = db["id"], db["data_sources"][0]["id"]
+        created.append(kind)
+        _save_ids(coord, parent, databases, sources)  # after each one: a crash loses nothing
+    _save_ids(coord, parent, databases, sources)
+    return {"created": created, "extended": extended, "databases": databases, "data_sources": sources,
+            "requests": api.requests}
+
+
+def _save_ids(coord: Coordinator, parent: str, databases: dict[str, str], sources: dict[str, str]) -> None:
+    """Record the ids in the [notion] table of .coord/config.toml, keeping every other table."""
+    if coord.top is None:
+        raise InvalidInput("notion setup needs a working tree to record the database ids in.")
+    path = coord.top / CONFIG_PATH
+    data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    section = data.setdefault("notion", {})
+    section.update({"parent_page": parent, "databases": databases, "data_sources": sources})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(tomli_w.dumps(data), encoding="utf-8")
+    coord.config.notion.parent_page = parent
+    coord.config.notion.databases = dict(databases)
+    coord.config.notion.data_sources = dict(sources)
+
+
+# -- mapping records to rows --------------------------------------------------------------
+
+
+def _agent_row(a: dict[str, Any]) -> dict[str, Plain]:
+    return {"Name": a["name"], "Record ID": a["name"], "Rev": a.get("updated_rev", 0), "Status": a["status"],
+            "Role": a.get("role", ""), "Current resource": a.get("resource", ""), "Progress": a.get("progress"),
+            "Last check-in": a.get("last_check_in"), "Next check-in": a.get("next_check_in"),
+            "Stale": a["status"] == "stale", "Message": a.get("message", "")}
+
+
+def _claim_row(c: Claim, state: str) -> dict[str, Plain]:
+    return {"Name": c.resource, "Record ID": c.id, "Rev": c.updated_rev, "Agent": c.agent, "Resource": c.resource,
+            "Mode": c.mode, "State": state, "Token": c.token, "Progress": c.progress, "Since": when(c.created_at),
+            "Until": when(c.expires_at), "Message": c.message}
+
+
+def _error_row(e: ErrorRecord) -> dict[str, Plain]:
+    return {"Name": e.message[:200], "Record ID": e.id, "Rev": e.updated_rev, "Agent": e.agent, "Type": e.type,
+            "Severity": e.severity, "Status": e.status, "Resource": e.resource, "Message": e.message,
+            "Created": when(e.created_at), "Resolved by": e.resolved_by, "Resolution": e.resolution_note}
+
+
+def _decision_row(d: Decision) -> dict[str, Plain]:
+    return {"Name": d.title, "Record ID": d.id, "Rev": d.updated_rev, "Agent": d.agent, "Category": d.category,
+            "Impact": d.impact, "Status": d.status, "Rationale": d.rationale, "Alternatives": "; ".join(d.alternatives),
+            "Created": when(d.created_at), "Reviewed by": d.reviewed_by, "Review note": d.review_note}
+
+
+def _help_row(h: HelpRequest) -> dict[str, Plain]:
+    return {"Name": h.message[:200], "Record ID": h.id, "Rev": h.updated_rev, "From": h.from_agent, "To": h.to,
+            "Priority": h.priority, "Status": h.status, "Resource": h.resource, "Message": h.message,
+            "Created": when(h.created_at), "Resolved by": h.resolved_by, "Resolution": h.resolution_note}
+
+
+def _task_row(t: Task) -> dict[str, Plain]:
+    return {"Name": t.title, "Record ID": t.id, "Rev": t.updated_rev, "Assignee": t.assignee, "Priority": t.priority,
+            "Status": t.status, "Resources": ", ".join(t.resources), "Depends on": ", ".join(t.depends_on),
+            "Created": when(t.created_at), "Done": when(t.done_at), "Note": t.block_reason or t.note}
+
+
+def _summary_row(s: Summary) -> dict[str, Plain]:
+    return {"Name": f"{s.agent} {s.day.isoformat()}", "Record ID": s.key, "Rev": s.updated_rev, "Agent": s.agent,
+            "Day": s.day.isoformat(), "Completed": s.completed, "Next": s.next, "Blockers": s.blockers,
+            "Metrics": ", ".join(f"{k}={v}" for k, v in sorted(s.metrics.items()))}
+
+
+def desired_rows(coord: Coordinator) -> dict[str, dict[str, dict[str, Plain]]]:
+    """Every row the databases should hold (Activity aside), by kind and Record ID."""
+    snap = coord.snapshot()
+    now = coord.store.clock()
+    rows: dict[str, dict[str, dict[str, Plain]]] = {}
+    rows["agents"] = {a["name"]: _agent_row(a) for a in coord.agents(snap, now)}
+    rows["claims"] = {c.id: _claim_row(c, leases.state(c, now, coord.grace)) for c in snap.records(Claim)}
+    rows["errors"] = {e.id: _error_row(e) for e in snap.records(ErrorRecord)}
+    rows["decisions"] = {d.id: _decision_row(d) for d in snap.records(Decision)}
+    rows["help"] = {h.id: _help_row(h) for h in snap.records(HelpRequest)}
+    rows["tasks"] = {t.id: _task_row(t) for t in snap.records(Task)}
+    summaries = [s for name, e in snap.entries(f"{ROOT}/{Summary.directory}").items() if e.is_tree
+                 for s in snap.records(Summary, name)]
+    rows["summaries"] = {s.key: _summary_row(s) for s in summaries}
+    return rows
+
+
+# -- the sync ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Counts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    trashed_duplicates: int = 0
+    activity_appended: int = 0
+    pulled_back: int = 0
+    refused: list[str] = field(default_factory=list)
+    requests: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Syncer:
+    coord: Coordinator
+    api: Api
+    dry_run: bool = False
+    counts: Counts = field(default_factory=Counts)
+    progress: Callable[[str], None] = lambda label: None
+    _users: dict[str, str] = field(default_factory=dict)
+
+    def source(self, kind: str) -> str:
+        found = self.coord.config.notion.data_sources.get(kind)
+        if not found:
+            raise InvalidInput(f"the Notion database for {kind} is not set up.",
+                               hint="run `gitcoord notion setup --parent PAGE_ID` first.")
+        return found
+
+    def run(self) -> Counts:
+        if self.coord.store.remote:
+            self.coord.snapshot(fetch=True)
+        pages = {kind: self.rows(kind) for kind in DATABASES if kind != "activity"}
+        self.pull_back(pages)
+        for kind, want in desired_rows(self.coord).items():
+            self.progress(kind)
+            self.push(kind, want, pages[kind])
+        self.progress("activity")
+        self.append_activity()
+        self.counts.requests = self.api.requests
+        return self.counts
+
+    # -- reading Notion --------------------------------------------------------------
+
+    def query(self, kind: str, **body: Any) -> Iterator[dict[str, Any]]:
+        cursor: str | None = None
+        while True:
+            extra: dict[str, Any] = {"start_cursor": cursor} if cursor else {}
+            answer = self.api.call(self.api.client.data_sources.query, self.source(kind), page_size=100,
+                                   **body, **extra)
+            yield from answer["results"]
+            if not answer.get("has_more"):
+                return
+            cursor = answer["next_cursor"]
+
+    def rows(self, kind: str) -> dict[str, dict[str, Any]]:
+        """Rows by Record ID; duplicates (left by a lost answer) go to the trash."""
+        found: dict[str, dict[str, Any]] = {}
+        for page in self.query(kind):
+            rid = _plain_text(page, "Record ID")
+            if rid in found:
+                self.trash(page)
+                continue
+            found[rid] = page
+        return found
+
+    def trash(self, page: dict[str, Any]) -> None:
+        self.counts.trashed_duplicates += 1
+        if not self.dry_run:
+            self.api.call(self.api.client.pages.update, page["id"], in_trash=True)
+
+    # -- pushing ---------------------------------------------------------------------
+
+    def push(self, kind: str, want: dict[str, dict[str, Plain]], have: dict[str, dict[str, Any]]) -> None:
+        for rid, values in want.items():
+            page = have.get(rid)
+            if page is not None and same(kind, values, page):
+                self.counts.unchanged += 1
+            elif page is not None:
+                self.counts.updated += 1
+                if not self.dry_run:
+                    self.api.call(self.api.client.pages.update, page["id"], properties=to_notion(kind, values))
+            else:
+                self.counts.created += 1
+                if not self.dry_run:
+                    self.create(kind, rid, values)
+        if kind == "claims":
+            self.retire_claims(want, have)
+
+    def retire_claims(self, want: dict[str, dict[str, Plain]], have: dict[str, dict[str, Any]]) -> None:
+        """A claim gone from the tree was released (or taken over): its row stays, marked so."""
+        for rid, page in have.items():
+            if rid not in want and _plain_select(page, "State") != "released":
+                self.counts.updated += 1
+                if not self.dry_run:
+                    self.api.call(self.api.client.pages.update, page["id"],
+                                  properties=to_notion("claims", {"State": "released"}))
+
+    def create(self, kind: str, rid: str, values: dict[str, Plain]) -> None:
+        """Create a row exactly once, even when an answer is lost (5xx after the write)."""
+        while True:
+            try:
+                self.api.call(self.api.client.pages.create, idempotent=False,
+                              parent={"type": "data_source_id", "data_source_id": self.source(kind)},
+                              properties=to_notion(kind, values))
+                return
+            except Transient:
+                if self.lookup(kind, rid) is not None:
+                    return
+
+    def lookup(self, kind: str, rid: str) -> dict[str, Any] | None:
+        flt = {"property": "Record ID", "rich_text": {"equals": rid}}
+        return next(self.query(kind, filter=flt), None)
+
+    # -- activity ----------------------------------------------------------------------
+
+    def last_activity_rev(self) -> int:
+        answer = self.api.call(self.api.client.data_sources.query, self.source("activity"), page_size=1,
+                               sorts=[{"property": "Rev", "direction": "descending"}])
+        results = answer["results"]
+        if not results:
+            return -1
+        value = results[0]["properties"].get("Rev", {}).get("number")
+        return int(value) if value is not None else -1
+
+    def append_activity(self) -> None:
+        cursor = self.last_activity_rev()
+        pending = [e for e in self.coord.store.history() if _rev(e) > cursor]
+        for entry in sorted(pending, key=_rev)[:ACTIVITY_BATCH]:
+            self.counts.activity_appended += 1
+            if not self.dry_run:
+                self.create("activity", entry["commit"][:12], _activity_row(entry))
+
+    # -- pulling human edits back --------------------------------------------------------
+
+    def pull_back(self, pages: dict[str, dict[str, dict[str, Any]]]) -> None:
+        snap = self.coord.snapshot()
+        for record in snap.records(Decision):
+            page = pages["decisions"].get(record.id)
+            status = _plain_select(page, "Status") if page else None
+            if page and status in {"approved", "rejected"} and record.status == "proposed":
+                self.apply(record.id, page, functools.partial(self._review, record, status, page))
+        for help_request in snap.records(HelpRequest):
+            page = pages["help"].get(help_request.id)
+            if page and _plain_select(page, "Status") == "resolved" and help_request.status != "resolved":
+                resolve = functools.partial(self._resolve, self.coord.resolve_help, help_request.id,
+                                            _plain_text(page, "Resolution"))
+                self.apply(help_request.id, page, resolve)
+        for error in snap.records(ErrorRecord):
+            page = pages["errors"].get(error.id)
+            if page and _plain_select(page, "Status") == "resolved" and error.status != "resolved":
+                resolve = functools.partial(self._resolve, self.coord.resolve_error, error.id,
+                                            _plain_text(page, "Resolution"))
+                self.apply(error.id, page, resolve)
+
+    @staticmethod
+    def _resolve(func: Callable[..., Any], rid: str, note: str, who: str) -> None:
+        func(rid, note, actor=who)
+
+    def _review(self, record: Decision, status: str | None, page: dict[str, Any], who: str) -> None:
+        note = _plain_text(page, "Review note")
+        if status == "approved":
+            self.coord.approve_decision(record.id, note=note, reviewer=who)
+        else:
+            self.coord.reject_decision(record.id, note=note, reviewer=who)
+
+    def apply(self, rid: str, page: dict[str, Any], act: Callable[[str], Any]) -> None:
+        who = self.editor(page)
+        if self.dry_run:
+            self.counts.pulled_back += 1
+            return
+        try:
+            act(who)
+        except GitcoordError as exc:
+            self.counts.refused.append(f"{rid}: {exc.message}")
+            return
+        self.counts.pulled_back += 1
+
+    def editor(self, page: dict[str, Any]) -> str:
+        """`notion:<user>` for the person who last edited the row."""
+        uid = (page.get("last_edited_by") or {}).get("id", "")
+        if uid not in self._users:
+            name = ""
+            try:
+                name = self.api.call(self.api.client.users.retrieve, uid).get("name") or ""
+            except GitcoordError:
+                name = ""
+            slug = re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-")
+            self._users[uid] = f"notion:{slug or uid or 'unknown'}"
+        return self._users[uid]
+
+
+def _rev(entry: dict[str, Any]) -> int:
+    try:
+        return int(entry.get("rev", -1))
+    except ValueError:
+        return -1
+
+
+def _activity_row(entry: dict[str, Any]) -> dict[str, Plain]:
+    stamp = datetime.fromisoformat(entry["time"])
+    return {"Name": entry["subject"][:200], "Record ID": entry["commit"][:12], "Rev": _rev(entry),
+            "When": when(stamp), "Agent": entry.get("agent", ""), "Action": entry.get("action", ""),
+            "Records": ", ".join(entry.get("records", [])), "Subject": entry["subject"]}
+
+
+def _plain_text(page: dict[str, Any] | None, prop: str) -> str:
+    if not page:
+        return ""
+    value = page.get("properties", {}).get(prop) or {}
+    items = value.get(value.get("type", ""), []) or []
+    return "".join(i.get("plain_text", "") for i in items) if isinstance(items, list) else ""
+
+
+def _plain_select(page: dict[str, Any] | None, prop: str) -> str | None:
+    if not page:
+        return None
+    value = (page.get("properties", {}).get(prop) or {}).get("select")
+    return value.get("name") if value else None
+
+
+def sync(coord: Coordinator, api: Api, *, dry_run: bool = False,
+         progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """One sync run; the counts (created, updated, unchanged, pulled back, requests, ...)."""
+    syncer = Syncer(coord, api, dry_run=dry_run)
+    if progress is not None:
+        syncer.progress = progress
+    return syncer.run().as_dict()
+
+
+__all__ = ["connect", "setup", "sync"]

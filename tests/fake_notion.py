@@ -1,0 +1,477 @@
+"""A local stand-in for the Notion API (version 2025-09-03), for tests.
+
+It serves, over real HTTP on 127.0.0.1, the endpoints the sync uses, with the
+documented request and response shapes: databases created with an initial data
+source, data sources retrieved, updated and queried, pages parented by a data
+source, block children appended, users. It validates what it receives (unknown
+properties, wrong value types, rich text over 2,000 characters or 100 items,
+more than 100 blocks or a page size over 100 give 400 `validation_error` with
+Notion's error body) and can inject faults: a fraction of requests answered 429
+with Retry-After, or 500/503, some of them *after* the write was applied (the
+answer lost on the way back, the case that makes naive retries duplicate rows).
+
+Everything is kept in memory (`FakeNotion.pages`, ...) so tests can assert.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import threading
+import uuid
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+VERSION = "2025-09-03"
+PROPERTY_TYPES = {"title", "rich_text", "number", "select", "multi_select", "date", "checkbox", "url",
+                  "email", "people", "status", "created_time", "last_edited_time"}
+TEXT_LIMIT, ARRAY_LIMIT, BLOCK_LIMIT, PAGE_SIZE_LIMIT = 2000, 100, 100, 100
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
+def _invalid(message: str) -> ApiError:
+    return ApiError(400, "validation_error", message)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _rich(items: Any, where: str) -> list[dict[str, Any]]:
+    """Validate a rich text array from a request; the response form of it."""
+    if not isinstance(items, list):
+        raise _invalid(f"{where} should be an array, instead was `{json.dumps(items)[:60]}`.")
+    if len(items) > ARRAY_LIMIT:
+        raise _invalid(f"{where}.length should be ≤ `{ARRAY_LIMIT}`, instead was `{len(items)}`.")
+    out = []
+    for n, item in enumerate(items):
+        text = item.get("text") if isinstance(item, dict) else None
+        content = text.get("content") if isinstance(text, dict) else None
+        if not isinstance(content, str):
+            raise _invalid(f"{where}[{n}].text.content should be defined, instead was `undefined`.")
+        if len(content) > TEXT_LIMIT:
+            raise _invalid(f"{where}[{n}].text.content.length should be ≤ `{TEXT_LIMIT}`, "
+                           f"instead was `{len(content)}`.")
+        out.append({"type": "text", "text": {"content": content, "link": None}, "plain_text": content,
+                    "href": None, "annotations": {"bold": False, "italic": False, "strikethrough": False,
+                                                  "underline": False, "code": False, "color": "default"}})
+    return out
+
+
+class FakeNotion:
+    """The stand-in: start it, point NOTION_BASE_URL at `base_url`, assert on its memory."""
+
+    def __init__(self, token: str = "secret_test_token", *, seed: int = 7) -> None:
+        self.token = token
+        self.databases: dict[str, dict[str, Any]] = {}
+        self.data_sources: dict[str, dict[str, Any]] = {}
+        self.pages: dict[str, dict[str, Any]] = {}
+        self.children: dict[str, list[dict[str, Any]]] = {}
+        self.users: dict[str, dict[str, Any]] = {}
+        self.requests: list[tuple[str, str, int]] = []
+        self.fault_rate = 0.0
+        self.retry_after = "0"
+        self.rng = random.Random(seed)
+        self.lock = threading.Lock()
+        self.bot = self.add_user("gitcoord bot", kind="bot")
+        self._server: ThreadingHTTPServer | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> FakeNotion:
+        fake = self
+
+        class Handler(_Handler):
+            server_fake = fake
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    # -- test helpers ----------------------------------------------------------------
+
+    def add_user(self, name: str, kind: str = "person") -> str:
+        uid = str(uuid.uuid4())
+        self.users[uid] = {"object": "user", "id": uid, "name": name, "type": kind, "avatar_url": None}
+        return uid
+
+    def add_parent_page(self) -> str:
+        """A plain page shared with the integration, to create databases under."""
+        pid = str(uuid.uuid4())
+        self.pages[pid] = {"object": "page", "id": pid, "parent": {"type": "workspace", "workspace": True},
+                           "properties": {}, "in_trash": False, "archived": False}
+        return pid
+
+    def rows(self, data_source_id: str, *, include_trash: bool = False) -> list[dict[str, Any]]:
+        return [p for p in self.pages.values() if p["parent"].get("data_source_id") == data_source_id
+                and (include_trash or not p["in_trash"])]
+
+    def human_edit(self, page_id: str, user_id: str, properties: dict[str, Any]) -> None:
+        """What a person does in the Notion app: change property values of a row."""
+        with self.lock:
+            page = self.pages[page_id]
+            self._set_properties(page, properties)
+            page["last_edited_by"] = {"object": "user", "id": user_id}
+            page["last_edited_time"] = _now()
+
+    def count(self, method: str, path_pattern: str) -> int:
+        return sum(1 for m, p, _ in self.requests if m == method and re.fullmatch(path_pattern, p))
+
+    # -- dispatch --------------------------------------------------------------------
+
+    def handle(self, method: str, path: str, headers: dict[str, str], body: Any) -> tuple[int, Any, dict[str, str]]:
+        try:
+            self._check_headers(headers)
+            fault = self._fault(method)
+            if fault == "before":
+                raise ApiError(503, "service_unavailable", "Notion is unavailable, please try again later.")
+            if fault == "429":
+                raise ApiError(429, "rate_limited", "You have been rated limited. Please try again in a few minutes.",
+                               {"Retry-After": self.retry_after})
+            with self.lock:
+                result = self._route(method, path, body)
+            if fault == "after":
+                raise ApiError(500, "internal_server_error", "Unexpected error occurred.")
+            return 200, result, {}
+        except ApiError as exc:
+            return exc.status, {"object": "error", "status": exc.status, "code": exc.code, "message": exc.message,
+                                "request_id": str(uuid.uuid4())}, exc.headers
+
+    def _check_headers(self, headers: dict[str, str]) -> None:
+        if headers.get("authorization") != f"Bearer {self.token}":
+            raise ApiError(401, "unauthorized", "API token is invalid.")
+        version = headers.get("notion-version")
+        if not version:
+            raise ApiError(400, "missing_version", "Notion-Version header failed validation: should be defined.")
+        if version != VERSION:
+            raise _invalid(f"this stand-in serves Notion-Version {VERSION}, not {version}.")
+
+    def _fault(self, method: str) -> str:
+        if self.fault_rate <= 0 or self.rng.random() >= self.fault_rate:
+            return ""
+        kinds = ["429", "before"] + (["after"] if method in {"POST", "PATCH"} else [])
+        return self.rng.choice(kinds)
+
+    def _route(self, method: str, path: str, body: Any) -> Any:
+        parts = path.strip("/").split("/")
+        if parts[:1] != ["v1"]:
+            raise ApiError(404, "invalid_request_url", "Invalid request URL.")
+        parts = parts[1:]
+        routes: list[tuple[str, str, Any]] = [
+            ("POST", "databases", self._create_database),
+            ("GET", "databases/*", self._get_database),
+            ("GET", "data_sources/*", self._get_data_source),
+            ("PATCH", "data_sources/*", self._update_data_source),
+            ("POST", "data_sources/*/query", self._query),
+            ("POST", "pages", self._create_page),
+            ("GET", "pages/*", self._get_page),
+            ("PATCH", "pages/*", self._update_page),
+            ("PATCH", "blocks/*/children", self._append_children),
+            ("GET", "blocks/*/children", self._list_children),
+            ("GET", "users/*", self._get_user),
+        ]
+        for verb, pattern, func in routes:
+            want = pattern.split("/")
+            if verb != method or len(want) != len(parts):
+                continue
+            if all(w in ("*", p) for w, p in zip(want, parts, strict=True)):
+                args = [p for w, p in zip(want, parts, strict=True) if w == "*"]
+                return func(*args, body) if method != "GET" else func(*args)
+        raise ApiError(400, "invalid_request_url", f"Invalid request URL: {method} /{path.strip('/')}.")
+
+    # -- databases and data sources ----------------------------------------------------
+
+    def _schema(self, props: Any, where: str, *, creating: bool) -> dict[str, dict[str, Any]]:
+        if not isinstance(props, dict):
+            raise _invalid(f"{where} should be an object.")
+        out: dict[str, dict[str, Any]] = {}
+        for name, config in props.items():
+            if config is None and not creating:
+                out[name] = {}
+                continue
+            kinds = [k for k in config if k in PROPERTY_TYPES] if isinstance(config, dict) else []
+            if len(kinds) != 1:
+                raise _invalid(f"{where}.{name} should have exactly one property type.")
+            kind = kinds[0]
+            settings = config[kind]
+            if kind in {"select", "multi_select"}:
+                options = settings.get("options", [])
+                if len(options) > ARRAY_LIMIT or any("," in o.get("name", "") for o in options):
+                    raise _invalid(f"{where}.{name}.{kind}.options are invalid.")
+                settings = {"options": [{"id": str(uuid.uuid4())[:8], "name": o["name"],
+                                         "color": o.get("color", "default")} for o in options]}
+            out[name] = {"id": str(uuid.uuid4())[:8], "name": name, "type": kind, kind: settings}
+        if creating and sum(1 for p in out.values() if p.get("type") == "title") != 1:
+            raise _invalid(f"{where} should have exactly one title property.")
+        return out
+
+    def _create_database(self, body: Any) -> dict[str, Any]:
+        parent = body.get("parent") or {}
+        if parent.get("type") != "page_id" or parent.get("page_id") not in self.pages:
+            raise ApiError(404, "object_not_found", f"Could not find page with ID: {parent.get('page_id')}.")
+        title = _rich(body.get("title", []), "body.title")
+        initial = body.get("initial_data_source") or {}
+        schema = self._schema(initial.get("properties"), "body.initial_data_source.properties", creating=True)
+        db_id, ds_id = str(uuid.uuid4()), str(uuid.uuid4())
+        name = "".join(t["plain_text"] for t in title)
+        self.databases[db_id] = {"object": "database", "id": db_id, "title": title, "parent": parent,
+                                 "is_inline": bool(body.get("is_inline", False)), "in_trash": False,
+                                 "created_time": _now(), "data_sources": [{"id": ds_id, "name": name}]}
+        self.data_sources[ds_id] = {"object": "data_source", "id": ds_id, "title": title, "properties": schema,
+                                    "parent": {"type": "database_id", "database_id": db_id},
+                                    "database_parent": parent, "created_time": _now()}
+        return self.databases[db_id]
+
+    def _get_database(self, db_id: str) -> dict[str, Any]:
+        if db_id not in self.databases:
+            raise ApiError(404, "object_not_found", f"Could not find database with ID: {db_id}.")
+        return self.databases[db_id]
+
+    def _data_source(self, ds_id: str) -> dict[str, Any]:
+        if ds_id not in self.data_sources:
+            raise ApiError(404, "object_not_found", f"Could not find data_source with ID: {ds_id}.")
+        return self.data_sources[ds_id]
+
+    def _get_data_source(self, ds_id: str) -> dict[str, Any]:
+        return self._data_source(ds_id)
+
+    def _update_data_source(self, ds_id: str, body: Any) -> dict[str, Any]:
+        ds = self._data_source(ds_id)
+        changes = self._schema(body.get("properties", {}), "body.properties", creating=False)
+        for name, config in changes.items():
+            if not config:
+                ds["properties"].pop(name, None)
+            else:
+                ds["properties"][name] = config
+        return ds
+
+    # -- queries -----------------------------------------------------------------------
+
+    def _query(self, ds_id: str, body: Any) -> dict[str, Any]:
+        ds = self._data_source(ds_id)
+        size = body.get("page_size", 100)
+        if not isinstance(size, int) or not 1 <= size <= PAGE_SIZE_LIMIT:
+            raise _invalid(f"body.page_size should be ≤ `{PAGE_SIZE_LIMIT}`, instead was `{size}`.")
+        rows = [p for p in self.rows(ds_id) if self._matches(ds, p, body.get("filter"))]
+        rows.sort(key=lambda p: p["created_time"] + p["id"])
+        for sort in reversed(body.get("sorts", [])):
+            prop = sort.get("property")
+            if prop not in ds["properties"]:
+                raise _invalid(f"Could not find sort property with name or id: {prop}")
+            rows.sort(key=lambda p, prop=prop: _sort_key(p["properties"].get(prop)),
+                      reverse=sort.get("direction") == "descending")
+        start = int(body.get("start_cursor") or 0)
+        chunk = rows[start:start + size]
+        more = start + size < len(rows)
+        return {"object": "list", "results": chunk, "next_cursor": str(start + size) if more else None,
+                "has_more": more, "type": "page_or_data_source", "page_or_data_source": {}}
+
+    def _matches(self, ds: dict[str, Any], page: dict[str, Any], flt: Any) -> bool:
+        if not flt:
+            return True
+        if "and" in flt:
+            return all(self._matches(ds, page, f) for f in flt["and"])
+        if "or" in flt:
+            return any(self._matches(ds, page, f) for f in flt["or"])
+        prop = flt.get("property")
+        if prop not in ds["properties"]:
+            raise _invalid(f"Could not find property with name or id: {prop}")
+        kind = ds["properties"][prop]["type"]
+        cond = flt.get(kind)
+        if not isinstance(cond, dict) or len(cond) != 1:
+            raise _invalid(f"body.filter.{kind} should be defined for a {kind} property.")
+        (op, want), = cond.items()
+        value = _plain(page["properties"].get(prop))
+        checks = {"equals": lambda v: v == want, "does_not_equal": lambda v: v != want,
+                  "greater_than": lambda v: v is not None and v > want,
+                  "is_empty": lambda v: v in (None, ""), "is_not_empty": lambda v: v not in (None, "")}
+        if op not in checks:
+            raise _invalid(f"body.filter.{kind}.{op} is not supported here.")
+        return bool(checks[op](value))
+
+    # -- pages and blocks --------------------------------------------------------------
+
+    def _set_properties(self, page: dict[str, Any], values: Any) -> None:
+        ds = self.data_sources[page["parent"]["data_source_id"]]
+        if not isinstance(values, dict):
+            raise _invalid("body.properties should be an object.")
+        for name, value in values.items():
+            config = ds["properties"].get(name)
+            if config is None:
+                raise _invalid(f"{name} is not a property that exists.")
+            page["properties"][name] = {"id": config["id"], "type": config["type"],
+                                        config["type"]: _value(config["type"], value, name)}
+
+    def _create_page(self, body: Any) -> dict[str, Any]:
+        parent = body.get("parent") or {}
+        if parent.get("type") != "data_source_id":
+            raise _invalid("body.parent.data_source_id should be defined (API version 2025-09-03).")
+        ds = self._data_source(parent.get("data_source_id", ""))
+        children = body.get("children", [])
+        self._check_blocks(children, "body.children")
+        pid, now = str(uuid.uuid4()), _now()
+        page = {"object": "page", "id": pid, "created_time": now, "last_edited_time": now,
+                "created_by": {"object": "user", "id": self.bot}, "last_edited_by": {"object": "user", "id": self.bot},
+                "parent": {"type": "data_source_id", "data_source_id": ds["id"],
+                           "database_id": ds["parent"]["database_id"]},
+                "in_trash": False, "archived": False, "properties": {}, "url": f"https://www.notion.so/{pid}"}
+        for name, config in ds["properties"].items():
+            page["properties"][name] = {"id": config["id"], "type": config["type"],
+                                        config["type"]: [] if config["type"] in {"title", "rich_text"} else None}
+        self._set_properties(page, body.get("properties", {}))
+        self.pages[pid] = page
+        self.children[pid] = [self._block(b) for b in children]
+        return page
+
+    def _get_page(self, pid: str) -> dict[str, Any]:
+        if pid not in self.pages:
+            raise ApiError(404, "object_not_found", f"Could not find page with ID: {pid}.")
+        return self.pages[pid]
+
+    def _update_page(self, pid: str, body: Any) -> dict[str, Any]:
+        page = self._get_page(pid)
+        if "properties" in body:
+            self._set_properties(page, body["properties"])
+        for flag in ("in_trash", "archived"):
+            if flag in body:
+                page["in_trash"] = page["archived"] = bool(body[flag])
+        page["last_edited_by"] = {"object": "user", "id": self.bot}
+        page["last_edited_time"] = _now()
+        return page
+
+    def _check_blocks(self, blocks: Any, where: str) -> None:
+        if not isinstance(blocks, list):
+            raise _invalid(f"{where} should be an array.")
+        if len(blocks) > BLOCK_LIMIT:
+            raise _invalid(f"{where}.length should be ≤ `{BLOCK_LIMIT}`, instead was `{len(blocks)}`.")
+        for n, block in enumerate(blocks):
+            kind = block.get("type")
+            if kind not in {"paragraph", "code", "heading_3"} or not isinstance(block.get(kind), dict):
+                raise _invalid(f"{where}[{n}] should be a block object.")
+            _rich(block[kind].get("rich_text", []), f"{where}[{n}].{kind}.rich_text")
+
+    def _block(self, block: dict[str, Any]) -> dict[str, Any]:
+        return {"object": "block", "id": str(uuid.uuid4()), **block}
+
+    def _append_children(self, bid: str, body: Any) -> dict[str, Any]:
+        if bid not in self.pages:
+            raise ApiError(404, "object_not_found", f"Could not find block with ID: {bid}.")
+        self._check_blocks(body.get("children"), "body.children")
+        added = [self._block(b) for b in body["children"]]
+        self.children.setdefault(bid, []).extend(added)
+        return {"object": "list", "results": added, "next_cursor": None, "has_more": False,
+                "type": "block", "block": {}}
+
+    def _list_children(self, bid: str) -> dict[str, Any]:
+        return {"object": "list", "results": self.children.get(bid, []), "next_cursor": None, "has_more": False,
+                "type": "block", "block": {}}
+
+    def _get_user(self, uid: str) -> dict[str, Any]:
+        if uid not in self.users:
+            raise ApiError(404, "object_not_found", f"Could not find user with ID: {uid}.")
+        return self.users[uid]
+
+
+def _value(kind: str, value: Any, name: str) -> Any:
+    """Validate a property value of a request; its stored (response) form."""
+    where = f"body.properties.{name}.{kind}"
+    if not isinstance(value, dict) or kind not in value:
+        raise _invalid(f"{where} should be defined, instead was `undefined`.")
+    raw = value[kind]
+    if kind in {"title", "rich_text"}:
+        return _rich(raw, where)
+    if kind == "number":
+        if raw is not None and not isinstance(raw, (int, float)):
+            raise _invalid(f"{where} should be a number or `null`, instead was `{json.dumps(raw)}`.")
+        return raw
+    if kind == "checkbox":
+        if not isinstance(raw, bool):
+            raise _invalid(f"{where} should be a boolean, instead was `{json.dumps(raw)}`.")
+        return raw
+    if kind == "select":
+        if raw is None:
+            return None
+        label = raw.get("name", "") if isinstance(raw, dict) else None
+        if not isinstance(label, str) or not label or len(label) > 100 or "," in label:
+            raise _invalid(f"{where}.name should be a non-empty string without commas, at most 100 characters.")
+        return {"id": label[:8], "name": label, "color": "default"}
+    if kind == "date":
+        if raw is None:
+            return None
+        start = raw.get("start") if isinstance(raw, dict) else None
+        try:
+            datetime.fromisoformat(str(start).replace("Z", "+00:00"))
+        except ValueError:
+            raise _invalid(f"{where}.start should be a valid ISO 8601 date string, instead was `{start}`.") from None
+        return {"start": start, "end": raw.get("end"), "time_zone": None}
+    raise _invalid(f"{where}: writing {kind} properties is not supported by this stand-in.")
+
+
+def _plain(prop: Any) -> Any:
+    if not prop:
+        return None
+    value = prop.get(prop["type"])
+    if prop["type"] in {"title", "rich_text"}:
+        return "".join(t["plain_text"] for t in value or [])
+    if prop["type"] == "select":
+        return value["name"] if value else None
+    if prop["type"] == "date":
+        return value["start"] if value else None
+    return value
+
+
+def _sort_key(prop: Any) -> tuple[int, Any]:
+    value = _plain(prop)
+    return (0, value) if value is not None else (1, 0)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_fake: FakeNotion
+    protocol_version = "HTTP/1.1"
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        fake = self.server_fake
+        try:
+            body = json.loads(raw) if raw else {}
+        except json.JSONDecodeError:
+            status, payload, headers = 400, {"object": "error", "status": 400, "code": "invalid_json",
+                                             "message": "Error parsing JSON body."}, {}
+        else:
+            path = self.path.split("?", 1)[0]
+            status, payload, headers = fake.handle(self.command, path, {k.lower(): v for k, v in self.headers.items()},
+                                                   body)
+        with fake.lock:
+            fake.requests.append((self.command, self.path.split("?", 1)[0], status))
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PATCH = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the tests assert on `FakeNotion.requests` instead."""
