@@ -1,0 +1,75 @@
+"""`gitcoord ci github`: the workflow's triggers, concurrency, permissions, secret, and its sync step run for real."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import GITCOORD, run
+from .fake_notion import FakeNotion
+
+yaml = pytest.importorskip("yaml", reason="PyYAML is needed to parse the workflow")
+
+
+def load(repo: Path) -> dict[Any, Any]:
+    res = run(repo, "ci", "github", "--json")
+    assert res.code == 0, res.err
+    path = Path(res.json()["path"])
+    assert path == repo / ".github" / "workflows" / "gitcoord-notion.yml"
+    data = yaml.safe_load(path.read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def test_workflow_triggers_concurrency_permissions_secret(local_repo: Path) -> None:
+    flow = load(local_repo)
+    triggers = flow["on"]
+    assert triggers["push"]["branches"] == ["coord"]
+    assert triggers["schedule"] == [{"cron": "*/15 * * * *"}]
+    assert "workflow_dispatch" in triggers
+    assert flow["concurrency"]["group"] and flow["concurrency"]["cancel-in-progress"] is False
+    assert flow["permissions"] == {"contents": "write"}
+    steps = flow["jobs"]["sync"]["steps"]
+    sync = next(s for s in steps if s.get("run") == "gitcoord notion sync")
+    assert sync["env"]["NOTION_TOKEN"] == "${{ secrets.NOTION_TOKEN }}"
+    assert any(s.get("uses", "").startswith("actions/checkout@") for s in steps)
+
+
+@pytest.mark.skipif(shutil.which("actionlint") is None, reason="actionlint is not installed")
+def test_actionlint_accepts_the_workflow(local_repo: Path) -> None:
+    load(local_repo)
+    res = subprocess.run(["actionlint", ".github/workflows/gitcoord-notion.yml"], cwd=local_repo,
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_the_workflow_steps_run_against_the_notion_stand_in(local_repo: Path) -> None:
+    """The job's shell steps (but the pip install: gitcoord is installed here) against the stand-in."""
+    flow = load(local_repo)
+    fake = FakeNotion().start()
+    try:
+        env = {"NOTION_TOKEN": fake.token, "NOTION_BASE_URL": fake.base_url, "GITCOORD_NOTION_RATE": "1000"}
+        assert run(local_repo, "notion", "setup", "--parent", fake.add_parent_page(), env=env).code == 0
+        assert run(local_repo, "claim", "src/a.py", agent="alpha").code == 0
+        for step in flow["jobs"]["sync"]["steps"]:
+            command = step.get("run", "")
+            if not command or "pip install" in command:
+                continue
+            for line in command.strip().splitlines():
+                argv = shlex.split(line)
+                if argv[0] == "gitcoord":
+                    argv = [*GITCOORD, *argv[1:]]
+                res = subprocess.run(argv, cwd=local_repo, capture_output=True, text=True, timeout=120,
+                                     env={**os.environ, **env})
+                assert res.returncode == 0, f"{line}: {res.stderr}"
+        claims = fake.data_sources and [p for p in fake.pages.values()
+                                        if p["properties"].get("Resource", {}).get("rich_text")]
+        assert claims and claims[0]["properties"]["Resource"]["rich_text"][0]["plain_text"] == "src/a.py"
+    finally:
+        fake.stop()
