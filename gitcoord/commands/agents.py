@@ -1,9 +1,101 @@
-"""CLI commands: agents (see DESIGN §5)."""
+"""CLI commands: agents' interfaces (DESIGN §5, §8): demo, mcp, doctor, integrate.
+
+Every import of real work happens inside the command: every `gitcoord`
+invocation imports this module, and `mcp` in particular is heavy.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+
+from gitcoord import output
+from gitcoord.cli import Ctx, agent_option, json_option
+
+
+def _repo_path() -> Path:
+    ctx = click.get_current_context().find_object(Ctx)
+    return Path(ctx.repo if ctx else ".").resolve()
+
+
+def _ctx_agent(agent: str | None) -> str | None:
+    ctx = click.get_current_context().find_object(Ctx)
+    return agent or (ctx.agent if ctx else None)
+
+
+@click.command()
+@click.option("--keep", type=click.Path(file_okay=False, path_type=Path), default=None, metavar="DIR",
+              help="Build the world in DIR (new or empty) and leave it there, dashboard included.")
+def demo(keep: Path | None) -> None:
+    """Three agents coordinate through a throwaway shared repository (about 15 s).
+
+    Builds a bare remote and clones in a temporary directory, runs alpha, beta
+    and gamma as concurrent processes through claims, a refused conflict, a
+    commit refused by the hook, a help request, errors, a decision approved by
+    the human and daily summaries, then shows `status` and writes the HTML
+    dashboard. Never reads or changes your git configuration.
+    """
+    from gitcoord.demo import run_demo
+
+    code = run_demo(keep)
+    if code:
+        raise click.exceptions.Exit(code)
+
+
+@click.command()
+@agent_option
+def mcp(agent: str | None) -> None:
+    """Serve the coordination operations to an agent over MCP (stdio).
+
+    Identity: --agent, GITCOORD_AGENT, or this worktree's `gitcoord start`.
+    Example for Claude Code: claude mcp add gitcoord -- gitcoord mcp --agent alpha
+    """
+    from gitcoord.mcp import serve
+
+    serve(_repo_path(), _ctx_agent(agent))
+
+
+@click.command()
+@json_option
+def doctor(as_json: bool) -> None:
+    """Check config, coord branch, hooks, remote, records and clock; each problem with its fix.
+
+    Exit 0 when everything is healthy, 3 when a problem was found (a warning alone
+    still exits 0).
+    """
+    from gitcoord.doctor import diagnose, render
+
+    report = diagnose(_repo_path())
+    if as_json:
+        output.print_json(report)
+    else:
+        render(report)
+    if not report["healthy"]:
+        raise click.exceptions.Exit(3)
+
+
+@click.command()
+@click.argument("target", type=click.Choice(["agents-md", "claude", "codex"]))
+@click.option("--remove", is_flag=True, help="Take the block (and the editor guard) out again.")
+@json_option
+def integrate(target: str, remove: bool, as_json: bool) -> None:
+    """Write the agents' instructions into AGENTS.md or CLAUDE.md (between markers).
+
+    agents-md and codex write AGENTS.md, claude writes CLAUDE.md; the rest of the
+    file is kept, and running it twice changes nothing. claude and codex also
+    install the editor guard (.claude/settings.json, .codex/hooks.json).
+    """
+    from gitcoord.integrate import integrate as run
+
+    result = run(_repo_path(), target, remove=remove)
+    if as_json:
+        return output.print_json(result)
+    for line in result["done"]:
+        output.say(line)
 
 
 def register(cli: click.Group) -> None:
     """Add this area's commands to the `gitcoord` group."""
+    for command in (demo, mcp, doctor, integrate):
+        cli.add_command(command)

@@ -1,0 +1,255 @@
+"""`gitcoord mcp`: the Coordinator's operations as MCP tools over stdio.
+
+Built on the official `mcp` SDK (2.x, `MCPServer`): each tool is a typed
+function whose signature becomes the tool's input schema. Results are small
+JSON objects (timestamps as `...Z` text). A refusal or bad input is a tool
+error (`is_error`) whose text is gitcoord's own message: who holds what,
+since and until when, and the next step (`request_help`, `wait`).
+
+Every call opens a fresh `Coordinator`, so a config change or another
+agent's work is seen at once, and nothing is cached between calls. Example
+(Claude Code)::
+
+    claude mcp add gitcoord -- gitcoord mcp --agent alpha
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from gitcoord.coordinator import Coordinator
+from gitcoord.errors import GitcoordError
+from gitcoord.output import to_json
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
+
+KIND = {2: "bad input", 3: "refused", 4: "coordination unavailable"}
+INSTRUCTIONS = (
+    "Coordination with the other agents working in this git repository. Call `start` first and "
+    "follow its context (help requests before your own tasks). Claim files before you edit them "
+    "(`claim`); a refusal names the holder: ask them with `request_help`, or claim with `wait`. "
+    "Call `check_in` at least every 15 minutes while you hold claims, `release` when done, "
+    "`log_error` and `log_decision` as they happen, and `daily_summary` at the end of the day.")
+
+Json = dict[str, Any]
+
+
+def _plain(value: Any) -> Any:
+    """JSON values only: records, datetimes and dates as the CLI's --json prints them."""
+    return json.loads(to_json(value))
+
+
+class Tools:
+    """The tool bodies: each opens a Coordinator for this repository and identity."""
+
+    def __init__(self, repo: Path, agent: str | None) -> None:
+        self.repo, self.agent = repo, agent
+
+    def call(self, work: Callable[[Coordinator], Any]) -> Any:
+        """Run `work`; a gitcoord error becomes a tool error carrying its message and hint."""
+        ToolError = _tool_error_class()
+        try:
+            with Coordinator(self.repo, agent=self.agent) as coord:
+                return _plain(work(coord))
+        except GitcoordError as exc:
+            kind = KIND.get(exc.exit_code, "error")
+            raise ToolError(f"{kind} (exit {exc.exit_code}): {exc.render()}") from exc
+
+
+def _tool_error_class() -> type[Exception]:
+    """The SDK's "anticipated tool failure" (mcp 2: mcpserver, mcp 1: fastmcp)."""
+    try:
+        from mcp.server.mcpserver.exceptions import ToolError
+    except ImportError:  # mcp 1.x
+        from mcp.server.fastmcp.exceptions import ToolError  # type: ignore[no-redef,import-not-found,unused-ignore]
+    return ToolError
+
+
+def build_server(repo: Path, agent: str | None) -> MCPServer:
+    """The MCP server with every gitcoord tool registered (not yet running)."""
+    try:
+        from mcp.server.mcpserver import MCPServer as Server
+    except ImportError:  # mcp 1.x named it FastMCP
+        from mcp.server.fastmcp import FastMCP as Server  # type: ignore[no-redef,attr-defined,unused-ignore]
+
+    server: MCPServer = Server("gitcoord", instructions=INSTRUCTIONS)
+    tools = Tools(repo, agent)
+    for register in (_session_tools, _claim_tools, _help_tools, _task_tools, _record_tools):
+        register(server, tools)
+    return server
+
+
+def _session_tools(server: MCPServer, t: Tools) -> None:
+    @server.tool()
+    def start(role: str = "") -> Json:
+        """Startup protocol: open a session; returns messages for me, active claims, help requests,
+        my tasks, decisions and errors, most urgent first. Call it first."""
+        return t.call(lambda c: c.start(role=role))  # type: ignore[no-any-return]
+
+    @server.tool()
+    def status() -> Json:
+        """Everything at a glance: agents, live claims, open help requests, errors, decisions, tasks."""
+        return t.call(lambda c: c.status(fetch=True))  # type: ignore[no-any-return]
+
+    @server.tool()
+    def daily_summary(completed: str, next: str, blockers: str = "", messages: str = "",
+                      metrics: dict[str, str] | None = None, day_number: int | None = None) -> Json:
+        """Write my summary of today (one per agent per day; a second call replaces it)."""
+        return t.call(lambda c: c.daily_summary(  # type: ignore[no-any-return]
+            completed=completed, next=next, blockers=blockers, messages=messages, metrics=metrics,
+            day_number=day_number))
+
+
+def _claim_tools(server: MCPServer, t: Tools) -> None:
+    @server.tool()
+    def claim(resources: list[str], minutes: float | None = None, shared: bool = False, message: str = "",
+              wait: float = 0) -> Json:
+        """Claim resources (paths, dirs/, globs, scheme:names) before editing them: all or nothing.
+        Refused with the holder named when another agent holds an overlapping claim; `wait`
+        keeps trying up to that many seconds."""
+        def work(c: Coordinator) -> Json:
+            granted = c.claim(resources, minutes=minutes, shared=shared, message=message, wait=wait)
+            now = c.store.clock()
+            return {"claims": [c.claim_view(g, now, c.agent) for g in granted]}
+        return t.call(work)  # type: ignore[no-any-return]
+
+    @server.tool()
+    def check_in(resources: list[str] | None = None, progress: int | None = None, message: str = "") -> Json:
+        """Heartbeat: renew my claims (all, or the named ones) and record progress (0-100).
+        Refused when a claim is no longer mine: stop editing that resource."""
+        return t.call(lambda c: c.check_in(  # type: ignore[no-any-return]
+            resources or [], progress=progress, message=message))
+
+    @server.tool()
+    def release(resources: list[str] | None = None, all: bool = False, message: str = "") -> Json:
+        """Release my claims (by resource or claim id), or all of them."""
+        return t.call(lambda c: {"released": c.release(  # type: ignore[no-any-return]
+            resources or [], all=all, message=message)})
+
+    @server.tool()
+    def claims() -> Json:
+        """Live claims of every agent, with holder, mode, state and expiry."""
+        return t.call(lambda c: {"claims": c.claims(fetch=True)})  # type: ignore[no-any-return]
+
+
+def _help_tools(server: MCPServer, t: Tools) -> None:
+    @server.tool()
+    def request_help(to: str, message: str, priority: Literal["low", "normal", "high", "urgent"] = "normal",
+                     resource: str = "") -> Json:
+        """Ask an agent (or `any`) for help; returns the request (H-N)."""
+        return t.call(lambda c: c.request_help(  # type: ignore[no-any-return]
+            to, message, priority=priority, resource=resource))
+
+    @server.tool()
+    def help_requests(open_only: bool = True) -> Json:
+        """Help requests, open ones first, by priority."""
+        return t.call(lambda c: {"help_requests": c.help_requests(  # type: ignore[no-any-return]
+            open_only=open_only)})
+
+    @server.tool()
+    def ack_help(help_id: str) -> Json:
+        """Say you are on a help request (open -> acknowledged)."""
+        return t.call(lambda c: c.ack_help(help_id))  # type: ignore[no-any-return]
+
+    @server.tool()
+    def resolve_help(help_id: str, note: str) -> Json:
+        """Close a help request with what was done."""
+        return t.call(lambda c: c.resolve_help(help_id, note))  # type: ignore[no-any-return]
+
+    @server.tool()
+    def send_message(to: str, body: str, reply_to: str = "") -> Json:
+        """Leave a message for an agent (or `any`)."""
+        return t.call(lambda c: c.send(to, body, reply_to=reply_to))  # type: ignore[no-any-return]
+
+    @server.tool()
+    def inbox(all: bool = False, mark_read: bool = False) -> Json:
+        """My unread messages (or `all`); `mark_read` marks the unread ones read."""
+        def work(c: Coordinator) -> Json:
+            found = c.inbox(all=all)
+            if mark_read:
+                c.mark_read([m.id for m in found if c.agent not in m.read_by] or [])
+            return {"messages": found}
+        return t.call(work)  # type: ignore[no-any-return]
+
+
+def _task_tools(server: MCPServer, t: Tools) -> None:
+    @server.tool()
+    def task_next(wait: float = 0) -> Json:
+        """Take the most urgent ready task and claim its resources, atomically."""
+        return t.call(lambda c: c.next_task(wait=wait))  # type: ignore[no-any-return]
+
+    @server.tool()
+    def task_done(task_id: str, note: str = "") -> Json:
+        """Finish a task of mine; releases the claims it took."""
+        return t.call(lambda c: c.done_task(task_id, note=note))  # type: ignore[no-any-return]
+
+    @server.tool()
+    def task_block(task_id: str, reason: str) -> Json:
+        """Mark a task blocked (releases its claims) with the reason."""
+        return t.call(lambda c: c.block_task(task_id, reason=reason))  # type: ignore[no-any-return]
+
+    @server.tool()
+    def tasks(mine: bool = False, ready: bool = False) -> Json:
+        """Tasks, in progress first, by priority."""
+        return t.call(lambda c: {"tasks": c.tasks(mine=mine, ready=ready)})  # type: ignore[no-any-return]
+
+    @server.tool()
+    def task_add(title: str, resources: list[str] | None = None, assign: str = "",
+                 priority: Literal["low", "normal", "high", "urgent"] = "normal", description: str = "") -> Json:
+        """Queue a task (optionally assigned, with the resources it needs)."""
+        return t.call(lambda c: c.add_task(  # type: ignore[no-any-return]
+            title, resources=resources or [], assign=assign, priority=priority, description=description))
+
+
+def _record_tools(server: MCPServer, t: Tools) -> None:
+    @server.tool()
+    def log_error(type: Literal["conflict", "dependency", "code_error", "timeout", "other"], message: str,
+                  severity: Literal["low", "medium", "high", "critical"], resource: str = "",
+                  trace: str = "") -> Json:
+        """Record an error you met, for the others and the human; returns it (E-N)."""
+        return t.call(lambda c: c.log_error(  # type: ignore[no-any-return]
+            type, message, severity=severity, resource=resource, trace=trace))
+
+    @server.tool()
+    def errors(open_only: bool = True) -> Json:
+        """Logged errors, most severe first."""
+        return t.call(lambda c: {"errors": c.errors(open_only=open_only)})  # type: ignore[no-any-return]
+
+    @server.tool()
+    def resolve_error(error_id: str, note: str) -> Json:
+        """Mark an error resolved with what fixed it."""
+        return t.call(lambda c: c.resolve_error(error_id, note))  # type: ignore[no-any-return]
+
+    @server.tool()
+    def log_decision(category: str, title: str, rationale: str, impact: Literal["low", "medium", "high"],
+                     alternatives: list[str] | None = None) -> Json:
+        """Propose a technical decision for a human to approve; returns it (D-N)."""
+        return t.call(lambda c: c.log_decision(  # type: ignore[no-any-return]
+            category, title, rationale, impact=impact, alternatives=alternatives or ()))
+
+    @server.tool()
+    def decisions(status: Literal["proposed", "approved", "rejected", "implemented"] | None = None) -> Json:
+        """Decisions (optionally of one status)."""
+        return t.call(lambda c: {"decisions": c.decisions(status=status)})  # type: ignore[no-any-return]
+
+    @server.tool()
+    def implement_decision(decision_id: str) -> Json:
+        """Mark an approved decision implemented."""
+        return t.call(lambda c: c.implement_decision(decision_id))  # type: ignore[no-any-return]
+
+
+def serve(repo: Path, agent: str | None) -> None:
+    """Run the server on stdin/stdout until the client goes away."""
+    from gitcoord.errors import InvalidInput
+
+    try:
+        import mcp  # noqa: F401 - only to give a clear message when it is missing
+    except ImportError as exc:
+        raise InvalidInput("the MCP server needs the `mcp` package.", hint="pip install 'mcp>=2'") from exc
+    # Fail early (exit 2) on a bad identity or a directory that is not a repository.
+    Coordinator(repo, agent=agent).close()
+    build_server(repo, agent).run("stdio")

@@ -1,0 +1,98 @@
+"""`gitcoord mcp` through the official MCP client over stdio, as an editor would run it."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gitcoord import Coordinator
+from gitcoord.records import Claim
+
+from .conftest import World
+
+anyio = pytest.importorskip("anyio")
+mcp = pytest.importorskip("mcp", reason="the official `mcp` SDK is not installed")
+
+from mcp import ClientSession, StdioServerParameters  # noqa: E402
+from mcp.client.stdio import stdio_client  # noqa: E402
+
+EXPECTED_TOOLS = {"start", "claim", "check_in", "release", "claims", "request_help", "help_requests", "ack_help",
+                  "resolve_help", "send_message", "inbox", "log_error", "errors", "resolve_error", "log_decision",
+                  "decisions", "implement_decision", "daily_summary", "status", "task_next", "task_done",
+                  "task_block", "tasks", "task_add"}
+
+
+def _params(clone: Path, agent: str) -> StdioServerParameters:
+    return StdioServerParameters(command=sys.executable, args=["-m", "gitcoord", "-C", str(clone), "mcp"],
+                                 env={**os.environ, "GITCOORD_AGENT": agent}, cwd=str(clone))
+
+
+async def _session_run(clone: Path, agent: str, calls: list[tuple[str, dict[str, Any]]]) -> tuple[set[str], list[Any]]:
+    async with stdio_client(_params(clone, agent)) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        listed = await session.list_tools()
+        results = [await session.call_tool(name, args) for name, args in calls]
+    return {t.name for t in listed.tools}, results
+
+
+def _text(result: Any) -> str:
+    return "\n".join(getattr(block, "text", "") for block in result.content)
+
+
+def _data(result: Any) -> Any:
+    assert not result.is_error, _text(result)
+    return result.structured_content
+
+
+def test_tools_listed_and_called_over_stdio(world: World) -> None:
+    a, b = world.clones[0], world.clones[1]
+    with Coordinator(b, agent="beta") as beta:
+        beta.claim(["backend/lms_routes.py"], message="building endpoints")
+    names, results = anyio.run(_session_run, a, "alpha", [
+        ("start", {"role": "content"}),
+        ("claim", {"resources": ["modules/power/battery.md"], "minutes": 30, "message": "writing"}),
+        ("claim", {"resources": ["backend/"]}),
+        ("check_in", {"progress": 60, "message": "Creating assessment questions"}),
+        ("request_help", {"to": "gamma", "message": "Need ghost cohort data", "priority": "high"}),
+        ("log_error", {"type": "code_error", "message": "API endpoint returning 500", "severity": "high"}),
+        ("log_decision", {"category": "api_design", "title": "Use JWT tokens", "rationale": "stateless",
+                          "impact": "high"}),
+        ("status", {}),
+        ("release", {"resources": ["modules/power/battery.md"], "message": "done"}),
+    ])
+    assert names >= EXPECTED_TOOLS
+    started, granted, refused, checked, helped, error, decision, status, released = results
+    assert _data(started)["agent"] == "alpha"
+    assert any(c["agent"] == "beta" for c in _data(started)["active_claims"])
+    claim = _data(granted)["claims"][0]
+    assert claim["resource"] == "modules/power/battery.md" and claim["agent"] == "alpha"
+    # A refusal is a tool error naming the holder and the next step.
+    assert refused.is_error
+    said = _text(refused)
+    assert "refused (exit 3)" in said and "beta" in said and "backend/lms_routes.py" in said
+    assert "request-help --to beta" in said
+    assert _data(checked)["renewed"] == [claim["id"]]
+    assert _data(helped)["id"].startswith("H-") and _data(helped)["priority"] == "high"
+    assert _data(error)["severity"] == "high"
+    assert _data(decision)["status"] == "proposed"
+    assert {a["name"] for a in _data(status)["agents"]} >= {"alpha", "beta"}
+    assert [r["resource"] for r in _data(released)["released"]] == ["modules/power/battery.md"]
+    # Everything landed on the shared remote, seen from another clone.
+    with Coordinator(world.clones[2]) as view:
+        view.snapshot(fetch=True)
+        assert [(c.agent, c.resource) for c in view.snapshot().records(Claim)] == [("beta", "backend/lms_routes.py")]
+        assert [h.from_agent for h in view.help_requests()] == ["alpha"]
+
+
+def test_bad_input_is_a_tool_error_with_a_hint(world: World) -> None:
+    _, results = anyio.run(_session_run, world.clones[0], "alpha", [
+        ("claim", {"resources": ["../outside"]}),
+        ("resolve_error", {"error_id": "nonsense", "note": "x"}),
+    ])
+    bad_path, bad_id = results
+    assert bad_path.is_error and "bad input (exit 2)" in _text(bad_path) and ".." in _text(bad_path)
+    assert bad_id.is_error and "E-42" in _text(bad_id)
