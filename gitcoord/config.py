@@ -7,16 +7,21 @@ typo never silently falls back to a default.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from gitcoord.constants import CONFIG_PATH as CONFIG_PATH
+from gitcoord.constants import (
+    DEFAULT_BRANCH,
+    DEFAULT_GRACE_MINUTES,
+    DEFAULT_HOOKS_FETCH_TIMEOUT,
+    DEFAULT_HOOKS_MODE,
+    DEFAULT_LEASE_MINUTES,
+)
 from gitcoord.errors import InvalidInput
-
-CONFIG_PATH = ".coord/config.toml"
 
 
 class _Section(BaseModel):
@@ -24,13 +29,13 @@ class _Section(BaseModel):
 
 
 class CoordSection(_Section):
-    branch: str = "coord"
+    branch: str = DEFAULT_BRANCH
     remote: str = Field(default="", description="remote name; empty means origin when it exists")
 
 
 class LeaseSection(_Section):
-    minutes: float = Field(default=30, gt=0, le=7 * 24 * 60)
-    grace_minutes: float = Field(default=5, ge=0, le=24 * 60)
+    minutes: float = Field(default=DEFAULT_LEASE_MINUTES, gt=0, le=7 * 24 * 60)
+    grace_minutes: float = Field(default=DEFAULT_GRACE_MINUTES, ge=0, le=24 * 60)
 
 
 class StoreSection(_Section):
@@ -39,9 +44,9 @@ class StoreSection(_Section):
 
 
 class HooksSection(_Section):
-    mode: Literal["off", "warn", "others", "strict"] = "others"
+    mode: Literal["off", "warn", "others", "strict"] = DEFAULT_HOOKS_MODE  # type: ignore[assignment]
     fetch: bool = False
-    fetch_timeout_seconds: float = Field(default=3, gt=0, le=60)
+    fetch_timeout_seconds: float = Field(default=DEFAULT_HOOKS_FETCH_TIMEOUT, gt=0, le=60)
 
 
 class ReviewSection(_Section):
@@ -64,25 +69,16 @@ class Config(_Section):
     notion: NotionSection = Field(default_factory=NotionSection)
 
 
-def load_config(top: Path | None) -> Config:
-    """The config of the working tree at `top` (defaults when there is no file)."""
-    if top is None:
-        return Config()
-    path = top / CONFIG_PATH
+def load_config(table: dict[str, Any], source: Path | str = CONFIG_PATH) -> Config:
+    """Validate a parsed config table (see `Workspace.table`); exit 2 naming every bad key."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return Config()
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"{path} is not valid TOML: {exc}") from exc
-    try:
-        return Config.model_validate(data)
+        return Config.model_validate(table)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise InvalidInput(f"{path} has invalid settings: {problems}") from exc
+        raise InvalidInput(f"{source} has invalid settings: {problems}") from exc
 
 
-def write_default_config(top: Path, *, branch: str = "coord", remote: str = "") -> bool:
+def write_default_config(top: Path, *, branch: str = DEFAULT_BRANCH, remote: str = "") -> bool:
     """Write a commented config file if there is none. True if written."""
     path = top / CONFIG_PATH
     if path.exists():
@@ -90,8 +86,8 @@ def write_default_config(top: Path, *, branch: str = "coord", remote: str = "") 
     path.parent.mkdir(parents=True, exist_ok=True)
     body = tomli_w.dumps({
         "coord": {"branch": branch, "remote": remote},
-        "lease": {"minutes": 30, "grace_minutes": 5},
-        "hooks": {"mode": "others", "fetch": False},
+        "lease": {"minutes": DEFAULT_LEASE_MINUTES, "grace_minutes": DEFAULT_GRACE_MINUTES},
+        "hooks": {"mode": DEFAULT_HOOKS_MODE, "fetch": False},
         "review": {"reviewers": []},
     })
     header = ("# gitcoord configuration. Commit this file; every key has a default.\n"

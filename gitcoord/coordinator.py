@@ -24,22 +24,15 @@ from typing import Any, Literal, TypeVar
 from gitcoord import leases
 from gitcoord.claims import Resource, parse_resource
 from gitcoord.config import Config, load_config, write_default_config
+from gitcoord.constants import AGENT_NAME, CONFIG_PATH, RECORD_ID
 from gitcoord.errors import GitcoordError, InvalidInput, Refused
 from gitcoord.git import Git
 from gitcoord.protocol import ProtocolOps
-from gitcoord.records import AGENT_NAME, RECORD_ID, Agent, Claim
+from gitcoord.records import Agent, Claim
 from gitcoord.store import Outcome, Snapshot, Store, Txn
+from gitcoord.workspace import Workspace, check_agent_name
 
 T = TypeVar("T")
-IDENTITY_FILE = "gitcoord/agent"
-
-
-def check_agent_name(name: str) -> str:
-    if not AGENT_NAME.fullmatch(name):
-        raise InvalidInput(f"{name!r} is not a valid agent name.",
-                           hint="use 1-40 characters: lowercase letters, digits, '.', '_' or '-', "
-                                "starting with a letter or digit.")
-    return name
 
 
 def check_text(value: str, what: str, limit: int) -> str:
@@ -57,41 +50,27 @@ class Coordinator(ProtocolOps):
 
     def __init__(self, repo_path: str | os.PathLike[str] = ".", agent: str | None = None, *,
                  config: Config | None = None) -> None:
-        self.git = Git(Path(repo_path).resolve())
-        self.git_dir, self.common_dir, self.top = self.git.repo_dirs()
-        self.config = config if config is not None else load_config(self.top)
-        self._gitconfig = self.git.config_map()
-        self.ignorecase = self._gitconfig.get("core.ignorecase", ["false"])[-1].lower() == "true"
-        self.store = Store(self.git, branch=self.config.coord.branch, remote=self._remote(),
+        self.workspace = Workspace.open(Path(repo_path))
+        self.git_dir, self.common_dir, self.top = self.workspace.git_dir, self.workspace.common_dir, self.workspace.top
+        self.config = config if config is not None else load_config(
+            self.workspace.table, self.top / CONFIG_PATH if self.top else CONFIG_PATH)
+        self.ignorecase = self.workspace.ignorecase
+        self.git = Git(self.workspace.cwd, objects_dir=self.common_dir / "objects")
+        self.store = Store(self.git, branch=self.config.coord.branch,
+                           remote=self.workspace.remote(self.config.coord.remote),
                            retry_seconds=self.config.store.retry_seconds,
                            remote_timeout=self.config.store.remote_timeout_seconds)
         self._agent = check_agent_name(agent) if agent else None
+        self._agent_resolved = agent is not None
 
     # -- identity and settings ------------------------------------------------------
-
-    def _remote(self) -> str | None:
-        wanted = self.config.coord.remote
-        if wanted:
-            if f"remote.{wanted}.url" not in self._gitconfig:
-                raise InvalidInput(f"the configured remote {wanted!r} does not exist.",
-                                   hint="fix coord.remote in .coord/config.toml or `git remote add`.")
-            return wanted
-        return "origin" if "remote.origin.url" in self._gitconfig else None
 
     @property
     def agent(self) -> str | None:
         """The agent: explicit, GITCOORD_AGENT, this worktree's `start`, git config coord.agent."""
-        if self._agent is None:
-            name = (os.environ.get("GITCOORD_AGENT") or self._worktree_identity()
-                    or self._gitconfig.get("coord.agent", [""])[-1])
-            self._agent = check_agent_name(name) if name else None
+        if not self._agent_resolved:
+            self._agent, self._agent_resolved = self.workspace.agent(), True
         return self._agent
-
-    def _worktree_identity(self) -> str:
-        try:
-            return (self.git_dir / IDENTITY_FILE).read_text(encoding="utf-8").strip()
-        except OSError:
-            return ""
 
     def require_agent(self) -> str:
         if self.agent is None:
@@ -109,8 +88,7 @@ class Coordinator(ProtocolOps):
 
     def human(self) -> str:
         """Who a human act is recorded as: the machine's git identity."""
-        email = self._gitconfig.get("user.email", [""])[-1] or os.environ.get("GIT_COMMITTER_EMAIL", "")
-        return f"human:{email or 'unknown'}"
+        return self.workspace.human()
 
     # -- plumbing shared by the operations -----------------------------------------
 
@@ -136,9 +114,7 @@ class Coordinator(ProtocolOps):
     def init(self, *, remote: str | None = None, branch: str | None = None) -> dict[str, Any]:
         """Create the coord branch (pushing it in remote mode) and a default config file."""
         if remote is not None:
-            if f"remote.{remote}.url" not in self._gitconfig:
-                raise InvalidInput(f"there is no remote named {remote!r}.", hint="see `git remote -v`.")
-            self.store.remote = remote
+            self.store.remote = self.workspace.remote(remote)
         if branch is not None:
             if not AGENT_NAME.fullmatch(branch):
                 raise InvalidInput(f"{branch!r} is not a usable branch name for the coord store.")
@@ -169,13 +145,8 @@ class Coordinator(ProtocolOps):
             return record
 
         record = self.write(work)
-        self._remember_identity(agent)
+        self.workspace.remember_agent(agent)
         return self.context(record)
-
-    def _remember_identity(self, agent: str) -> None:
-        path = self.git_dir / IDENTITY_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(agent + "\n", encoding="utf-8")
 
     def _heartbeat(self, record: Agent, now: datetime) -> None:
         record.last_check_in = now

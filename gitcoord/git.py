@@ -1,25 +1,23 @@
-"""The one place gitcoord talks to git, over GitPython.
+"""The one place gitcoord talks to git.
 
-Everything else calls the small named functions here. Commands run through
-GitPython's `Git.execute`; objects are written in-process through GitPython's
-object database (no process per blob or tree), and read back through one
-`git cat-file --batch` process per `Git` instance.
+Commands run through GitPython's `Git.execute`, and objects are written
+in-process through GitPython's object database (gitdb), with no process per
+blob or tree. GitPython is imported only when a `Git` is made: the commit
+hooks, which must add at most ~80 ms to a commit, cannot afford its import
+(~55 ms alone), so they use the light pieces here instead: `run_plain` (one
+subprocess) and `CatFile` (one persistent `git cat-file --batch`), which the
+`Git` object uses for reading too.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
-from typing import Any, BinaryIO
-
-from git.cmd import Git as _GitCmd
-from git.objects.fun import tree_entries_from_data, tree_to_stream
-from gitdb.base import IStream
-from gitdb.db.loose import LooseObjectDB
+from typing import IO, Any, BinaryIO, NamedTuple
 
 from gitcoord.errors import GitcoordError, InvalidInput, Unavailable
 
@@ -28,7 +26,8 @@ TREE_MODE = 0o040000
 BLOB_MODE = 0o100644
 
 # Variables git sets for hooks that would point our own git calls at the wrong
-# place once we run from another directory (the pre-commit habit).
+# place once we run from another directory (the pre-commit habit). GIT_INDEX_FILE
+# and the quarantine variables of pre-receive are kept on purpose.
 _SCRUBBED_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_PREFIX", "GIT_COMMON_DIR")
 
 
@@ -44,15 +43,18 @@ class GitFailed(GitcoordError):
         super().__init__(f"git {' '.join(args)} failed with exit code {returncode}: {detail}")
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(NamedTuple):
     returncode: int
     stdout: bytes
     stderr: str
 
+    def check(self, args: Sequence[str]) -> bytes:
+        if self.returncode != 0:
+            raise GitFailed(args, self.returncode, self.stdout, self.stderr)
+        return self.stdout
 
-@dataclass(frozen=True)
-class TreeEntry:
+
+class TreeEntry(NamedTuple):
     mode: int
     sha: str
 
@@ -67,28 +69,96 @@ def scrub_hook_env() -> None:
         os.environ.pop(name, None)
 
 
-@dataclass
+def run_plain(cwd: Path, *args: str, input: bytes | None = None, timeout: float | None = None,
+              env: dict[str, str] | None = None) -> Result:
+    """`git ARGS` as one subprocess, for the paths that cannot pay for GitPython's import."""
+    try:
+        res = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True, timeout=timeout,
+                             env=dict(os.environ, **env) if env else None, check=False)
+    except FileNotFoundError as exc:
+        raise Unavailable("git is not installed or not on PATH.") from exc
+    except subprocess.TimeoutExpired:
+        return Result(124, b"", f"timed out after {timeout:g}s")
+    return Result(res.returncode, res.stdout, res.stderr.decode(errors="replace"))
+
+
+def parse_tree(data: bytes) -> dict[str, TreeEntry]:
+    """Entries of a raw tree object: `<octal mode> <name>\\0<20-byte id>`, repeated.
+
+    Kept here rather than taken from GitPython because the hooks read trees too.
+    """
+    entries: dict[str, TreeEntry] = {}
+    pos = 0
+    while pos < len(data):
+        space = data.index(b" ", pos)
+        nul = data.index(b"\0", space)
+        mode = int(data[pos:space], 8)
+        entries[data[space + 1:nul].decode(errors="surrogateescape")] = TreeEntry(mode, data[nul + 1:nul + 21].hex())
+        pos = nul + 21
+    return entries
+
+
+class CatFile:
+    """One `git cat-file --batch` process answering many reads."""
+
+    def __init__(self, cwd: Path) -> None:
+        self._proc = subprocess.Popen(["git", "cat-file", "--batch"], cwd=cwd,
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+    def read(self, names: Sequence[str]) -> list[tuple[str, str, bytes] | None]:
+        """(sha, type, data) per name (a sha or any revision), None where it is missing.
+
+        Requests go out in chunks so neither pipe can fill up and stall.
+        """
+        stdin, stdout = self._proc.stdin, self._proc.stdout
+        assert stdin is not None and stdout is not None
+        results: list[tuple[str, str, bytes] | None] = []
+        for start in range(0, len(names), 256):
+            chunk = names[start:start + 256]
+            stdin.write(b"".join(n.encode() + b"\n" for n in chunk))
+            stdin.flush()
+            results += [_read_answer(stdout) for _ in chunk]
+        return results
+
+    def close(self) -> None:
+        try:
+            if self._proc.stdin:
+                self._proc.stdin.close()
+            self._proc.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            self._proc.kill()
+        if self._proc.stdout:
+            self._proc.stdout.close()
+
+
+def _read_answer(stream: IO[bytes]) -> tuple[str, str, bytes] | None:
+    parts = stream.readline().decode().rstrip("\n").split(" ")
+    if len(parts) != 3:  # "<name> missing" or "<name> ambiguous"
+        return None
+    sha, kind, size = parts
+    data = stream.read(int(size))
+    stream.read(1)  # the newline after the contents
+    return sha, kind, data
+
+
 class Git:
-    """Git commands for one working directory (or bare repository)."""
+    """Git commands and objects for one working directory (or bare repository)."""
 
-    cwd: Path
-    _cmd: _GitCmd = field(init=False, repr=False)
-    _batch: Any = field(default=None, init=False, repr=False)
-    _odb: LooseObjectDB | None = field(default=None, init=False, repr=False)
-    _dirs: tuple[Path, Path, Path | None] | None = field(default=None, init=False, repr=False)
+    def __init__(self, cwd: Path, objects_dir: Path | None = None) -> None:
+        from git.cmd import Git as GitCommand
 
-    def __post_init__(self) -> None:
-        self._cmd = _GitCmd(str(self.cwd))
+        self.cwd, self.objects_dir = cwd, objects_dir
+        self._cmd = GitCommand(str(cwd))
+        self._batch: CatFile | None = None
+        self._odb: Any = None
+
+    def __repr__(self) -> str:
+        return f"Git({str(self.cwd)!r})"
 
     # -- running commands -------------------------------------------------
 
-    def run(
-        self,
-        *args: str,
-        input: bytes | None = None,
-        timeout: float | None = None,
-        env: dict[str, str] | None = None,
-    ) -> Result:
+    def run(self, *args: str, input: bytes | None = None, timeout: float | None = None,
+            env: dict[str, str] | None = None) -> Result:
         """Run `git ARGS`; never raises for a non-zero exit (see `check`)."""
         stdin: BinaryIO | None = None
         if input is not None:
@@ -98,15 +168,8 @@ class Git:
             stdin.seek(0)
         try:
             answer: Any = self._cmd.execute(
-                ["git", *args],
-                istream=stdin,
-                with_extended_output=True,
-                with_exceptions=False,
-                stdout_as_string=False,
-                strip_newline_in_stdout=False,
-                kill_after_timeout=timeout,
-                env=env,
-            )
+                ["git", *args], istream=stdin, with_extended_output=True, with_exceptions=False,
+                stdout_as_string=False, strip_newline_in_stdout=False, kill_after_timeout=timeout, env=env)
             status, out, err = answer
         except FileNotFoundError as exc:
             raise Unavailable("git is not installed or not on PATH.") from exc
@@ -118,68 +181,14 @@ class Git:
     def check(self, *args: str, input: bytes | None = None, timeout: float | None = None,
               env: dict[str, str] | None = None) -> bytes:
         """Run `git ARGS` and return stdout; raise `GitFailed` on a non-zero exit."""
-        res = self.run(*args, input=input, timeout=timeout, env=env)
-        if res.returncode != 0:
-            raise GitFailed(args, res.returncode, res.stdout, res.stderr)
-        return res.stdout
-
-    def text(self, *args: str) -> str:
-        return self.check(*args).decode().strip()
-
-    # -- repository facts --------------------------------------------------
-
-    def repo_dirs(self) -> tuple[Path, Path, Path | None]:
-        """(git dir, common dir, top-level work tree or None for a bare repo)."""
-        if self._dirs is None:
-            self._dirs = self._ask_repo_dirs()
-        return self._dirs
-
-    def _ask_repo_dirs(self) -> tuple[Path, Path, Path | None]:
-        res = self.run("rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir",
-                       "--is-bare-repository", "--show-toplevel")
-        lines = res.stdout.decode().splitlines()
-        # In a bare repository --show-toplevel fails after the first three answers.
-        if len(lines) < 3 or (res.returncode != 0 and lines[2] != "true"):
-            raise InvalidInput(f"{self.cwd} is not inside a git repository.",
-                               hint="run gitcoord inside a clone or worktree, or `git init` first.")
-        top = Path(lines[3]) if lines[2] == "false" and len(lines) > 3 else None
-        return Path(lines[0]), Path(lines[1]), top
-
-    def config_map(self) -> dict[str, list[str]]:
-        """Every config key (lower-cased as git reports it) with all its values."""
-        out = self.run("config", "-z", "--list").stdout.decode(errors="replace")
-        values: dict[str, list[str]] = {}
-        for item in out.split("\0"):
-            if not item:
-                continue
-            key, _, value = item.partition("\n")
-            values.setdefault(key, []).append(value)
-        return values
+        return self.run(*args, input=input, timeout=timeout, env=env).check(args)
 
     # -- reading objects -----------------------------------------------------
 
-    def _batch_proc(self) -> Any:
-        if self._batch is None:
-            self._batch = self._cmd.execute(
-                ["git", "cat-file", "--batch"], istream=-1, as_process=True,
-                universal_newlines=False)
-        return self._batch
-
     def read_objects(self, names: Sequence[str]) -> list[tuple[str, str, bytes] | None]:
-        """Read objects (shas or revisions) through one cat-file process.
-
-        Returns (sha, type, data) per name, or None where the name is missing.
-        Requests go out in chunks so neither pipe can fill up and stall.
-        """
-        proc = self._batch_proc()
-        results: list[tuple[str, str, bytes] | None] = []
-        for start in range(0, len(names), 256):
-            chunk = names[start:start + 256]
-            proc.stdin.write(b"".join(n.encode() + b"\n" for n in chunk))
-            proc.stdin.flush()
-            for _ in chunk:
-                results.append(_read_batch_answer(proc.stdout))
-        return results
+        if self._batch is None:
+            self._batch = CatFile(self.cwd)
+        return self._batch.read(names)
 
     def read_object(self, name: str) -> tuple[str, str, bytes] | None:
         return self.read_objects([name])[0]
@@ -188,37 +197,38 @@ class Git:
         found = self.read_object(sha)
         if found is None or found[1] != "tree":
             raise GitcoordError(f"object {sha} is not a tree.")
-        return {name: TreeEntry(mode, binsha.hex())
-                for binsha, mode, name in tree_entries_from_data(found[2])}
+        return parse_tree(found[2])
 
     def close(self) -> None:
         if self._batch is not None:
-            try:
-                self._batch.proc.stdin.close()
-                self._batch.proc.wait(timeout=5)
-            except Exception:
-                pass
+            self._batch.close()
             self._batch = None
 
     # -- writing objects -------------------------------------------------------
 
-    def _objects(self) -> LooseObjectDB:
+    def _objects(self) -> Any:
         # Loose objects written in-process (temp file, then rename): no process per
         # object. A writer killed halfway leaves at most a temp file git ignores.
         if self._odb is None:
-            objdir = os.environ.get("GIT_OBJECT_DIRECTORY")
-            if not objdir:
-                objdir = str(self.repo_dirs()[1] / "objects")
+            from gitdb.db.loose import LooseObjectDB
+
+            objdir = os.environ.get("GIT_OBJECT_DIRECTORY") or str(self.objects_dir or self._ask_objects_dir())
             self._odb = LooseObjectDB(objdir)
         return self._odb
+
+    def _ask_objects_dir(self) -> Path:
+        out = self.check("rev-parse", "--path-format=absolute", "--git-common-dir")
+        return Path(out.decode().strip()) / "objects"
 
     def write_blob(self, data: bytes) -> str:
         return self._store(b"blob", data)
 
     def write_tree(self, entries: dict[str, TreeEntry]) -> str:
+        from git.objects.fun import tree_to_stream
+
         # git orders tree entries as if directory names ended in '/'.
         def key(item: tuple[str, TreeEntry]) -> bytes:
-            name = item[0].encode()
+            name = item[0].encode(errors="surrogateescape")
             return name + b"/" if item[1].is_tree else name
 
         rows = [(bytes.fromhex(e.sha), e.mode, name) for name, e in sorted(entries.items(), key=key)]
@@ -227,8 +237,11 @@ class Git:
         return self._store(b"tree", buf.getvalue())
 
     def _store(self, kind: bytes, data: bytes) -> str:
+        from gitdb.base import IStream
+
         istream = self._objects().store(IStream(kind, len(data), BytesIO(data)))
-        return str(istream.hexsha.decode() if isinstance(istream.hexsha, bytes) else istream.hexsha)
+        sha = istream.hexsha
+        return sha.decode() if isinstance(sha, bytes) else str(sha)
 
     def commit_tree(self, tree: str, parents: Iterable[str], message: str) -> str:
         args = ["commit-tree", tree]
@@ -241,14 +254,3 @@ class Git:
                                    hint='set it with git config user.name "..." and user.email "..."')
             raise GitFailed(args, res.returncode, res.stdout, res.stderr)
         return res.stdout.decode().strip()
-
-
-def _read_batch_answer(stream: Any) -> tuple[str, str, bytes] | None:
-    header = stream.readline().decode().rstrip("\n")
-    parts = header.split(" ")
-    if len(parts) != 3:  # "<name> missing" or "<name> ambiguous"
-        return None
-    sha, kind, size = parts
-    data = stream.read(int(size))
-    stream.read(1)  # the newline after the contents
-    return sha, kind, data

@@ -7,7 +7,6 @@ skipped with a warning by the store's reader, never a crash).
 
 from __future__ import annotations
 
-import re
 import tomllib
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
@@ -15,8 +14,9 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
-AGENT_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,39}")
-RECORD_ID = re.compile(r"([CTHMED])-([1-9][0-9]{0,17})")
+from gitcoord.constants import AGENT_NAME as AGENT_NAME
+from gitcoord.constants import RECORD_ID as RECORD_ID
+
 MAX_MESSAGE = 4000
 MAX_TRACE = 64 * 1024
 

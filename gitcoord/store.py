@@ -29,9 +29,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from gitcoord.constants import CLOCK_SKEW_ENV, DEFAULT_BRANCH
 from gitcoord.errors import GitcoordError, InvalidInput, Unavailable
 from gitcoord.git import BLOB_MODE, TREE_MODE, ZERO_OID, Git, GitFailed, TreeEntry
 from gitcoord.records import Meta, Record, parse_record
+from gitcoord.workspace import view_ref
 
 log = logging.getLogger("gitcoord")
 
@@ -49,7 +51,7 @@ _LOST_RACE_MARKERS = (
 def wall_clock() -> datetime:
     """Now, in UTC. GITCOORD_CLOCK_SKEW_SECONDS shifts it, to test skewed machines."""
     now = datetime.now(UTC).replace(microsecond=0)
-    skew = os.environ.get("GITCOORD_CLOCK_SKEW_SECONDS")
+    skew = os.environ.get(CLOCK_SKEW_ENV)
     return now + timedelta(seconds=float(skew)) if skew else now
 
 
@@ -216,7 +218,7 @@ class Store:
     """Records on `refs/heads/<branch>` of a repository, optionally mirrored by a remote."""
 
     git: Git
-    branch: str = "coord"
+    branch: str = DEFAULT_BRANCH
     remote: str | None = None
     retry_seconds: float = 30.0
     remote_timeout: float = 20.0
@@ -233,7 +235,7 @@ class Store:
     @property
     def view_ref(self) -> str:
         """The ref reads look at: the local copy of the authoritative branch."""
-        return self.tracking_ref if self.remote else self.ref
+        return view_ref(self.branch, self.remote)
 
     # -- reading ------------------------------------------------------------
 

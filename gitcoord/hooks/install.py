@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from gitcoord.errors import InvalidInput, Refused
-from gitcoord.hooks.lean import MODES, run_git
+from gitcoord.git import run_plain
+from gitcoord.hooks.lean import MODES
 
 MARKER = "gitcoord-hook-v1"
 CLIENT_HOOKS = ("pre-commit", "prepare-commit-msg", "pre-push")
@@ -40,12 +41,14 @@ class InstallReport:
 
 def hooks_dir(cwd: Path) -> Path:
     """The directory git runs hooks from for the repository at cwd."""
-    out = run_git(cwd, "rev-parse", "--path-format=absolute", "--git-path", "hooks").decode().strip()
+    args = ("rev-parse", "--path-format=absolute", "--git-path", "hooks")
+    out = run_plain(cwd, *args).check(args).decode().strip()
     return Path(out)
 
 
 def is_bare(cwd: Path) -> bool:
-    return run_git(cwd, "rev-parse", "--is-bare-repository").decode().strip() == "true"
+    args = ("rev-parse", "--is-bare-repository")
+    return run_plain(cwd, *args).check(args).decode().strip() == "true"
 
 
 def script(hook: str, mode: str | None, python: str | None = None) -> str:

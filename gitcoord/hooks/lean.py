@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import subprocess
 import tomllib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -20,31 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from gitcoord.claims import Resource, ResourceIndex, parse_resource
-from gitcoord.errors import GitcoordError, InvalidInput
+from gitcoord.constants import CLOCK_SKEW_ENV, DEFAULT_GRACE_MINUTES, DEFAULT_HOOKS_MODE, HOOK_MODES
+from gitcoord.errors import InvalidInput
+from gitcoord.git import CatFile, parse_tree, run_plain
+from gitcoord.git import scrub_hook_env as scrub_hook_env
+from gitcoord.workspace import Workspace, view_ref
 
-MODES = ("off", "warn", "others", "strict")
-# The variables a hook inherits that point git at the wrong place once we run elsewhere. Same list
-# as gitcoord.git.scrub_hook_env, which cannot be imported here without GitPython.
-_SCRUBBED_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_PREFIX", "GIT_COMMON_DIR")
-
-
-def scrub_hook_env() -> None:
-    """Drop GIT_* variables that would misdirect our git calls (keeps GIT_INDEX_FILE)."""
-    for name in _SCRUBBED_ENV:
-        os.environ.pop(name, None)
-
-
-def run_git(cwd: Path, *args: str, input: bytes | None = None, timeout: float | None = None) -> bytes:
-    """`git ARGS` in cwd; stdout, or GitcoordError naming the command and what git said."""
-    try:
-        res = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True, timeout=timeout,
-                             check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise GitcoordError(f"git {' '.join(args)} could not run: {exc}") from exc
-    if res.returncode != 0:
-        said = res.stderr.decode(errors="replace").strip()
-        raise GitcoordError(f"git {' '.join(args)} failed with exit code {res.returncode}: {said}")
-    return res.stdout
+MODES = HOOK_MODES
 
 
 class HeldClaim:
@@ -87,87 +67,55 @@ def _parse_time(value: Any) -> datetime:
 
 
 class LeanRepo:
-    """One repository as the hooks see it: dirs, settings, identity, the local coord claims."""
+    """One repository as the hooks see it: the `Workspace`, plus the local coord claims."""
 
     def __init__(self, cwd: Path) -> None:
-        self.cwd = cwd
-        # One process for every answer; --show-toplevel fails last, and only in a bare repository.
-        res = subprocess.run(["git", "rev-parse", "--path-format=absolute", "--git-dir", "--is-bare-repository",
-                              "--show-toplevel"], cwd=self.cwd, capture_output=True, check=False)
-        lines = res.stdout.decode(errors="surrogateescape").splitlines()
-        if len(lines) < 2 or (res.returncode != 0 and lines[1] != "true"):
-            raise InvalidInput(f"{self.cwd} is not inside a git repository.",
-                               hint="run gitcoord inside a clone or worktree.")
-        self.git_dir = Path(lines[0])
-        self.top = Path(lines[2]) if lines[1] == "false" and len(lines) > 2 else None
-        raw = run_git(self.cwd, "config", "-z", "--list").decode(errors="replace")
-        self.gitconfig = {}
-        for item in raw.split("\0"):
-            key, _, value = item.partition("\n")
-            if key:
-                self.gitconfig[key] = value
-        self.settings = _read_settings(self.top)
+        self.workspace = Workspace.open(cwd)
+        self.cwd, self.git_dir, self.top = self.workspace.cwd, self.workspace.git_dir, self.workspace.top
 
     def git(self, *args: str, input: bytes | None = None, timeout: float | None = None) -> bytes:
-        return run_git(self.top or self.cwd, *args, input=input, timeout=timeout)
-
-    # -- settings -----------------------------------------------------------------------
+        """`git ARGS` in the work tree; stdout, or GitFailed naming the command and what git said."""
+        return run_plain(self.top or self.cwd, *args, input=input, timeout=timeout).check(args)
 
     def setting(self, section: str, key: str, default: Any) -> Any:
-        return self.settings.get(section, {}).get(key, default)
+        return self.workspace.setting(section, key, default)
 
     @property
     def branch(self) -> str:
-        return str(self.setting("coord", "branch", "coord"))
+        return self.workspace.branch
 
     @property
     def remote(self) -> str | None:
-        wanted = str(self.setting("coord", "remote", ""))
-        if wanted:
-            return wanted
-        return "origin" if "remote.origin.url" in self.gitconfig else None
+        return self.workspace.remote()
 
     @property
     def view_ref(self) -> str:
-        """The local copy of the authoritative coord branch (Store.view_ref)."""
-        remote = self.remote
-        return f"refs/remotes/{remote}/{self.branch}" if remote else f"refs/heads/{self.branch}"
+        return view_ref(self.branch, self.remote)
 
     @property
     def ignorecase(self) -> bool:
-        return self.gitconfig.get("core.ignorecase", "false").lower() == "true"
+        return self.workspace.ignorecase
 
     @property
     def grace(self) -> timedelta:
-        return timedelta(minutes=float(self.setting("lease", "grace_minutes", 5)))
+        return timedelta(minutes=float(self.setting("lease", "grace_minutes", DEFAULT_GRACE_MINUTES)))
 
     def mode(self, explicit: str | None) -> str:
         """The enforcement mode: the one given at install time, else hooks.mode, else others."""
-        mode = explicit or str(self.setting("hooks", "mode", "others"))
+        mode = explicit or str(self.setting("hooks", "mode", DEFAULT_HOOKS_MODE))
         if mode not in MODES:
             raise InvalidInput(f"unknown hooks mode {mode!r}.", hint=f"use one of {', '.join(MODES)}.")
         return mode
 
-    # -- identity ---------------------------------------------------------------------------
-
     def agent(self) -> str | None:
         """GITCOORD_AGENT, the worktree identity of `gitcoord start`, git config coord.agent."""
-        name = os.environ.get("GITCOORD_AGENT", "")
-        if not name:
-            try:
-                name = (self.git_dir / "gitcoord" / "agent").read_text(encoding="utf-8").strip()
-            except OSError:
-                name = ""
-        return name or self.gitconfig.get("coord.agent") or None
-
-    # -- claims ---------------------------------------------------------------------------------
+        return self.workspace.agent()
 
     def coord_tip(self) -> str | None:
         for ref in self._coord_refs():
-            try:
-                return self.git("rev-parse", "--verify", "--quiet", ref + "^{commit}").decode().strip()
-            except GitcoordError:
-                continue
+            res = run_plain(self.cwd, "rev-parse", "--verify", "--quiet", ref + "^{commit}")
+            if res.returncode == 0:
+                return res.stdout.decode().strip()
         return None
 
     def _coord_refs(self) -> list[str]:
@@ -179,40 +127,27 @@ class LeanRepo:
         One `git cat-file --batch` process reads the directory's tree, then every blob in it.
         """
         names = [tip] if tip else self._coord_refs()
-        proc = subprocess.Popen(["git", "cat-file", "--batch"], cwd=self.top or self.cwd,
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        assert proc.stdin is not None and proc.stdout is not None
+        reader = CatFile(self.top or self.cwd)
         try:
-            tree = None
-            for name in names:
-                proc.stdin.write(f"{name}:.coord/{directory}\n".encode())
-                proc.stdin.flush()
-                tree = _read_batch(proc.stdout)
-                if tree is not None:
-                    break
-            if tree is None or tree[0] != b"tree":
+            tree = next((found for found in reader.read([f"{n}:.coord/{directory}" for n in names]) if found), None)
+            if tree is None or tree[1] != "tree":
                 return []
-            cached = self._cached(directory, tree[2])
+            cached = self._cached(directory, tree[0])
             if cached is not None:
                 return cached
-            shas = _tree_blob_shas(tree[1])
-            proc.stdin.write(b"".join(sha + b"\n" for sha in shas))
-            proc.stdin.close()
-            blobs = [_read_batch(proc.stdout) for _ in shas]
+            shas = [e.sha for e in parse_tree(tree[2]).values() if not e.is_tree]
+            blobs = reader.read(shas)
         finally:
-            if not proc.stdin.closed:
-                proc.stdin.close()
-            proc.stdout.close()
-            proc.wait()
+            reader.close()
         found = []
         for blob in blobs:
             if blob is None:
                 continue
             try:
-                found.append(parse_toml_record(blob[1]))
+                found.append(tomllib.loads(blob[2].decode()))
             except (ValueError, UnicodeDecodeError):
                 continue  # a malformed record is the store's warning to give, not the hook's
-        self._cache(directory, tree[2], found)
+        self._cache(directory, tree[0], found)
         return found
 
     # A tree id names its contents exactly, so the parsed records of a tree never go stale: the
@@ -256,67 +191,8 @@ class LeanRepo:
 
 def _now() -> datetime:
     now = datetime.now(UTC)
-    skew = os.environ.get("GITCOORD_CLOCK_SKEW_SECONDS")
+    skew = os.environ.get(CLOCK_SKEW_ENV)
     return now + timedelta(seconds=float(skew)) if skew else now
-
-
-def _read_settings(top: Path | None) -> dict[str, Any]:
-    if top is None:
-        return {}
-    try:
-        return tomllib.loads((top / ".coord" / "config.toml").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"{top / '.coord' / 'config.toml'} is not valid TOML: {exc}") from exc
-
-
-def _read_batch(stream: Any) -> tuple[bytes, bytes, str] | None:
-    """(type, contents, id) of the next `git cat-file --batch` answer; None for a missing object."""
-    header = stream.readline().rstrip(b"\n").split(b" ")
-    if len(header) != 3:
-        return None
-    data = stream.read(int(header[2]))
-    stream.read(1)
-    return header[1], data, header[0].decode()
-
-
-def _tree_blob_shas(data: bytes) -> list[bytes]:
-    """Hex ids of the blobs of a raw tree object (`<mode> <name>\\0<20-byte id>` entries)."""
-    shas = []
-    pos = 0
-    while pos < len(data):
-        nul = data.index(b"\0", pos)
-        mode = data[pos:data.index(b" ", pos)]
-        if not mode.startswith(b"4"):  # 40000 is a subtree
-            shas.append(data[nul + 1:nul + 21].hex().encode())
-        pos = nul + 21
-    return shas
-
-
-_SIMPLE_LINE = re.compile(r'([A-Za-z0-9_-]+) = (-?[0-9]+|"(?:[^"\\]|\\.)*"|true|false)')
-
-
-def parse_toml_record(data: bytes) -> dict[str, Any]:
-    """Parse a record file. The flat `key = "string" | int | bool` lines tomli-w writes for claims
-    take a fast path (tomllib costs ~0.1 ms a file, too much for 1,000 claims in a hook); any
-    other shape goes to tomllib."""
-    text = data.decode()
-    out: dict[str, Any] = {}
-    for line in text.splitlines():
-        match = _SIMPLE_LINE.fullmatch(line)
-        if match is None or "\\U" in line:
-            if line.strip() and not line.lstrip().startswith("#"):
-                return tomllib.loads(text)
-            continue
-        key, value = match.groups()
-        if value[0] == '"':
-            out[key] = json.loads(value)  # TOML basic strings without \\U are JSON strings
-        elif value in ("true", "false"):
-            out[key] = value == "true"
-        else:
-            out[key] = int(value)
-    return out
 
 
 class ClaimIndex:

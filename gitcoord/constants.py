@@ -1,0 +1,23 @@
+"""Names and defaults shared by every part of gitcoord, in one place.
+
+Light on purpose (only `re`): the commit hooks import it on every commit.
+"""
+
+from __future__ import annotations
+
+import re
+
+DEFAULT_BRANCH = "coord"
+DEFAULT_LEASE_MINUTES = 30.0
+DEFAULT_GRACE_MINUTES = 5.0
+HOOK_MODES = ("off", "warn", "others", "strict")
+DEFAULT_HOOKS_MODE = "others"
+DEFAULT_HOOKS_FETCH_TIMEOUT = 3.0
+
+CONFIG_PATH = ".coord/config.toml"
+IDENTITY_FILE = "gitcoord/agent"  # under the worktree's own git dir
+AGENT_ENV = "GITCOORD_AGENT"
+CLOCK_SKEW_ENV = "GITCOORD_CLOCK_SKEW_SECONDS"
+
+AGENT_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,39}")
+RECORD_ID = re.compile(r"([CTHMED])-([1-9][0-9]{0,17})")
