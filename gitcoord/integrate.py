@@ -71,8 +71,10 @@ def update_text(text: str, *, remove: bool = False) -> str:
     after = after[1:] if after.startswith("\n") else after
     if remove:
         before = text[:start]
-        # Take out the blank line we put before the block, when the block was at the end.
-        return before.rstrip("\n") + "\n" if before.strip() and not after else before + after
+        # Take out the blank line we put before the block when we added it.
+        if before.endswith("\n\n"):
+            before = before[:-1]
+        return before + after
     return text[:start] + render_block() + after
 
 

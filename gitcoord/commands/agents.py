@@ -36,11 +36,11 @@ def demo(keep: Path | None) -> None:
     the human and daily summaries, then shows `status` and writes the HTML
     dashboard. Never reads or changes your git configuration.
     """
-    from gitcoord.demo import run_demo
+    from gitcoord.demo import DemoFailed, run_demo
 
-    code = run_demo(keep)
-    if code:
-        raise click.exceptions.Exit(code)
+    if run_demo(keep):
+        raise DemoFailed("the demo did not complete: see the lines above.",
+                         hint="please report it with the output; --keep DIR leaves the world to inspect.")
 
 
 @click.command()
@@ -65,14 +65,18 @@ def doctor(as_json: bool) -> None:
     still exits 0).
     """
     from gitcoord.doctor import diagnose, render
+    from gitcoord.errors import Refused
 
     report = diagnose(_repo_path())
     if as_json:
         output.print_json(report)
     else:
         render(report)
-    if not report["healthy"]:
-        raise click.exceptions.Exit(3)
+    problems = [f for f in report["findings"] if f["level"] == "problem"]
+    if problems:
+        # An exception, not click's Exit: gitcoord's main maps exit codes from errors only.
+        raise Refused(f"doctor found {len(problems)} problem(s): {', '.join(f['check'] for f in problems)}.",
+                      hint="apply the fixes above, then run `gitcoord doctor` again.")
 
 
 @click.command()

@@ -1,0 +1,186 @@
+"""`gitcoord doctor`: is coordination healthy here? Each finding comes with its fix.
+
+Checks, in order: the config file, the agent identity, the remote (reachable,
+holds the coord branch), the coord branch (exists, format, local copy), the
+git hooks, malformed records, and this machine's clock against the newest
+coord commits.
+
+A finding is `ok`, `warning` (worth knowing, coordination still works) or
+`problem` (coordination is broken or unenforced here). `gitcoord doctor`
+exits 0 when there is no problem and 3 when there is at least one: a problem
+is a refusal to call the setup healthy, the same code as any other refusal.
+
+Clock skew can only be seen in one direction: a clock *behind* the newest
+commits on the coord branch shows as commits "from the future". A clock
+ahead looks the same as a quiet branch, so it is not reported.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from gitcoord.config import Config
+from gitcoord.coordinator import Coordinator
+from gitcoord.errors import GitcoordError, InvalidInput
+from gitcoord.records import Agent, Claim, Decision, ErrorRecord, HelpRequest, Message, Summary, Task
+
+Level = Literal["ok", "warning", "problem"]
+SKEW_TOLERANCE_SECONDS = 60
+RECENT_COMMITS = 50
+MODELS = (Agent, Claim, Task, HelpRequest, Message, ErrorRecord, Decision)
+
+
+def _finding(check: str, level: Level, message: str, fix: str = "") -> dict[str, str]:
+    return {"check": check, "level": level, "message": message, "fix": fix}
+
+
+def diagnose(repo: Path) -> dict[str, Any]:
+    """Run every check on the repository at `repo`; {healthy, findings}."""
+    findings: list[dict[str, str]] = []
+    coord = _open(repo, findings)
+    try:
+        findings.append(_identity(coord))
+        remote_ok = _remote(coord, findings)
+        snap_ok = _coord_branch(coord, findings, fetch=remote_ok)
+        findings.append(_hooks(coord))
+        if snap_ok:
+            findings.append(_records(coord))
+            findings.append(_clock(coord))
+    finally:
+        coord.close()
+    healthy = not any(f["level"] == "problem" for f in findings)
+    return {"healthy": healthy, "findings": findings}
+
+
+def _open(repo: Path, findings: list[dict[str, str]]) -> Coordinator:
+    """The Coordinator; an unreadable config is a finding, and the defaults stand in for it."""
+    try:
+        coord = Coordinator(repo)
+    except InvalidInput as exc:
+        if "config.toml" not in exc.message:
+            raise  # not a repository: nothing to diagnose (exit 2)
+        findings.append(_finding("config", "problem", exc.message,
+                                 "fix .coord/config.toml (see README, Configuration) or delete it to use defaults."))
+        return Coordinator(repo, config=Config())
+    where = ".coord/config.toml" if coord.top and (coord.top / ".coord/config.toml").exists() else "defaults (no file)"
+    findings.append(_finding("config", "ok", f"{where}; coord branch {coord.config.coord.branch!r}."))
+    return coord
+
+
+def _identity(coord: Coordinator) -> dict[str, str]:
+    try:
+        agent = coord.agent
+    except GitcoordError as exc:
+        return _finding("identity", "problem", exc.message, exc.hint or "")
+    if agent:
+        return _finding("identity", "ok", f"acting as agent {agent!r}.")
+    return _finding("identity", "warning", f"no agent identity: commands act as {coord.human()}.",
+                    "agents: set GITCOORD_AGENT or run `gitcoord start --agent NAME` in their worktree.")
+
+
+def _remote(coord: Coordinator, findings: list[dict[str, str]]) -> bool:
+    """Remote mode: can we reach it, and does it hold the coord branch? True when fetching will work."""
+    remote = coord.store.remote
+    if remote is None:
+        findings.append(_finding("remote", "ok", "local mode (no remote): agents share this repository."))
+        return False
+    branch = coord.store.branch
+    res = coord.git.run("ls-remote", remote, f"refs/heads/{branch}",
+                        timeout=coord.config.store.remote_timeout_seconds)
+    if res.returncode != 0:
+        said = res.stderr.strip().splitlines()[-1] if res.stderr.strip() else f"exit {res.returncode}"
+        findings.append(_finding("remote", "problem", f"remote {remote!r} is unreachable: {said}",
+                                 f"check the network and `git remote -v`, then `git fetch {remote}`."))
+        return False
+    if not res.stdout.strip():
+        findings.append(_finding("remote", "problem", f"remote {remote!r} has no {branch!r} branch.",
+                                 "run `gitcoord init` once (it creates and pushes the branch)."))
+        return False
+    findings.append(_finding("remote", "ok", f"remote {remote!r} is reachable and holds {branch!r}."))
+    return True
+
+
+def _coord_branch(coord: Coordinator, findings: list[dict[str, str]], *, fetch: bool) -> bool:
+    try:
+        snap = coord.snapshot(fetch=fetch)
+    except GitcoordError as exc:
+        findings.append(_finding("coord-branch", "problem", exc.message, exc.hint or ""))
+        return False
+    if not snap.exists:
+        findings.append(_finding("coord-branch", "problem", f"there is no {coord.store.branch!r} branch here.",
+                                 "run `gitcoord init`."))
+        return False
+    meta = snap.meta
+    if meta.format != 1:
+        findings.append(_finding("coord-branch", "problem", f"the coord branch has format {meta.format}; "
+                                 "this gitcoord reads format 1.", "upgrade gitcoord on this machine."))
+        return False
+    findings.append(_finding("coord-branch", "ok", f"coord branch at rev {meta.rev} ({(snap.commit or '')[:10]})."))
+    return True
+
+
+def _hooks(coord: Coordinator) -> dict[str, str]:
+    mode = coord.config.hooks.mode
+    if coord.top is None:
+        return _finding("hooks", "ok", "bare repository: client hooks do not apply.")
+    if mode == "off":
+        return _finding("hooks", "warning", "hooks.mode is off: commits are not checked against claims.",
+                        "set hooks.mode = \"others\" in .coord/config.toml.")
+    try:
+        from gitcoord.hooks.install import CLIENT_HOOKS, hooks_dir, is_ours
+    except ImportError:
+        return _finding("hooks", "warning", "this gitcoord has no hooks module; commits are not checked.")
+    where = hooks_dir(coord.top)
+    missing = [name for name in CLIENT_HOOKS if not is_ours(where / name)]
+    if missing:
+        return _finding("hooks", "problem", f"gitcoord's {', '.join(missing)} hook is not installed in {where}: "
+                        "commits touching others' claims are not refused.", "run `gitcoord hooks install`.")
+    return _finding("hooks", "ok", f"hooks installed in {where} (mode {mode}).")
+
+
+def _records(coord: Coordinator) -> dict[str, str]:
+    """Read every record once; what the readers would skip as malformed."""
+    from gitcoord.store import ROOT
+
+    snap = coord.snapshot()
+    for model in MODELS:
+        snap.records(model)
+    for name, entry in snap.entries(f"{ROOT}/{Summary.directory}").items():
+        if entry.is_tree:
+            snap.records(Summary, subdir=name)
+    if snap.skipped:
+        listed = ", ".join(snap.skipped[:10]) + (" ..." if len(snap.skipped) > 10 else "")
+        return _finding("records", "problem", f"{len(snap.skipped)} malformed record(s), ignored by every "
+                        f"command: {listed}", f"inspect with `git show {coord.store.branch}:PATH`; fix or delete "
+                        "the file with a commit on the coord branch (or let its owner write it again).")
+    return _finding("records", "ok", "every record parses.")
+
+
+def _clock(coord: Coordinator) -> dict[str, str]:
+    now = coord.store.clock()
+    times = [datetime.fromisoformat(e["time"]) for e in coord.store.history(limit=RECENT_COMMITS)]
+    if not times:
+        return _finding("clock", "ok", "no coord commits to compare the clock with.")
+    ahead = (max(times) - now).total_seconds()
+    if ahead > SKEW_TOLERANCE_SECONDS:
+        return _finding("clock", "problem", f"this machine's clock is at least {int(ahead)}s behind the newest "
+                        "coord commit: leases would look longer here than they are.",
+                        "enable time synchronisation (NTP: `timedatectl set-ntp true`).")
+    return _finding("clock", "ok", "clock agrees with the coord history (within "
+                    f"{SKEW_TOLERANCE_SECONDS}s).")
+
+
+def render(report: dict[str, Any]) -> None:
+    """The findings for a person: one line each, the fix below a problem or warning."""
+    from gitcoord import output
+
+    marks = {"ok": ("ok     ", "green"), "warning": ("warning", "yellow"), "problem": ("PROBLEM", "red")}
+    for f in report["findings"]:
+        mark, style = marks[f["level"]]
+        output.say(f"{mark} {f['check']}: {f['message']}", style=style if f["level"] != "ok" else "")
+        if f["fix"] and f["level"] != "ok":
+            output.say(f"        fix: {f['fix']}")
+    if report["healthy"]:
+        output.say("healthy.", style="green")

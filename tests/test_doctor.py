@@ -1,0 +1,91 @@
+"""`gitcoord doctor`: planted faults are found, each with its fix; a healthy setup exits 0."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import World, git, run
+
+
+def _findings(res: Any) -> dict[str, dict[str, str]]:
+    return {f["check"]: f for f in res.json()["findings"]}
+
+
+def _git_env(cwd: Path, *args: str, env: dict[str, str], data: bytes | None = None) -> str:
+    res = subprocess.run(["git", *args], cwd=cwd, input=data, capture_output=True, env={**os.environ, **env},
+                         check=True)
+    return res.stdout.decode().strip()
+
+
+def _plant(clone: Path, path: str, content: bytes) -> None:
+    """Commit a file straight onto the remote's coord branch, as a broken tool might."""
+    git(clone, "fetch", "-q", "origin", "coord")
+    env = {"GIT_INDEX_FILE": str(clone / ".git" / "planted-index")}
+    _git_env(clone, "read-tree", "origin/coord", env=env)
+    blob = _git_env(clone, "hash-object", "-w", "--stdin", env=env, data=content)
+    _git_env(clone, "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
+    tree = _git_env(clone, "write-tree", env=env)
+    commit = _git_env(clone, "commit-tree", tree, "-p", "origin/coord", "-m", "planted", env=env)
+    git(clone, "push", "-q", "origin", f"{commit}:refs/heads/coord")
+
+
+@pytest.fixture
+def hooked(world: World) -> Path:
+    a = world.clones[0]
+    assert run(a, "hooks", "install").code == 0
+    assert run(a, "claim", "src/api.py", agent="alpha").code == 0
+    return a
+
+
+def test_healthy_setup_exits_zero(hooked: Path) -> None:
+    res = run(hooked, "doctor", "--json", agent="alpha")
+    assert res.code == 0, res.out + res.err
+    assert res.json()["healthy"] is True
+    found = _findings(res)
+    assert {f["level"] for f in found.values()} == {"ok"}
+    assert set(found) == {"config", "identity", "remote", "coord-branch", "hooks", "records", "clock"}
+
+
+def test_finds_missing_hook_and_malformed_record(world: World, hooked: Path) -> None:
+    _plant(hooked, ".coord/claims/C-999.toml", b"this is = = not toml\n")
+    bare = world.clones[1]  # never ran `hooks install`
+    res = run(bare, "doctor", "--json", agent="beta")
+    assert res.code == 3
+    found = _findings(res)
+    assert found["hooks"]["level"] == "problem" and "pre-commit" in found["hooks"]["message"]
+    assert found["hooks"]["fix"] == "run `gitcoord hooks install`."
+    assert found["records"]["level"] == "problem"
+    assert ".coord/claims/C-999.toml" in found["records"]["message"]
+    assert "git show coord:PATH" in found["records"]["fix"]
+    assert "doctor found 2 problem(s): hooks, records." in res.err
+    # The people's rendering carries the same findings and fixes.
+    text = run(bare, "doctor", agent="beta")
+    assert text.code == 3
+    assert "PROBLEM hooks:" in text.out and "fix: run `gitcoord hooks install`." in text.out
+
+
+def test_finds_clock_behind_the_coord_history(hooked: Path) -> None:
+    res = run(hooked, "doctor", "--json", agent="alpha", env={"GITCOORD_CLOCK_SKEW_SECONDS": "-900"})
+    assert res.code == 3
+    clock = _findings(res)["clock"]
+    assert clock["level"] == "problem" and "behind" in clock["message"] and "NTP" in clock["fix"]
+
+
+def test_finds_unreachable_remote_and_bad_config(world: World, hooked: Path) -> None:
+    (hooked / ".coord" / "config.toml").write_text("[lease]\nminutes = -1\n")
+    world.remote.rename(world.root / "gone.git")
+    res = run(hooked, "doctor", "--json", agent="alpha")
+    assert res.code == 3
+    found = _findings(res)
+    assert found["config"]["level"] == "problem" and "lease.minutes" in found["config"]["message"]
+    assert found["remote"]["level"] == "problem" and "unreachable" in found["remote"]["message"]
+
+
+def test_not_a_repository_is_bad_input(tmp_path: Path) -> None:
+    res = run(tmp_path, "doctor")
+    assert res.code == 2 and "not inside a git repository" in res.err

@@ -1,0 +1,105 @@
+"""`gitcoord integrate`: the instruction block keeps the rest of the file and is idempotent;
+and `claim --wait` gets a resource its holder releases a few seconds later."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from gitcoord.integrate import BEGIN, END
+
+from .conftest import GITCOORD, World, run, spawn
+
+USER_TEXT = "# Project notes\n\nRun `make test` before pushing.\n"
+
+
+def test_agents_md_keeps_content_and_is_idempotent(local_repo: Path) -> None:
+    agents_md = local_repo / "AGENTS.md"
+    agents_md.write_text(USER_TEXT)
+    first = run(local_repo, "integrate", "agents-md", "--json")
+    assert first.code == 0, first.err
+    assert first.json()["changed"] is True and first.json()["guard"] is None
+    text = agents_md.read_text()
+    assert text.startswith(USER_TEXT)
+    assert text.count(BEGIN) == 1 and text.count(END) == 1
+    for step in ("gitcoord start", "gitcoord claim", "gitcoord check-in", "gitcoord release",
+                 "gitcoord request-help", "gitcoord log-error", "gitcoord log-decision", "gitcoord daily-summary"):
+        assert step in text
+    # A user edit after the block survives a second run, which changes nothing else.
+    agents_md.write_text(text + "\n## Later notes\nkeep me\n")
+    again = run(local_repo, "integrate", "agents-md", "--json")
+    assert again.json()["changed"] is False
+    assert agents_md.read_text() == text + "\n## Later notes\nkeep me\n"
+    removed = run(local_repo, "integrate", "agents-md", "--remove")
+    assert removed.code == 0
+    assert agents_md.read_text() == USER_TEXT + "\n## Later notes\nkeep me\n"
+
+
+def test_a_stale_block_is_replaced_in_place(local_repo: Path) -> None:
+    claude_md = local_repo / "CLAUDE.md"
+    claude_md.write_text(f"before\n{BEGIN}\nold instructions\n{END}\nafter\n")
+    assert run(local_repo, "integrate", "claude").code == 0
+    text = claude_md.read_text()
+    assert text.startswith("before\n" + BEGIN) and text.endswith(END + "\nafter\n")
+    assert "old instructions" not in text and "gitcoord start" in text
+
+
+def test_claude_and_codex_install_the_editor_guard(local_repo: Path) -> None:
+    pytest.importorskip("gitcoord.hooks.editors", reason="the enforcement module (editor guard) is missing")
+    settings = local_repo / ".claude" / "settings.json"
+    settings.parent.mkdir()
+    settings.write_text(json.dumps({"permissions": {"allow": ["Bash(ls)"]}}))
+    res = run(local_repo, "integrate", "claude")
+    assert res.code == 0, res.err
+    data = json.loads(settings.read_text())
+    assert data["permissions"] == {"allow": ["Bash(ls)"]}
+    commands = [h["command"] for g in data["hooks"]["PreToolUse"] for h in g["hooks"]]
+    assert commands == ["gitcoord guard --format claude"]
+    assert (local_repo / "CLAUDE.md").exists()
+    assert run(local_repo, "integrate", "codex").code == 0
+    assert "gitcoord guard --format codex" in (local_repo / ".codex" / "hooks.json").read_text()
+    assert "gitcoord start" in (local_repo / "AGENTS.md").read_text()
+    assert run(local_repo, "integrate", "claude", "--remove").code == 0
+    assert json.loads(settings.read_text()) == {"permissions": {"allow": ["Bash(ls)"]}}
+    assert BEGIN not in (local_repo / "CLAUDE.md").read_text()
+
+
+def test_begin_marker_without_end_is_refused_untouched(local_repo: Path) -> None:
+    agents_md = local_repo / "AGENTS.md"
+    agents_md.write_text(f"{BEGIN}\nhalf a block\n")
+    res = run(local_repo, "integrate", "agents-md")
+    assert res.code == 2 and "end marker" in res.err
+    assert agents_md.read_text() == f"{BEGIN}\nhalf a block\n"
+
+
+def test_claim_wait_gets_a_resource_released_three_seconds_later(world: World) -> None:
+    a, b = world.clones[0], world.clones[1]
+    assert run(a, "claim", "src/api.py", agent="alpha").code == 0
+    env = {"GITCOORD_AGENT": "beta"}
+    started = time.monotonic()
+    waiter = subprocess.Popen([*GITCOORD, "-C", str(b), "claim", "src/api.py", "--wait", "30", "--json"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, **env})
+    time.sleep(3)
+    assert waiter.poll() is None, "the waiter gave up while alpha still held the claim"
+    assert run(a, "release", "src/api.py", agent="alpha").code == 0
+    released = time.monotonic()
+    out, err = waiter.communicate(timeout=30)
+    granted_after = time.monotonic() - released
+    assert waiter.returncode == 0, err
+    assert json.loads(out)[0]["agent"] == "beta"
+    assert granted_after < 5, f"the release was noticed only after {granted_after:.1f}s"
+    assert time.monotonic() - started >= 3
+
+
+def test_claim_wait_times_out_with_exit_3(world: World) -> None:
+    assert run(world.clones[0], "claim", "src/api.py", agent="alpha").code == 0
+    started = time.monotonic()
+    res = spawn(world.clones[1], "claim", "src/api.py", "--wait", "2", agent="beta")
+    assert res.code == 3 and "alpha" in res.err
+    assert 2 <= time.monotonic() - started < 15
