@@ -170,8 +170,9 @@ def _help_tools(server: MCPServer, t: Tools) -> None:
         """My unread messages (or `all`); `mark_read` marks the unread ones read."""
         def work(c: Coordinator) -> Json:
             found = c.inbox(all=all)
-            if mark_read:
-                c.mark_read([m.id for m in found if c.agent not in m.read_by] or [])
+            unread = [m.id for m in found if c.agent not in m.read_by]
+            if mark_read and unread:
+                c.mark_read(unread)
             return {"messages": found}
         return t.call(work)  # type: ignore[no-any-return]
 
