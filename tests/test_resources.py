@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import time
 from functools import cache
 
 import pytest
@@ -291,19 +290,22 @@ def test_index_returns_payloads_in_given_order() -> None:
     assert ResourceIndex[str]([]).covering("a") == []
 
 
-def test_index_is_fast() -> None:
+def test_index_agrees_with_covers_at_hook_scale() -> None:
+    """1,000 claims x 200 paths, the hooks' load: the index answers exactly what `covers` does.
+
+    How fast it answers is measured by tests/bench (hook_ms), not asserted here.
+    """
     items: list[tuple[Resource, int]] = []
     for number in range(1000):
         area = f"pkg{number % 25}/mod{number % 7}"
         text = [f"{area}/file{number}.py", f"{area}/sub{number}/", f"{area}/**/*_{number}.py", f"**/gen{number}_*"]
         items.append((P(text[number % 4]), number))
     paths = [f"pkg{k % 25}/mod{k % 7}/sub{k}/gen{k}_x_{k}.py" for k in range(200)]
-    started = time.perf_counter()
     index = ResourceIndex(items)
-    hits = sum(len(index.covering(path)) for path in paths)
-    elapsed = time.perf_counter() - started
-    assert hits >= 100
-    assert elapsed < 0.05, f"1000 claims x 200 paths took {elapsed * 1000:.1f} ms"
+    for path in paths:
+        expected = [payload for res, payload in items if covers(res, path)]
+        assert index.covering(path) == expected, path
+    assert sum(len(index.covering(path)) for path in paths) >= 100
 
 
 # --------------------------------------------------------------------------------------------
