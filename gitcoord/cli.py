@@ -240,7 +240,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run the CLI and turn every failure into its exit code."""
     _setup_logging()
     try:
-        cli.main(args=list(argv) if argv is not None else None, prog_name="gitcoord", standalone_mode=False)
+        # Without standalone mode click returns the code of a `ctx.exit(code)` instead of exiting.
+        code = cli.main(args=list(argv) if argv is not None else None, prog_name="gitcoord", standalone_mode=False)
     except GitcoordError as exc:
         click.echo(f"gitcoord: {exc.render()}", err=True)
         return exc.exit_code
@@ -258,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         click.echo("gitcoord: internal error (please report it with what follows):", err=True)
         traceback.print_exc(file=sys.stderr)
         return 1
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def entry() -> None:
