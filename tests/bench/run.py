@@ -530,7 +530,9 @@ def notion_sync_figures(root: Path, fake_path: Path, records: int) -> dict[str, 
     try:
         world = World(root / "notion")
         bulk_write(world.first, many_records(records))
-        env = {"NOTION_TOKEN": fake.token, "NOTION_BASE_URL": fake.base_url}
+        # The sync throttles itself to Notion's 3 requests/s; the fake has no such limit, and the
+        # figure wanted is the number of requests, not 3 s per 9 of them.
+        env = {"NOTION_TOKEN": fake.token, "NOTION_BASE_URL": fake.base_url, "GITCOORD_NOTION_RATE": "1000"}
         cmd = [*gitcoord_command(), "-C", str(world.first), "notion"]
         timed([*cmd, "setup", "--parent", fake.add_parent_page()], world.first, env=env)
         before = len(fake.requests)
@@ -542,6 +544,7 @@ def notion_sync_figures(root: Path, fake_path: Path, records: int) -> dict[str, 
                      and not _path.endswith("/query"))
         return {"first_sync_requests": first, "resync_writes": writes, "resync_requests": len(fake.requests) - mark,
                 "first_sync_ms": round(first_ms, 1), "resync_ms": round(again_ms, 1), "records": records,
+                "first_sync_s_at_3_per_s": round(first / 3, 1),
                 "target_resync_writes": 0, "meets_target": writes == 0}
     except Exception as exc:  # the sync is younger than this harness: report, don't sink the whole run
         return {"first_sync_requests": None, "resync_writes": None,
