@@ -210,3 +210,19 @@ def test_bad_revrange_and_bare_install(world: World) -> None:
     assert bad.code == 2
     assert run(world.remote, "hooks", "install").code == 2
     assert run(world.clones[0], "hooks", "install", "--server").code == 2
+
+
+def test_trailers_by_hand_off_and_without_pre_commit(world: World) -> None:
+    """pre-commit hands the trailers to a shell prepare-commit-msg; --no-verify computes them again."""
+    a = world.clones[0]
+    assert run(a, "claim", "lib/", agent="alpha").code == 0
+    install(a)
+    stage(a, "lib/one.py")
+    assert commit(a, "-m", "through both hooks", agent="alpha").returncode == 0
+    assert "Coord-Claim: C-1@1" in git(a, "log", "-1", "--format=%B")
+    handoffs = Path(git(a, "rev-parse", "--absolute-git-dir")) / "gitcoord"
+    assert not list(handoffs.glob("trailers.*"))  # used once, then removed
+    stage(a, "lib/two.py")
+    assert commit(a, "--no-verify", "-m", "pre-commit skipped", agent="alpha").returncode == 0
+    body = git(a, "log", "-1", "--format=%B")
+    assert "Coord-Agent: alpha" in body and "Coord-Claim: C-1@1" in body

@@ -54,10 +54,29 @@ def is_bare(cwd: Path) -> bool:
 def script(hook: str, mode: str | None, python: str | None = None) -> str:
     """The text of an installed hook: it runs the interpreter that installed it."""
     interpreter = shlex.quote(python or sys.executable)
-    return ("#!/bin/sh\n"
+    head = ("#!/bin/sh\n"
             f"# {MARKER}: installed by `gitcoord hooks install`; `gitcoord hooks uninstall` removes it\n"
-            f"# and puts back {hook}.legacy (the hook that was here before), which runs first.\n"
-            f"exec {interpreter} -m gitcoord.hooks {hook} \"$0\" {shlex.quote(mode or '-')} \"$@\"\n")
+            f"# and puts back {hook}.legacy (the hook that was here before), which runs first.\n")
+    run = f"exec {interpreter} -m gitcoord.hooks {hook} \"$0\" {shlex.quote(mode or '-')} \"$@\"\n"
+    if hook == "prepare-commit-msg":
+        return head + _PREPARE_FAST_PATH + run
+    return head + run
+
+
+# The trailers pre-commit computed for this very `git commit` (its pid is our $PPID) are
+# applied without starting Python again: a commit then costs one interpreter, not two.
+_PREPARE_FAST_PATH = """\
+handoff="$(git rev-parse --git-dir 2>/dev/null)/gitcoord/trailers.$PPID"
+if [ -f "$handoff" ] && [ -n "$1" ]; then
+    if [ -x "$0.legacy" ]; then "$0.legacy" "$@" || exit $?; fi
+    msg=$1
+    set --
+    while IFS= read -r option; do set -- "$@" "$option"; done < "$handoff"
+    rm -f "$handoff"
+    [ $# -eq 0 ] && exit 0
+    exec git interpret-trailers --in-place "$@" "$msg"
+fi
+"""
 
 
 def is_ours(path: Path) -> bool:

@@ -9,8 +9,10 @@ branch; prepare-commit-msg then adds the `Coord-Override:` trailer next to `Coor
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -74,6 +76,13 @@ def run_pre_commit(repo: LeanRepo, mode: str) -> int:
     agent = repo.agent()
     claims = _claims(repo)
     problems = find_problems(paths, ClaimIndex(claims, ignorecase=repo.ignorecase), agent, mode)
+    verdict = _verdict(repo, agent, problems, mode)
+    if verdict == 0:
+        hand_off_trailers(repo, commit_trailers(agent, claims, paths, ignorecase=repo.ignorecase))
+    return verdict
+
+
+def _verdict(repo: LeanRepo, agent: str | None, problems: Sequence[Problem], mode: str) -> int:
     if not problems:
         return 0
     message = refusal(problems, agent)
@@ -134,13 +143,13 @@ def record_override(repo: LeanRepo, agent: str | None, problems: Sequence[Proble
 # -- prepare-commit-msg -----------------------------------------------------------------
 
 
-def commit_trailers(repo: LeanRepo, paths: Sequence[str]) -> list[tuple[str, str]]:
+def commit_trailers(agent: str | None, claims: Sequence[HeldClaim], paths: Sequence[str], *,
+                    ignorecase: bool) -> list[tuple[str, str]]:
     """Coord-Agent, a Coord-Claim per own claim covering a path, and Coord-Override when set."""
-    agent = repo.agent()
     trailers: list[tuple[str, str]] = []
     if agent:
         trailers.append(("Coord-Agent", agent))
-        index = ClaimIndex([c for c in repo.claims() if c.agent == agent], ignorecase=repo.ignorecase)
+        index = ClaimIndex([c for c in claims if c.agent == agent], ignorecase=ignorecase)
         mine: dict[str, HeldClaim] = {}
         for path in paths:
             for claim in index.covering(path):
@@ -152,17 +161,59 @@ def commit_trailers(repo: LeanRepo, paths: Sequence[str]) -> list[tuple[str, str
     return trailers
 
 
-def run_prepare_commit_msg(repo: LeanRepo, args: Sequence[str]) -> int:
-    """Add the trailers to the message file in place; an amend never gets duplicates."""
-    if not args:
-        raise InvalidInput("prepare-commit-msg needs the message file as its first argument.")
-    trailers = commit_trailers(repo, staged_paths(repo))
-    if not trailers:
-        return 0
+def trailer_options(trailers: Sequence[tuple[str, str]]) -> list[str]:
+    """`git interpret-trailers` options that add the trailers; an amend never duplicates them."""
     options: list[str] = []
     for key, value in trailers:
         # One agent per commit (the latest amend wins); claims accumulate without repeats.
         how = "replace" if key == "Coord-Agent" else "addIfDifferent"
         options += ["--if-exists", how, "--trailer", f"{key}: {value}"]
-    repo.git("interpret-trailers", "--in-place", *options, str(Path(args[0]).resolve()))
+    return options
+
+
+def handoff_path(repo: LeanRepo, commit_pid: int) -> Path:
+    """Where pre-commit leaves the trailers for the prepare-commit-msg of the same `git commit`."""
+    return repo.git_dir / "gitcoord" / f"trailers.{commit_pid}"
+
+
+def hand_off_trailers(repo: LeanRepo, trailers: Sequence[tuple[str, str]]) -> None:
+    """Save the trailers for prepare-commit-msg, one option per line.
+
+    Both hooks are children of one `git commit` process, so its pid names the
+    hand-off: the installed prepare-commit-msg (a shell script) applies the file
+    named by its own $PPID and skips starting Python a second time. When
+    pre-commit did not run (`--no-verify`), there is no file and it falls back
+    to `run_prepare_commit_msg`.
+    """
+    options = trailer_options(trailers)
+    if any("\n" in option for option in options):
+        return  # cannot be written one per line; the fallback computes them again
+    path = handoff_path(repo, os.getppid())
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _drop_stale_handoffs(path.parent)
+        path.write_text("".join(f"{option}\n" for option in options), encoding="utf-8")
+    except OSError:
+        pass  # the fallback still adds the trailers, only slower
+
+
+def _drop_stale_handoffs(directory: Path) -> None:
+    """Remove hand-offs a commit aborted before using, so a reused pid never picks one up."""
+    now = time.time()
+    for old in directory.glob("trailers.*"):
+        with contextlib.suppress(OSError):
+            if now - old.stat().st_mtime > 60:
+                old.unlink()
+
+
+def run_prepare_commit_msg(repo: LeanRepo, args: Sequence[str]) -> int:
+    """Add the trailers to the message file in place (the path without a hand-off)."""
+    if not args:
+        raise InvalidInput("prepare-commit-msg needs the message file as its first argument.")
+    paths = staged_paths(repo)
+    agent = repo.agent()
+    claims = repo.claims() if agent else []
+    options = trailer_options(commit_trailers(agent, claims, paths, ignorecase=repo.ignorecase))
+    if options:
+        repo.git("interpret-trailers", "--in-place", *options, str(Path(args[0]).resolve()))
     return 0
