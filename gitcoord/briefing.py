@@ -6,50 +6,102 @@ from typing import Any
 
 from gitcoord import output
 
+# Where to see what the startup context left out, per section.
+_MORE = {"help_requests": "gitcoord help-requests list --open", "messages": "gitcoord inbox",
+         "my_tasks": "gitcoord task list", "decisions": "gitcoord decisions list",
+         "errors": "gitcoord errors list --open", "active_claims": "gitcoord claims",
+         "stale_agents": "gitcoord status"}
+
+
+def _help(h: dict[str, Any]) -> str:
+    about = f" (resource {h['resource']})" if h.get("resource") else ""
+    if h["status"] == "acknowledged":
+        act = f"gitcoord help-requests resolve {h['id']} --note \"...\""
+        return f"{h['id']} [{h['priority']}] from {h['from_agent']}, you are on it{about}: {h['message']} -> {act}"
+    return (f"{h['id']} [{h['priority']}] from {h['from_agent']}{about}: {h['message']} "
+            f"-> gitcoord help-requests ack {h['id']}")
+
+
+def _message(m: dict[str, Any]) -> str:
+    to = " (to all)" if m.get("to") == "any" else ""
+    return (f"{m['id']} from {m['from_agent']}{to}: {m['body']} "
+            f"-> reply: gitcoord send --to {m['from_agent']} --reply-to {m['id']} \"...\"")
+
+
+def _task(t: dict[str, Any]) -> str:
+    on = f" on {', '.join(t['resources'])}" if t.get("resources") else ""
+    head = f"{t['id']} [{t['priority']}] {t['title']}{on}"
+    if t["status"] == "in_progress":
+        return f"{head} (in progress) -> gitcoord task done {t['id']} -m \"...\""
+    if t["status"] == "blocked":
+        return f"{head} (blocked: {t.get('block_reason', '')}) -> gitcoord task unblock {t['id']}"
+    who = "yours" if t.get("assignee") else "unassigned"
+    if t.get("waiting_on"):
+        return f"{head} ({who}, waits on {', '.join(t['waiting_on'])})"
+    return f"{head} (ready, {who}) -> gitcoord task next"
+
+
+def _decision(d: dict[str, Any]) -> str:
+    note = f" ({d['review_note']})" if d.get("review_note") else ""
+    act = f" -> gitcoord decisions implement {d['id']}" if d["status"] == "approved" else ""
+    return f"{d['id']} {d['status']} by {d.get('reviewed_by', '?')}: {d['title']}{note}{act}"
+
+
+def _error(e: dict[str, Any]) -> str:
+    on = f" on {e['resource']}" if e.get("resource") else ""
+    return (f"{e['id']} [{e['severity']}] {e['type']} from {e['agent']}{on}: {e['message']} "
+            f"-> gitcoord errors resolve {e['id']} --note \"...\"")
+
+
+def _claim(c: dict[str, Any]) -> str:
+    who = "yours" if c["mine"] else c["agent"]
+    return f"{c['id']} {c['resource']} ({c['mode']}, {who}) until {output.short_time(c['expires_at'])}"
+
 
 def render_context(ctx: dict[str, Any]) -> str:
     """The startup context as short ordered lines, each with its id and the command to act."""
     lines = [f"You are {ctx['agent']} (session {ctx['session_id']}). "
              f"Check in by {output.short_time(ctx['next_check_in'])} UTC: gitcoord check-in --progress N -m \"...\""]
-    sections: list[tuple[str, list[str]]] = [
-        ("Help requests for you (answer first)", [
-            f"{h['id']} [{h['priority']}] from {h['from_agent']}: {h['message']}"
-            + (f" (resource {h['resource']})" if h.get("resource") else "")
-            + f" -> gitcoord help-requests ack {h['id']}" for h in ctx.get("help_requests", [])]),
-        ("Messages", [f"{m['id']} from {m['from_agent']}: {m['body']} -> gitcoord send --to {m['from_agent']} "
-                      f"--reply-to {m['id']} \"...\"" for m in ctx.get("messages", [])]),
-        ("Your tasks", [f"{t['id']} [{t['priority']}] {t['title']} ({t['status']})"
-                        + (f" on {', '.join(t['resources'])}" if t.get("resources") else "")
-                        for t in ctx.get("my_tasks", [])]),
-        ("Decisions reviewed since your last session", [
-            f"{d['id']} {d['status']}: {d['title']}" + (f" ({d['review_note']})" if d.get("review_note") else "")
-            for d in ctx.get("decisions", [])]),
-        ("Open errors (high severity)", [f"{e['id']} [{e['severity']}] {e['agent']}: {e['message']}"
-                                         for e in ctx.get("errors", [])]),
-        ("Active claims", [f"{c['id']} {c['resource']} {c['mode']} by "
-                           f"{'you' if c['mine'] else c['agent']} until {output.short_time(c['expires_at'])}"
-                           for c in ctx.get("active_claims", [])]),
-        ("Stale agents", [f"{a}" for a in ctx.get("stale_agents", [])]),
+    sections: list[tuple[str, str, list[str]]] = [
+        ("help_requests", "Help requests for you (answer these first)", [_help(h) for h in ctx["help_requests"]]),
+        ("messages", "Unread messages (then: gitcoord inbox --mark-read)", [_message(m) for m in ctx["messages"]]),
+        ("my_tasks", "Your tasks", [_task(t) for t in ctx["my_tasks"]]),
+        ("decisions", "Your decisions reviewed since your last session", [_decision(d) for d in ctx["decisions"]]),
+        ("errors", "Open errors of high severity", [_error(e) for e in ctx["errors"]]),
+        ("active_claims", "Live claims (do not edit others' resources)", [_claim(c) for c in ctx["active_claims"]]),
+        ("stale_agents", "Stale agents (missed their check-in)", list(ctx.get("stale_agents", []))),
     ]
-    for title, items in sections:
-        if items:
-            lines.append(f"{title}:")
-            lines += [f"  - {item}" for item in items]
-    lines.append("Claim before you edit: gitcoord claim PATH -m \"why\"; release when done.")
+    omitted = ctx.get("omitted", {})
+    for key, title, items in sections:
+        more = omitted.get(key, 0)
+        if not items and not more:
+            continue
+        lines.append(f"{title}:")
+        lines += [f"  - {item}" for item in items]
+        if more:
+            lines.append(f"  - ... {more} more: {_MORE[key]}")
+    if not ctx["help_requests"] and not ctx["my_tasks"]:
+        lines.append("Nothing is queued for you: gitcoord task list, or ask: gitcoord send --to any \"...\"")
+    lines.append("Claim before you edit: gitcoord claim PATH -m \"why\"; release when done: gitcoord release PATH.")
     return "\n".join(lines)
+
+
+def _clip(value: Any, limit: int = 70) -> str:
+    text = " ".join(str(value if value is not None else "").split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def render_status(report: dict[str, Any]) -> None:
     output.say(f"coord store at rev {report['rev']} ({output.short_time(report['now'])} UTC)", style="bold")
     output.table("agents", ["agent", "status", "resource", "%", "last check-in", "message"], [
         [a["name"], a["status"], a.get("resource", ""), a.get("progress", ""),
-         output.short_time(a.get("last_check_in")), a.get("message", "")] for a in report["agents"]])
+         output.short_time(a.get("last_check_in")), _clip(a.get("message", ""))] for a in report["agents"]])
     output.table("claims", ["id", "agent", "resource", "mode", "state", "min left"], [
         [c["id"], c["agent"], c["resource"], c["mode"], c["state"], max(0, c["seconds_left"] // 60)]
         for c in report["claims"]])
     for key, title, columns in _OPTIONAL_TABLES:
         if key in report:
-            output.table(title, columns, [[row.get(col, "") for col in columns] for row in report[key]])
+            output.table(title, columns, [[_clip(row.get(col, "")) for col in columns] for row in report[key]])
     if report.get("skipped"):
         output.say(f"warning: skipped malformed records: {', '.join(report['skipped'])}", style="yellow")
 
