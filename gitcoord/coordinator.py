@@ -30,19 +30,10 @@ from gitcoord.git import Git
 from gitcoord.protocol import ProtocolOps
 from gitcoord.records import Agent, Claim
 from gitcoord.store import Outcome, Snapshot, Store, Txn
+from gitcoord.validate import check_text, require_id
 from gitcoord.workspace import Workspace, check_agent_name
 
 T = TypeVar("T")
-
-
-def check_text(value: str, what: str, limit: int) -> str:
-    """Free text an agent writes: bounded, and no control characters but newline and tab."""
-    if len(value) > limit:
-        raise InvalidInput(f"the {what} is {len(value)} characters long; the limit is {limit}.")
-    bad = next((c for c in value if (ord(c) < 32 and c not in "\n\t") or ord(c) == 127), None)
-    if bad is not None:
-        raise InvalidInput(f"the {what} contains the control character {bad!r}.")
-    return value
 
 
 class Coordinator(ProtocolOps):
@@ -426,14 +417,6 @@ class Coordinator(ProtocolOps):
             if limit and len(entries) >= limit:
                 break
         return entries
-
-
-def require_id(value: str, kind: str) -> str:
-    """Validate a record id of `kind` typed by a user (exit 2 when malformed)."""
-    match = RECORD_ID.fullmatch(value)
-    if not match or match.group(1) != kind:
-        raise InvalidInput(f"{value!r} is not a valid {kind}- id.", hint=f"ids look like {kind}-42.")
-    return value
 
 
 __all__ = ["Coordinator", "GitcoordError", "check_agent_name", "check_text", "require_id"]

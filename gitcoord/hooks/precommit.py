@@ -117,9 +117,10 @@ def fetch_coord(repo: LeanRepo) -> None:
 
 def record_override(repo: LeanRepo, agent: str | None, problems: Sequence[Problem], reason: str) -> str:
     """Write the override as one `conflict` error record on the coord branch; its id."""
-    from gitcoord.coordinator import Coordinator, check_text
+    from gitcoord.coordinator import Coordinator
     from gitcoord.records import ErrorRecord
     from gitcoord.store import Txn
+    from gitcoord.validate import check_text
 
     check_text(reason, "override reason", 1000)
     with Coordinator(repo.top or repo.cwd) as coord:
