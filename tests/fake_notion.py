@@ -108,9 +108,14 @@ class FakeNotion:
 
     # -- test helpers ----------------------------------------------------------------
 
-    def add_user(self, name: str, kind: str = "person") -> str:
+    def add_user(self, name: str, kind: str = "person", email: str | None = None) -> str:
+        """A workspace member. Notion shows `person.email` only to integrations granted
+        user information with emails; `email=None` plays one that was not."""
         uid = str(uuid.uuid4())
-        self.users[uid] = {"object": "user", "id": uid, "name": name, "type": kind, "avatar_url": None}
+        user: dict[str, Any] = {"object": "user", "id": uid, "name": name, "type": kind, "avatar_url": None}
+        if kind == "person":
+            user["person"] = {"email": email} if email else {}
+        self.users[uid] = user
         return uid
 
     def add_parent_page(self) -> str:

@@ -229,3 +229,28 @@ def test_rate_limiter_holds_the_average() -> None:
 
 def test_unavailable_is_exit_4() -> None:
     assert Unavailable("x").exit_code == 4
+
+
+def test_reviewers_list_matches_notion_emails(repo: Path, fake: FakeNotion) -> None:
+    """With review.reviewers set, a Notion approval counts only from a listed email."""
+    config = repo / ".coord" / "config.toml"  # written by `gitcoord init`
+    assert "reviewers = []" in config.read_text()
+    config.write_text(config.read_text().replace("reviewers = []", 'reviewers = ["lead@example.com"]'))
+    sources = set_up(repo, fake)
+    sync(repo, fake)
+    lead = fake.add_user("Lead Person", email="lead@example.com")
+    intern = fake.add_user("Intern", email="intern@example.com")
+    with Coordinator(repo) as coord:
+        proposed = [d for d in coord.snapshot().records(Decision) if d.status == "proposed"]
+    assert proposed, "the seed has a proposed decision"
+    fake.human_edit(str(page_of(fake, sources["decisions"], proposed[0].id)["id"]), intern,
+                    {"Status": {"select": {"name": "approved"}}})
+    counts = sync(repo, fake)
+    assert counts["pulled_back"] == 0 and any("may not review" in r for r in counts["refused"])  # type: ignore[attr-defined]
+    fake.human_edit(str(page_of(fake, sources["decisions"], proposed[0].id)["id"]), lead,
+                    {"Status": {"select": {"name": "approved"}}})
+    assert sync(repo, fake)["pulled_back"] == 1
+    with Coordinator(repo) as coord:
+        decision = coord.snapshot().record(Decision, proposed[0].id)
+    assert decision is not None and decision.status == "approved"
+    assert decision.reviewed_by == "notion:lead@example.com"

@@ -343,16 +343,20 @@ class Syncer:
         self.counts.pulled_back += 1
 
     def editor(self, page: dict[str, Any]) -> str:
-        """`notion:<user>` for the person who last edited the row."""
+        """`notion:<email>` (else `notion:<name>`) for the person who last edited the row.
+
+        The email is what `review.reviewers` lists; Notion gives it only to an
+        integration with the user-information-with-emails capability.
+        """
         uid = (page.get("last_edited_by") or {}).get("id", "")
         if uid not in self._users:
-            name = ""
             try:
-                name = self.api.call(self.api.client.users.retrieve, uid).get("name") or ""
+                user = self.api.call(self.api.client.users.retrieve, uid)
             except GitcoordError:
-                name = ""
-            slug = re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-")
-            self._users[uid] = f"notion:{slug or uid or 'unknown'}"
+                user = {}
+            email = str((user.get("person") or {}).get("email") or "")
+            slug = re.sub(r"[^a-z0-9._-]+", "-", str(user.get("name") or "").lower()).strip("-")
+            self._users[uid] = f"notion:{email or slug or uid or 'unknown'}"
         return self._users[uid]
 
 
