@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from gitcoord.claims import Resource, overlaps, parse_resource
-from gitcoord.records import Claim, utc_text
+from gitcoord.clock import utc_text
+from gitcoord.records import Claim
 
 
 def state(claim: Claim, now: datetime, grace: timedelta) -> str:

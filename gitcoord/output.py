@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from gitcoord.records import utc_text
+from gitcoord.clock import utc_text
 
 
 def _default(value: Any) -> Any:

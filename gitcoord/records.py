@@ -8,22 +8,18 @@ skipped with a warning by the store's reader, never a crash).
 from __future__ import annotations
 
 import tomllib
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
+from gitcoord.clock import utc_text as utc_text
 from gitcoord.constants import AGENT_NAME as AGENT_NAME
 from gitcoord.constants import RECORD_ID as RECORD_ID
 
 MAX_MESSAGE = 4000
 MAX_TRACE = 64 * 1024
-
-
-def utc_text(value: datetime) -> str:
-    """UTC ISO 8601 with a `Z`, to the second: the one timestamp format on disk."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 Timestamp = Annotated[datetime, PlainSerializer(utc_text, return_type=str)]

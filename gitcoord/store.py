@@ -20,16 +20,16 @@ and the ref moves in one atomic step.
 from __future__ import annotations
 
 import logging
-import os
 import random
 import time
 import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
-from gitcoord.constants import CLOCK_SKEW_ENV, DEFAULT_BRANCH
+from gitcoord.clock import wall_clock
+from gitcoord.constants import DEFAULT_BRANCH
 from gitcoord.errors import GitcoordError, InvalidInput, Unavailable
 from gitcoord.git import BLOB_MODE, TREE_MODE, ZERO_OID, Git, GitFailed, TreeEntry
 from gitcoord.records import Meta, Record, parse_record
@@ -46,13 +46,6 @@ _LOST_RACE_MARKERS = (
     "stale info", "fetch first", "non-fast-forward", "failed to lock", "cannot lock ref",
     "incorrect old value", "but expected", "File exists", "failed to update ref",
 )
-
-
-def wall_clock() -> datetime:
-    """Now, in UTC. GITCOORD_CLOCK_SKEW_SECONDS shifts it, to test skewed machines."""
-    now = datetime.now(UTC).replace(microsecond=0)
-    skew = os.environ.get(CLOCK_SKEW_ENV)
-    return now + timedelta(seconds=float(skew)) if skew else now
 
 
 @dataclass

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from gitcoord.claims import Resource, ResourceIndex, parse_resource
-from gitcoord.constants import CLOCK_SKEW_ENV, DEFAULT_GRACE_MINUTES, DEFAULT_HOOKS_MODE, HOOK_MODES
+from gitcoord.clock import wall_clock
+from gitcoord.constants import DEFAULT_GRACE_MINUTES, DEFAULT_HOOKS_MODE, HOOK_MODES
 from gitcoord.errors import InvalidInput
 from gitcoord.git import CatFile, parse_tree, run_plain
 from gitcoord.git import scrub_hook_env as scrub_hook_env
@@ -176,7 +177,7 @@ class LeanRepo:
 
     def claims(self, tip: str | None = None, *, now: datetime | None = None) -> list[HeldClaim]:
         """Claims on the coord branch at `tip` (default the local copy) that are not dead."""
-        now = now or _now()
+        now = now or wall_clock()
         grace = self.grace
         found = []
         for data in self.records("claims", tip):
@@ -187,12 +188,6 @@ class LeanRepo:
             if now <= claim.expires_at + grace:
                 found.append(claim)
         return found
-
-
-def _now() -> datetime:
-    now = datetime.now(UTC)
-    skew = os.environ.get(CLOCK_SKEW_ENV)
-    return now + timedelta(seconds=float(skew)) if skew else now
 
 
 class ClaimIndex:
