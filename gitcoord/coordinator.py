@@ -50,7 +50,8 @@ class Coordinator(ProtocolOps):
         self.store = Store(self.git, branch=self.config.coord.branch,
                            remote=self.workspace.remote(self.config.coord.remote),
                            retry_seconds=self.config.store.retry_seconds,
-                           remote_timeout=self.config.store.remote_timeout_seconds)
+                           remote_timeout=self.config.store.remote_timeout_seconds,
+                           cache_dir=self.common_dir / "gitcoord" / "cache")
         self._agent = check_agent_name(agent) if agent else None
         self._agent_resolved = agent is not None
 

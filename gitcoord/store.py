@@ -23,11 +23,16 @@ import logging
 import random
 import time
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
+from pathlib import Path
 from typing import Any, TypeVar
 
+from pydantic import TypeAdapter, ValidationError
+
+from gitcoord.cache import ParsedTrees
 from gitcoord.clock import wall_clock
 from gitcoord.constants import DEFAULT_BRANCH
 from gitcoord.errors import GitcoordError, InvalidInput, Unavailable
@@ -56,6 +61,7 @@ class Snapshot:
     commit: str | None
     tree: str | None
     _trees: dict[str, dict[str, TreeEntry]] = field(default_factory=dict)
+    cache: ParsedTrees = field(default_factory=lambda: ParsedTrees(None))
     _meta: Meta | None = None
     skipped: list[str] = field(default_factory=list)
 
@@ -98,22 +104,37 @@ class Snapshot:
         found = self.git.read_object(entry.sha)
         return found[2] if found else None
 
-    def read_dir(self, directory: str) -> dict[str, bytes]:
-        """All blobs of one directory, read in one batch: {file name: content}."""
-        blobs = {n: e.sha for n, e in self.entries(directory).items() if not e.is_tree}
-        data = self.git.read_objects(list(blobs.values()))
-        return {name: found[2] for name, found in zip(blobs, data, strict=True) if found}
+    def parsed_dir(self, directory: str) -> tuple[dict[str, dict[str, Any]], list[str]]:
+        """The TOML files of one directory, parsed (through the cache): ({name: data}, [bad names])."""
+        parent, _, name = directory.rpartition("/")
+        entry = self.entries(parent).get(name)
+        if entry is None or not entry.is_tree:
+            return {}, []
+
+        def list_blobs() -> dict[str, str]:
+            return {n: e.sha for n, e in self.entries(directory).items() if not e.is_tree}
+
+        def read_blobs(shas: Sequence[str]) -> list[bytes | None]:
+            return [found[2] if found else None for found in self.git.read_objects(list(shas))]
+
+        return self.cache.read(directory, entry.sha, list_blobs, read_blobs)
 
     def records(self, model: type[R], subdir: str = "") -> list[R]:
         """Every record of a kind; a malformed file is skipped with a warning."""
         directory = f"{ROOT}/{model.directory}" + (f"/{subdir}" if subdir else "")
+        parsed, bad = self.parsed_dir(directory)
+        for name in bad:
+            self._skip(f"{directory}/{name}", ValueError("not valid TOML"))
+        try:
+            # One validation call for the whole directory: fast, and right in the usual case.
+            return _list_adapter(model).validate_python(list(parsed.values()))
+        except ValidationError:
+            pass
         out: list[R] = []
-        for name, raw in sorted(self.read_dir(directory).items()):
-            if not name.endswith(".toml"):
-                continue
+        for name, data in parsed.items():
             try:
-                out.append(parse_record(model, raw))
-            except (ValueError, UnicodeDecodeError) as exc:
+                out.append(model.model_validate(data))
+            except ValidationError as exc:
                 self._skip(f"{directory}/{name}", exc)
         return out
 
@@ -216,6 +237,7 @@ class Store:
     retry_seconds: float = 30.0
     remote_timeout: float = 20.0
     clock: Callable[[], datetime] = wall_clock
+    cache_dir: Path | None = None
 
     @property
     def ref(self) -> str:
@@ -245,12 +267,12 @@ class Store:
 
     def snapshot_at(self, commit: str | None) -> Snapshot:
         if commit is None:
-            return Snapshot(self.git, None, None)
+            return Snapshot(self.git, None, None, cache=ParsedTrees(self.cache_dir))
         found = self.git.read_object(commit)
         if found is None or found[1] != "commit":
             raise GitcoordError(f"{commit} is not a commit.")
         tree = found[2].split(b"\n", 1)[0].split(b" ")[1].decode()
-        return Snapshot(self.git, found[0], tree)
+        return Snapshot(self.git, found[0], tree, cache=ParsedTrees(self.cache_dir))
 
     def fetch(self) -> str | None:
         """Bring the remote branch into the tracking ref; the remote tip, or None if absent."""
@@ -423,6 +445,11 @@ class Store:
             sha, when, author, body = item.lstrip("\n").split("\x1f", 3)
             yield {"commit": sha, "time": when, "author": author,
                    "subject": body.split("\n", 1)[0], **_trailers(body)}
+
+
+@cache
+def _list_adapter(model: type[R]) -> TypeAdapter[list[R]]:
+    return TypeAdapter(list[model])  # type: ignore[valid-type]
 
 
 def _trailers(body: str) -> dict[str, Any]:

@@ -9,14 +9,12 @@ this path?" through `ResourceIndex`. Writes (an override record) and fetches go 
 
 from __future__ import annotations
 
-import json
-import os
-import tomllib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from gitcoord.cache import ParsedTrees
 from gitcoord.claims import Resource, ResourceIndex, parse_resource
 from gitcoord.clock import wall_clock
 from gitcoord.constants import DEFAULT_GRACE_MINUTES, DEFAULT_HOOKS_MODE, HOOK_MODES
@@ -73,6 +71,7 @@ class LeanRepo:
     def __init__(self, cwd: Path) -> None:
         self.workspace = Workspace.open(cwd)
         self.cwd, self.git_dir, self.top = self.workspace.cwd, self.workspace.git_dir, self.workspace.top
+        self.cache = ParsedTrees(self.workspace.common_dir / "gitcoord" / "cache")
 
     def git(self, *args: str, input: bytes | None = None, timeout: float | None = None) -> bytes:
         """`git ARGS` in the work tree; stdout, or GitFailed naming the command and what git said."""
@@ -133,47 +132,15 @@ class LeanRepo:
             tree = next((found for found in reader.read([f"{n}:.coord/{directory}" for n in names]) if found), None)
             if tree is None or tree[1] != "tree":
                 return []
-            cached = self._cached(directory, tree[0])
-            if cached is not None:
-                return cached
-            shas = [e.sha for e in parse_tree(tree[2]).values() if not e.is_tree]
-            blobs = reader.read(shas)
+            entries = parse_tree(tree[2])
+            parsed, _ = self.cache.read(
+                f".coord/{directory}", tree[0],
+                lambda: {name: e.sha for name, e in entries.items() if not e.is_tree},
+                lambda shas: [found[2] if found else None for found in reader.read(list(shas))])
         finally:
             reader.close()
-        found = []
-        for blob in blobs:
-            if blob is None:
-                continue
-            try:
-                found.append(tomllib.loads(blob[2].decode()))
-            except (ValueError, UnicodeDecodeError):
-                continue  # a malformed record is the store's warning to give, not the hook's
-        self._cache(directory, tree[0], found)
-        return found
-
-    # A tree id names its contents exactly, so the parsed records of a tree never go stale: the
-    # next commit under the same claims reads one JSON file instead of a thousand blobs.
-    def _cache_path(self, directory: str) -> Path:
-        return self.git_dir / "gitcoord" / f"{directory}-cache.json"
-
-    def _cached(self, directory: str, tree_id: str) -> list[dict[str, Any]] | None:
-        try:
-            data = json.loads(self._cache_path(directory).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        if not isinstance(data, dict) or data.get("tree") != tree_id or not isinstance(data.get("records"), list):
-            return None
-        return list(data["records"])
-
-    def _cache(self, directory: str, tree_id: str, records: list[dict[str, Any]]) -> None:
-        path = self._cache_path(directory)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}")
-            tmp.write_text(json.dumps({"tree": tree_id, "records": records}, default=str), encoding="utf-8")
-            os.replace(tmp, path)
-        except OSError:
-            pass  # a cache we cannot write only costs time
+        # A malformed record is the store's warning to give, not the hook's.
+        return list(parsed.values())
 
     def claims(self, tip: str | None = None, *, now: datetime | None = None) -> list[HeldClaim]:
         """Claims on the coord branch at `tip` (default the local copy) that are not dead."""

@@ -1,0 +1,73 @@
+"""The parse cache: keyed by git ids, so it is never stale, and only ever saves time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gitcoord import Coordinator
+from gitcoord.cache import ParsedTrees
+from gitcoord.records import Claim
+
+from .conftest import World, git, run
+
+
+def _cache_files(repo: Path) -> list[Path]:
+    return sorted((Path(git(repo, "rev-parse", "--path-format=absolute", "--git-common-dir"))
+                   / "gitcoord" / "cache").glob("*.json"))
+
+
+def test_reads_follow_every_write(world: World) -> None:
+    a, b = world.clones[0], world.clones[1]
+    for i in range(3):
+        assert run(a, "claim", f"c{i}.py", agent="alpha").code == 0
+        # b's cache was filled on its previous read; the new tree id makes it re-read.
+        assert sorted(c["resource"] for c in run(b, "claims", "--json").json()) == [f"c{j}.py" for j in range(i + 1)]
+    assert _cache_files(b)
+    assert run(a, "release", "c1.py", agent="alpha").code == 0
+    assert sorted(c["resource"] for c in run(b, "claims", "--json").json()) == ["c0.py", "c2.py"]
+
+
+def test_a_damaged_or_missing_cache_only_costs_time(world: World) -> None:
+    a = world.clones[0]
+    run(a, "claim", "x.py", "y.py", agent="alpha")
+    expected = run(a, "claims", "--json").json()
+    for path in _cache_files(a):
+        path.write_text("{not json")
+    assert run(a, "claims", "--json").json() == expected
+    for path in _cache_files(a):
+        path.unlink()
+    assert run(a, "claims", "--json").json() == expected
+
+
+def test_only_changed_files_are_read_again(tmp_path: Path) -> None:
+    cache = ParsedTrees(tmp_path)
+    asked: list[list[str]] = []
+
+    def read(shas: object) -> list[bytes | None]:
+        asked.append(list(shas))  # type: ignore[call-overload]
+        return [f'n = "{sha}"'.encode() for sha in asked[-1]]
+
+    first, _ = cache.read("d", "tree1", lambda: {"a.toml": "s1", "b.toml": "s2"}, read)
+    assert first == {"a.toml": {"n": "s1"}, "b.toml": {"n": "s2"}} and asked == [["s1", "s2"]]
+    again, _ = cache.read("d", "tree1", lambda: {}, read)  # same tree: nothing listed, nothing read
+    assert again == first and len(asked) == 1
+    changed, _ = cache.read("d", "tree2", lambda: {"a.toml": "s1", "b.toml": "s3", "c.toml": "s4"}, read)
+    assert asked[-1] == ["s3", "s4"]
+    assert changed == {"a.toml": {"n": "s1"}, "b.toml": {"n": "s3"}, "c.toml": {"n": "s4"}}
+
+
+def test_malformed_record_warns_on_every_read(world: World) -> None:
+    a = world.clones[0]
+    run(a, "claim", "ok.py", agent="alpha")
+    hand = world.root / "hand"
+    git(world.root, "clone", "-q", "--branch", "coord", str(world.remote), str(hand))
+    (hand / ".coord" / "claims" / "C-77.toml").write_text("not = = toml")
+    (hand / ".coord" / "claims" / "C-78.toml").write_text('id = "C-78"\nagent = "x"\n')  # TOML, not a claim
+    git(hand, "add", ".")
+    git(hand, "commit", "-q", "-m", "damage")
+    git(hand, "push", "-q", "origin", "coord")
+    for _ in range(2):  # the second read comes from the cache and must warn just the same
+        with Coordinator(a) as coord:
+            snap = coord.snapshot(fetch=True)
+            assert [c.resource for c in snap.records(Claim)] == ["ok.py"]
+            assert snap.skipped == [".coord/claims/C-77.toml", ".coord/claims/C-78.toml"]
