@@ -39,6 +39,12 @@ def agent_option(func: F) -> F:
                         help="Act as this agent (else GITCOORD_AGENT, `start`, git config coord.agent).")(func)
 
 
+def fetch_option(func: F) -> F:
+    """`--fetch/--no-fetch` on reads: in remote mode, fetch the coord branch first (default)."""
+    return click.option("--fetch/--no-fetch", default=True,
+                        help="Fetch the remote first (remote mode; --no-fetch reads the local copy).")(func)
+
+
 def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print a stable JSON document.")(func)
 
@@ -167,7 +173,7 @@ def release(resources: tuple[str, ...], all_: bool, message: str, force: bool, r
 
 @cli.command()
 @click.option("--all", "all_", is_flag=True, help="Also dead claims still in the tree.")
-@click.option("--fetch/--no-fetch", default=True, help="Fetch the remote first (remote mode).")
+@fetch_option
 @agent_option
 @json_option
 def claims(all_: bool, fetch: bool, agent: str | None, as_json: bool) -> None:
@@ -180,7 +186,7 @@ def claims(all_: bool, fetch: bool, agent: str | None, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--fetch/--no-fetch", default=True, help="Fetch the remote first (remote mode).")
+@fetch_option
 @agent_option
 @json_option
 def status(fetch: bool, agent: str | None, as_json: bool) -> None:

@@ -258,9 +258,9 @@ class ProtocolOps:
 
         return self._act(agent, work)
 
-    def help_requests(self, *, open_only: bool = False) -> list[HelpRequest]:
+    def help_requests(self, *, open_only: bool = False, fetch: bool = True) -> list[HelpRequest]:
         """Help requests, open ones first, by priority (open_only: not yet resolved)."""
-        found = self.snapshot().records(HelpRequest)
+        found = self.snapshot(fetch=fetch).records(HelpRequest)
         if open_only:
             found = [h for h in found if h.status != "resolved"]
         return sorted(found, key=_help_key)
@@ -328,10 +328,10 @@ class ProtocolOps:
     def _for_me(message: Message, me: str) -> bool:
         return message.to == me or (message.to == EVERYONE and message.from_agent != me)
 
-    def inbox(self, *, all: bool = False) -> list[Message]:
+    def inbox(self, *, all: bool = False, fetch: bool = True) -> list[Message]:
         """Messages to me or to everyone, oldest first: unread ones, or `all`. Reads only."""
         me = self.require_agent()
-        found = [m for m in self.snapshot().records(Message) if self._for_me(m, me)]
+        found = [m for m in self.snapshot(fetch=fetch).records(Message) if self._for_me(m, me)]
         return sorted((m for m in found if all or me not in m.read_by), key=lambda m: m.created_rev)
 
     def mark_read(self, ids: Sequence[str] | None = None) -> list[Message]:
@@ -387,9 +387,9 @@ class ProtocolOps:
 
         return self._act(actor, work)
 
-    def tasks(self, *, mine: bool = False, ready: bool = False) -> list[Task]:
+    def tasks(self, *, mine: bool = False, ready: bool = False, fetch: bool = True) -> list[Task]:
         """Tasks, in progress first, by priority. `mine`: assigned to me; `ready`: I could take it now."""
-        everything = self.snapshot().records(Task)
+        everything = self.snapshot(fetch=fetch).records(Task)
         me = self.require_agent() if mine else self.agent
         by_id = {t.id: t for t in everything}
         found = [t for t in everything if (not mine or t.assignee == me) and (not ready or _is_ready(t, by_id, me))]
@@ -525,11 +525,12 @@ class ProtocolOps:
 
         return self._act(actor, work)
 
-    def errors(self, *, open_only: bool = False, severity: str | None = None) -> list[ErrorRecord]:
+    def errors(self, *, open_only: bool = False, severity: str | None = None, fetch: bool = True
+               ) -> list[ErrorRecord]:
         """Errors, open ones first, most severe first, newest first."""
         if severity is not None:
             _choice(severity, SEVERITIES, "severity")
-        found = [e for e in self.snapshot().records(ErrorRecord)
+        found = [e for e in self.snapshot(fetch=fetch).records(ErrorRecord)
                  if (not open_only or e.status == "open") and (severity is None or e.severity == severity)]
         return sorted(found, key=_error_key)
 
@@ -578,11 +579,11 @@ class ProtocolOps:
 
         return self._act(actor, work)
 
-    def decisions(self, *, status: str | None = None) -> list[Decision]:
+    def decisions(self, *, status: str | None = None, fetch: bool = True) -> list[Decision]:
         """Decisions, proposed (awaiting review) first, high impact first."""
         if status is not None:
             _choice(status, DECISION_STATUSES, "decision status")
-        found = [d for d in self.snapshot().records(Decision) if status is None or d.status == status]
+        found = [d for d in self.snapshot(fetch=fetch).records(Decision) if status is None or d.status == status]
         return sorted(found, key=_decision_key)
 
     def _reviewer(self, reviewer: str | None) -> str:
@@ -678,11 +679,11 @@ class ProtocolOps:
 
         return self._act(agent, work)
 
-    def summaries(self, *, agent: str | None = None) -> list[Summary]:
+    def summaries(self, *, agent: str | None = None, fetch: bool = True) -> list[Summary]:
         """Daily summaries, newest day first (of one agent, or all)."""
         from gitcoord.store import ROOT
 
-        snap = self.snapshot()
+        snap = self.snapshot(fetch=fetch)
         if agent is not None:
             names = [check_agent_name(agent)]
         else:

@@ -35,7 +35,7 @@ from pydantic import TypeAdapter, ValidationError
 from gitcoord.cache import ParsedTrees
 from gitcoord.clock import wall_clock
 from gitcoord.constants import DEFAULT_BRANCH
-from gitcoord.errors import GitcoordError, InvalidInput, Unavailable
+from gitcoord.errors import GitcoordError, InvalidInput, Refused, Unavailable
 from gitcoord.git import BLOB_MODE, TREE_MODE, ZERO_OID, Git, GitFailed, TreeEntry
 from gitcoord.records import Meta, Record, parse_record
 from gitcoord.workspace import view_ref
@@ -46,10 +46,15 @@ ROOT = ".coord"
 R = TypeVar("R", bound=Record)
 T = TypeVar("T")
 
+# Failures that prove a push never reached the remote, so nothing can have landed.
+_NEVER_CONNECTED = (
+    "does not appear to be a git repository", "Could not read from remote repository", "unable to access",
+    "Could not resolve host", "Connection refused", "No such file or directory",
+)
 # Push and update-ref failures that mean "someone else moved the ref first".
 _LOST_RACE_MARKERS = (
     "stale info", "fetch first", "non-fast-forward", "failed to lock", "cannot lock ref",
-    "incorrect old value", "but expected", "File exists", "failed to update ref",
+    "incorrect old value", "but expected", "File exists", "unable to update local ref",
 )
 
 
@@ -272,19 +277,28 @@ class Store:
         if found is None or found[1] != "commit":
             raise GitcoordError(f"{commit} is not a commit.")
         tree = found[2].split(b"\n", 1)[0].split(b" ")[1].decode()
-        return Snapshot(self.git, found[0], tree, cache=ParsedTrees(self.cache_dir))
+        snap = Snapshot(self.git, found[0], tree, cache=ParsedTrees(self.cache_dir))
+        strangers = sorted(set(snap.entries("")) - {ROOT})
+        if strangers:
+            # Writing records on a code branch would wreck its history: refuse to touch it.
+            raise InvalidInput(f"the branch {self.branch!r} is not a coord store: it holds {', '.join(strangers[:3])}.",
+                               hint="use a dedicated branch (coord.branch in .coord/config.toml, default coord).")
+        return snap
 
     def fetch(self) -> str | None:
         """Bring the remote branch into the tracking ref; the remote tip, or None if absent."""
         assert self.remote
+        before = self._ref_value(self.tracking_ref)
         refspec = f"+{self.ref}:{self.tracking_ref}"
         for attempt in range(20):
             res = self.git.run("fetch", "--no-tags", "--no-write-fetch-head", "--quiet",
                                self.remote, refspec, timeout=self.remote_timeout,
                                env={"GIT_TERMINAL_PROMPT": "0"})
             if res.returncode == 0:
-                self._mirror_heads()
-                return self.local_tip()
+                after = self._ref_value(self.tracking_ref)
+                if after:
+                    self._mirror_heads(after, known_behind=before)
+                return after
             if "couldn't find remote ref" in res.stderr:
                 return None
             if not _is_lost_race(res.stderr) or attempt == 19:
@@ -293,15 +307,28 @@ class Store:
             time.sleep(random.uniform(0.005, 0.05))
         raise AssertionError("unreachable")
 
-    def _mirror_heads(self) -> None:
-        """Keep refs/heads/<branch> at the remote tip, so `git log coord` shows the trail."""
-        tracking = self.git.read_object(self.tracking_ref)
-        if tracking is None:
+    def _ref_value(self, ref: str) -> str | None:
+        found = self.git.read_object(ref)
+        return found[0] if found else None
+
+    def _mirror_heads(self, tip: str, *, known_behind: str | None = None) -> None:
+        """Fast-forward refs/heads/<branch> to the remote tip, so `git log coord` shows the trail.
+
+        Never moves it anywhere else: a local branch that has diverged (history
+        written in local mode before the remote existed) is left as it is.
+        """
+        heads = self._ref_value(self.ref)
+        if heads == tip:
             return
-        heads = self.git.read_object(self.ref)
-        old = heads[0] if heads else ZERO_OID
-        if old != tracking[0]:
-            self.git.run("update-ref", "-m", "gitcoord: mirror remote", self.ref, tracking[0], old)
+        # The remote only moves forward, so a value it had before is behind its tip now.
+        if heads not in (None, known_behind) and not self._is_ancestor(heads, tip):
+            log.warning("the local %s branch has diverged from %s's; it was left as it is", self.branch,
+                        self.remote)
+            return
+        self.git.run("update-ref", "-m", "gitcoord: mirror remote", self.ref, tip, heads or ZERO_OID)
+
+    def _is_ancestor(self, older: str | None, newer: str) -> bool:
+        return older is not None and self.git.run("merge-base", "--is-ancestor", older, newer).returncode == 0
 
     # -- writing ----------------------------------------------------------------
 
@@ -336,8 +363,6 @@ class Store:
                 return Outcome(None, snap.rev, value, attempt)
             new = self._commit(snap, txn, agent)
             if self._swap(tip, new):
-                if self.remote:
-                    self._mirror_heads()
                 return Outcome(new, txn.rev, value, attempt)
             if time.monotonic() > deadline:
                 raise Unavailable(
@@ -396,35 +421,77 @@ class Store:
         res = self.git.run("push", "--porcelain", "--no-verify", f"--force-with-lease={self.ref}:{old or ''}",
                            self.remote, f"{new}:{self.ref}", timeout=self.remote_timeout,
                            env={"GIT_TERMINAL_PROMPT": "0"})
-        if res.returncode == 0:
+        flag, summary = _push_status(res.stdout.decode(errors="replace"), self.ref)
+        if res.returncode == 0 and flag not in ("", "!"):
+            self._landed(old, new)
             return True
-        output = res.stdout.decode(errors="replace") + res.stderr
-        if _is_lost_race(output):
+        said = res.stdout.decode(errors="replace") + res.stderr
+        if flag == "!":
+            if summary.startswith("[rejected]"):
+                return False  # the lease saw someone else move it first
+            if any(m in summary for m in ("failed to update ref", "failed to lock", "cannot lock")):
+                # The remote's own compare-and-swap lost to a concurrent push, or its disk
+                # failed: only its tip can tell which.
+                return self._settle(old, new, Unavailable(
+                    f"the remote {self.remote!r} could not update its coord branch: {summary}",
+                    hint="check the remote's disk and permissions; nothing was written."))
+            raise Refused(f"the remote {self.remote!r} refused the write: {summary}",
+                          hint="its pre-receive or update hook said no; nothing was written.")
+        if any(marker in said for marker in _NEVER_CONNECTED):
+            raise _unreachable(self.remote, said)
+        return self._settle(old, new, _unreachable(self.remote, said))
+
+    def _landed(self, old: str | None, new: str) -> None:
+        """After a push landed: move the local copies (push alone skips a single-branch clone's)."""
+        tracking = self._ref_value(self.tracking_ref)
+        if tracking in (None, old):
+            self.git.run("update-ref", "-m", "gitcoord: write landed", self.tracking_ref, new,
+                         tracking or ZERO_OID)
+        self._mirror_heads(new, known_behind=old)
+
+    def _settle(self, old: str | None, new: str, failure: Unavailable) -> bool:
+        """A push without a clear verdict (a timeout, a dropped link, a remote-side update
+        failure): ask the remote. True if the write landed, False if someone else's did
+        (a lost race), else `failure`, now known to have written nothing."""
+        assert self.remote
+        try:
+            tip = self.fetch()
+        except Unavailable as exc:
+            raise Unavailable(
+                f"the write to {self.remote!r} may or may not have landed: {exc.message}",
+                hint="when the remote answers again, `gitcoord log` shows whether it did.") from exc
+        if tip is not None and (tip == new or self._is_ancestor(new, tip)):
+            return True
+        if tip != old:
             return False
-        raise _unreachable(self.remote, output)
+        raise failure
 
     # -- creating and reading history ----------------------------------------
 
     def init(self) -> bool:
-        """Create the coord branch (and push it). False if it already existed."""
+        """Create the coord branch (and push it). False if it already existed.
+
+        In remote mode a store kept locally before the remote existed is
+        published as it is, history and all, rather than replaced.
+        """
         tip = self.fetch() if self.remote else self.local_tip()
         if tip is not None:
+            self.snapshot_at(tip)  # refuses a branch that is not a coord store
             return False
-        snap = self.snapshot_at(None)
-        txn = Txn(snap, self.clock(), action="init", what="coord store")
-        txn._allocated = 0
-        blobs: dict[str, bytes | None] = {f"{ROOT}/meta.toml": Meta(format=1, rev=0).to_toml()}
-        tree = self._build_tree(snap, blobs)
-        message = "gitcoord: init coord store\n\nCoord-Agent: gitcoord\nCoord-Action: init\nCoord-Rev: 0\n"
-        new = self.git.commit_tree(tree, [], message)
+        local = self._ref_value(self.ref) if self.remote else None
+        new = local or self._first_commit()
         if self._swap(None, new):
-            if self.remote:
-                self._mirror_heads()
             return True
         # Someone created it at the same moment: theirs is as good as ours.
         if self.remote:
             self.fetch()
         return False
+
+    def _first_commit(self) -> str:
+        snap = self.snapshot_at(None)
+        tree = self._build_tree(snap, {f"{ROOT}/meta.toml": Meta(format=1, rev=0).to_toml()})
+        message = "gitcoord: init coord store\n\nCoord-Agent: gitcoord\nCoord-Action: init\nCoord-Rev: 0\n"
+        return self.git.commit_tree(tree, [], message)
 
     def history(self, *, since: str | None = None, limit: int | None = None) -> Iterator[dict[str, Any]]:
         """Commits of the coord branch, newest first, with their trailers parsed."""
@@ -460,6 +527,18 @@ def _trailers(body: str) -> dict[str, Any]:
             name = key[len("Coord-"):].lower()
             out[name] = [v.strip() for v in value.split(",") if v.strip()] if name == "records" else value.strip()
     return out
+
+
+def _push_status(porcelain: str, ref: str) -> tuple[str, str]:
+    """(flag, summary) of `ref`'s line in `git push --porcelain` output; ("", "") if absent.
+
+    Lines read `<flag>\t<from>:<to>\t<summary>`; the flag `!` is a rejection.
+    """
+    for line in porcelain.splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 3 and parts[1].endswith(f":{ref}"):
+            return parts[0], parts[2].strip()
+    return "", ""
 
 
 def _is_lost_race(text: str) -> bool:

@@ -10,7 +10,7 @@ from pathlib import Path
 from gitcoord import Coordinator
 from gitcoord.records import Claim
 
-from .conftest import GITCOORD, World, git, run
+from .conftest import GITCOORD, World, git, make_repo, run
 
 
 def test_many_processes_in_one_clone(world: World) -> None:
@@ -77,3 +77,60 @@ def test_local_mode_lost_race_is_retried(local_repo: Path) -> None:
     assert len([line for line in log if ": claim " in line]) == 6
     revs = git(local_repo, "log", "--format=%(trailers:key=Coord-Rev,valueonly)", "coord").split()
     assert revs == [str(n) for n in range(6, -1, -1)]
+
+
+def test_single_branch_clone_sees_its_own_writes(world: World) -> None:
+    """A push does not update a tracking ref its refspec does not map; the store does."""
+    solo = world.root / "solo"
+    git(world.root, "clone", "-q", "--single-branch", "--branch", "main", str(world.remote), str(solo))
+    assert run(solo, "claim", "src/s.py", agent="sam").code == 0
+    assert [c["resource"] for c in run(solo, "claims", "--no-fetch", "--json").json()] == ["src/s.py"]
+    assert git(solo, "rev-parse", "refs/heads/coord") == git(world.remote, "rev-parse", "coord")
+
+
+def test_push_that_landed_before_a_timeout_is_a_success(world: World) -> None:
+    b = world.clones[1]
+    (b / ".coord").mkdir(exist_ok=True)
+    (b / ".coord" / "config.toml").write_text("[store]\nremote_timeout_seconds = 2\n")
+    hook = world.remote / "hooks" / "post-receive"
+    hook.write_text("#!/bin/sh\nsleep 4\n")  # runs after the ref moved: the push lands, then hangs
+    hook.chmod(0o755)
+    res = run(b, "send", "--to", "any", "hello", agent="beta")
+    assert res.code == 0, res.err
+    hook.unlink()
+    assert len(run(world.clones[0], "inbox", "--all", "--json", agent="alpha").json()) == 1
+
+
+def test_remote_hook_refusal_is_exit_3_with_its_reason(world: World) -> None:
+    b = world.clones[1]
+    hook = world.remote / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'coord writes frozen for maintenance' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    res = run(b, "claim", "x.py", agent="beta")
+    assert res.code == 3, res.err
+    assert "refused the write" in res.err and "pre-receive" in res.err
+
+
+def test_local_store_is_published_when_a_remote_arrives(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "grow")
+    assert run(repo, "init").code == 0
+    assert run(repo, "claim", "src/a.py", agent="alpha").code == 0
+    bare = tmp_path / "grow.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    git(repo, "remote", "add", "origin", str(bare))
+    git(repo, "push", "-q", "origin", "main")
+    assert run(repo, "init", "--json").json()["created"] is True
+    assert [c["resource"] for c in run(repo, "claims", "--json").json()] == ["src/a.py"]
+    assert git(bare, "log", "--format=%s", "coord").splitlines()[-1] == "gitcoord: init coord store"
+
+
+def test_a_code_branch_is_never_used_as_the_store(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "code")
+    head = git(repo, "rev-parse", "HEAD")
+    res = run(repo, "init", "--branch", "main")
+    assert res.code == 2 and "not a coord store" in res.err
+    (repo / ".coord").mkdir()
+    (repo / ".coord" / "config.toml").write_text('[coord]\nbranch = "main"\n')
+    res = run(repo, "claim", "x.py", agent="alpha")
+    assert res.code == 2 and "not a coord store" in res.err
+    assert git(repo, "rev-parse", "HEAD") == head and git(repo, "status", "--porcelain", "--untracked-files=no") == ""

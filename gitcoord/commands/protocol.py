@@ -45,7 +45,7 @@ def _dump(record: Any) -> dict[str, Any]:
 def register(cli: click.Group) -> None:
     """Add the protocol commands to the `gitcoord` group."""
     from gitcoord import output
-    from gitcoord.cli import agent_option, coord, json_option
+    from gitcoord.cli import agent_option, coord, fetch_option, json_option
 
     def show(records: Sequence[Any], as_json: bool, title: str, columns: list[str],
              row: Callable[[Any], list[Any]]) -> None:
@@ -86,12 +86,13 @@ def register(cli: click.Group) -> None:
 
     @help_requests.command("list")
     @click.option("--open", "open_only", is_flag=True, help="Only requests not yet resolved.")
+    @fetch_option
     @agent_option
     @json_option
-    def help_list(open_only: bool, agent: str | None, as_json: bool) -> None:
+    def help_list(open_only: bool, fetch: bool, agent: str | None, as_json: bool) -> None:
         """Help requests, open ones first, by priority."""
         with coord(agent) as c:
-            found = c.help_requests(open_only=open_only)
+            found = c.help_requests(open_only=open_only, fetch=fetch)
         show(found, as_json, "help requests", ["id", "priority", "status", "from", "to", "resource", "message"],
              help_row)
 
@@ -135,14 +136,16 @@ def register(cli: click.Group) -> None:
     @click.argument("ids", nargs=-1, metavar="[ID]...")
     @click.option("--all", "all_", is_flag=True, help="Also messages already read.")
     @click.option("--mark-read", is_flag=True, help="Mark the unread messages (or IDs) as read.")
+    @fetch_option
     @agent_option
     @json_option
-    def inbox(ids: tuple[str, ...], all_: bool, mark_read: bool, agent: str | None, as_json: bool) -> None:
+    def inbox(ids: tuple[str, ...], all_: bool, mark_read: bool, fetch: bool, agent: str | None,
+              as_json: bool) -> None:
         """Messages to me or to everyone: unread ones (read-only unless --mark-read)."""
         if ids and not mark_read:
             raise click.UsageError("IDs go with --mark-read.")
         with coord(agent) as c:
-            found = c.mark_read(list(ids) if ids else None) if mark_read else c.inbox(all=all_)
+            found = c.mark_read(list(ids) if ids else None) if mark_read else c.inbox(all=all_, fetch=fetch)
         if mark_read and not as_json:
             output.say(f"marked {len(found)} message(s) read: {', '.join(m.id for m in found) or 'none'}.")
             return
@@ -181,12 +184,13 @@ def register(cli: click.Group) -> None:
     @task.command("list")
     @click.option("--mine", is_flag=True, help="Only tasks assigned to me.")
     @click.option("--ready", is_flag=True, help="Only tasks I could take now.")
+    @fetch_option
     @agent_option
     @json_option
-    def task_list(mine: bool, ready: bool, agent: str | None, as_json: bool) -> None:
+    def task_list(mine: bool, ready: bool, fetch: bool, agent: str | None, as_json: bool) -> None:
         """Tasks, in progress first, by priority."""
         with coord(agent) as c:
-            found = c.tasks(mine=mine, ready=ready)
+            found = c.tasks(mine=mine, ready=ready, fetch=fetch)
         show(found, as_json, "tasks", task_columns, task_row)
 
     @task.command("next")
@@ -267,10 +271,11 @@ def register(cli: click.Group) -> None:
     @click.option("--severity", type=click.Choice(SEVERITIES), default=None)
     @agent_option
     @json_option
-    def errors_list(open_only: bool, severity: str | None, agent: str | None, as_json: bool) -> None:
+    @fetch_option
+    def errors_list(open_only: bool, severity: str | None, fetch: bool, agent: str | None, as_json: bool) -> None:
         """Errors, open ones first, most severe first."""
         with coord(agent) as c:
-            found = c.errors(open_only=open_only, severity=severity)
+            found = c.errors(open_only=open_only, severity=severity, fetch=fetch)
         show(found, as_json, "errors", ["id", "severity", "type", "status", "agent", "resource", "message"],
              lambda e: [e.id, e.severity, e.type, e.status, e.agent, e.resource, _clip(e.message)])
 
@@ -312,10 +317,11 @@ def register(cli: click.Group) -> None:
     @click.option("--status", type=click.Choice(DECISION_STATUSES), default=None)
     @agent_option
     @json_option
-    def decisions_list(status: str | None, agent: str | None, as_json: bool) -> None:
+    @fetch_option
+    def decisions_list(status: str | None, fetch: bool, agent: str | None, as_json: bool) -> None:
         """Decisions, proposed ones first, high impact first."""
         with coord(agent) as c:
-            found = c.decisions(status=status)
+            found = c.decisions(status=status, fetch=fetch)
         show(found, as_json, "decisions", ["id", "status", "impact", "category", "agent", "reviewed by", "title"],
              lambda d: [d.id, d.status, d.impact, d.category, d.agent, d.reviewed_by, _clip(d.title, 60)])
 
@@ -373,11 +379,12 @@ def register(cli: click.Group) -> None:
 
     @summaries.command("list")
     @click.option("--agent", "who", default=None, metavar="A", help="Only this agent's summaries.")
+    @fetch_option
     @json_option
-    def summaries_list(who: str | None, as_json: bool) -> None:
+    def summaries_list(who: str | None, fetch: bool, as_json: bool) -> None:
         """Daily summaries, newest first."""
         with coord() as c:
-            found = c.summaries(agent=who)
+            found = c.summaries(agent=who, fetch=fetch)
         show(found, as_json, "daily summaries", ["day", "agent", "#", "completed", "next", "blockers"],
              lambda s: [s.day.isoformat(), s.agent, s.day_number if s.day_number is not None else "",
                         _clip(s.completed, 50), _clip(s.next, 50), _clip(s.blockers, 40)])
