@@ -3,10 +3,13 @@
 It serves, over real HTTP on 127.0.0.1, the endpoints the sync uses, with the
 documented request and response shapes: databases created with an initial data
 source, data sources retrieved, updated and queried, pages parented by a data
-source, block children appended, users. It validates what it receives (unknown
-properties, wrong value types, rich text over 2,000 characters or 100 items,
-more than 100 blocks or a page size over 100 give 400 `validation_error` with
-Notion's error body) and can inject faults: a fraction of requests answered 429
+source, block children appended, listed (in pages of at most 100) and deleted,
+users. It validates what it receives (unknown properties, wrong value types,
+rich text over 2,000 characters (counted in UTF-16 code units, as Notion's
+JavaScript does) or 100 items, more than 100 blocks in an array, a code block
+without a known language, a body over 500 KB, a page size over 100 give 400
+`validation_error` with Notion's error body; deleting an archived block is
+refused as Notion refuses it) and can inject faults: a fraction of requests answered 429
 with Retry-After, or 500/503, some of them *after* the write was applied (the
 answer lost on the way back, the case that makes naive retries duplicate rows).
 
@@ -23,11 +26,24 @@ import uuid
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qsl
 
 VERSION = "2025-09-03"
 PROPERTY_TYPES = {"title", "rich_text", "number", "select", "multi_select", "date", "checkbox", "url",
                   "email", "people", "status", "created_time", "last_edited_time"}
 TEXT_LIMIT, ARRAY_LIMIT, BLOCK_LIMIT, PAGE_SIZE_LIMIT = 2000, 100, 100, 100
+BODY_LIMIT = 500_000  # bytes of a request body
+TEXT_BLOCKS = {"paragraph", "heading_1", "heading_2", "heading_3", "quote", "bulleted_list_item",
+               "numbered_list_item", "code"}
+CODE_LANGUAGES = (
+    "abap", "abc", "agda", "arduino", "ascii art", "assembly", "bash", "basic", "bnf", "c", "c#", "c++", "clojure",
+    "coffeescript", "coq", "css", "dart", "dhall", "diff", "docker", "ebnf", "elixir", "elm", "erlang", "f#", "flow",
+    "fortran", "gherkin", "glsl", "go", "graphql", "groovy", "haskell", "hcl", "html", "idris", "java", "javascript",
+    "json", "julia", "kotlin", "latex", "less", "lisp", "livescript", "llvm ir", "lua", "makefile", "markdown",
+    "markup", "matlab", "mathematica", "mermaid", "nix", "notion formula", "objective-c", "ocaml", "pascal", "perl",
+    "php", "plain text", "powershell", "prolog", "protobuf", "purescript", "python", "r", "racket", "reason", "ruby",
+    "rust", "sass", "scala", "scheme", "scss", "shell", "smalltalk", "solidity", "sql", "swift", "toml", "typescript",
+    "vb.net", "verilog", "vhdl", "visual basic", "webassembly", "xml", "yaml", "java/c/c++/c#")
 
 
 class ApiError(Exception):
@@ -44,6 +60,11 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
+def _units(text: str) -> int:
+    """Length as Notion measures it: UTF-16 code units (an emoji counts 2)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
 def _rich(items: Any, where: str) -> list[dict[str, Any]]:
     """Validate a rich text array from a request; the response form of it."""
     if not isinstance(items, list):
@@ -56,9 +77,9 @@ def _rich(items: Any, where: str) -> list[dict[str, Any]]:
         content = text.get("content") if isinstance(text, dict) else None
         if not isinstance(content, str):
             raise _invalid(f"{where}[{n}].text.content should be defined, instead was `undefined`.")
-        if len(content) > TEXT_LIMIT:
+        if _units(content) > TEXT_LIMIT:
             raise _invalid(f"{where}[{n}].text.content.length should be ≤ `{TEXT_LIMIT}`, "
-                           f"instead was `{len(content)}`.")
+                           f"instead was `{_units(content)}`.")
         out.append({"type": "text", "text": {"content": content, "link": None}, "plain_text": content,
                     "href": None, "annotations": {"bold": False, "italic": False, "strikethrough": False,
                                                   "underline": False, "code": False, "color": "default"}})
@@ -73,10 +94,12 @@ class FakeNotion:
         self.databases: dict[str, dict[str, Any]] = {}
         self.data_sources: dict[str, dict[str, Any]] = {}
         self.pages: dict[str, dict[str, Any]] = {}
-        self.children: dict[str, list[dict[str, Any]]] = {}
+        self.children: dict[str, list[dict[str, Any]]] = {}  # page id -> its blocks in order, trashed ones too
+        self.blocks: dict[str, dict[str, Any]] = {}
         self.users: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, str, int]] = []
         self.fault_rate = 0.0
+        self.fault_paths = ".*"  # a regex: only requests to matching paths fail
         self.retry_after = "0"
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
@@ -137,28 +160,32 @@ class FakeNotion:
             page["last_edited_by"] = {"object": "user", "id": user_id}
             page["last_edited_time"] = _now()
 
+    def body(self, page_id: str) -> list[dict[str, Any]]:
+        """The blocks a person sees in the page (trashed ones left out)."""
+        return [b for b in self.children.get(page_id, []) if not b["in_trash"]]
+
     def count(self, method: str, path_pattern: str) -> int:
         return sum(1 for m, p, _ in self.requests if m == method and re.fullmatch(path_pattern, p))
 
     # -- dispatch --------------------------------------------------------------------
 
-    def handle(self, method: str, path: str, headers: dict[str, str], body: Any) -> tuple[int, Any, dict[str, str]]:
+    def handle(self, method: str, path: str, headers: dict[str, str], body: Any,
+               query: dict[str, str] | None = None) -> tuple[int, Any, dict[str, str]]:
         try:
             self._check_headers(headers)
-            fault = self._fault(method)
+            fault = self._fault(method) if re.fullmatch(self.fault_paths, path) else ""
             if fault == "before":
                 raise ApiError(503, "service_unavailable", "Notion is unavailable, please try again later.")
             if fault == "429":
                 raise ApiError(429, "rate_limited", "You have been rated limited. Please try again in a few minutes.",
                                {"Retry-After": self.retry_after})
             with self.lock:
-                result = self._route(method, path, body)
+                result = self._route(method, path, body, query or {})
             if fault == "after":
                 raise ApiError(500, "internal_server_error", "Unexpected error occurred.")
             return 200, result, {}
         except ApiError as exc:
-            return exc.status, {"object": "error", "status": exc.status, "code": exc.code, "message": exc.message,
-                                "request_id": str(uuid.uuid4())}, exc.headers
+            return _error(exc)
 
     def _check_headers(self, headers: dict[str, str]) -> None:
         if headers.get("authorization") != f"Bearer {self.token}":
@@ -172,10 +199,10 @@ class FakeNotion:
     def _fault(self, method: str) -> str:
         if self.fault_rate <= 0 or self.rng.random() >= self.fault_rate:
             return ""
-        kinds = ["429", "before"] + (["after"] if method in {"POST", "PATCH"} else [])
+        kinds = ["429", "before"] + (["after"] if method in {"POST", "PATCH", "DELETE"} else [])
         return self.rng.choice(kinds)
 
-    def _route(self, method: str, path: str, body: Any) -> Any:
+    def _route(self, method: str, path: str, body: Any, query: dict[str, str]) -> Any:
         parts = path.strip("/").split("/")
         if parts[:1] != ["v1"]:
             raise ApiError(404, "invalid_request_url", "Invalid request URL.")
@@ -191,6 +218,7 @@ class FakeNotion:
             ("PATCH", "pages/*", self._update_page),
             ("PATCH", "blocks/*/children", self._append_children),
             ("GET", "blocks/*/children", self._list_children),
+            ("DELETE", "blocks/*", self._delete_block),
             ("GET", "users/*", self._get_user),
         ]
         for verb, pattern, func in routes:
@@ -199,7 +227,9 @@ class FakeNotion:
                 continue
             if all(w in ("*", p) for w, p in zip(want, parts, strict=True)):
                 args = [p for w, p in zip(want, parts, strict=True) if w == "*"]
-                return func(*args, body) if method != "GET" else func(*args)
+                if method == "GET":
+                    return func(*args, query) if func == self._list_children else func(*args)
+                return func(*args) if method == "DELETE" else func(*args, body)
         raise ApiError(400, "invalid_request_url", f"Invalid request URL: {method} /{path.strip('/')}.")
 
     # -- databases and data sources ----------------------------------------------------
@@ -330,8 +360,7 @@ class FakeNotion:
         if parent.get("type") != "data_source_id":
             raise _invalid("body.parent.data_source_id should be defined (API version 2025-09-03).")
         ds = self._data_source(parent.get("data_source_id", ""))
-        children = body.get("children", [])
-        self._check_blocks(children, "body.children")
+        children = self._check_blocks(body.get("children", []), "body.children")
         pid, now = str(uuid.uuid4()), _now()
         page = {"object": "page", "id": pid, "created_time": now, "last_edited_time": now,
                 "created_by": {"object": "user", "id": self.bot}, "last_edited_by": {"object": "user", "id": self.bot},
@@ -343,7 +372,7 @@ class FakeNotion:
                                         config["type"]: [] if config["type"] in {"title", "rich_text"} else None}
         self._set_properties(page, body.get("properties", {}))
         self.pages[pid] = page
-        self.children[pid] = [self._block(b) for b in children]
+        self._attach(pid, children)
         return page
 
     def _get_page(self, pid: str) -> dict[str, Any]:
@@ -362,37 +391,96 @@ class FakeNotion:
         page["last_edited_time"] = _now()
         return page
 
-    def _check_blocks(self, blocks: Any, where: str) -> None:
+    def _check_blocks(self, blocks: Any, where: str) -> list[dict[str, Any]]:
+        """Validate an array of blocks from a request; their stored (response) form, not yet attached."""
         if not isinstance(blocks, list):
-            raise _invalid(f"{where} should be an array.")
+            raise _invalid(f"{where} should be an array, instead was `{json.dumps(blocks)[:60]}`.")
         if len(blocks) > BLOCK_LIMIT:
             raise _invalid(f"{where}.length should be ≤ `{BLOCK_LIMIT}`, instead was `{len(blocks)}`.")
-        for n, block in enumerate(blocks):
-            kind = block.get("type")
-            if kind not in {"paragraph", "code", "heading_3"} or not isinstance(block.get(kind), dict):
-                raise _invalid(f"{where}[{n}] should be a block object.")
-            _rich(block[kind].get("rich_text", []), f"{where}[{n}].{kind}.rich_text")
+        return [self._check_block(block, f"{where}[{n}]") for n, block in enumerate(blocks)]
 
-    def _block(self, block: dict[str, Any]) -> dict[str, Any]:
-        return {"object": "block", "id": str(uuid.uuid4()), **block}
+    def _check_block(self, block: Any, where: str) -> dict[str, Any]:
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind is None and isinstance(block, dict):  # `type` may be left out: the one type key tells
+            kind = next((k for k in block if k in TEXT_BLOCKS), None)
+        if kind not in TEXT_BLOCKS or not isinstance(block.get(kind), dict):
+            raise _invalid(f"{where} should be a block object of a supported type (this stand-in serves "
+                           f"{', '.join(sorted(TEXT_BLOCKS))}).")
+        content = block[kind]
+        stored: dict[str, Any] = {"rich_text": _rich(content.get("rich_text"), f"{where}.{kind}.rich_text")}
+        if kind == "code":
+            language = content.get("language")
+            if language not in CODE_LANGUAGES:
+                allowed = ", ".join(f'`"{name}"`' for name in CODE_LANGUAGES)
+                raise _invalid(f"{where}.code.language should be {allowed}, instead was `{json.dumps(language)}`.")
+            stored["caption"] = _rich(content.get("caption", []), f"{where}.code.caption")
+            stored["language"] = language
+        now = _now()
+        return {"object": "block", "id": str(uuid.uuid4()), "created_time": now, "last_edited_time": now,
+                "created_by": {"object": "user", "id": self.bot}, "last_edited_by": {"object": "user", "id": self.bot},
+                "has_children": False, "archived": False, "in_trash": False, "type": kind, kind: stored}
+
+    def _attach(self, pid: str, blocks: list[dict[str, Any]], after: Any = None) -> None:
+        siblings = self.children.setdefault(pid, [])
+        at = len(siblings)
+        if after is not None:
+            found = [n for n, b in enumerate(siblings) if b["id"] == after and not b["in_trash"]]
+            if not found:
+                raise _invalid(f"body.after should be the id of a child block of {pid}, instead was `{after}`.")
+            at = found[0] + 1
+        for block in blocks:
+            block["parent"] = {"type": "page_id", "page_id": pid}
+            self.blocks[block["id"]] = block
+        siblings[at:at] = blocks
 
     def _append_children(self, bid: str, body: Any) -> dict[str, Any]:
-        if bid not in self.pages:
+        if bid not in self.pages or self.pages[bid]["in_trash"]:
             raise ApiError(404, "object_not_found", f"Could not find block with ID: {bid}.")
-        self._check_blocks(body.get("children"), "body.children")
-        added = [self._block(b) for b in body["children"]]
-        self.children.setdefault(bid, []).extend(added)
+        added = self._check_blocks(body.get("children"), "body.children")
+        self._attach(bid, added, body.get("after"))
         return {"object": "list", "results": added, "next_cursor": None, "has_more": False,
                 "type": "block", "block": {}}
 
-    def _list_children(self, bid: str) -> dict[str, Any]:
-        return {"object": "list", "results": self.children.get(bid, []), "next_cursor": None, "has_more": False,
-                "type": "block", "block": {}}
+    def _list_children(self, bid: str, query: dict[str, str]) -> dict[str, Any]:
+        if bid not in self.pages and bid not in self.blocks:
+            raise ApiError(404, "object_not_found", f"Could not find block with ID: {bid}.")
+        raw = query.get("page_size", "100")
+        size = int(raw) if raw.isdigit() else 0
+        if not 1 <= size <= PAGE_SIZE_LIMIT:
+            raise _invalid(f"page_size should be a number ≤ `{PAGE_SIZE_LIMIT}`, instead was `{raw}`.")
+        live = self.body(bid)
+        start = 0
+        if query.get("start_cursor"):
+            ids = [b["id"] for b in live]
+            if query["start_cursor"] not in ids:
+                raise _invalid(f"start_cursor should be a valid cursor, instead was `{query['start_cursor']}`.")
+            start = ids.index(query["start_cursor"])
+        chunk, rest = live[start:start + size], live[start + size:]
+        return {"object": "list", "results": chunk, "next_cursor": rest[0]["id"] if rest else None,
+                "has_more": bool(rest), "type": "block", "block": {}}
+
+    def _delete_block(self, bid: str) -> dict[str, Any]:
+        if bid in self.pages:  # a page is a block too: deleting it moves it to the trash
+            return self._update_page(bid, {"in_trash": True})
+        block = self.blocks.get(bid)
+        if block is None:
+            raise ApiError(404, "object_not_found", f"Could not find block with ID: {bid}.")
+        if block["in_trash"]:
+            raise _invalid("Can't edit block that is archived. You must unarchive the block before editing.")
+        block["in_trash"] = block["archived"] = True
+        block["last_edited_time"] = _now()
+        return block
 
     def _get_user(self, uid: str) -> dict[str, Any]:
         if uid not in self.users:
             raise ApiError(404, "object_not_found", f"Could not find user with ID: {uid}.")
         return self.users[uid]
+
+
+def _error(exc: ApiError) -> tuple[int, Any, dict[str, str]]:
+    """Notion's error body for a refused request."""
+    return exc.status, {"object": "error", "status": exc.status, "code": exc.code, "message": exc.message,
+                        "request_id": str(uuid.uuid4())}, exc.headers
 
 
 def _value(kind: str, value: Any, name: str) -> Any:
@@ -456,17 +544,21 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         fake = self.server_fake
+        path, _, query = self.path.partition("?")
         try:
             body = json.loads(raw) if raw else {}
         except json.JSONDecodeError:
-            status, payload, headers = 400, {"object": "error", "status": 400, "code": "invalid_json",
-                                             "message": "Error parsing JSON body."}, {}
+            status, payload, headers = _error(ApiError(400, "invalid_json", "Error parsing JSON body."))
         else:
-            path = self.path.split("?", 1)[0]
-            status, payload, headers = fake.handle(self.command, path, {k.lower(): v for k, v in self.headers.items()},
-                                                   body)
+            if len(raw) > BODY_LIMIT:
+                status, payload, headers = _error(_invalid(f"Request body too large: {len(raw)} bytes, "
+                                                           f"the limit is {BODY_LIMIT}."))
+            else:
+                status, payload, headers = fake.handle(self.command, path, {k.lower(): v for k, v in
+                                                                            self.headers.items()},
+                                                       body, dict(parse_qsl(query)))
         with fake.lock:
-            fake.requests.append((self.command, self.path.split("?", 1)[0], status))
+            fake.requests.append((self.command, path, status))
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -476,7 +568,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    do_GET = do_POST = do_PATCH = _serve
+    do_GET = do_POST = do_PATCH = do_DELETE = _serve
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the tests assert on `FakeNotion.requests` instead."""

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import io
+import os
 import tomllib
 from collections.abc import Iterator
+from contextlib import redirect_stderr, redirect_stdout
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from notion_client import Client
+from notion_client.errors import APIResponseError
 
 from gitcoord import Coordinator, Unavailable
+from gitcoord.cli import main
+from gitcoord.notion import body
+from gitcoord.notion import sync as notion_sync
 from gitcoord.notion.api import RateLimiter
-from gitcoord.notion.schema import CUT_MARKER, DATABASES, split_text
-from gitcoord.records import Decision, ErrorRecord, HelpRequest
+from gitcoord.notion.schema import CUT_MARKER, DATABASES, TEXT_ITEM, TEXT_ITEMS, chunk_text, split_text
+from gitcoord.records import Claim, Decision, ErrorRecord, HelpRequest
+from gitcoord.store import Txn
 
 from .conftest import Result, run
 from .fake_notion import FakeNotion
@@ -254,3 +265,257 @@ def test_reviewers_list_matches_notion_emails(repo: Path, fake: FakeNotion) -> N
         decision = coord.snapshot().record(Decision, proposed[0].id)
     assert decision is not None and decision.status == "approved"
     assert decision.reviewed_by == "notion:lead@example.com"
+
+
+# -- error traces in the page body -----------------------------------------------------------------
+
+
+def block_writes(fake: FakeNotion) -> int:
+    return fake.count("PATCH", "/v1/blocks/.*/children") + fake.count("DELETE", "/v1/blocks/.*")
+
+
+def trace_of(fake: FakeNotion, page_id: str) -> list[dict[str, Any]]:
+    return [b for b in fake.body(page_id) if body.is_ours(b)]
+
+
+def assert_within_limits(blocks: list[dict[str, Any]]) -> None:
+    for block in blocks:
+        assert block["type"] == "code" and block["code"]["language"] == "plain text"
+        items = block["code"]["rich_text"]
+        assert 0 < len(items) <= TEXT_ITEMS
+        assert all(len(i["plain_text"].encode("utf-16-le")) // 2 <= TEXT_ITEM for i in items)
+
+
+def shown(blocks: list[dict[str, Any]]) -> str:
+    return "".join(i["plain_text"] for b in blocks for i in b["code"]["rich_text"])
+
+
+def long_trace(n: int, tag: str = "") -> str:
+    """A Python-looking trace of more than 10,000 characters, with a few 2-unit characters for Notion's count."""
+    frames = "".join(f'  File "src/module_{i}.py", line {i}, in handler_{i}{tag}\n    raise Boom("😀 {i}")\n'
+                     for i in range(n))
+    return "Traceback (most recent call last):\n" + frames + "Boom: it broke\n"
+
+
+def set_trace(repo: Path, error_id: str, trace: str) -> None:
+    def work(txn: Txn) -> None:
+        record = txn.snap.record(ErrorRecord, error_id)
+        assert record is not None
+        record.trace = trace
+        txn.put(record)
+        txn.action, txn.what = "edit-trace", error_id
+
+    with Coordinator(repo) as coord:
+        coord.write(work, actor="ops")
+
+
+def test_long_trace_goes_into_the_page_body_once(repo: Path, fake: FakeNotion) -> None:
+    sources = set_up(repo, fake)
+    trace = long_trace(160)
+    assert len(trace) > 10_000 and len(trace.encode()) <= 64 * 1024
+    with Coordinator(repo, agent="alpha") as coord:
+        rid = coord.log_error("code_error", "the suite crashed", severity="high", trace=trace).id
+    sync(repo, fake)
+    page = str(page_of(fake, sources["errors"], rid)["id"])
+    blocks = trace_of(fake, page)
+    assert_within_limits(blocks)
+    assert shown(blocks) == trace and len(blocks[0]["code"]["rich_text"]) > 5
+    assert block_writes(fake) == 0, "the blocks go with the page create, in the same request"
+    # A resync writes nothing and does not even read the bodies of unchanged rows.
+    before = (writes(fake), block_writes(fake), fake.count("GET", "/v1/blocks/.*/children"))
+    counts = sync(repo, fake)
+    assert (writes(fake), block_writes(fake), fake.count("GET", "/v1/blocks/.*/children")) == before
+    assert counts["bodies_written"] == 0 and trace_of(fake, page) == blocks
+    # The seed's short trace got its block too.
+    seeded = next(e for e in Coordinator(repo).snapshot().records(ErrorRecord) if e.trace.startswith("Traceback: boom"))
+    assert shown(trace_of(fake, str(page_of(fake, sources["errors"], seeded.id)["id"]))) == seeded.trace
+
+
+def test_changed_trace_replaces_ours_and_keeps_a_persons_blocks(repo: Path, fake: FakeNotion) -> None:
+    sources = set_up(repo, fake)
+    with Coordinator(repo, agent="alpha") as coord:
+        rid = coord.log_error("code_error", "flaky", severity="low", trace=long_trace(120)).id
+    sync(repo, fake)
+    page = str(page_of(fake, sources["errors"], rid)["id"])
+    note = fake._check_blocks([{"paragraph": {"rich_text": [{"text": {"content": "seen it, looking"}}]}}], "x")
+    fake._attach(page, note)  # what a person types under the row
+    new = long_trace(150, tag=" (retry)")
+    set_trace(repo, rid, new)
+    before = fake.count("GET", "/v1/blocks/.*/children")
+    counts = sync(repo, fake)
+    assert counts["bodies_written"] == 1 and counts["updated"] >= 1
+    assert fake.count("GET", "/v1/blocks/.*/children") == before + 1, "only the changed row's body is read"
+    ours = trace_of(fake, page)
+    assert shown(ours) == new and len(ours) == 1, "replaced, not duplicated"
+    assert_within_limits(ours)
+    assert [b["type"] for b in fake.body(page)] == ["paragraph", "code"]
+    # The same trace again (another field changed): the body is read, nothing is written to it.
+    with Coordinator(repo) as coord:
+        coord.resolve_error(rid, "fixed the race", actor="alpha")
+    before_writes = block_writes(fake)
+    counts = sync(repo, fake)
+    assert counts["bodies_written"] == 0 and block_writes(fake) == before_writes
+    # A trace emptied: our blocks go, the person's note stays.
+    set_trace(repo, rid, "")
+    sync(repo, fake)
+    assert [b["type"] for b in fake.body(page)] == ["paragraph"]
+
+
+def test_trace_over_one_request_is_split_across_blocks_and_requests(
+        repo: Path, fake: FakeNotion, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Records cap traces at 64 KiB (one block); smaller caps here drive the multi-block, multi-request path."""
+    monkeypatch.setattr(body, "ITEMS_PER_BLOCK", 1)
+    monkeypatch.setattr(body, "BLOCKS_PER_REQUEST", 3)
+    monkeypatch.setattr(notion_sync, "BLOCKS_PER_REQUEST", 3)
+    sources = set_up(repo, fake)
+    trace = long_trace(200)
+    with Coordinator(repo, agent="alpha") as coord:
+        rid = coord.log_error("code_error", "long one", severity="high", trace=trace).id
+    sync(repo, fake)
+    page = page_of(fake, sources["errors"], rid)
+    blocks = trace_of(fake, str(page["id"]))
+    pieces = chunk_text(trace)
+    assert len(blocks) == len(pieces) > 3 and shown(blocks) == trace
+    assert all(len(b["code"]["rich_text"]) == 1 for b in blocks)
+    assert "".join(i["plain_text"] for i in blocks[-1]["code"]["caption"]).endswith(f"of {len(blocks)})")
+    assert fake.count("PATCH", "/v1/blocks/.*/children") == -(-len(blocks) // 3)
+    assert page["properties"]["Rev"]["number"] is not None  # type: ignore[index]  # written once complete
+    before = writes(fake) + block_writes(fake)
+    sync(repo, fake)
+    assert writes(fake) + block_writes(fake) == before
+
+
+def test_trace_replacement_converges_under_faults(repo: Path, fake: FakeNotion) -> None:
+    sources = set_up(repo, fake)
+    with Coordinator(repo, agent="alpha") as coord:
+        rid = coord.log_error("code_error", "faulty", severity="low", trace=long_trace(100)).id
+    sync(repo, fake)
+    page = str(page_of(fake, sources["errors"], rid)["id"])
+    new = long_trace(130, tag=" again")
+    set_trace(repo, rid, new)
+    fake.fault_rate, fake.fault_paths = 0.5, "/v1/blocks/.*"  # half the body's reads and writes fail
+    for _ in range(20):
+        if notion(repo, fake, "sync", "--json").code == 0:
+            break
+    else:
+        pytest.fail("the sync never finished")
+    fake.fault_rate = 0.0
+    lost = [m for m, p, s in fake.requests if p.startswith("/v1/blocks/") and s == 500]
+    assert {"PATCH", "DELETE"} & set(lost), "the run must lose the answer to an applied block write"
+    sync(repo, fake)
+    assert shown(trace_of(fake, page)) == new and len(trace_of(fake, page)) == 1
+
+
+def test_fake_block_endpoints_follow_notion(fake: FakeNotion) -> None:
+    client = Client(auth=fake.token, base_url=fake.base_url, notion_version="2025-09-03", retry=False)
+    page = fake.add_parent_page()
+
+    def refused(**kwargs: Any) -> str:
+        with pytest.raises(APIResponseError) as caught:
+            client.blocks.children.append(page, **kwargs)
+        assert caught.value.status == 400 and caught.value.code == "validation_error"
+        return str(caught.value)
+
+    def code(text: str, language: str = "plain text") -> dict[str, Any]:
+        return {"type": "code", "code": {"rich_text": [{"text": {"content": text}}], "language": language}}
+
+    assert "length should be ≤ `100`" in refused(children=[code("x")] * 101)
+    assert '`"plain text"`' in refused(children=[code("x", language="text")])
+    assert "instead was `2001`" in refused(children=[code("x" * 2001)])
+    assert "instead was `2002`" in refused(children=[code("😀" * 1001)])  # UTF-16 units, as Notion counts
+    added = client.blocks.children.append(page, children=[code(str(n)) for n in range(5)])["results"]
+    assert added[0]["code"]["rich_text"][0]["plain_text"] == "0" and added[0]["parent"]["page_id"] == page
+    first = client.blocks.children.list(page, page_size=2)
+    assert first["has_more"] and len(first["results"]) == 2
+    rest = client.blocks.children.list(page, page_size=100, start_cursor=first["next_cursor"])
+    assert [b["id"] for b in first["results"] + rest["results"]] == [b["id"] for b in added]
+    with pytest.raises(APIResponseError):
+        client.blocks.children.list(page, page_size=101)
+    assert client.blocks.delete(added[0]["id"])["in_trash"] is True
+    with pytest.raises(APIResponseError) as again:
+        client.blocks.delete(added[0]["id"])
+    assert again.value.status == 400 and "archived" in str(again.value)
+    assert len(client.blocks.children.list(page)["results"]) == 4
+
+
+def test_split_text_counts_utf16_units() -> None:
+    items = split_text("😀" * 150_000)
+    assert len(items) == TEXT_ITEMS
+    assert all(len(i["text"]["content"].encode("utf-16-le")) // 2 <= TEXT_ITEM for i in items)
+    assert items[-1]["text"]["content"].endswith(CUT_MARKER)
+
+
+# -- claims: live and past ------------------------------------------------------------------------
+
+
+def claim_states(fake: FakeNotion, source: str) -> dict[str, str]:
+    return {"".join(t["plain_text"] for t in p["properties"]["Record ID"]["rich_text"]):
+            p["properties"]["State"]["select"]["name"] for p in fake.rows(source)}
+
+
+def test_claims_show_live_expired_dead_released_and_taken_over(repo: Path, fake: FakeNotion) -> None:
+    def expiring(txn: Txn) -> None:  # lease past by a minute: in its 5-minute grace
+        txn.put(Claim(id=txn.new_id("C"), agent="beta", resource="src/late.py", token=99,
+                      created_at=txn.now - timedelta(hours=1), last_check_in=txn.now - timedelta(hours=1),
+                      expires_at=txn.now - timedelta(minutes=1)))
+        txn.action, txn.what = "seed", "an expired claim"
+
+    with Coordinator(repo) as coord:
+        coord.write(expiring, actor="ops")
+        by_resource = {c.resource: c.id for c in coord.snapshot().records(Claim)}
+    sources = set_up(repo, fake)
+    sync(repo, fake)
+    states = claim_states(fake, sources["claims"])
+    assert states[by_resource["src/api.py"]] == "live"
+    assert states[by_resource["src/late.py"]] == "expired"
+    assert states[by_resource["old/lingering.txt"]] == "dead"  # past its grace, still in the tree
+    # beta takes over gamma's dead claim; alpha releases its own.
+    assert run(repo, "claim", "old/lingering.txt", agent="beta").code == 0
+    assert run(repo, "release", "src/api.py", agent="alpha").code == 0
+    with Coordinator(repo) as coord:
+        takeover = next(e for e in coord.store.history() if e.get("takeover"))
+    assert by_resource["old/lingering.txt"] in takeover["takeover"]
+    sync(repo, fake)
+    states = claim_states(fake, sources["claims"])
+    assert states[by_resource["old/lingering.txt"]] == "taken over"
+    assert states[by_resource["src/api.py"]] == "released"
+    with Coordinator(repo) as coord:
+        new_claim = next(c.id for c in coord.snapshot().records(Claim) if c.resource == "old/lingering.txt")
+    assert states[new_claim] == "live"
+    options = {o["name"] for o in fake.data_sources[sources["claims"]]["properties"]["State"]["select"]["options"]}
+    assert {"live", "expired", "dead", "released", "taken over"} <= options
+    before = writes(fake)
+    sync(repo, fake)
+    assert writes(fake) == before, "past claims are marked once"
+
+
+# -- progress ------------------------------------------------------------------------------------
+
+
+def test_progress_lines_when_piped_and_nothing_with_json(repo: Path, fake: FakeNotion) -> None:
+    set_up(repo, fake)
+    piped = notion(repo, fake, "sync")
+    assert piped.code == 0, piped.err
+    assert "notion sync: reading Notion (7)" in piped.err and "notion sync: Claims (" in piped.err
+    assert "notion sync: Activity (" in piped.err and "\x1b[" not in piped.err
+    assert "created" in piped.out and "notion sync:" not in piped.out
+    quiet = notion(repo, fake, "sync", "--json")
+    assert quiet.code == 0 and quiet.err == "" and quiet.json()["created"] == 0
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_on_a_terminal(repo: Path, fake: FakeNotion, monkeypatch: pytest.MonkeyPatch) -> None:
+    set_up(repo, fake)
+    for key, value in env(fake).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(os, "get_terminal_size", lambda *a: os.terminal_size((100, 40)))
+    out, err = io.StringIO(), Terminal()
+    with redirect_stdout(out), redirect_stderr(err):
+        assert main(["-C", str(repo), "notion", "sync"]) == 0
+    drawn = err.getvalue()
+    assert "Claims" in drawn and "Activity" in drawn and "━" in drawn  # rich's bar
+    assert "notion sync:" not in drawn and "created" in out.getvalue()

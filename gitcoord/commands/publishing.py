@@ -70,12 +70,9 @@ def notion_setup(parent: str, as_json: bool) -> None:
 def notion_sync_cmd(dry_run: bool, as_json: bool) -> None:
     """Upsert every record into Notion, append the activity, pull reviews back."""
     from gitcoord.notion import sync as notion_sync
+    from gitcoord.notion.progress import for_output
 
-    progress = None
-    if output.is_terminal() and not as_json:
-        def progress(label: str) -> None:
-            click.echo(f"  syncing {label} ...", err=True)
-    with _coord() as c:
+    with _coord() as c, for_output(as_json) as progress:
         counts = notion_sync.sync(c, notion_sync.connect(c), dry_run=dry_run, progress=progress)
     if as_json:
         return output.print_json(counts)

@@ -2,7 +2,8 @@
 
 Every database has `Name` (title), `Record ID` and `Rev`. Enums are selects,
 times are dates, progress is a number, text is rich text split into 2,000
-character items (at most 100, then cut with a marker).
+character items (at most 100, then cut with a marker). Notion counts those
+characters as JavaScript does, in UTF-16 code units, so an emoji counts two.
 
 Values are handled in a plain form (str, number, bool, None) so that what the
 sync would write can be compared with what a page holds: equal means no write.
@@ -32,6 +33,9 @@ NUMBER: dict[str, Any] = {"number": {"format": "number"}}
 DATE: dict[str, Any] = {"date": {}}
 CHECK: dict[str, Any] = {"checkbox": {}}
 PRIORITY = _select("urgent", "high", "normal", "low")
+# live, expired (lease past, in its grace), dead (past the grace, still in the tree, anyone may take it over);
+# then, once gone from the tree: released by its holder (or forced), or taken over by another agent's claim.
+CLAIM_STATES = ("live", "expired", "dead", "released", "taken over")
 SEVERITY = _select("critical", "high", "medium", "low")
 
 COMMON: dict[str, dict[str, Any]] = {"Name": {"title": {}}, "Record ID": TEXT, "Rev": NUMBER}
@@ -41,7 +45,7 @@ DATABASES: dict[str, tuple[str, dict[str, dict[str, Any]]]] = {
                           "Progress": NUMBER, "Last check-in": DATE, "Next check-in": DATE, "Stale": CHECK,
                           "Message": TEXT}),
     "claims": ("Claims", {"Agent": TEXT, "Resource": TEXT, "Mode": _select("exclusive", "shared"),
-                          "State": _select("live", "expired", "dead", "released"), "Token": NUMBER,
+                          "State": _select(*CLAIM_STATES), "Token": NUMBER,
                           "Progress": NUMBER, "Since": DATE, "Until": DATE, "Message": TEXT}),
     "errors": ("Errors", {"Agent": TEXT, "Type": _select("conflict", "dependency", "code_error", "timeout", "other"),
                           "Severity": SEVERITY, "Status": _select("open", "resolved"), "Resource": TEXT,
@@ -72,12 +76,34 @@ def kind_of(kind: str, prop: str) -> str:
     return next(iter(config))
 
 
+def chunk_text(text: str, size: int = TEXT_ITEM) -> list[str]:
+    """`text` in pieces of at most `size` UTF-16 code units, never splitting a character."""
+    if not text or max(text) < "\U00010000":  # all in the BMP: one unit a character
+        return [text[i:i + size] for i in range(0, len(text), size)]
+    pieces: list[str] = []
+    start, units = 0, 0
+    for n, char in enumerate(text):
+        width = 2 if char >= "\U00010000" else 1
+        if units + width > size:
+            pieces.append(text[start:n])
+            start, units = n, 0
+        units += width
+    pieces.append(text[start:])
+    return pieces
+
+
+def rich_items(pieces: list[str]) -> list[dict[str, Any]]:
+    return [{"type": "text", "text": {"content": piece}} for piece in pieces]
+
+
 def split_text(text: str) -> list[dict[str, Any]]:
     """Rich text items within Notion's limits; text beyond 100 items is cut with a marker."""
-    room = TEXT_ITEM * TEXT_ITEMS
-    if len(text) > room:
-        text = text[: room - len(CUT_MARKER)] + CUT_MARKER
-    return [{"type": "text", "text": {"content": text[i:i + TEXT_ITEM]}} for i in range(0, len(text), TEXT_ITEM)]
+    pieces = chunk_text(text)
+    if len(pieces) > TEXT_ITEMS:
+        kept = "".join(pieces[:TEXT_ITEMS])
+        # One spare unit per item: a piece may end a unit short when a 2-unit character would not fit.
+        pieces = chunk_text(kept[: len(kept) - len(CUT_MARKER) - TEXT_ITEMS] + CUT_MARKER)
+    return rich_items(pieces)
 
 
 def to_notion(kind: str, values: dict[str, Plain]) -> dict[str, Any]:

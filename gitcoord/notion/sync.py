@@ -8,6 +8,16 @@ highest Rev already in Notion, so a sync that died halfway is completed by the
 next one. Creates are made safe against lost answers: after a 5xx, the row is
 looked up by Record ID before trying again.
 
+An error's trace goes into its page body as code blocks (see `body`): sent
+with the page when it is created, and checked only when the row changed (a new
+Rev), so an unchanged error costs nothing. The Rev is written after the body,
+so a sync that died between the two finds the row changed and completes it.
+
+Claims keep their row once gone from the tree: `taken over` when the commit
+that removed the claim names it in its `Coord-Takeover` trailer, `released`
+otherwise. A claim still in the tree is `live`, `expired` (in its grace) or
+`dead` (past its grace: anyone may take it over).
+
 Human edits come back: a decision's Status (approved, rejected) with its
 Review note, a help request's or an error's Status (resolved) with its
 Resolution, committed through the Coordinator as `notion:<user>` with the same
@@ -23,7 +33,7 @@ import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import tomli_w
 
@@ -31,6 +41,7 @@ from gitcoord import leases
 from gitcoord.config import CONFIG_PATH
 from gitcoord.errors import GitcoordError, InvalidInput
 from gitcoord.notion.api import DEFAULT_BASE_URL, RATE_PER_SECOND, Api, Transient
+from gitcoord.notion.body import BLOCKS_PER_REQUEST, batches, is_ours, shape, trace_blocks
 from gitcoord.notion.schema import DATABASES, Plain, properties_of, same, to_notion, when
 from gitcoord.records import Claim, Decision, ErrorRecord, HelpRequest, Summary, Task
 from gitcoord.store import ROOT
@@ -142,6 +153,11 @@ def _summary_row(s: Summary) -> dict[str, Plain]:
             "Metrics": ", ".join(f"{k}={v}" for k, v in sorted(s.metrics.items()))}
 
 
+def desired_traces(coord: Coordinator) -> dict[str, str]:
+    """Each error's trace (the page body of its row), by Record ID."""
+    return {e.id: e.trace for e in coord.snapshot().records(ErrorRecord)}
+
+
 def desired_rows(coord: Coordinator) -> dict[str, dict[str, dict[str, Plain]]]:
     """Every row the databases should hold (Activity aside), by kind and Record ID."""
     snap = coord.snapshot()
@@ -162,11 +178,32 @@ def desired_rows(coord: Coordinator) -> dict[str, dict[str, dict[str, Plain]]]:
 # -- the sync ---------------------------------------------------------------------------------
 
 
+class Progress(Protocol):
+    """Where the sync reports how far it got (a bar on a terminal, lines in a log)."""
+
+    def stage(self, label: str, total: int) -> None:
+        """A new stage of `total` steps."""
+
+    def step(self) -> None:
+        """One step of the current stage done."""
+
+
+class Silent:
+    """No progress reports (`--json`, the Python API)."""
+
+    def stage(self, label: str, total: int) -> None:
+        pass
+
+    def step(self) -> None:
+        pass
+
+
 @dataclass
 class Counts:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    bodies_written: int = 0
     trashed_duplicates: int = 0
     activity_appended: int = 0
     pulled_back: int = 0
@@ -183,8 +220,10 @@ class Syncer:
     api: Api
     dry_run: bool = False
     counts: Counts = field(default_factory=Counts)
-    progress: Callable[[str], None] = lambda label: None
+    progress: Progress = field(default_factory=Silent)
+    traces: dict[str, str] = field(default_factory=dict)
     _users: dict[str, str] = field(default_factory=dict)
+    _history: list[dict[str, Any]] | None = None
 
     def source(self, kind: str) -> str:
         found = self.coord.config.notion.data_sources.get(kind)
@@ -196,12 +235,17 @@ class Syncer:
     def run(self) -> Counts:
         if self.coord.store.remote:
             self.coord.snapshot(fetch=True)
-        pages = {kind: self.rows(kind) for kind in DATABASES if kind != "activity"}
+        kinds = [kind for kind in DATABASES if kind != "activity"]
+        self.progress.stage("reading Notion", len(kinds))
+        pages = {}
+        for kind in kinds:
+            pages[kind] = self.rows(kind)
+            self.progress.step()
         self.pull_back(pages)
+        self.traces = desired_traces(self.coord)
         for kind, want in desired_rows(self.coord).items():
-            self.progress(kind)
+            self.progress.stage(DATABASES[kind][0], len(want))
             self.push(kind, want, pages[kind])
-        self.progress("activity")
         self.append_activity()
         self.counts.requests = self.api.requests
         return self.counts
@@ -245,34 +289,102 @@ class Syncer:
             elif page is not None:
                 self.counts.updated += 1
                 if not self.dry_run:
-                    self.api.call(self.api.client.pages.update, page["id"], properties=to_notion(kind, values))
+                    self.update(kind, rid, page, values)
             else:
                 self.counts.created += 1
                 if not self.dry_run:
                     self.create(kind, rid, values)
+            self.progress.step()
         if kind == "claims":
             self.retire_claims(want, have)
 
+    def update(self, kind: str, rid: str, page: dict[str, Any], values: dict[str, Plain]) -> None:
+        """Update a changed row; an error's body first, so that a new Rev in Notion means a complete page."""
+        if kind == "errors":
+            self.write_body(page["id"], self.traces.get(rid, ""))
+        self.api.call(self.api.client.pages.update, page["id"], properties=to_notion(kind, values))
+
     def retire_claims(self, want: dict[str, dict[str, Plain]], have: dict[str, dict[str, Any]]) -> None:
-        """A claim gone from the tree was released (or taken over): its row stays, marked so."""
-        for rid, page in have.items():
-            if rid not in want and _plain_select(page, "State") != "released":
+        """A claim gone from the tree keeps its row, marked `taken over` or `released`."""
+        gone = {rid: page for rid, page in have.items() if rid not in want}
+        taken = self.taken_over() if gone else set()
+        for rid, page in gone.items():
+            state = "taken over" if rid in taken else "released"
+            if _plain_select(page, "State") != state:
                 self.counts.updated += 1
                 if not self.dry_run:
                     self.api.call(self.api.client.pages.update, page["id"],
-                                  properties=to_notion("claims", {"State": "released"}))
+                                  properties=to_notion("claims", {"State": state}))
+
+    def taken_over(self) -> set[str]:
+        """Ids of the claims some commit removed by taking them over (`Coord-Takeover: C-3 (beta), ...`)."""
+        return {item.split()[0] for entry in self.history()
+                for item in str(entry.get("takeover", "")).split(",") if item.strip()}
 
     def create(self, kind: str, rid: str, values: dict[str, Plain]) -> None:
-        """Create a row exactly once, even when an answer is lost (5xx after the write)."""
+        """Create a row exactly once, even when an answer is lost (5xx after the write).
+
+        An error's trace blocks go in the same request, so the page never exists
+        without them. A body over one request (not reachable with 64 KiB traces)
+        is written after, with the Rev held back until it is complete.
+        """
+        blocks = trace_blocks(self.traces.get(rid, "")) if kind == "errors" else []
+        fits = len(blocks) <= BLOCKS_PER_REQUEST
+        first = values if fits else {**values, "Rev": None}
+        page = self._create_once(kind, rid, first, blocks if fits else [])
+        if not fits:
+            self.write_body(page["id"], self.traces[rid])
+            self.api.call(self.api.client.pages.update, page["id"], properties=to_notion(kind, values))
+
+    def _create_once(self, kind: str, rid: str, values: dict[str, Plain],
+                     children: list[dict[str, Any]]) -> dict[str, Any]:
         while True:
             try:
-                self.api.call(self.api.client.pages.create, idempotent=False,
-                              parent={"type": "data_source_id", "data_source_id": self.source(kind)},
-                              properties=to_notion(kind, values))
-                return
+                page: dict[str, Any] = self.api.call(
+                    self.api.client.pages.create, idempotent=False,
+                    parent={"type": "data_source_id", "data_source_id": self.source(kind)},
+                    properties=to_notion(kind, values), **({"children": children} if children else {}))
+                return page
             except Transient:
-                if self.lookup(kind, rid) is not None:
-                    return
+                found = self.lookup(kind, rid)
+                if found is not None:
+                    return found
+
+    # -- page bodies -------------------------------------------------------------------
+
+    def children(self, page_id: str) -> Iterator[dict[str, Any]]:
+        cursor: str | None = None
+        while True:
+            extra: dict[str, Any] = {"start_cursor": cursor} if cursor else {}
+            answer = self.api.call(self.api.client.blocks.children.list, page_id, page_size=100, **extra)
+            yield from answer["results"]
+            if not answer.get("has_more"):
+                return
+            cursor = answer["next_cursor"]
+
+    def write_body(self, page_id: str, trace: str) -> None:
+        """Make the page's trace blocks show `trace`, replacing ours and leaving a person's blocks alone.
+
+        Nothing is written when they already match. Deletes and appends are not
+        retried blindly (a lost answer would make a retried append duplicate the
+        blocks, a retried delete fail on an archived block): after one, the body
+        is read again and what is still missing is redone.
+        """
+        want = trace_blocks(trace)
+        while True:
+            ours = [block for block in self.children(page_id) if is_ours(block)]
+            if [shape(b) for b in ours] == [shape(b) for b in want]:
+                return
+            try:
+                for block in ours:
+                    self.api.call(self.api.client.blocks.delete, block["id"], idempotent=False)
+                for batch in batches(want):
+                    self.api.call(self.api.client.blocks.children.append, page_id, children=batch,
+                                  idempotent=False)
+            except Transient:
+                continue
+            self.counts.bodies_written += 1
+            return
 
     def lookup(self, kind: str, rid: str) -> dict[str, Any] | None:
         flt = {"property": "Record ID", "rich_text": {"equals": rid}}
@@ -289,13 +401,21 @@ class Syncer:
         value = results[0]["properties"].get("Rev", {}).get("number")
         return int(value) if value is not None else -1
 
+    def history(self) -> list[dict[str, Any]]:
+        """The coord history, read once a run (and again after a pulled-back edit made a commit)."""
+        if self._history is None:
+            self._history = list(self.coord.store.history())
+        return self._history
+
     def append_activity(self) -> None:
         cursor = self.last_activity_rev()
-        pending = [e for e in self.coord.store.history() if _rev(e) > cursor]
-        for entry in sorted(pending, key=_rev)[:ACTIVITY_BATCH]:
+        pending = sorted((e for e in self.history() if _rev(e) > cursor), key=_rev)[:ACTIVITY_BATCH]
+        self.progress.stage("Activity", len(pending))
+        for entry in pending:
             self.counts.activity_appended += 1
             if not self.dry_run:
                 self.create("activity", entry["commit"][:12], _activity_row(entry))
+            self.progress.step()
 
     # -- pulling human edits back --------------------------------------------------------
 
@@ -340,6 +460,7 @@ class Syncer:
         except GitcoordError as exc:
             self.counts.refused.append(f"{rid}: {exc.message}")
             return
+        self._history = None  # the edit is a new commit: it belongs in Activity
         self.counts.pulled_back += 1
 
     def editor(self, page: dict[str, Any]) -> str:
@@ -390,12 +511,14 @@ def _plain_select(page: dict[str, Any] | None, prop: str) -> str | None:
 
 
 def sync(coord: Coordinator, api: Api, *, dry_run: bool = False,
-         progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """One sync run; the counts (created, updated, unchanged, pulled back, requests, ...)."""
-    syncer = Syncer(coord, api, dry_run=dry_run)
-    if progress is not None:
-        syncer.progress = progress
+         progress: Progress | None = None) -> dict[str, Any]:
+    """One sync run; the counts (created, updated, unchanged, pulled back, requests, ...).
+
+    >>> sync(coord, connect(coord))["created"]  # doctest: +SKIP
+    12
+    """
+    syncer = Syncer(coord, api, dry_run=dry_run, progress=progress or Silent())
     return syncer.run().as_dict()
 
 
-__all__ = ["connect", "setup", "sync"]
+__all__ = ["Progress", "Silent", "connect", "setup", "sync"]
