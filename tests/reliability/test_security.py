@@ -12,8 +12,9 @@
   given (--agent is covered by tests/test_protocol.py; here: GITCOORD_AGENT,
   the worktree identity of `gitcoord start`, git config coord.agent, the
   Python API); a human in the same repository can.
-- A forced release and a hook override are always in the coord history with
-  who and why, and the why cannot forge other trailers.
+- A forced release (refused for agents, CLI and API) and a hook override are
+  always in the coord history with who and why, and the why cannot forge
+  other trailers.
 """
 
 from __future__ import annotations
@@ -304,12 +305,17 @@ def test_forced_release_recorded_with_who_and_why_and_no_forged_trailers(world: 
     assert _trailer_lines(body, "Coord-Released") == ["Coord-Released: C-1 (alpha), C-2 (alpha)"]
     entry = run(b, "log", "--json").json()[0]
     assert (entry["agent"], entry["action"]) == ("human:human@example.com", "force-release")
-    # Through the Python API, by someone acting as an agent: recorded under that name.
+    # Through the Python API: an agent is refused (a human act), a person is recorded by email.
     assert run(a, "claim", "f3.py", agent="alpha").code == 0
-    with Coordinator(b, agent="beta") as c:
+    tip = git(world.remote, "rev-parse", "coord")
+    with Coordinator(b, agent="beta") as c, pytest.raises(Refused):
         c.release(["f3.py"], force=True, reason="beta cleans up")
+    assert run(b, "release", "f3.py", "--force", "--reason", "r", agent="beta").code == 3
+    assert git(world.remote, "rev-parse", "coord") == tip
+    with Coordinator(b) as c:
+        c.release(["C-4"], force=True, reason="the human cleans up")
     body = git(world.remote, "log", "-1", "--format=%B", "coord")
-    assert "Coord-Agent: beta" in body and "Coord-Force: beta cleans up" in body
+    assert "Coord-Agent: human:human@example.com" in body and "Coord-Force: the human cleans up" in body
     assert "Coord-Released: C-4 (alpha)" in body
 
 
