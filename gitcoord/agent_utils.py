@@ -94,10 +94,10 @@ def check_in(agent: str, resource: str | None, progress_percent: int | None = No
     """
     try:
         with _coord(agent, repo_path) as coord:
-            coord.check_in([resource] if resource else [], progress=progress_percent, message=message)
+            result = coord.check_in([resource] if resource else [], progress=progress_percent, message=message)
     except Refused:
         return False
-    return True
+    return not result["lost"]
 
 
 def release_resource(agent: str, resource: str, message: str = "", *, repo_path: PathLike = ".") -> bool:

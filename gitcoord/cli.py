@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from gitcoord import output
-from gitcoord.errors import GitcoordError
+from gitcoord.errors import GitcoordError, Refused
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -145,9 +145,15 @@ def check_in(resources: tuple[str, ...], progress: int | None, message: str, min
     with coord(agent) as c:
         result = c.check_in(list(resources), progress=progress, message=message, minutes=minutes)
     if as_json:
-        return output.print_json(result)
-    renewed = ", ".join(result["renewed"]) or "no claims"
-    output.say(f"checked in ({renewed} renewed); next check-in by {result['next_check_in']:%H:%M}Z.")
+        output.print_json(result)
+    else:
+        renewed = ", ".join(result["renewed"]) or "no claims"
+        output.say(f"checked in ({renewed} renewed); next check-in by {result['next_check_in']:%H:%M}Z.")
+    if result["lost"]:
+        lost = "; ".join(f"{x['id']} on {x['resource']}" + (f", now {x['now_held_by']}'s" if x["now_held_by"] else "")
+                         for x in result["lost"])
+        raise Refused(f"you lost claims since your last check-in: {lost}.",
+                      hint="stop editing them; claim them again (gitcoord claim ... --wait) before you go on.")
 
 
 @cli.command()
@@ -203,7 +209,7 @@ def status(fetch: bool, agent: str | None, as_json: bool) -> None:
 @cli.command()
 @click.option("--since", default=None, metavar="WHEN", help="Only commits after WHEN (git date syntax).")
 @click.option("--agent", "who", default=None, metavar="A", help="Only this agent's actions.")
-@click.option("-n", "limit", type=int, default=None, help="At most this many entries.")
+@click.option("-n", "limit", type=click.IntRange(min=1), default=None, help="At most this many entries.")
 @json_option
 def log(since: str | None, who: str | None, limit: int | None, as_json: bool) -> None:
     """The audit trail, read from the coord history."""

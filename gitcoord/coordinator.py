@@ -261,9 +261,16 @@ class Coordinator(ProtocolOps):
         return record.session_id if record else ""
 
     def _touch_agent(self, txn: Txn, agent: str, *, resource: str | None = None,
-                     progress: int | None = None, message: str | None = None) -> None:
+                     progress: int | None = None, message: str | None = None) -> Agent:
+        """The agent's own write: a heartbeat, and the bookkeeping of the claims it holds."""
         record = txn.snap.record(Agent, agent) or Agent(name=agent)
         self._heartbeat(record, txn.now)
+        now_held = {c.id: c.resource for c in txn.pending(Claim) if c.agent == agent}
+        released_here = txn.deleted(Claim)  # in the agent's own write, only by the agent itself
+        for cid, res in record.held.items():
+            if cid not in now_held and cid not in released_here:
+                record.lost[cid] = res  # someone else removed it since: a takeover, a forced release
+        record.held = now_held
         if resource is not None:
             record.resource = resource
         if progress is not None:
@@ -271,6 +278,7 @@ class Coordinator(ProtocolOps):
         if message:
             record.message = message
         txn.put(record)
+        return record
 
     def _with_wait(self, attempt: Callable[[], T], wait: float) -> T:
         """Retry a refused operation until it is granted or `wait` seconds have passed."""
@@ -289,13 +297,15 @@ class Coordinator(ProtocolOps):
 
     def check_in(self, resources: Sequence[str] = (), *, progress: int | None = None, message: str = "",
                  minutes: float | None = None) -> dict[str, Any]:
-        """Heartbeat: renew my claims (all, or the named ones) and record progress.
+        """Heartbeat: renew my claims (all, or the named ones, by resource or id) and record progress.
 
         Refused (exit 3) when a named claim is no longer mine: it was released,
-        or taken over after its lease died.
+        or taken over after its lease died. A check-in naming nothing renews what
+        is still mine and reports under "lost" the claims someone else removed
+        since my last write (the CLI then exits 3).
         """
         agent = self.require_agent()
-        names = [parse_resource(r).text for r in resources]
+        names = [r if RECORD_ID.fullmatch(r) else parse_resource(r).text for r in resources]
         if progress is not None and not 0 <= progress <= 100:
             raise InvalidInput(f"--progress is a percentage from 0 to 100, not {progress}.")
         check_text(message, "message", 4000)
@@ -303,25 +313,39 @@ class Coordinator(ProtocolOps):
 
         def work(txn: Txn) -> dict[str, Any]:
             mine = [c for c in txn.snap.records(Claim) if c.agent == agent]
-            held = {c.resource: c for c in mine}
-            lost = [n for n in names if n not in held]
-            if lost:
-                raise Refused(f"check-in refused: you no longer hold {', '.join(lost)}.",
-                              hint=self._lost_hint(txn, lost))
-            renewed = [held[n] for n in names] if names else mine
+            held = {c.resource: c for c in mine} | {c.id: c for c in mine}
+            missing = [n for n in names if n not in held]
+            if missing:
+                raise Refused(f"check-in refused: you no longer hold {', '.join(missing)}.",
+                              hint=self._lost_hint(txn, missing))
+            renewed = list({held[n].id: held[n] for n in names}.values()) if names else mine
             for claim in renewed:
                 claim.last_check_in, claim.expires_at = txn.now, txn.now + lease
                 if progress is not None:
                     claim.progress = progress
                 claim.message = message or claim.message
                 txn.put(claim)
-            self._touch_agent(txn, agent, progress=progress, message=message)
+            record = self._touch_agent(txn, agent, progress=progress, message=message)
+            lost = self._describe_lost(txn, record)
+            record.lost = {}  # reported now, once
             txn.action = "check-in"
             txn.what = " ".join(c.resource for c in renewed) or "(no claims)"
-            return {"agent": agent, "renewed": [c.id for c in renewed],
+            return {"agent": agent, "renewed": [c.id for c in renewed], "lost": lost,
                     "next_check_in": txn.now + self.lease / 2}
 
         return self.write(work)
+
+    def _describe_lost(self, txn: Txn, record: Agent) -> list[dict[str, str]]:
+        """The agent's lost claims, each with who holds its resource now."""
+        others = [c for c in txn.snap.records(Claim) if c.agent != record.name]
+        lost = []
+        for cid, resource in sorted(record.lost.items()):
+            wanted = parse_resource(resource)
+            holder = next((c for c in others
+                           if leases.blocks(c, wanted, "exclusive", ignorecase=self.ignorecase)), None)
+            lost.append({"id": cid, "resource": resource,
+                         "now_held_by": f"{holder.agent} ({holder.id})" if holder else ""})
+        return lost
 
     def _lost_hint(self, txn: Txn, lost: list[str]) -> str:
         holders = []
@@ -340,9 +364,9 @@ class Coordinator(ProtocolOps):
         `force` releases anyone's claims: it is for humans, needs a reason, and
         the reason is recorded in the commit.
         """
-        if force and not reason.strip():
-            raise InvalidInput("--force needs --reason: a forced release is recorded with why.")
-        actor = (self.agent or self.human()) if force else self.require_agent()
+        if force:
+            self._check_forced_release(resources, all=all, reason=reason)
+        actor = self.human() if force else self.require_agent()
         if not resources and not all:
             raise InvalidInput("name the resources (or claim ids) to release, or pass --all.")
         targets = [r if RECORD_ID.fullmatch(r) else parse_resource(r).text for r in resources]
@@ -352,8 +376,6 @@ class Coordinator(ProtocolOps):
             claims = txn.snap.records(Claim)
             chosen = [c for c in claims if (force or c.agent == actor)
                       and (all or c.resource in targets or c.id in targets)]
-            if all and force and not resources:
-                raise InvalidInput("--all --force would release every agent's claims; name them instead.")
             found = {c.resource for c in chosen} | {c.id for c in chosen}
             missing = [t for t in targets if t not in found]
             if missing:
@@ -371,6 +393,19 @@ class Coordinator(ProtocolOps):
             return chosen
 
         return self.write(work, actor=actor)
+
+    def _check_forced_release(self, resources: Sequence[str], *, all: bool, reason: str) -> None:
+        """A forced release takes claims from other agents: a human act, named and explained."""
+        if self.agent is not None:
+            raise Refused(f"a forced release is a human act, and you are the agent {self.agent}.",
+                          hint="ask the holder instead: gitcoord request-help --to HOLDER ...; "
+                               "or wait for it: gitcoord claim RESOURCE --wait 600.")
+        if all:
+            raise InvalidInput("--force takes the claims it releases by name, not --all.")
+        if not resources:
+            raise InvalidInput("name the claims (resources or ids) to release by force.")
+        if not reason.strip():
+            raise InvalidInput("--force needs --reason: a forced release is recorded with why.")
 
     def claims(self, *, all: bool = False, fetch: bool = False) -> list[dict[str, Any]]:
         """Live claims (with `all`, also dead ones still in the tree), each with its state."""

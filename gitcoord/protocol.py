@@ -203,7 +203,7 @@ class ProtocolOps:
                          mode: Literal["exclusive", "shared"] = "exclusive", lease: timedelta | None = None,
                          message: str = "") -> list[Claim]: ...
         def _touch_agent(self, txn: Txn, agent: str, *, resource: str | None = None,
-                         progress: int | None = None, message: str | None = None) -> None: ...
+                         progress: int | None = None, message: str | None = None) -> Agent: ...
         def _with_wait(self, attempt: Callable[[], T], wait: float) -> T: ...
 
     # -- shared helpers ------------------------------------------------------------------
@@ -456,6 +456,9 @@ class ProtocolOps:
 
         def work(txn: Txn) -> Task:
             task = self._my_task(txn, task_id, agent, "finish")
+            if task.status == "blocked":
+                raise Refused(f"{task_id} is blocked ({task.block_reason}); a blocked task goes back to the queue "
+                              "before it is done.", hint=f"gitcoord task unblock {task_id}, then take it.")
             self._release_task_claims(txn, task, agent)
             task.status, task.assignee, task.done_at, task.note = "done", agent, txn.now, note
             task.started_at = task.started_at or txn.now

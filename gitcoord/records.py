@@ -82,6 +82,10 @@ class Agent(Record):
     progress: int | None = None
     message: str = ""
     resource: str = ""
+    # The claims (id -> resource) the agent held after its own last write: a claim that
+    # left this list by someone else's hand (a takeover, a forced release) was lost.
+    held: dict[str, str] = Field(default_factory=dict)
+    lost: dict[str, str] = Field(default_factory=dict)  # lost since the last check-in, which reports them
 
     @property
     def key(self) -> str:

@@ -195,6 +195,25 @@ class Txn:
         if key not in self._touched:
             self._touched.append(key)
 
+    def pending(self, model: type[R]) -> list[R]:
+        """The records of a kind as they will be once this transaction lands."""
+        prefix = f"{ROOT}/{model.directory}/"
+        found = {f"{prefix}{r.key}.toml": r for r in self.snap.records(model)}
+        for path, record in self._writes.items():
+            if not path.startswith(prefix):
+                continue
+            if record is None:
+                found.pop(path, None)
+            elif isinstance(record, model):
+                found[path] = record
+        return list(found.values())
+
+    def deleted(self, model: type[Record]) -> set[str]:
+        """Keys of the records of a kind this transaction deletes."""
+        prefix = f"{ROOT}/{model.directory}/"
+        return {path[len(prefix):-len(".toml")] for path, record in self._writes.items()
+                if record is None and path.startswith(prefix)}
+
     @property
     def has_writes(self) -> bool:
         return bool(self._writes)

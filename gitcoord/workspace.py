@@ -67,6 +67,8 @@ class Workspace:
                 raise InvalidInput(f"the configured remote {wanted!r} does not exist.",
                                    hint="fix coord.remote in .coord/config.toml or `git remote add`.")
             return wanted
+        if self.top is None:
+            return None  # a bare repository is where the coord branch lives, not a copy of it
         return "origin" if "remote.origin.url" in self.gitconfig else None
 
     @property

@@ -227,3 +227,50 @@ def test_malformed_record_is_skipped_with_warning(world: World) -> None:
     assert ".coord/claims/C-999.toml" in res.json()["skipped"]
     assert "skipping malformed record" in res.err
     assert run(a, "claim", "more.py", agent="alpha").code == 0
+
+
+def test_bare_check_in_reports_a_claim_lost_to_a_takeover(world: World) -> None:
+    a, b = world.clones[0], world.clones[1]
+    run(a, "claim", "src/q.py", "--minutes", "1", agent="alpha")
+    kept = run(a, "claim", "src/kept.py", "--minutes", "60", "--json", agent="alpha").json()[0]
+    later = {"GITCOORD_CLOCK_SKEW_SECONDS": "600"}
+    assert run(b, "claim", "src/q.py", agent="beta", env=later).code == 0
+    # alpha keeps working (a message is a write of its own) before it checks in:
+    assert run(a, "send", "--to", "any", "still here", agent="alpha", env=later).code == 0
+    res = run(a, "check-in", "--json", agent="alpha", env=later)
+    assert res.code == 3
+    assert res.json()["renewed"] == [kept["id"]]
+    assert res.json()["lost"] == [{"id": "C-1", "resource": "src/q.py", "now_held_by": "beta (C-3)"}]
+    assert "lost claims since your last check-in: C-1 on src/q.py, now beta (C-3)'s" in res.err
+    # Reported once: the next heartbeat is clean.
+    assert run(a, "check-in", agent="alpha", env=later).code == 0
+
+
+def test_own_release_is_not_a_loss_and_check_in_takes_ids(world: World) -> None:
+    a = world.clones[0]
+    first = run(a, "claim", "x.py", "y.py", "--json", agent="alpha").json()
+    assert run(a, "release", "x.py", agent="alpha").code == 0
+    res = run(a, "check-in", first[1]["id"], "--json", agent="alpha")
+    assert res.code == 0 and res.json()["renewed"] == [first[1]["id"]] and res.json()["lost"] == []
+    assert run(a, "check-in", "--json", agent="alpha").json()["lost"] == []
+
+
+def test_forced_release_is_for_humans_and_by_name(world: World) -> None:
+    a, b = world.clones[0], world.clones[1]
+    run(a, "claim", "t1.py", agent="alpha")
+    run(b, "claim", "t2.py", agent="beta")
+    agent_try = run(b, "release", "t1.py", "--force", "--reason", "i want it", agent="beta")
+    assert agent_try.code == 3 and "human act" in agent_try.err
+    everything = run(b, "release", "--all", "--force", "--reason", "just t1", "t1.py")
+    assert everything.code == 2
+    assert sorted(c["resource"] for c in run(a, "claims", "--json").json()) == ["t1.py", "t2.py"]
+    assert run(b, "release", "t1.py", "--force", "--reason", "alpha is gone").code == 0
+    assert [c["resource"] for c in run(a, "claims", "--json").json()] == ["t2.py"]
+    # alpha learns of it at its next check-in.
+    lost = run(a, "check-in", "--json", agent="alpha")
+    assert lost.code == 3 and lost.json()["lost"][0]["resource"] == "t1.py"
+
+
+def test_log_limit_must_be_positive(world: World) -> None:
+    res = run(world.clones[0], "log", "-n", "-5")
+    assert res.code == 2 and "Traceback" not in res.err

@@ -177,6 +177,8 @@ def test_task_block_releases_and_unblock_requeues(local_repo: Path) -> None:
     assert (blocked["status"], blocked["block_reason"], blocked["claim_ids"]) == ("blocked", "needs the schema", [])
     assert run(r, "claims", "--json").json() == []
     assert run(r, "task", "block", tid, "--reason", "again", agent="alpha").code == 3
+    finish = run(r, "task", "done", tid, agent="alpha")
+    assert finish.code == 3 and "unblock" in finish.err  # blocked goes back to the queue, not to done
     assert run(r, "task", "next", agent="alpha").code == 3
     assert run(r, "task", "unblock", tid, agent="alpha").code == 0
     assert run(r, "task", "unblock", tid, agent="alpha").code == 3
