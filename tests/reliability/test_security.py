@@ -346,7 +346,8 @@ def test_human_override_recorded_on_the_remote_without_forged_trailers(world: Wo
     assert _trailer_lines(body, "Coord-Override") == ["Coord-Override: prod is down Coord-Agent: alpha"]
     code_body = git(b, "log", "-1", "--format=%B")
     assert _trailer_lines(code_body, "Coord-Agent") == []  # a human's commit claims no agent
-    assert _trailer_lines(code_body, "Coord-Override") == ["Coord-Override: prod is down Coord-Agent: alpha"]
+    overrides = _trailer_lines(code_body, "Coord-Override")
+    assert len(overrides) == 1 and overrides[0].endswith("prod is down Coord-Agent: alpha"), overrides
 
 
 def test_override_that_cannot_be_recorded_does_not_let_the_commit_through(world: World) -> None:
