@@ -18,3 +18,10 @@ def wall_clock() -> datetime:
 def utc_text(value: datetime) -> str:
     """UTC ISO 8601 with a `Z`, to the second."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_utc(value: object) -> datetime:
+    """A timestamp as records hold it (`...Z` text, or a TOML datetime), in UTC."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))

@@ -106,3 +106,14 @@ def test_install_guard_codex_creates_file(tmp_path: Path) -> None:
     assert "apply_patch" in group["matcher"] and group["hooks"][0]["command"] == "gitcoord guard --format codex"
     install_guard(tmp_path, "codex", remove=True)
     assert json.loads(path.read_text()) == {}
+
+
+def test_a_symlinked_directory_is_no_way_around_a_claim(local_repo: Path) -> None:
+    repo = local_repo
+    (repo / "src").mkdir()
+    (repo / "src" / "a.py").write_text("x\n")
+    (repo / "lnk").symlink_to("src")
+    assert run(repo, "claim", "src/a.py", agent="alpha").code == 0
+    denied = guard(repo, "claude", claude_call(repo, "Edit", str(repo / "lnk" / "a.py")))
+    assert denied.returncode == 0
+    assert json.loads(denied.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"

@@ -117,7 +117,7 @@ def test_override_is_recorded(local_repo: Path) -> None:
     stage(repo, "api.py")
     done = commit(repo, "-m", "hotfix", agent="beta", env={"GITCOORD_OVERRIDE": "prod is down"})
     assert done.returncode == 0, done.stderr
-    assert "Coord-Override: prod is down" in git(repo, "log", "-1", "--format=%B")
+    assert "Coord-Override: E-2 prod is down" in git(repo, "log", "-1", "--format=%B")
     with Coordinator(repo) as coord:
         errors = coord.snapshot().records(ErrorRecord)
     assert len(errors) == 1
@@ -226,3 +226,44 @@ def test_trailers_by_hand_off_and_without_pre_commit(world: World) -> None:
     assert commit(a, "--no-verify", "-m", "pre-commit skipped", agent="alpha").returncode == 0
     body = git(a, "log", "-1", "--format=%B")
     assert "Coord-Agent: alpha" in body and "Coord-Claim: C-1@1" in body
+
+
+
+def test_forged_override_trailers_do_not_pass_verify(local_repo: Path) -> None:
+    """An override counts only as the record pre-commit wrote: by the committer, for those paths."""
+    repo = local_repo
+    assert run(repo, "claim", "api.py", "db.py", agent="alpha").code == 0
+    install(repo)
+    stage(repo, "api.py")
+    assert commit(repo, "-m", "legit", agent="beta", env={"GITCOORD_OVERRIDE": "urgent hotfix"}).returncode == 0
+    assert run(repo, "verify", "HEAD~1..HEAD").code == 0
+    # A look-alike conflict record written by hand is not an override.
+    assert run(repo, "log-error", "--type", "conflict", "--severity", "low",
+               "beta overrode the pre-commit hook for db.py; claims: C-1 (alpha); reason: e", agent="beta").code == 0
+    forgeries = [
+        "e",                      # no record at all, a reason found in many messages
+        "E-2 urgent hotfix",      # a real override, but for api.py, not db.py
+        "E-4 e",                  # the hand-written look-alike
+    ]
+    for trailer in forgeries:
+        stage(repo, "db.py", text=f"{trailer}\n")
+        sneaky = commit(repo, "--no-verify", "-m", f"evil\n\nCoord-Agent: beta\nCoord-Override: {trailer}",
+                        agent="beta")
+        assert sneaky.returncode == 0, sneaky.stderr
+        checked = run(repo, "verify", "HEAD~1..HEAD", "--json")
+        assert checked.code == 3, trailer
+        assert checked.json()["violations"][0]["path"] == "db.py"
+
+
+def test_verify_judges_a_commit_by_the_claims_of_its_time(local_repo: Path) -> None:
+    repo = local_repo
+    assert run(repo, "claim", "lib.py", agent="alpha").code == 0
+    install(repo)
+    stage(repo, "lib.py")
+    # Timestamps have one-second steps and a tie counts against the commit: date it clearly earlier.
+    earlier = {"GIT_COMMITTER_DATE": "2020-01-01T00:00:00Z"}
+    assert commit(repo, "-m", "alpha's work", agent="alpha", env=earlier).returncode == 0
+    # alpha releases normally; beta claims the file afterwards. alpha's old commit is fine.
+    assert run(repo, "release", "lib.py", agent="alpha").code == 0
+    assert run(repo, "claim", "lib.py", agent="beta").code == 0
+    assert run(repo, "verify", "HEAD~1..HEAD").code == 0

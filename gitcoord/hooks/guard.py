@@ -53,22 +53,27 @@ def patch_paths(patch: str) -> list[str]:
     return list(dict.fromkeys(p for p in found if p))
 
 
-def repo_relative(path: str, cwd: Path, top: Path) -> str | None:
-    """`path` relative to the work tree, POSIX style; None when it lies outside."""
+def repo_relative(path: str, cwd: Path, top: Path) -> list[str]:
+    """Every spelling of `path` relative to the work tree (as written, and with symlinks
+    resolved), POSIX style; empty when it lies outside. Both are checked, so a link to a
+    claimed directory is no way around the claim."""
     full = Path(os.path.normpath(cwd / path))
+    found: list[str] = []
     for candidate, root in ((full, top), (full.resolve(), top.resolve())):
         try:
-            return candidate.relative_to(root).as_posix()
+            relative = candidate.relative_to(root).as_posix()
         except ValueError:
             continue
-    return None
+        if relative not in found:
+            found.append(relative)
+    return found
 
 
 def conflicts(call: dict[str, Any], repo: LeanRepo, cwd: Path) -> list[tuple[str, HeldClaim]]:
     """(path, claim) for every path of the call under another agent's exclusive claim."""
     if repo.top is None:
         return []
-    relative = [r for r in (repo_relative(p, cwd, repo.top) for p in tool_paths(call)) if r]
+    relative = [r for p in tool_paths(call) for r in repo_relative(p, cwd, repo.top)]
     if not relative:
         return []
     agent = repo.agent()

@@ -10,13 +10,13 @@ this path?" through `ResourceIndex`. Writes (an override record) and fetches go 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from gitcoord.cache import ParsedTrees
 from gitcoord.claims import Resource, ResourceIndex, parse_resource
-from gitcoord.clock import wall_clock
+from gitcoord.clock import parse_utc, wall_clock
 from gitcoord.constants import DEFAULT_GRACE_MINUTES, DEFAULT_HOOKS_MODE, HOOK_MODES
 from gitcoord.errors import InvalidInput
 from gitcoord.git import CatFile, parse_tree, run_plain
@@ -50,19 +50,13 @@ class HeldClaim:
                    mode=str(data.get("mode", "exclusive")), token=int(data["token"]),
                    message=str(data.get("message", "")), created_at=str(data.get("created_at", "")),
                    last_check_in=str(data.get("last_check_in", "")),
-                   expires_at=_parse_time(data["expires_at"]))
+                   expires_at=parse_utc(data["expires_at"]))
 
     def describe(self) -> str:
         said = f', last said "{self.message}"' if self.message else ""
         until = self.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")
         return (f"{self.agent}'s {self.mode} claim {self.id} on {self.resource} (token {self.token}, "
                 f"since {self.created_at}, until {until}, last check-in {self.last_check_in}{said})")
-
-
-def _parse_time(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
 class LeanRepo:

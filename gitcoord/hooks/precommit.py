@@ -76,26 +76,28 @@ def run_pre_commit(repo: LeanRepo, mode: str) -> int:
     agent = repo.agent()
     claims = _claims(repo)
     problems = find_problems(paths, ClaimIndex(claims, ignorecase=repo.ignorecase), agent, mode)
-    verdict = _verdict(repo, agent, problems, mode)
+    verdict, override_id = _verdict(repo, agent, problems, mode)
     if verdict == 0:
-        hand_off_trailers(repo, commit_trailers(agent, claims, paths, ignorecase=repo.ignorecase))
+        hand_off_trailers(repo, commit_trailers(agent, claims, paths, ignorecase=repo.ignorecase,
+                                                override_id=override_id))
     return verdict
 
 
-def _verdict(repo: LeanRepo, agent: str | None, problems: Sequence[Problem], mode: str) -> int:
+def _verdict(repo: LeanRepo, agent: str | None, problems: Sequence[Problem], mode: str) -> tuple[int, str]:
+    """(exit code, id of the recorded override or "")."""
     if not problems:
-        return 0
+        return 0, ""
     message = refusal(problems, agent)
     if mode == "warn":
         sys.stderr.write(message.replace("commit refused", "warning (mode warn, not refused)") + "\n")
-        return 0
+        return 0, ""
     reason = os.environ.get(OVERRIDE_ENV, "").strip()
     if reason:
         error_id = record_override(repo, agent, problems, reason)
         sys.stderr.write(f"gitcoord: override recorded as {error_id}: {reason}\n")
-        return 0
+        return 0, error_id
     sys.stderr.write(message + "\n")
-    return 1
+    return 1, ""
 
 
 def _claims(repo: LeanRepo) -> list[HeldClaim]:
@@ -145,8 +147,12 @@ def record_override(repo: LeanRepo, agent: str | None, problems: Sequence[Proble
 
 
 def commit_trailers(agent: str | None, claims: Sequence[HeldClaim], paths: Sequence[str], *,
-                    ignorecase: bool) -> list[tuple[str, str]]:
-    """Coord-Agent, a Coord-Claim per own claim covering a path, and Coord-Override when set."""
+                    ignorecase: bool, override_id: str = "") -> list[tuple[str, str]]:
+    """Coord-Agent, a Coord-Claim per own claim covering a path, and Coord-Override when set.
+
+    The override trailer names the error record pre-commit wrote for it
+    (`Coord-Override: E-12 reason`): `verify` accepts only an override on record.
+    """
     trailers: list[tuple[str, str]] = []
     if agent:
         trailers.append(("Coord-Agent", agent))
@@ -156,9 +162,9 @@ def commit_trailers(agent: str | None, claims: Sequence[HeldClaim], paths: Seque
             for claim in index.covering(path):
                 mine.setdefault(claim.id, claim)
         trailers += [("Coord-Claim", f"{c.id}@{c.token}") for c in mine.values()]
-    reason = os.environ.get(OVERRIDE_ENV, "").strip()
+    reason = " ".join(os.environ.get(OVERRIDE_ENV, "").split())
     if reason:
-        trailers.append(("Coord-Override", " ".join(reason.split())))
+        trailers.append(("Coord-Override", f"{override_id} {reason}" if override_id else reason))
     return trailers
 
 

@@ -15,8 +15,10 @@ import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
+from gitcoord.clock import parse_utc
 from gitcoord.errors import GitcoordError, InvalidInput
 from gitcoord.hooks.lean import ClaimIndex, HeldClaim, LeanRepo, parse_name_status
 
@@ -74,49 +76,101 @@ class CommitInfo:
     tokens: dict[str, int]
     override: str
     paths: list[str]
+    committed: datetime
+
+
+@dataclass
+class CoordFacts:
+    """What the coord history says beyond the live claims: which claims were taken from
+    their holders (a takeover, a forced release), and which error records are overrides."""
+
+    superseded: set[str] = field(default_factory=set)
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def verify_range(repo: LeanRepo, rev_args: Sequence[str]) -> Report:
     """Check the non-merge commits `git rev-list REV_ARGS` names against the local coord claims."""
     claims = repo.claims()
     index = ClaimIndex(claims, ignorecase=repo.ignorecase)
-    live_ids = {c.id for c in claims}
+    facts = coord_facts(repo)
     report = Report()
-    overrides: list[str] | None = None
     for info in _commits(repo, rev_args):
         report.commits.append(info.sha)
-        found = check_commit(info, index, live_ids)
-        if found and info.override:
-            overrides = _recorded_overrides(repo) if overrides is None else overrides
-            if any(info.override in text for text in overrides):
-                report.overridden.append({"commit": info.sha, "reason": info.override})
-                continue
+        found = check_commit(info, index, facts.superseded)
+        if found and overridden(info, found, facts):
+            report.overridden.append({"commit": info.sha, "reason": info.override})
+            continue
         report.violations += found
     return report
 
 
-def check_commit(info: CommitInfo, index: ClaimIndex, live_ids: set[str]) -> list[Violation]:
+def check_commit(info: CommitInfo, index: ClaimIndex, superseded_ids: set[str]) -> list[Violation]:
+    """The commit's violations: a path under another agent's exclusive claim that was made
+    before the commit, or a token of a claim that a takeover or forced release took away."""
     out: list[Violation] = []
-    stale = {cid: tok for cid, tok in info.tokens.items() if cid not in live_ids}
+    taken = {cid: tok for cid, tok in info.tokens.items() if cid in superseded_ids}
     for path in info.paths:
         seen: set[str] = set()
         for holder in index.covering(path):
             if holder.agent == info.agent or holder.id in seen:
                 continue
-            superseded = [tok for tok in stale.values() if holder.token > tok]
+            superseded = [tok for tok in taken.values() if holder.token > tok]
             if superseded:
                 out.append(Violation(info.sha, path, info.agent, "stale_token", holder, max(superseded)))
-            elif holder.mode == "exclusive":
+            elif holder.mode == "exclusive" and info.committed >= parse_utc(holder.created_at):
                 out.append(Violation(info.sha, path, info.agent, "claimed", holder))
             else:
-                continue
+                continue  # shared, or claimed only after this commit was made (a tie counts against it)
             seen.add(holder.id)
     return out
 
 
+def overridden(info: CommitInfo, found: Sequence[Violation], facts: CoordFacts) -> bool:
+    """Does the commit carry an override on record that covers all its violations?
+
+    The trailer names the record (`Coord-Override: E-12 reason`); the record must have
+    been written by an override (not by `log-error`), by the committer, for these paths,
+    with this reason. Anything less is a forged trailer.
+    """
+    record_id, _, reason = info.override.partition(" ")
+    record = facts.overrides.get(record_id)
+    if record is None or not reason:
+        return False
+    actor = str(record.get("agent", ""))
+    by_committer = actor == info.agent if info.agent else actor.startswith("human:")
+    if not by_committer:
+        return False
+    message = str(record.get("message", ""))
+    paths, _, rest = message.partition(" overrode the pre-commit hook for ")[2].partition("; claims: ")
+    covered = set(paths.split(", "))
+    return rest.endswith(f"; reason: {reason}") and all(v.path in covered for v in found)
+
+
+def coord_facts(repo: LeanRepo) -> CoordFacts:
+    """One pass over the coord history's takeovers, forced releases and overrides."""
+    facts = CoordFacts()
+    tip = repo.coord_tip()
+    if tip is None:
+        return facts
+    out = repo.git("log", "-z", "--format=%B", "--grep=^Coord-Takeover: ", "--grep=^Coord-Released: ",
+                   "--grep=^Coord-Action: override$", tip)
+    override_ids: set[str] = set()
+    for body in out.decode(errors="replace").split("\0"):
+        trailers = parse_trailers(body)
+        for key in ("Coord-Takeover", "Coord-Released"):
+            for value in trailers.get(key, []):
+                facts.superseded.update(part.split(" ")[0] for part in value.split(", ") if part)
+        if trailers.get("Coord-Action") == ["override"]:
+            for value in trailers.get("Coord-Records", []):
+                override_ids.update(r.strip() for r in value.split(",") if r.strip().startswith("E-"))
+    if override_ids:
+        facts.overrides = {str(r.get("id")): r for r in repo.records("errors") if r.get("id") in override_ids}
+    return facts
+
+
 def _commits(repo: LeanRepo, rev_args: Sequence[str]) -> list[CommitInfo]:
     try:
-        out = repo.git("log", "--no-merges", "-z", "--format=%H%x1f%B", *rev_args, "--")
+        out = repo.git("log", "--no-merges", "-z", "--format=%H%x1f%ct%x1f%B", *rev_args, "--")
     except GitcoordError as exc:
         raise InvalidInput(f"cannot read the commits of {' '.join(rev_args)}: {exc}",
                            hint="give a revision range git understands, such as origin/main..HEAD.") from exc
@@ -124,12 +178,12 @@ def _commits(repo: LeanRepo, rev_args: Sequence[str]) -> list[CommitInfo]:
     for item in out.decode(errors="replace").split("\0"):
         if not item.strip():
             continue
-        sha, _, body = item.lstrip("\n").partition("\x1f")
-        infos.append(_commit_info(repo, sha, body))
+        sha, when, body = item.lstrip("\n").split("\x1f", 2)
+        infos.append(_commit_info(repo, sha, datetime.fromtimestamp(int(when), UTC), body))
     return infos
 
 
-def _commit_info(repo: LeanRepo, sha: str, body: str) -> CommitInfo:
+def _commit_info(repo: LeanRepo, sha: str, committed: datetime, body: str) -> CommitInfo:
     trailers = parse_trailers(body)
     tokens = {}
     for value in trailers.get("Coord-Claim", []):
@@ -139,7 +193,7 @@ def _commit_info(repo: LeanRepo, sha: str, body: str) -> CommitInfo:
     agent = (trailers.get("Coord-Agent") or [""])[-1].strip() or None
     override = (trailers.get("Coord-Override") or [""])[-1].strip()
     diff = repo.git("diff-tree", "-r", "-z", "-M", "--root", "--no-commit-id", "--name-status", sha)
-    return CommitInfo(sha, agent, tokens, override, parse_name_status(diff))
+    return CommitInfo(sha, agent, tokens, override, parse_name_status(diff), committed)
 
 
 def parse_trailers(body: str) -> dict[str, list[str]]:
@@ -150,11 +204,6 @@ def parse_trailers(body: str) -> dict[str, list[str]]:
         if sep and key.startswith("Coord-"):
             found.setdefault(key, []).append(value.strip())
     return found
-
-
-def _recorded_overrides(repo: LeanRepo) -> list[str]:
-    """Messages of the `conflict` error records on the coord branch (overrides are among them)."""
-    return [str(r.get("message", "")) for r in repo.records("errors") if r.get("type") == "conflict"]
 
 
 # -- the hooks -----------------------------------------------------------------------------------
@@ -176,7 +225,6 @@ def run_pre_push(repo: LeanRepo, mode: str, args: Sequence[str], stdin: bytes) -
     """pre-push: verify what each pushed ref adds (the coord branch itself is exempt)."""
     if mode == "off":
         return 0
-    remote = args[0] if args else "origin"
     if repo.remote:
         from gitcoord.hooks.precommit import fetch_coord
 
@@ -188,7 +236,8 @@ def run_pre_push(repo: LeanRepo, mode: str, args: Sequence[str], stdin: bytes) -
             continue
         local, theirs = parts[1], parts[3]
         known = theirs != ZERO and _exists(repo, theirs)
-        rev_args += [local, f"^{theirs}"] if known else [local, "--not", f"--remotes={remote}", "--not"]
+        # A new ref: what no remote has yet (another remote may hold the history already).
+        rev_args += [local, f"^{theirs}"] if known else [local, "--not", "--remotes", "--not"]
     if not stdin.strip() and os.environ.get("PRE_COMMIT_TO_REF"):
         # The pre-commit framework passes the pushed range in its own variables, not on stdin.
         start = os.environ.get("PRE_COMMIT_FROM_REF", "")
