@@ -86,18 +86,30 @@ def _agent_loop(clone: Path, agent: str, seed: int, ops: list[Op], lock: threadi
             ops.append(op)
 
 
+def _landings(remote: Path) -> dict[str, datetime]:
+    """When each commit became the remote's tip, from its reflog (a commit's own date is when
+    it was made, which under load can be seconds before its push lands)."""
+    landed = {}
+    for line in (remote / "logs" / "refs" / "heads" / "coord").read_text().splitlines():
+        head, _, _ = line.partition("\t")
+        fields = head.split(" ")
+        landed[fields[1]] = datetime.fromtimestamp(int(fields[-2]), UTC)
+    return landed
+
+
 def _replay(remote: Path) -> tuple[list[tuple[datetime, int, list[Claim]]], list[str], list[str]]:
-    """(commit time, rev, claims in the tree) per revision, the violations, and the takeover commits."""
+    """(landing time, rev, claims in the tree) per revision, the violations, and the takeover commits."""
     store = Store(Git(remote))
+    landed = _landings(remote)
     revisions, violations, takeovers = [], [], []
     log = git(remote, "log", "--reverse", "--format=%H %ct %(trailers:key=Coord-Takeover,valueonly,separator=;)",
               "coord").splitlines()
     for line in log:
         sha, stamp, *takeover = line.split(" ", 2)
-        when = datetime.fromtimestamp(int(stamp), UTC)
+        when = datetime.fromtimestamp(int(stamp), UTC)  # the writer judged liveness at about this time
         snap = store.snapshot_at(sha)
         claims = snap.records(Claim)
-        revisions.append((when, snap.rev, claims))
+        revisions.append((landed.get(sha, when), snap.rev, claims))
         if takeover and takeover[0].strip():
             takeovers.append(takeover[0])
         live = [c for c in claims if not is_dead(c, when, GRACE)]
@@ -124,6 +136,7 @@ def _named_holders(err: str) -> list[tuple[str, str]]:
 def test_history_replay_under_churn(world: World) -> None:
     clones = [world.clones[i] if i < len(world.clones) else world.clone(f"agent-{a}")
               for i, a in enumerate(AGENTS)]
+    git(world.remote, "config", "core.logAllRefUpdates", "always")  # landing times, for the replay
     for clone in clones:
         (clone / ".coord").mkdir(exist_ok=True)
         (clone / ".coord" / "config.toml").write_text(CONFIG)
@@ -154,8 +167,8 @@ def test_history_replay_under_churn(world: World) -> None:
     for op in refusals:
         named = _named_holders(op.err)
         assert named, op.err
-        tips = [claims for when, _, claims in revisions if when <= op.started + SLACK]
-        current = [claims for when, _, claims in revisions if op.started - SLACK <= when <= op.ended + SLACK]
+        tips = [claims for landed, _, claims in revisions if landed <= op.started + SLACK]
+        current = [claims for landed, _, claims in revisions if op.started - SLACK <= landed <= op.ended + SLACK]
         window = tips[-1:] + current  # the tip when it started, and every tip while it ran
         for agent, cid in named:
             assert any(c.id == cid and c.agent == agent and not is_dead(c, op.started - SLACK, GRACE)
