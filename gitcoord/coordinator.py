@@ -30,7 +30,7 @@ from gitcoord.git import Git
 from gitcoord.protocol import ProtocolOps
 from gitcoord.records import Agent, Claim
 from gitcoord.store import Outcome, Snapshot, Store, Txn
-from gitcoord.validate import check_text, require_id
+from gitcoord.validate import check_text, quoted, require_id
 from gitcoord.workspace import Workspace, check_agent_name
 
 T = TypeVar("T")
@@ -109,7 +109,7 @@ class Coordinator(ProtocolOps):
             self.store.remote = self.workspace.remote(remote)
         if branch is not None:
             if not AGENT_NAME.fullmatch(branch):
-                raise InvalidInput(f"{branch!r} is not a usable branch name for the coord store.")
+                raise InvalidInput(f"{quoted(branch)} is not a usable branch name for the coord store.")
             self.store.branch = branch
         created = self.store.init()
         wrote_config = False

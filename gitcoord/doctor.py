@@ -145,6 +145,7 @@ def _records(coord: Coordinator) -> dict[str, str]:
     from gitcoord.store import ROOT
 
     snap = coord.snapshot()
+    _ = snap.meta  # meta.toml is read lazily; a damaged one is skipped like any record
     for model in MODELS:
         snap.records(model)
     for name, entry in snap.entries(f"{ROOT}/{Summary.directory}").items():

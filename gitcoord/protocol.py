@@ -51,7 +51,7 @@ from gitcoord.records import (
     Summary,
     Task,
 )
-from gitcoord.validate import check_text, require_id
+from gitcoord.validate import check_text, quoted, require_id
 from gitcoord.workspace import check_agent_name
 
 if TYPE_CHECKING:
@@ -103,13 +103,13 @@ def _check_id(value: str, kind: str) -> str:
 
 def _choice(value: str, options: Sequence[str], what: str) -> str:
     if value not in options:
-        raise InvalidInput(f"{value!r} is not a valid {what}.", hint=f"use one of: {', '.join(options)}.")
+        raise InvalidInput(f"{quoted(value)} is not a valid {what}.", hint=f"use one of: {', '.join(options)}.")
     return value
 
 
 def _check_actor(actor: str) -> str:
     if not _ACTOR.fullmatch(actor):
-        raise InvalidInput(f"{actor!r} is not a valid actor: an agent name, human:EMAIL or notion:USER.")
+        raise InvalidInput(f"{quoted(actor)} is not a valid actor: an agent name, human:EMAIL or notion:USER.")
     return actor
 
 
@@ -117,7 +117,7 @@ def _check_recipient(to: str) -> str:
     """`any`, an agent name, or a person (`human:EMAIL`, `notion:USER`)."""
     if to == EVERYONE or AGENT_NAME.fullmatch(to) or (to.startswith(REVIEWER_PREFIXES) and _ACTOR.fullmatch(to)):
         return to
-    raise InvalidInput(f"{to!r} is not a valid recipient.", hint="use an agent name, `any`, or human:EMAIL.")
+    raise InvalidInput(f"{quoted(to)} is not a valid recipient.", hint="use an agent name, `any`, or human:EMAIL.")
 
 
 def _check_resource(resource: str) -> str:
@@ -176,7 +176,8 @@ def clean_trace(trace: str) -> str:
 def _parse_metric(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not _METRIC_KEY.fullmatch(key.strip()):
-        raise InvalidInput(f"{text!r} is not a metric.", hint="write metrics as KEY=VALUE, e.g. --metric tests=42.")
+        raise InvalidInput(f"{quoted(text)} is not a metric.",
+                           hint="write metrics as KEY=VALUE, e.g. --metric tests=42.")
     return key.strip(), value.strip()
 
 
@@ -598,7 +599,8 @@ class ProtocolOps:
                                    "unset, no `gitcoord start` in that worktree), or reviews it in Notion.")
             reviewer = self.human()
         elif not reviewer.startswith(REVIEWER_PREFIXES):
-            raise Refused(f"{reviewer!r} cannot review decisions: reviewers are people (human:EMAIL, notion:USER).")
+            raise Refused(f"{quoted(reviewer)} cannot review decisions: "
+                          "reviewers are people (human:EMAIL, notion:USER).")
         _check_actor(reviewer)
         allowed = [r.lower() for r in self.config.review.reviewers]
         if allowed and reviewer.split(":", 1)[1].lower() not in allowed:
@@ -663,7 +665,7 @@ class ProtocolOps:
         clean = {k: _check_text(str(v), f"metric {k}", 500) for k, v in (metrics or {}).items()}
         for key in clean:
             if not _METRIC_KEY.fullmatch(key):
-                raise InvalidInput(f"{key!r} is not a metric name (letters, digits, '.', '_', '-').")
+                raise InvalidInput(f"{quoted(key)} is not a metric name (letters, digits, '.', '_', '-').")
         if len(clean) > 50:
             raise InvalidInput("at most 50 metrics.")
         if day_number is not None and not 0 <= day_number <= 100_000:

@@ -53,7 +53,18 @@ class Record(BaseModel):
 
 
 class IdRecord(Record):
+    kind: ClassVar[str] = ""  # the id's letter: C, T, H, M, E, D
     id: str
+
+    @field_validator("id")
+    @classmethod
+    def _id_names_this_kind(cls, value: str) -> str:
+        # The id becomes a file name: a record pushed by hand with `id = "../x"` must not
+        # make a later write touch a path outside its directory.
+        match = RECORD_ID.fullmatch(value)
+        if match is None or (cls.kind and match.group(1) != cls.kind):
+            raise ValueError(f"{value[:60]!r} is not a {cls.kind or 'record'} id")
+        return value
 
     @property
     def key(self) -> str:
@@ -87,12 +98,18 @@ class Agent(Record):
     held: dict[str, str] = Field(default_factory=dict)
     lost: dict[str, str] = Field(default_factory=dict)  # lost since the last check-in, which reports them
 
+    @field_validator("name")
+    @classmethod
+    def _name_is_an_agent_name(cls, value: str) -> str:
+        return _agent_name(value)
+
     @property
     def key(self) -> str:
         return self.name
 
 
 class Claim(IdRecord):
+    kind: ClassVar[str] = "C"
     directory: ClassVar[str] = "claims"
 
     agent: str
@@ -108,6 +125,7 @@ class Claim(IdRecord):
 
 
 class Task(IdRecord):
+    kind: ClassVar[str] = "T"
     directory: ClassVar[str] = "tasks"
 
     title: str
@@ -127,6 +145,7 @@ class Task(IdRecord):
 
 
 class HelpRequest(IdRecord):
+    kind: ClassVar[str] = "H"
     directory: ClassVar[str] = "help"
 
     from_agent: str
@@ -144,6 +163,7 @@ class HelpRequest(IdRecord):
 
 
 class Message(IdRecord):
+    kind: ClassVar[str] = "M"
     directory: ClassVar[str] = "messages"
 
     from_agent: str
@@ -155,6 +175,7 @@ class Message(IdRecord):
 
 
 class ErrorRecord(IdRecord):
+    kind: ClassVar[str] = "E"
     directory: ClassVar[str] = "errors"
 
     agent: str
@@ -171,6 +192,7 @@ class ErrorRecord(IdRecord):
 
 
 class Decision(IdRecord):
+    kind: ClassVar[str] = "D"
     directory: ClassVar[str] = "decisions"
 
     agent: str
@@ -200,6 +222,11 @@ class Summary(Record):
     metrics: dict[str, str] = Field(default_factory=dict)
     created_at: Timestamp
 
+    @field_validator("agent")
+    @classmethod
+    def _agent_is_an_agent_name(cls, value: str) -> str:
+        return _agent_name(value)
+
     @field_validator("metrics", mode="before")
     @classmethod
     def _metrics_as_text(cls, value: Any) -> Any:
@@ -210,6 +237,12 @@ class Summary(Record):
     @property
     def key(self) -> str:
         return f"{self.agent}/{self.day.isoformat()}"
+
+
+def _agent_name(value: str) -> str:
+    if not AGENT_NAME.fullmatch(value):
+        raise ValueError(f"{value[:60]!r} is not an agent name")
+    return value
 
 
 KINDS: dict[str, type[Record]] = {

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 import tomllib
 from collections.abc import Callable, Iterator, Sequence
@@ -37,7 +38,7 @@ from gitcoord.clock import wall_clock
 from gitcoord.constants import DEFAULT_BRANCH
 from gitcoord.errors import GitcoordError, InvalidInput, Refused, Unavailable
 from gitcoord.git import BLOB_MODE, TREE_MODE, ZERO_OID, Git, GitFailed, TreeEntry
-from gitcoord.records import Meta, Record, parse_record
+from gitcoord.records import KINDS, Meta, Record, parse_record
 from gitcoord.workspace import view_ref
 
 log = logging.getLogger("gitcoord")
@@ -78,8 +79,21 @@ class Snapshot:
     def meta(self) -> Meta:
         if self._meta is None:
             raw = self.read(f"{ROOT}/meta.toml")
-            self._meta = Meta.model_validate(tomllib.loads(raw.decode())) if raw else Meta()
+            try:
+                self._meta = Meta.model_validate(tomllib.loads(raw.decode())) if raw else Meta()
+            except (ValueError, UnicodeDecodeError) as exc:
+                # The next write rewrites it; until then the history says where the count stood,
+                # and Txn.new_id steps over any id that is taken anyway.
+                self._skip(f"{ROOT}/meta.toml", exc)
+                self._meta = Meta(rev=self._last_rev_in_history())
         return self._meta
+
+    def _last_rev_in_history(self) -> int:
+        if self.commit is None:
+            return 0
+        out = self.git.run("log", "-1", "--format=%(trailers:key=Coord-Rev,valueonly)", "--grep=^Coord-Rev: ",
+                           self.commit).stdout.decode().strip()
+        return int(out) if out.isdigit() else 0
 
     @property
     def rev(self) -> int:
@@ -132,16 +146,23 @@ class Snapshot:
             self._skip(f"{directory}/{name}", ValueError("not valid TOML"))
         try:
             # One validation call for the whole directory: fast, and right in the usual case.
-            return _list_adapter(model).validate_python(list(parsed.values()))
+            found = _list_adapter(model).validate_python(list(parsed.values()))
+            named = dict(zip(parsed, found, strict=True))
         except ValidationError:
-            pass
-        out: list[R] = []
-        for name, data in parsed.items():
-            try:
-                out.append(model.model_validate(data))
-            except ValidationError as exc:
-                self._skip(f"{directory}/{name}", exc)
-        return out
+            named = {}
+            for name, data in parsed.items():
+                try:
+                    named[name] = model.model_validate(data)
+                except ValidationError as exc:
+                    self._skip(f"{directory}/{name}", exc)
+        return [record for name, record in named.items() if self._named_right(directory, name, record)]
+
+    def _named_right(self, directory: str, name: str, record: Record) -> bool:
+        """A record is where its key says it is; one pushed under another name is skipped."""
+        if f"{record.key.rpartition('/')[2]}.toml" == name:
+            return True
+        self._skip(f"{directory}/{name}", ValueError(f"its key {record.key!r} does not match its file name"))
+        return False
 
     def record(self, model: type[R], key: str) -> R | None:
         path = f"{ROOT}/{model.directory}/{key}.toml"
@@ -149,10 +170,11 @@ class Snapshot:
         if raw is None:
             return None
         try:
-            return parse_record(model, raw)
+            record = parse_record(model, raw)
         except (ValueError, UnicodeDecodeError) as exc:
             self._skip(path, exc)
             return None
+        return record if self._named_right(path.rpartition("/")[0], path.rpartition("/")[2], record) else None
 
     def _skip(self, path: str, exc: Exception) -> None:
         first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -179,16 +201,24 @@ class Txn:
         return self.snap.rev + max(1, self._allocated)
 
     def new_id(self, kind: str) -> str:
-        """A fresh record id: the kind letter and a revision no one else can get."""
-        self._allocated += 1
-        return f"{kind}-{self.snap.rev + self._allocated}"
+        """A fresh record id: the kind letter and a revision no one else can get.
+
+        Ids follow the revision count; should a damaged meta.toml have lost the
+        count, an id already in the tree is stepped over, never reused.
+        """
+        existing = self.snap.entries(f"{ROOT}/{KINDS[kind].directory}")
+        while True:
+            self._allocated += 1
+            candidate = f"{kind}-{self.snap.rev + self._allocated}"
+            if f"{candidate}.toml" not in existing:
+                return candidate
 
     def put(self, record: Record) -> None:
-        self._writes[f"{ROOT}/{record.directory}/{record.key}.toml"] = record
+        self._writes[_record_path(record)] = record
         self._note(record.key)
 
     def delete(self, record: Record) -> None:
-        self._writes[f"{ROOT}/{record.directory}/{record.key}.toml"] = None
+        self._writes[_record_path(record)] = None
         self._note(record.key)
 
     def _note(self, key: str) -> None:
@@ -531,6 +561,16 @@ class Store:
             sha, when, author, body = item.lstrip("\n").split("\x1f", 3)
             yield {"commit": sha, "time": when, "author": author,
                    "subject": body.split("\n", 1)[0], **_trailers(body)}
+
+
+_SAFE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?")
+
+
+def _record_path(record: Record) -> str:
+    """Where a record lives. The models validate keys; this is the last line of defence."""
+    if not _SAFE_KEY.fullmatch(record.key) or ".." in record.key:
+        raise GitcoordError(f"refusing to write a record under the unsafe key {record.key[:60]!r}.")
+    return f"{ROOT}/{record.directory}/{record.key}.toml"
 
 
 @cache

@@ -6,6 +6,13 @@ from gitcoord.constants import RECORD_ID
 from gitcoord.errors import InvalidInput
 
 
+def quoted(value: str, limit: int = 60) -> str:
+    """A user's input as an error message shows it: escaped, and cut when it is long."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}... ({len(value)} characters)"
+
+
 def check_text(value: str, what: str, limit: int) -> str:
     """Free text an agent writes: bounded, and no control characters but newline and tab."""
     if len(value) > limit:
@@ -20,5 +27,5 @@ def require_id(value: str, kind: str) -> str:
     """Validate a record id of `kind` typed by a user (exit 2 when malformed)."""
     match = RECORD_ID.fullmatch(value)
     if not match or match.group(1) != kind:
-        raise InvalidInput(f"{value!r} is not a valid {kind}- id.", hint=f"ids look like {kind}-42.")
+        raise InvalidInput(f"{quoted(value)} is not a valid {kind}- id.", hint=f"ids look like {kind}-42.")
     return value

@@ -15,11 +15,12 @@ from typing import Any
 from gitcoord.constants import AGENT_ENV, AGENT_NAME, CONFIG_PATH, DEFAULT_BRANCH, IDENTITY_FILE
 from gitcoord.errors import InvalidInput
 from gitcoord.git import run_plain
+from gitcoord.validate import quoted
 
 
 def check_agent_name(name: str) -> str:
     if not AGENT_NAME.fullmatch(name):
-        raise InvalidInput(f"{name!r} is not a valid agent name.",
+        raise InvalidInput(f"{quoted(name)} is not a valid agent name.",
                            hint="use 1-40 characters: lowercase letters, digits, '.', '_' or '-', "
                                 "starting with a letter or digit.")
     return name
@@ -64,7 +65,7 @@ class Workspace:
         wanted = wanted if wanted is not None else str(self.setting("coord", "remote", ""))
         if wanted:
             if f"remote.{wanted}.url" not in self.gitconfig:
-                raise InvalidInput(f"the configured remote {wanted!r} does not exist.",
+                raise InvalidInput(f"the configured remote {quoted(wanted)} does not exist.",
                                    hint="fix coord.remote in .coord/config.toml or `git remote add`.")
             return wanted
         if self.top is None:

@@ -21,6 +21,7 @@ from typing import Any
 from gitcoord.clock import parse_utc
 from gitcoord.errors import GitcoordError, InvalidInput
 from gitcoord.hooks.lean import ClaimIndex, HeldClaim, LeanRepo, parse_name_status
+from gitcoord.validate import quoted
 
 ZERO = "0" * 40
 _TOKEN = re.compile(r"([A-Z])-(\d+)@(\d+)")
@@ -88,13 +89,17 @@ class CoordFacts:
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def verify_range(repo: LeanRepo, rev_args: Sequence[str]) -> Report:
-    """Check the non-merge commits `git rev-list REV_ARGS` names against the local coord claims."""
+def verify_range(repo: LeanRepo, rev_args: Sequence[str], *, options: Sequence[str] = ()) -> Report:
+    """Check the non-merge commits `git rev-list OPTIONS REV_ARGS` names against the local coord claims.
+
+    `rev_args` are revisions only (a user's REVRANGE: never read as options);
+    `options` are the hooks' own rev-list options (--not, --remotes, --all).
+    """
     claims = repo.claims()
     index = ClaimIndex(claims, ignorecase=repo.ignorecase)
     facts = coord_facts(repo)
     report = Report()
-    for info in _commits(repo, rev_args):
+    for info in _commits(repo, rev_args, options):
         report.commits.append(info.sha)
         found = check_commit(info, index, facts.superseded)
         if found and overridden(info, found, facts):
@@ -168,11 +173,14 @@ def coord_facts(repo: LeanRepo) -> CoordFacts:
     return facts
 
 
-def _commits(repo: LeanRepo, rev_args: Sequence[str]) -> list[CommitInfo]:
+def _commits(repo: LeanRepo, rev_args: Sequence[str], options: Sequence[str]) -> list[CommitInfo]:
     try:
-        out = repo.git("log", "--no-merges", "-z", "--format=%H%x1f%ct%x1f%B", *rev_args, "--")
+        # --end-of-options: a "revision" such as --output=FILE must never be taken as an option.
+        out = repo.git("log", "--no-merges", "-z", "--format=%H%x1f%ct%x1f%B", *options, "--end-of-options",
+                       *rev_args, "--")
     except GitcoordError as exc:
-        raise InvalidInput(f"cannot read the commits of {' '.join(rev_args)}: {exc}",
+        raise InvalidInput(f"cannot read the commits of {quoted(' '.join(rev_args), 200)}: "
+                           f"{quoted(exc.message.rpartition(': ')[2], 200)}",
                            hint="give a revision range git understands, such as origin/main..HEAD.") from exc
     infos = []
     for item in out.decode(errors="replace").split("\0"):
@@ -229,22 +237,23 @@ def run_pre_push(repo: LeanRepo, mode: str, args: Sequence[str], stdin: bytes) -
         from gitcoord.hooks.precommit import fetch_coord
 
         fetch_coord(repo)
-    rev_args: list[str] = []
+    code = 0
     for line in stdin.decode(errors="replace").splitlines():
         parts = line.split()
         if len(parts) != 4 or parts[1] == ZERO or parts[2] == f"refs/heads/{repo.branch}":
             continue
         local, theirs = parts[1], parts[3]
-        known = theirs != ZERO and _exists(repo, theirs)
-        # A new ref: what no remote has yet (another remote may hold the history already).
-        rev_args += [local, f"^{theirs}"] if known else [local, "--not", "--remotes", "--not"]
+        if theirs != ZERO and _exists(repo, theirs):
+            report = verify_range(repo, [local, f"^{theirs}"])
+        else:  # a new ref: what no remote has yet (another remote may hold the history already)
+            report = verify_range(repo, [local], options=["--not", "--remotes", "--not"])
+        code = max(code, _refuse(report, mode, "push refused"))
     if not stdin.strip() and os.environ.get("PRE_COMMIT_TO_REF"):
         # The pre-commit framework passes the pushed range in its own variables, not on stdin.
         start = os.environ.get("PRE_COMMIT_FROM_REF", "")
         rev_args = [os.environ["PRE_COMMIT_TO_REF"], *([f"^{start}"] if start and start != ZERO else [])]
-    if not rev_args:
-        return 0
-    return _refuse(verify_range(repo, rev_args), mode, "push refused")
+        code = _refuse(verify_range(repo, rev_args), mode, "push refused")
+    return code
 
 
 def run_pre_receive(repo: LeanRepo, mode: str, stdin: bytes) -> int:
@@ -257,8 +266,9 @@ def run_pre_receive(repo: LeanRepo, mode: str, stdin: bytes) -> int:
         if len(parts) != 3 or parts[1] == ZERO or parts[2] == f"refs/heads/{repo.branch}":
             continue
         old, new = parts[0], parts[1]
-        rev_args = [new, f"^{old}"] if old != ZERO else [new, "--not", "--all"]
-        code = max(code, _refuse(verify_range(repo, rev_args), mode, f"push to {parts[2]} refused"))
+        report = (verify_range(repo, [new, f"^{old}"]) if old != ZERO
+                  else verify_range(repo, [new], options=["--not", "--all", "--not"]))
+        code = max(code, _refuse(report, mode, f"push to {parts[2]} refused"))
     return code
 
 

@@ -263,11 +263,9 @@ def test_any_command_line_never_crashes(repo: Path, command: list[str], rest: li
     res = run(repo, *command, *rest, agent="gamma")
     _no_crash(res)
     if res.code == 2:
-        # Not _clean_failure: verify echoes a bad revision raw (see the xfail below).
         assert res.err.startswith(("gitcoord: ", "Usage: ", "Error: ")), res.err
 
 
-@pytest.mark.xfail(strict=True, reason="bug: verify passes REVRANGE to git log unguarded: options are obeyed")
 def test_verify_refuses_option_like_revisions(repo: Path, tmp_path: Path) -> None:
     out = tmp_path / "written-by-git-log"
     res = run(repo, "verify", "--no-fetch", "--", f"--output={out}", "HEAD")
@@ -275,7 +273,6 @@ def test_verify_refuses_option_like_revisions(repo: Path, tmp_path: Path) -> Non
     _clean_failure(res)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: verify echoes control characters of a bad revision to the terminal")
 def test_verify_does_not_echo_control_characters(repo: Path) -> None:
     res = run(repo, "verify", "--no-fetch", "--", "\x1b[2J\rgone")
     _clean_failure(res)
@@ -301,7 +298,6 @@ def test_huge_inputs_are_refused_in_a_few_lines(repo: Path) -> None:
         assert len(res.err) < 2000, f"a {len(res.err)}-character refusal"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: refusals of agent names, ids and recipients echo the whole input")
 @pytest.mark.parametrize("argv", ECHOED, ids=["agent", "id", "to"])
 def test_huge_names_ids_recipients_are_not_echoed_back(repo: Path, argv: list[str]) -> None:
     res = run(repo, *argv, agent="alpha")

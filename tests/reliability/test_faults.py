@@ -23,8 +23,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
 from ..conftest import GITCOORD, World, git, run
 
 _T = "2020-01-01T00:00:00Z"
@@ -125,7 +123,6 @@ def test_a_fixed_record_is_read_again(world: World) -> None:
     assert "warning" not in run(a, "claims", agent="alpha").err
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a corrupted .coord/meta.toml crashes every command, doctor included")
 def test_corrupted_meta_is_reported_not_a_crash(world: World) -> None:
     a = world.clones[0]
     assert run(a, "claim", "ok.py", agent="alpha").code == 0

@@ -225,19 +225,18 @@ def test_hostile_ids_inside_pushed_records_never_leave_coord(local_repo: Path, p
         _assert_contained(local_repo)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a record's id/name field is trusted as its path: writes crash "
-                                       "(exit 1) and a release of it deletes nothing")
 @pytest.mark.parametrize("plant", list(_PLANTS))
 def test_hostile_ids_inside_pushed_records_are_handled_cleanly(local_repo: Path, plant: str) -> None:
     _plant(local_repo, _PLANTS[plant])
     for argv in _REWRITES:
         res = run(local_repo, *argv, agent="alpha")
         assert res.code != 1 and "Traceback" not in res.err, (argv, res.err)
-    # Whatever it is, a record alpha was told it released is gone, or the release was refused.
+    # Whatever it is, a record alpha was told it released is gone, or the release was refused
+    # (z.py is the claim the last rewrite takes, after the release).
     left = subprocess.run(["git", "ls-tree", "--name-only", "refs/heads/coord", ".coord/claims/"], cwd=local_repo,
                           capture_output=True, text=True, check=True).stdout.split()
     claims = run(local_repo, "claims", "--json", agent="alpha").json()
-    assert not [c for c in claims if c["agent"] == "alpha"], (left, claims)
+    assert not [c for c in claims if c["agent"] == "alpha" and c["resource"] != "z.py"], (left, claims)
 
 
 # -- reviews are for humans ---------------------------------------------------------------------------
