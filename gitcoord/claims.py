@@ -24,9 +24,8 @@ import re
 import unicodedata
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Generic, Literal, TypeVar
+from typing import Generic, Literal, NamedTuple, TypeVar
 
 from gitcoord.errors import InvalidInput
 
@@ -59,9 +58,11 @@ _MAX_CODE_POINT = 0x10FFFF
 _PREFERRED_WITNESS_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_-"
 
 
-@dataclass(frozen=True, slots=True)
-class Resource:
+class Resource(NamedTuple):
     """A validated, normalised resource, as stored in claim records.
+
+    A NamedTuple rather than a dataclass: the commit hooks import this module, and
+    the dataclasses machinery alone would cost them milliseconds on every commit.
 
     >>> parse_resource("./src//api/")
     Resource(text='src/api/', kind='dir')
@@ -161,8 +162,7 @@ def _fold_members(members: _CharSet) -> _CharSet | None:
 # Parsed patterns. A segment is a tuple of atoms, or None for a whole-segment `**`.
 
 
-@dataclass(frozen=True, slots=True)
-class _Atom:
+class _Atom(NamedTuple):
     """One pattern element: a literal, `?`, `*` or a `[...]` class. Never matches '/'."""
 
     members: _CharSet  # the characters written (a literal's own character; empty for ? and *)
@@ -346,8 +346,7 @@ def _parse_path(text: str) -> Resource:
 # before the product search so every search step consumes one character.
 
 
-@dataclass(frozen=True, slots=True)
-class _Nfa:
+class _Nfa(NamedTuple):
     start: int
     edges: tuple[tuple[tuple[_CharSet, int], ...], ...]
     accepting: frozenset[int]

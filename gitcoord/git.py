@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tempfile
 from collections.abc import Iterable, Sequence
 from io import BytesIO
 from pathlib import Path
@@ -162,6 +161,8 @@ class Git:
         """Run `git ARGS`; never raises for a non-zero exit (see `check`)."""
         stdin: BinaryIO | None = None
         if input is not None:
+            import tempfile  # not at module level: the hooks import this module and never get here
+
             # A file, not a pipe: GitPython hands stdin straight to the child process.
             stdin = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
             stdin.write(input)

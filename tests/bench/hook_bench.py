@@ -74,6 +74,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=15)
     rounds = parser.parse_args().rounds
+    from run import precompile  # the harness next to this script
+
+    precompile()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         repo = setup(root)
