@@ -43,6 +43,7 @@ SCRUBBED_ENV = ("GITCOORD_AGENT", "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", 
                 "GIT_COMMON_DIR", "GITCOORD_CLOCK_SKEW_SECONDS", "NOTION_TOKEN", "NOTION_BASE_URL")
 # What a cold `claim` imports before it talks to git: the CLI and the library under it.
 CLAIM_IMPORTS = "import gitcoord.cli, gitcoord.coordinator"
+REQUIRED_LIBRARIES = "import git, pydantic, pydantic.main, click, tomli_w, tomllib"
 HOT = ["hot/core.py", "hot/", "hot/*.py", "hot/sub/x.py"]
 
 
@@ -239,6 +240,7 @@ def bench_claim(root: Path, runs: int) -> dict[str, Any]:
     per_command = cycles["claim"] + cycles["release"]
     starts = [timed([sys.executable, "-c", "pass"], clone)[0] for _ in range(runs)]
     imports = [timed([sys.executable, "-c", CLAIM_IMPORTS], clone)[0] for _ in range(runs)]
+    libraries = [timed([sys.executable, "-c", REQUIRED_LIBRARIES], clone)[0] for _ in range(runs)]
     ratio = round(median(per_command) / median(floors), 2)
     return {
         "median": median(per_command), "floor_median": median(floors), "ratio": ratio, "target_ratio": 2.5,
@@ -248,6 +250,10 @@ def bench_claim(root: Path, runs: int) -> dict[str, Any]:
         # What importing the CLI adds to a bare interpreter start: the share of a cold command
         # that is Python imports rather than git work.
         "import_ms": round(median(imports) - median(starts), 1),
+        # The libraries DESIGN requires, imported and nothing else: a floor of its own that
+        # a cold Python command cannot go under (GitPython is imported when the first git
+        # command runs, so import_ms above leaves it out).
+        "required_libraries_ms": round(median(libraries) - median(starts), 1),
         "import_top": import_breakdown(clone),
         "runs": runs,
     }
