@@ -61,6 +61,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 IR = TypeVar("IR", bound=IdRecord)
+Resolvable = TypeVar("Resolvable", HelpRequest, ErrorRecord)
 
 PRIORITIES: tuple[str, ...] = get_args(Priority)
 SEVERITIES: tuple[str, ...] = get_args(Severity)
@@ -288,23 +289,8 @@ class ProtocolOps:
 
     def resolve_help(self, help_id: str, note: str, *, actor: str | None = None) -> HelpRequest:
         """Close a help request with a note (the requester may withdraw it the same way)."""
-        _check_id(help_id, "H")
-        _check_text(note, "note", MAX_NOTE)
-        who = self._actor(actor)
-
-        def work(txn: Txn) -> HelpRequest:
-            record = self._get(txn, HelpRequest, help_id, "help request", "help-requests list")
-            if record.status == "resolved":
-                raise Refused(f"{help_id} was already resolved by {record.resolved_by}.")
-            record.status, record.resolved_by, record.resolved_at = "resolved", who, txn.now
-            record.resolution_note = note
-            txn.put(record)
-            txn.action, txn.what = "help-resolve", help_id
-            return record
-
-        return self._act(who, work)
-
-    # -- messages ------------------------------------------------------------------------
+        return self._resolve(HelpRequest, help_id, note, actor, what="help request", listing="help-requests list",
+                             action="help-resolve")
 
     def send(self, to: str, body: str, *, reply_to: str = "") -> Message:
         """Leave a message for an agent (or `any`), optionally replying to another."""
@@ -540,18 +526,24 @@ class ProtocolOps:
 
     def resolve_error(self, error_id: str, note: str, *, actor: str | None = None) -> ErrorRecord:
         """Close an open error with what fixed it."""
-        _check_id(error_id, "E")
+        return self._resolve(ErrorRecord, error_id, note, actor, what="error", listing="errors list",
+                             action="error-resolve")
+
+    def _resolve(self, model: type[Resolvable], record_id: str, note: str, actor: str | None, *, what: str,
+                 listing: str, action: str) -> Resolvable:
+        """Mark a help request or an error resolved, once, by whoever acts, with a note."""
+        _check_id(record_id, model.kind)
         _check_text(note, "note", MAX_NOTE)
         who = self._actor(actor)
 
-        def work(txn: Txn) -> ErrorRecord:
-            record = self._get(txn, ErrorRecord, error_id, "error", "errors list")
+        def work(txn: Txn) -> Resolvable:
+            record = self._get(txn, model, record_id, what, listing)
             if record.status == "resolved":
-                raise Refused(f"{error_id} was already resolved by {record.resolved_by}.")
+                raise Refused(f"{record_id} was already resolved by {record.resolved_by}.")
             record.status, record.resolved_by, record.resolved_at = "resolved", who, txn.now
             record.resolution_note = note
             txn.put(record)
-            txn.action, txn.what = "error-resolve", error_id
+            txn.action, txn.what = action, record_id
             return record
 
         return self._act(who, work)
