@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .conftest import World, run
+from ..conftest import World, run
 
 MINUTE = 60
 
