@@ -9,7 +9,7 @@ from pathlib import Path
 from gitcoord import Coordinator
 from gitcoord.records import ErrorRecord
 
-from .conftest import World, git, run
+from .conftest import GITCOORD, World, git, run
 
 
 def commit(repo: Path, *args: str, agent: str | None = None, env: dict[str, str] | None = None
@@ -267,3 +267,33 @@ def test_verify_judges_a_commit_by_the_claims_of_its_time(local_repo: Path) -> N
     assert run(repo, "release", "lib.py", agent="alpha").code == 0
     assert run(repo, "claim", "lib.py", agent="beta").code == 0
     assert run(repo, "verify", "HEAD~1..HEAD").code == 0
+
+
+def test_pre_commit_framework_entries_run_as_written(local_repo: Path) -> None:
+    """Each hook of .pre-commit-hooks.yaml, run the way the framework runs its `entry`."""
+    import shlex
+
+    import yaml
+
+    hooks = yaml.safe_load((Path(__file__).resolve().parent.parent / ".pre-commit-hooks.yaml").read_text())
+    entries = {h["id"]: shlex.split(h["entry"]) for h in hooks}
+    assert set(entries) == {"gitcoord-claims", "gitcoord-trailers", "gitcoord-verify"}
+    assert all(argv[:2] == ["gitcoord", "hook-run"] for argv in entries.values())
+    repo = local_repo
+    assert run(repo, "claim", "held.py", agent="alpha").code == 0
+    stage(repo, "held.py")
+
+    def framework(hook: str, *files: str, agent: str) -> subprocess.CompletedProcess[str]:
+        # The framework runs `entry` (plus file names, where it passes them) in the work tree.
+        argv = [*GITCOORD, *entries[hook][1:], *files]
+        return subprocess.run(argv, cwd=repo, capture_output=True, text=True,
+                              env=dict(os.environ, GITCOORD_AGENT=agent))
+
+    claims = framework("gitcoord-claims", agent="beta")
+    assert claims.returncode == 1 and "alpha's exclusive claim" in claims.stderr
+    assert framework("gitcoord-claims", agent="alpha").returncode == 0
+    message = repo / ".git" / "COMMIT_EDITMSG"
+    message.write_text("work\n")
+    trailers = framework("gitcoord-trailers", str(message), agent="alpha")
+    assert trailers.returncode == 0, trailers.stderr
+    assert "Coord-Claim: C-1@1" in message.read_text()
