@@ -47,6 +47,8 @@ ROOT = ".coord"
 R = TypeVar("R", bound=Record)
 T = TypeVar("T")
 
+# Flags of a `git push --porcelain` line whose ref the remote updated (or already had).
+_ACCEPTED = (" ", "+", "*", "=")
 # Failures that prove a push never reached the remote, so nothing can have landed.
 _NEVER_CONNECTED = (
     "does not appear to be a git repository", "Could not read from remote repository", "unable to access",
@@ -70,6 +72,7 @@ class Snapshot:
     cache: ParsedTrees = field(default_factory=lambda: ParsedTrees(None))
     _meta: Meta | None = None
     skipped: list[str] = field(default_factory=list)
+    tip_rev: int = 0  # the Coord-Rev trailer of the commit itself (0 for a commit made by hand)
 
     @property
     def exists(self) -> bool:
@@ -80,12 +83,17 @@ class Snapshot:
         if self._meta is None:
             raw = self.read(f"{ROOT}/meta.toml")
             try:
+                if self.commit is not None and not raw:
+                    raise ValueError("it is missing or empty")
                 self._meta = Meta.model_validate(tomllib.loads(raw.decode())) if raw else Meta()
             except (ValueError, UnicodeDecodeError) as exc:
                 # The next write rewrites it; until then the history says where the count stood,
                 # and Txn.new_id steps over any id that is taken anyway.
                 self._skip(f"{ROOT}/meta.toml", exc)
                 self._meta = Meta(rev=self._last_rev_in_history())
+            # A count below the one the tip's own trailer records was rewound by hand: ids and
+            # fencing tokens must never be handed out twice.
+            self._meta.rev = max(self._meta.rev, self.tip_rev)
         return self._meta
 
     def _last_rev_in_history(self) -> int:
@@ -159,7 +167,7 @@ class Snapshot:
 
     def _named_right(self, directory: str, name: str, record: Record) -> bool:
         """A record is where its key says it is; one pushed under another name is skipped."""
-        if f"{record.key.rpartition('/')[2]}.toml" == name:
+        if f"{directory}/{name}" == f"{ROOT}/{record.directory}/{record.key}.toml":
             return True
         self._skip(f"{directory}/{name}", ValueError(f"its key {record.key!r} does not match its file name"))
         return False
@@ -326,7 +334,9 @@ class Store:
         if found is None or found[1] != "commit":
             raise GitcoordError(f"{commit} is not a commit.")
         tree = found[2].split(b"\n", 1)[0].split(b" ")[1].decode()
-        snap = Snapshot(self.git, found[0], tree, cache=ParsedTrees(self.cache_dir))
+        trailer = re.search(rb"^Coord-Rev: ([0-9]+)$", found[2], re.MULTILINE)
+        snap = Snapshot(self.git, found[0], tree, cache=ParsedTrees(self.cache_dir),
+                        tip_rev=int(trailer.group(1)) if trailer else 0)
         strangers = sorted(set(snap.entries("")) - {ROOT})
         if strangers:
             # Writing records on a code branch would wreck its history: refuse to touch it.
@@ -471,24 +481,32 @@ class Store:
                            self.remote, f"{new}:{self.ref}", timeout=self.remote_timeout,
                            env={"GIT_TERMINAL_PROMPT": "0"})
         flag, summary = _push_status(res.stdout.decode(errors="replace"), self.ref)
-        if res.returncode == 0 and flag not in ("", "!"):
+        if flag in _ACCEPTED:
+            # The remote's own verdict, whatever the exit code: a remote hook failing after
+            # the update, or the link dropping then, does not undo a write that landed.
             self._landed(old, new)
             return True
         said = res.stdout.decode(errors="replace") + res.stderr
         if flag == "!":
-            if summary.startswith("[rejected]"):
-                return False  # the lease saw someone else move it first
-            if any(m in summary for m in ("failed to update ref", "failed to lock", "cannot lock")):
-                # The remote's own compare-and-swap lost to a concurrent push, or its disk
-                # failed: only its tip can tell which.
-                return self._settle(old, new, Unavailable(
-                    f"the remote {self.remote!r} could not update its coord branch: {summary}",
-                    hint="check the remote's disk and permissions; nothing was written."))
-            raise Refused(f"the remote {self.remote!r} refused the write: {summary}",
-                          hint="its pre-receive or update hook said no; nothing was written.")
-        if any(marker in said for marker in _NEVER_CONNECTED):
+            return self._rejected(old, new, summary)
+        local_said = "\n".join(line for line in res.stderr.splitlines() if not line.startswith("remote:"))
+        if not flag and any(marker in local_said for marker in _NEVER_CONNECTED):
             raise _unreachable(self.remote, said)
         return self._settle(old, new, _unreachable(self.remote, said))
+
+    def _rejected(self, old: str | None, new: str, summary: str) -> bool:
+        """What a `!` line means: a lost race, a hook's refusal, or a failure on the remote."""
+        assert self.remote
+        if summary.startswith("[rejected]"):
+            return False  # the lease saw someone else move it first
+        if "hook declined" in summary:
+            raise Refused(f"the remote {self.remote!r} refused the write: {summary}",
+                          hint="its pre-receive or update hook said no; nothing was written.")
+        # A remote-side update or lock failure may be a lost compare-and-swap or a failing disk,
+        # and a "remote failure" may even have landed: only the remote's tip can tell.
+        return self._settle(old, new, Unavailable(
+            f"the remote {self.remote!r} could not take the write: {summary}",
+            hint="check the remote's disk, permissions and limits; nothing was written."))
 
     def _landed(self, old: str | None, new: str) -> None:
         """After a push landed: move the local copies (push alone skips a single-branch clone's)."""
@@ -528,6 +546,8 @@ class Store:
             self.snapshot_at(tip)  # refuses a branch that is not a coord store
             return False
         local = self._ref_value(self.ref) if self.remote else None
+        if local is not None:
+            self.snapshot_at(local)  # a local branch of that name must be a coord store to be published
         new = local or self._first_commit()
         if self._swap(None, new):
             return True

@@ -134,3 +134,54 @@ def test_a_code_branch_is_never_used_as_the_store(tmp_path: Path) -> None:
     res = run(repo, "claim", "x.py", agent="alpha")
     assert res.code == 2 and "not a coord store" in res.err
     assert git(repo, "rev-parse", "HEAD") == head and git(repo, "status", "--porcelain", "--untracked-files=no") == ""
+
+
+def test_init_never_publishes_a_code_branch_named_coord(world: World, tmp_path: Path) -> None:
+    bare = tmp_path / "fresh.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    clone = world.root / "fresh"
+    git(world.root, "clone", "-q", str(world.remote), str(clone))
+    git(clone, "remote", "set-url", "origin", str(bare))
+    git(clone, "update-ref", "-d", "refs/heads/coord")
+    git(clone, "update-ref", "-d", "refs/remotes/origin/coord")
+    git(clone, "branch", "coord", "main")  # a code branch that happens to be called coord
+    res = run(clone, "init")
+    assert res.code == 2 and "not a coord store" in res.err
+    assert git(bare, "branch", "--list", "coord") == ""
+
+
+def test_a_push_the_remote_accepted_is_a_success_whatever_git_exits_with(world: World) -> None:
+    b = world.clones[1]
+    hook = world.remote / "hooks" / "post-receive"
+    # Runs after the ref moved, says something alarming, and drops the connection.
+    hook.write_text("#!/bin/sh\necho 'cannot stat: No such file or directory' >&2\nsleep 0.3\nkill -9 $PPID\n")
+    hook.chmod(0o755)
+    res = run(b, "send", "--to", "any", "hello", agent="beta")
+    hook.unlink()
+    assert res.code == 0, res.err
+    assert len(run(world.clones[0], "inbox", "--all", "--json", agent="alpha").json()) == 1
+
+
+def test_a_lost_revision_count_never_reuses_ids_or_tokens(world: World) -> None:
+    a = world.clones[0]
+    first = run(a, "claim", "f0.py", "f1.py", "f2.py", "--json", agent="alpha").json()
+    assert run(a, "release", "f1.py", "f2.py", agent="alpha").code == 0
+    hand = world.root / "hand"
+    git(world.root, "clone", "-q", "--branch", "coord", str(world.remote), str(hand))
+    (hand / ".coord" / "meta.toml").write_text("")
+    git(hand, "commit", "-q", "-am", "emptied by hand")
+    git(hand, "push", "-q", "origin", "coord")
+    res = run(world.clones[1], "claim", "g.py", "--json", agent="beta")
+    assert res.code == 0, res.err
+    assert "meta.toml" in res.err  # reported, not silently reset
+    new = res.json()[0]
+    assert new["id"] not in {c["id"] for c in first}
+    assert new["token"] > max(c["token"] for c in first)
+
+
+def test_a_remote_that_cannot_unpack_is_exit_4_not_a_hook_refusal(world: World) -> None:
+    b = world.clones[1]
+    git(world.remote, "config", "receive.maxInputSize", "10")
+    res = run(b, "claim", "big.py", agent="beta")
+    assert res.code == 4, res.err
+    assert "hook" not in res.err
