@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 from gitcoord import Coordinator
@@ -255,18 +256,36 @@ def test_forged_override_trailers_do_not_pass_verify(local_repo: Path) -> None:
         assert checked.json()["violations"][0]["path"] == "db.py"
 
 
-def test_verify_judges_a_commit_by_the_claims_of_its_time(local_repo: Path) -> None:
+def test_verify_trusts_fencing_tokens_not_dates(local_repo: Path) -> None:
     repo = local_repo
     assert run(repo, "claim", "lib.py", agent="alpha").code == 0
     install(repo)
     stage(repo, "lib.py")
-    # Timestamps have one-second steps and a tie counts against the commit: date it clearly earlier.
-    earlier = {"GIT_COMMITTER_DATE": "2020-01-01T00:00:00Z"}
-    assert commit(repo, "-m", "alpha's work", agent="alpha", env=earlier).returncode == 0
-    # alpha releases normally; beta claims the file afterwards. alpha's old commit is fine.
+    assert commit(repo, "-m", "alpha's work", agent="alpha").returncode == 0  # carries Coord-Claim: C-1@1
+    # alpha releases normally and beta claims the file: alpha's commit was made under its own claim.
     assert run(repo, "release", "lib.py", agent="alpha").code == 0
     assert run(repo, "claim", "lib.py", agent="beta").code == 0
     assert run(repo, "verify", "HEAD~1..HEAD").code == 0
+    # A --no-verify commit dated years back is judged by the claims live now all the same.
+    stage(repo, "lib.py", text="beta's hack\n")
+    backdated = {"GIT_COMMITTER_DATE": "2020-01-01T00:00:00Z", "GIT_AUTHOR_DATE": "2020-01-01T00:00:00Z"}
+    assert commit(repo, "--no-verify", "-m", "old", agent="gamma", env=backdated).returncode == 0
+    checked = run(repo, "verify", "HEAD~1..HEAD", "--json")
+    assert checked.code == 3 and checked.json()["violations"][0]["holder"] == "beta"
+
+
+def test_a_token_vouches_only_for_what_its_claim_covered(local_repo: Path) -> None:
+    repo = local_repo
+    assert run(repo, "claim", "a.py", agent="alpha").code == 0
+    install(repo)
+    stage(repo, "a.py")
+    stage(repo, "b.py")  # unclaimed at the time: allowed in mode others
+    assert commit(repo, "-m", "a and b", agent="alpha").returncode == 0
+    assert run(repo, "claim", "b.py", agent="beta").code == 0
+    checked = run(repo, "verify", "HEAD~1..HEAD", "--json")
+    # alpha's token covers a.py, not b.py, which beta now holds: pushing it needs beta's word.
+    assert checked.code == 3
+    assert [(v["path"], v["kind"]) for v in checked.json()["violations"]] == [("b.py", "claimed")]
 
 
 def test_pre_commit_framework_entries_run_as_written(local_repo: Path) -> None:
@@ -297,3 +316,38 @@ def test_pre_commit_framework_entries_run_as_written(local_repo: Path) -> None:
     trailers = framework("gitcoord-trailers", str(message), agent="alpha")
     assert trailers.returncode == 0, trailers.stderr
     assert "Coord-Claim: C-1@1" in message.read_text()
+
+
+def test_override_on_record_without_the_hand_off(local_repo: Path) -> None:
+    """The repo's own hooks/ scripts run prepare-commit-msg in Python: the trailer still names
+    the record, and a reason with odd spacing still matches it."""
+    repo = local_repo
+    top = Path(__file__).resolve().parent.parent
+    for name in ("pre-commit", "prepare-commit-msg"):
+        target = repo / ".git" / "hooks" / name
+        target.write_text((top / "hooks" / name).read_text())
+        target.chmod(0o755)
+    assert run(repo, "claim", "api.py", agent="alpha").code == 0
+    stage(repo, "api.py")
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"  # the gitcoord under test
+    done = commit(repo, "-m", "hotfix", agent="beta", env={"GITCOORD_OVERRIDE": "prod  is\tdown", "PATH": path})
+    assert done.returncode == 0, done.stderr
+    assert "Coord-Override: E-2 prod is down" in git(repo, "log", "-1", "--format=%B")
+    assert run(repo, "verify", "HEAD~1..HEAD").code == 0
+
+
+
+def test_override_id_found_without_any_hand_off(local_repo: Path) -> None:
+    """A hook manager runs the two hooks from unrelated processes: the id is looked up on record."""
+    repo = local_repo
+    assert run(repo, "claim", "api.py", agent="alpha").code == 0
+    stage(repo, "api.py")
+    env = dict(os.environ, GITCOORD_AGENT="beta", GITCOORD_OVERRIDE="prod is down")
+    hook = [*GITCOORD, "hook-run"]
+    assert subprocess.run([*hook, "pre-commit", "-", "-"], cwd=repo, env=env).returncode == 0
+    for handoff in (repo / ".git" / "gitcoord").glob("trailers.*"):
+        handoff.unlink()  # as if the next hook ran in another process tree
+    message = repo / ".git" / "COMMIT_EDITMSG"
+    message.write_text("hotfix\n")
+    assert subprocess.run([*hook, "prepare-commit-msg", "-", "-", str(message)], cwd=repo, env=env).returncode == 0
+    assert "Coord-Override: E-2 prod is down" in message.read_text()

@@ -125,6 +125,7 @@ def record_override(repo: LeanRepo, agent: str | None, problems: Sequence[Proble
     from gitcoord.validate import check_text
 
     check_text(reason, "override reason", 1000)
+    reason = " ".join(reason.split())  # as the commit's trailer will carry it
     with Coordinator(repo.top or repo.cwd) as coord:
         actor = agent or coord.human()
         paths = sorted({p.path for p in problems})
@@ -137,7 +138,7 @@ def record_override(repo: LeanRepo, agent: str | None, problems: Sequence[Proble
                                  resource=paths[0], message=text[:4000], created_at=txn.now)
             txn.put(record)
             txn.action, txn.what = "override", " ".join(paths)[:200]
-            txn.trailers["Coord-Override"] = reason.replace("\n", " ")
+            txn.trailers["Coord-Override"] = reason
             return record.id
 
         return coord.write(work, actor=actor)
@@ -214,13 +215,46 @@ def _drop_stale_handoffs(directory: Path) -> None:
 
 
 def run_prepare_commit_msg(repo: LeanRepo, args: Sequence[str]) -> int:
-    """Add the trailers to the message file in place (the path without a hand-off)."""
+    """Add the trailers to the message file in place (the path without the shell fast path)."""
     if not args:
         raise InvalidInput("prepare-commit-msg needs the message file as its first argument.")
-    paths = staged_paths(repo)
-    agent = repo.agent()
-    claims = repo.claims() if agent else []
-    options = trailer_options(commit_trailers(agent, claims, paths, ignorecase=repo.ignorecase))
+    options = _handed_off(repo)
+    if options is None:
+        paths = staged_paths(repo)
+        agent = repo.agent()
+        claims = repo.claims() if agent else []
+        options = trailer_options(commit_trailers(agent, claims, paths, ignorecase=repo.ignorecase,
+                                                  override_id=_recorded_override(repo, agent)))
     if options:
         repo.git("interpret-trailers", "--in-place", *options, str(Path(args[0]).resolve()))
     return 0
+
+
+def _handed_off(repo: LeanRepo) -> list[str] | None:
+    """The trailer options pre-commit left for this `git commit`, consumed; None if there are none."""
+    path = handoff_path(repo, os.getppid())
+    try:
+        options = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    with contextlib.suppress(OSError):
+        path.unlink()
+    return options
+
+
+def _recorded_override(repo: LeanRepo, agent: str | None) -> str:
+    """The id of the override pre-commit recorded for this commit, when the hand-off is not
+    available (a hook manager runs the hooks from different processes): the newest override
+    on the coord branch by this committer with this reason."""
+    reason = " ".join(os.environ.get(OVERRIDE_ENV, "").split())
+    tip = repo.coord_tip() if reason else None
+    if tip is None:
+        return ""
+    out = repo.git("log", "-20", "-z", "--format=%B", "--grep=^Coord-Action: override$", tip)
+    for body in out.decode(errors="replace").split("\0"):
+        trailers = dict(line.split(": ", 1) for line in body.splitlines() if line.startswith("Coord-") and ": " in line)
+        actor = trailers.get("Coord-Agent", "")
+        if trailers.get("Coord-Override") == reason and (actor == agent if agent else actor.startswith("human:")):
+            return next((r.strip() for r in trailers.get("Coord-Records", "").split(",") if r.strip().startswith("E-")),
+                        "")
+    return ""

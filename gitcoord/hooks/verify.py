@@ -13,13 +13,14 @@ from __future__ import annotations
 import os
 import re
 import sys
+import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from gitcoord.clock import parse_utc
+from gitcoord.claims import covers, parse_resource
 from gitcoord.errors import GitcoordError, InvalidInput
+from gitcoord.git import run_plain
 from gitcoord.hooks.lean import ClaimIndex, HeldClaim, LeanRepo, parse_name_status
 from gitcoord.validate import quoted
 
@@ -77,7 +78,6 @@ class CommitInfo:
     tokens: dict[str, int]
     override: str
     paths: list[str]
-    committed: datetime
 
 
 @dataclass
@@ -87,6 +87,14 @@ class CoordFacts:
 
     superseded: set[str] = field(default_factory=set)
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tip: str | None = None
+    _claims: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+
+    def claim(self, repo: LeanRepo, claim_id: str) -> dict[str, Any] | None:
+        """A claim record as it was while it existed (live now or long released), or None."""
+        if claim_id not in self._claims:
+            self._claims[claim_id] = _claim_from_history(repo, self.tip, claim_id) if self.tip else None
+        return self._claims[claim_id]
 
 
 def verify_range(repo: LeanRepo, rev_args: Sequence[str], *, options: Sequence[str] = ()) -> Report:
@@ -101,7 +109,7 @@ def verify_range(repo: LeanRepo, rev_args: Sequence[str], *, options: Sequence[s
     report = Report()
     for info in _commits(repo, rev_args, options):
         report.commits.append(info.sha)
-        found = check_commit(info, index, facts.superseded)
+        found = check_commit(repo, info, index, facts)
         if found and overridden(info, found, facts):
             report.overridden.append({"commit": info.sha, "reason": info.override})
             continue
@@ -109,25 +117,55 @@ def verify_range(repo: LeanRepo, rev_args: Sequence[str], *, options: Sequence[s
     return report
 
 
-def check_commit(info: CommitInfo, index: ClaimIndex, superseded_ids: set[str]) -> list[Violation]:
-    """The commit's violations: a path under another agent's exclusive claim that was made
-    before the commit, or a token of a claim that a takeover or forced release took away."""
+def check_commit(repo: LeanRepo, info: CommitInfo, index: ClaimIndex, facts: CoordFacts) -> list[Violation]:
+    """The commit's violations, judged against the claims live now.
+
+    A path under another agent's live exclusive claim is a violation unless the
+    commit carries the fencing token of a claim of its own agent that covered the
+    path (it was made under that claim). Even then it is a violation when that
+    claim was taken away (a takeover, a forced release) and the path's holder now
+    has a higher token. Commit dates are not trusted: the committer sets them.
+    """
     out: list[Violation] = []
-    taken = {cid: tok for cid, tok in info.tokens.items() if cid in superseded_ids}
     for path in info.paths:
         seen: set[str] = set()
         for holder in index.covering(path):
             if holder.agent == info.agent or holder.id in seen:
                 continue
-            superseded = [tok for tok in taken.values() if holder.token > tok]
-            if superseded:
-                out.append(Violation(info.sha, path, info.agent, "stale_token", holder, max(superseded)))
-            elif holder.mode == "exclusive" and info.committed >= parse_utc(holder.created_at):
+            own = _own_claim_covering(repo, info, path, facts)
+            if own is not None and own[0] in facts.superseded and holder.token > own[1]:
+                out.append(Violation(info.sha, path, info.agent, "stale_token", holder, own[1]))
+            elif own is None and holder.mode == "exclusive":
                 out.append(Violation(info.sha, path, info.agent, "claimed", holder))
             else:
-                continue  # shared, or claimed only after this commit was made (a tie counts against it)
+                continue
             seen.add(holder.id)
     return out
+
+
+def _own_claim_covering(repo: LeanRepo, info: CommitInfo, path: str, facts: CoordFacts) -> tuple[str, int] | None:
+    """(id, token) of a claim named in the commit's trailers that its agent held on `path`."""
+    for claim_id, token in info.tokens.items():
+        record = facts.claim(repo, claim_id)
+        if (record is not None and info.agent and record.get("agent") == info.agent
+                and record.get("token") == token and covers(parse_resource(str(record.get("resource"))), path,
+                                                            ignorecase=repo.ignorecase)):
+            return claim_id, token
+    return None
+
+
+def _claim_from_history(repo: LeanRepo, tip: str, claim_id: str) -> dict[str, Any] | None:
+    """The last version of a claim file on the coord branch, even after its release."""
+    path = f".coord/claims/{claim_id}.toml"
+    last = repo.git("log", "-1", "--format=%H", tip, "--", path).decode().strip()
+    for revision in (f"{last}:{path}", f"{last}^:{path}"):  # written there, or deleted there
+        found = run_plain(repo.cwd, "cat-file", "-p", revision)
+        if last and found.returncode == 0:
+            try:
+                return tomllib.loads(found.stdout.decode())
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+                return None
+    return None
 
 
 def overridden(info: CommitInfo, found: Sequence[Violation], facts: CoordFacts) -> bool:
@@ -153,8 +191,8 @@ def overridden(info: CommitInfo, found: Sequence[Violation], facts: CoordFacts) 
 
 def coord_facts(repo: LeanRepo) -> CoordFacts:
     """One pass over the coord history's takeovers, forced releases and overrides."""
-    facts = CoordFacts()
     tip = repo.coord_tip()
+    facts = CoordFacts(tip=tip)
     if tip is None:
         return facts
     out = repo.git("log", "-z", "--format=%B", "--grep=^Coord-Takeover: ", "--grep=^Coord-Released: ",
@@ -176,7 +214,7 @@ def coord_facts(repo: LeanRepo) -> CoordFacts:
 def _commits(repo: LeanRepo, rev_args: Sequence[str], options: Sequence[str]) -> list[CommitInfo]:
     try:
         # --end-of-options: a "revision" such as --output=FILE must never be taken as an option.
-        out = repo.git("log", "--no-merges", "-z", "--format=%H%x1f%ct%x1f%B", *options, "--end-of-options",
+        out = repo.git("log", "--no-merges", "-z", "--format=%H%x1f%B", *options, "--end-of-options",
                        *rev_args, "--")
     except GitcoordError as exc:
         raise InvalidInput(f"cannot read the commits of {quoted(' '.join(rev_args), 200)}: "
@@ -186,12 +224,12 @@ def _commits(repo: LeanRepo, rev_args: Sequence[str], options: Sequence[str]) ->
     for item in out.decode(errors="replace").split("\0"):
         if not item.strip():
             continue
-        sha, when, body = item.lstrip("\n").split("\x1f", 2)
-        infos.append(_commit_info(repo, sha, datetime.fromtimestamp(int(when), UTC), body))
+        sha, _, body = item.lstrip("\n").partition("\x1f")
+        infos.append(_commit_info(repo, sha, body))
     return infos
 
 
-def _commit_info(repo: LeanRepo, sha: str, committed: datetime, body: str) -> CommitInfo:
+def _commit_info(repo: LeanRepo, sha: str, body: str) -> CommitInfo:
     trailers = parse_trailers(body)
     tokens = {}
     for value in trailers.get("Coord-Claim", []):
@@ -201,7 +239,7 @@ def _commit_info(repo: LeanRepo, sha: str, committed: datetime, body: str) -> Co
     agent = (trailers.get("Coord-Agent") or [""])[-1].strip() or None
     override = (trailers.get("Coord-Override") or [""])[-1].strip()
     diff = repo.git("diff-tree", "-r", "-z", "-M", "--root", "--no-commit-id", "--name-status", sha)
-    return CommitInfo(sha, agent, tokens, override, parse_name_status(diff), committed)
+    return CommitInfo(sha, agent, tokens, override, parse_name_status(diff))
 
 
 def parse_trailers(body: str) -> dict[str, list[str]]:
