@@ -488,19 +488,20 @@ class Store:
             return True
         said = res.stdout.decode(errors="replace") + res.stderr
         if flag == "!":
-            return self._rejected(old, new, summary)
+            return self._rejected(old, new, summary, _remote_lines(res.stderr))
         local_said = "\n".join(line for line in res.stderr.splitlines() if not line.startswith("remote:"))
         if not flag and any(marker in local_said for marker in _NEVER_CONNECTED):
             raise _unreachable(self.remote, said)
         return self._settle(old, new, _unreachable(self.remote, said))
 
-    def _rejected(self, old: str | None, new: str, summary: str) -> bool:
+    def _rejected(self, old: str | None, new: str, summary: str, remote_said: str) -> bool:
         """What a `!` line means: a lost race, a hook's refusal, or a failure on the remote."""
         assert self.remote
         if summary.startswith("[rejected]"):
             return False  # the lease saw someone else move it first
         if "hook declined" in summary:
-            raise Refused(f"the remote {self.remote!r} refused the write: {summary}",
+            said = f" It said: {remote_said}" if remote_said else ""
+            raise Refused(f"the remote {self.remote!r} refused the write: {summary}.{said}",
                           hint="its pre-receive or update hook said no; nothing was written.")
         # A remote-side update or lock failure may be a lost compare-and-swap or a failing disk,
         # and a "remote failure" may even have landed: only the remote's tip can tell.
@@ -618,6 +619,12 @@ def _push_status(porcelain: str, ref: str) -> tuple[str, str]:
         if len(parts) >= 3 and parts[1].endswith(f":{ref}"):
             return parts[0], parts[2].strip()
     return "", ""
+
+
+def _remote_lines(stderr: str) -> str:
+    """What the remote's hooks printed (git prefixes their lines with `remote:`), on one line."""
+    lines = [line[len("remote:"):].strip() for line in stderr.splitlines() if line.startswith("remote:")]
+    return " / ".join(line for line in lines if line)[-600:]
 
 
 def _is_lost_race(text: str) -> bool:
