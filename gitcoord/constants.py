@@ -15,7 +15,12 @@ DEFAULT_HOOKS_MODE = "others"
 DEFAULT_HOOKS_FETCH_TIMEOUT = 3.0
 
 CONFIG_PATH = ".coord/config.toml"
-IDENTITY_FILE = "gitcoord/agent"  # under the worktree's own git dir
+# gitcoord's local state inside a git dir. Not a name Python could import: in a bare
+# repository the git dir is the hooks' working directory, and a `gitcoord/` there would
+# shadow the package for `python -m gitcoord.hooks`.
+STATE_DIR = "gitcoord-state"
+IDENTITY_FILE = f"{STATE_DIR}/agent"  # under the worktree's own git dir
+CACHE_DIR = f"{STATE_DIR}/cache"  # under the common git dir, shared by worktrees
 AGENT_ENV = "GITCOORD_AGENT"
 CLOCK_SKEW_ENV = "GITCOORD_CLOCK_SKEW_SECONDS"
 

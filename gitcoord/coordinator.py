@@ -24,7 +24,7 @@ from typing import Any, Literal, TypeVar
 from gitcoord import leases
 from gitcoord.claims import Resource, parse_resource
 from gitcoord.config import Config, load_config, write_default_config
-from gitcoord.constants import AGENT_NAME, CONFIG_PATH, RECORD_ID
+from gitcoord.constants import AGENT_NAME, CACHE_DIR, CONFIG_PATH, RECORD_ID
 from gitcoord.errors import GitcoordError, InvalidInput, Refused
 from gitcoord.git import Git
 from gitcoord.protocol import ProtocolOps
@@ -51,7 +51,7 @@ class Coordinator(ProtocolOps):
                            remote=self.workspace.remote(self.config.coord.remote),
                            retry_seconds=self.config.store.retry_seconds,
                            remote_timeout=self.config.store.remote_timeout_seconds,
-                           cache_dir=self.common_dir / "gitcoord" / "cache")
+                           cache_dir=self.common_dir / CACHE_DIR)
         self._agent = check_agent_name(agent) if agent else None
         self._agent_resolved = agent is not None
 

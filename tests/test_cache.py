@@ -13,7 +13,7 @@ from .conftest import World, git, run
 
 def _cache_files(repo: Path) -> list[Path]:
     return sorted((Path(git(repo, "rev-parse", "--path-format=absolute", "--git-common-dir"))
-                   / "gitcoord" / "cache").glob("*.json"))
+                   / "gitcoord-state" / "cache").glob("*.json"))
 
 
 def test_reads_follow_every_write(world: World) -> None:

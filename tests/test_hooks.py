@@ -221,7 +221,7 @@ def test_trailers_by_hand_off_and_without_pre_commit(world: World) -> None:
     stage(a, "lib/one.py")
     assert commit(a, "-m", "through both hooks", agent="alpha").returncode == 0
     assert "Coord-Claim: C-1@1" in git(a, "log", "-1", "--format=%B")
-    handoffs = Path(git(a, "rev-parse", "--absolute-git-dir")) / "gitcoord"
+    handoffs = Path(git(a, "rev-parse", "--absolute-git-dir")) / "gitcoord-state"
     assert not list(handoffs.glob("trailers.*"))  # used once, then removed
     stage(a, "lib/two.py")
     assert commit(a, "--no-verify", "-m", "pre-commit skipped", agent="alpha").returncode == 0
@@ -345,9 +345,21 @@ def test_override_id_found_without_any_hand_off(local_repo: Path) -> None:
     env = dict(os.environ, GITCOORD_AGENT="beta", GITCOORD_OVERRIDE="prod is down")
     hook = [*GITCOORD, "hook-run"]
     assert subprocess.run([*hook, "pre-commit", "-", "-"], cwd=repo, env=env).returncode == 0
-    for handoff in (repo / ".git" / "gitcoord").glob("trailers.*"):
+    for handoff in (repo / ".git" / "gitcoord-state").glob("trailers.*"):
         handoff.unlink()  # as if the next hook ran in another process tree
     message = repo / ".git" / "COMMIT_EDITMSG"
     message.write_text("hotfix\n")
     assert subprocess.run([*hook, "prepare-commit-msg", "-", "-", str(message)], cwd=repo, env=env).returncode == 0
     assert "Coord-Override: E-2 prod is down" in message.read_text()
+
+
+def test_server_hook_is_not_fooled_by_a_gitcoord_directory_in_the_bare_repo(world: World) -> None:
+    """In a bare repository the git dir is the hook's working directory: nothing there is imported."""
+    server = run(world.remote, "hooks", "install", "--server")
+    assert server.code == 0, server.err
+    (world.remote / "gitcoord" / "cache").mkdir(parents=True)  # a package-shaped directory
+    (world.remote / "gitcoord" / "hooks.py").write_text("raise SystemExit('imported from the bare repo')\n")
+    assert run(world.clones[2], "claim", "docs/", agent="gamma").code == 0
+    stage(world.clones[1], "notes.txt")
+    assert commit(world.clones[1], "-m", "free path", agent="beta").returncode == 0
+    assert push(world.clones[1], "origin", "HEAD:main", agent="beta").returncode == 0

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gitcoord.constants import STATE_DIR
 from gitcoord.errors import InvalidInput, Refused
 from gitcoord.git import run_plain
 from gitcoord.hooks.lean import MODES
@@ -57,7 +58,8 @@ def script(hook: str, mode: str | None, python: str | None = None) -> str:
     head = ("#!/bin/sh\n"
             f"# {MARKER}: installed by `gitcoord hooks install`; `gitcoord hooks uninstall` removes it\n"
             f"# and puts back {hook}.legacy (the hook that was here before), which runs first.\n")
-    run = f"exec {interpreter} -m gitcoord.hooks {hook} \"$0\" {shlex.quote(mode or '-')} \"$@\"\n"
+    # -P: never import from the working directory (in a bare repository that is the git dir).
+    run = f"exec {interpreter} -P -m gitcoord.hooks {hook} \"$0\" {shlex.quote(mode or '-')} \"$@\"\n"
     if hook == "prepare-commit-msg":
         return head + _PREPARE_FAST_PATH + run
     return head + run
@@ -65,8 +67,8 @@ def script(hook: str, mode: str | None, python: str | None = None) -> str:
 
 # The trailers pre-commit computed for this very `git commit` (its pid is our $PPID) are
 # applied without starting Python again: a commit then costs one interpreter, not two.
-_PREPARE_FAST_PATH = """\
-handoff="$(git rev-parse --git-dir 2>/dev/null)/gitcoord/trailers.$PPID"
+_PREPARE_FAST_PATH = f"""\
+handoff="$(git rev-parse --git-dir 2>/dev/null)/{STATE_DIR}/trailers.$PPID"
 if [ -f "$handoff" ] && [ -n "$1" ]; then
     if [ -x "$0.legacy" ]; then "$0.legacy" "$@" || exit $?; fi
     msg=$1

@@ -17,7 +17,7 @@ from typing import Any
 from gitcoord.cache import ParsedTrees
 from gitcoord.claims import Resource, ResourceIndex, parse_resource
 from gitcoord.clock import parse_utc, wall_clock
-from gitcoord.constants import DEFAULT_GRACE_MINUTES, DEFAULT_HOOKS_MODE, HOOK_MODES
+from gitcoord.constants import CACHE_DIR, DEFAULT_GRACE_MINUTES, DEFAULT_HOOKS_MODE, HOOK_MODES
 from gitcoord.errors import InvalidInput
 from gitcoord.git import CatFile, parse_tree, run_plain
 from gitcoord.git import scrub_hook_env as scrub_hook_env
@@ -65,7 +65,7 @@ class LeanRepo:
     def __init__(self, cwd: Path) -> None:
         self.workspace = Workspace.open(cwd)
         self.cwd, self.git_dir, self.top = self.workspace.cwd, self.workspace.git_dir, self.workspace.top
-        self.cache = ParsedTrees(self.workspace.common_dir / "gitcoord" / "cache")
+        self.cache = ParsedTrees(self.workspace.common_dir / CACHE_DIR)
 
     def git(self, *args: str, input: bytes | None = None, timeout: float | None = None) -> bytes:
         """`git ARGS` in the work tree; stdout, or GitFailed naming the command and what git said."""

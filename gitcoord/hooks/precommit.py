@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from gitcoord.constants import STATE_DIR
 from gitcoord.errors import GitcoordError, InvalidInput
 from gitcoord.hooks.lean import ClaimIndex, HeldClaim, LeanRepo, staged_paths
 
@@ -181,7 +182,7 @@ def trailer_options(trailers: Sequence[tuple[str, str]]) -> list[str]:
 
 def handoff_path(repo: LeanRepo, commit_pid: int) -> Path:
     """Where pre-commit leaves the trailers for the prepare-commit-msg of the same `git commit`."""
-    return repo.git_dir / "gitcoord" / f"trailers.{commit_pid}"
+    return repo.git_dir / STATE_DIR / f"trailers.{commit_pid}"
 
 
 def hand_off_trailers(repo: LeanRepo, trailers: Sequence[tuple[str, str]]) -> None:

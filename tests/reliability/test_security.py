@@ -103,7 +103,7 @@ def test_hostile_ids_through_every_id_command(seeded: Path, argv: list[str]) -> 
 
 @pytest.mark.parametrize("how", ["--agent", "env", "git-config", "worktree-file"])
 def test_hostile_agent_names_every_way_an_identity_is_given(seeded: Path, how: str) -> None:
-    identity = seeded / ".git" / "gitcoord" / "agent"
+    identity = seeded / ".git" / "gitcoord-state" / "agent"
     for name in NAMES:
         extra: list[str] = []
         env: dict[str, str] = {}
