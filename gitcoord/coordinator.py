@@ -337,25 +337,25 @@ class Coordinator(ProtocolOps):
 
     def _describe_lost(self, txn: Txn, record: Agent) -> list[dict[str, str]]:
         """The agent's lost claims, each with who holds its resource now."""
-        others = [c for c in txn.snap.records(Claim) if c.agent != record.name]
         lost = []
         for cid, resource in sorted(record.lost.items()):
-            wanted = parse_resource(resource)
-            holder = next((c for c in others
-                           if leases.blocks(c, wanted, "exclusive", ignorecase=self.ignorecase)), None)
+            holder = self._holder_now(txn, resource, besides=record.name)
             lost.append({"id": cid, "resource": resource,
                          "now_held_by": f"{holder.agent} ({holder.id})" if holder else ""})
         return lost
 
     def _lost_hint(self, txn: Txn, lost: list[str]) -> str:
-        holders = []
-        for claim in txn.snap.records(Claim):
-            for name in lost:
-                if leases.blocks(claim, parse_resource(name), "exclusive", ignorecase=self.ignorecase) \
-                        and claim.agent != self.agent:
-                    holders.append(f"{name} is now {claim.agent}'s ({claim.id}, token {claim.token})")
+        holders = [f"{name} is now {h.agent}'s ({h.id}, token {h.token})"
+                   for name in lost if (h := self._holder_now(txn, name, besides=self.agent)) is not None]
         taken = "; ".join(holders) if holders else "nobody holds it now"
         return f"{taken}. Stop editing it; claim it again before you go on."
+
+    def _holder_now(self, txn: Txn, resource: str, *, besides: str | None) -> Claim | None:
+        """Another agent's claim, not dead, that stands in the way of `resource`."""
+        wanted = parse_resource(resource)
+        return next((c for c in txn.snap.records(Claim)
+                     if c.agent != besides and not leases.is_dead(c, txn.now, self.grace)
+                     and leases.blocks(c, wanted, "exclusive", ignorecase=self.ignorecase)), None)
 
     def release(self, resources: Sequence[str] = (), *, all: bool = False, message: str = "",
                 force: bool = False, reason: str = "") -> list[Claim]:

@@ -97,6 +97,17 @@ def parse_tree(data: bytes) -> dict[str, TreeEntry]:
     return entries
 
 
+def parse_trailers(body: str, prefix: str = "Coord-") -> dict[str, list[str]]:
+    """The `Key: value` trailer lines of a commit message whose key starts with `prefix`,
+    by key, values in order."""
+    found: dict[str, list[str]] = {}
+    for line in body.splitlines():
+        key, sep, value = line.partition(": ")
+        if sep and key.startswith(prefix):
+            found.setdefault(key, []).append(value.strip())
+    return found
+
+
 class CatFile:
     """One `git cat-file --batch` process answering many reads."""
 

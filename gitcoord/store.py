@@ -37,7 +37,7 @@ from gitcoord.cache import ParsedTrees
 from gitcoord.clock import wall_clock
 from gitcoord.constants import DEFAULT_BRANCH
 from gitcoord.errors import GitcoordError, InvalidInput, Refused, Unavailable
-from gitcoord.git import BLOB_MODE, TREE_MODE, ZERO_OID, Git, GitFailed, TreeEntry
+from gitcoord.git import BLOB_MODE, TREE_MODE, ZERO_OID, Git, GitFailed, TreeEntry, parse_trailers
 from gitcoord.records import KINDS, Meta, Record, parse_record
 from gitcoord.workspace import view_ref
 
@@ -600,12 +600,11 @@ def _list_adapter(model: type[R]) -> TypeAdapter[list[R]]:
 
 
 def _trailers(body: str) -> dict[str, Any]:
+    """The Coord-* trailers of a coord commit as `log` shows them: `records` a list, the rest text."""
     out: dict[str, Any] = {}
-    for line in body.splitlines():
-        key, sep, value = line.partition(": ")
-        if sep and key.startswith("Coord-"):
-            name = key[len("Coord-"):].lower()
-            out[name] = [v.strip() for v in value.split(",") if v.strip()] if name == "records" else value.strip()
+    for key, values in parse_trailers(body).items():
+        name = key[len("Coord-"):].lower()
+        out[name] = [v.strip() for v in values[-1].split(",") if v.strip()] if name == "records" else values[-1]
     return out
 
 

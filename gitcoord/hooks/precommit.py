@@ -18,6 +18,7 @@ from pathlib import Path
 
 from gitcoord.constants import STATE_DIR
 from gitcoord.errors import GitcoordError, InvalidInput
+from gitcoord.git import parse_trailers
 from gitcoord.hooks.lean import ClaimIndex, HeldClaim, LeanRepo, staged_paths
 
 OVERRIDE_ENV = "GITCOORD_OVERRIDE"
@@ -253,7 +254,7 @@ def _recorded_override(repo: LeanRepo, agent: str | None) -> str:
         return ""
     out = repo.git("log", "-20", "-z", "--format=%B", "--grep=^Coord-Action: override$", tip)
     for body in out.decode(errors="replace").split("\0"):
-        trailers = dict(line.split(": ", 1) for line in body.splitlines() if line.startswith("Coord-") and ": " in line)
+        trailers = {key: values[-1] for key, values in parse_trailers(body).items()}
         actor = trailers.get("Coord-Agent", "")
         if trailers.get("Coord-Override") == reason and (actor == agent if agent else actor.startswith("human:")):
             return next((r.strip() for r in trailers.get("Coord-Records", "").split(",") if r.strip().startswith("E-")),

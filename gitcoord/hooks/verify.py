@@ -20,7 +20,7 @@ from typing import Any
 
 from gitcoord.claims import covers, parse_resource
 from gitcoord.errors import GitcoordError, InvalidInput
-from gitcoord.git import run_plain
+from gitcoord.git import parse_trailers, run_plain
 from gitcoord.hooks.lean import ClaimIndex, HeldClaim, LeanRepo, parse_name_status
 from gitcoord.validate import quoted
 
@@ -240,16 +240,6 @@ def _commit_info(repo: LeanRepo, sha: str, body: str) -> CommitInfo:
     override = (trailers.get("Coord-Override") or [""])[-1].strip()
     diff = repo.git("diff-tree", "-r", "-z", "-M", "--root", "--no-commit-id", "--name-status", sha)
     return CommitInfo(sha, agent, tokens, override, parse_name_status(diff))
-
-
-def parse_trailers(body: str) -> dict[str, list[str]]:
-    """`Coord-*: value` lines of a commit message, by key, in order."""
-    found: dict[str, list[str]] = {}
-    for line in body.splitlines():
-        key, sep, value = line.partition(": ")
-        if sep and key.startswith("Coord-"):
-            found.setdefault(key, []).append(value.strip())
-    return found
 
 
 # -- the hooks -----------------------------------------------------------------------------------
