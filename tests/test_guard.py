@@ -117,3 +117,15 @@ def test_a_symlinked_directory_is_no_way_around_a_claim(local_repo: Path) -> Non
     denied = guard(repo, "claude", claude_call(repo, "Edit", str(repo / "lnk" / "a.py")))
     assert denied.returncode == 0
     assert json.loads(denied.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"
+
+
+def test_strict_mode_denies_edits_of_unclaimed_paths(local_repo: Path) -> None:
+    repo = local_repo
+    config = repo / ".coord" / "config.toml"
+    config.write_text(config.read_text().replace('mode = "others"', 'mode = "strict"'))
+    assert run(repo, "claim", "mine.py", agent="beta").code == 0
+    free = guard(repo, "claude", claude_call(repo, "Write", str(repo / "free.py")))
+    out = json.loads(free.stdout)["hookSpecificOutput"]
+    assert out["permissionDecision"] == "deny" and "strict mode" in out["permissionDecisionReason"]
+    assert "gitcoord claim free.py" in out["permissionDecisionReason"]
+    assert guard(repo, "claude", claude_call(repo, "Edit", str(repo / "mine.py"))).stdout == ""

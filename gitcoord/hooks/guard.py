@@ -69,8 +69,9 @@ def repo_relative(path: str, cwd: Path, top: Path) -> list[str]:
     return found
 
 
-def conflicts(call: dict[str, Any], repo: LeanRepo, cwd: Path) -> list[tuple[str, HeldClaim]]:
-    """(path, claim) for every path of the call under another agent's exclusive claim."""
+def conflicts(call: dict[str, Any], repo: LeanRepo, cwd: Path) -> list[tuple[str, HeldClaim | None]]:
+    """(path, claim) for every path of the call under another agent's exclusive claim, and
+    in mode strict (path, None) for every path the agent has not claimed."""
     if repo.top is None:
         return []
     relative = [r for p in tool_paths(call) for r in repo_relative(p, cwd, repo.top)]
@@ -78,16 +79,27 @@ def conflicts(call: dict[str, Any], repo: LeanRepo, cwd: Path) -> list[tuple[str
         return []
     agent = repo.agent()
     index = ClaimIndex(repo.claims(), ignorecase=repo.ignorecase)
-    return [(path, claim) for path in relative for claim in index.covering(path)
-            if claim.agent != agent and claim.mode == "exclusive"]
+    strict = repo.mode(None) == "strict"
+    found: list[tuple[str, HeldClaim | None]] = []
+    for path in relative:
+        holders = index.covering(path)
+        found += [(path, c) for c in holders if c.agent != agent and c.mode == "exclusive"]
+        if strict and not any(c.agent == agent for c in holders) and not any(p == path for p, _ in found):
+            found.append((path, None))
+    return found
 
 
-def deny_reason(found: Iterable[tuple[str, HeldClaim]]) -> str:
+def deny_reason(found: Iterable[tuple[str, HeldClaim | None]]) -> str:
     items = list(found)
-    lines = [f"gitcoord: {path} is claimed: {claim.describe()}." for path, claim in items]
-    first = items[0][1]
-    lines.append(f'Do not edit it. Ask for it: gitcoord request-help --to {first.agent} --resource {first.resource} '
-                 f'"..."; or wait for it: gitcoord claim {first.resource} --wait 600; or work on something else.')
+    lines = [f"gitcoord: {path} is claimed: {claim.describe()}." if claim else
+             f"gitcoord: {path} is not claimed by you, and this repository is in strict mode."
+             for path, claim in items]
+    held = next((claim for _, claim in items if claim is not None), None)
+    if held is not None:
+        lines.append(f'Do not edit it. Ask for it: gitcoord request-help --to {held.agent} --resource {held.resource} '
+                     f'"..."; or wait for it: gitcoord claim {held.resource} --wait 600; or work on something else.')
+    else:
+        lines.append(f'Claim it first: gitcoord claim {items[0][0]} -m "why", then edit.')
     return "\n".join(lines)
 
 
