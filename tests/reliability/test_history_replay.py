@@ -167,9 +167,11 @@ def test_history_replay_under_churn(world: World) -> None:
     for op in refusals:
         named = _named_holders(op.err)
         assert named, op.err
-        tips = [claims for landed, _, claims in revisions if landed <= op.started + SLACK]
-        current = [claims for landed, _, claims in revisions if op.started - SLACK <= landed <= op.ended + SLACK]
-        window = tips[-1:] + current  # the tip when it started, and every tip while it ran
+        # Every revision that was the tip at some moment while the command ran: it landed before
+        # the command ended, and the next one landed after the command started.
+        window = [claims for k, (landed, _, claims) in enumerate(revisions)
+                  if landed <= op.ended + SLACK
+                  and (k + 1 == len(revisions) or revisions[k + 1][0] >= op.started - SLACK)]
         for agent, cid in named:
             assert any(c.id == cid and c.agent == agent and not is_dead(c, op.started - SLACK, GRACE)
                        for claims in window for c in claims), (op.err, cid)
