@@ -206,6 +206,8 @@ def run_alpha(agent: Agent) -> None:
     for message in agent.coord.inbox():
         agent.say(f"inbox: {message.id} from {message.from_agent}: {message.body}")
     agent.coord.mark_read()
+    # The demo shows beta running into this claim: hold it until beta has (beta logs an error next).
+    agent.wait_for("beta to meet the claim", lambda: any(e.agent == "beta" for e in agent.coord.errors()))
     check_in("alpha", res, 90, "Assessment questions written", repo_path=agent.clone)
     agent.say(f"check-in on {res}: 90%")
     agent.coord.done_task(task.id, note="module drafted with the cohort data")
@@ -225,8 +227,8 @@ def run_beta(agent: Agent) -> None:
     _startup(agent)
     api = "backend/lms_routes.py"
     agent.say(f"claim_resource({api!r}) -> {claim_resource('beta', api, 20, repo_path=agent.clone)}")
-    agent.wait_for("alpha's claim", lambda: any(
-        c["agent"] == "alpha" for c in agent.coord.claims()))
+    agent.wait_for("alpha's claim on the battery module", lambda: any(
+        c["agent"] == "alpha" and c["resource"] == "modules/power/battery.md" for c in agent.coord.claims()))
     try:
         agent.coord.claim(["modules/power/"], message="wiring the module API")
         agent.say("claimed modules/power/ (unexpected!)")
