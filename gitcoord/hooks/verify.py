@@ -14,8 +14,9 @@ import os
 import re
 import sys
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from gitcoord.claims import covers, parse_resource
@@ -97,15 +98,24 @@ class CoordFacts:
         return self._claims[claim_id]
 
 
-def verify_range(repo: LeanRepo, rev_args: Sequence[str], *, options: Sequence[str] = ()) -> Report:
+Judge = tuple[ClaimIndex, "CoordFacts"]
+
+
+def judge_for(repo: LeanRepo) -> Callable[[], Judge]:
+    """What every commit is judged against (the live claims, the coord history's facts), read
+    on first use and then kept: once per hook run however many refs a push updates, and not at
+    all for a push of the coord branch alone."""
+    return cache(lambda: (ClaimIndex(repo.claims(), ignorecase=repo.ignorecase), coord_facts(repo)))
+
+
+def verify_range(repo: LeanRepo, rev_args: Sequence[str], *, options: Sequence[str] = (),
+                 judge: Callable[[], Judge] | None = None) -> Report:
     """Check the non-merge commits `git rev-list OPTIONS REV_ARGS` names against the local coord claims.
 
     `rev_args` are revisions only (a user's REVRANGE: never read as options);
     `options` are the hooks' own rev-list options (--not, --remotes, --all).
     """
-    claims = repo.claims()
-    index = ClaimIndex(claims, ignorecase=repo.ignorecase)
-    facts = coord_facts(repo)
+    index, facts = (judge or judge_for(repo))()
     report = Report()
     for info in _commits(repo, rev_args, options):
         report.commits.append(info.sha)
@@ -265,6 +275,7 @@ def run_pre_push(repo: LeanRepo, mode: str, args: Sequence[str], stdin: bytes) -
         from gitcoord.hooks.precommit import fetch_coord
 
         fetch_coord(repo)
+    judge = judge_for(repo)
     code = 0
     for line in stdin.decode(errors="replace").splitlines():
         parts = line.split()
@@ -272,15 +283,15 @@ def run_pre_push(repo: LeanRepo, mode: str, args: Sequence[str], stdin: bytes) -
             continue
         local, theirs = parts[1], parts[3]
         if theirs != ZERO and _exists(repo, theirs):
-            report = verify_range(repo, [local, f"^{theirs}"])
+            report = verify_range(repo, [local, f"^{theirs}"], judge=judge)
         else:  # a new ref: what no remote has yet (another remote may hold the history already)
-            report = verify_range(repo, [local], options=["--not", "--remotes", "--not"])
+            report = verify_range(repo, [local], options=["--not", "--remotes", "--not"], judge=judge)
         code = max(code, _refuse(report, mode, "push refused"))
     if not stdin.strip() and os.environ.get("PRE_COMMIT_TO_REF"):
         # The pre-commit framework passes the pushed range in its own variables, not on stdin.
         start = os.environ.get("PRE_COMMIT_FROM_REF", "")
         rev_args = [os.environ["PRE_COMMIT_TO_REF"], *([f"^{start}"] if start and start != ZERO else [])]
-        code = _refuse(verify_range(repo, rev_args), mode, "push refused")
+        code = _refuse(verify_range(repo, rev_args, judge=judge), mode, "push refused")
     return code
 
 
@@ -288,14 +299,15 @@ def run_pre_receive(repo: LeanRepo, mode: str, stdin: bytes) -> int:
     """pre-receive (bare remote): refuse a push whose new commits violate the claims."""
     if mode == "off":
         return 0
+    judge = judge_for(repo)
     code = 0
     for line in stdin.decode(errors="replace").splitlines():
         parts = line.split()
         if len(parts) != 3 or parts[1] == ZERO or parts[2] == f"refs/heads/{repo.branch}":
             continue
         old, new = parts[0], parts[1]
-        report = (verify_range(repo, [new, f"^{old}"]) if old != ZERO
-                  else verify_range(repo, [new], options=["--not", "--all", "--not"]))
+        report = (verify_range(repo, [new, f"^{old}"], judge=judge) if old != ZERO
+                  else verify_range(repo, [new], options=["--not", "--all", "--not"], judge=judge))
         code = max(code, _refuse(report, mode, f"push to {parts[2]} refused"))
     return code
 
