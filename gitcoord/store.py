@@ -71,6 +71,7 @@ class Snapshot:
     _trees: dict[str, dict[str, TreeEntry]] = field(default_factory=dict)
     cache: ParsedTrees = field(default_factory=lambda: ParsedTrees(None))
     _meta: Meta | None = None
+    _parsed: dict[str, tuple[dict[str, dict[str, Any]], list[str]]] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     tip_rev: int = 0  # the Coord-Rev trailer of the commit itself (0 for a commit made by hand)
 
@@ -132,7 +133,15 @@ class Snapshot:
         return found[2] if found else None
 
     def parsed_dir(self, directory: str) -> tuple[dict[str, dict[str, Any]], list[str]]:
-        """The TOML files of one directory, parsed (through the cache): ({name: data}, [bad names])."""
+        """The TOML files of one directory, parsed (through the cache): ({name: data}, [bad names]).
+
+        Kept for the snapshot's life: one write reads the claims more than once (to validate,
+        then to book what the agent holds), and the data never changes under a snapshot."""
+        if directory not in self._parsed:
+            self._parsed[directory] = self._parse_dir(directory)
+        return self._parsed[directory]
+
+    def _parse_dir(self, directory: str) -> tuple[dict[str, dict[str, Any]], list[str]]:
         parent, _, name = directory.rpartition("/")
         entry = self.entries(parent).get(name)
         if entry is None or not entry.is_tree:
