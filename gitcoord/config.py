@@ -25,7 +25,9 @@ from gitcoord.errors import InvalidInput
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Built on first use: `Config` builds its sections into its own validator, so
+    # building each section class at import would be paid twice on every command.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class CoordSection(_Section):

@@ -72,7 +72,7 @@ class IdRecord(Record):
 
 
 class Meta(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
     format: int = 1
     rev: int = 0
 
