@@ -51,7 +51,7 @@ class Coordinator(ProtocolOps):
                            remote=self.workspace.remote(self.config.coord.remote),
                            retry_seconds=self.config.store.retry_seconds,
                            remote_timeout=self.config.store.remote_timeout_seconds,
-                           cache_dir=self.common_dir / CACHE_DIR)
+                           cache_dir=self.common_dir / CACHE_DIR, common_dir=self.common_dir)
         self._agent = check_agent_name(agent) if agent else None
         self._agent_resolved = agent is not None
 
@@ -281,19 +281,31 @@ class Coordinator(ProtocolOps):
         return record
 
     def _with_wait(self, attempt: Callable[[], T], wait: float) -> T:
-        """Retry a refused operation until it is granted or `wait` seconds have passed."""
+        """Retry a refused operation until it is granted or `wait` seconds have passed.
+
+        Between attempts: with a remote, a backoff with jitter (each attempt
+        fetches, and many waiters must not fetch in lockstep); in local mode,
+        a watch on the coord ref, so a release is acted on within ~50 ms, and
+        a slower timed retry for what no write announces (a lease running out).
+        """
         deadline = time.monotonic() + max(0.0, wait)
-        delay = 0.2
+        watch = self.store.ref_watch()
+        delay, cap = 0.2, (2.0 if watch is None else 5.0)
         while True:
+            before = watch.stamp() if watch else None
             try:
                 return attempt()
             except Refused:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise
-                # Backoff with jitter: many waiters must not fetch in lockstep.
-                time.sleep(min(left, delay * (0.5 + secrets.randbelow(1000) / 1000)))
-                delay = min(delay * 1.6, 2.0)
+                pause = min(left, delay * (0.5 + secrets.randbelow(1000) / 1000))
+                if watch is None or before is None:
+                    time.sleep(pause)
+                elif watch.wait(before, pause):
+                    # Woken with the other waiters: spread the retries a little.
+                    time.sleep(min(max(0.0, deadline - time.monotonic()), secrets.randbelow(50) / 1000))
+                delay = min(delay * 1.6, cap)
 
     def check_in(self, resources: Sequence[str] = (), *, progress: int | None = None, message: str = "",
                  minutes: float | None = None) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Iterable, Sequence
 from io import BytesIO
 from pathlib import Path
@@ -139,6 +140,45 @@ class CatFile:
             self._proc.kill()
         if self._proc.stdout:
             self._proc.stdout.close()
+
+
+class RefWatch:
+    """Notices that a ref moved without running git, for waiters in local mode.
+
+    Git moves a ref by rewriting one of a few files: the loose ref (written
+    under a lock and renamed into place, so a new inode), `packed-refs` (when
+    the ref is only packed, an update writes a loose one, and packing rewrites
+    the file), or `reftable/tables.list` with the reftable backend. Comparing
+    their stat results costs a few system calls, so a waiter can look every
+    few tens of milliseconds and still never busy-loop or spawn a process.
+    A change it reports may be a false alarm (packing, another ref in the
+    table); the caller just reads again.
+    """
+
+    def __init__(self, common_dir: Path, ref: str) -> None:
+        self._paths = (common_dir / ref, common_dir / "packed-refs", common_dir / "reftable" / "tables.list")
+
+    def stamp(self) -> tuple[tuple[int, int, int] | None, ...]:
+        """What the ref's files look like now; equal stamps mean the ref has not moved."""
+        stamps: list[tuple[int, int, int] | None] = []
+        for path in self._paths:
+            try:
+                st = path.stat()
+            except OSError:
+                stamps.append(None)
+            else:
+                stamps.append((st.st_ino, st.st_mtime_ns, st.st_size))
+        return tuple(stamps)
+
+    def wait(self, since: tuple[tuple[int, int, int] | None, ...], timeout: float, step: float = 0.05) -> bool:
+        """Sleep until the ref's files differ from `since` (True) or `timeout` seconds pass (False)."""
+        deadline = time.monotonic() + timeout
+        while self.stamp() == since:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(step, left))
+        return True
 
 
 def _read_answer(stream: IO[bytes]) -> tuple[str, str, bytes] | None:

@@ -37,7 +37,7 @@ from gitcoord.cache import ParsedTrees
 from gitcoord.clock import wall_clock
 from gitcoord.constants import DEFAULT_BRANCH
 from gitcoord.errors import GitcoordError, InvalidInput, Refused, Unavailable
-from gitcoord.git import BLOB_MODE, TREE_MODE, ZERO_OID, Git, GitFailed, TreeEntry, parse_trailers
+from gitcoord.git import BLOB_MODE, TREE_MODE, ZERO_OID, Git, GitFailed, RefWatch, TreeEntry, parse_trailers
 from gitcoord.records import KINDS, Meta, Record, parse_record
 from gitcoord.workspace import view_ref
 
@@ -309,6 +309,7 @@ class Store:
     remote_timeout: float = 20.0
     clock: Callable[[], datetime] = wall_clock
     cache_dir: Path | None = None
+    common_dir: Path | None = None
 
     @property
     def ref(self) -> str:
@@ -322,6 +323,12 @@ class Store:
     def view_ref(self) -> str:
         """The ref reads look at: the local copy of the authoritative branch."""
         return view_ref(self.branch, self.remote)
+
+    def ref_watch(self) -> RefWatch | None:
+        """A watch on the authoritative ref, in local mode (with a remote, only a fetch can tell)."""
+        if self.remote or self.common_dir is None:
+            return None
+        return RefWatch(self.common_dir, self.ref)
 
     # -- reading ------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """`gitcoord integrate`: the instruction block keeps the rest of the file and is idempotent;
-and `claim --wait` gets a resource its holder releases a few seconds later."""
+and `claim --wait` gets a resource its holder releases a few seconds later (with a remote,
+by fetching with backoff; in local mode, by watching the coord ref)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from gitcoord.git import RefWatch
 from gitcoord.integrate import BEGIN, END
 
-from .conftest import GITCOORD, World, run, spawn
+from .conftest import GITCOORD, World, git, run, spawn
 
 USER_TEXT = "# Project notes\n\nRun `make test` before pushing.\n"
 
@@ -103,3 +105,54 @@ def test_claim_wait_times_out_with_exit_3(world: World) -> None:
     res = spawn(world.clones[1], "claim", "src/api.py", "--wait", "2", agent="beta")
     assert res.code == 3 and "alpha" in res.err
     assert 2 <= time.monotonic() - started < 15
+
+
+def _coord_tip(repo: Path) -> str:
+    return git(repo, "rev-parse", "refs/heads/coord").strip()
+
+
+def test_ref_watch_sees_loose_packed_and_worktree_updates(local_repo: Path, tmp_path: Path) -> None:
+    common = Path(git(local_repo, "rev-parse", "--path-format=absolute", "--git-common-dir").strip())
+    watch = RefWatch(common, "refs/heads/coord")
+    quiet = watch.stamp()
+    started = time.monotonic()
+    assert watch.wait(quiet, 0.3) is False
+    assert time.monotonic() - started >= 0.3
+    # A write from another worktree moves the shared ref.
+    wt = tmp_path / "wt"
+    git(local_repo, "worktree", "add", "-q", "--detach", str(wt))
+    assert run(wt, "claim", "src/api.py", agent="beta").code == 0
+    assert watch.wait(quiet, 2) is True
+    # Packed: the loose file goes away, and the next update writes one again.
+    git(local_repo, "pack-refs", "--all")
+    packed = watch.stamp()
+    assert packed != quiet and watch.wait(packed, 0.2) is False
+    assert run(local_repo, "release", "src/api.py", agent="beta").code == 0
+    assert watch.wait(packed, 2) is True
+    assert _coord_tip(local_repo) == _coord_tip(wt)
+
+
+def test_local_wait_wakes_on_the_release_not_on_its_timer(local_repo: Path, tmp_path: Path) -> None:
+    """Three waiters, three releases: each is granted within a second of its release.
+
+    Timed retries alone (seconds apart by now) would be that quick by luck about
+    four times in ten for one waiter, and seldom for all three.
+    """
+    wt = tmp_path / "wt"
+    git(local_repo, "worktree", "add", "-q", "--detach", str(wt))
+    names = ["src/a.py", "src/b.py", "src/c.py"]
+    assert run(local_repo, "claim", *names, agent="alpha").code == 0
+    waiters = [subprocess.Popen([*GITCOORD, "-C", str(wt), "claim", name, "--wait", "60", "--json"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "GITCOORD_AGENT": f"w{n}"})
+               for n, name in enumerate(names)]
+    time.sleep(5)
+    assert all(w.poll() is None for w in waiters), "a waiter gave up while alpha held its claim"
+    for n, (name, waiter) in enumerate(zip(names, waiters, strict=True)):
+        assert run(local_repo, "release", name, agent="alpha").code == 0
+        released = time.monotonic()
+        out, err = waiter.communicate(timeout=30)
+        granted_after = time.monotonic() - released
+        assert waiter.returncode == 0, err
+        assert json.loads(out)[0]["agent"] == f"w{n}"
+        assert granted_after < 1.0, f"{name}'s release was noticed only after {granted_after:.2f}s"
