@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 from gitcoord import Coordinator
 from gitcoord.records import ErrorRecord
 
-from .conftest import GITCOORD, World, git, run
+from .conftest import GITCOORD, Result, World, git, run
 
 
 def commit(repo: Path, *args: str, agent: str | None = None, env: dict[str, str] | None = None
@@ -37,6 +38,13 @@ def stage(repo: Path, path: str, text: str = "x\n") -> None:
 def install(repo: Path, *args: str) -> None:
     res = run(repo, "hooks", "install", *args)
     assert res.code == 0, res.err
+
+
+def sneak_in(repo: Path, message: str, agent: str, env: dict[str, str] | None = None) -> Result:
+    """Commit what is staged past the hooks (`--no-verify`), then `verify` that commit."""
+    done = commit(repo, "--no-verify", "-m", message, agent=agent, env=env)
+    assert done.returncode == 0, done.stderr
+    return run(repo, "verify", "HEAD~1..HEAD", "--json")
 
 
 def test_refused_then_accepted_with_trailers(world: World) -> None:
@@ -128,6 +136,45 @@ def test_override_is_recorded(local_repo: Path) -> None:
     assert "Coord-Override: prod is down" in git(repo, "log", "-1", "--format=%B", "coord")
     # verify accepts a commit whose override is on record.
     assert run(repo, "verify", "HEAD~1..HEAD").code == 0
+
+
+def test_override_of_many_paths_with_odd_names_is_recorded_whole(local_repo: Path) -> None:
+    """More paths than the message can name, one with ", " in it: the record lists them all."""
+    repo = local_repo
+    names = [f"pkg/a_module_with_a_fairly_long_name_{n:03}.py" for n in range(120)] + ["docs/a, b.md"]
+    assert run(repo, "claim", "pkg/", "docs/", agent="alpha").code == 0
+    install(repo)
+    for name in names:
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text("x\n")
+    git(repo, "add", "pkg", "docs")
+    done = commit(repo, "-m", "sweeping rename", agent="beta", env={"GITCOORD_OVERRIDE": "release day"})
+    assert done.returncode == 0, done.stderr
+    with Coordinator(repo) as coord:
+        (err,) = coord.snapshot().records(ErrorRecord)
+    assert len(err.message) <= 4000 and "more (all in the record's trace)" in err.message
+    assert err.message.endswith("; reason: release day") and "C-1 (alpha)" in err.message
+    assert sorted(json.loads(err.trace)) == sorted(names)
+    assert run(repo, "verify", "HEAD~1..HEAD").code == 0
+    # The same override does not stretch to a path it did not list.
+    stage(repo, "docs/other.md")
+    checked = sneak_in(repo, f"more\n\nCoord-Agent: beta\nCoord-Override: {err.id} release day", "beta")
+    assert checked.code == 3 and checked.json()["violations"][0]["path"] == "docs/other.md"
+
+
+def test_override_too_large_for_one_record_is_refused_and_writes_nothing(local_repo: Path) -> None:
+    repo = local_repo
+    assert run(repo, "claim", "gen/", agent="alpha").code == 0
+    install(repo)
+    (repo / "gen").mkdir()
+    for n in range(1300):  # about 70 KiB of paths: more than one record's trace holds
+        (repo / "gen" / f"generated_file_with_a_long_descriptive_name_{n:04}.txt").write_text("x\n")
+    git(repo, "add", "gen")
+    coord_before, head_before = git(repo, "rev-parse", "coord"), git(repo, "rev-parse", "HEAD")
+    refused = commit(repo, "-m", "regenerate", agent="beta", env={"GITCOORD_OVERRIDE": "regenerated"})
+    assert refused.returncode == 1
+    assert "1300 paths" in refused.stderr and "smaller parts" in refused.stderr
+    assert git(repo, "rev-parse", "coord") == coord_before and git(repo, "rev-parse", "HEAD") == head_before
 
 
 def test_legacy_hook_chained_and_restored(local_repo: Path) -> None:
@@ -248,10 +295,7 @@ def test_forged_override_trailers_do_not_pass_verify(local_repo: Path) -> None:
     ]
     for trailer in forgeries:
         stage(repo, "db.py", text=f"{trailer}\n")
-        sneaky = commit(repo, "--no-verify", "-m", f"evil\n\nCoord-Agent: beta\nCoord-Override: {trailer}",
-                        agent="beta")
-        assert sneaky.returncode == 0, sneaky.stderr
-        checked = run(repo, "verify", "HEAD~1..HEAD", "--json")
+        checked = sneak_in(repo, f"evil\n\nCoord-Agent: beta\nCoord-Override: {trailer}", "beta")
         assert checked.code == 3, trailer
         assert checked.json()["violations"][0]["path"] == "db.py"
 
@@ -269,8 +313,7 @@ def test_verify_trusts_fencing_tokens_not_dates(local_repo: Path) -> None:
     # A --no-verify commit dated years back is judged by the claims live now all the same.
     stage(repo, "lib.py", text="beta's hack\n")
     backdated = {"GIT_COMMITTER_DATE": "2020-01-01T00:00:00Z", "GIT_AUTHOR_DATE": "2020-01-01T00:00:00Z"}
-    assert commit(repo, "--no-verify", "-m", "old", agent="gamma", env=backdated).returncode == 0
-    checked = run(repo, "verify", "HEAD~1..HEAD", "--json")
+    checked = sneak_in(repo, "old", "gamma", env=backdated)
     assert checked.code == 3 and checked.json()["violations"][0]["holder"] == "beta"
 
 

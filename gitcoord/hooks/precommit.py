@@ -120,30 +120,58 @@ def fetch_coord(repo: LeanRepo) -> None:
 
 
 def record_override(repo: LeanRepo, agent: str | None, problems: Sequence[Problem], reason: str) -> str:
-    """Write the override as one `conflict` error record on the coord branch; its id."""
+    """Write the override as one `conflict` error record on the coord branch; its id.
+
+    The message says what happened for a human (cut at the message limit with a count of
+    what was left out); the record's `trace` lists every path as a JSON array, which is
+    what `verify` reads, so no path is lost however many there are or whatever they contain.
+    """
+    import json
+
     from gitcoord.coordinator import Coordinator
-    from gitcoord.records import ErrorRecord
+    from gitcoord.records import MAX_MESSAGE, MAX_TRACE, ErrorRecord
     from gitcoord.store import Txn
     from gitcoord.validate import check_text
 
     check_text(reason, "override reason", 1000)
     reason = " ".join(reason.split())  # as the commit's trailer will carry it
+    paths = sorted({p.path for p in problems})
+    listed = json.dumps(paths, ensure_ascii=False)
+    if len(listed.encode()) > MAX_TRACE:
+        raise InvalidInput(f"this override would cover {len(paths)} paths, more than one record can list "
+                           f"({MAX_TRACE // 1024} KiB of paths).",
+                           hint="commit the claimed paths in smaller parts, each with its own override.")
     with Coordinator(repo.top or repo.cwd) as coord:
         actor = agent or coord.human()
-        paths = sorted({p.path for p in problems})
         holders = sorted({f"{p.holder.id} ({p.holder.agent})" for p in problems if p.holder})
-        text = (f"{actor} overrode the pre-commit hook for {', '.join(paths)}; claims: "
-                f"{', '.join(holders) or 'none (strict mode: unclaimed paths)'}; reason: {reason}")
+        text = _override_text(actor, paths, holders, reason, MAX_MESSAGE)
 
         def work(txn: Txn) -> str:
             record = ErrorRecord(id=txn.new_id("E"), agent=actor, type="conflict", severity="medium",
-                                 resource=paths[0], message=text[:4000], created_at=txn.now)
+                                 resource=paths[0], message=text, trace=listed, created_at=txn.now)
             txn.put(record)
             txn.action, txn.what = "override", " ".join(paths)[:200]
             txn.trailers["Coord-Override"] = reason
             return record.id
 
         return coord.write(work, actor=actor)
+
+
+def _override_text(actor: str, paths: Sequence[str], holders: Sequence[str], reason: str, limit: int) -> str:
+    """The override's message for a human: as many paths as fit in `limit` characters."""
+    head = f"{actor} overrode the pre-commit hook for "
+    tail = f"; claims: {', '.join(holders) or 'none (strict mode: unclaimed paths)'}; reason: {reason}"
+    named = ", ".join(paths)
+    if len(head) + len(named) + len(tail) > limit:
+        budget = limit - len(head) - len(tail) - len(f" and {len(paths)} more (all in the record's trace)")
+        kept: list[str] = []
+        for path in paths:
+            budget -= len(path) + 2
+            if budget < 0:
+                break
+            kept.append(path)
+        named = f"{', '.join(kept)} and {len(paths) - len(kept)} more (all in the record's trace)"
+    return (head + named + tail)[:limit]
 
 
 # -- prepare-commit-msg -----------------------------------------------------------------

@@ -17,7 +17,7 @@ import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from gitcoord.claims import covers, parse_resource
 from gitcoord.errors import GitcoordError, InvalidInput
@@ -81,13 +81,21 @@ class CommitInfo:
     paths: list[str]
 
 
+class Override(NamedTuple):
+    """An override as pre-commit recorded it: who, for which paths, and why."""
+
+    actor: str
+    paths: frozenset[str]
+    reason: str
+
+
 @dataclass
 class CoordFacts:
     """What the coord history says beyond the live claims: which claims were taken from
     their holders (a takeover, a forced release), and which error records are overrides."""
 
     superseded: set[str] = field(default_factory=set)
-    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    overrides: dict[str, Override] = field(default_factory=dict)
     tip: str | None = None
     _claims: dict[str, dict[str, Any] | None] = field(default_factory=dict)
 
@@ -186,17 +194,11 @@ def overridden(info: CommitInfo, found: Sequence[Violation], facts: CoordFacts) 
     with this reason. Anything less is a forged trailer.
     """
     record_id, _, reason = info.override.partition(" ")
-    record = facts.overrides.get(record_id)
-    if record is None or not reason:
+    override = facts.overrides.get(record_id)
+    if override is None or not reason or reason != override.reason:
         return False
-    actor = str(record.get("agent", ""))
-    by_committer = actor == info.agent if info.agent else actor.startswith("human:")
-    if not by_committer:
-        return False
-    message = str(record.get("message", ""))
-    paths, _, rest = message.partition(" overrode the pre-commit hook for ")[2].partition("; claims: ")
-    covered = set(paths.split(", "))
-    return rest.endswith(f"; reason: {reason}") and all(v.path in covered for v in found)
+    by_committer = override.actor == info.agent if info.agent else override.actor.startswith("human:")
+    return by_committer and all(v.path in override.paths for v in found)
 
 
 def coord_facts(repo: LeanRepo) -> CoordFacts:
@@ -207,18 +209,31 @@ def coord_facts(repo: LeanRepo) -> CoordFacts:
         return facts
     out = repo.git("log", "-z", "--format=%B", "--grep=^Coord-Takeover: ", "--grep=^Coord-Released: ",
                    "--grep=^Coord-Action: override$", tip)
-    override_ids: set[str] = set()
+    reasons: dict[str, str] = {}
     for body in out.decode(errors="replace").split("\0"):
         trailers = parse_trailers(body)
         for key in ("Coord-Takeover", "Coord-Released"):
             for value in trailers.get(key, []):
                 facts.superseded.update(part.split(" ")[0] for part in value.split(", ") if part)
-        if trailers.get("Coord-Action") == ["override"]:
+        if trailers.get("Coord-Action") == ["override"] and trailers.get("Coord-Override"):
             for value in trailers.get("Coord-Records", []):
-                override_ids.update(r.strip() for r in value.split(",") if r.strip().startswith("E-"))
-    if override_ids:
-        facts.overrides = {str(r.get("id")): r for r in repo.records("errors") if r.get("id") in override_ids}
+                reasons.update((r.strip(), trailers["Coord-Override"][-1].strip())
+                               for r in value.split(",") if r.strip().startswith("E-"))
+    if reasons:
+        facts.overrides = {str(r["id"]): Override(str(r.get("agent", "")), _override_paths(r), reasons[str(r["id"])])
+                           for r in repo.records("errors") if r.get("id") in reasons}
     return facts
+
+
+def _override_paths(record: dict[str, Any]) -> frozenset[str]:
+    """The paths an override record covers: the JSON list pre-commit put in its trace."""
+    import json
+
+    try:
+        listed = json.loads(str(record.get("trace", "")))
+    except ValueError:
+        return frozenset()
+    return frozenset(p for p in listed if isinstance(p, str)) if isinstance(listed, list) else frozenset()
 
 
 def _commits(repo: LeanRepo, rev_args: Sequence[str], options: Sequence[str]) -> list[CommitInfo]:
