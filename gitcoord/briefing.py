@@ -10,7 +10,7 @@ from gitcoord import output
 _MORE = {"help_requests": "gitcoord help-requests list --open", "messages": "gitcoord inbox",
          "my_tasks": "gitcoord task list", "decisions": "gitcoord decisions list",
          "errors": "gitcoord errors list --open", "active_claims": "gitcoord claims",
-         "stale_agents": "gitcoord status"}
+         "stale_agents": "gitcoord status", "lost_claims": "gitcoord claims"}
 
 
 def _help(h: dict[str, Any]) -> str:
@@ -53,6 +53,11 @@ def _error(e: dict[str, Any]) -> str:
             f"-> gitcoord errors resolve {e['id']} --note \"...\"")
 
 
+def _lost(c: dict[str, str]) -> str:
+    now = f"now held by {c['now_held_by']}" if c["now_held_by"] else "nobody holds it now"
+    return f"{c['id']} {c['resource']}: {now} -> gitcoord claim {c['resource']} --wait 600"
+
+
 def _claim(c: dict[str, Any]) -> str:
     who = "yours" if c["mine"] else c["agent"]
     return f"{c['id']} {c['resource']} ({c['mode']}, {who}) until {output.short_time(c['expires_at'])}"
@@ -63,6 +68,8 @@ def render_context(ctx: dict[str, Any]) -> str:
     lines = [f"You are {ctx['agent']} (session {ctx['session_id']}). "
              f"Check in by {output.short_time(ctx['next_check_in'])} UTC: gitcoord check-in --progress N -m \"...\""]
     sections: list[tuple[str, str, list[str]]] = [
+        ("lost_claims", "Claims taken from you since your last write (stop editing these; claim again first)",
+         [_lost(c) for c in ctx.get("lost_claims", [])]),
         ("help_requests", "Help requests for you (answer these first)", [_help(h) for h in ctx["help_requests"]]),
         ("messages", "Unread messages (then: gitcoord inbox --mark-read)", [_message(m) for m in ctx["messages"]]),
         ("my_tasks", "Your tasks", [_task(t) for t in ctx["my_tasks"]]),

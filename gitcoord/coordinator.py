@@ -124,7 +124,7 @@ class Coordinator(ProtocolOps):
         check_text(role, "role", 200)
         session_id = f"{agent}-{secrets.token_hex(4)}"
 
-        def work(txn: Txn) -> Agent:
+        def work(txn: Txn) -> tuple[Agent, list[dict[str, str]]]:
             old = txn.snap.record(Agent, agent)
             record = old or Agent(name=agent)
             record.previous_session_at = old.started_at if old else None
@@ -132,26 +132,35 @@ class Coordinator(ProtocolOps):
             record.started_at = txn.now
             record.role = role or record.role
             self._heartbeat(record, txn.now)
+            # Claims taken since the agent's last write are news for the new session:
+            # told here, once, rather than by the session's first check-in.
+            self._track_holdings(txn, record)
+            lost = self._describe_lost(txn, record)
+            record.lost = {}
             txn.action, txn.what = "start", f"session {session_id}"
             txn.put(record)
-            return record
+            return record, lost
 
-        record = self.write(work)
+        record, lost = self.write(work)
         self.workspace.remember_agent(agent)
-        return self.context(record)
+        return self.context(record, lost)
 
     def _heartbeat(self, record: Agent, now: datetime) -> None:
         record.last_check_in = now
         record.next_check_in = now + self.lease / 2
 
-    def context(self, me: Agent) -> dict[str, Any]:
-        """The startup context of an agent (extended by the protocol operations)."""
+    def context(self, me: Agent, lost: Sequence[dict[str, str]] = ()) -> dict[str, Any]:
+        """The startup context of an agent (extended by the protocol operations).
+
+        `lost` are the agent's claims someone else removed since its last write.
+        """
         snap = self.snapshot()
         now = self.store.clock()
         claims = [self.claim_view(c, now, me.name) for c in self.live_claims(snap, now)]
         claims.sort(key=lambda c: (not c["mine"], c["resource"]))
         ctx: dict[str, Any] = {
             "agent": me.name, "session_id": me.session_id, "role": me.role, "next_check_in": me.next_check_in,
+            "lost_claims": list(lost),
             "messages": [], "active_claims": claims, "help_requests": [], "my_tasks": [], "decisions": [],
             "errors": [], "stale_agents": [a["name"] for a in self.agents(snap, now)
                                           if a["status"] == "stale" and a["name"] != me.name]}
@@ -260,17 +269,22 @@ class Coordinator(ProtocolOps):
         record = txn.snap.record(Agent, agent)
         return record.session_id if record else ""
 
-    def _touch_agent(self, txn: Txn, agent: str, *, resource: str | None = None,
-                     progress: int | None = None, message: str | None = None) -> Agent:
-        """The agent's own write: a heartbeat, and the bookkeeping of the claims it holds."""
-        record = txn.snap.record(Agent, agent) or Agent(name=agent)
-        self._heartbeat(record, txn.now)
-        now_held = {c.id: c.resource for c in txn.pending(Claim) if c.agent == agent}
+    @staticmethod
+    def _track_holdings(txn: Txn, record: Agent) -> None:
+        """Bring `held` up to this write; what left it by someone else's hand goes to `lost`."""
+        now_held = {c.id: c.resource for c in txn.pending(Claim) if c.agent == record.name}
         released_here = txn.deleted(Claim)  # in the agent's own write, only by the agent itself
         for cid, res in record.held.items():
             if cid not in now_held and cid not in released_here:
                 record.lost[cid] = res  # someone else removed it since: a takeover, a forced release
         record.held = now_held
+
+    def _touch_agent(self, txn: Txn, agent: str, *, resource: str | None = None,
+                     progress: int | None = None, message: str | None = None) -> Agent:
+        """The agent's own write: a heartbeat, and the bookkeeping of the claims it holds."""
+        record = txn.snap.record(Agent, agent) or Agent(name=agent)
+        self._heartbeat(record, txn.now)
+        self._track_holdings(txn, record)
         if resource is not None:
             record.resource = resource
         if progress is not None:

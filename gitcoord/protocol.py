@@ -83,13 +83,13 @@ _METRIC_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,59}")
 # The startup context is read into an LLM's context window on every session:
 # item caps per list, texts clipped, and a hard byte budget for `start --json`.
 CONTEXT_BUDGET = 7600
-_CONTEXT_CAPS = {"help_requests": 6, "messages": 5, "my_tasks": 5, "decisions": 3, "errors": 3,
+_CONTEXT_CAPS = {"lost_claims": 10, "help_requests": 6, "messages": 5, "my_tasks": 5, "decisions": 3, "errors": 3,
                  "active_claims": 12, "stale_agents": 10}
 # Over the budget, items go least urgent first: first down to a few of each kind, then to none.
 _DROP_ORDER = ("active_claims", "stale_agents", "decisions", "errors", "messages", "my_tasks", "help_requests")
 _FLOOR = 2
-_CONTEXT_ORDER = ("agent", "session_id", "role", "next_check_in", "help_requests", "messages", "my_tasks",
-                  "decisions", "errors", "active_claims", "stale_agents", "omitted")
+_CONTEXT_ORDER = ("agent", "session_id", "role", "next_check_in", "lost_claims", "help_requests", "messages",
+                  "my_tasks", "decisions", "errors", "active_claims", "stale_agents", "omitted")
 
 
 def _check_text(value: str, what: str, limit: int, *, required: bool = False) -> str:

@@ -246,6 +246,28 @@ def test_bare_check_in_reports_a_claim_lost_to_a_takeover(world: World) -> None:
     assert run(a, "check-in", agent="alpha", env=later).code == 0
 
 
+def test_a_new_session_is_told_of_claims_taken_while_it_was_away(world: World) -> None:
+    a, b = world.clones[0], world.clones[1]
+    assert run(a, "start", agent="alpha").code == 0
+    assert run(a, "claim", "src/q.py", "--minutes", "1", agent="alpha").code == 0
+    later = {"GITCOORD_CLOCK_SKEW_SECONDS": "600"}
+    taken = run(b, "claim", "src/q.py", "--json", agent="beta", env=later).json()[0]
+    restarted = run(a, "start", "--json", agent="alpha", env=later)
+    assert restarted.code == 0
+    assert restarted.json()["lost_claims"] == [
+        {"id": "C-2", "resource": "src/q.py", "now_held_by": f"beta ({taken['id']})"}]
+    text = run(a, "start", agent="alpha", env=later)  # told once: the second start has nothing to say
+    assert "taken from you" not in text.out
+    assert run(a, "check-in", "--json", agent="alpha", env=later).json()["lost"] == []
+    # The text briefing puts it first, with the way back.
+    assert run(a, "claim", "src/r.py", "--minutes", "1", agent="alpha", env=later).code == 0
+    even_later = {"GITCOORD_CLOCK_SKEW_SECONDS": "1200"}
+    assert run(b, "claim", "src/r.py", agent="beta", env=even_later).code == 0
+    briefing = run(a, "start", agent="alpha", env=even_later).out.splitlines()
+    assert briefing[1].startswith("Claims taken from you since your last write")
+    assert "src/r.py: now held by beta" in briefing[2] and "gitcoord claim src/r.py --wait 600" in briefing[2]
+
+
 def test_own_release_is_not_a_loss_and_check_in_takes_ids(world: World) -> None:
     a = world.clones[0]
     first = run(a, "claim", "x.py", "y.py", "--json", agent="alpha").json()

@@ -490,7 +490,7 @@ def test_start_json_for_a_busy_team_fits_in_8kb_most_urgent_first(local_repo: Pa
     for key in ("agent", "session_id", "messages", "active_claims", "help_requests", "my_tasks", "decisions",
                 "errors"):
         assert key in ctx
-    assert list(ctx)[4:6] == ["help_requests", "messages"]  # urgent sections first in the document
+    assert list(ctx)[4:7] == ["lost_claims", "help_requests", "messages"]  # urgent sections first
     assert ctx["help_requests"][0]["priority"] == "urgent"
     priorities = [h["priority"] for h in ctx["help_requests"]]
     assert priorities == sorted(priorities, key=["urgent", "high", "normal", "low"].index)
