@@ -3,11 +3,21 @@
 The workflow runs `gitcoord notion sync` on every push to the coord branch, every
 15 minutes (so approvals made in Notion come back and stale agents show up) and
 by hand; one run at a time; with permission to push the approvals back.
+
+GitHub reads a push-triggered workflow from the pushed commit, and scheduled and
+manual runs from the default branch. So the file goes in two places: the working
+tree (for the user to commit on the default branch) and the coord branch itself,
+next to `.coord/`, where every later coord write carries it along.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gitcoord.coordinator import Coordinator
+    from gitcoord.store import Txn
 
 WORKFLOW_PATH = ".github/workflows/gitcoord-notion.yml"
 CONCURRENCY_GROUP = "gitcoord-notion-sync"
@@ -19,8 +29,8 @@ def render_workflow(*, branch: str = "coord", install: str = "gitcoord", python:
     return f"""\
 # Written by `gitcoord ci github`. Publishes the coord branch to Notion and brings
 # reviews made in Notion back as coord commits. Needs the repository secret NOTION_TOKEN.
-# Note: a push-triggered workflow is read from the pushed commit, so the push trigger
-# fires only if this file is also on the '{branch}' branch; the schedule covers it otherwise.
+# Keep it on the default branch (schedule, manual runs) and on the '{branch}' branch (pushes:
+# GitHub reads a push-triggered workflow from the pushed commit); `gitcoord ci github` does both.
 name: "gitcoord notion sync"
 
 "on":
@@ -68,3 +78,17 @@ def write_workflow(top: Path, *, branch: str = "coord", install: str = "gitcoord
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_workflow(branch=branch, install=install), encoding="utf-8")
     return path
+
+
+def put_workflow_on_coord(coord: Coordinator, text: str) -> bool:
+    """Commit the workflow on the coord branch (as the agent, else the human); False when already there."""
+    name = WORKFLOW_PATH.rpartition("/")[2]
+
+    def work(txn: Txn) -> bool:
+        if txn.snap.read(WORKFLOW_PATH) == text.encode():
+            return False
+        txn.put_workflow(name, text)
+        txn.action, txn.what = "ci", WORKFLOW_PATH
+        return True
+
+    return coord.write(work, actor=coord.agent or coord.human())

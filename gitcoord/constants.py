@@ -24,5 +24,9 @@ CACHE_DIR = f"{STATE_DIR}/cache"  # under the common git dir, shared by worktree
 AGENT_ENV = "GITCOORD_AGENT"
 CLOCK_SKEW_ENV = "GITCOORD_CLOCK_SKEW_SECONDS"
 
+# Besides `.coord/`, the coord branch may hold gitcoord's own GitHub workflows: a push-triggered
+# workflow runs only if the pushed commit has it (`gitcoord ci github` puts it there).
+COORD_WORKFLOWS_DIR = ".github/workflows"
+COORD_WORKFLOW_NAME = re.compile(r"gitcoord-[a-z0-9-]{1,40}\.yml")
 AGENT_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,39}")
 RECORD_ID = re.compile(r"([CTHMED])-([1-9][0-9]{0,17})")

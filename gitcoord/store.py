@@ -35,7 +35,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from gitcoord.cache import ParsedTrees
 from gitcoord.clock import wall_clock
-from gitcoord.constants import DEFAULT_BRANCH
+from gitcoord.constants import COORD_WORKFLOW_NAME, COORD_WORKFLOWS_DIR, DEFAULT_BRANCH
 from gitcoord.errors import GitcoordError, InvalidInput, Refused, Unavailable
 from gitcoord.git import BLOB_MODE, TREE_MODE, ZERO_OID, Git, GitFailed, RefWatch, TreeEntry, parse_trailers
 from gitcoord.records import KINDS, Meta, Record, parse_record
@@ -199,6 +199,16 @@ class Snapshot:
         self.skipped.append(path)
 
 
+def _only_coord_workflows(snap: Snapshot) -> bool:
+    """Does the tree's `.github/` hold nothing but gitcoord's own workflow files?"""
+    top, _, sub = COORD_WORKFLOWS_DIR.partition("/")
+    if set(snap.entries(top)) != {sub}:
+        return False
+    found = snap.entries(COORD_WORKFLOWS_DIR)
+    return bool(found) and all(COORD_WORKFLOW_NAME.fullmatch(name) and entry.mode == BLOB_MODE
+                               for name, entry in found.items())
+
+
 @dataclass
 class Txn:
     """What one attempt of a write sees and says: the state, the time, the changes."""
@@ -209,6 +219,7 @@ class Txn:
     what: str = ""
     trailers: dict[str, str] = field(default_factory=dict)
     _writes: dict[str, Record | None] = field(default_factory=dict)
+    _files: dict[str, bytes] = field(default_factory=dict)
     _allocated: int = 0
     _touched: list[str] = field(default_factory=list)
 
@@ -238,6 +249,13 @@ class Txn:
         self._writes[_record_path(record)] = None
         self._note(record.key)
 
+    def put_workflow(self, name: str, text: str) -> None:
+        """Write one of gitcoord's GitHub workflow files next to `.coord/` (see COORD_WORKFLOWS_DIR)."""
+        if not COORD_WORKFLOW_NAME.fullmatch(name):
+            raise InvalidInput(f"{name!r} is not a gitcoord workflow file name (gitcoord-NAME.yml).")
+        self._files[f"{COORD_WORKFLOWS_DIR}/{name}"] = text.encode()
+        self._note(f"{COORD_WORKFLOWS_DIR}/{name}")
+
     def _note(self, key: str) -> None:
         if key not in self._touched:
             self._touched.append(key)
@@ -263,7 +281,7 @@ class Txn:
 
     @property
     def has_writes(self) -> bool:
-        return bool(self._writes)
+        return bool(self._writes or self._files)
 
     def blobs(self) -> dict[str, bytes | None]:
         """Serialise the changes, stamping every written record with this write's rev."""
@@ -278,6 +296,7 @@ class Txn:
             record.updated_rev = rev
             out[path] = record.to_toml()
         out[f"{ROOT}/meta.toml"] = Meta(format=1, rev=rev).to_toml()
+        out.update(self._files)
         return out
 
     def message(self, agent: str) -> str:
@@ -354,6 +373,8 @@ class Store:
         snap = Snapshot(self.git, found[0], tree, cache=ParsedTrees(self.cache_dir),
                         tip_rev=int(trailer.group(1)) if trailer else 0)
         strangers = sorted(set(snap.entries("")) - {ROOT})
+        if strangers == [".github"] and _only_coord_workflows(snap):
+            strangers = []
         if strangers:
             # Writing records on a code branch would wreck its history: refuse to touch it.
             raise InvalidInput(f"the branch {self.branch!r} is not a coord store: it holds {', '.join(strangers[:3])}.",

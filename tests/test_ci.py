@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import GITCOORD, run
+from .conftest import GITCOORD, World, git, run
 from .fake_notion import FakeNotion
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is needed to parse the workflow")
@@ -109,3 +109,45 @@ def test_the_workflow_steps_run_against_the_notion_stand_in(local_repo: Path) ->
         assert claims and claims[0]["properties"]["Resource"]["rich_text"][0]["plain_text"] == "src/a.py"
     finally:
         fake.stop()
+
+
+def test_the_workflow_is_also_on_the_coord_branch_where_pushes_read_it(world: World) -> None:
+    a, b = world.clones[0], world.clones[1]
+    first = run(a, "ci", "github", "--json")
+    assert first.code == 0, first.err
+    assert first.json()["coord"] == "updated"
+    local = Path(first.json()["path"]).read_text().strip()
+    path = ".github/workflows/gitcoord-notion.yml"
+    assert git(world.remote, "show", f"coord:{path}") == local
+    tip = git(world.remote, "rev-parse", "coord")
+    # Idempotent: the same file again is no new commit.
+    assert run(a, "ci", "github", "--json").json()["coord"] == "unchanged"
+    assert git(world.remote, "rev-parse", "coord") == tip
+    # Later writes carry it along, and the store still reads as a store everywhere.
+    assert run(b, "claim", "src/api.py", agent="beta").code == 0
+    assert git(world.remote, "show", f"coord:{path}") == local
+    assert [c["resource"] for c in run(a, "claims", "--json").json()] == ["src/api.py"]
+    assert "ci" in [e["action"] for e in run(b, "log", "--json").json()]
+    skipped = run(b, "ci", "github", "--no-coord", "--install", "gitcoord==9.9", "--json")
+    assert skipped.json()["coord"] == "skipped"
+    assert git(world.remote, "show", f"coord:{path}") == local
+
+
+def test_a_coord_branch_with_other_workflows_is_not_a_store(local_repo: Path) -> None:
+    """Only gitcoord's own workflow files may sit next to .coord/: anything else means a code branch."""
+    assert run(local_repo, "ci", "github").code == 0
+    assert run(local_repo, "claims").code == 0
+    # Someone adds a foreign workflow to the coord branch by hand.
+    env = {**os.environ, "GIT_INDEX_FILE": str(local_repo / ".git" / "scratch-index")}
+
+    def plumb(*args: str, stdin: str | None = None) -> str:
+        return subprocess.run(["git", *args], cwd=local_repo, env=env, input=stdin, capture_output=True,
+                              text=True, check=True).stdout.strip()
+
+    plumb("read-tree", "coord^{tree}")
+    blob = plumb("hash-object", "-w", "--stdin", stdin="on: push\n")
+    plumb("update-index", "--add", "--cacheinfo", f"100644,{blob},.github/workflows/deploy.yml")
+    commit = plumb("commit-tree", plumb("write-tree"), "-p", "coord", "-m", "deploy")
+    plumb("update-ref", "refs/heads/coord", commit)
+    res = run(local_repo, "claim", "a.py", agent="alpha")
+    assert res.code == 2 and "not a coord store" in res.err and ".github" in res.err

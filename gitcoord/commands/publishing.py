@@ -92,16 +92,30 @@ def ci() -> None:
 @ci.command("github")
 @click.option("--install", default="gitcoord", show_default=True, metavar="SPEC",
               help="What the workflow installs with pip (a name, a path or a git URL).")
+@click.option("--coord/--no-coord", "on_coord", default=True, show_default=True,
+              help="Also commit the workflow on the coord branch, where pushes to it are read from.")
 @click.option("--json", "as_json", is_flag=True, help="Print a stable JSON document.")
-def ci_github(install: str, as_json: bool) -> None:
-    """Write .github/workflows/gitcoord-notion.yml (sync on push to coord, every 15 min, by hand)."""
-    from gitcoord.ci import write_workflow
+def ci_github(install: str, on_coord: bool, as_json: bool) -> None:
+    """Write .github/workflows/gitcoord-notion.yml (sync on push to coord, every 15 min, by hand).
+
+    The file is written in the working tree, to commit on the default branch (scheduled and
+    manual runs read it there), and committed on the coord branch (a push runs the workflow
+    found in the pushed commit).
+    """
+    from gitcoord.ci import put_workflow_on_coord, write_workflow
     from gitcoord.errors import InvalidInput
 
     with _coord() as c:
         if c.top is None:
             raise InvalidInput("ci github needs a working tree to write the workflow in.")
         path = write_workflow(c.top, branch=c.store.branch, install=install)
+        coord_state = "skipped"
+        if on_coord:
+            coord_state = "updated" if put_workflow_on_coord(c, path.read_text(encoding="utf-8")) else "unchanged"
     if as_json:
-        return output.print_json({"path": str(path)})
-    output.say(f"wrote {path}: commit it, and add the repository secret NOTION_TOKEN.")
+        return output.print_json({"path": str(path), "coord": coord_state})
+    output.say(f"wrote {path}: commit it on the default branch, and add the repository secret NOTION_TOKEN.")
+    if coord_state != "skipped":
+        where = f"the {c.store.branch} branch" + (f" (pushed to {c.store.remote})" if c.store.remote else "")
+        output.say(f"{'committed it on' if coord_state == 'updated' else 'already on'} {where}, "
+                   "so pushes there run it.")
