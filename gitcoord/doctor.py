@@ -17,11 +17,15 @@ ahead looks the same as a quiet branch, so it is not reported.
 
 from __future__ import annotations
 
+import os
+import shlex
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from gitcoord.config import Config
+from gitcoord.constants import CONFIG_PATH
 from gitcoord.coordinator import Coordinator
 from gitcoord.errors import GitcoordError, InvalidInput
 from gitcoord.records import Agent, Claim, Decision, ErrorRecord, HelpRequest, Message, Summary, Task
@@ -40,32 +44,45 @@ def diagnose(repo: Path) -> dict[str, Any]:
     """Run every check on the repository at `repo`; {healthy, findings}."""
     findings: list[dict[str, str]] = []
     coord = _open(repo, findings)
-    try:
-        findings.append(_identity(coord))
-        remote_ok = _remote(coord, findings)
-        snap_ok = _coord_branch(coord, findings, fetch=remote_ok)
-        findings.append(_hooks(coord))
-        if snap_ok:
-            findings.append(_records(coord))
-            findings.append(_clock(coord))
-    finally:
-        coord.close()
+    if coord is not None:
+        try:
+            findings.append(_identity(coord))
+            remote_ok = _remote(coord, findings)
+            snap_ok = _coord_branch(coord, findings, fetch=remote_ok)
+            findings.append(_hooks(coord))
+            if snap_ok:
+                findings.append(_records(coord))
+                findings.append(_clock(coord))
+        finally:
+            coord.close()
     healthy = not any(f["level"] == "problem" for f in findings)
     return {"healthy": healthy, "findings": findings}
 
 
-def _open(repo: Path, findings: list[dict[str, str]]) -> Coordinator:
-    """The Coordinator; an unreadable config is a finding, and the defaults stand in for it."""
+def _open(repo: Path, findings: list[dict[str, str]]) -> Coordinator | None:
+    """The Coordinator; a config that cannot be used is a finding, and the defaults stand in for it.
+
+    None when not even the defaults help (the file is not TOML at all, so nothing opens).
+    """
     try:
         coord = Coordinator(repo)
     except InvalidInput as exc:
-        if "config.toml" not in exc.message:
+        if CONFIG_PATH not in exc.render():
             raise  # not a repository: nothing to diagnose (exit 2)
-        findings.append(_finding("config", "problem", exc.message,
-                                 "fix .coord/config.toml (see README, Configuration) or delete it to use defaults."))
-        return Coordinator(repo, config=Config())
-    where = ".coord/config.toml" if coord.top and (coord.top / ".coord/config.toml").exists() else "defaults (no file)"
+        return _open_on_defaults(repo, exc, findings)
+    where = CONFIG_PATH if coord.top and (coord.top / CONFIG_PATH).exists() else "defaults (no file)"
     findings.append(_finding("config", "ok", f"{where}; coord branch {coord.config.coord.branch!r}."))
+    return coord
+
+
+def _open_on_defaults(repo: Path, exc: InvalidInput, findings: list[dict[str, str]]) -> Coordinator | None:
+    fix = exc.hint or f"fix {CONFIG_PATH} (see README, Configuration) or delete it to use the defaults."
+    try:
+        coord = Coordinator(repo, config=Config())
+    except InvalidInput:
+        findings.append(_finding("config", "problem", f"{exc.message} No other check can run without it.", fix))
+        return None
+    findings.append(_finding("config", "problem", f"{exc.message} The checks below use the defaults.", fix))
     return coord
 
 
@@ -123,21 +140,52 @@ def _coord_branch(coord: Coordinator, findings: list[dict[str, str]], *, fetch: 
 
 def _hooks(coord: Coordinator) -> dict[str, str]:
     mode = coord.config.hooks.mode
-    if coord.top is None:
-        return _finding("hooks", "ok", "bare repository: client hooks do not apply.")
-    if mode == "off":
+    if mode == "off" and coord.top is not None:
         return _finding("hooks", "warning", "hooks.mode is off: commits are not checked against claims.",
                         "set hooks.mode = \"others\" in .coord/config.toml.")
-    try:
-        from gitcoord.hooks.install import CLIENT_HOOKS, hooks_dir, is_ours
-    except ImportError:
-        return _finding("hooks", "warning", "this gitcoord has no hooks module; commits are not checked.")
+    from gitcoord.hooks.install import CLIENT_HOOKS, SERVER_HOOKS, hooks_dir
+
+    if coord.top is None:
+        # The shared remote: its pre-receive fence catches pushes made with --no-verify.
+        where = hooks_dir(coord.common_dir)
+        faults = _hook_faults(where, SERVER_HOOKS)
+        if faults:
+            return _finding("hooks", "warning", f"bare repository: {'; '.join(faults)}, so a push made with "
+                            "--no-verify is not checked here.", "run `gitcoord hooks install --server` in this "
+                            "repository.")
+        return _finding("hooks", "ok", f"bare repository: pre-receive fence installed in {where}.")
     where = hooks_dir(coord.top)
-    missing = [name for name in CLIENT_HOOKS if not is_ours(where / name)]
-    if missing:
-        return _finding("hooks", "problem", f"gitcoord's {', '.join(missing)} hook is not installed in {where}: "
-                        "commits touching others' claims are not refused.", "run `gitcoord hooks install`.")
+    faults = _hook_faults(where, CLIENT_HOOKS)
+    if faults:
+        return _finding("hooks", "problem", f"{'; '.join(faults)} (in {where}): commits touching others' claims "
+                        "are not refused.", "run `gitcoord hooks install`.")
     return _finding("hooks", "ok", f"hooks installed in {where} (mode {mode}).")
+
+
+def _hook_faults(where: Path, names: Sequence[str]) -> list[str]:
+    """Why git would not run gitcoord's hook of each name: absent, not executable, or its Python gone."""
+    from gitcoord.hooks.install import is_ours
+
+    missing = [name for name in names if not is_ours(where / name)]
+    faults = [f"gitcoord's {', '.join(missing)} hook is not installed"] if missing else []
+    for name in (n for n in names if n not in missing):
+        path = where / name
+        if not os.access(path, os.X_OK):
+            faults.append(f"the {name} hook is not executable, so git skips it")
+        python = _hook_interpreter(path)
+        if python and not os.access(python, os.X_OK):
+            faults.append(f"the {name} hook runs {python}, which no longer exists")
+    return faults
+
+
+def _hook_interpreter(path: Path) -> str:
+    """The Python an installed hook execs (its `exec PYTHON -P -m gitcoord.hooks` line)."""
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        line = next(x for x in lines if x.startswith("exec ") and "gitcoord.hooks" in x)
+        return shlex.split(line)[1]
+    except (OSError, StopIteration, ValueError, IndexError):
+        return ""
 
 
 def _records(coord: Coordinator) -> dict[str, str]:

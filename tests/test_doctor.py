@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -89,3 +90,62 @@ def test_finds_unreachable_remote_and_bad_config(world: World, hooked: Path) -> 
 def test_not_a_repository_is_bad_input(tmp_path: Path) -> None:
     res = run(tmp_path, "doctor")
     assert res.code == 2 and "not inside a git repository" in res.err
+
+
+def test_unparsable_config_is_a_finding_not_a_crash(hooked: Path) -> None:
+    (hooked / ".coord" / "config.toml").write_text("[lease\nminutes = 30\n")
+    res = run(hooked, "doctor", "--json", agent="alpha")
+    assert res.code == 3, res.err
+    config = _findings(res)["config"]
+    assert config["level"] == "problem" and "not valid TOML" in config["message"]
+    assert ".coord/config.toml" in config["fix"]
+
+
+def test_configured_remote_that_does_not_exist_is_a_finding(hooked: Path) -> None:
+    (hooked / ".coord" / "config.toml").write_text('[coord]\nremote = "upstream"\n')
+    res = run(hooked, "doctor", "--json", agent="alpha")
+    assert res.code == 3, res.err
+    found = _findings(res)
+    assert found["config"]["level"] == "problem" and "'upstream' does not exist" in found["config"]["message"]
+    assert "git remote add" in found["config"]["fix"]
+    # The other checks still ran, on the defaults.
+    assert {"remote", "coord-branch", "hooks", "records", "clock"} <= set(found)
+
+
+def test_hook_git_would_skip_is_a_problem(hooked: Path) -> None:
+    where = Path(git(hooked, "rev-parse", "--path-format=absolute", "--git-path", "hooks"))
+    (where / "pre-commit").chmod(0o644)
+    gone = hooked.parent / "deleted-venv" / "bin" / "python"
+    push = where / "pre-push"
+    push.write_text(push.read_text().replace(sys.executable, str(gone)))
+    res = run(hooked, "doctor", "--json", agent="alpha")
+    assert res.code == 3
+    hooks = _findings(res)["hooks"]
+    assert hooks["level"] == "problem"
+    assert "pre-commit" in hooks["message"] and "not executable" in hooks["message"]
+    assert "pre-push" in hooks["message"] and str(gone) in hooks["message"]
+    assert hooks["fix"] == "run `gitcoord hooks install`."
+    assert run(hooked, "hooks", "install").code == 0
+    assert run(hooked, "doctor", "--json", agent="alpha").code == 0
+
+
+def test_hooks_under_core_hookspath_in_a_worktree(hooked: Path) -> None:
+    git(hooked, "config", "core.hooksPath", ".githooks")
+    tree = hooked.parent / "wt"
+    git(hooked, "worktree", "add", "-q", str(tree))
+    missing = _findings(run(tree, "doctor", "--json", agent="alpha"))["hooks"]
+    assert missing["level"] == "problem" and ".githooks" in missing["message"]
+    assert run(tree, "hooks", "install").code == 0
+    assert (tree / ".githooks" / "pre-commit").exists()
+    found = _findings(run(tree, "doctor", "--json", agent="alpha"))["hooks"]
+    assert found["level"] == "ok" and str(tree / ".githooks") in found["message"]
+
+
+def test_bare_remote_without_the_pre_receive_fence(world: World) -> None:
+    res = run(world.remote, "doctor", "--json")
+    found = _findings(res)
+    assert res.code == 0 and found["coord-branch"]["level"] == "ok"
+    assert found["hooks"]["level"] == "warning" and "pre-receive" in found["hooks"]["message"]
+    assert found["hooks"]["fix"] == "run `gitcoord hooks install --server` in this repository."
+    assert run(world.remote, "hooks", "install", "--server").code == 0
+    assert _findings(run(world.remote, "doctor", "--json"))["hooks"]["level"] == "ok"
