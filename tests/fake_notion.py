@@ -11,7 +11,8 @@ without a known language, a body over 500 KB, a page size over 100 give 400
 `validation_error` with Notion's error body; deleting an archived block is
 refused as Notion refuses it) and can inject faults: a fraction of requests answered 429
 with Retry-After, or 500/503, some of them *after* the write was applied (the
-answer lost on the way back, the case that makes naive retries duplicate rows).
+answer lost on the way back, the case that makes naive retries duplicate rows),
+or, when asked, 409 `conflict_error` (not applied; Notion says to try again).
 
 Everything is kept in memory (`FakeNotion.pages`, ...) so tests can assert.
 """
@@ -100,6 +101,7 @@ class FakeNotion:
         self.requests: list[tuple[str, str, int]] = []
         self.fault_rate = 0.0
         self.fault_paths = ".*"  # a regex: only requests to matching paths fail
+        self.fault_kinds: tuple[str, ...] = ()  # drawn from these when set ("429", "409", "before", "after")
         self.retry_after = "0"
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
@@ -176,6 +178,10 @@ class FakeNotion:
             fault = self._fault(method) if re.fullmatch(self.fault_paths, path) else ""
             if fault == "before":
                 raise ApiError(503, "service_unavailable", "Notion is unavailable, please try again later.")
+            if fault == "409":
+                raise ApiError(409, "conflict_error", "The transaction could not be completed, potentially due to "
+                                                      "a data collision. Make sure the parameters are up to date "
+                                                      "and try again.")
             if fault == "429":
                 raise ApiError(429, "rate_limited", "You have been rated limited. Please try again in a few minutes.",
                                {"Retry-After": self.retry_after})
@@ -200,7 +206,7 @@ class FakeNotion:
         if self.fault_rate <= 0 or self.rng.random() >= self.fault_rate:
             return ""
         kinds = ["429", "before"] + (["after"] if method in {"POST", "PATCH", "DELETE"} else [])
-        return self.rng.choice(kinds)
+        return self.rng.choice(self.fault_kinds or kinds)
 
     def _route(self, method: str, path: str, body: Any, query: dict[str, str]) -> Any:
         parts = path.strip("/").split("/")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import socket
+import threading
 import tomllib
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
@@ -19,7 +21,7 @@ from gitcoord import Coordinator, Unavailable
 from gitcoord.cli import main
 from gitcoord.notion import body
 from gitcoord.notion import sync as notion_sync
-from gitcoord.notion.api import RateLimiter
+from gitcoord.notion.api import MAX_ATTEMPTS, Api, RateLimiter
 from gitcoord.notion.schema import CUT_MARKER, DATABASES, TEXT_ITEM, TEXT_ITEMS, chunk_text, split_text
 from gitcoord.records import Claim, Decision, ErrorRecord, HelpRequest
 from gitcoord.store import Txn
@@ -519,3 +521,61 @@ def test_progress_bar_on_a_terminal(repo: Path, fake: FakeNotion, monkeypatch: p
     drawn = err.getvalue()
     assert "Claims" in drawn and "Activity" in drawn and "━" in drawn  # rich's bar
     assert "notion sync:" not in drawn and "created" in out.getvalue()
+
+
+# -- faults: every retry is bounded, and only what Notion did not apply is retried blindly ----------
+
+
+def quick_api(base_url: str, token: str = "secret_test_token") -> Api:
+    """The sync's client with backoffs of milliseconds, so that a run of failures ends fast."""
+    api = Api.connect(token, base_url, rate=1000)
+    api.backoff = 0.001
+    return api
+
+
+def sync_in_thread(repo: Path, api: Api, seconds: float = 60) -> list[BaseException]:
+    """Run one sync through the library; what it raised. Fails if the sync is still going after `seconds`."""
+    raised: list[BaseException] = []
+
+    def attempt() -> None:
+        try:
+            with Coordinator(repo) as coord:
+                notion_sync.sync(coord, api)
+        except BaseException as exc:  # handed to the test thread
+            raised.append(exc)
+
+    worker = threading.Thread(target=attempt, daemon=True)
+    worker.start()
+    worker.join(timeout=seconds)
+    assert not worker.is_alive(), "the sync must end, not retry forever"
+    return raised
+
+
+def test_a_create_that_keeps_failing_ends_unavailable(repo: Path, fake: FakeNotion) -> None:
+    sources = set_up(repo, fake)
+    fake.fault_rate, fake.fault_paths, fake.fault_kinds = 1.0, "/v1/pages", ("before",)
+    raised = sync_in_thread(repo, quick_api(fake.base_url))
+    assert len(raised) == 1 and isinstance(raised[0], Unavailable), raised
+    assert fake.count("POST", "/v1/pages") == MAX_ATTEMPTS
+    assert not any(fake.rows(source) for source in sources.values())
+
+
+def test_conflict_errors_are_retried(repo: Path, fake: FakeNotion) -> None:
+    """409 conflict_error: Notion did not apply it and says to try again."""
+    sources = set_up(repo, fake)
+    fake.fault_rate, fake.fault_kinds = 0.3, ("409",)
+    assert sync_in_thread(repo, quick_api(fake.base_url)) == []
+    assert any(status == 409 for _, _, status in fake.requests)
+    fake.fault_rate = 0.0
+    with Coordinator(repo) as coord:
+        decisions = sorted(d.id for d in coord.snapshot().records(Decision))
+    assert ids_of(fake, sources["decisions"]) == decisions
+
+
+def test_notion_out_of_reach_is_unavailable(repo: Path, fake: FakeNotion) -> None:
+    set_up(repo, fake)
+    with socket.socket() as probe:  # a port nobody listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    raised = sync_in_thread(repo, quick_api(f"http://127.0.0.1:{port}"))
+    assert len(raised) == 1 and isinstance(raised[0], Unavailable), raised

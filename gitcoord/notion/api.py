@@ -5,9 +5,16 @@ commands, so no other gitcoord command pays for it.
 
 Retries are ours, not the client's: the client retries a POST or PATCH only on
 429, and a 5xx answer to a create may mean the page was made anyway. So the
-client runs with `retry=False`; `Api.call` waits out 429 (Retry-After) and
-retries 5xx and timeouts with backoff for reads and idempotent writes, while
-creates are made idempotent by the caller (look the Record ID up, then create).
+client runs with `retry=False`, and `Api.call` sorts each failure:
+
+- not applied, so always retried: 429 (after its Retry-After), 409
+  `conflict_error` (Notion: "try again"), a connection never made;
+- maybe applied: 5xx, timeouts, a connection lost mid-answer; retried with
+  backoff for reads and idempotent writes, handed back as `Transient` for the
+  others, which the caller makes idempotent (look the Record ID up, then create);
+- refused: any other 4xx.
+
+Every retry loop is bounded: a Notion that keeps failing ends in `Unavailable`.
 """
 
 from __future__ import annotations
@@ -25,6 +32,9 @@ DEFAULT_BASE_URL = "https://api.notion.com"
 RATE_PER_SECOND = 3.0
 BURST = 3.0
 MAX_ATTEMPTS = 8
+FIRST_BACKOFF = 0.5  # seconds; doubled at each retry
+MAX_BACKOFF = 30.0
+NOT_APPLIED, MAYBE_APPLIED, REFUSED = "not applied", "maybe applied", "refused"
 
 
 @dataclass
@@ -62,6 +72,7 @@ class Api:
     limiter: RateLimiter = field(default_factory=RateLimiter)
     requests: int = 0
     on_request: Callable[[], None] | None = None
+    backoff: float = FIRST_BACKOFF
 
     @classmethod
     def connect(cls, token: str, base_url: str, *, rate: float = RATE_PER_SECOND,
@@ -81,14 +92,11 @@ class Api:
         return cls(client, RateLimiter(rate=rate, burst=max(1.0, rate)))
 
     def call(self, func: Callable[..., Any], *args: Any, idempotent: bool = True, **kwargs: Any) -> Any:
-        """Call a client endpoint; 429 always retried, 5xx/timeouts retried only if `idempotent`.
+        """Call a client endpoint; failures not applied are retried, maybe-applied ones only if `idempotent`.
 
         Raises `Transient` for a non-idempotent call that failed in a way that may
         have been applied, `Unavailable` when retries are exhausted.
         """
-        from notion_client.errors import APIResponseError, HTTPResponseError, RequestTimeoutError
-
-        delay = 0.5
         for attempt in range(MAX_ATTEMPTS):
             self.limiter.acquire()
             self.requests += 1
@@ -96,26 +104,47 @@ class Api:
                 self.on_request()
             try:
                 return func(*args, **kwargs)
-            except (HTTPResponseError, RequestTimeoutError) as exc:
-                status = getattr(exc, "status", 0)
-                if status == 429:
-                    time.sleep(_retry_after(exc, delay))
-                    continue
-                if status and status < 500 and not isinstance(exc, RequestTimeoutError):
+            except Exception as exc:
+                verdict = _verdict(exc)
+                if verdict is None:
+                    raise
+                if verdict == REFUSED:
                     raise _refused(exc) from exc
-                if not idempotent:
+                if verdict == MAYBE_APPLIED and not idempotent:
                     raise Transient(str(exc)) from exc
-                if attempt == MAX_ATTEMPTS - 1:
-                    break
-                time.sleep(delay * random.uniform(0.5, 1.5))
-                delay = min(delay * 2, 30)
-            except APIResponseError as exc:  # pragma: no cover - subclass of HTTPResponseError
-                raise _refused(exc) from exc
-        raise Unavailable("Notion kept failing (5xx or timeouts) after several retries.",
-                          hint="run `gitcoord notion sync` again later: it completes what this one started.")
+                if attempt < MAX_ATTEMPTS - 1:
+                    self.pause(attempt, exc)
+        raise unavailable()
+
+    def pause(self, attempt: int, exc: BaseException | None = None) -> None:
+        """Wait before retry number `attempt + 1`: the answer's Retry-After, else jittered exponential backoff."""
+        delay = min(self.backoff * 2 ** attempt, MAX_BACKOFF) * random.uniform(0.5, 1.5)
+        time.sleep(_retry_after(exc, delay))
+
+
+def unavailable() -> Unavailable:
+    return Unavailable("Notion kept failing (5xx, conflicts or timeouts) after several retries.",
+                       hint="run `gitcoord notion sync` again later: it completes what this one started.")
+
+
+def _verdict(exc: BaseException) -> str | None:
+    """NOT_APPLIED, MAYBE_APPLIED or REFUSED for a failed call; None for what is not a Notion failure."""
+    import httpx
+    from notion_client.errors import HTTPResponseError, RequestTimeoutError
+
+    if isinstance(exc, HTTPResponseError):
+        if exc.status in {409, 429}:
+            return NOT_APPLIED
+        return MAYBE_APPLIED if exc.status >= 500 else REFUSED
+    if isinstance(exc, httpx.ConnectError):  # the request never left
+        return NOT_APPLIED
+    if isinstance(exc, (RequestTimeoutError, httpx.TransportError)):
+        return MAYBE_APPLIED
+    return None
 
 
 def _retry_after(exc: Any, fallback: float) -> float:
+    """The answer's Retry-After (whole seconds, says Notion) when it has one, else `fallback`."""
     headers = getattr(exc, "headers", None) or {}
     value = headers.get("retry-after") if hasattr(headers, "get") else None
     try:

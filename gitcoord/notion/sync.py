@@ -40,7 +40,7 @@ import tomli_w
 from gitcoord import leases
 from gitcoord.config import CONFIG_PATH
 from gitcoord.errors import GitcoordError, InvalidInput
-from gitcoord.notion.api import DEFAULT_BASE_URL, RATE_PER_SECOND, Api, Transient
+from gitcoord.notion.api import DEFAULT_BASE_URL, MAX_ATTEMPTS, RATE_PER_SECOND, Api, Transient, unavailable
 from gitcoord.notion.body import BLOCKS_PER_REQUEST, batches, is_ours, shape, trace_blocks
 from gitcoord.notion.schema import DATABASES, Plain, properties_of, same, to_notion, when
 from gitcoord.records import Claim, Decision, ErrorRecord, HelpRequest, Summary, Task
@@ -338,7 +338,7 @@ class Syncer:
 
     def _create_once(self, kind: str, rid: str, values: dict[str, Plain],
                      children: list[dict[str, Any]]) -> dict[str, Any]:
-        while True:
+        for attempt in range(MAX_ATTEMPTS):
             try:
                 page: dict[str, Any] = self.api.call(
                     self.api.client.pages.create, idempotent=False,
@@ -349,6 +349,8 @@ class Syncer:
                 found = self.lookup(kind, rid)
                 if found is not None:
                     return found
+                self.api.pause(attempt)
+        raise unavailable()
 
     # -- page bodies -------------------------------------------------------------------
 
@@ -371,7 +373,7 @@ class Syncer:
         is read again and what is still missing is redone.
         """
         want = trace_blocks(trace)
-        while True:
+        for attempt in range(MAX_ATTEMPTS):
             ours = [block for block in self.children(page_id) if is_ours(block)]
             if [shape(b) for b in ours] == [shape(b) for b in want]:
                 return
@@ -382,9 +384,11 @@ class Syncer:
                     self.api.call(self.api.client.blocks.children.append, page_id, children=batch,
                                   idempotent=False)
             except Transient:
+                self.api.pause(attempt)
                 continue
             self.counts.bodies_written += 1
             return
+        raise unavailable()
 
     def lookup(self, kind: str, rid: str) -> dict[str, Any] | None:
         flt = {"property": "Record ID", "rich_text": {"equals": rid}}
