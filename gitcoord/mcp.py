@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from gitcoord.coordinator import Coordinator
-from gitcoord.errors import GitcoordError
+from gitcoord.errors import GitcoordError, Refused
 from gitcoord.output import to_json
 
 if TYPE_CHECKING:
@@ -58,6 +58,15 @@ class Tools:
         except GitcoordError as exc:
             kind = KIND.get(exc.exit_code, "error")
             raise ToolError(f"{kind} (exit {exc.exit_code}): {exc.render()}") from exc
+
+
+def _lost_claims(result: Json) -> Refused:
+    """A check-in that found claims taken from me: the CLI's exit 3, told once, as a refusal."""
+    lost = "; ".join(f"{x['resource']} ({x['id']})" + (f", held by {x['now_held_by']} now" if x["now_held_by"] else "")
+                     for x in result["lost"])
+    renewed = ", ".join(result["renewed"]) or "nothing"
+    return Refused(f"since your last check-in you lost {lost}. Renewed all the same: {renewed}.",
+                   hint="stop editing what you lost; `claim` it again (with `wait`) before you go on.")
 
 
 def _tool_error_class() -> type[Exception]:
@@ -118,11 +127,17 @@ def _claim_tools(server: MCPServer, t: Tools) -> None:
         return t.call(work)  # type: ignore[no-any-return]
 
     @server.tool()
-    def check_in(resources: list[str] | None = None, progress: int | None = None, message: str = "") -> Json:
-        """Heartbeat: renew my claims (all, or the named ones) and record progress (0-100).
-        Refused when a claim is no longer mine: stop editing that resource."""
-        return t.call(lambda c: c.check_in(  # type: ignore[no-any-return]
-            resources or [], progress=progress, message=message))
+    def check_in(resources: list[str] | None = None, progress: int | None = None, message: str = "",
+                 minutes: float | None = None) -> Json:
+        """Heartbeat: renew my claims (all, or the named ones) and record progress (0-100);
+        `minutes` sets a new lease length. Refused when a claim is no longer mine: stop editing
+        that resource."""
+        def work(c: Coordinator) -> Json:
+            result = c.check_in(resources or [], progress=progress, message=message, minutes=minutes)
+            if result["lost"]:
+                raise _lost_claims(result)
+            return result
+        return t.call(work)  # type: ignore[no-any-return]
 
     @server.tool()
     def release(resources: list[str] | None = None, all: bool = False, message: str = "") -> Json:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -96,3 +97,28 @@ def test_bad_input_is_a_tool_error_with_a_hint(world: World) -> None:
     bad_path, bad_id = results
     assert bad_path.is_error and "bad input (exit 2)" in _text(bad_path) and ".." in _text(bad_path)
     assert bad_id.is_error and "E-42" in _text(bad_id)
+
+
+def test_check_in_after_a_takeover_is_a_refusal_naming_the_new_holder(world: World) -> None:
+    a = world.clones[0]
+    with Coordinator(a, agent="alpha") as alpha:
+        alpha.claim(["src/x.py"], minutes=1)
+        kept = alpha.claim(["src/y.py"], minutes=1)[0].id
+    # beta's clock is two hours ahead: alpha's x.py lease is dead there, so beta takes it over.
+    with pytest.MonkeyPatch.context() as env, Coordinator(world.clones[1], agent="beta") as beta:
+        env.setenv("GITCOORD_CLOCK_SKEW_SECONDS", "7200")
+        beta.claim(["src/x.py"])
+    _, (lost, listed, again) = anyio.run(_session_run, a, "alpha", [
+        ("check_in", {"progress": 10, "minutes": 120}),
+        ("claims", {}),
+        ("check_in", {}),
+    ])
+    assert lost.is_error
+    said = _text(lost)
+    assert "refused (exit 3)" in said and "src/x.py" in said and "beta" in said
+    assert "claim" in said and "stop editing" in said
+    # What alpha still held was renewed all the same, for the lease asked for; the news is told once.
+    assert f"Renewed all the same: {kept}." in said
+    y = Claim.model_validate(next(c for c in _data(listed)["claims"] if c["id"] == kept))
+    assert y.agent == "alpha" and y.progress == 10 and y.expires_at - y.last_check_in == timedelta(minutes=120)
+    assert _data(again)["lost"] == []
