@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitcoord import leases
-from gitcoord.errors import GitcoordError
+from gitcoord.errors import GitcoordError, InvalidInput
 from gitcoord.records import (
     PRIORITY_ORDER,
     SEVERITY_ORDER,
@@ -453,15 +453,25 @@ def render_dashboard(coord: Coordinator, *, fetch: bool = False) -> str:
 def write_dashboard(coord: Coordinator, out: Path, *, fetch: bool = False) -> Path:
     """Write the dashboard to `out` atomically (a reader never sees half a page); the resolved path."""
     out = Path(out).resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
     page = render_dashboard(coord, fetch=fetch)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    except OSError as exc:
+        raise _unwritable(out, exc) from exc
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(page)
         os.chmod(tmp, 0o644)
         os.replace(tmp, out)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _unwritable(out, exc) from exc
         raise
     return out
+
+
+def _unwritable(out: Path, exc: OSError) -> InvalidInput:
+    return InvalidInput(f"cannot write the dashboard to {out}: {exc.strerror or exc}.",
+                        hint="choose another --out FILE, in a directory you can write to.")

@@ -280,3 +280,12 @@ def test_dashboard_renders_in_headless_chromium(busy_repo: Path, tmp_path: Path)
     assert res.returncode == 0 and shot.exists(), res.stderr[-2000:]
     # Not blank: the dark header, the light page, badges and antialiased text give many colours.
     assert _png_colours(shot.read_bytes(), rows=260) > 20
+
+
+def test_an_unwritable_destination_is_bad_input_not_a_crash(local_repo: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where a directory should be\n")
+    res = run(local_repo, "dashboard", "--out", str(blocker / "dash.html"))
+    assert res.code == 2, res.err
+    assert f"cannot write the dashboard to {blocker / 'dash.html'}" in res.err and "Traceback" not in res.err
+    assert blocker.read_text() == "a file where a directory should be\n"
