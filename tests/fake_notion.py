@@ -162,6 +162,14 @@ class FakeNotion:
             page["last_edited_by"] = {"object": "user", "id": user_id}
             page["last_edited_time"] = _now()
 
+    def human_row(self, data_source_id: str, user_id: str, properties: dict[str, Any]) -> str:
+        """What a person does in the Notion app: add a row to a database."""
+        with self.lock:
+            page = self._create_page({"parent": {"type": "data_source_id", "data_source_id": data_source_id},
+                                      "properties": properties})
+            page["created_by"] = page["last_edited_by"] = {"object": "user", "id": user_id}
+        return str(page["id"])
+
     def body(self, page_id: str) -> list[dict[str, Any]]:
         """The blocks a person sees in the page (trashed ones left out)."""
         return [b for b in self.children.get(page_id, []) if not b["in_trash"]]

@@ -579,3 +579,17 @@ def test_notion_out_of_reach_is_unavailable(repo: Path, fake: FakeNotion) -> Non
         port = probe.getsockname()[1]
     raised = sync_in_thread(repo, quick_api(f"http://127.0.0.1:{port}"))
     assert len(raised) == 1 and isinstance(raised[0], Unavailable), raised
+
+
+def test_rows_a_person_added_are_left_alone(repo: Path, fake: FakeNotion) -> None:
+    """Rows without a Record ID are not duplicates of each other, nor past claims."""
+    sources = set_up(repo, fake)
+    lead = fake.add_user("Lead Person")
+    title = {"Name": {"title": [{"text": {"content": "scratch"}}]}}
+    mine = [fake.human_row(sources[kind], lead, title) for kind in ("claims", "claims", "decisions", "decisions")]
+    counts = sync(repo, fake)
+    assert counts["trashed_duplicates"] == 0
+    for pid in mine:
+        page = fake.pages[pid]
+        assert not page["in_trash"] and page["last_edited_by"]["id"] == lead
+    assert all(fake.pages[pid]["properties"]["State"]["select"] is None for pid in mine[:2])

@@ -264,10 +264,15 @@ class Syncer:
             cursor = answer["next_cursor"]
 
     def rows(self, kind: str) -> dict[str, dict[str, Any]]:
-        """Rows by Record ID; duplicates (left by a lost answer) go to the trash."""
+        """Rows by Record ID; duplicates (left by a lost answer) go to the trash.
+
+        A row without a Record ID is one a person added: never ours to trash or mark.
+        """
         found: dict[str, dict[str, Any]] = {}
         for page in self.query(kind):
             rid = _plain_text(page, "Record ID")
+            if not rid:
+                continue
             if rid in found:
                 self.trash(page)
                 continue
