@@ -122,3 +122,39 @@ def test_check_in_after_a_takeover_is_a_refusal_naming_the_new_holder(world: Wor
     y = Claim.model_validate(next(c for c in _data(listed)["claims"] if c["id"] == kept))
     assert y.agent == "alpha" and y.progress == 10 and y.expires_at - y.last_check_in == timedelta(minutes=120)
     assert _data(again)["lost"] == []
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended while we looked
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+async def _many_calls(clone: Path, rounds: int) -> tuple[list[int], list[list[int]], int]:
+    """fd counts of the server after each round, its child processes then, and the calls that failed."""
+    fds, children, failed = [], [], 0
+    async with stdio_client(_params(clone, "alpha")) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        server = next(p for p in _children(os.getpid()) if b"mcp" in Path(f"/proc/{p}/cmdline").read_bytes())
+        for i in range(rounds):
+            for name, args in [("start", {}), ("claim", {"resources": [f"src/{i}.py"]}), ("claims", {}),
+                               ("claim", {"resources": ["../outside"]}), ("check_in", {"resources": ["gone.py"]}),
+                               ("status", {}), ("release", {"resources": [f"src/{i}.py"]}), ("inbox", {})]:
+                failed += (await session.call_tool(name, args)).is_error
+            fds.append(len(list(Path(f"/proc/{server}/fd").iterdir())))
+            children.append(_children(server))
+    return fds, children, failed
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux /proc")
+def test_many_calls_leave_no_process_or_file_behind(world: World) -> None:
+    fds, children, failed = anyio.run(_many_calls, world.clones[0], 25)
+    assert failed == 2 * 25  # the bad path and the check-in on nothing held, every round; the server lives on
+    assert children == [[]] * 25  # no `git cat-file --batch` (or any git) left running between calls
+    assert max(fds) == fds[0], fds
