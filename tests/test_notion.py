@@ -593,3 +593,43 @@ def test_rows_a_person_added_are_left_alone(repo: Path, fake: FakeNotion) -> Non
         page = fake.pages[pid]
         assert not page["in_trash"] and page["last_edited_by"]["id"] == lead
     assert all(fake.pages[pid]["properties"]["State"]["select"] is None for pid in mine[:2])
+
+
+def test_a_status_notion_cannot_apply_is_reported_once(repo: Path, fake: FakeNotion) -> None:
+    sources = set_up(repo, fake)
+    sync(repo, fake)
+    lead = fake.add_user("Lead Person")
+    with Coordinator(repo) as coord:
+        snap = coord.snapshot()
+        approved = next(d.id for d in snap.records(Decision) if d.status == "approved")
+        help_id = next(h.id for h in snap.records(HelpRequest) if h.status == "open")
+    fake.human_edit(str(page_of(fake, sources["decisions"], approved)["id"]), lead,
+                    {"Status": {"select": {"name": "rejected"}}})
+    fake.human_edit(str(page_of(fake, sources["help"], help_id)["id"]), lead,
+                    {"Status": {"select": {"name": "acknowledged"}}})
+    counts = sync(repo, fake)
+    refused = counts["refused"]
+    assert isinstance(refused, list) and len(refused) == 2, refused
+    assert any(r.startswith(f"{approved}: ") and "already approved" in r for r in refused)
+    assert any(r.startswith(f"{help_id}: ") and "acknowledged" in r for r in refused)
+    assert counts["pulled_back"] == 0
+    with Coordinator(repo) as coord:
+        assert coord.snapshot().record(Decision, approved).status == "approved"  # type: ignore[union-attr]
+    assert sync(repo, fake)["refused"] == [], "Notion shows git's status again: nothing left to report"
+
+
+def test_a_row_that_is_only_behind_git_is_not_a_persons_edit(repo: Path, fake: FakeNotion) -> None:
+    """Notion still shows approved / open while git moved on: nothing is pulled back or reported."""
+    set_up(repo, fake)
+    sync(repo, fake)
+    with Coordinator(repo) as coord:
+        snap = coord.snapshot()
+        approved = next(d.id for d in snap.records(Decision) if d.status == "approved")
+        help_id = next(h.id for h in snap.records(HelpRequest) if h.status == "open")
+        error_id = next(e.id for e in snap.records(ErrorRecord) if e.status == "open")
+    with Coordinator(repo, agent="alpha") as coord:
+        coord.implement_decision(approved)
+        coord.ack_help(help_id)
+        coord.resolve_error(error_id, "fixed")
+    counts = sync(repo, fake)
+    assert counts["refused"] == [] and counts["pulled_back"] == 0 and counts["updated"] >= 3

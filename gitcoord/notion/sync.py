@@ -21,7 +21,8 @@ otherwise. A claim still in the tree is `live`, `expired` (in its grace) or
 Human edits come back: a decision's Status (approved, rejected) with its
 Review note, a help request's or an error's Status (resolved) with its
 Resolution, committed through the Coordinator as `notion:<user>` with the same
-validation as the CLI. Everything else in Notion is overwritten from git.
+validation as the CLI; a status it refuses, or one not set from Notion, is
+reported in `refused`. Everything else in Notion is overwritten from git.
 """
 
 from __future__ import annotations
@@ -50,6 +51,13 @@ if TYPE_CHECKING:
     from gitcoord.coordinator import Coordinator
 
 ACTIVITY_BATCH = 500  # commits appended per sync at most: a long backlog is finished by the next runs
+# The statuses a record may have had before its current one, by database: a row with an older Rev
+# showing one of them is a stale copy, not a person's edit.
+EARLIER: dict[str, dict[str, tuple[str, ...]]] = {
+    "decisions": {"approved": ("proposed",), "rejected": ("proposed",), "implemented": ("proposed", "approved")},
+    "help": {"acknowledged": ("open",), "resolved": ("open", "acknowledged")},
+    "errors": {"resolved": ("open",)},
+}
 
 
 def base_url(coord: Coordinator) -> str:
@@ -431,28 +439,44 @@ class Syncer:
     def pull_back(self, pages: dict[str, dict[str, dict[str, Any]]]) -> None:
         snap = self.coord.snapshot()
         for record in snap.records(Decision):
-            page = pages["decisions"].get(record.id)
-            status = _plain_select(page, "Status") if page else None
-            if page and status in {"approved", "rejected"} and record.status == "proposed":
-                self.apply(record.id, page, functools.partial(self._review, record, status, page))
+            self.consider("decisions", record, pages["decisions"].get(record.id),
+                          {"approved": functools.partial(self._review, record, "approved"),
+                           "rejected": functools.partial(self._review, record, "rejected")})
         for help_request in snap.records(HelpRequest):
-            page = pages["help"].get(help_request.id)
-            if page and _plain_select(page, "Status") == "resolved" and help_request.status != "resolved":
-                resolve = functools.partial(self._resolve, self.coord.resolve_help, help_request.id,
-                                            _plain_text(page, "Resolution"))
-                self.apply(help_request.id, page, resolve)
+            self.consider("help", help_request, pages["help"].get(help_request.id),
+                          {"resolved": functools.partial(self._resolve, self.coord.resolve_help, help_request.id)})
         for error in snap.records(ErrorRecord):
-            page = pages["errors"].get(error.id)
-            if page and _plain_select(page, "Status") == "resolved" and error.status != "resolved":
-                resolve = functools.partial(self._resolve, self.coord.resolve_error, error.id,
-                                            _plain_text(page, "Resolution"))
-                self.apply(error.id, page, resolve)
+            self.consider("errors", error, pages["errors"].get(error.id),
+                          {"resolved": functools.partial(self._resolve, self.coord.resolve_error, error.id)})
+
+    def consider(self, kind: str, record: Decision | HelpRequest | ErrorRecord, page: dict[str, Any] | None,
+                 acts: dict[str, Callable[[dict[str, Any], str], Any]]) -> None:
+        """Apply (or report) the Status a person set in Notion, when it differs from git's.
+
+        A row whose Rev is older than the record's may simply show an earlier
+        state of it (a proposed decision since approved in git): that is ours,
+        not a person's edit. Any other difference is a person's: applied through
+        the Coordinator, which refuses what the CLI refuses, or reported when
+        Notion is not where that status is set.
+        """
+        status = _plain_select(page, "Status")
+        if page is None or status is None or status == record.status:
+            return
+        fresh = _plain_number(page, "Rev") == record.updated_rev
+        if not fresh and status in EARLIER[kind].get(record.status, ()):
+            return
+        act = acts.get(status)
+        if act is None:
+            self.counts.refused.append(f"{record.id}: Status {status} is not taken from Notion (it is "
+                                       f"{record.status} in git; Notion may set {' or '.join(acts)}).")
+            return
+        self.apply(record.id, page, functools.partial(act, page))
 
     @staticmethod
-    def _resolve(func: Callable[..., Any], rid: str, note: str, who: str) -> None:
-        func(rid, note, actor=who)
+    def _resolve(func: Callable[..., Any], rid: str, page: dict[str, Any], who: str) -> None:
+        func(rid, _plain_text(page, "Resolution"), actor=who)
 
-    def _review(self, record: Decision, status: str | None, page: dict[str, Any], who: str) -> None:
+    def _review(self, record: Decision, status: str, page: dict[str, Any], who: str) -> None:
         note = _plain_text(page, "Review note")
         if status == "approved":
             self.coord.approve_decision(record.id, note=note, reviewer=who)
@@ -510,6 +534,11 @@ def _plain_text(page: dict[str, Any] | None, prop: str) -> str:
     value = page.get("properties", {}).get(prop) or {}
     items = value.get(value.get("type", ""), []) or []
     return "".join(i.get("plain_text", "") for i in items) if isinstance(items, list) else ""
+
+
+def _plain_number(page: dict[str, Any], prop: str) -> float | None:
+    value = (page.get("properties", {}).get(prop) or {}).get("number")
+    return value if isinstance(value, (int, float)) else None
 
 
 def _plain_select(page: dict[str, Any] | None, prop: str) -> str | None:
