@@ -121,7 +121,12 @@ def _claim_tools(server: MCPServer, t: Tools) -> None:
         Refused with the holder named when another agent holds an overlapping claim; `wait`
         keeps trying up to that many seconds."""
         def work(c: Coordinator) -> Json:
-            granted = c.claim(resources, minutes=minutes, shared=shared, message=message, wait=wait)
+            try:
+                granted = c.claim(resources, minutes=minutes, shared=shared, message=message, wait=wait)
+            except Refused as exc:
+                # The hint speaks CLI; an agent on this server may have no shell (or no identity there).
+                raise Refused(exc.message, hint=f"{exc.hint}\nThrough this server: the `request_help` tool, "
+                              "or `claim` again with `wait` (seconds).") from exc
             now = c.store.clock()
             return {"claims": [c.claim_view(g, now, c.agent) for g in granted]}
         return t.call(work)  # type: ignore[no-any-return]

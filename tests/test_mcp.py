@@ -76,6 +76,8 @@ def test_tools_listed_and_called_over_stdio(world: World) -> None:
     said = _text(refused)
     assert "refused (exit 3)" in said and "beta" in said and "backend/lms_routes.py" in said
     assert "request-help --to beta" in said
+    # ... and the same next step in this server's own terms, for an agent without a shell.
+    assert "Through this server: the `request_help` tool, or `claim` again with `wait`" in said
     assert _data(checked)["renewed"] == [claim["id"]]
     assert _data(helped)["id"].startswith("H-") and _data(helped)["priority"] == "high"
     assert _data(error)["severity"] == "high"
