@@ -104,8 +104,9 @@ def _remote(coord: Coordinator, findings: list[dict[str, str]]) -> bool:
         findings.append(_finding("remote", "ok", "local mode (no remote): agents share this repository."))
         return False
     branch = coord.store.branch
+    # No prompt for credentials: doctor would wait on the terminal instead of reporting.
     res = coord.git.run("ls-remote", remote, f"refs/heads/{branch}",
-                        timeout=coord.config.store.remote_timeout_seconds)
+                        timeout=coord.config.store.remote_timeout_seconds, env={"GIT_TERMINAL_PROMPT": "0"})
     if res.returncode != 0:
         said = res.stderr.strip().splitlines()[-1] if res.stderr.strip() else f"exit {res.returncode}"
         findings.append(_finding("remote", "problem", f"remote {remote!r} is unreachable: {said}",

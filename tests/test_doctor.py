@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import http.server
 import os
+import shlex
+import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -149,3 +153,30 @@ def test_bare_remote_without_the_pre_receive_fence(world: World) -> None:
     assert found["hooks"]["fix"] == "run `gitcoord hooks install --server` in this repository."
     assert run(world.remote, "hooks", "install", "--server").code == 0
     assert _findings(run(world.remote, "doctor", "--json"))["hooks"]["level"] == "ok"
+
+
+class _AskForPassword(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(401)
+        self.send_header("WWW-Authenticate", 'Basic realm="coord"')
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.mark.skipif(shutil.which("script") is None, reason="needs script(1) for a terminal")
+def test_remote_asking_for_a_password_never_prompts_on_the_terminal(hooked: Path) -> None:
+    server = http.server.HTTPServer(("127.0.0.1", 0), _AskForPassword)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        git(hooked, "remote", "set-url", "origin", f"http://127.0.0.1:{server.server_port}/remote.git")
+        command = shlex.join([sys.executable, "-m", "gitcoord", "-C", str(hooked), "doctor"])
+        # Under a terminal, as a person runs it: git would ask for a user name there and wait.
+        res = subprocess.run(["script", "-qec", command, "/dev/null"], capture_output=True, text=True,
+                             stdin=subprocess.DEVNULL, timeout=60, env={**os.environ, "GITCOORD_AGENT": "alpha"})
+    finally:
+        server.shutdown()
+    assert "Username for" not in res.stdout
+    assert "PROBLEM remote" in res.stdout and "terminal prompts disabled" in res.stdout
