@@ -546,6 +546,8 @@ def _plain(prop: Any) -> Any:
 
 
 def _sort_key(prop: Any) -> tuple[int, Any]:
+    """Empty values after the others, so first when descending: Notion's reference does not say where
+    they go, and a caller must not depend on it (filter them out instead)."""
     value = _plain(prop)
     return (0, value) if value is not None else (1, 0)
 

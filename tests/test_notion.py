@@ -633,3 +633,14 @@ def test_a_row_that_is_only_behind_git_is_not_a_persons_edit(repo: Path, fake: F
         coord.resolve_error(error_id, "fixed")
     counts = sync(repo, fake)
     assert counts["refused"] == [] and counts["pulled_back"] == 0 and counts["updated"] >= 3
+
+
+def test_an_activity_row_without_rev_does_not_restart_the_history(repo: Path, fake: FakeNotion) -> None:
+    """The API docs do not say where empty values sort; the stand-in puts them first when descending."""
+    sources = set_up(repo, fake)
+    sync(repo, fake)
+    fake.human_row(sources["activity"], fake.add_user("Lead Person"),
+                   {"Name": {"title": [{"text": {"content": "note to self"}}]}})
+    assert sync(repo, fake)["activity_appended"] == 0
+    with Coordinator(repo) as coord:
+        assert len(fake.rows(sources["activity"])) == len(coord.log()) + 1

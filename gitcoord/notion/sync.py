@@ -410,7 +410,9 @@ class Syncer:
     # -- activity ----------------------------------------------------------------------
 
     def last_activity_rev(self) -> int:
+        """The highest Rev in Activity; rows without one (a person's) are left out, wherever Notion sorts them."""
         answer = self.api.call(self.api.client.data_sources.query, self.source("activity"), page_size=1,
+                               filter={"property": "Rev", "number": {"is_not_empty": True}},
                                sorts=[{"property": "Rev", "direction": "descending"}])
         results = answer["results"]
         if not results:
