@@ -31,6 +31,7 @@ from gitcoord.errors import GitcoordError, InvalidInput
 from gitcoord.records import Agent, Claim, Decision, ErrorRecord, HelpRequest, Message, Summary, Task
 
 Level = Literal["ok", "warning", "problem"]
+RemoteState = Literal["ok", "local", "unreachable", "missing"]
 SKEW_TOLERANCE_SECONDS = 60
 RECENT_COMMITS = 50
 MODELS = (Agent, Claim, Task, HelpRequest, Message, ErrorRecord, Decision)
@@ -41,14 +42,16 @@ def _finding(check: str, level: Level, message: str, fix: str = "") -> dict[str,
 
 
 def diagnose(repo: Path) -> dict[str, Any]:
-    """Run every check on the repository at `repo`; {healthy, findings}."""
+    """Run every check on the repository at `repo`; {healthy, remote_unreachable, findings}."""
     findings: list[dict[str, str]] = []
+    unavailable = False
     coord = _open(repo, findings)
     if coord is not None:
         try:
             findings.append(_identity(coord))
-            remote_ok = _remote(coord, findings)
-            snap_ok = _coord_branch(coord, findings, fetch=remote_ok)
+            remote = _remote(coord, findings)
+            unavailable = remote == "unreachable"
+            snap_ok = _coord_branch(coord, findings, fetch=remote == "ok")
             findings.append(_hooks(coord))
             if snap_ok:
                 findings.append(_records(coord))
@@ -56,7 +59,7 @@ def diagnose(repo: Path) -> dict[str, Any]:
         finally:
             coord.close()
     healthy = not any(f["level"] == "problem" for f in findings)
-    return {"healthy": healthy, "findings": findings}
+    return {"healthy": healthy, "remote_unreachable": unavailable, "findings": findings}
 
 
 def _open(repo: Path, findings: list[dict[str, str]]) -> Coordinator | None:
@@ -97,12 +100,12 @@ def _identity(coord: Coordinator) -> dict[str, str]:
                     "agents: set GITCOORD_AGENT or run `gitcoord start --agent NAME` in their worktree.")
 
 
-def _remote(coord: Coordinator, findings: list[dict[str, str]]) -> bool:
-    """Remote mode: can we reach it, and does it hold the coord branch? True when fetching will work."""
+def _remote(coord: Coordinator, findings: list[dict[str, str]]) -> RemoteState:
+    """Remote mode: can we reach it, and does it hold the coord branch? "ok" when fetching will work."""
     remote = coord.store.remote
     if remote is None:
         findings.append(_finding("remote", "ok", "local mode (no remote): agents share this repository."))
-        return False
+        return "local"
     branch = coord.store.branch
     # No prompt for credentials: doctor would wait on the terminal instead of reporting.
     res = coord.git.run("ls-remote", remote, f"refs/heads/{branch}",
@@ -111,13 +114,13 @@ def _remote(coord: Coordinator, findings: list[dict[str, str]]) -> bool:
         said = res.stderr.strip().splitlines()[-1] if res.stderr.strip() else f"exit {res.returncode}"
         findings.append(_finding("remote", "problem", f"remote {remote!r} is unreachable: {said}",
                                  f"check the network and `git remote -v`, then `git fetch {remote}`."))
-        return False
+        return "unreachable"
     if not res.stdout.strip():
         findings.append(_finding("remote", "problem", f"remote {remote!r} has no {branch!r} branch.",
                                  "run `gitcoord init` once (it creates and pushes the branch)."))
-        return False
+        return "missing"
     findings.append(_finding("remote", "ok", f"remote {remote!r} is reachable and holds {branch!r}."))
-    return True
+    return "ok"
 
 
 def _coord_branch(coord: Coordinator, findings: list[dict[str, str]], *, fetch: bool) -> bool:

@@ -85,10 +85,15 @@ def test_finds_unreachable_remote_and_bad_config(world: World, hooked: Path) -> 
     (hooked / ".coord" / "config.toml").write_text("[lease]\nminutes = -1\n")
     world.remote.rename(world.root / "gone.git")
     res = run(hooked, "doctor", "--json", agent="alpha")
-    assert res.code == 3
+    assert res.code == 4  # coordination unavailable: the remote cannot be reached
+    assert res.json()["remote_unreachable"] is True
     found = _findings(res)
     assert found["config"]["level"] == "problem" and "lease.minutes" in found["config"]["message"]
     assert found["remote"]["level"] == "problem" and "unreachable" in found["remote"]["message"]
+    # The remote back, the bad config alone is a problem of the ordinary kind.
+    (world.root / "gone.git").rename(world.remote)
+    again = run(hooked, "doctor", "--json", agent="alpha")
+    assert again.code == 3 and again.json()["remote_unreachable"] is False
 
 
 def test_not_a_repository_is_bad_input(tmp_path: Path) -> None:

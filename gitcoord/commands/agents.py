@@ -61,11 +61,11 @@ def mcp(agent: str | None) -> None:
 def doctor(as_json: bool) -> None:
     """Check config, coord branch, hooks, remote, records and clock; each problem with its fix.
 
-    Exit 0 when everything is healthy, 3 when a problem was found (a warning alone
-    still exits 0).
+    Exit 0 when everything is healthy (a warning alone still exits 0), 4 when the remote
+    cannot be reached (coordination is unavailable), 3 for any other problem.
     """
     from gitcoord.doctor import diagnose, render
-    from gitcoord.errors import Refused
+    from gitcoord.errors import Refused, Unavailable
 
     report = diagnose(_repo_path())
     if as_json:
@@ -75,8 +75,9 @@ def doctor(as_json: bool) -> None:
     problems = [f for f in report["findings"] if f["level"] == "problem"]
     if problems:
         # An exception, not click's Exit: gitcoord's main maps exit codes from errors only.
-        raise Refused(f"doctor found {len(problems)} problem(s): {', '.join(f['check'] for f in problems)}.",
-                      hint="apply the fixes above, then run `gitcoord doctor` again.")
+        error = Unavailable if report["remote_unreachable"] else Refused
+        raise error(f"doctor found {len(problems)} problem(s): {', '.join(f['check'] for f in problems)}.",
+                    hint="apply the fixes above, then run `gitcoord doctor` again.")
 
 
 @click.command()
