@@ -113,6 +113,18 @@ def _session_tools(server: MCPServer, t: Tools) -> None:
             day_number=day_number))
 
 
+    @server.tool()
+    def summaries(agent: str = "", limit: int = 10) -> Json:
+        """Daily summaries, newest day first (of one agent, or everyone's), at most `limit`."""
+        return t.call(lambda c: {"summaries": c.summaries(agent=agent or None)[:max(1, limit)]})  # type: ignore[no-any-return]
+
+    @server.tool()
+    def log(since: str = "", agent: str = "", limit: int = 20) -> Json:
+        """The audit trail from the coord history, newest first: who did what, when."""
+        return t.call(lambda c: {"entries": c.log(  # type: ignore[no-any-return]
+            since=since or None, agent=agent or None, limit=max(1, limit))})
+
+
 def _claim_tools(server: MCPServer, t: Tools) -> None:
     @server.tool()
     def claim(resources: list[str], minutes: float | None = None, shared: bool = False, message: str = "",
@@ -212,6 +224,11 @@ def _task_tools(server: MCPServer, t: Tools) -> None:
     def task_block(task_id: str, reason: str) -> Json:
         """Mark a task blocked (releases its claims) with the reason."""
         return t.call(lambda c: c.block_task(task_id, reason=reason))  # type: ignore[no-any-return]
+
+    @server.tool()
+    def task_unblock(task_id: str) -> Json:
+        """Put a blocked task back in the queue."""
+        return t.call(lambda c: c.unblock_task(task_id))  # type: ignore[no-any-return]
 
     @server.tool()
     def tasks(mine: bool = False, ready: bool = False) -> Json:

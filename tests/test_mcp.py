@@ -23,8 +23,8 @@ from mcp.client.stdio import stdio_client  # noqa: E402
 
 EXPECTED_TOOLS = {"start", "claim", "check_in", "release", "claims", "request_help", "help_requests", "ack_help",
                   "resolve_help", "send_message", "inbox", "log_error", "errors", "resolve_error", "log_decision",
-                  "decisions", "implement_decision", "daily_summary", "status", "task_next", "task_done",
-                  "task_block", "tasks", "task_add"}
+                  "decisions", "implement_decision", "daily_summary", "summaries", "status", "log", "task_next",
+                  "task_done", "task_block", "task_unblock", "tasks", "task_add"}
 
 
 def _params(clone: Path, agent: str) -> StdioServerParameters:
@@ -99,6 +99,25 @@ def test_bad_input_is_a_tool_error_with_a_hint(world: World) -> None:
     bad_path, bad_id = results
     assert bad_path.is_error and "bad input (exit 2)" in _text(bad_path) and ".." in _text(bad_path)
     assert bad_id.is_error and "E-42" in _text(bad_id)
+
+
+def test_task_unblock_summaries_and_log_tools(local_repo: Path) -> None:
+    _, results = anyio.run(_session_run, local_repo, "alpha", [
+        ("task_add", {"title": "Write the battery module", "resources": ["modules/power/battery.md"]}),
+        ("task_block", {"task_id": "T-1", "reason": "waiting for the schema"}),
+        ("task_unblock", {"task_id": "T-1"}),
+        ("daily_summary", {"completed": "battery outline", "next": "questions", "day_number": 4}),
+        ("summaries", {"agent": "alpha"}),
+        ("log", {"agent": "alpha", "limit": 3}),
+        ("log", {"since": "1 hour ago", "limit": 100}),
+    ])
+    added, blocked, unblocked, summary, summaries, log, recent = results
+    assert _data(added)["id"] == "T-1" and _data(blocked)["status"] == "blocked"
+    assert _data(unblocked)["status"] == "todo"
+    assert [s["completed"] for s in _data(summaries)["summaries"]] == ["battery outline"]
+    assert [e["action"] for e in _data(log)["entries"]] == ["summary-write", "task-unblock", "task-block"]
+    assert [e["action"] for e in _data(recent)["entries"]][-2:] == ["task-add", "init"]
+    assert _data(summary)["agent"] == "alpha"
 
 
 def test_check_in_after_a_takeover_is_a_refusal_naming_the_new_holder(world: World) -> None:
