@@ -170,6 +170,18 @@ class FakeNotion:
             page["created_by"] = page["last_edited_by"] = {"object": "user", "id": user_id}
         return str(page["id"])
 
+    def human_schema_edit(self, data_source_id: str, name: str, new_name: str | None = None) -> None:
+        """What a person does in the Notion app: rename a property, or delete it (`new_name=None`)."""
+        with self.lock:
+            props = self.data_sources[data_source_id]["properties"]
+            config = props.pop(name)
+            if new_name is not None:
+                props[new_name] = {**config, "name": new_name}
+            for page in self.rows(data_source_id, include_trash=True):
+                value = page["properties"].pop(name)
+                if new_name is not None:
+                    page["properties"][new_name] = value
+
     def body(self, page_id: str) -> list[dict[str, Any]]:
         """The blocks a person sees in the page (trashed ones left out)."""
         return [b for b in self.children.get(page_id, []) if not b["in_trash"]]
@@ -310,7 +322,14 @@ class FakeNotion:
                 ds["properties"].pop(name, None)
             else:
                 ds["properties"][name] = config
+        self._reshape_rows(ds)
         return ds
+
+    def _reshape_rows(self, ds: dict[str, Any]) -> None:
+        """A page shows every property of its data source, empty ones too, and no other."""
+        for page in self.rows(ds["id"], include_trash=True):
+            have = page["properties"]
+            page["properties"] = {name: have.get(name) or _empty(config) for name, config in ds["properties"].items()}
 
     # -- queries -----------------------------------------------------------------------
 
@@ -382,8 +401,7 @@ class FakeNotion:
                            "database_id": ds["parent"]["database_id"]},
                 "in_trash": False, "archived": False, "properties": {}, "url": f"https://www.notion.so/{pid}"}
         for name, config in ds["properties"].items():
-            page["properties"][name] = {"id": config["id"], "type": config["type"],
-                                        config["type"]: [] if config["type"] in {"title", "rich_text"} else None}
+            page["properties"][name] = _empty(config)
         self._set_properties(page, body.get("properties", {}))
         self.pages[pid] = page
         self._attach(pid, children)
@@ -489,6 +507,12 @@ class FakeNotion:
         if uid not in self.users:
             raise ApiError(404, "object_not_found", f"Could not find user with ID: {uid}.")
         return self.users[uid]
+
+
+def _empty(config: dict[str, Any]) -> dict[str, Any]:
+    """A page's value of a property it has no value for."""
+    kind = config["type"]
+    return {"id": config["id"], "type": kind, kind: [] if kind in {"title", "rich_text"} else None}
 
 
 def _error(exc: ApiError) -> tuple[int, Any, dict[str, str]]:

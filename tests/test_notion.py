@@ -644,3 +644,21 @@ def test_an_activity_row_without_rev_does_not_restart_the_history(repo: Path, fa
     assert sync(repo, fake)["activity_appended"] == 0
     with Coordinator(repo) as coord:
         assert len(fake.rows(sources["activity"])) == len(coord.log()) + 1
+
+
+def test_properties_a_person_deleted_or_renamed_come_back(repo: Path, fake: FakeNotion) -> None:
+    sources = set_up(repo, fake)
+    sync(repo, fake)
+    fake.human_schema_edit(sources["decisions"], "Review note")
+    fake.human_schema_edit(sources["decisions"], "Rationale", "Why")
+    with Coordinator(repo) as coord:
+        proposed = next(d for d in coord.snapshot().records(Decision) if d.status == "proposed")
+        coord.approve_decision(proposed.id, note="fine by me", reviewer="human:lead@example.com")
+    counts = sync(repo, fake)
+    assert counts["properties_restored"] == 2
+    props = page_of(fake, sources["decisions"], proposed.id)["properties"]
+    assert props["Review note"]["rich_text"][0]["plain_text"] == "fine by me"  # type: ignore[index]
+    assert props["Rationale"]["rich_text"][0]["plain_text"] == proposed.rationale  # type: ignore[index]
+    assert "Why" in props, "the renamed one is the person's: left as it is"
+    again = sync(repo, fake)
+    assert again["properties_restored"] == 0 and again["updated"] == 0

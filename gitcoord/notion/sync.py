@@ -1,6 +1,7 @@
 """`notion setup` and `notion sync`: the coord state in Notion, and reviews back.
 
 Sync, per database: read every row (paged queries), index them by Record ID,
+add back any property a person deleted or renamed (as `setup` does),
 move to the trash any duplicate a lost answer left behind, then create the
 missing rows and update the changed ones (a row whose values already match
 costs nothing). Activity rows are appended in revision order after the
@@ -81,10 +82,7 @@ def setup(coord: Coordinator, api: Api, parent: str) -> dict[str, Any]:
     for kind, (title, _) in DATABASES.items():
         wanted = properties_of(kind)
         if kind in sources:
-            have = api.call(api.client.data_sources.retrieve, sources[kind])["properties"]
-            missing = {name: conf for name, conf in wanted.items() if name not in have}
-            if missing:
-                api.call(api.client.data_sources.update, sources[kind], properties=missing)
+            if complete_schema(api, kind, sources[kind]):
                 extended.append(kind)
             continue
         # Not idempotent: a lost answer could leave an orphan database, never a wrong id.
@@ -98,6 +96,15 @@ def setup(coord: Coordinator, api: Api, parent: str) -> dict[str, Any]:
     _save_ids(coord, parent, databases, sources)
     return {"created": created, "extended": extended, "databases": databases, "data_sources": sources,
             "requests": api.requests}
+
+
+def complete_schema(api: Api, kind: str, source: str, *, dry_run: bool = False) -> list[str]:
+    """Add back the properties a person deleted or renamed in Notion; their names."""
+    have = api.call(api.client.data_sources.retrieve, source)["properties"]
+    missing = {name: conf for name, conf in properties_of(kind).items() if name not in have}
+    if missing and not dry_run:
+        api.call(api.client.data_sources.update, source, properties=missing)
+    return list(missing)
 
 
 def _save_ids(coord: Coordinator, parent: str, databases: dict[str, str], sources: dict[str, str]) -> None:
@@ -215,6 +222,7 @@ class Counts:
     trashed_duplicates: int = 0
     activity_appended: int = 0
     pulled_back: int = 0
+    properties_restored: int = 0
     refused: list[str] = field(default_factory=list)
     requests: int = 0
 
@@ -249,6 +257,9 @@ class Syncer:
         for kind in kinds:
             pages[kind] = self.rows(kind)
             self.progress.step()
+        for kind in DATABASES:  # a property a person deleted or renamed would make every write fail
+            self.counts.properties_restored += len(complete_schema(self.api, kind, self.source(kind),
+                                                                   dry_run=self.dry_run))
         self.pull_back(pages)
         self.traces = desired_traces(self.coord)
         for kind, want in desired_rows(self.coord).items():
