@@ -361,6 +361,40 @@ def test_pre_commit_framework_entries_run_as_written(local_repo: Path) -> None:
     assert "Coord-Claim: C-1@1" in message.read_text()
 
 
+def test_the_pre_commit_framework_runs_the_manifest_and_doctor_sees_it(local_repo: Path, tmp_path: Path) -> None:
+    """The real framework, configured from .pre-commit-hooks.yaml (as a local repo: no network)."""
+    import yaml
+
+    repo = local_repo
+    manifest = yaml.safe_load((Path(__file__).resolve().parent.parent / ".pre-commit-hooks.yaml").read_text())
+    local_hooks = [{**hook, "entry": f"{sys.executable} -m {hook['entry']}", "language": "unsupported"}
+                   for hook in manifest]
+    (repo / ".pre-commit-config.yaml").write_text(yaml.safe_dump({"repos": [{"repo": "local", "hooks": local_hooks}]}))
+    git(repo, "add", ".pre-commit-config.yaml")
+    git(repo, "commit", "-q", "-m", "use the pre-commit framework")
+    env = {"PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home")}
+    installed = subprocess.run([sys.executable, "-m", "pre_commit", "install", "-t", "pre-commit",
+                                "-t", "prepare-commit-msg"], cwd=repo, capture_output=True, text=True,
+                               env={**os.environ, **env})
+    assert installed.returncode == 0, installed.stderr
+    half = run(repo, "doctor", "--json")
+    assert half.code == 3
+    hooks = next(f for f in half.json()["findings"] if f["check"] == "hooks")
+    assert "not pre-push" in hooks["message"] and "gitcoord-verify" in hooks["fix"]
+    assert subprocess.run([sys.executable, "-m", "pre_commit", "install", "-t", "pre-push"], cwd=repo,
+                          capture_output=True, env={**os.environ, **env}).returncode == 0
+    healthy = {f["check"]: f for f in run(repo, "doctor", "--json").json()["findings"]}
+    assert healthy["hooks"]["level"] == "ok" and "pre-commit framework" in healthy["hooks"]["message"]
+
+    assert run(repo, "claim", "held.py", agent="alpha").code == 0
+    stage(repo, "held.py")
+    refused = commit(repo, "-m", "beta's try", agent="beta", env=env)
+    assert refused.returncode == 1 and "alpha's exclusive claim" in refused.stdout + refused.stderr
+    done = commit(repo, "-m", "alpha's work", agent="alpha", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Coord-Claim: C-1@1" in git(repo, "log", "-1", "--format=%B")
+
+
 def test_override_on_record_without_the_hand_off(local_repo: Path) -> None:
     """The repo's own hooks/ scripts run prepare-commit-msg in Python: the trailer still names
     the record, and a reason with odd spacing still matches it."""
