@@ -267,10 +267,10 @@ class ProtocolOps:
             found = [h for h in found if h.status != "resolved"]
         return sorted(found, key=_help_key)
 
-    def ack_help(self, help_id: str) -> HelpRequest:
-        """Say you are on it: an open request becomes acknowledged (by you)."""
+    def ack_help(self, help_id: str, *, actor: str | None = None) -> HelpRequest:
+        """Say you are on it: an open request becomes acknowledged (by you, or by `actor`)."""
         _check_id(help_id, "H")
-        actor = self._actor()
+        actor = self._actor(actor)
 
         def work(txn: Txn) -> HelpRequest:
             record = self._get(txn, HelpRequest, help_id, "help request", "help-requests list")

@@ -457,7 +457,8 @@ class Syncer:
                            "rejected": functools.partial(self._review, record, "rejected")})
         for help_request in snap.records(HelpRequest):
             self.consider("help", help_request, pages["help"].get(help_request.id),
-                          {"resolved": functools.partial(self._resolve, self.coord.resolve_help, help_request.id)})
+                          {"acknowledged": functools.partial(self._ack, help_request.id),
+                           "resolved": functools.partial(self._resolve, self.coord.resolve_help, help_request.id)})
         for error in snap.records(ErrorRecord):
             self.consider("errors", error, pages["errors"].get(error.id),
                           {"resolved": functools.partial(self._resolve, self.coord.resolve_error, error.id)})
@@ -488,6 +489,9 @@ class Syncer:
     @staticmethod
     def _resolve(func: Callable[..., Any], rid: str, page: dict[str, Any], who: str) -> None:
         func(rid, _plain_text(page, "Resolution"), actor=who)
+
+    def _ack(self, rid: str, page: dict[str, Any], who: str) -> None:
+        self.coord.ack_help(rid, actor=who)
 
     def _review(self, record: Decision, status: str, page: dict[str, Any], who: str) -> None:
         note = _plain_text(page, "Review note")
