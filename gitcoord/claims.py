@@ -28,6 +28,7 @@ from functools import lru_cache
 from typing import Generic, Literal, NamedTuple, TypeVar
 
 from gitcoord.errors import InvalidInput
+from gitcoord.validate import BIDI_CONTROLS
 
 __all__ = [
     "MAX_RESOURCE_BYTES",
@@ -53,6 +54,8 @@ _SEARCH_LIMIT = 100_000
 
 _SCHEME = re.compile(r"[a-z][a-z0-9+.\-]*:")
 _GLOB_CHARS = frozenset("*?[")
+# Directional marks: harmless in prose, but a path holding one reads differently than it compares.
+_BIDI_MARKS = frozenset("\u061c\u200e\u200f")
 _MAX_CODE_POINT = 0x10FFFF
 # Characters a witness is built from when the choice is free: readable and stable across case.
 _PREFERRED_WITNESS_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_-"
@@ -308,6 +311,9 @@ def _check_characters(text: str) -> None:
         # corrupt both, and no sane file name needs them.
         if unicodedata.category(ch) == "Cc":
             raise _refuse(text, f"contains the control character {ch!r}")
+        if ch in BIDI_CONTROLS or ch in _BIDI_MARKS:
+            # A path shown in a refusal or a dashboard must read as it is stored.
+            raise _refuse(text, f"contains the bidirectional control {ch!r}")
     if "\\" in text:
         raise _refuse(text, "contains a backslash", hint="resources use '/' as the only separator")
 

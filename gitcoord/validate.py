@@ -13,13 +13,29 @@ def quoted(value: str, limit: int = 60) -> str:
     return f"{value[:limit]!r}... ({len(value)} characters)"
 
 
+# Characters that reorder the text around them when shown (embeddings, overrides, isolates):
+# in a message they can make a terminal or a dashboard show something other than what is
+# stored ("Trojan Source"). Plain right-to-left text needs none of them.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _is_control(c: str) -> bool:
+    """C0 (but newline and tab), DEL and C1: what terminals act on instead of showing."""
+    code = ord(c)
+    return (code < 32 and c not in "\n\t") or 127 <= code <= 159
+
+
 def check_text(value: str, what: str, limit: int) -> str:
-    """Free text an agent writes: bounded, and no control characters but newline and tab."""
+    """Free text an agent writes: bounded; no control characters but newline and tab, no bidi controls."""
     if len(value) > limit:
         raise InvalidInput(f"the {what} is {len(value)} characters long; the limit is {limit}.")
-    bad = next((c for c in value if (ord(c) < 32 and c not in "\n\t") or ord(c) == 127), None)
+    bad = next((c for c in value if _is_control(c)), None)
     if bad is not None:
         raise InvalidInput(f"the {what} contains the control character {bad!r}.")
+    bidi = next((c for c in value if c in BIDI_CONTROLS), None)
+    if bidi is not None:
+        raise InvalidInput(f"the {what} contains the bidirectional control {bidi!r}, which would make it "
+                           "display differently from what is stored.")
     return value
 
 

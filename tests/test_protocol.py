@@ -519,3 +519,15 @@ def test_context_budget_holds_for_extreme_texts(local_repo: Path) -> None:
     size = len(run(local_repo, "start", "--json", agent="alpha").out.encode())
     assert size < 8 * 1024
     assert ctx["help_requests"] and ctx["omitted"]["help_requests"] >= 32
+
+
+def test_text_that_would_display_differently_from_what_is_stored_is_refused(local_repo: Path) -> None:
+    r = local_repo
+    reversed_ = run(r, "send", "--to", "any", "approved \u202edesrever", agent="alpha")
+    assert reversed_.code == 2 and "bidirectional control" in reversed_.err
+    escape = run(r, "log-error", "--type", "other", "--severity", "low", "colour \x9b31m", agent="alpha")
+    assert escape.code == 2 and "control character" in escape.err
+    # Right-to-left prose needs no controls, and its marks are fine: stored exactly.
+    hebrew = "\u05e9\u05dc\u05d5\u05dd \u200fok"
+    sent = run(r, "send", "--to", "any", hebrew, "--json", agent="alpha")
+    assert sent.code == 0 and sent.json()["body"] == hebrew

@@ -219,7 +219,9 @@ _FRESH = itertools.count()
 def _acceptable_text(text: str, limit: int, required: bool) -> bool:
     if len(text) > limit or (required and not text.strip()):
         return False
-    return not any((ord(c) < 32 and c not in "\n\t") or ord(c) == 127 for c in text)
+    controls = {*map(chr, range(32)), *map(chr, range(127, 160))} - {"\n", "\t"}
+    bidi = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+    return not any(c in controls or c in bidi for c in text)
 
 
 @SETTINGS
