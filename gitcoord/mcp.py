@@ -38,6 +38,18 @@ INSTRUCTIONS = (
 Json = dict[str, Any]
 
 
+LIST_LIMIT = 50  # default items per list tool: an agent's context window is not a database
+
+
+def _page(key: str, items: list[Any], limit: int) -> Json:
+    """The first `limit` items (lists come most urgent first) and how many were left out."""
+    limit = max(1, limit)
+    found: Json = {key: items[:limit]}
+    if len(items) > limit:
+        found["omitted"] = len(items) - limit
+    return found
+
+
 def _plain(value: Any) -> Any:
     """JSON values only: records, datetimes and dates as the CLI's --json prints them."""
     return json.loads(to_json(value))
@@ -116,7 +128,7 @@ def _session_tools(server: MCPServer, t: Tools) -> None:
     @server.tool()
     def summaries(agent: str = "", limit: int = 10) -> Json:
         """Daily summaries, newest day first (of one agent, or everyone's), at most `limit`."""
-        return t.call(lambda c: {"summaries": c.summaries(agent=agent or None)[:max(1, limit)]})  # type: ignore[no-any-return]
+        return t.call(lambda c: _page("summaries", c.summaries(agent=agent or None), limit))  # type: ignore[no-any-return]
 
     @server.tool()
     def log(since: str = "", agent: str = "", limit: int = 20) -> Json:
@@ -163,9 +175,9 @@ def _claim_tools(server: MCPServer, t: Tools) -> None:
             resources or [], all=all, message=message)})
 
     @server.tool()
-    def claims() -> Json:
-        """Live claims of every agent, with holder, mode, state and expiry."""
-        return t.call(lambda c: {"claims": c.claims(fetch=True)})  # type: ignore[no-any-return]
+    def claims(limit: int = LIST_LIMIT) -> Json:
+        """Live claims of every agent, with holder, mode, state and expiry (at most `limit`)."""
+        return t.call(lambda c: _page("claims", c.claims(fetch=True), limit))  # type: ignore[no-any-return]
 
 
 def _help_tools(server: MCPServer, t: Tools) -> None:
@@ -177,10 +189,10 @@ def _help_tools(server: MCPServer, t: Tools) -> None:
             to, message, priority=priority, resource=resource))
 
     @server.tool()
-    def help_requests(open_only: bool = True) -> Json:
-        """Help requests, open ones first, by priority."""
-        return t.call(lambda c: {"help_requests": c.help_requests(  # type: ignore[no-any-return]
-            open_only=open_only)})
+    def help_requests(open_only: bool = True, limit: int = LIST_LIMIT) -> Json:
+        """Help requests, open ones first, by priority (at most `limit`)."""
+        return t.call(lambda c: _page("help_requests", c.help_requests(  # type: ignore[no-any-return]
+            open_only=open_only), limit))
 
     @server.tool()
     def ack_help(help_id: str) -> Json:
@@ -198,14 +210,14 @@ def _help_tools(server: MCPServer, t: Tools) -> None:
         return t.call(lambda c: c.send(to, body, reply_to=reply_to))  # type: ignore[no-any-return]
 
     @server.tool()
-    def inbox(all: bool = False, mark_read: bool = False) -> Json:
-        """My unread messages (or `all`); `mark_read` marks the unread ones read."""
+    def inbox(all: bool = False, mark_read: bool = False, limit: int = LIST_LIMIT) -> Json:
+        """My unread messages (or `all`), at most `limit`; `mark_read` marks the unread ones shown read."""
         def work(c: Coordinator) -> Json:
-            found = c.inbox(all=all)
-            unread = [m.id for m in found if c.agent not in m.read_by]
+            shown = _page("messages", c.inbox(all=all), limit)
+            unread = [m.id for m in shown["messages"] if c.agent not in m.read_by]
             if mark_read and unread:
                 c.mark_read(unread)
-            return {"messages": found}
+            return shown
         return t.call(work)  # type: ignore[no-any-return]
 
 
@@ -231,9 +243,9 @@ def _task_tools(server: MCPServer, t: Tools) -> None:
         return t.call(lambda c: c.unblock_task(task_id))  # type: ignore[no-any-return]
 
     @server.tool()
-    def tasks(mine: bool = False, ready: bool = False) -> Json:
-        """Tasks, in progress first, by priority."""
-        return t.call(lambda c: {"tasks": c.tasks(mine=mine, ready=ready)})  # type: ignore[no-any-return]
+    def tasks(mine: bool = False, ready: bool = False, limit: int = LIST_LIMIT) -> Json:
+        """Tasks, in progress first, by priority (at most `limit`)."""
+        return t.call(lambda c: _page("tasks", c.tasks(mine=mine, ready=ready), limit))  # type: ignore[no-any-return]
 
     @server.tool()
     def task_add(title: str, resources: list[str] | None = None, assign: str = "",
@@ -253,9 +265,9 @@ def _record_tools(server: MCPServer, t: Tools) -> None:
             type, message, severity=severity, resource=resource, trace=trace))
 
     @server.tool()
-    def errors(open_only: bool = True) -> Json:
-        """Logged errors, most severe first."""
-        return t.call(lambda c: {"errors": c.errors(open_only=open_only)})  # type: ignore[no-any-return]
+    def errors(open_only: bool = True, limit: int = LIST_LIMIT) -> Json:
+        """Logged errors, most severe first (at most `limit`)."""
+        return t.call(lambda c: _page("errors", c.errors(open_only=open_only), limit))  # type: ignore[no-any-return]
 
     @server.tool()
     def resolve_error(error_id: str, note: str) -> Json:
@@ -270,9 +282,10 @@ def _record_tools(server: MCPServer, t: Tools) -> None:
             category, title, rationale, impact=impact, alternatives=alternatives or ()))
 
     @server.tool()
-    def decisions(status: Literal["proposed", "approved", "rejected", "implemented"] | None = None) -> Json:
-        """Decisions (optionally of one status)."""
-        return t.call(lambda c: {"decisions": c.decisions(status=status)})  # type: ignore[no-any-return]
+    def decisions(status: Literal["proposed", "approved", "rejected", "implemented"] | None = None,
+                  limit: int = LIST_LIMIT) -> Json:
+        """Decisions (optionally of one status), at most `limit`."""
+        return t.call(lambda c: _page("decisions", c.decisions(status=status), limit))  # type: ignore[no-any-return]
 
     @server.tool()
     def implement_decision(decision_id: str) -> Json:

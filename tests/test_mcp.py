@@ -120,6 +120,22 @@ def test_task_unblock_summaries_and_log_tools(local_repo: Path) -> None:
     assert _data(summary)["agent"] == "alpha"
 
 
+def test_lists_are_capped_and_mark_read_marks_only_what_was_shown(local_repo: Path) -> None:
+    with Coordinator(local_repo, agent="beta") as beta:
+        for n in range(5):
+            beta.send("alpha", f"note {n}")
+    _, (first, rest, claims) = anyio.run(_session_run, local_repo, "alpha", [
+        ("inbox", {"limit": 2, "mark_read": True}),
+        ("inbox", {}),
+        ("claims", {"limit": 0}),
+    ])
+    assert len(_data(first)["messages"]) == 2 and _data(first)["omitted"] == 3
+    shown = {m["id"] for m in _data(first)["messages"]}
+    left = {m["id"] for m in _data(rest)["messages"]}
+    assert len(left) == 3 and not shown & left and "omitted" not in _data(rest)
+    assert _data(claims) == {"claims": []}
+
+
 def test_check_in_after_a_takeover_is_a_refusal_naming_the_new_holder(world: World) -> None:
     a = world.clones[0]
     with Coordinator(a, agent="alpha") as alpha:
