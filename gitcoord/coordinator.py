@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -183,11 +184,12 @@ class Coordinator(ProtocolOps):
         return view
 
     def claim(self, resources: Sequence[str], *, minutes: float | None = None, shared: bool = False,
-              message: str = "", wait: float = 0) -> list[Claim]:
+              message: str = "", wait: float = 0, stop: threading.Event | None = None) -> list[Claim]:
         """Claim every resource or none (exit 3 with the holders when refused).
 
         Claiming what you already hold renews it and keeps its token. With
-        `wait`, keeps trying (with backoff) until granted or `wait` seconds pass.
+        `wait`, keeps trying (with backoff) until granted or `wait` seconds pass,
+        or until `stop` is set (the caller gave up: see `_with_wait`).
         """
         agent = self.require_agent()
         wanted = [parse_resource(r) for r in resources]
@@ -203,7 +205,7 @@ class Coordinator(ProtocolOps):
             self._touch_agent(txn, agent, resource=wanted[0].text)
             return granted
 
-        return self._with_wait(lambda: self.write(work), wait)
+        return self._with_wait(lambda: self.write(work), wait, stop)
 
     def grant_claims(self, txn: Txn, agent: str, wanted: Sequence[Resource], *,
                      mode: Literal["exclusive", "shared"] = "exclusive", lease: timedelta | None = None,
@@ -294,18 +296,22 @@ class Coordinator(ProtocolOps):
         txn.put(record)
         return record
 
-    def _with_wait(self, attempt: Callable[[], T], wait: float) -> T:
+    def _with_wait(self, attempt: Callable[[], T], wait: float, stop: threading.Event | None = None) -> T:
         """Retry a refused operation until it is granted or `wait` seconds have passed.
 
         Between attempts: with a remote, a backoff with jitter (each attempt
         fetches, and many waiters must not fetch in lockstep); in local mode,
         a watch on the coord ref, so a release is acted on within ~50 ms, and
         a slower timed retry for what no write announces (a lease running out).
+        `stop`, once set, ends the wait before the next attempt: a caller that
+        gave up (an MCP request the client cancelled) must not be granted later.
         """
         deadline = time.monotonic() + max(0.0, wait)
         watch = self.store.ref_watch()
         delay, cap = 0.2, (2.0 if watch is None else 5.0)
         while True:
+            if stop is not None and stop.is_set():
+                raise Refused("stopped waiting: the caller gave up.")
             before = watch.stamp() if watch else None
             try:
                 return attempt()
@@ -315,8 +321,11 @@ class Coordinator(ProtocolOps):
                     raise
                 pause = min(left, delay * (0.5 + secrets.randbelow(1000) / 1000))
                 if watch is None or before is None:
-                    time.sleep(pause)
-                elif watch.wait(before, pause):
+                    if stop is not None:
+                        stop.wait(pause)
+                    else:
+                        time.sleep(pause)
+                elif watch.wait(before, pause, stop=stop):
                     # Woken with the other waiters: spread the retries a little.
                     time.sleep(min(max(0.0, deadline - time.monotonic()), secrets.randbelow(50) / 1000))
                 delay = min(delay * 1.6, cap)

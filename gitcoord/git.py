@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from io import BytesIO
@@ -170,14 +171,19 @@ class RefWatch:
                 stamps.append((st.st_ino, st.st_mtime_ns, st.st_size))
         return tuple(stamps)
 
-    def wait(self, since: tuple[tuple[int, int, int] | None, ...], timeout: float, step: float = 0.05) -> bool:
-        """Sleep until the ref's files differ from `since` (True) or `timeout` seconds pass (False)."""
+    def wait(self, since: tuple[tuple[int, int, int] | None, ...], timeout: float, step: float = 0.05,
+             stop: threading.Event | None = None) -> bool:
+        """Sleep until the ref's files differ from `since` (True), or `timeout` seconds pass or
+        `stop` is set (False)."""
         deadline = time.monotonic() + timeout
         while self.stamp() == since:
             left = deadline - time.monotonic()
-            if left <= 0:
+            if left <= 0 or (stop is not None and stop.is_set()):
                 return False
-            time.sleep(min(step, left))
+            if stop is not None:
+                stop.wait(min(step, left))
+            else:
+                time.sleep(min(step, left))
         return True
 
 

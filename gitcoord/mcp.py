@@ -16,6 +16,7 @@ agent's work is seen at once, and nothing is cached between calls. Example
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from gitcoord.coordinator import Coordinator
 from gitcoord.errors import GitcoordError, Refused
 from gitcoord.output import to_json
+from gitcoord.records import Claim, Task
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -70,6 +72,43 @@ class Tools:
         except GitcoordError as exc:
             kind = KIND.get(exc.exit_code, "error")
             raise ToolError(f"{kind} (exit {exc.exit_code}): {exc.render()}") from exc
+
+
+    async def call_cancellable(self, work: Callable[[Coordinator, threading.Event], Any],
+                               undo: Callable[[Coordinator, Any], None]) -> Any:
+        """`call` for an operation that may wait, in a worker thread the client can cancel.
+
+        The SDK runs a plain tool in a thread it cannot stop, so a cancelled `claim`
+        with `wait` would go on waiting and could be granted after the agent gave up.
+        Here a cancellation sets `stop` (the wait ends before its next attempt), and
+        if an attempt succeeds all the same, `undo` takes back what it granted:
+        in the worker when the cancellation came first, here when the result did.
+        """
+        import anyio
+        import anyio.to_thread
+
+        stop, lock = threading.Event(), threading.Lock()
+        done: list[Any] = []  # the raw result, once the worker has one the caller may never see
+
+        def guarded(c: Coordinator) -> Any:
+            result = work(c, stop)
+            with lock:
+                if stop.is_set():
+                    undo(c, result)
+                else:
+                    done.append(result)
+            return result
+
+        try:
+            return await anyio.to_thread.run_sync(lambda: self.call(guarded), abandon_on_cancel=True)
+        except anyio.get_cancelled_exc_class():
+            with lock:
+                stop.set()
+                granted = list(done)
+            if granted:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(lambda: self.call(lambda c: undo(c, granted[0])))
+            raise
 
 
 def _lost_claims(result: Json) -> Refused:
@@ -139,21 +178,30 @@ def _session_tools(server: MCPServer, t: Tools) -> None:
 
 def _claim_tools(server: MCPServer, t: Tools) -> None:
     @server.tool()
-    def claim(resources: list[str], minutes: float | None = None, shared: bool = False, message: str = "",
-              wait: float = 0) -> Json:
+    async def claim(resources: list[str], minutes: float | None = None, shared: bool = False, message: str = "",
+                    wait: float = 0) -> Json:
         """Claim resources (paths, dirs/, globs, scheme:names) before editing them: all or nothing.
         Refused with the holder named when another agent holds an overlapping claim; `wait`
-        keeps trying up to that many seconds."""
-        def work(c: Coordinator) -> Json:
+        keeps trying up to that many seconds (cancelling the request stops it)."""
+        def work(c: Coordinator, stop: threading.Event) -> Json:
+            held = {x.id for x in c.snapshot().records(Claim) if x.agent == c.agent}
             try:
-                granted = c.claim(resources, minutes=minutes, shared=shared, message=message, wait=wait)
+                granted = c.claim(resources, minutes=minutes, shared=shared, message=message, wait=wait, stop=stop)
             except Refused as exc:
                 # The hint speaks CLI; an agent on this server may have no shell (or no identity there).
                 raise Refused(exc.message, hint=f"{exc.hint}\nThrough this server: the `request_help` tool, "
                               "or `claim` again with `wait` (seconds).") from exc
             now = c.store.clock()
-            return {"claims": [c.claim_view(g, now, c.agent) for g in granted]}
-        return t.call(work)  # type: ignore[no-any-return]
+            # `fresh`: what this call added; a renewal of a claim that was already mine stays mine.
+            return {"claims": [c.claim_view(g, now, c.agent) for g in granted],
+                    "fresh": [g.id for g in granted if g.id not in held]}
+
+        def undo(c: Coordinator, result: Json) -> None:
+            if result["fresh"]:
+                c.release(result["fresh"], message="the claim request was cancelled")
+
+        result = await t.call_cancellable(work, undo)
+        return {"claims": result["claims"]}
 
     @server.tool()
     def check_in(resources: list[str] | None = None, progress: int | None = None, message: str = "",
@@ -223,9 +271,16 @@ def _help_tools(server: MCPServer, t: Tools) -> None:
 
 def _task_tools(server: MCPServer, t: Tools) -> None:
     @server.tool()
-    def task_next(wait: float = 0) -> Json:
-        """Take the most urgent ready task and claim its resources, atomically."""
-        return t.call(lambda c: c.next_task(wait=wait))  # type: ignore[no-any-return]
+    async def task_next(wait: float = 0) -> Json:
+        """Take the most urgent ready task and claim its resources, atomically; `wait` keeps trying
+        up to that many seconds (cancelling the request stops it)."""
+        def undo(c: Coordinator, task: Task) -> None:
+            # Back in the queue, its claims released: the audit trail shows both steps.
+            c.block_task(task.id, reason="taken by a task_next request that was cancelled")
+            c.unblock_task(task.id)
+
+        return await t.call_cancellable(lambda c, stop: c.next_task(wait=wait, stop=stop),  # type: ignore[no-any-return]
+                                        undo)
 
     @server.tool()
     def task_done(task_id: str, note: str = "") -> Json:

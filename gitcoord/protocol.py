@@ -55,6 +55,8 @@ from gitcoord.validate import check_text, quoted, require_id
 from gitcoord.workspace import check_agent_name
 
 if TYPE_CHECKING:
+    import threading
+
     from gitcoord.claims import Resource
     from gitcoord.config import Config
     from gitcoord.store import Snapshot, Store, Txn
@@ -206,7 +208,7 @@ class ProtocolOps:
                          message: str = "") -> list[Claim]: ...
         def _touch_agent(self, txn: Txn, agent: str, *, resource: str | None = None,
                          progress: int | None = None, message: str | None = None) -> Agent: ...
-        def _with_wait(self, attempt: Callable[[], T], wait: float) -> T: ...
+        def _with_wait(self, attempt: Callable[[], T], wait: float, stop: threading.Event | None = None) -> T: ...
 
     # -- shared helpers ------------------------------------------------------------------
 
@@ -382,17 +384,17 @@ class ProtocolOps:
         found = [t for t in everything if (not mine or t.assignee == me) and (not ready or _is_ready(t, by_id, me))]
         return sorted(found, key=_task_key)
 
-    def next_task(self, *, wait: float = 0) -> Task:
+    def next_task(self, *, wait: float = 0, stop: threading.Event | None = None) -> Task:
         """Take the most urgent ready task, atomically: claim its resources and start it.
 
         Ready: todo, assigned to me or to nobody, every dependency done. Tasks
         assigned to me come first, then by priority, then oldest. A task whose
         resources others hold is skipped for the next one. Refused (exit 3)
-        when nothing is ready; `wait` keeps trying that many seconds.
+        when nothing is ready; `wait` keeps trying that many seconds (or until `stop` is set).
         """
         agent = self.require_agent()
         return self._with_wait(lambda: self._act(agent, lambda txn: self._take_task(txn, agent), heartbeat=False),
-                               wait)
+                               wait, stop)
 
     def _take_task(self, txn: Txn, agent: str) -> Task:
         from gitcoord.claims import parse_resource

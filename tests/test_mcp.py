@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -134,6 +136,60 @@ def test_lists_are_capped_and_mark_read_marks_only_what_was_shown(local_repo: Pa
     left = {m["id"] for m in _data(rest)["messages"]}
     assert len(left) == 3 and not shown & left and "omitted" not in _data(rest)
     assert _data(claims) == {"claims": []}
+
+
+async def _cancelled_wait_then_release(repo: Path) -> tuple[Any, Any]:
+    """alpha waits for beta's claim, gives up after a second; beta then releases it."""
+    async with stdio_client(_params(repo, "alpha")) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        with anyio.move_on_after(1.5) as scope:
+            await session.call_tool("claim", {"resources": ["src/api.py"], "wait": 30})
+        assert scope.cancelled_caught, "the claim returned while beta still held the file"
+        with Coordinator(repo, agent="beta") as beta:
+            beta.release(["src/api.py"])
+        await anyio.sleep(4)  # long past the waiter's next attempt, had it gone on waiting
+        after = await session.call_tool("claims", {})
+        # The server is still there for the next request, and a wait that is not cancelled works.
+        granted = await session.call_tool("claim", {"resources": ["src/api.py"], "wait": 5})
+    return after, granted
+
+
+def test_a_cancelled_wait_is_never_granted_afterwards(local_repo: Path) -> None:
+    with Coordinator(local_repo, agent="beta") as beta:
+        beta.claim(["src/api.py"])
+    after, granted = anyio.run(_cancelled_wait_then_release, local_repo)
+    assert _data(after)["claims"] == [], "alpha was granted the claim after it had given up"
+    assert [c["agent"] for c in _data(granted)["claims"]] == ["alpha"]
+
+
+def test_a_grant_that_lands_after_the_cancel_is_taken_back(local_repo: Path) -> None:
+    """The attempt under way when the client cancels succeeds all the same: undo releases it."""
+    from gitcoord.mcp import Tools
+
+    tools = Tools(local_repo, "alpha")
+
+    def work(c: Coordinator, stop: threading.Event) -> Any:
+        assert stop.wait(10), "the cancellation never reached the worker"
+        return [g.id for g in c.claim(["src/late.py"])]  # lands after the caller gave up
+
+    def undo(c: Coordinator, granted: Any) -> None:
+        c.release(granted, message="the claim request was cancelled")
+
+    async def cancel_soon() -> None:
+        with anyio.move_on_after(0.5):
+            await tools.call_cancellable(work, undo)
+
+    anyio.run(cancel_soon)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with Coordinator(local_repo) as view:
+            actions = [e["action"] for e in view.log(agent="alpha")]
+        if "release" in actions:
+            break
+        time.sleep(0.1)
+    assert actions[:2] == ["release", "claim"], actions
+    with Coordinator(local_repo) as view:
+        assert view.snapshot().records(Claim) == []
 
 
 def test_check_in_after_a_takeover_is_a_refusal_naming_the_new_holder(world: World) -> None:
