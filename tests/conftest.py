@@ -9,8 +9,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
@@ -128,3 +130,24 @@ def local_repo(tmp_path: Path) -> Path:
     repo = make_repo(tmp_path / "repo")
     assert run(repo, "init").code == 0
     return repo
+
+
+def kill_mid_write(work: Path, args: list[str], delay: float, agent: str = "alpha") -> None:
+    """Start `gitcoord ARGS` as its own session, SIGKILL its leader after `delay` seconds, and
+    wait for the session to end: the git children it started (push, fetch, update-ref,
+    cat-file) outlive it and finish on their own, as they would on a real machine, and a
+    check made while they still run would see a half-finished ref update from outside."""
+    proc = subprocess.Popen([*GITCOORD, "-C", str(work), *args], env=dict(os.environ, GITCOORD_AGENT=agent),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    raise AssertionError(f"children of the killed {args} still running after 60 s")

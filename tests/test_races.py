@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 from gitcoord import Coordinator
 from gitcoord.records import Claim
 
-from .conftest import GITCOORD, World, git, run
+from .conftest import GITCOORD, World, git, kill_mid_write, run
 
 
 def _race(world: World, agents: list[str], resource_for: dict[str, str]) -> list[tuple[str, int, str]]:
@@ -66,12 +64,7 @@ def test_sigkill_mid_write_leaves_old_or_new(world: World) -> None:
     outcomes = set()
     for i in range(12):
         before = git(world.remote, "rev-parse", "coord")
-        env = dict(os.environ, GITCOORD_AGENT="alpha")
-        proc = subprocess.Popen([*GITCOORD, "-C", str(a), "claim", f"k{i}.py"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.05, 0.4))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        kill_mid_write(a, ["claim", f"k{i}.py"], rng.uniform(0.05, 0.4))
         after = git(world.remote, "rev-parse", "coord")
         if after == before:
             outcomes.add("old")

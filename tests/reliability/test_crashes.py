@@ -22,11 +22,8 @@ must land whole before we look.
 
 from __future__ import annotations
 
-import os
 import random
-import signal
 import subprocess
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +35,7 @@ from gitcoord.doctor import MODELS
 from gitcoord.records import Summary
 from gitcoord.store import ROOT
 
-from ..conftest import GITCOORD, World, git, run
+from ..conftest import World, git, kill_mid_write, run
 
 TRAILERS = ("Coord-Agent", "Coord-Action", "Coord-Rev", "Coord-Records")
 KILLS_PER_KIND = 3
@@ -102,25 +99,6 @@ def _tip(repo: Path) -> str:
     return git(repo, "rev-parse", "--verify", "-q", "refs/heads/coord", check=False)
 
 
-def _kill_at(work: Path, args: list[str], delay: float) -> None:
-    """Start a write as its own session, SIGKILL its leader after `delay`, wait for the session to end."""
-    proc = subprocess.Popen([*GITCOORD, "-C", str(work), *args], env=dict(os.environ, GITCOORD_AGENT="alpha"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    time.sleep(delay)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    # Children (git push, update-ref, cat-file) outlive the leader; let them finish or exit.
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(proc.pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)
-    raise AssertionError(f"children of the killed {args} still running after 60 s")
-
-
 def _fsck(repo: Path) -> None:
     res = subprocess.run(["git", "fsck", "--no-progress", "--strict"], cwd=repo, capture_output=True, text=True)
     assert res.returncode == 0, f"git fsck in {repo}: {res.stdout}{res.stderr}"
@@ -177,7 +155,7 @@ def test_sigkill_at_random_points_leaves_old_or_whole_new(place: Place, kind: st
     for i in range(KILLS_PER_KIND):
         prepare(place, i)
         old = _tip(place.authority)
-        _kill_at(place.work, argv(i), rng.uniform(*KILL_WINDOW))
+        kill_mid_write(place.work, argv(i), rng.uniform(*KILL_WINDOW))
         new = _tip(place.authority)
         if new != old:
             _check_landed_whole(place.authority, old, new)
@@ -200,7 +178,7 @@ def test_a_kill_after_the_push_is_healed_by_the_next_read(world: World) -> None:
     rng = random.Random(11)
     for i in range(6):
         before = _tip(world.remote)
-        _kill_at(a, ["claim", f"late/{i}.py"], rng.uniform(0.25, 0.5))
+        kill_mid_write(a, ["claim", f"late/{i}.py"], rng.uniform(0.25, 0.5))
         if _tip(world.remote) != before:
             landed += 1
     claims = run(a, "claims", "--json", agent="alpha")
