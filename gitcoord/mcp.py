@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from gitcoord.coordinator import Coordinator
 from gitcoord.errors import GitcoordError, Refused
 from gitcoord.output import to_json
-from gitcoord.records import Claim, Task
+from gitcoord.records import Task
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -120,6 +120,33 @@ def _lost_claims(result: Json) -> Refused:
                    hint="stop editing what you lost; `claim` it again (with `wait`) before you go on.")
 
 
+def _claim_now(c: Coordinator, resources: list[str], *, minutes: float | None, shared: bool, message: str,
+               wait: float, stop: threading.Event) -> Json:
+    """The `claim` tool's work: the granted claims, and under `fresh` the ones this call created."""
+    try:
+        granted = c.claim(resources, minutes=minutes, shared=shared, message=message, wait=wait, stop=stop)
+    except Refused as exc:
+        # The hint speaks CLI; an agent on this server may have no shell (or no identity there).
+        raise Refused(exc.message, hint=f"{exc.hint}\nThrough this server: the `request_help` tool, "
+                      "or `claim` again with `wait` (seconds).") from exc
+    now = c.store.clock()
+    # Created by this very write (a renewal keeps its older created_rev): judged by the grant
+    # itself, not by a look taken before the wait, while another request may have claimed it.
+    return {"claims": [c.claim_view(g, now, c.agent) for g in granted],
+            "fresh": [g.id for g in granted if g.created_rev == g.updated_rev]}
+
+
+def _take_back_claims(c: Coordinator, result: Json) -> None:
+    """Undo a cancelled `claim`: release what it created; a renewal of a claim already mine stays."""
+    if result["fresh"]:
+        c.release(result["fresh"], message="the claim request was cancelled")
+
+
+def _take_back_task(c: Coordinator, task: Task) -> None:
+    """Undo a cancelled `task_next`: the task back in the queue as it was, the claims it created released."""
+    c.return_task(task)
+
+
 def _tool_error_class() -> type[Exception]:
     """The SDK's "anticipated tool failure" (mcp 2: mcpserver, mcp 1: fastmcp)."""
     try:
@@ -184,23 +211,9 @@ def _claim_tools(server: MCPServer, t: Tools) -> None:
         Refused with the holder named when another agent holds an overlapping claim; `wait`
         keeps trying up to that many seconds (cancelling the request stops it)."""
         def work(c: Coordinator, stop: threading.Event) -> Json:
-            held = {x.id for x in c.snapshot().records(Claim) if x.agent == c.agent}
-            try:
-                granted = c.claim(resources, minutes=minutes, shared=shared, message=message, wait=wait, stop=stop)
-            except Refused as exc:
-                # The hint speaks CLI; an agent on this server may have no shell (or no identity there).
-                raise Refused(exc.message, hint=f"{exc.hint}\nThrough this server: the `request_help` tool, "
-                              "or `claim` again with `wait` (seconds).") from exc
-            now = c.store.clock()
-            # `fresh`: what this call added; a renewal of a claim that was already mine stays mine.
-            return {"claims": [c.claim_view(g, now, c.agent) for g in granted],
-                    "fresh": [g.id for g in granted if g.id not in held]}
+            return _claim_now(c, resources, minutes=minutes, shared=shared, message=message, wait=wait, stop=stop)
 
-        def undo(c: Coordinator, result: Json) -> None:
-            if result["fresh"]:
-                c.release(result["fresh"], message="the claim request was cancelled")
-
-        result = await t.call_cancellable(work, undo)
+        result = await t.call_cancellable(work, _take_back_claims)
         return {"claims": result["claims"]}
 
     @server.tool()
@@ -274,13 +287,8 @@ def _task_tools(server: MCPServer, t: Tools) -> None:
     async def task_next(wait: float = 0) -> Json:
         """Take the most urgent ready task and claim its resources, atomically; `wait` keeps trying
         up to that many seconds (cancelling the request stops it)."""
-        def undo(c: Coordinator, task: Task) -> None:
-            # Back in the queue, its claims released: the audit trail shows both steps.
-            c.block_task(task.id, reason="taken by a task_next request that was cancelled")
-            c.unblock_task(task.id)
-
         return await t.call_cancellable(lambda c, stop: c.next_task(wait=wait, stop=stop),  # type: ignore[no-any-return]
-                                        undo)
+                                        _take_back_task)
 
     @server.tool()
     def task_done(task_id: str, note: str = "") -> Json:

@@ -420,6 +420,40 @@ class ProtocolOps:
         raise Refused(_nothing_ready(agent, all_tasks, by_id, held),
                       hint="wait for one: gitcoord task next --wait 600; or see `gitcoord task list`.")
 
+    def return_task(self, taken: Task) -> Task | None:
+        """Undo a `next_task` whose caller gave up (a cancelled MCP request), as if it never ran.
+
+        The task goes back to the queue with the assignee it had before (blocking and
+        unblocking it would leave it assigned to me, out of everyone else's reach), and
+        only the claims the take created are released: one it renewed was mine before.
+        None, and nothing written, when the task has changed since the take.
+        """
+        agent = self.require_agent()
+        assignee = self._assignee_before(taken)
+
+        def work(txn: Txn) -> Task | None:
+            task = txn.snap.record(Task, taken.id)
+            if task is None or task.status != "in_progress" or task.updated_rev != taken.updated_rev:
+                return None
+            for claim_id in task.claim_ids:
+                claim = txn.snap.record(Claim, claim_id)
+                if claim is not None and claim.agent == agent and claim.created_rev == taken.updated_rev:
+                    txn.delete(claim)
+            task.status, task.assignee, task.started_at, task.claim_ids = "todo", assignee, None, []
+            txn.put(task)
+            txn.action, txn.what = "task-return", f"{task.id} (the request that took it was cancelled)"
+            return task
+
+        return self._act(agent, work)
+
+    def _assignee_before(self, taken: Task) -> str:
+        """Whom `taken` was assigned to just before the write that took it ("" if that write is not recent)."""
+        for entry in self.store.history(limit=100):
+            if entry.get("rev") == str(taken.updated_rev):
+                before = self.store.snapshot_at(f"{entry['commit']}^").record(Task, taken.id)
+                return before.assignee if before else ""
+        return ""
+
     def _my_task(self, txn: Txn, task_id: str, agent: str | None, verb: str) -> Task:
         """A task `agent` may act on: not done, and theirs or nobody's (a person may act on any)."""
         task = self._get(txn, Task, task_id, "task", "task list")

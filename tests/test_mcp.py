@@ -192,6 +192,82 @@ def test_a_grant_that_lands_after_the_cancel_is_taken_back(local_repo: Path) -> 
         assert view.snapshot().records(Claim) == []
 
 
+def _cancel_mid_attempt(monkeypatch: pytest.MonkeyPatch, repo: Path, method: str, tool: str, args: dict[str, Any],
+                        meanwhile: Any = lambda: None) -> None:
+    """Call the real `tool` in process and cancel it while its attempt is under way.
+
+    The Coordinator's `method` waits for the cancellation, runs `meanwhile` (what another
+    request did during the wait), then makes its attempt all the same. Returns once the
+    worker is done, undo included (its Coordinator closed).
+    """
+    from gitcoord.mcp import build_server
+
+    real, real_close = getattr(Coordinator, method), Coordinator.close
+    attempted, finished = threading.Event(), threading.Event()
+
+    def late(self: Coordinator, *a: Any, stop: threading.Event | None = None, **k: Any) -> Any:
+        assert stop is not None and stop.wait(10), "the cancellation never reached the worker"
+        meanwhile()
+        try:
+            return real(self, *a, **k)  # without `stop`: the attempt had begun before the cancel
+        finally:
+            attempted.set()
+
+    def close(self: Coordinator) -> None:
+        real_close(self)
+        if attempted.is_set():
+            finished.set()
+
+    monkeypatch.setattr(Coordinator, method, late)
+    monkeypatch.setattr(Coordinator, "close", close)
+    server = build_server(repo, "alpha")
+
+    async def cancel_soon() -> None:
+        with anyio.move_on_after(0.5) as scope:
+            await server.call_tool(tool, args)
+        assert scope.cancelled_caught
+
+    anyio.run(cancel_soon)
+    assert finished.wait(30), "the worker never finished"
+    monkeypatch.undo()
+
+
+def test_a_cancelled_claim_keeps_what_another_request_claimed_meanwhile(local_repo: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """alpha's other request claims the file during the wait; the late attempt only renews it."""
+    got: list[str] = []
+    claim = Coordinator.claim  # the real one: the helper patches the class
+
+    def other_request() -> None:
+        with Coordinator(local_repo, agent="alpha") as alpha:
+            got.extend(c.id for c in claim(alpha, ["src/api.py"]))
+
+    _cancel_mid_attempt(monkeypatch, local_repo, "claim", "claim", {"resources": ["src/api.py"], "wait": 30},
+                        other_request)
+    with Coordinator(local_repo) as view:
+        assert [(c.id, c.agent) for c in view.snapshot().records(Claim)] == [(got[0], "alpha")]
+
+
+def test_a_cancelled_task_next_puts_the_task_back_as_it_was(local_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with Coordinator(local_repo, agent="alpha") as alpha:
+        held = alpha.claim(["src/b.py"])[0].id  # alpha's before the task: taking it renews this one
+        queued = alpha.add_task("Battery module", resources=["src/b.py", "src/c.py"]).id
+    _cancel_mid_attempt(monkeypatch, local_repo, "next_task", "task_next", {"wait": 30})
+    with Coordinator(local_repo, agent="beta") as beta:
+        task = next(t for t in beta.tasks() if t.id == queued)
+        assert (task.status, task.assignee, task.started_at, task.claim_ids) == ("todo", "", None, [])
+        assert [(c.id, c.resource) for c in beta.snapshot().records(Claim)] == [(held, "src/b.py")]
+    # A task that was assigned to alpha goes back to alpha.
+    with Coordinator(local_repo, agent="alpha") as alpha:
+        assigned = alpha.add_task("Assigned to alpha", resources=["src/d.py"], assign="alpha").id
+    _cancel_mid_attempt(monkeypatch, local_repo, "next_task", "task_next", {})
+    with Coordinator(local_repo, agent="beta") as beta:
+        tasks = {t.id: t for t in beta.tasks()}
+        assert (tasks[assigned].status, tasks[assigned].assignee) == ("todo", "alpha")
+        # ... and the unassigned one is anyone's to take.
+        assert queued in [t.id for t in beta.tasks(ready=True)]
+
+
 def test_check_in_after_a_takeover_is_a_refusal_naming_the_new_holder(world: World) -> None:
     a = world.clones[0]
     with Coordinator(a, agent="alpha") as alpha:
