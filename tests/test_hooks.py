@@ -162,6 +162,23 @@ def test_override_of_many_paths_with_odd_names_is_recorded_whole(local_repo: Pat
     assert checked.code == 3 and checked.json()["violations"][0]["path"] == "docs/other.md"
 
 
+def test_override_of_a_name_that_is_not_utf8_is_recorded_and_verified(local_repo: Path) -> None:
+    """git allows any bytes in a name; the override covers exactly the name git reports."""
+    repo = local_repo
+    assert run(repo, "claim", "lib/", agent="alpha").code == 0
+    install(repo)
+    (repo / "lib").mkdir()
+    (repo / "lib" / os.fsdecode(b"caf\xe9.py")).write_text("x\n")
+    git(repo, "add", "lib")
+    done = commit(repo, "-m", "latin-1 name", agent="beta", env={"GITCOORD_OVERRIDE": "legacy file"})
+    assert done.returncode == 0, done.stderr
+    with Coordinator(repo) as coord:
+        (err,) = coord.snapshot().records(ErrorRecord)
+    assert "lib/caf\ufffd.py" in err.message
+    assert json.loads(err.trace) == [os.fsdecode(b"lib/caf\xe9.py")]
+    assert run(repo, "verify", "HEAD~1..HEAD").code == 0
+
+
 def test_override_too_large_for_one_record_is_refused_and_writes_nothing(local_repo: Path) -> None:
     repo = local_repo
     assert run(repo, "claim", "gen/", agent="alpha").code == 0

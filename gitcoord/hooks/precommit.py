@@ -136,7 +136,10 @@ def record_override(repo: LeanRepo, agent: str | None, problems: Sequence[Proble
     check_text(reason, "override reason", 1000)
     reason = " ".join(reason.split())  # as the commit's trailer will carry it
     paths = sorted({p.path for p in problems})
-    listed = json.dumps(paths, ensure_ascii=False)
+    # ASCII escapes keep a name that is not UTF-8 (held as surrogates, as `verify` reads it too)
+    # exact in the trace; the text for people shows it with replacement characters.
+    listed = json.dumps(paths)
+    shown = [path.encode(errors="surrogateescape").decode(errors="replace") for path in paths]
     if len(listed.encode()) > MAX_TRACE:
         raise InvalidInput(f"this override would cover {len(paths)} paths, more than one record can list "
                            f"({MAX_TRACE // 1024} KiB of paths).",
@@ -144,13 +147,13 @@ def record_override(repo: LeanRepo, agent: str | None, problems: Sequence[Proble
     with Coordinator(repo.top or repo.cwd) as coord:
         actor = agent or coord.human()
         holders = sorted({f"{p.holder.id} ({p.holder.agent})" for p in problems if p.holder})
-        text = _override_text(actor, paths, holders, reason, MAX_MESSAGE)
+        text = _override_text(actor, shown, holders, reason, MAX_MESSAGE)
 
         def work(txn: Txn) -> str:
             record = ErrorRecord(id=txn.new_id("E"), agent=actor, type="conflict", severity="medium",
-                                 resource=paths[0], message=text, trace=listed, created_at=txn.now)
+                                 resource=shown[0], message=text, trace=listed, created_at=txn.now)
             txn.put(record)
-            txn.action, txn.what = "override", " ".join(paths)[:200]
+            txn.action, txn.what = "override", " ".join(shown)[:200]
             txn.trailers["Coord-Override"] = reason
             return record.id
 
