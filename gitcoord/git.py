@@ -70,6 +70,15 @@ def scrub_hook_env() -> None:
         os.environ.pop(name, None)
 
 
+def _spawn_failed(cwd: Path) -> GitcoordError:
+    """Why git could not be started: subprocess says FileNotFoundError for a missing
+    working directory as well as for a missing program."""
+    if not cwd.is_dir():
+        return InvalidInput(f"the directory {cwd} no longer exists.",
+                            hint="run gitcoord from inside the repository (or pass -C DIR).")
+    return Unavailable("git is not installed or not on PATH.")
+
+
 def run_plain(cwd: Path, *args: str, input: bytes | None = None, timeout: float | None = None,
               env: dict[str, str] | None = None) -> Result:
     """`git ARGS` as one subprocess, for the paths that cannot pay for GitPython's import."""
@@ -77,7 +86,7 @@ def run_plain(cwd: Path, *args: str, input: bytes | None = None, timeout: float 
         res = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True, timeout=timeout,
                              env=dict(os.environ, **env) if env else None, check=False)
     except FileNotFoundError as exc:
-        raise Unavailable("git is not installed or not on PATH.") from exc
+        raise _spawn_failed(cwd) from exc
     except subprocess.TimeoutExpired:
         return Result(124, b"", f"timed out after {timeout:g}s")
     return Result(res.returncode, res.stdout, res.stderr.decode(errors="replace"))
@@ -114,8 +123,11 @@ class CatFile:
     """One `git cat-file --batch` process answering many reads."""
 
     def __init__(self, cwd: Path) -> None:
-        self._proc = subprocess.Popen(["git", "cat-file", "--batch"], cwd=cwd,
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        try:
+            self._proc = subprocess.Popen(["git", "cat-file", "--batch"], cwd=cwd,
+                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        except FileNotFoundError as exc:
+            raise _spawn_failed(cwd) from exc
 
     def read(self, names: Sequence[str]) -> list[tuple[str, str, bytes] | None]:
         """(sha, type, data) per name (a sha or any revision), None where it is missing.
@@ -230,7 +242,7 @@ class Git:
                 stdout_as_string=False, strip_newline_in_stdout=False, kill_after_timeout=timeout, env=env)
             status, out, err = answer
         except FileNotFoundError as exc:
-            raise Unavailable("git is not installed or not on PATH.") from exc
+            raise _spawn_failed(self.cwd) from exc
         finally:
             if stdin is not None:
                 stdin.close()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
 
-from gitcoord import Coordinator
+import pytest
+
+from gitcoord import Coordinator, InvalidInput
 from gitcoord.records import Claim
 
 from .conftest import GITCOORD, World, git, make_repo, run
@@ -185,3 +188,13 @@ def test_a_remote_that_cannot_unpack_is_exit_4_not_a_hook_refusal(world: World) 
     res = run(b, "claim", "big.py", agent="beta")
     assert res.code == 4, res.err
     assert "hook" not in res.err
+
+
+def test_git_that_cannot_start_says_why(local_repo: Path) -> None:
+    """subprocess reports a missing working directory and a missing git the same way; we do not."""
+    no_git = run(local_repo, "claims", env={"PATH": str(local_repo / "no-such-bin")})
+    assert no_git.code == 4 and "git is not installed or not on PATH" in no_git.err
+    with Coordinator(local_repo, agent="alpha") as coord:
+        shutil.rmtree(local_repo)
+        with pytest.raises(InvalidInput, match="no longer exists"):
+            coord.claim(["a.py"])
