@@ -378,22 +378,29 @@ def test_pre_commit_framework_entries_run_as_written(local_repo: Path) -> None:
     assert "Coord-Claim: C-1@1" in message.read_text()
 
 
-def test_the_pre_commit_framework_runs_the_manifest_and_doctor_sees_it(local_repo: Path, tmp_path: Path) -> None:
-    """The real framework, configured from .pre-commit-hooks.yaml (as a local repo: no network)."""
+def use_framework(repo: Path, home: Path, *hook_types: str) -> dict[str, str]:
+    """The real pre-commit framework, configured from .pre-commit-hooks.yaml as a local repo (no
+    network), its hooks installed for `hook_types`; the environment its runs need."""
     import yaml
 
-    repo = local_repo
     manifest = yaml.safe_load((Path(__file__).resolve().parent.parent / ".pre-commit-hooks.yaml").read_text())
     local_hooks = [{**hook, "entry": f"{sys.executable} -m {hook['entry']}", "language": "unsupported"}
                    for hook in manifest]
     (repo / ".pre-commit-config.yaml").write_text(yaml.safe_dump({"repos": [{"repo": "local", "hooks": local_hooks}]}))
     git(repo, "add", ".pre-commit-config.yaml")
-    git(repo, "commit", "-q", "-m", "use the pre-commit framework")
-    env = {"PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home")}
-    installed = subprocess.run([sys.executable, "-m", "pre_commit", "install", "-t", "pre-commit",
-                                "-t", "prepare-commit-msg"], cwd=repo, capture_output=True, text=True,
-                               env={**os.environ, **env})
+    git(repo, "commit", "-q", "--no-verify", "-m", "use the pre-commit framework")
+    env = {"PRE_COMMIT_HOME": str(home)}
+    types = [arg for kind in hook_types for arg in ("-t", kind)]
+    installed = subprocess.run([sys.executable, "-m", "pre_commit", "install", *types], cwd=repo,
+                               capture_output=True, text=True, env={**os.environ, **env})
     assert installed.returncode == 0, installed.stderr
+    return env
+
+
+def test_the_pre_commit_framework_runs_the_manifest_and_doctor_sees_it(local_repo: Path, tmp_path: Path) -> None:
+    """The real framework, configured from .pre-commit-hooks.yaml (as a local repo: no network)."""
+    repo = local_repo
+    env = use_framework(repo, tmp_path / "pre-commit-home", "pre-commit", "prepare-commit-msg")
     half = run(repo, "doctor", "--json")
     assert half.code == 3
     hooks = next(f for f in half.json()["findings"] if f["check"] == "hooks")
@@ -410,6 +417,43 @@ def test_the_pre_commit_framework_runs_the_manifest_and_doctor_sees_it(local_rep
     done = commit(repo, "-m", "alpha's work", agent="alpha", env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Coord-Claim: C-1@1" in git(repo, "log", "-1", "--format=%B")
+
+
+def test_the_framework_pre_push_refuses_a_sneaked_commit_and_skips_the_coord_branch(world: World,
+                                                                                    tmp_path: Path) -> None:
+    a, b = world.clones[0], world.clones[1]
+    env = use_framework(b, tmp_path / "pre-commit-home", "pre-push")
+    assert run(a, "claim", "src/api.py", agent="alpha").code == 0
+    git(b, "fetch", "-q", "origin", "coord:refs/remotes/origin/coord")
+    stage(b, "src/api.py")
+    assert commit(b, "--no-verify", "-m", "beta's sneaky edit", agent="beta").returncode == 0
+    full = {**os.environ, **env, "GITCOORD_AGENT": "beta"}
+    pushed = subprocess.run(["git", "push", "-q", "origin", "HEAD"], cwd=b, capture_output=True, text=True, env=full)
+    assert pushed.returncode != 0 and "src/api.py" in pushed.stdout + pushed.stderr
+    # A branch the remote has never seen: the framework gives no range, only the branch.
+    fresh = subprocess.run(["git", "push", "-q", "origin", "HEAD:refs/heads/side"], cwd=b, capture_output=True,
+                           text=True, env=full)
+    assert fresh.returncode != 0 and "src/api.py" in fresh.stdout + fresh.stderr
+    # The coord branch itself goes through: its commits are records, not code. Made a violation
+    # anywhere else by an (odd) claim on .coord/, a record commit pushed by hand shows it.
+    assert run(a, "claim", ".coord/", agent="alpha").code == 0
+    git(b, "fetch", "-q", "origin", "+coord:refs/remotes/origin/coord")
+    index = {**full, "GIT_INDEX_FILE": str(tmp_path / "scratch-index")}
+
+    def plumb(*args: str, stdin: str | None = None) -> str:
+        return subprocess.run(["git", *args], cwd=b, env=index, input=stdin, capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    plumb("read-tree", "refs/remotes/origin/coord")
+    blob = plumb("hash-object", "-w", "--stdin", stdin="note = 1\n")
+    plumb("update-index", "--add", "--cacheinfo", f"100644,{blob},.coord/extra.toml")
+    record = plumb("commit-tree", plumb("write-tree"), "-p", "refs/remotes/origin/coord", "-m", "a record")
+    elsewhere = subprocess.run(["git", "push", "-q", "origin", f"{record}:refs/heads/records-copy"], cwd=b,
+                               capture_output=True, text=True, env=full)
+    assert elsewhere.returncode != 0 and ".coord/extra.toml" in elsewhere.stdout + elsewhere.stderr
+    coord = subprocess.run(["git", "push", "-q", "origin", f"{record}:refs/heads/coord"], cwd=b,
+                           capture_output=True, text=True, env=full)
+    assert coord.returncode == 0, coord.stdout + coord.stderr
 
 
 def test_override_on_record_without_the_hand_off(local_repo: Path) -> None:

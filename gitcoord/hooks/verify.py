@@ -302,12 +302,29 @@ def run_pre_push(repo: LeanRepo, mode: str, args: Sequence[str], stdin: bytes) -
         else:  # a new ref: what no remote has yet (another remote may hold the history already)
             report = verify_range(repo, [local], options=["--not", "--remotes", "--not"], judge=judge)
         code = max(code, _refuse(report, mode, "push refused"))
-    if not stdin.strip() and os.environ.get("PRE_COMMIT_TO_REF"):
-        # The pre-commit framework passes the pushed range in its own variables, not on stdin.
-        start = os.environ.get("PRE_COMMIT_FROM_REF", "")
-        rev_args = [os.environ["PRE_COMMIT_TO_REF"], *([f"^{start}"] if start and start != ZERO else [])]
-        code = _refuse(verify_range(repo, rev_args, judge=judge), mode, "push refused")
+    if not stdin.strip():
+        code = max(code, _framework_pre_push(repo, mode, judge))
     return code
+
+
+def _framework_pre_push(repo: LeanRepo, mode: str, judge: Callable[[], Judge]) -> int:
+    """pre-push run by the pre-commit framework: the pushed ref comes in its variables, not on stdin.
+
+    The framework describes only the first ref of a push, so a push of several refs is
+    checked on that one here; the server's pre-receive sees them all.
+    """
+    env = os.environ
+    if env.get("PRE_COMMIT_REMOTE_BRANCH") == f"refs/heads/{repo.branch}":
+        return 0  # the coord branch itself is exempt, as on stdin
+    to, start = env.get("PRE_COMMIT_TO_REF", ""), env.get("PRE_COMMIT_FROM_REF", "")
+    if to:
+        report = verify_range(repo, [to, *([f"^{start}"] if start and start != ZERO else [])], judge=judge)
+    elif local := env.get("PRE_COMMIT_LOCAL_BRANCH", ""):
+        # A push of a whole new history: no range, so what no remote has yet.
+        report = verify_range(repo, [local], options=["--not", "--remotes", "--not"], judge=judge)
+    else:
+        return 0
+    return _refuse(report, mode, "push refused")
 
 
 def run_pre_receive(repo: LeanRepo, mode: str, stdin: bytes) -> int:
