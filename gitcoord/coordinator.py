@@ -136,8 +136,7 @@ class Coordinator(ProtocolOps):
             # Claims taken since the agent's last write are news for the new session:
             # told here, once, rather than by the session's first check-in.
             self._track_holdings(txn, record)
-            lost = self._describe_lost(txn, record)
-            record.lost = {}
+            lost = self._report_lost(txn, record)
             txn.action, txn.what = "start", f"session {session_id}"
             txn.put(record)
             return record, lost
@@ -306,11 +305,12 @@ class Coordinator(ProtocolOps):
         `stop`, once set, ends the wait before the next attempt: a caller that
         gave up (an MCP request the client cancelled) must not be granted later.
         """
+        stop = stop if stop is not None else threading.Event()  # sleeps are waits on it
         deadline = time.monotonic() + max(0.0, wait)
         watch = self.store.ref_watch()
         delay, cap = 0.2, (2.0 if watch is None else 5.0)
         while True:
-            if stop is not None and stop.is_set():
+            if stop.is_set():
                 raise Refused("stopped waiting: the caller gave up.")
             before = watch.stamp() if watch else None
             try:
@@ -321,13 +321,10 @@ class Coordinator(ProtocolOps):
                     raise
                 pause = min(left, delay * (0.5 + secrets.randbelow(1000) / 1000))
                 if watch is None or before is None:
-                    if stop is not None:
-                        stop.wait(pause)
-                    else:
-                        time.sleep(pause)
+                    stop.wait(pause)
                 elif watch.wait(before, pause, stop=stop):
                     # Woken with the other waiters: spread the retries a little.
-                    time.sleep(min(max(0.0, deadline - time.monotonic()), secrets.randbelow(50) / 1000))
+                    stop.wait(min(max(0.0, deadline - time.monotonic()), secrets.randbelow(50) / 1000))
                 delay = min(delay * 1.6, cap)
 
     def check_in(self, resources: Sequence[str] = (), *, progress: int | None = None, message: str = "",
@@ -361,8 +358,7 @@ class Coordinator(ProtocolOps):
                 claim.message = message or claim.message
                 txn.put(claim)
             record = self._touch_agent(txn, agent, progress=progress, message=message)
-            lost = self._describe_lost(txn, record)
-            record.lost = {}  # reported now, once
+            lost = self._report_lost(txn, record)
             txn.action = "check-in"
             txn.what = " ".join(c.resource for c in renewed) or "(no claims)"
             return {"agent": agent, "renewed": [c.id for c in renewed], "lost": lost,
@@ -370,13 +366,14 @@ class Coordinator(ProtocolOps):
 
         return self.write(work)
 
-    def _describe_lost(self, txn: Txn, record: Agent) -> list[dict[str, str]]:
-        """The agent's lost claims, each with who holds its resource now."""
+    def _report_lost(self, txn: Txn, record: Agent) -> list[dict[str, str]]:
+        """The agent's lost claims, each with who holds its resource now; told once, so cleared."""
         lost = []
         for cid, resource in sorted(record.lost.items()):
             holder = self._holder_now(txn, resource, besides=record.name)
             lost.append({"id": cid, "resource": resource,
                          "now_held_by": f"{holder.agent} ({holder.id})" if holder else ""})
+        record.lost = {}
         return lost
 
     def _lost_hint(self, txn: Txn, lost: list[str]) -> str:

@@ -187,15 +187,13 @@ class RefWatch:
              stop: threading.Event | None = None) -> bool:
         """Sleep until the ref's files differ from `since` (True), or `timeout` seconds pass or
         `stop` is set (False)."""
+        stop = stop if stop is not None else threading.Event()
         deadline = time.monotonic() + timeout
         while self.stamp() == since:
             left = deadline - time.monotonic()
-            if left <= 0 or (stop is not None and stop.is_set()):
+            if left <= 0 or stop.is_set():
                 return False
-            if stop is not None:
-                stop.wait(min(step, left))
-            else:
-                time.sleep(min(step, left))
+            stop.wait(min(step, left))
         return True
 
 
