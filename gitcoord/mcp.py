@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any, Literal
 from gitcoord.coordinator import Coordinator
 from gitcoord.errors import GitcoordError, Refused
 from gitcoord.output import to_json
-from gitcoord.records import Task
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -73,9 +72,8 @@ class Tools:
             kind = KIND.get(exc.exit_code, "error")
             raise ToolError(f"{kind} (exit {exc.exit_code}): {exc.render()}") from exc
 
-
     async def call_cancellable(self, work: Callable[[Coordinator, threading.Event], Any],
-                               undo: Callable[[Coordinator, Any], None]) -> Any:
+                               undo: Callable[[Coordinator, Any], object]) -> Any:
         """`call` for an operation that may wait, in a worker thread the client can cancel.
 
         The SDK runs a plain tool in a thread it cannot stop, so a cancelled `claim`
@@ -142,11 +140,6 @@ def _take_back_claims(c: Coordinator, result: Json) -> None:
         c.release(result["fresh"], message="the claim request was cancelled")
 
 
-def _take_back_task(c: Coordinator, task: Task) -> None:
-    """Undo a cancelled `task_next`: the task back in the queue as it was, the claims it created released."""
-    c.return_task(task)
-
-
 def _tool_error_class() -> type[Exception]:
     """The SDK's "anticipated tool failure" (mcp 2: mcpserver, mcp 1: fastmcp)."""
     try:
@@ -189,7 +182,6 @@ def _session_tools(server: MCPServer, t: Tools) -> None:
         return t.call(lambda c: c.daily_summary(  # type: ignore[no-any-return]
             completed=completed, next=next, blockers=blockers, messages=messages, metrics=metrics,
             day_number=day_number))
-
 
     @server.tool()
     def summaries(agent: str = "", limit: int = 10) -> Json:
@@ -288,7 +280,7 @@ def _task_tools(server: MCPServer, t: Tools) -> None:
         """Take the most urgent ready task and claim its resources, atomically; `wait` keeps trying
         up to that many seconds (cancelling the request stops it)."""
         return await t.call_cancellable(lambda c, stop: c.next_task(wait=wait, stop=stop),  # type: ignore[no-any-return]
-                                        _take_back_task)
+                                        Coordinator.return_task)
 
     @server.tool()
     def task_done(task_id: str, note: str = "") -> Json:
