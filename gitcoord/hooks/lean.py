@@ -184,3 +184,16 @@ def parse_name_status(out: bytes) -> list[str]:
         paths.extend(fields[i + 1:i + 1 + count])
         i += 1 + count
     return list(dict.fromkeys(paths))
+
+
+# -- overrides: what pre-commit writes and verify accepts ------------------------------------
+
+
+def override_ids(records: str) -> list[str]:
+    """The error-record ids in a `Coord-Records` trailer value (an override commit names its record)."""
+    return [r.strip() for r in records.split(",") if r.strip().startswith("E-")]
+
+
+def is_committer(actor: str, agent: str | None) -> bool:
+    """Is `actor` (who wrote an override) the one committing as `agent`? No agent: any person."""
+    return actor == agent if agent else actor.startswith("human:")

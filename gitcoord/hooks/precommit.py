@@ -19,7 +19,7 @@ from pathlib import Path
 from gitcoord.constants import STATE_DIR
 from gitcoord.errors import GitcoordError, InvalidInput
 from gitcoord.git import parse_trailers
-from gitcoord.hooks.lean import ClaimIndex, HeldClaim, LeanRepo, staged_paths
+from gitcoord.hooks.lean import ClaimIndex, HeldClaim, LeanRepo, is_committer, override_ids, staged_paths
 
 OVERRIDE_ENV = "GITCOORD_OVERRIDE"
 
@@ -286,8 +286,6 @@ def _recorded_override(repo: LeanRepo, agent: str | None) -> str:
     out = repo.git("log", "-20", "-z", "--format=%B", "--grep=^Coord-Action: override$", tip)
     for body in out.decode(errors="replace").split("\0"):
         trailers = {key: values[-1] for key, values in parse_trailers(body).items()}
-        actor = trailers.get("Coord-Agent", "")
-        if trailers.get("Coord-Override") == reason and (actor == agent if agent else actor.startswith("human:")):
-            return next((r.strip() for r in trailers.get("Coord-Records", "").split(",") if r.strip().startswith("E-")),
-                        "")
+        if trailers.get("Coord-Override") == reason and is_committer(trailers.get("Coord-Agent", ""), agent):
+            return next(iter(override_ids(trailers.get("Coord-Records", ""))), "")
     return ""

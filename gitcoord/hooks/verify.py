@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 from gitcoord.claims import covers, parse_resource
 from gitcoord.errors import GitcoordError, InvalidInput
 from gitcoord.git import parse_trailers, run_plain
-from gitcoord.hooks.lean import ClaimIndex, HeldClaim, LeanRepo, parse_name_status
+from gitcoord.hooks.lean import ClaimIndex, HeldClaim, LeanRepo, is_committer, override_ids, parse_name_status
 from gitcoord.validate import quoted
 
 ZERO = "0" * 40
@@ -197,8 +197,7 @@ def overridden(info: CommitInfo, found: Sequence[Violation], facts: CoordFacts) 
     override = facts.overrides.get(record_id)
     if override is None or not reason or reason != override.reason:
         return False
-    by_committer = override.actor == info.agent if info.agent else override.actor.startswith("human:")
-    return by_committer and all(v.path in override.paths for v in found)
+    return is_committer(override.actor, info.agent) and all(v.path in override.paths for v in found)
 
 
 def coord_facts(repo: LeanRepo) -> CoordFacts:
@@ -217,8 +216,7 @@ def coord_facts(repo: LeanRepo) -> CoordFacts:
                 facts.superseded.update(part.split(" ")[0] for part in value.split(", ") if part)
         if trailers.get("Coord-Action") == ["override"] and trailers.get("Coord-Override"):
             for value in trailers.get("Coord-Records", []):
-                reasons.update((r.strip(), trailers["Coord-Override"][-1].strip())
-                               for r in value.split(",") if r.strip().startswith("E-"))
+                reasons.update((r, trailers["Coord-Override"][-1].strip()) for r in override_ids(value))
     if reasons:
         facts.overrides = {str(r["id"]): Override(str(r.get("agent", "")), _override_paths(r), reasons[str(r["id"])])
                            for r in repo.records("errors") if r.get("id") in reasons}
