@@ -73,11 +73,11 @@ jobs:
 
 
 def write_workflow(top: Path, *, branch: str = "coord", install: str = "gitcoord") -> Path:
-    """Write the workflow under `top` (the working tree); the path written."""
-    path = top / WORKFLOW_PATH
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_workflow(branch=branch, install=install), encoding="utf-8")
-    return path
+    """Write the workflow under `top` (the working tree); the path written. Never through a
+    symbolic link that leaves the repository (exit 2)."""
+    from gitcoord.safepath import write_inside
+
+    return write_inside(top, top / WORKFLOW_PATH, render_workflow(branch=branch, install=install))
 
 
 def put_workflow_on_coord(coord: Coordinator, text: str) -> bool:

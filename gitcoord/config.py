@@ -83,6 +83,9 @@ def load_config(table: dict[str, Any], source: Path | str = CONFIG_PATH) -> Conf
 def write_default_config(top: Path, *, branch: str = DEFAULT_BRANCH, remote: str = "") -> bool:
     """Write a commented config file if there is none. True if written."""
     path = top / CONFIG_PATH
+    from gitcoord.safepath import check_inside
+
+    check_inside(top, path)  # a committed link must not make init write outside the repository
     if path.exists():
         return False
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -143,7 +143,15 @@ class Coordinator(ProtocolOps):
 
         record, lost = self.write(work)
         self.workspace.remember_agent(agent)
+        self._prepare_launcher()
         return self.context(record, lost)
+
+    def _prepare_launcher(self) -> None:
+        """This clone's interpreter for the committed launcher `.coord/gitcoord` (and a refresh of
+        an outdated one): what makes the team's editor guard and tracked hooks run here."""
+        from gitcoord.launcher import prepare_clone
+
+        prepare_clone(self.common_dir, self.top)
 
     def _heartbeat(self, record: Agent, now: datetime) -> None:
         record.last_check_in = now

@@ -452,6 +452,7 @@ def render_dashboard(coord: Coordinator, *, fetch: bool = False) -> str:
 
 def write_dashboard(coord: Coordinator, out: Path, *, fetch: bool = False) -> Path:
     """Write the dashboard to `out` atomically (a reader never sees half a page); the resolved path."""
+    _check_out_path(coord, out)
     out = Path(out).resolve()
     page = render_dashboard(coord, fetch=fetch)
     try:
@@ -470,6 +471,20 @@ def write_dashboard(coord: Coordinator, out: Path, *, fetch: bool = False) -> Pa
             raise _unwritable(out, exc) from exc
         raise
     return out
+
+
+def _check_out_path(coord: Coordinator, out: Path) -> None:
+    """A page path spelled inside the work tree (the default one is) must not lead out of it
+    through a symbolic link: a committed `gitcoord-dashboard.html -> ~/.bashrc` would be
+    overwritten. A path the user spells outside the repository is written where they asked."""
+    if coord.top is None:
+        return
+    spelled = Path(os.path.abspath(out))
+    top = Path(os.path.abspath(coord.top))
+    if spelled.is_relative_to(top):
+        from gitcoord.safepath import check_inside
+
+        check_inside(top, spelled)
 
 
 def _unwritable(out: Path, exc: OSError) -> InvalidInput:

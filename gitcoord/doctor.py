@@ -2,8 +2,9 @@
 
 Checks, in order: the config file, the agent identity, the remote (reachable,
 holds the coord branch), the coord branch (exists, format, local copy), the
-git hooks, malformed records, and this machine's clock against the newest
-coord commits.
+git hooks, the editor guard (its configured command is run once on a probe
+call), malformed records, and this machine's clock against the newest coord
+commits.
 
 A finding is `ok`, `warning` (worth knowing, coordination still works) or
 `problem` (coordination is broken or unenforced here). `gitcoord doctor`
@@ -17,19 +18,24 @@ ahead looks the same as a quiet branch, so it is not reported.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
+import subprocess
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from gitcoord.config import Config
 from gitcoord.constants import CONFIG_PATH
 from gitcoord.coordinator import Coordinator
 from gitcoord.errors import GitcoordError, InvalidInput
 from gitcoord.records import Agent, Claim, Decision, ErrorRecord, HelpRequest, Message, Summary, Task
+
+if TYPE_CHECKING:
+    from gitcoord.hooks.editors import Editor
 
 Level = Literal["ok", "warning", "problem"]
 RemoteState = Literal["ok", "local", "unreachable", "missing"]
@@ -54,6 +60,7 @@ def diagnose(repo: Path) -> dict[str, Any]:
             unavailable = remote == "unreachable"
             snap_ok = _coord_branch(coord, findings, fetch=remote == "ok")
             findings.append(_hooks(coord))
+            findings += _editor_guards(coord)
             if snap_ok:
                 findings.append(_records(coord))
                 findings.append(_clock(coord))
@@ -222,6 +229,67 @@ def _hook_interpreter(path: Path) -> str:
         return shlex.split(line)[1]
     except (OSError, StopIteration, ValueError, IndexError):
         return ""
+
+
+PROBE_TIMEOUT_SECONDS = 60
+PROBE_PATH = ".gitcoord-doctor-probe"  # never written: the guard only reads the claims
+
+
+def _editor_guards(coord: Coordinator) -> list[dict[str, str]]:
+    """Run each editor guard command the settings hold once, as the editor would; does it answer?"""
+    if coord.top is None:
+        return []
+    from gitcoord.hooks.editors import configured_guards
+
+    found = configured_guards(coord.top)
+    if not found:
+        return [_finding("editor-guard", "ok", "not configured: no .claude/settings.json or .codex/hooks.json "
+                         "runs gitcoord's guard (`gitcoord integrate claude|codex` adds it).")]
+    return [_probe_guard(coord.top, editor, command) for editor, commands in found.items() for command in commands]
+
+
+def _probe_payload(top: Path) -> str:
+    """A harmless PreToolUse call, shaped as the editors send it: an Edit nobody will make."""
+    return json.dumps({"session_id": "gitcoord-doctor", "transcript_path": "", "cwd": str(top),
+                       "permission_mode": "default", "hook_event_name": "PreToolUse", "tool_name": "Edit",
+                       "tool_input": {"file_path": str(top / PROBE_PATH), "old_string": "", "new_string": ""},
+                       "tool_use_id": "gitcoord-doctor-probe"})
+
+
+def _probe_guard(top: Path, editor: Editor, command: str) -> dict[str, str]:
+    from gitcoord.hooks.editors import SETTINGS, guard_command
+    from gitcoord.launcher import NOT_INSTALLED
+
+    where = f"{editor} ({SETTINGS[editor]})"
+    upgrade = f"run `gitcoord integrate {editor}` and commit the result: its command works on every machine."
+    env = dict(os.environ, CLAUDE_PROJECT_DIR=str(top)) if editor == "claude" else dict(os.environ)
+    try:
+        res = subprocess.run(["sh", "-c", command], cwd=top, env=env, input=_probe_payload(top),
+                             capture_output=True, text=True, timeout=PROBE_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        return _finding("editor-guard", "problem", f"{where}: the guard did not answer a probe call within "
+                        f"{PROBE_TIMEOUT_SECONDS}s: {command}", "run `gitcoord doctor` again; if it persists, "
+                        "run the command by hand with a tool call on stdin.")
+    said = next((line for line in reversed(res.stderr.splitlines()) if line.strip()), "")
+    if res.returncode != 0:
+        fix = ("install gitcoord for this clone and run `gitcoord start` here (it records the interpreter "
+               "`.coord/gitcoord` runs)." if NOT_INSTALLED in res.stderr else upgrade
+               if command != guard_command(editor) else "run the command by hand to see the whole error.")
+        return _finding("editor-guard", "problem", f"{where}: the guard command failed with exit "
+                        f"{res.returncode}: {said or '(nothing on stderr)'}", fix)
+    try:
+        answer = json.loads(res.stdout) if res.stdout.strip() else {}
+        decision = answer["hookSpecificOutput"]["permissionDecision"] if answer else "allow"
+    except (ValueError, KeyError, TypeError):
+        return _finding("editor-guard", "problem", f"{where}: the guard answered something that is not a hook "
+                        f"decision: {res.stdout.strip()[:200]!r}", "run the command by hand to see why.")
+    if said:
+        return _finding("editor-guard", "warning", f"{where}: the guard answers ({decision}), but said: {said}",
+                        "run `gitcoord doctor` again once the cause is fixed.")
+    if command != guard_command(editor):
+        return _finding("editor-guard", "warning", f"{where}: the guard answers here, but its command is not "
+                        "this release's (an older one fails where gitcoord is not on the editor's PATH).", upgrade)
+    return _finding("editor-guard", "ok", f"{where}: the guard answers a probe call ({decision}).")
 
 
 def _records(coord: Coordinator) -> dict[str, str]:

@@ -4,7 +4,9 @@ The block sits between two marker lines; everything else in the file is kept
 byte for byte, and writing it again replaces only the block (idempotent).
 `claude` writes CLAUDE.md, `codex` and `agents-md` write AGENTS.md; `claude`
 and `codex` also merge the pre-edit guard into the editor's settings when the
-enforcement module is there. Example::
+enforcement module is there, write the committed launcher `.coord/gitcoord` it runs
+through, and record this clone's interpreter for it. No file is written through a
+symbolic link that leaves the repository (exit 2, before anything is written). Example::
 
     integrate(Path("."), "claude")            # CLAUDE.md + .claude/settings.json
     integrate(Path("."), "claude", remove=True)
@@ -12,10 +14,13 @@ enforcement module is there. Example::
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
 from gitcoord.errors import InvalidInput
+from gitcoord.launcher import LAUNCHER, ensure_launcher, installed_version, remember_interpreter
+from gitcoord.safepath import check_inside, write_inside
 
 BEGIN = "<!-- gitcoord:begin (written by `gitcoord integrate`; edit outside these markers) -->"
 END = "<!-- gitcoord:end -->"
@@ -84,34 +89,62 @@ def instructions_path(top: Path, target: str) -> Path:
     return top / FILES[target]
 
 
-def _guard(top: Path, target: str, remove: bool) -> str | None:
-    """Install (or remove) the editor guard; a line saying what happened, or None."""
+def _guard(top: Path, target: str, remove: bool) -> list[str]:
+    """Install (or remove) the editor guard; lines saying what happened."""
     if target not in ("claude", "codex"):
-        return None
+        return []
     try:
         from gitcoord.hooks.editors import install_guard
     except ImportError:
-        return "editor guard skipped: this gitcoord has no gitcoord.hooks.editors."
+        return ["editor guard skipped: this gitcoord has no gitcoord.hooks.editors."]
     path = install_guard(top, "claude" if target == "claude" else "codex", remove=remove)
     rel = path.relative_to(top) if path.is_relative_to(top) else path
-    return f"{'removed the guard from' if remove else 'guard installed in'} {rel}"
+    if remove:
+        return [f"removed the guard from {rel}"]
+    done = [f"guard installed in {rel}"]
+    if ensure_launcher(top):
+        done.append(f"wrote the launcher {LAUNCHER} (the guard runs gitcoord through it): commit it")
+    if remember_interpreter(_common_dir(top)):
+        done.append(f"recorded {sys.executable} as this clone's gitcoord")
+    return done
+
+
+def _preflight(top: Path, target: str, remove: bool) -> None:
+    """Refuse before writing anything: a file that leads out of the repository, a foreign launcher."""
+    check_inside(top, instructions_path(top, target))
+    if target in ("claude", "codex"):
+        from gitcoord.hooks.editors import SETTINGS
+
+        check_inside(top, top / SETTINGS[target])
+        if not remove:
+            check_inside(top, top / LAUNCHER)
+            if installed_version(top / LAUNCHER) == -1:
+                ensure_launcher(top)  # raises the refusal, names the file
 
 
 def integrate(top: Path, target: str, *, remove: bool = False) -> dict[str, Any]:
     """Write (or remove) the block for `target` in the repository at `top`; what was done."""
     top = _worktree_top(top)
+    _preflight(top, target, remove)
     path = instructions_path(top, target)
     old = path.read_text(encoding="utf-8") if path.exists() else ""
     new = update_text(old, remove=remove)
     changed = new != old
     if changed:
-        path.write_text(new, encoding="utf-8")
+        write_inside(top, path, new)
     verb = ("removed the block from" if remove else "wrote the block in") if changed else "unchanged:"
     done = [f"{verb} {path.name}"]
     guard = _guard(top, target, remove)
-    if guard:
-        done.append(guard)
-    return {"file": str(path), "changed": changed, "removed": remove, "guard": guard, "done": done}
+    done += guard
+    return {"file": str(path), "changed": changed, "removed": remove, "guard": guard[0] if guard else None,
+            "done": done}
+
+
+def _common_dir(top: Path) -> Path:
+    from gitcoord.git import Git
+
+    found = Git(top).run("rev-parse", "--path-format=absolute", "--git-common-dir")
+    return Path(found.stdout.decode().strip())
 
 
 def _worktree_top(path: Path) -> Path:

@@ -53,7 +53,7 @@ def test_healthy_setup_exits_zero(hooked: Path) -> None:
     assert res.json()["healthy"] is True
     found = _findings(res)
     assert {f["level"] for f in found.values()} == {"ok"}
-    assert set(found) == {"config", "identity", "remote", "coord-branch", "hooks", "records", "clock"}
+    assert set(found) == {"config", "identity", "remote", "coord-branch", "hooks", "editor-guard", "records", "clock"}
 
 
 def test_finds_missing_hook_and_malformed_record(world: World, hooked: Path) -> None:

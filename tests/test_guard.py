@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gitcoord.hooks.editors import install_guard
+from gitcoord.hooks.editors import guard_command, install_guard
 
 from .conftest import run
 
@@ -93,7 +93,7 @@ def test_install_guard_keeps_settings_and_is_idempotent(tmp_path: Path) -> None:
     groups = once["hooks"]["PreToolUse"]
     assert groups[0] == existing["hooks"]["PreToolUse"][0]
     assert groups[1]["matcher"] == "Edit|Write|MultiEdit|NotebookEdit"
-    assert groups[1]["hooks"][0]["command"] == "gitcoord guard --format claude"
+    assert groups[1]["hooks"][0]["command"] == guard_command("claude")
     install_guard(tmp_path, "claude", remove=True)
     assert json.loads(settings.read_text()) == existing
 
@@ -103,7 +103,7 @@ def test_install_guard_codex_creates_file(tmp_path: Path) -> None:
     assert path == tmp_path / ".codex" / "hooks.json"
     data = json.loads(path.read_text())
     group = data["hooks"]["PreToolUse"][0]
-    assert "apply_patch" in group["matcher"] and group["hooks"][0]["command"] == "gitcoord guard --format codex"
+    assert "apply_patch" in group["matcher"] and group["hooks"][0]["command"] == guard_command("codex")
     install_guard(tmp_path, "codex", remove=True)
     assert json.loads(path.read_text()) == {}
 

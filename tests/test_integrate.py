@@ -52,7 +52,8 @@ def test_a_stale_block_is_replaced_in_place(local_repo: Path) -> None:
 
 
 def test_claude_and_codex_install_the_editor_guard(local_repo: Path) -> None:
-    pytest.importorskip("gitcoord.hooks.editors", reason="the enforcement module (editor guard) is missing")
+    editors = pytest.importorskip("gitcoord.hooks.editors", reason="the enforcement module (editor guard) is missing")
+    guard_command = editors.guard_command
     settings = local_repo / ".claude" / "settings.json"
     settings.parent.mkdir()
     settings.write_text(json.dumps({"permissions": {"allow": ["Bash(ls)"]}}))
@@ -61,10 +62,11 @@ def test_claude_and_codex_install_the_editor_guard(local_repo: Path) -> None:
     data = json.loads(settings.read_text())
     assert data["permissions"] == {"allow": ["Bash(ls)"]}
     commands = [h["command"] for g in data["hooks"]["PreToolUse"] for h in g["hooks"]]
-    assert commands == ["gitcoord guard --format claude"]
+    assert commands == [guard_command("claude")]
     assert (local_repo / "CLAUDE.md").exists()
     assert run(local_repo, "integrate", "codex").code == 0
-    assert "gitcoord guard --format codex" in (local_repo / ".codex" / "hooks.json").read_text()
+    assert guard_command("codex") in json.loads((local_repo / ".codex" / "hooks.json").read_text())["hooks"][
+        "PreToolUse"][0]["hooks"][0]["command"]
     assert "gitcoord start" in (local_repo / "AGENTS.md").read_text()
     assert run(local_repo, "integrate", "claude", "--remove").code == 0
     assert json.loads(settings.read_text()) == {"permissions": {"allow": ["Bash(ls)"]}}

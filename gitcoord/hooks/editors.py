@@ -2,30 +2,70 @@
 
 Claude Code reads `.claude/settings.json`, Codex `.codex/hooks.json`; both take
 `{"hooks": {"PreToolUse": [{"matcher": ..., "hooks": [{"type": "command", "command": ...}]}]}}`.
-Every other setting, and every other hook, is kept; installing twice changes nothing.
+Every other setting, and every other hook, is kept; installing twice changes nothing, and the
+bare `gitcoord guard` of older releases is replaced.
+
+The files are committed, so the command holds no machine's path: it runs the committed
+launcher `.coord/gitcoord` (see `gitcoord.launcher`), found through `$CLAUDE_PROJECT_DIR`
+(Claude Code sets it for hook commands) or `git rev-parse --show-toplevel` from the hook's
+working directory (Codex runs hooks in the session's directory). Both editors block a call
+when a PreToolUse hook exits 2 and show its stderr; `|| exit 2` turns every other failure
+(a launcher missing from a sparse checkout exits 127, which both would take as "allow") into
+that block.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 from gitcoord.errors import InvalidInput
+from gitcoord.launcher import FROM_TOPLEVEL, LAUNCHER, launcher_command
+from gitcoord.safepath import check_inside, write_inside
 
 Editor = Literal["claude", "codex"]
+EDITORS: tuple[Editor, ...] = ("claude", "codex")
 SETTINGS: dict[str, str] = {"claude": ".claude/settings.json", "codex": ".codex/hooks.json"}
 MATCHERS: dict[str, str] = {"claude": "Edit|Write|MultiEdit|NotebookEdit", "codex": "apply_patch|Edit|Write"}
 GUARD_TIMEOUT_SECONDS = 10
 
 
+# Where each editor's hook finds the work tree. CLAUDE_PROJECT_DIR has been seen unset in some
+# Claude Code releases: then the top is asked of git, as for Codex.
+_LAUNCHERS: dict[str, str] = {
+    "claude": f'"${{CLAUDE_PROJECT_DIR:-$(git rev-parse --show-toplevel)}}/{LAUNCHER}"',
+    "codex": FROM_TOPLEVEL,
+}
+_OURS = re.compile(r"(?:^gitcoord|/\.coord/gitcoord\"?) guard --format (claude|codex)\b")
+
+
 def guard_command(editor: Editor) -> str:
-    return f"gitcoord guard --format {editor}"
+    """The committed hook command for `editor` (no machine path in it)."""
+    return launcher_command("guard", "--format", editor, "|| exit 2", launcher=_LAUNCHERS[editor])
 
 
 def _is_guard(hook: Any) -> bool:
-    return isinstance(hook, dict) and str(hook.get("command", "")).startswith("gitcoord guard --format ")
+    """Our hook, as written by this release or by an older one (the bare `gitcoord guard`)."""
+    return isinstance(hook, dict) and bool(_OURS.search(str(hook.get("command", ""))))
+
+
+def configured_guards(top: Path) -> dict[Editor, list[str]]:
+    """The guard commands found in each editor's settings under `top` (for doctor's probe)."""
+    found: dict[Editor, list[str]] = {}
+    for editor in EDITORS:
+        try:
+            settings = _load(top / SETTINGS[editor])
+        except InvalidInput:
+            continue
+        hooks = settings.get("hooks")
+        groups = hooks.get("PreToolUse", []) if isinstance(hooks, dict) else []
+        commands = [str(h["command"]) for g in groups if isinstance(g, dict) and isinstance(g.get("hooks"), list)
+                    for h in g["hooks"] if _is_guard(h)]
+        if commands:
+            found[editor] = commands
+    return found
 
 
 def install_guard(top: Path, editor: Editor, *, remove: bool = False) -> Path:
@@ -37,6 +77,7 @@ def install_guard(top: Path, editor: Editor, *, remove: bool = False) -> Path:
     if editor not in SETTINGS:
         raise InvalidInput(f"unknown editor {editor!r}.", hint="use claude or codex.")
     path = top / SETTINGS[editor]
+    check_inside(top, path)
     settings = _load(path)
     hooks = settings.setdefault("hooks", {})
     if not isinstance(hooks, dict):
@@ -56,7 +97,7 @@ def install_guard(top: Path, editor: Editor, *, remove: bool = False) -> Path:
         hooks.pop("PreToolUse", None)
     if not hooks:
         settings.pop("hooks")
-    _save(path, settings)
+    _save(top, path, settings)
     return path
 
 
@@ -72,8 +113,5 @@ def _load(path: Path) -> dict[str, Any]:
     return data
 
 
-def _save(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".gitcoord-tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+def _save(top: Path, path: Path, data: dict[str, Any]) -> None:
+    write_inside(top, path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
