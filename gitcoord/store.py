@@ -37,7 +37,7 @@ from gitcoord.cache import ParsedTrees
 from gitcoord.clock import wall_clock
 from gitcoord.constants import COORD_WORKFLOW_NAME, COORD_WORKFLOWS_DIR, DEFAULT_BRANCH
 from gitcoord.errors import GitcoordError, InvalidInput, Refused, Unavailable
-from gitcoord.git import BLOB_MODE, TREE_MODE, ZERO_OID, Git, GitFailed, RefWatch, TreeEntry, parse_trailers
+from gitcoord.git import BLOB_MODE, TREE_MODE, Git, GitFailed, RefWatch, TreeEntry, parse_trailers
 from gitcoord.records import KINDS, Meta, Record, parse_record
 from gitcoord.workspace import view_ref
 
@@ -421,7 +421,7 @@ class Store:
             log.warning("the local %s branch has diverged from %s's; it was left as it is", self.branch,
                         self.remote)
             return
-        self.git.run("update-ref", "-m", "gitcoord: mirror remote", self.ref, tip, heads or ZERO_OID)
+        self.git.run("update-ref", "-m", "gitcoord: mirror remote", self.ref, tip, heads or "")
 
     def _is_ancestor(self, older: str | None, newer: str) -> bool:
         return older is not None and self.git.run("merge-base", "--is-ancestor", older, newer).returncode == 0
@@ -506,7 +506,8 @@ class Store:
     def _swap(self, old: str | None, new: str) -> bool:
         """The compare-and-swap. True if the ref moved from `old` to `new`."""
         if not self.remote:
-            res = self.git.run("update-ref", "-m", "gitcoord write", self.ref, new, old or ZERO_OID)
+            # An empty old value means "must not exist yet" in every object format (40 zeros is SHA-1's).
+            res = self.git.run("update-ref", "-m", "gitcoord write", self.ref, new, old or "")
             if res.returncode == 0:
                 return True
             if _is_lost_race(res.stderr):
@@ -551,7 +552,7 @@ class Store:
         tracking = self._ref_value(self.tracking_ref)
         if tracking in (None, old):
             self.git.run("update-ref", "-m", "gitcoord: write landed", self.tracking_ref, new,
-                         tracking or ZERO_OID)
+                         tracking or "")
         self._mirror_heads(new, known_behind=old)
 
     def _settle(self, old: str | None, new: str, failure: Unavailable) -> bool:
