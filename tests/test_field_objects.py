@@ -228,12 +228,12 @@ def test_a_stale_coord_lock_is_named_and_reported_by_doctor(tmp_path: Path) -> N
     assert run(repo, "claims", "--json").json() == []
     report = run(repo, "doctor", "--json")
     assert report.code == 3
-    found = [f for f in report.json()["findings"] if f["check"] == "ref locks"]
+    found = [f for f in report.json()["findings"] if f["check"] == "ref-locks"]
     assert found and found[0]["level"] == "problem"
     assert f"refs/heads/coord.lock {STALE_LOCK}" in found[0]["message"] and str(lock) in found[0]["fix"]
     lock.unlink()
     assert run(repo, "claim", "src/api.py", agent="alpha").code == 0
-    assert not [f for f in run(repo, "doctor", "--json").json()["findings"] if f["check"] == "ref locks"]
+    assert [f["level"] for f in run(repo, "doctor", "--json").json()["findings"] if f["check"] == "ref-locks"] == ["ok"]
 
 
 def test_a_stale_tracking_ref_lock_is_named_in_remote_mode(tmp_path: Path) -> None:
@@ -247,8 +247,18 @@ def test_a_stale_tracking_ref_lock_is_named_in_remote_mode(tmp_path: Path) -> No
     assert "cannot be reached" not in failed.err
     assert git(remote, "ls-tree", "--name-only", "refs/heads/coord", ".coord/claims/") == ".coord/claims/C-1.toml"
     report = run(b, "doctor", "--json")
-    found = [f for f in report.json()["findings"] if f["check"] == "ref locks"]
+    found = [f for f in report.json()["findings"] if f["check"] == "ref-locks"]
     assert report.code == 3 and found and "refs/remotes/origin/coord.lock" in found[0]["message"]
     lock.unlink()
     assert run(b, "claim", "src/api.py", agent="beta").code == 0
 
+
+
+def test_a_stale_lock_on_the_remote_is_named(tmp_path: Path) -> None:
+    remote, a, b = make_world(tmp_path, "sha256")
+    lock = remote / "refs" / "heads" / "coord.lock"
+    lock.write_text("")
+    failed = run(a, "claim", "src/api.py", agent="alpha")
+    assert_failed(failed, 4, f"the remote 'origin' could not take the write: refs/heads/coord.lock {STALE_LOCK}")
+    lock.unlink()
+    assert run(b, "claim", "src/api.py", agent="beta").code == 0
