@@ -53,7 +53,7 @@ def diagnose(repo: Path) -> dict[str, Any]:
             remote = _remote(coord, findings)
             unavailable = remote == "unreachable"
             snap_ok = _coord_branch(coord, findings, fetch=remote == "ok")
-            findings.append(_ref_locks(coord))
+            findings += _ref_locks(coord)
             findings.append(_hooks(coord))
             if snap_ok:
                 findings.append(_records(coord))
@@ -144,18 +144,20 @@ def _coord_branch(coord: Coordinator, findings: list[dict[str, str]], *, fetch: 
     return True
 
 
-def _ref_locks(coord: Coordinator) -> dict[str, str]:
-    """A lock file left on the coord branch (or its tracking ref) by a git that died blocks every write."""
+def _ref_locks(coord: Coordinator) -> list[dict[str, str]]:
+    """A lock file left on the coord branch (or its tracking ref) by a git that died blocks every write.
+
+    Silent when there is none: a lock is rare, and the healthy report stays short."""
     from gitcoord.store import stale_lock_message
 
     store = coord.store
     refs = [store.ref, *([store.tracking_ref] if store.remote else [])]
     held = [f"{ref}.lock" for ref in refs if (coord.common_dir / f"{ref}.lock").exists()]
     if not held:
-        return _finding("ref-locks", "ok", "no lock file on the coord refs.")
+        return []
     paths = " and ".join(str(coord.common_dir / name) for name in held)
-    return _finding("ref-locks", "problem", " ".join(stale_lock_message(name) for name in held),
-                    f"make sure no git process is running in this repository, then remove {paths}.")
+    return [_finding("ref-locks", "problem", " ".join(stale_lock_message(name) for name in held),
+                     f"make sure no git process is running in this repository, then remove {paths}.")]
 
 
 def _hooks(coord: Coordinator) -> dict[str, str]:
