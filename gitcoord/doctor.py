@@ -59,6 +59,7 @@ def diagnose(repo: Path) -> dict[str, Any]:
             remote = _remote(coord, findings)
             unavailable = remote == "unreachable"
             snap_ok = _coord_branch(coord, findings, fetch=remote == "ok")
+            findings += _ref_locks(coord)
             findings.append(_hooks(coord))
             findings += _editor_guards(coord)
             if snap_ok:
@@ -148,6 +149,22 @@ def _coord_branch(coord: Coordinator, findings: list[dict[str, str]], *, fetch: 
         return False
     findings.append(_finding("coord-branch", "ok", f"coord branch at rev {meta.rev} ({(snap.commit or '')[:10]})."))
     return True
+
+
+def _ref_locks(coord: Coordinator) -> list[dict[str, str]]:
+    """A lock file left on the coord branch (or its tracking ref) by a git that died blocks every write.
+
+    Silent when there is none: a lock is rare, and the healthy report stays short."""
+    from gitcoord.store import stale_lock_message
+
+    store = coord.store
+    refs = [store.ref, *([store.tracking_ref] if store.remote else [])]
+    held = [f"{ref}.lock" for ref in refs if (coord.common_dir / f"{ref}.lock").exists()]
+    if not held:
+        return []
+    paths = " and ".join(str(coord.common_dir / name) for name in held)
+    return [_finding("ref-locks", "problem", " ".join(stale_lock_message(name) for name in held),
+                     f"make sure no git process is running in this repository, then remove {paths}.")]
 
 
 def _hooks(coord: Coordinator) -> dict[str, str]:

@@ -1,8 +1,9 @@
 """The one place gitcoord talks to git.
 
-Commands run through GitPython's `Git.execute`, and objects are written
-in-process through GitPython's object database (gitdb), with no process per
-blob or tree. GitPython is imported only when a `Git` is made: the commit
+Commands run through GitPython's `Git.execute`, and blobs and trees are
+written in-process as loose objects (the way git writes them: a temp file,
+then a rename), with no process per object, in the repository's object
+format (SHA-1 or SHA-256). GitPython is imported only when a `Git` is made: the commit
 hooks, which must add at most ~80 ms to a commit, cannot afford its import
 (~55 ms alone), so they use the light pieces here instead: `run_plain` (one
 subprocess) and `CatFile` (one persistent `git cat-file --batch`), which the
@@ -11,20 +12,27 @@ subprocess) and `CatFile` (one persistent `git cat-file --batch`), which the
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from io import BytesIO
 from pathlib import Path
 from typing import IO, Any, BinaryIO, NamedTuple
 
 from gitcoord.errors import GitcoordError, InvalidInput, Unavailable
 
-ZERO_OID = "0" * 40
 TREE_MODE = 0o040000
 BLOB_MODE = 0o100644
+
+# The empty tree's id in each object format, by hash name. git knows these objects without
+# storing them, so asking `cat-file` for both tells which format a repository uses.
+EMPTY_TREES = {
+    "sha1": "4b825dc642cb6eb9a060e54bf8d69288fbee4904",
+    "sha256": "6ef19b41225c5369f1c104d45d8d85efa9b057b53b14b4b9b939dd74decc5321",
+}
+HASH_BY_HEX_LENGTH = {40: "sha1", 64: "sha256"}
 
 # Variables git sets for hooks that would point our own git calls at the wrong
 # place once we run from another directory (the pre-commit habit). GIT_INDEX_FILE
@@ -92,19 +100,28 @@ def run_plain(cwd: Path, *args: str, input: bytes | None = None, timeout: float 
     return Result(res.returncode, res.stdout, res.stderr.decode(errors="replace"))
 
 
-def parse_tree(data: bytes) -> dict[str, TreeEntry]:
-    """Entries of a raw tree object: `<octal mode> <name>\\0<20-byte id>`, repeated.
+def is_zero_oid(oid: str) -> bool:
+    """Is this the all-zero id git uses for "no object" (40 zeros, or 64 with SHA-256)?"""
+    return len(oid) in HASH_BY_HEX_LENGTH and not oid.strip("0")
 
-    Kept here rather than taken from GitPython because the hooks read trees too.
+
+def parse_tree(data: bytes, tree_id: str) -> dict[str, TreeEntry]:
+    """Entries of a raw tree object: `<octal mode> <name>\\0<raw id>`, repeated.
+
+    `tree_id` is the tree's own id: its length says how long the raw ids inside are
+    (20 bytes with SHA-1, 32 with SHA-256). Kept here rather than taken from
+    GitPython because the hooks read trees too.
     """
+    size = len(tree_id) // 2
     entries: dict[str, TreeEntry] = {}
     pos = 0
     while pos < len(data):
         space = data.index(b" ", pos)
         nul = data.index(b"\0", space)
         mode = int(data[pos:space], 8)
-        entries[data[space + 1:nul].decode(errors="surrogateescape")] = TreeEntry(mode, data[nul + 1:nul + 21].hex())
-        pos = nul + 21
+        end = nul + 1 + size
+        entries[data[space + 1:nul].decode(errors="surrogateescape")] = TreeEntry(mode, data[nul + 1:end].hex())
+        pos = end
     return entries
 
 
@@ -216,7 +233,8 @@ class Git:
         self.cwd, self.objects_dir = cwd, objects_dir
         self._cmd = GitCommand(str(cwd))
         self._batch: CatFile | None = None
-        self._odb: Any = None
+        self._objdir: Path | None = None
+        self._hash_name: str | None = None
 
     def __repr__(self) -> str:
         return f"Git({str(self.cwd)!r})"
@@ -265,7 +283,7 @@ class Git:
         found = self.read_object(sha)
         if found is None or found[1] != "tree":
             raise GitcoordError(f"object {sha} is not a tree.")
-        return parse_tree(found[2])
+        return parse_tree(found[2], found[0])
 
     def close(self) -> None:
         if self._batch is not None:
@@ -274,15 +292,26 @@ class Git:
 
     # -- writing objects -------------------------------------------------------
 
-    def _objects(self) -> Any:
-        # Loose objects written in-process (temp file, then rename): no process per
-        # object. A writer killed halfway leaves at most a temp file git ignores.
-        if self._odb is None:
-            from gitdb.db.loose import LooseObjectDB
+    @property
+    def hash_name(self) -> str:
+        """The repository's object format as hashlib names it: "sha1" or "sha256"."""
+        if self._hash_name is None:
+            # Whichever empty tree git answers for is this repository's: one round trip on
+            # the cat-file process a write has already started to read the tip.
+            found = [f for f in self.read_objects(list(EMPTY_TREES.values())) if f is not None]
+            name = HASH_BY_HEX_LENGTH.get(len(found[0][0])) if found else None
+            if name is None:
+                raise GitcoordError(f"cannot tell the object format of the repository at {self.cwd}.",
+                                    hint="gitcoord supports SHA-1 and SHA-256 repositories.")
+            self._hash_name = name
+        return self._hash_name
 
-            objdir = os.environ.get("GIT_OBJECT_DIRECTORY") or str(self.objects_dir or self._ask_objects_dir())
-            self._odb = LooseObjectDB(objdir)
-        return self._odb
+    def _objects(self) -> Path:
+        if self._objdir is None:
+            # GIT_OBJECT_DIRECTORY first: inside a pre-receive hook it is the push's quarantine.
+            env = os.environ.get("GIT_OBJECT_DIRECTORY")
+            self._objdir = Path(env) if env else self.objects_dir or self._ask_objects_dir()
+        return self._objdir
 
     def _ask_objects_dir(self) -> Path:
         out = self.check("rev-parse", "--path-format=absolute", "--git-common-dir")
@@ -292,24 +321,52 @@ class Git:
         return self._store(b"blob", data)
 
     def write_tree(self, entries: dict[str, TreeEntry]) -> str:
-        from git.objects.fun import tree_to_stream
-
         # git orders tree entries as if directory names ended in '/'.
         def key(item: tuple[str, TreeEntry]) -> bytes:
             name = item[0].encode(errors="surrogateescape")
             return name + b"/" if item[1].is_tree else name
 
-        rows = [(bytes.fromhex(e.sha), e.mode, name) for name, e in sorted(entries.items(), key=key)]
-        buf = BytesIO()
-        tree_to_stream(rows, buf.write)
-        return self._store(b"tree", buf.getvalue())
+        rows = (b"%o %s\0%s" % (e.mode, name.encode(errors="surrogateescape"), bytes.fromhex(e.sha))
+                for name, e in sorted(entries.items(), key=key))
+        return self._store(b"tree", b"".join(rows))
 
     def _store(self, kind: bytes, data: bytes) -> str:
-        from gitdb.base import IStream
+        """Write one loose object as git does, and return its id.
 
-        istream = self._objects().store(IStream(kind, len(data), BytesIO(data)))
-        sha = istream.hexsha
-        return sha.decode() if isinstance(sha, bytes) else str(sha)
+        The compressed object goes to a `tmp_obj_*` file in its fan-out directory and
+        is renamed into place, so no reader ever sees half an object; a writer killed
+        halfway leaves only a temp file, which git ignores and `git prune` removes.
+        Two writers of one object write the same bytes, so the later rename is harmless.
+        """
+        import hashlib
+        import zlib
+
+        raw = b"%s %d\0%s" % (kind, len(data), data)
+        oid = hashlib.new(self.hash_name, raw).hexdigest()
+        fanout = self._objects() / oid[:2]
+        final = fanout / oid[2:]
+        if final.exists():
+            _freshen(final)
+            return oid
+        tmp: Path | None = None
+        try:
+            fanout.mkdir(exist_ok=True)
+            tmp = fanout / f"tmp_obj_{os.urandom(6).hex()}"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+            try:
+                # Level 1 is git's default for loose objects (core.looseCompression).
+                _write_all(fd, zlib.compress(raw, 1))
+            finally:
+                os.close(fd)
+            os.replace(tmp, final)
+        except OSError as exc:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+            raise Unavailable(f"cannot write git objects in {self._objects()}: {exc.strerror or exc}",
+                              hint="free disk space or make the object store writable, then run the "
+                                   "command again; nothing was written.") from exc
+        return oid
 
     def commit_tree(self, tree: str, parents: Iterable[str], message: str) -> str:
         args = ["commit-tree", tree]
@@ -320,5 +377,27 @@ class Git:
             if "tell me who you are" in res.stderr or "empty ident" in res.stderr:
                 raise InvalidInput("git has no identity for commits on this machine.",
                                    hint='set it with git config user.name "..." and user.email "..."')
+            if any(marker in res.stderr for marker in _OBJECT_WRITE_FAILURES):
+                said = res.stderr.strip().splitlines()[0]
+                raise Unavailable(f"cannot write git objects in {self._objects()}: {said}",
+                                  hint="free disk space or make the object store writable, then run the "
+                                       "command again; nothing was written.")
             raise GitFailed(args, res.returncode, res.stdout, res.stderr)
         return res.stdout.decode().strip()
+
+
+# What git says when it cannot store an object (a full disk, a read-only object store).
+_OBJECT_WRITE_FAILURES = ("unable to create temporary file", "insufficient permission for adding an object",
+                          "unable to write", "No space left on device", "Read-only file system")
+
+
+def _freshen(path: Path) -> None:
+    """Touch an object that already exists, as git does, so a concurrent prune keeps it."""
+    with contextlib.suppress(OSError):
+        os.utime(path)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]

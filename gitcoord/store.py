@@ -37,7 +37,7 @@ from gitcoord.cache import ParsedTrees
 from gitcoord.clock import wall_clock
 from gitcoord.constants import COORD_WORKFLOW_NAME, COORD_WORKFLOWS_DIR, DEFAULT_BRANCH
 from gitcoord.errors import GitcoordError, InvalidInput, Refused, Unavailable
-from gitcoord.git import BLOB_MODE, TREE_MODE, ZERO_OID, Git, GitFailed, RefWatch, TreeEntry, parse_trailers
+from gitcoord.git import BLOB_MODE, TREE_MODE, Git, GitFailed, RefWatch, TreeEntry, parse_trailers
 from gitcoord.records import KINDS, Meta, Record, parse_record
 from gitcoord.workspace import view_ref
 
@@ -59,6 +59,16 @@ _LOST_RACE_MARKERS = (
     "stale info", "fetch first", "non-fast-forward", "failed to lock", "cannot lock ref",
     "incorrect old value", "but expected", "File exists", "unable to update local ref",
 )
+# How git names a ref lock it found taken: another git process is moving the ref, or one died doing so.
+_LOCK_TAKEN = re.compile(r"Unable to create '([^']+\.lock)': File exists")
+# A lock file that stays the same file this long while we retry was left by a git that died:
+# a live git holds a ref lock for milliseconds, and contending writers each make a new one.
+STALE_LOCK_SECONDS = 3.0
+
+
+def stale_lock_message(name: str) -> str:
+    """The sentence for a ref lock that stays put, shared by writes and `doctor`."""
+    return f"{name} exists: another git process is writing, or one died; remove it if no git is running."
 
 
 @dataclass
@@ -329,6 +339,8 @@ class Store:
     clock: Callable[[], datetime] = wall_clock
     cache_dir: Path | None = None
     common_dir: Path | None = None
+    _lock_seen: tuple[str, int, int] | None = field(default=None, init=False, repr=False)
+    _lock_since: float = field(default=0.0, init=False, repr=False)
 
     @property
     def ref(self) -> str:
@@ -386,7 +398,10 @@ class Store:
         assert self.remote
         before = self._ref_value(self.tracking_ref)
         refspec = f"+{self.ref}:{self.tracking_ref}"
-        for attempt in range(20):
+        deadline = time.monotonic() + self.remote_timeout
+        attempt = 0
+        while True:
+            attempt += 1
             res = self.git.run("fetch", "--no-tags", "--no-write-fetch-head", "--quiet",
                                self.remote, refspec, timeout=self.remote_timeout,
                                env={"GIT_TERMINAL_PROMPT": "0"})
@@ -397,11 +412,12 @@ class Store:
                 return after
             if "couldn't find remote ref" in res.stderr:
                 return None
-            if not _is_lost_race(res.stderr) or attempt == 19:
+            # Another process of this clone is updating the tracking ref: let it finish,
+            # unless its lock stays put (a git that died holding it).
+            locked = self._check_lock(res.stderr)
+            if not _is_lost_race(res.stderr) or (attempt >= 20 and not locked) or time.monotonic() > deadline:
                 raise _unreachable(self.remote, res.stderr)
-            # Another process of this clone is updating the tracking ref: let it finish.
             time.sleep(random.uniform(0.005, 0.05))
-        raise AssertionError("unreachable")
 
     def _ref_value(self, ref: str) -> str | None:
         found = self.git.read_object(ref)
@@ -421,7 +437,7 @@ class Store:
             log.warning("the local %s branch has diverged from %s's; it was left as it is", self.branch,
                         self.remote)
             return
-        self.git.run("update-ref", "-m", "gitcoord: mirror remote", self.ref, tip, heads or ZERO_OID)
+        self.git.run("update-ref", "-m", "gitcoord: mirror remote", self.ref, tip, heads or "")
 
     def _is_ancestor(self, older: str | None, newer: str) -> bool:
         return older is not None and self.git.run("merge-base", "--is-ancestor", older, newer).returncode == 0
@@ -506,10 +522,12 @@ class Store:
     def _swap(self, old: str | None, new: str) -> bool:
         """The compare-and-swap. True if the ref moved from `old` to `new`."""
         if not self.remote:
-            res = self.git.run("update-ref", "-m", "gitcoord write", self.ref, new, old or ZERO_OID)
+            # An empty old value means "must not exist yet" in every object format (40 zeros is SHA-1's).
+            res = self.git.run("update-ref", "-m", "gitcoord write", self.ref, new, old or "")
             if res.returncode == 0:
                 return True
             if _is_lost_race(res.stderr):
+                self._check_lock(res.stderr)
                 return False
             raise GitFailed(["update-ref", self.ref], res.returncode, res.stdout, res.stderr)
         # A lease on exactly OLD is the strictest compare-and-swap push offers: unlike a bare
@@ -525,14 +543,45 @@ class Store:
             return True
         said = res.stdout.decode(errors="replace") + res.stderr
         if flag == "!":
-            return self._rejected(old, new, summary, _remote_lines(res.stderr))
+            return self._rejected(old, new, summary, _remote_lines(res.stderr), _LOCK_TAKEN.search(res.stderr))
         local_said = "\n".join(line for line in res.stderr.splitlines() if not line.startswith("remote:"))
         if not flag and any(marker in local_said for marker in _NEVER_CONNECTED):
             raise _unreachable(self.remote, said)
         return self._settle(old, new, _unreachable(self.remote, said))
 
-    def _rejected(self, old: str | None, new: str, summary: str, remote_said: str) -> bool:
-        """What a `!` line means: a lost race, a hook's refusal, or a failure on the remote."""
+    def _check_lock(self, stderr: str) -> bool:
+        """Did git fail because a ref lock is taken? Raises once the same lock file has stayed
+        put for STALE_LOCK_SECONDS (or half the retry time, if shorter) of our retries."""
+        found = _LOCK_TAKEN.search(stderr)
+        if found is None:
+            return False
+        lock = Path(found.group(1))
+        try:
+            st = lock.stat()
+        except OSError:
+            self._lock_seen = None
+            return True  # released meanwhile: try again
+        seen = (str(lock), st.st_ino, st.st_mtime_ns)
+        now = time.monotonic()
+        if seen != self._lock_seen:
+            self._lock_seen, self._lock_since = seen, now
+        elif now - self._lock_since >= min(STALE_LOCK_SECONDS, self.retry_seconds / 2):
+            self._lock_seen = None
+            raise Unavailable(stale_lock_message(self._lock_name(lock)),
+                              hint=f"if no git process is running in this repository, remove {lock}; "
+                                   "nothing was written.")
+        return True
+
+    def _lock_name(self, lock: Path) -> str:
+        """A lock file as the ref it guards is named: relative to the git dir when inside it."""
+        if self.common_dir is not None and lock.is_relative_to(self.common_dir):
+            return lock.relative_to(self.common_dir).as_posix()
+        return str(lock)
+
+    def _rejected(self, old: str | None, new: str, summary: str, remote_said: str,
+                  lock: re.Match[str] | None = None) -> bool:
+        """What a `!` line means: a lost race, a hook's refusal, or a failure on the remote
+        (`lock`: the remote said a ref lock was taken)."""
         assert self.remote
         if summary.startswith("[rejected]"):
             return False  # the lease saw someone else move it first
@@ -542,6 +591,13 @@ class Store:
                           hint="its pre-receive or update hook said no; nothing was written.")
         # A remote-side update or lock failure may be a lost compare-and-swap or a failing disk,
         # and a "remote failure" may even have landed: only the remote's tip can tell.
+        if lock is not None:
+            on_remote = re.search(r"(?:^|/)(refs/.+)$", lock.group(1))
+            name = on_remote.group(1) if on_remote else lock.group(1)
+            return self._settle(old, new, Unavailable(
+                f"the remote {self.remote!r} could not take the write: {stale_lock_message(name)}",
+                hint=f"if no git process is running on the remote, remove {lock.group(1)} there; "
+                     "nothing was written."))
         return self._settle(old, new, Unavailable(
             f"the remote {self.remote!r} could not take the write: {summary}",
             hint="check the remote's disk, permissions and limits; nothing was written."))
@@ -551,7 +607,7 @@ class Store:
         tracking = self._ref_value(self.tracking_ref)
         if tracking in (None, old):
             self.git.run("update-ref", "-m", "gitcoord: write landed", self.tracking_ref, new,
-                         tracking or ZERO_OID)
+                         tracking or "")
         self._mirror_heads(new, known_behind=old)
 
     def _settle(self, old: str | None, new: str, failure: Unavailable) -> bool:

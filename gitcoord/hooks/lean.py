@@ -126,7 +126,7 @@ class LeanRepo:
             tree = next((found for found in reader.read([f"{n}:.coord/{directory}" for n in names]) if found), None)
             if tree is None or tree[1] != "tree":
                 return []
-            entries = parse_tree(tree[2])
+            entries = parse_tree(tree[2], tree[0])
             parsed, _ = self.cache.read(
                 f".coord/{directory}", tree[0],
                 lambda: {name: e.sha for name, e in entries.items() if not e.is_tree},

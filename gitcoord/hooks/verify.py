@@ -21,11 +21,10 @@ from typing import Any, NamedTuple
 
 from gitcoord.claims import covers, parse_resource
 from gitcoord.errors import GitcoordError, InvalidInput
-from gitcoord.git import parse_trailers, run_plain
+from gitcoord.git import is_zero_oid, parse_trailers, run_plain
 from gitcoord.hooks.lean import ClaimIndex, HeldClaim, LeanRepo, is_committer, override_ids, parse_name_status
 from gitcoord.validate import quoted
 
-ZERO = "0" * 40
 _TOKEN = re.compile(r"([A-Z])-(\d+)@(\d+)")
 
 
@@ -292,10 +291,10 @@ def run_pre_push(repo: LeanRepo, mode: str, args: Sequence[str], stdin: bytes) -
     code = 0
     for line in stdin.decode(errors="replace").splitlines():
         parts = line.split()
-        if len(parts) != 4 or parts[1] == ZERO or parts[2] == f"refs/heads/{repo.branch}":
+        if len(parts) != 4 or is_zero_oid(parts[1]) or parts[2] == f"refs/heads/{repo.branch}":
             continue
         local, theirs = parts[1], parts[3]
-        if theirs != ZERO and _exists(repo, theirs):
+        if not is_zero_oid(theirs) and _exists(repo, theirs):
             report = verify_range(repo, [local, f"^{theirs}"], judge=judge)
         else:  # a new ref: what no remote has yet (another remote may hold the history already)
             report = verify_range(repo, [local], options=["--not", "--remotes", "--not"], judge=judge)
@@ -316,7 +315,7 @@ def _framework_pre_push(repo: LeanRepo, mode: str, judge: Callable[[], Judge]) -
         return 0  # the coord branch itself is exempt, as on stdin
     to, start = env.get("PRE_COMMIT_TO_REF", ""), env.get("PRE_COMMIT_FROM_REF", "")
     if to:
-        report = verify_range(repo, [to, *([f"^{start}"] if start and start != ZERO else [])], judge=judge)
+        report = verify_range(repo, [to, *([f"^{start}"] if start and not is_zero_oid(start) else [])], judge=judge)
     elif local := env.get("PRE_COMMIT_LOCAL_BRANCH", ""):
         # A push of a whole new history: no range, so what no remote has yet.
         report = verify_range(repo, [local], options=["--not", "--remotes", "--not"], judge=judge)
@@ -333,10 +332,10 @@ def run_pre_receive(repo: LeanRepo, mode: str, stdin: bytes) -> int:
     code = 0
     for line in stdin.decode(errors="replace").splitlines():
         parts = line.split()
-        if len(parts) != 3 or parts[1] == ZERO or parts[2] == f"refs/heads/{repo.branch}":
+        if len(parts) != 3 or is_zero_oid(parts[1]) or parts[2] == f"refs/heads/{repo.branch}":
             continue
         old, new = parts[0], parts[1]
-        report = (verify_range(repo, [new, f"^{old}"], judge=judge) if old != ZERO
+        report = (verify_range(repo, [new, f"^{old}"], judge=judge) if not is_zero_oid(old)
                   else verify_range(repo, [new], options=["--not", "--all", "--not"], judge=judge))
         code = max(code, _refuse(report, mode, f"push to {parts[2]} refused"))
     return code
