@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -271,3 +272,20 @@ def test_an_invalid_ignorecase_is_refused_in_claim_and_hooks(tmp_path: Path) -> 
     hooked = commit(full, "-m", "x", agent="beta")
     assert hooked.returncode == 1
     assert "claims.ignorecase: 'yes' is not true or false" in hooked.stderr and "Traceback" not in hooked.stderr
+
+
+def test_notion_setup_in_a_sparse_checkout_keeps_the_team_config(tmp_path: Path) -> None:
+    from .fake_notion import FakeNotion
+
+    remote, _ = _team(tmp_path)
+    sparse = _sparse_clone(tmp_path, remote)
+    fake = FakeNotion().start()
+    try:
+        env = {"NOTION_TOKEN": fake.token, "NOTION_BASE_URL": fake.base_url, "GITCOORD_NOTION_RATE": "1000"}
+        res = run(sparse, "notion", "setup", "--parent", fake.add_parent_page(), "--json", env=env)
+    finally:
+        fake.stop()
+    assert res.code == 0, res.err
+    written = tomllib.loads((sparse / ".coord" / "config.toml").read_text())
+    assert written["coord"] == {"branch": "team-coord"} and written["hooks"] == {"mode": "strict"}
+    assert written["review"] == {"reviewers": ["boss@example.com"]} and written["notion"]["databases"]
