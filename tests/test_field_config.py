@@ -289,3 +289,46 @@ def test_notion_setup_in_a_sparse_checkout_keeps_the_team_config(tmp_path: Path)
     written = tomllib.loads((sparse / ".coord" / "config.toml").read_text())
     assert written["coord"] == {"branch": "team-coord"} and written["hooks"] == {"mode": "strict"}
     assert written["review"] == {"reviewers": ["boss@example.com"]} and written["notion"]["databases"]
+
+
+def _git_processes(repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> list[str]:
+    """The git commands `Workspace.open` and the ignorecase read run, from git's own trace."""
+    from gitcoord.workspace import Workspace
+
+    trace = tmp_path / f"{name}.trace"
+    monkeypatch.setenv("GIT_TRACE2_EVENT", str(trace))
+    workspace = Workspace.open(repo)
+    assert workspace.ignorecase is False and workspace.branch == "team-coord"
+    monkeypatch.delenv("GIT_TRACE2_EVENT")
+    events = [json.loads(line) for line in trace.read_text().splitlines()]
+    return [" ".join(e["argv"][1:3]) for e in events if e["event"] == "start"]
+
+
+def test_the_hooks_pay_a_git_process_for_the_config_only_without_a_work_tree_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    remote, full = _team(tmp_path)
+    sparse = _sparse_clone(tmp_path, remote)
+    assert _git_processes(full, tmp_path, monkeypatch, "full") == ["rev-parse --path-format=absolute", "config -z"]
+    assert _git_processes(sparse, tmp_path, monkeypatch, "sparse") == [
+        "rev-parse --path-format=absolute", "cat-file --batch", "config -z"]
+    from gitcoord import Coordinator
+
+    with Coordinator(full, agent="beta") as coord:
+        coord.claim(["src/x.py"])
+        assert coord._config is None  # claim never paid for HEAD's reviewers
+        assert coord.config.review.reviewers == ["boss@example.com"]
+
+
+def test_the_server_fence_reads_the_team_config_from_the_bare_repository(tmp_path: Path) -> None:
+    """pre-receive runs in the bare remote, which has no work tree: HEAD's config names the
+    branch and the case rule there too."""
+    remote, full = _team(tmp_path, '[coord]\nbranch = "team-coord"\n\n[claims]\nignorecase = true\n')
+    server = run(remote, "hooks", "install", "--server")
+    assert server.code == 0, server.err
+    assert run(full, "claim", "Src/API.py", agent="alpha").code == 0
+    stage(full, "src/api.py")
+    assert commit(full, "--no-verify", "-m", "sneaky", agent="beta").returncode == 0
+    pushed = subprocess.run(["git", "push", "-q", "--no-verify", "origin", "HEAD:main"], cwd=full,
+                            capture_output=True, text=True, env=dict(os.environ, GITCOORD_AGENT="beta"))
+    assert pushed.returncode != 0 and "push to refs/heads/main refused" in pushed.stderr
+    assert "src/api.py" in pushed.stderr and "Src/API.py" in pushed.stderr
