@@ -1,8 +1,9 @@
-"""`.coord/config.toml` in the working tree: every key has a default.
+"""`.coord/config.toml`, committed on the code branch: every key has a default.
 
-The file is committed on the code branch by humans and reviewed like code;
-gitcoord works with no file at all. Unknown keys are refused (exit 2) so a
-typo never silently falls back to a default.
+The file is committed by humans and reviewed like code; gitcoord works with
+no file at all. `Workspace` finds the table (the work-tree file, else HEAD's);
+this module validates it. Unknown keys are refused (exit 2) so a typo never
+silently falls back to a default.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from gitcoord.constants import CONFIG_PATH as CONFIG_PATH
 from gitcoord.constants import (
@@ -51,7 +52,13 @@ class HooksSection(_Section):
     fetch_timeout_seconds: float = Field(default=DEFAULT_HOOKS_FETCH_TIMEOUT, gt=0, le=60)
 
 
+class ClaimsSection(_Section):
+    # A team setting, not each clone's core.ignorecase: every machine must decide alike.
+    ignorecase: StrictBool = False
+
+
 class ReviewSection(_Section):
+    # Read from HEAD's config only (workspace.COMMITTED_ONLY): never from uncommitted edits.
     reviewers: list[str] = Field(default_factory=list)
 
 
@@ -67,6 +74,7 @@ class Config(_Section):
     lease: LeaseSection = Field(default_factory=LeaseSection)
     store: StoreSection = Field(default_factory=StoreSection)
     hooks: HooksSection = Field(default_factory=HooksSection)
+    claims: ClaimsSection = Field(default_factory=ClaimsSection)
     review: ReviewSection = Field(default_factory=ReviewSection)
     notion: NotionSection = Field(default_factory=NotionSection)
 
@@ -80,8 +88,12 @@ def load_config(table: dict[str, Any], source: Path | str = CONFIG_PATH) -> Conf
         raise InvalidInput(f"{source} has invalid settings: {problems}") from exc
 
 
-def write_default_config(top: Path, *, branch: str = DEFAULT_BRANCH, remote: str = "") -> bool:
-    """Write a commented config file if there is none. True if written."""
+def write_default_config(top: Path, *, branch: str = DEFAULT_BRANCH, remote: str = "",
+                         ignorecase: bool = False) -> bool:
+    """Write a commented config file if there is none in the work tree. True if written.
+
+    The caller makes sure no tracked file is hidden from the work tree (sparse checkout).
+    """
     path = top / CONFIG_PATH
     from gitcoord.safepath import check_inside
 
@@ -93,11 +105,15 @@ def write_default_config(top: Path, *, branch: str = DEFAULT_BRANCH, remote: str
         "coord": {"branch": branch, "remote": remote},
         "lease": {"minutes": DEFAULT_LEASE_MINUTES, "grace_minutes": DEFAULT_GRACE_MINUTES},
         "hooks": {"mode": DEFAULT_HOOKS_MODE, "fetch": False},
+        "claims": {"ignorecase": ignorecase},
         "review": {"reviewers": []},
     })
     header = ("# gitcoord configuration. Commit this file; every key has a default.\n"
               "# coord.remote: empty means `origin` when it exists, else local mode.\n"
               "# hooks.mode: off | warn | others | strict.\n"
-              "# review.reviewers: git emails allowed to approve decisions (empty: any human).\n\n")
+              "# claims.ignorecase: compare paths ignoring case, on every machine alike (proposed\n"
+              "#   from the creator's core.ignorecase; true when any teammate's file system ignores case).\n"
+              "# review.reviewers: git emails allowed to approve decisions (empty: any human);\n"
+              "#   read from the committed file only.\n\n")
     path.write_text(header + body, encoding="utf-8")
     return True

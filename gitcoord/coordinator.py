@@ -32,7 +32,7 @@ from gitcoord.protocol import ProtocolOps
 from gitcoord.records import Agent, Claim
 from gitcoord.store import Outcome, Snapshot, Store, Txn
 from gitcoord.validate import check_text, quoted, require_id
-from gitcoord.workspace import Workspace, check_agent_name
+from gitcoord.workspace import HEAD_CONFIG, Workspace, check_agent_name
 
 T = TypeVar("T")
 
@@ -44,17 +44,29 @@ class Coordinator(ProtocolOps):
                  config: Config | None = None) -> None:
         self.workspace = Workspace.open(Path(repo_path))
         self.git_dir, self.common_dir, self.top = self.workspace.git_dir, self.workspace.common_dir, self.workspace.top
-        self.config = config if config is not None else load_config(
-            self.workspace.table, self.top / CONFIG_PATH if self.top else CONFIG_PATH)
-        self.ignorecase = self.workspace.ignorecase
+        # What the operations need, without the keys only HEAD may set: reading those costs
+        # a git process that `claim` and the hooks should not pay. See `config`.
+        self._local_config = config if config is not None else load_config(
+            self.workspace.local_table(), self.workspace.config_label())
+        self._config = config
+        self.ignorecase = self.workspace.ignorecase if config is None else config.claims.ignorecase
         self.git = Git(self.workspace.cwd, objects_dir=self.common_dir / "objects")
-        self.store = Store(self.git, branch=self.config.coord.branch,
-                           remote=self.workspace.remote(self.config.coord.remote),
-                           retry_seconds=self.config.store.retry_seconds,
-                           remote_timeout=self.config.store.remote_timeout_seconds,
+        local = self._local_config
+        self.store = Store(self.git, branch=local.coord.branch,
+                           remote=self.workspace.remote(local.coord.remote),
+                           retry_seconds=local.store.retry_seconds,
+                           remote_timeout=local.store.remote_timeout_seconds,
                            cache_dir=self.common_dir / CACHE_DIR, common_dir=self.common_dir)
         self._agent = check_agent_name(agent) if agent else None
         self._agent_resolved = agent is not None
+
+    @property
+    def config(self) -> Config:
+        """The team's config: this work tree's settings, with `review.reviewers` (and every
+        other `workspace.COMMITTED_ONLY` key) as HEAD's config has it. Built on first use."""
+        if self._config is None:
+            self._config = load_config(self.workspace.trusted_table(), self.workspace.config_label())
+        return self._config
 
     # -- identity and settings ------------------------------------------------------
 
@@ -73,11 +85,11 @@ class Coordinator(ProtocolOps):
 
     @property
     def lease(self) -> timedelta:
-        return timedelta(minutes=self.config.lease.minutes)
+        return timedelta(minutes=self._local_config.lease.minutes)
 
     @property
     def grace(self) -> timedelta:
-        return timedelta(minutes=self.config.lease.grace_minutes)
+        return timedelta(minutes=self._local_config.lease.grace_minutes)
 
     def human(self) -> str:
         """Who a human act is recorded as: the machine's git identity."""
@@ -105,19 +117,76 @@ class Coordinator(ProtocolOps):
     # -- init and sessions -------------------------------------------------------------
 
     def init(self, *, remote: str | None = None, branch: str | None = None) -> dict[str, Any]:
-        """Create the coord branch (pushing it in remote mode) and a default config file."""
+        """Create the coord branch (pushing it in remote mode) and a default config file.
+
+        Adopts the store the config names when it exists. Never makes a second store: refused
+        (exit 3) when `--branch`/`--remote` contradict an existing config, or when the
+        repository (or its remote) already holds a coord store on another branch. Never
+        writes a config file over one that is tracked but absent from the work tree.
+        """
         if remote is not None:
             self.store.remote = self.workspace.remote(remote)
         if branch is not None:
             if not AGENT_NAME.fullmatch(branch):
                 raise InvalidInput(f"{quoted(branch)} is not a usable branch name for the coord store.")
             self.store.branch = branch
+        self._check_init_agrees_with_config(remote, branch)
+        tip = self.store.fetch() if self.store.remote else self.store.local_tip()
+        if tip is None:
+            self._refuse_a_second_store()
         created = self.store.init()
         wrote_config = False
-        if self.top is not None:
-            wrote_config = write_default_config(self.top, branch=self.store.branch, remote=remote or "")
+        if self.top is not None and not self._config_hidden():
+            wrote_config = write_default_config(self.top, branch=self.store.branch, remote=remote or "",
+                                                ignorecase=self.workspace.git_setting("core.ignorecase",
+                                                                                      "false").lower() == "true")
         return {"created": created, "branch": self.store.branch, "remote": self.store.remote,
                 "config_written": wrote_config}
+
+    def _check_init_agrees_with_config(self, remote: str | None, branch: str | None) -> None:
+        """An existing config (work tree or HEAD) decides the branch and remote: no second store."""
+        if not self.workspace.source:
+            return
+        where = f"the team's config ({self.workspace.source})"
+        configured = self._local_config.coord
+        if branch is not None and branch != configured.branch:
+            raise Refused(f"{where} names the coord branch {configured.branch!r}; `init --branch {branch}` "
+                          "would make a second coord store beside it.",
+                          hint=f"run `gitcoord init` without --branch, or change coord.branch in {CONFIG_PATH} "
+                               "and commit it first.")
+        if remote is not None and self.store.remote != self.workspace.remote(configured.remote):
+            raise Refused(f"{where} uses the remote {self.workspace.remote(configured.remote) or '(none)'!r}; "
+                          f"`init --remote {remote}` would make a second coord store there.",
+                          hint=f"run `gitcoord init` without --remote, or change coord.remote in {CONFIG_PATH} "
+                               "and commit it first.")
+
+    def _refuse_a_second_store(self) -> None:
+        """Refuse to create a store while another branch here or on the remote already is one."""
+        store, remote = self.store, self.store.remote
+        prefixes = ["refs/heads/"] + ([f"refs/remotes/{remote}/"] if remote else [])
+        res = self.git.run("for-each-ref", "--format=%(refname)", *prefixes)
+        for ref in res.stdout.decode(errors="replace").split():
+            prefix = next(p for p in prefixes if ref.startswith(p))
+            name = ref[len(prefix):]
+            if name in (store.branch, "HEAD"):
+                continue
+            found = self.git.read_object(f"{ref}:.coord/meta.toml")
+            if found is None or found[1] != "blob":
+                continue
+            holder = f"the remote {remote!r}" if prefix.startswith("refs/remotes/") else "this repository"
+            raise Refused(f"{holder} already holds a coord store on branch {name!r}: init would create a second "
+                          f"one on {store.branch!r}, and agents on the two would not see each other's claims.",
+                          hint=f'set coord.branch = "{name}" in {CONFIG_PATH} and commit it '
+                               f"(or run `gitcoord init --branch {name}`).")
+
+    def _config_hidden(self) -> bool:
+        """True when the config file is tracked but not in the work tree (sparse checkout,
+        deleted without a commit): writing one there would replace the team's."""
+        if self.workspace.source == HEAD_CONFIG:
+            return True
+        if self.workspace.source == CONFIG_PATH:
+            return False
+        return bool(self.git.run("ls-files", "--cached", "--", CONFIG_PATH).stdout.strip())
 
     def start(self, role: str = "") -> dict[str, Any]:
         """Begin a session: record it, remember the identity here, return the context."""

@@ -1,6 +1,7 @@
 """`gitcoord doctor`: is coordination healthy here? Each finding comes with its fix.
 
-Checks, in order: the config file, the agent identity, the remote (reachable,
+Checks, in order: the config file (and edits to it not yet committed, and
+whether claims ignore case), the agent identity, the remote (reachable,
 holds the coord branch), the coord branch (exists, format, local copy), the
 git hooks, the editor guard (its configured command is run once on a probe
 call), malformed records, and this machine's clock against the newest coord
@@ -33,6 +34,7 @@ from gitcoord.constants import CONFIG_PATH
 from gitcoord.coordinator import Coordinator
 from gitcoord.errors import GitcoordError, InvalidInput
 from gitcoord.records import Agent, Claim, Decision, ErrorRecord, HelpRequest, Message, Summary, Task
+from gitcoord.workspace import COMMITTED_ONLY, HEAD_CONFIG
 
 if TYPE_CHECKING:
     from gitcoord.hooks.editors import Editor
@@ -55,6 +57,8 @@ def diagnose(repo: Path) -> dict[str, Any]:
     coord = _open(repo, findings)
     if coord is not None:
         try:
+            findings.append(_config_edits(coord))
+            findings.append(_case(coord))
             findings.append(_identity(coord))
             remote = _remote(coord, findings)
             unavailable = remote == "unreachable"
@@ -82,8 +86,9 @@ def _open(repo: Path, findings: list[dict[str, str]]) -> Coordinator | None:
         if CONFIG_PATH not in exc.render():
             raise  # not a repository: nothing to diagnose (exit 2)
         return _open_on_defaults(repo, exc, findings)
-    where = CONFIG_PATH if coord.top and (coord.top / CONFIG_PATH).exists() else "defaults (no file)"
-    findings.append(_finding("config", "ok", f"{where}; coord branch {coord.config.coord.branch!r}."))
+    where = {CONFIG_PATH: CONFIG_PATH, HEAD_CONFIG: f"{HEAD_CONFIG} (the work tree has no {CONFIG_PATH})",
+             }.get(coord.workspace.source, "defaults (no file)")
+    findings.append(_finding("config", "ok", f"{where}; coord branch {coord.store.branch!r}."))
     return coord
 
 
@@ -96,6 +101,57 @@ def _open_on_defaults(repo: Path, exc: InvalidInput, findings: list[dict[str, st
         return None
     findings.append(_finding("config", "problem", f"{exc.message} The checks below use the defaults.", fix))
     return coord
+
+
+def _config_edits(coord: Coordinator) -> dict[str, str]:
+    """Edits to the work tree's config that HEAD does not have: they apply in this clone only."""
+    workspace = coord.workspace
+    try:
+        _ = coord.config  # HEAD's values of the keys only HEAD may set, validated
+    except GitcoordError as exc:
+        return _finding("config-edits", "problem", exc.message, exc.hint or f"fix {CONFIG_PATH} with a commit.")
+    if workspace.source != CONFIG_PATH:
+        return _finding("config-edits", "ok", "no work-tree edits: the committed config is used as it is.")
+    if coord.git.read_object(HEAD_CONFIG) is None:
+        return _finding("config-edits", "warning", f"{CONFIG_PATH} is not committed: other clones do not use it.",
+                        f"commit {CONFIG_PATH} on the code branch so the whole team uses it.")
+    keys = _differing_keys(workspace.table, workspace.committed_table)
+    if not keys:
+        return _finding("config-edits", "ok", f"{CONFIG_PATH} matches HEAD's.")
+    message = f"uncommitted edits to {CONFIG_PATH} ({', '.join(keys)}): commit them so the whole team uses them."
+    ignored = [k for k in keys if tuple(k.split(".", 1)) in COMMITTED_ONLY]
+    if ignored:
+        verb = "is" if len(ignored) == 1 else "are"
+        message += f" {', '.join(ignored)} {verb} read from HEAD only: until committed the edit has no effect."
+    return _finding("config-edits", "warning", message,
+                    f"commit {CONFIG_PATH} (or `git checkout -- {CONFIG_PATH}` to drop the edits).")
+
+
+def _differing_keys(ours: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
+    """The `section.key` names whose values differ (a top-level value is named alone)."""
+    keys = []
+    for section in sorted(set(ours) | set(theirs)):
+        a, b = ours.get(section), theirs.get(section)
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys += [f"{section}.{key}" for key in sorted(set(a) | set(b)) if a.get(key) != b.get(key)]
+        elif a != b:
+            keys += [f"{section}.{key}" for key in sorted(a if isinstance(a, dict) else b or {})] \
+                if isinstance(a, dict) or isinstance(b, dict) else [section]
+    return keys
+
+
+def _case(coord: Coordinator) -> dict[str, str]:
+    """`claims.ignorecase` is the team's; a clone whose file system ignores case should know."""
+    team = coord.ignorecase
+    if not team and coord.workspace.git_setting("core.ignorecase", "false").lower() == "true":
+        return _finding("case", "warning", "this clone's file system ignores case (core.ignorecase = true) but the "
+                        "team's config compares claimed paths case-sensitively (claims.ignorecase is not true): a "
+                        "claim on Src/API.py does not cover src/api.py, which is the same file here.",
+                        f"set `[claims] ignorecase = true` in {CONFIG_PATH} and commit it, if any teammate's "
+                        "file system ignores case.")
+    how = "ignoring case" if team else "case-sensitively"
+    return _finding("case", "ok", f"claimed paths compare {how} (claims.ignorecase = {str(team).lower()}), "
+                    "on every machine alike.")
 
 
 def _identity(coord: Coordinator) -> dict[str, str]:

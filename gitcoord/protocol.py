@@ -193,9 +193,10 @@ class ProtocolOps:
     """Help requests, messages, tasks, errors, decisions, summaries, and the startup context."""
 
     if TYPE_CHECKING:  # provided by Coordinator
-        config: Config
         store: Store
 
+        @property
+        def config(self) -> Config: ...
         @property
         def agent(self) -> str | None: ...
         def require_agent(self) -> str: ...

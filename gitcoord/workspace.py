@@ -3,6 +3,14 @@
 
 Read with two git processes and no heavy imports, because the commit hooks
 and the editor guard stand on it as well as the `Coordinator`.
+
+The config is the team's committed one. The work-tree file is used when it is
+there (it is HEAD's, or HEAD's with uncommitted edits, which `doctor` reports);
+when it is not (a sparse checkout without `.coord/`, a file deleted without a
+commit, a bare repository) the file in HEAD's tree is read, with one more git
+process paid only in that case. The keys of `COMMITTED_ONLY` are never taken
+from uncommitted edits: they say who may do what, and an agent must not grant
+itself a right by editing its own work tree.
 """
 
 from __future__ import annotations
@@ -13,9 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from gitcoord.constants import AGENT_ENV, AGENT_NAME, CONFIG_PATH, DEFAULT_BRANCH, IDENTITY_FILE
-from gitcoord.errors import InvalidInput
+from gitcoord.errors import InvalidInput, Unavailable
 from gitcoord.git import run_plain
 from gitcoord.validate import quoted
+
+# Keys read from HEAD's config only, never from the work tree: (section, key).
+COMMITTED_ONLY: tuple[tuple[str, str], ...] = (("review", "reviewers"),)
+HEAD_CONFIG = f"HEAD:{CONFIG_PATH}"
 
 
 def check_agent_name(name: str) -> str:
@@ -33,17 +45,21 @@ class Workspace:
     """
 
     def __init__(self, cwd: Path, git_dir: Path, common_dir: Path, top: Path | None,
-                 gitconfig: dict[str, list[str]], table: dict[str, Any]) -> None:
+                 gitconfig: dict[str, list[str]], table: dict[str, Any], source: str = "") -> None:
         self.cwd, self.git_dir, self.common_dir = cwd, git_dir, common_dir
         self.top = top  # None in a bare repository
         self.gitconfig = gitconfig
         self.table = table  # .coord/config.toml as parsed, not yet validated
+        # Where `table` came from: CONFIG_PATH (the work tree), HEAD_CONFIG, or "" (no file: defaults).
+        self.source = source
+        self._committed: dict[str, Any] | None = table if source != CONFIG_PATH else None
 
     @classmethod
     def open(cls, cwd: Path) -> Workspace:
         cwd = cwd.resolve()
         git_dir, common_dir, top = _repo_dirs(cwd)
-        return cls(cwd, git_dir, common_dir, top, _git_config(cwd), _config_table(top))
+        table, source = _config_table(top, cwd)
+        return cls(cwd, git_dir, common_dir, top, _git_config(cwd), table, source)
 
     # -- settings ------------------------------------------------------------------
 
@@ -57,6 +73,40 @@ class Workspace:
         return value.get(key, default) if isinstance(value, dict) else default
 
     @property
+    def committed_table(self) -> dict[str, Any]:
+        """HEAD's `.coord/config.toml` as parsed ({} when HEAD has none); read on first use."""
+        if self._committed is None:
+            self._committed = _head_config(self.top or self.cwd) or {}
+        return self._committed
+
+    def trusted_table(self) -> dict[str, Any]:
+        """`table` with each `COMMITTED_ONLY` key as HEAD has it (absent where HEAD lacks it)."""
+        if self.source != CONFIG_PATH:
+            return self.table  # read from HEAD already (or no file anywhere)
+        merged = self.local_table()
+        for section, key in COMMITTED_ONLY:
+            theirs = self.committed_table.get(section)
+            if isinstance(theirs, dict) and key in theirs:
+                ours = merged.setdefault(section, {})
+                if isinstance(ours, dict):
+                    ours[key] = theirs[key]
+        return merged
+
+    def local_table(self) -> dict[str, Any]:
+        """`table` without the `COMMITTED_ONLY` keys: what needs no HEAD read to be trusted."""
+        local = {name: dict(value) if isinstance(value, dict) else value for name, value in self.table.items()}
+        for section, key in COMMITTED_ONLY:
+            if isinstance(local.get(section), dict):
+                local[section].pop(key, None)
+        return local
+
+    def config_label(self) -> str:
+        """How error messages name the config in use."""
+        if self.source == CONFIG_PATH and self.top is not None:
+            return str(self.top / CONFIG_PATH)
+        return self.source or CONFIG_PATH
+
+    @property
     def branch(self) -> str:
         return str(self.setting("coord", "branch", DEFAULT_BRANCH))
 
@@ -65,6 +115,8 @@ class Workspace:
         wanted = wanted if wanted is not None else str(self.setting("coord", "remote", ""))
         if wanted:
             if f"remote.{wanted}.url" not in self.gitconfig:
+                if self.top is None:
+                    return None  # HEAD's config read in the shared bare repository: it is the remote
                 raise InvalidInput(f"the configured remote {quoted(wanted)} does not exist.",
                                    hint="fix coord.remote in .coord/config.toml or `git remote add`.")
             return wanted
@@ -74,7 +126,16 @@ class Workspace:
 
     @property
     def ignorecase(self) -> bool:
-        return self.git_setting("core.ignorecase", "false").lower() == "true"
+        """The team's `[claims] ignorecase` (default false), the same on every machine.
+
+        Not this clone's core.ignorecase: a Linux CI and a macOS laptop must
+        give one answer for `src/api.py` against a claim on `Src/API.py`.
+        """
+        value = self.setting("claims", "ignorecase", False)
+        if not isinstance(value, bool):
+            raise InvalidInput(f"{self.config_label()} has invalid settings: claims.ignorecase: "
+                               f"{value!r} is not true or false.")
+        return value
 
     # -- identity ----------------------------------------------------------------------
 
@@ -129,13 +190,44 @@ def _git_config(cwd: Path) -> dict[str, list[str]]:
     return values
 
 
-def _config_table(top: Path | None) -> dict[str, Any]:
-    if top is None:
-        return {}
-    path = top / CONFIG_PATH
+def _config_table(top: Path | None, cwd: Path) -> tuple[dict[str, Any], str]:
+    """The config table and where it came from: the work tree, else HEAD's tree, else nowhere."""
+    if top is not None:
+        path = top / CONFIG_PATH
+        try:
+            return _parse(path.read_bytes(), str(path)), CONFIG_PATH
+        except FileNotFoundError:
+            pass
+        except IsADirectoryError as exc:
+            raise InvalidInput(f"{path} is a directory, not the config file.") from exc
+    committed = _head_config(top or cwd)
+    return ({}, "") if committed is None else (committed, HEAD_CONFIG)
+
+
+def _head_config(cwd: Path) -> dict[str, Any] | None:
+    """HEAD's config file, parsed; None when HEAD has none (or there is no commit yet).
+
+    `cat-file --batch` tells the cases apart in its own stable words: "<name> missing"
+    when the path is not in HEAD's tree, "<object id> missing" when it is but its
+    contents cannot be read (a partial clone whose remote is away), which is not "no config".
+    """
+    res = run_plain(cwd, "cat-file", "--batch", input=HEAD_CONFIG.encode() + b"\n")
+    header, _, rest = res.stdout.partition(b"\n")
+    words = header.decode(errors="replace").split(" ")
+    if res.returncode == 0 and words[:1] == [HEAD_CONFIG]:
+        return None
+    if res.returncode != 0 or len(words) != 3:
+        said = res.stderr.strip() or header.decode(errors="replace")
+        raise Unavailable(f"cannot read {HEAD_CONFIG}: {said}",
+                          hint="the team's config is in HEAD's tree; make its objects readable "
+                               "(a partial clone needs its remote), or check it out.")
+    if words[1] != "blob":
+        raise InvalidInput(f"{HEAD_CONFIG} is a {words[1]}, not the config file.")
+    return _parse(rest[:int(words[2])], HEAD_CONFIG)
+
+
+def _parse(data: bytes, source: str) -> dict[str, Any]:
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
+        return tomllib.loads(data.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"{path} is not valid TOML: {exc}") from exc
+        raise InvalidInput(f"{source} is not valid TOML: {exc}") from exc

@@ -42,6 +42,8 @@ def _plant(clone: Path, path: str, content: bytes) -> None:
 @pytest.fixture
 def hooked(world: World) -> Path:
     a = world.clones[0]
+    git(a, "add", ".coord/config.toml")  # the team's config is committed (README)
+    git(a, "commit", "-q", "-m", "gitcoord config")
     assert run(a, "hooks", "install").code == 0
     assert run(a, "claim", "src/api.py", agent="alpha").code == 0
     return a
@@ -53,7 +55,8 @@ def test_healthy_setup_exits_zero(hooked: Path) -> None:
     assert res.json()["healthy"] is True
     found = _findings(res)
     assert {f["level"] for f in found.values()} == {"ok"}
-    assert set(found) == {"config", "identity", "remote", "coord-branch", "hooks", "editor-guard", "records", "clock"}
+    assert set(found) == {"config", "config-edits", "case", "identity", "remote", "coord-branch", "hooks",
+                          "editor-guard", "records", "clock"}
 
 
 def test_finds_missing_hook_and_malformed_record(world: World, hooked: Path) -> None:

@@ -26,7 +26,7 @@ from gitcoord.notion.schema import CUT_MARKER, DATABASES, TEXT_ITEM, TEXT_ITEMS,
 from gitcoord.records import Claim, Decision, ErrorRecord, HelpRequest
 from gitcoord.store import Txn
 
-from .conftest import Result, run
+from .conftest import Result, git, run
 from .fake_notion import FakeNotion
 from .test_dashboard import _seed
 
@@ -249,6 +249,8 @@ def test_reviewers_list_matches_notion_emails(repo: Path, fake: FakeNotion) -> N
     config = repo / ".coord" / "config.toml"  # written by `gitcoord init`
     assert "reviewers = []" in config.read_text()
     config.write_text(config.read_text().replace("reviewers = []", 'reviewers = ["lead@example.com"]'))
+    git(repo, "add", ".coord/config.toml")  # reviewers count only once committed
+    git(repo, "commit", "-q", "-m", "reviewers")
     sources = set_up(repo, fake)
     sync(repo, fake)
     lead = fake.add_user("Lead Person", email="lead@example.com")

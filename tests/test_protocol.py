@@ -359,6 +359,8 @@ def test_decision_reject_reviewers_and_notion_reviewer(local_repo: Path) -> None
     assert run(r, "decisions", "approve", d1).code == 3
     assert run(r, "decisions", "approve", "D-999").code == 2
     (r / ".coord" / "config.toml").write_text('[review]\nreviewers = ["liz@example.com"]\n')
+    git(r, "add", ".coord/config.toml")  # reviewers count only once committed
+    git(r, "commit", "-q", "-m", "reviewers")
     outsider = run(r, "decisions", "approve", d2)
     assert outsider.code == 3 and "liz@example.com" in outsider.err
     # The Notion sync acts for a person even in a process with an agent identity.

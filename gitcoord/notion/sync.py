@@ -112,7 +112,10 @@ def _save_ids(coord: Coordinator, parent: str, databases: dict[str, str], source
     if coord.top is None:
         raise InvalidInput("notion setup needs a working tree to record the database ids in.")
     path = coord.top / CONFIG_PATH
-    data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    # Without a work-tree file (sparse checkout) start from HEAD's: a file holding only
+    # [notion] would replace every other setting of the team's config.
+    data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {
+        name: dict(value) if isinstance(value, dict) else value for name, value in coord.workspace.table.items()}
     section = data.setdefault("notion", {})
     section.update({"parent_page": parent, "databases": databases, "data_sources": sources})
     path.parent.mkdir(parents=True, exist_ok=True)
