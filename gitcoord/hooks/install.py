@@ -561,11 +561,17 @@ def ensure_clone_hooks(top: Path | None, common_dir: Path, hooks_path: str, mode
     """
     if top is None or mode == "off":
         return None
+    from gitcoord.launcher import ensure_launcher, remember_interpreter
+
     where = hooks_dir_from(top, common_dir, hooks_path)
     before = state(top, where)
     result: dict[str, Any] = {"manager": before.manager, "hooks_dir": str(where), "installed": [],
                               "files": [], "problem": ""}
     if not before.unguarded:
+        # Hooks committed in tracked files run the launcher: it needs this clone's record and itself.
+        remember_interpreter(common_dir)
+        if before.manager in ("husky", "lefthook", "tracked") and ensure_launcher(top):
+            result["files"].append(LAUNCHER)
         return result
     try:
         report = install_client(top, where, common_dir, None)
