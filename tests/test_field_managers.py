@@ -129,6 +129,29 @@ def test_husky_pre_push_still_hands_the_refs_to_the_teams_script(world: World, t
     res = subprocess.run(["git", "push", "-q", "origin", "HEAD:main"], cwd=a, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert "refs/heads/main" in seen.read_text()
+    sneaked_push_is_refused(a)
+
+
+def sneaked_push_is_refused(repo: Path) -> None:
+    """A commit made with --no-verify on alpha's claim is stopped by pre-push, run by the manager."""
+    assert run(repo, "claim", "held.py", agent="alpha").code == 0
+    stage(repo, "held.py")
+    assert commit(repo, "--no-verify", "-m", "sneaked", agent="beta").returncode == 0
+    env = dict(os.environ, GITCOORD_AGENT="beta")
+    res = subprocess.run(["git", "push", "-q", "origin", "HEAD:main"], cwd=repo, capture_output=True, text=True,
+                         env=env)
+    assert res.returncode != 0 and "alpha" in res.stdout + res.stderr, res.stdout + res.stderr
+
+
+@needs_lefthook
+def test_lefthook_pre_push_refuses_a_sneaked_commit(world: World, team_log: Path) -> None:
+    a = world.clones[0]
+    (a / "lefthook.yml").write_text(LEFTHOOK_CONFIG)
+    tracked(a, "lefthook.yml")
+    tool(a, LEFTHOOK, "install")
+    assert run(a, "hooks", "install").code == 0
+    tool(a, LEFTHOOK, "install", "--force")  # the team's reinstall keeps gitcoord's jobs
+    sneaked_push_is_refused(a)
 
 
 # -- lefthook 2 -----------------------------------------------------------------------------
