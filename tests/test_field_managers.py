@@ -316,3 +316,17 @@ def test_start_leaves_hooks_alone_when_the_config_turns_them_off(world: World) -
     assert started.code == 0, started.err
     assert started.json()["hooks"] is None
     assert not (b / ".git" / "hooks" / "pre-commit").exists()
+
+
+def test_a_lefthook_config_with_its_own_extends_is_refused_with_the_line_to_add(local_repo: Path) -> None:
+    repo = local_repo
+    config = LEFTHOOK_CONFIG + "extends:\n  - team/base.yml\n"
+    (repo / "lefthook.yml").write_text(config)
+    refused = run(repo, "hooks", "install")
+    assert refused.code == 3
+    assert refused.err == ("gitcoord: lefthook.yml already has an `extends:` list; gitcoord does not rewrite it.\n"
+                           "hint: add `  - .coord/lefthook.yml` to that list and install again (it writes that "
+                           "file).\n")
+    assert (repo / "lefthook.yml").read_text() == config
+    assert not (repo / ".coord" / "lefthook.yml").exists() and not (repo / ".coord" / "gitcoord").exists()
+    assert not (repo / ".git" / "hooks" / "pre-commit").exists()

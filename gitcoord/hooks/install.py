@@ -260,6 +260,7 @@ def install_client(top: Path, where: Path, common_dir: Path, mode: str | None) -
         _check_framework(top, where, framework, mode)
     if lefthook is not None:
         report.manager = "lefthook"
+        _check_lefthook(top, lefthook)
         _launcher(top, report, ensure_launcher)
         _wire_lefthook(top, lefthook, report, mode)
     plain = [n for n in CLIENT_HOOKS if not (_is_framework(where / n) or _is_lefthook(where / n))]
@@ -481,13 +482,18 @@ def _lefthook_wired(top: Path, config: Path) -> bool:
     return LEFTHOOK_JOBS in text and is_ours(top / LEFTHOOK_JOBS)
 
 
+def _check_lefthook(top: Path, config: Path) -> None:
+    """Refuse, before anything is written, a config whose `extends:` gitcoord would have to rewrite."""
+    text = config.read_text(encoding="utf-8", errors="replace")
+    if LEFTHOOK_JOBS not in text and re.search(r"^extends\s*:", text, re.MULTILINE):
+        raise Refused(f"{config.relative_to(top)} already has an `extends:` list; gitcoord does not rewrite it.",
+                      hint=f"add `  - {LEFTHOOK_JOBS}` to that list and install again (it writes that file).")
+
+
 def _wire_lefthook(top: Path, config: Path, report: InstallReport, mode: str | None) -> None:
     text = config.read_text(encoding="utf-8")
     rel = str(config.relative_to(top))
     if LEFTHOOK_JOBS not in text:
-        if re.search(r"^extends\s*:", text, re.MULTILINE):
-            raise Refused(f"{rel} already has an `extends:` list; gitcoord does not rewrite it.",
-                          hint=f"add `  - {LEFTHOOK_JOBS}` to that list, commit it, and install again.")
         sep = "" if not text or text.endswith("\n") else "\n"
         _write(config, text + sep + _lefthook_block())
         report.files.append(rel)
