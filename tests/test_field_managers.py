@@ -330,3 +330,15 @@ def test_a_lefthook_config_with_its_own_extends_is_refused_with_the_line_to_add(
     assert (repo / "lefthook.yml").read_text() == config
     assert not (repo / ".coord" / "lefthook.yml").exists() and not (repo / ".coord" / "gitcoord").exists()
     assert not (repo / ".git" / "hooks" / "pre-commit").exists()
+
+
+def test_start_reports_a_clone_it_cannot_guard_and_still_starts(world: World) -> None:
+    b = world.clones[1]
+    hooks = b / ".git" / "hooks"
+    for name in ("pre-commit", "pre-commit.legacy"):
+        (hooks / name).write_text("#!/bin/sh\nexit 0\n")
+        (hooks / name).chmod(0o755)
+    started = run(b, "start", agent="beta")
+    assert started.code == 0, started.err
+    assert "hooks: this clone is NOT guarded: both " in started.out
+    assert run(b, "start", "--json", agent="beta").json()["hooks"]["problem"].startswith("both ")

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from gitcoord.constants import STATE_DIR
-from gitcoord.errors import InvalidInput, Refused
+from gitcoord.errors import GitcoordError, InvalidInput, Refused
 from gitcoord.git import run_plain
 from gitcoord.hooks.lean import MODES
 
@@ -573,16 +573,19 @@ def ensure_clone_hooks(top: Path | None, common_dir: Path, hooks_path: str, mode
     before = state(top, where)
     result: dict[str, Any] = {"manager": before.manager, "hooks_dir": str(where), "installed": [],
                               "files": [], "problem": ""}
-    if not before.unguarded:
-        # Hooks committed in tracked files run the launcher: it needs this clone's record and itself.
-        remember_interpreter(common_dir)
-        if before.manager in ("husky", "lefthook", "tracked") and ensure_launcher(top):
-            result["files"].append(LAUNCHER)
-        return result
     try:
+        if not before.unguarded:
+            # Hooks committed in tracked files run the launcher: it needs this clone's record and itself.
+            remember_interpreter(common_dir)
+            if before.manager in ("husky", "lefthook", "tracked") and ensure_launcher(top):
+                result["files"].append(LAUNCHER)
+            return result
         report = install_client(top, where, common_dir, None)
-    except Refused as exc:
+    except GitcoordError as exc:  # a start goes on; the clone's state is what it reports
         result["problem"] = exc.render()
+        return result
+    except OSError as exc:
+        result["problem"] = f"could not write the hooks: {exc}"
         return result
     after = state(top, where)
     result.update(manager=after.manager, installed=[n for n in before.unguarded if n in after.guarded],
