@@ -109,6 +109,20 @@ def start(role: str, agent: str | None, as_json: bool) -> None:
     from gitcoord.briefing import render_context
 
     click.echo(render_context(context))
+    _say_hooks(context.get("hooks"))
+
+
+def _say_hooks(hooks: dict[str, Any] | None) -> None:
+    """What `start` did to this clone's hooks, when it did or could not do something."""
+    if not hooks:
+        return
+    how = f" through {hooks['manager']}" if hooks["manager"] not in ("none", "tracked") else ""
+    if hooks["installed"]:
+        output.say(f"hooks: installed gitcoord's {', '.join(hooks['installed'])} hook(s) in this clone{how}.")
+    if hooks["files"]:
+        output.say(f"hooks: changed {', '.join(hooks['files'])}: commit them.")
+    if hooks["problem"]:
+        output.say(f"hooks: this clone is NOT guarded: {hooks['problem']}", style="red")
 
 
 @cli.command()

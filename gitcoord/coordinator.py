@@ -213,7 +213,16 @@ class Coordinator(ProtocolOps):
         record, lost = self.write(work)
         self.workspace.remember_agent(agent)
         self._prepare_launcher()
-        return self.context(record, lost)
+        context = self.context(record, lost)
+        context["hooks"] = self._guard_clone()
+        return context
+
+    def _guard_clone(self) -> dict[str, Any] | None:
+        """Every clone an agent starts in is guarded: its hooks, installed or repaired (§6)."""
+        from gitcoord.hooks.install import ensure_clone_hooks
+
+        return ensure_clone_hooks(self.top, self.common_dir, self.workspace.git_setting("core.hookspath"),
+                                  self.config.hooks.mode)
 
     def _prepare_launcher(self) -> None:
         """This clone's interpreter for the committed launcher `.coord/gitcoord` (and a refresh of

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -36,16 +37,27 @@ def hooks_group() -> None:
 def hooks_install(mode: str | None, server: bool, as_json: bool) -> None:
     """Install pre-commit, prepare-commit-msg and pre-push (or pre-receive with --server).
 
-    A hook that was already there is kept as HOOK.legacy and runs first.
+    A hook that was already there is kept as HOOK.legacy and runs first. With a hook manager
+    (husky, lefthook, the pre-commit framework) gitcoord runs inside it instead.
     """
     from gitcoord.hooks.install import install
 
     report = install(_repo_path(), mode=mode, server=server).as_dict()
     if as_json:
         return output.print_json(report)
-    output.say(f"installed {', '.join(report['installed'])} in {report['hooks_dir']} (mode: {report['mode']}).")
+    how = f" through {report['manager']}" if report["manager"] not in ("none", "tracked") else ""
+    output.say(f"installed {', '.join(report['installed'])} in {report['hooks_dir']}{how} "
+               f"(mode: {report['mode']}).")
     for name in report["kept_legacy"]:
         output.say(f"kept the existing {name} hook as {name}.legacy; it runs first.")
+    _say_files(report)
+
+
+def _say_files(report: dict[str, Any]) -> None:
+    for note in report["notes"]:
+        output.say(note)
+    if report["files"]:
+        output.say(f"changed {', '.join(report['files'])}: commit them, so every clone runs the same hooks.")
 
 
 @hooks_group.command("uninstall")
@@ -60,6 +72,7 @@ def hooks_uninstall(as_json: bool) -> None:
     output.say(f"removed {', '.join(report['removed']) or 'nothing'} from {report['hooks_dir']}.")
     for name in report["restored"]:
         output.say(f"restored the previous {name} hook.")
+    _say_files(report)
 
 
 @click.command("verify")
