@@ -33,11 +33,22 @@ from typing import Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
-from gitcoord.cache import ParsedTrees
+from gitcoord.cache import ParsedTrees, is_file, records_unreadable
 from gitcoord.clock import wall_clock
 from gitcoord.constants import COORD_WORKFLOW_NAME, COORD_WORKFLOWS_DIR, DEFAULT_BRANCH
 from gitcoord.errors import GitcoordError, InvalidInput, Refused, Unavailable
-from gitcoord.git import BLOB_MODE, TREE_MODE, ZERO_OID, Git, GitFailed, RefWatch, TreeEntry, parse_trailers
+from gitcoord.git import (
+    BLOB_MODE,
+    TREE_MODE,
+    ZERO_OID,
+    Git,
+    GitFailed,
+    ObjectUnreadable,
+    RefWatch,
+    TreeEntry,
+    parse_trailers,
+    parse_tree,
+)
 from gitcoord.records import KINDS, Meta, Record, parse_record
 from gitcoord.workspace import view_ref
 
@@ -63,7 +74,11 @@ _LOST_RACE_MARKERS = (
 
 @dataclass
 class Snapshot:
-    """A read-only view of the store at one commit (or of an empty store)."""
+    """A read-only view of the store at one commit (or of an empty store).
+
+    An object the tree names that git cannot produce (a partial clone whose promisor
+    remote is down) raises `RecordsUnreadable` (exit 4): never read as an absent record.
+    """
 
     git: Git
     commit: str | None
@@ -115,22 +130,34 @@ class Snapshot:
         entries: dict[str, TreeEntry] = {}
         if self.tree is not None:
             if directory == "":
-                entries = self.git.read_tree(self.tree)
+                entries = parse_tree(self._objects([self.tree], [directory or "the coord tree"], "tree")[0])
             else:
                 parent, _, name = directory.rpartition("/")
                 entry = self.entries(parent).get(name)
                 if entry is not None and entry.is_tree:
-                    entries = self.git.read_tree(entry.sha)
+                    entries = parse_tree(self._objects([entry.sha], [directory], "tree")[0])
         self._trees[directory] = entries
         return entries
 
     def read(self, path: str) -> bytes | None:
+        """The file at `path`; None when the tree has no such file (unreadable: RecordsUnreadable)."""
         parent, _, name = path.rpartition("/")
         entry = self.entries(parent).get(name)
-        if entry is None or entry.is_tree:
+        if entry is None or not is_file(entry.mode):
             return None
-        found = self.git.read_object(entry.sha)
-        return found[2] if found else None
+        return self._objects([entry.sha], [path], "blob")[0]
+
+    def _objects(self, shas: Sequence[str], paths: Sequence[str], kind: str) -> list[bytes]:
+        """The contents of objects the tree names; any that git cannot produce is RecordsUnreadable."""
+        try:
+            found = self.git.read_objects(list(shas))
+        except ObjectUnreadable as exc:
+            at = shas.index(exc.name) if exc.name in shas else 0
+            raise records_unreadable(self.git.cwd, paths[at], shas[at]) from exc
+        for sha, path, item in zip(shas, paths, found, strict=True):
+            if item is None or item[1] != kind:
+                raise records_unreadable(self.git.cwd, path, sha)
+        return [item[2] for item in found if item is not None]
 
     def parsed_dir(self, directory: str) -> tuple[dict[str, dict[str, Any]], list[str]]:
         """The TOML files of one directory, parsed (through the cache): ({name: data}, [bad names]).
@@ -148,10 +175,11 @@ class Snapshot:
             return {}, []
 
         def list_blobs() -> dict[str, str]:
-            return {n: e.sha for n, e in self.entries(directory).items() if not e.is_tree}
+            return {n: e.sha for n, e in self.entries(directory).items() if is_file(e.mode)}
 
-        def read_blobs(shas: Sequence[str]) -> list[bytes | None]:
-            return [found[2] if found else None for found in self.git.read_objects(list(shas))]
+        def read_blobs(shas: Sequence[str]) -> list[bytes]:
+            names = {e.sha: n for n, e in self.entries(directory).items()}
+            return self._objects(shas, [f"{directory}/{names.get(sha, sha)}" for sha in shas], "blob")
 
         return self.cache.read(directory, entry.sha, list_blobs, read_blobs)
 
