@@ -222,9 +222,19 @@ class Snapshot:
         return record if self._named_right(path.rpartition("/")[0], path.rpartition("/")[2], record) else None
 
     def _skip(self, path: str, exc: Exception) -> None:
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        log.warning("skipping malformed record %s: %s", path, first_line)
+        if path in self.skipped:
+            return  # one warning per record, however often this snapshot reads it
+        log.warning("skipping malformed record %s: %s", path, _why(exc))
         self.skipped.append(path)
+
+
+def _why(exc: Exception) -> str:
+    """One line on what is wrong with a record: the first field pydantic refused and why."""
+    if isinstance(exc, ValidationError) and exc.errors():
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        return f"{where}: {first['msg'].removeprefix('Value error, ')}"[:300]
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _only_coord_workflows(snap: Snapshot) -> bool:

@@ -109,6 +109,9 @@ def test_partial_clone_unreadable_claim_fails_closed_everywhere(partial: tuple[P
     assert verified.code == 4, verified
     assert UNREADABLE in verified.err and "clean" not in verified.out, verified
 
+    doctor = run(b, "doctor", "--json")
+    assert doctor.code == 4, doctor
+    assert UNREADABLE in doctor.out + doctor.err, doctor
     assert not _cached_nulls(b)
 
     # The remote is back: everything reads the claim again; nothing false was remembered.
@@ -141,3 +144,72 @@ def test_cache_entry_of_a_failed_read_is_read_again(partial: tuple[Path, Path, P
     assert [c["resource"] for c in listed.json()] == ["src/api.py"], listed
     refused = _commit(b, "src/api.py", agent="beta")
     assert refused.returncode != 0 and "alpha" in refused.stderr, refused.stderr
+
+
+# -- records that parse but hold impossible values -------------------------------------------------
+
+
+def _plant(repo: Path, files: dict[str, str]) -> None:
+    """Commit files onto the coord branch by plumbing, as a careless or hostile writer could."""
+    index = repo / ".git" / "plant.index"
+    env = dict(os.environ, GIT_INDEX_FILE=str(index))
+    old = git(repo, "rev-parse", "refs/heads/coord")
+    subprocess.run(["git", "read-tree", old], cwd=repo, env=env, check=True)
+    for path, text in files.items():
+        sha = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=repo, input=text, text=True,
+                             capture_output=True, check=True).stdout.strip()
+        subprocess.run(["git", "update-index", "--add", "--cacheinfo", f"100644,{sha},{path}"], cwd=repo,
+                       env=env, check=True)
+    tree = subprocess.run(["git", "write-tree"], cwd=repo, env=env, capture_output=True, text=True,
+                          check=True).stdout.strip()
+    new = git(repo, "commit-tree", tree, "-p", old, "-m", "planted")
+    git(repo, "update-ref", "refs/heads/coord", new, old)
+    index.unlink()
+
+
+_LONG = "src/" + "a" * 1196
+_IMPOSSIBLE = {
+    ".coord/claims/C-90.toml": (
+        f'id = "C-90"\nagent = "zed"\nresource = "{_LONG}"\nmode = "exclusive"\ntoken = 90\n'
+        'created_at = "2020-01-01T00:00:00Z"\nlast_check_in = "2020-01-01T00:00:00Z"\n'
+        'expires_at = "2999-01-01T00:00:00Z"\n'),
+    ".coord/tasks/T-91.toml": (
+        'id = "T-91"\ntitle = "planted"\nresources = ["../../etc/passwd"]\nstatus = "todo"\n'
+        'created_by = "zed"\ncreated_at = "2020-01-01T00:00:00Z"\n'),
+}
+
+
+def test_records_with_impossible_values_are_skipped_and_reported(local_repo: Path) -> None:
+    assert run(local_repo, "task", "add", "real work", "--resource", "src/real.py", agent="alpha").code == 0
+    _plant(local_repo, _IMPOSSIBLE)
+
+    claimed = run(local_repo, "claim", "src/api.py", agent="beta")
+    assert claimed.code == 0, claimed
+    assert "skipping malformed record .coord/claims/C-90.toml" in claimed.err
+    assert "over the limit of 1024 bytes" in claimed.err
+
+    picked = run(local_repo, "task", "next", "--json", agent="gamma")
+    assert picked.code == 0, picked
+    assert picked.json()["title"] == "real work"
+    assert "skipping malformed record .coord/tasks/T-91.toml" in picked.err
+    assert "resources: The resource '../../etc/passwd' contains a '..' segment" in picked.err
+
+    status = run(local_repo, "status", "--json", agent="beta")
+    assert status.code == 0
+    assert set(status.json()["skipped"]) >= set(_IMPOSSIBLE)
+
+    assert run(local_repo, "hooks", "install").code == 0  # so that the records are doctor's only problem
+    doctor = run(local_repo, "doctor", "--json")
+    assert doctor.code == 3, doctor
+    problems = [f for f in doctor.json()["findings"] if f["level"] == "problem"]
+    assert [f["check"] for f in problems] == ["records"], problems
+    assert "2 malformed record(s)" in problems[0]["message"]
+    assert ".coord/claims/C-90.toml" in problems[0]["message"] and ".coord/tasks/T-91.toml" in problems[0]["message"]
+
+
+def test_impossible_claim_is_ignored_by_the_hooks_too(local_repo: Path) -> None:
+    """The hooks read claims without pydantic; they skip the same record the store skips."""
+    assert run(local_repo, "hooks", "install").code == 0
+    _plant(local_repo, _IMPOSSIBLE)
+    done = _commit(local_repo, "src/other.py", agent="beta")
+    assert done.returncode == 0, done.stderr
