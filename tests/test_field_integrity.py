@@ -146,6 +146,28 @@ def test_cache_entry_of_a_failed_read_is_read_again(partial: tuple[Path, Path, P
     assert refused.returncode != 0 and "alpha" in refused.stderr, refused.stderr
 
 
+def test_verify_refuses_to_judge_a_token_whose_claim_it_cannot_read(partial: tuple[Path, Path, Path, str]) -> None:
+    """A commit made under a claim since released: verify reads that claim from the history.
+    If it cannot, it says so (exit 4) instead of calling the commit a violation or clean."""
+    remote, a, b, _ = partial
+    (remote.parent / "remote.away").rename(remote)
+    assert run(a, "hooks", "install").code == 0
+    assert _commit(a, "src/api.py", agent="alpha").returncode == 0
+    assert "Coord-Claim: C-1@1" in git(a, "log", "-1", "--format=%B")
+    git(a, "push", "-q", "origin", "HEAD:main")
+    assert run(a, "release", "src/api.py", agent="alpha").code == 0
+    assert run(a, "claim", "src/api.py", agent="gamma").code == 0
+    git(b, "fetch", "-q", "origin")
+    assert run(b, "claims", "--no-fetch", agent="beta").code == 0  # the live claim's blob arrives lazily
+    remote.rename(remote.parent / "remote.away")
+    verified = spawn(b, "verify", "--no-fetch", "origin/main~1..origin/main")
+    assert verified.code == 4, verified
+    assert UNREADABLE + ".coord/claims/C-1.toml" in verified.err, verified.err
+    (remote.parent / "remote.away").rename(remote)
+    verified = spawn(b, "verify", "--no-fetch", "origin/main~1..origin/main")
+    assert verified.code == 0 and "clean" in verified.out, verified
+
+
 # -- records that parse but hold impossible values -------------------------------------------------
 
 
