@@ -367,6 +367,7 @@ class Store:
     clock: Callable[[], datetime] = wall_clock
     cache_dir: Path | None = None
     common_dir: Path | None = None
+    _promisor: bool | None = field(default=None, repr=False)  # is the remote a partial clone's promisor?
 
     @property
     def ref(self) -> str:
@@ -432,6 +433,7 @@ class Store:
                 after = self._ref_value(self.tracking_ref)
                 if after:
                     self._mirror_heads(after, known_behind=before)
+                    self._fill_partial_clone(after)
                 return after
             if "couldn't find remote ref" in res.stderr:
                 return None
@@ -440,6 +442,34 @@ class Store:
             # Another process of this clone is updating the tracking ref: let it finish.
             time.sleep(random.uniform(0.005, 0.05))
         raise AssertionError("unreachable")
+
+    def _fill_partial_clone(self, tip: str) -> None:
+        """In a partial clone, bring every record of the coord tip in while the remote answers.
+
+        A `--filter` clone leaves the coord branch's files behind too, and git would fetch each
+        one separately when first read (one connection per record), and not at all while the
+        remote is down. One fetch of exactly what is missing, right after the fetch of the
+        branch, costs a `git config` in any remote-mode clone and a `rev-list` in a partial one.
+        A failure here is not an error: the readers fetch lazily, or say that they cannot.
+        """
+        assert self.remote
+        if self._promisor is None:
+            said = self.git.run("config", "--bool", "--get", f"remote.{self.remote}.promisor").stdout
+            self._promisor = said.strip() == b"true"
+        for _ in range(3):  # trees first when a tree:0 filter left them out, then their files
+            if not self._promisor:
+                return
+            listed = self.git.run("rev-list", "--objects", "--no-walk", "--missing=print", tip).stdout
+            missing = [line[1:] for line in listed.decode(errors="replace").splitlines() if line.startswith("?")]
+            if not missing:
+                return
+            res = self.git.run("-c", "fetch.negotiationAlgorithm=noop", "fetch", "--no-tags", "--no-write-fetch-head",
+                               "--recurse-submodules=no", "--quiet", "--stdin", self.remote,
+                               input="".join(f"{sha}\n" for sha in missing).encode(), timeout=self.remote_timeout,
+                               env={"GIT_TERMINAL_PROMPT": "0"})
+            if res.returncode != 0:
+                log.debug("could not fetch the coord records of the partial clone: %s", res.stderr.strip())
+                return
 
     def _ref_value(self, ref: str) -> str | None:
         found = self.git.read_object(ref)

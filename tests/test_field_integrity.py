@@ -23,8 +23,8 @@ UNREADABLE = "cannot read the coord records: "
 
 
 def _missing_objects(repo: Path, rev: str) -> set[str]:
-    """Objects reachable from `rev` that are not in this clone (no lazy fetch: --missing=print)."""
-    out = git(repo, "rev-list", "--objects", "--missing=print", rev)
+    """Objects of `rev`'s tree that are not in this clone (no lazy fetch: --missing=print)."""
+    out = git(repo, "rev-list", "--objects", "--no-walk", "--missing=print", rev)
     return {line[1:] for line in out.splitlines() if line.startswith("?")}
 
 
@@ -166,6 +166,20 @@ def test_verify_refuses_to_judge_a_token_whose_claim_it_cannot_read(partial: tup
     (remote.parent / "remote.away").rename(remote)
     verified = spawn(b, "verify", "--no-fetch", "origin/main~1..origin/main")
     assert verified.code == 0 and "clean" in verified.out, verified
+
+
+def test_a_fetch_brings_every_coord_record_into_a_partial_clone(partial: tuple[Path, Path, Path, str]) -> None:
+    """Records fetched with the branch are readable later, with the remote gone."""
+    remote, _, b, _ = partial
+    (remote.parent / "remote.away").rename(remote)
+    assert _missing_objects(b, "origin/coord")
+    assert run(b, "claims", agent="beta").code == 0  # fetches first (remote mode)
+    assert not _missing_objects(b, "origin/coord")
+    remote.rename(remote.parent / "remote.away")
+    listed = run(b, "claims", "--no-fetch", "--json", agent="beta")
+    assert listed.code == 0, listed
+    assert [c["resource"] for c in listed.json()] == ["src/api.py"]
+    assert run(b, "status", "--no-fetch", agent="beta").code == 0
 
 
 # -- records that parse but hold impossible values -------------------------------------------------
