@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import tomllib
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import tomli_w
@@ -261,11 +262,20 @@ class Summary(Record):
 
 def _resource(value: str) -> str:
     """A resource as the claim rules read it (DESIGN §4), kept as written; ValueError if impossible."""
+    problem = _resource_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+@lru_cache(maxsize=4096)
+def _resource_problem(value: str) -> str:
+    # Cached: every read of the claims validates every claim, and the same few resources recur.
     try:
         parse_resource(value)
     except InvalidInput as exc:
-        raise ValueError(exc.message) from None
-    return value
+        return exc.message
+    return ""
 
 
 def _agent_name(value: str) -> str:
