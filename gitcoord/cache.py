@@ -6,6 +6,13 @@ costs one JSON file instead of one blob read and one TOML parse per record,
 and a changed directory re-parses only the files that changed. The cache is
 derived local data under the common git dir (shared by worktrees); deleting
 it only costs time. Light on purpose: the commit hooks use it too.
+
+A record that could not be read is never "no record": the cache stores what a
+file parsed to, or `false` for a file that was read and is not TOML, and never
+anything for a read that failed (a partial clone whose promisor remote was
+down). The readers raise `RecordsUnreadable` (exit 4) instead of going on
+without the file; an entry of `null`, which older versions wrote for a failed
+read, is read again.
 """
 
 from __future__ import annotations
@@ -17,8 +24,60 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from gitcoord.errors import Unavailable
+from gitcoord.git import run_plain
+
 ListBlobs = Callable[[], dict[str, str]]  # file name -> blob id, for one directory
-ReadBlobs = Callable[[Sequence[str]], Sequence[bytes | None]]  # blob ids -> contents
+ReadBlobs = Callable[[Sequence[str]], Sequence[bytes]]  # blob ids -> contents; raises when unreadable
+NOT_TOML = False  # what the cache holds for a file that was read and does not parse
+
+
+class RecordsUnreadable(Unavailable):
+    """A coord record (or the tree listing them) exists but its object cannot be read.
+
+    Whoever needs every record of a directory fails closed on it (exit 4): a claim
+    that cannot be read must never be taken for no claim.
+    """
+
+
+def is_file(mode: int) -> bool:
+    """A tree entry that holds a file's contents (not a directory, not a submodule's commit)."""
+    return mode >> 12 in (0o10, 0o12)
+
+
+def records_unreadable(cwd: Path, path: str, sha: str) -> RecordsUnreadable:
+    """The error for `path` (object `sha`) that git could not produce, with why and the way out."""
+    promisor = _promisor(cwd)
+    if promisor:
+        url = _config(cwd, "--get", f"remote.{promisor}.url")
+        return RecordsUnreadable(
+            f"cannot read the coord records: {path} (object {sha[:12]}) is not in this partial clone, and git "
+            f"could not fetch it from its promisor remote {promisor!r}{f' ({url})' if url else ''}.",
+            hint=f"the promisor remote {promisor!r} is unreachable; retry when it is back, or `git fetch "
+                 f"{promisor}` the coord branch once it answers. Until then gitcoord refuses rather than "
+                 "guess what the record says.")
+    return RecordsUnreadable(
+        f"cannot read the coord records: {path} (object {sha[:12]}) is missing from this repository's "
+        "object store.",
+        hint="run `git fsck`; fetch the coord branch again from a healthy clone or remote. Until then "
+             "gitcoord refuses rather than guess what the record says.")
+
+
+def _promisor(cwd: Path) -> str:
+    """The promisor remote of a partial clone ("" when this is not one): `remote.NAME.promisor`
+    set true (what `clone --filter` writes), else `extensions.partialClone`."""
+    for line in _config(cwd, "--get-regexp", r"^remote\..*\.promisor$").splitlines():
+        key, _, value = line.partition(" ")
+        if value.strip().lower() in ("true", "yes", "on", "1"):
+            return key[len("remote."):-len(".promisor")]
+    return _config(cwd, "--get", "extensions.partialclone")
+
+
+def _config(cwd: Path, *args: str) -> str:
+    try:
+        return run_plain(cwd, "config", *args).stdout.decode(errors="replace").strip()
+    except Unavailable:
+        return ""
 
 
 class ParsedTrees:
@@ -31,11 +90,12 @@ class ParsedTrees:
              ) -> tuple[dict[str, dict[str, Any]], list[str]]:
         """({file name: parsed TOML}, [names of files that are not TOML]) for one directory."""
         saved = self._load(directory)
-        if saved.get("tree") == tree_id:
-            return _split(saved["files"])
         prior: dict[str, list[Any]] = saved.get("files", {})
+        if saved.get("tree") == tree_id and all(_known(entry) for entry in prior.values()):
+            return _split(prior)
         blobs = {name: sha for name, sha in list_blobs().items() if name.endswith(".toml")}
-        changed = [name for name, sha in blobs.items() if prior.get(name, [None])[0] != sha]
+        changed = [name for name, sha in blobs.items()
+                   if not (_known(prior.get(name)) and prior[name][0] == sha)]
         contents = dict(zip(changed, read_blobs([blobs[name] for name in changed]), strict=True))
         files = {name: [sha, _parse(contents[name]) if name in contents else prior[name][1]]
                  for name, sha in sorted(blobs.items())}
@@ -68,13 +128,19 @@ class ParsedTrees:
             pass  # a cache we cannot write only costs time
 
 
-def _parse(raw: bytes | None) -> dict[str, Any] | None:
-    if raw is None:
-        return None
+def _known(entry: Any) -> bool:
+    """Is a cache entry `[blob id, parse]` a real read: a table, or NOT_TOML (not a legacy null)?"""
+    return (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)
+            and (isinstance(entry[1], dict) or entry[1] is NOT_TOML))
+
+
+def _parse(raw: bytes) -> dict[str, Any] | bool:
+    if not isinstance(raw, bytes):  # a reader must raise, never hand over "nothing"
+        raise TypeError("a coord record was not read")
     try:
         return tomllib.loads(raw.decode())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError):
-        return None
+        return NOT_TOML
 
 
 def _split(files: dict[str, list[Any]]) -> tuple[dict[str, dict[str, Any]], list[str]]:

@@ -364,18 +364,23 @@ def _probe_guard(top: Path, editor: Editor, command: str) -> dict[str, str]:
 
 def _records(coord: Coordinator) -> dict[str, str]:
     """Read every record once; what the readers would skip as malformed."""
+    from gitcoord.cache import RecordsUnreadable
     from gitcoord.store import ROOT
 
     snap = coord.snapshot()
-    _ = snap.meta  # meta.toml is read lazily; a damaged one is skipped like any record
-    for model in MODELS:
-        snap.records(model)
-    for name, entry in snap.entries(f"{ROOT}/{Summary.directory}").items():
-        if entry.is_tree:
-            snap.records(Summary, subdir=name)
+    try:
+        _ = snap.meta  # meta.toml is read lazily; a damaged one is skipped like any record
+        for model in MODELS:
+            snap.records(model)
+        for name, entry in snap.entries(f"{ROOT}/{Summary.directory}").items():
+            if entry.is_tree:
+                snap.records(Summary, subdir=name)
+    except RecordsUnreadable as exc:  # every command that needs them exits 4 until they can be read
+        return _finding("records", "problem", exc.message, exc.hint or "")
     if snap.skipped:
         listed = ", ".join(snap.skipped[:10]) + (" ..." if len(snap.skipped) > 10 else "")
-        return _finding("records", "problem", f"{len(snap.skipped)} malformed record(s), ignored by every "
+        return _finding("records", "problem", f"{len(snap.skipped)} malformed record(s) (not TOML, a missing "
+                        "or impossible value), ignored by every "
                         f"command: {listed}", f"inspect with `git show {coord.store.branch}:PATH`; fix or delete "
                         "the file with a commit on the coord branch (or let its owner write it again).")
     return _finding("records", "ok", "every record parses.")

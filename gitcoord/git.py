@@ -52,6 +52,15 @@ class GitFailed(GitcoordError):
         super().__init__(f"git {' '.join(args)} failed with exit code {returncode}: {detail}")
 
 
+class ObjectUnreadable(Unavailable):
+    """`git cat-file` died answering for an object: in a partial clone, the promisor remote
+    could not supply it (git stops the whole batch then). Never the same as "missing"."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"git could not read the object {name}.")
+        self.name = name
+
+
 class Result(NamedTuple):
     returncode: int
     stdout: bytes
@@ -156,9 +165,12 @@ class CatFile:
         results: list[tuple[str, str, bytes] | None] = []
         for start in range(0, len(names), 256):
             chunk = names[start:start + 256]
-            stdin.write(b"".join(n.encode() + b"\n" for n in chunk))
-            stdin.flush()
-            results += [_read_answer(stdout) for _ in chunk]
+            try:
+                stdin.write(b"".join(n.encode() + b"\n" for n in chunk))
+                stdin.flush()
+            except OSError:  # it died on an earlier read of ours
+                raise ObjectUnreadable(chunk[0]) from None
+            results += [_read_answer(stdout, name) for name in chunk]
         return results
 
     def close(self) -> None:
@@ -214,13 +226,17 @@ class RefWatch:
         return True
 
 
-def _read_answer(stream: IO[bytes]) -> tuple[str, str, bytes] | None:
-    parts = stream.readline().decode().rstrip("\n").split(" ")
+def _read_answer(stream: IO[bytes], name: str) -> tuple[str, str, bytes] | None:
+    line = stream.readline()
+    if not line.endswith(b"\n"):  # the process ended instead of answering
+        raise ObjectUnreadable(name)
+    parts = line.decode().rstrip("\n").split(" ")
     if len(parts) != 3:  # "<name> missing" or "<name> ambiguous"
         return None
     sha, kind, size = parts
     data = stream.read(int(size))
-    stream.read(1)  # the newline after the contents
+    if len(data) != int(size) or stream.read(1) != b"\n":  # the newline after the contents
+        raise ObjectUnreadable(name)
     return sha, kind, data
 
 
@@ -274,7 +290,11 @@ class Git:
     def read_objects(self, names: Sequence[str]) -> list[tuple[str, str, bytes] | None]:
         if self._batch is None:
             self._batch = CatFile(self.cwd)
-        return self._batch.read(names)
+        try:
+            return self._batch.read(names)
+        except ObjectUnreadable:
+            self.close()  # the process is gone; the next read starts a new one
+            raise
 
     def read_object(self, name: str) -> tuple[str, str, bytes] | None:
         return self.read_objects([name])[0]

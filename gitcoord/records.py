@@ -2,21 +2,27 @@
 
 Records are written strictly (a model is validated before it becomes TOML)
 and read tolerantly (unknown keys are ignored; a file that does not parse is
-skipped with a warning by the store's reader, never a crash).
+skipped with a warning by the store's reader, never a crash). A value no
+command could have written (a claim on a 1,200-byte resource, a task needing
+`../../etc/passwd`) fails validation here, so such a record is skipped like a
+malformed one instead of making every command that reads it exit 2.
 """
 
 from __future__ import annotations
 
 import tomllib
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
+from gitcoord.claims import parse_resource
 from gitcoord.clock import utc_text as utc_text
 from gitcoord.constants import AGENT_NAME as AGENT_NAME
 from gitcoord.constants import RECORD_ID as RECORD_ID
+from gitcoord.errors import InvalidInput
 
 MAX_MESSAGE = 4000
 MAX_TRACE = 64 * 1024
@@ -123,6 +129,11 @@ class Claim(IdRecord):
     last_check_in: Timestamp
     expires_at: Timestamp
 
+    @field_validator("resource")
+    @classmethod
+    def _resource_is_a_resource(cls, value: str) -> str:
+        return _resource(value)
+
 
 class Task(IdRecord):
     kind: ClassVar[str] = "T"
@@ -143,6 +154,11 @@ class Task(IdRecord):
     note: str = ""
     block_reason: str = ""
 
+    @field_validator("resources")
+    @classmethod
+    def _resources_are_resources(cls, value: list[str]) -> list[str]:
+        return [_resource(item) for item in value]
+
 
 class HelpRequest(IdRecord):
     kind: ClassVar[str] = "H"
@@ -160,6 +176,11 @@ class HelpRequest(IdRecord):
     resolved_by: str = ""
     resolved_at: Timestamp | None = None
     resolution_note: str = ""
+
+    @field_validator("resource")
+    @classmethod
+    def _resource_is_empty_or_a_resource(cls, value: str) -> str:
+        return _resource(value) if value else value
 
 
 class Message(IdRecord):
@@ -237,6 +258,24 @@ class Summary(Record):
     @property
     def key(self) -> str:
         return f"{self.agent}/{self.day.isoformat()}"
+
+
+def _resource(value: str) -> str:
+    """A resource as the claim rules read it (DESIGN §4), kept as written; ValueError if impossible."""
+    problem = _resource_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+@lru_cache(maxsize=4096)
+def _resource_problem(value: str) -> str:
+    # Cached: every read of the claims validates every claim, and the same few resources recur.
+    try:
+        parse_resource(value)
+    except InvalidInput as exc:
+        return exc.message
+    return ""
 
 
 def _agent_name(value: str) -> str:

@@ -33,11 +33,21 @@ from typing import Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
-from gitcoord.cache import ParsedTrees
+from gitcoord.cache import ParsedTrees, is_file, records_unreadable
 from gitcoord.clock import wall_clock
 from gitcoord.constants import COORD_WORKFLOW_NAME, COORD_WORKFLOWS_DIR, DEFAULT_BRANCH
 from gitcoord.errors import GitcoordError, InvalidInput, Refused, Unavailable
-from gitcoord.git import BLOB_MODE, TREE_MODE, Git, GitFailed, RefWatch, TreeEntry, parse_trailers
+from gitcoord.git import (
+    BLOB_MODE,
+    TREE_MODE,
+    Git,
+    GitFailed,
+    ObjectUnreadable,
+    RefWatch,
+    TreeEntry,
+    parse_trailers,
+    parse_tree,
+)
 from gitcoord.records import KINDS, Meta, Record, parse_record
 from gitcoord.workspace import view_ref
 
@@ -73,7 +83,11 @@ def stale_lock_message(name: str) -> str:
 
 @dataclass
 class Snapshot:
-    """A read-only view of the store at one commit (or of an empty store)."""
+    """A read-only view of the store at one commit (or of an empty store).
+
+    An object the tree names that git cannot produce (a partial clone whose promisor
+    remote is down) raises `RecordsUnreadable` (exit 4): never read as an absent record.
+    """
 
     git: Git
     commit: str | None
@@ -125,22 +139,34 @@ class Snapshot:
         entries: dict[str, TreeEntry] = {}
         if self.tree is not None:
             if directory == "":
-                entries = self.git.read_tree(self.tree)
+                entries = parse_tree(self._objects([self.tree], [directory or "the coord tree"], "tree")[0], self.tree)
             else:
                 parent, _, name = directory.rpartition("/")
                 entry = self.entries(parent).get(name)
                 if entry is not None and entry.is_tree:
-                    entries = self.git.read_tree(entry.sha)
+                    entries = parse_tree(self._objects([entry.sha], [directory], "tree")[0], entry.sha)
         self._trees[directory] = entries
         return entries
 
     def read(self, path: str) -> bytes | None:
+        """The file at `path`; None when the tree has no such file (unreadable: RecordsUnreadable)."""
         parent, _, name = path.rpartition("/")
         entry = self.entries(parent).get(name)
-        if entry is None or entry.is_tree:
+        if entry is None or not is_file(entry.mode):
             return None
-        found = self.git.read_object(entry.sha)
-        return found[2] if found else None
+        return self._objects([entry.sha], [path], "blob")[0]
+
+    def _objects(self, shas: Sequence[str], paths: Sequence[str], kind: str) -> list[bytes]:
+        """The contents of objects the tree names; any that git cannot produce is RecordsUnreadable."""
+        try:
+            found = self.git.read_objects(list(shas))
+        except ObjectUnreadable as exc:
+            at = shas.index(exc.name) if exc.name in shas else 0
+            raise records_unreadable(self.git.cwd, paths[at], shas[at]) from exc
+        for sha, path, item in zip(shas, paths, found, strict=True):
+            if item is None or item[1] != kind:
+                raise records_unreadable(self.git.cwd, path, sha)
+        return [item[2] for item in found if item is not None]
 
     def parsed_dir(self, directory: str) -> tuple[dict[str, dict[str, Any]], list[str]]:
         """The TOML files of one directory, parsed (through the cache): ({name: data}, [bad names]).
@@ -158,10 +184,11 @@ class Snapshot:
             return {}, []
 
         def list_blobs() -> dict[str, str]:
-            return {n: e.sha for n, e in self.entries(directory).items() if not e.is_tree}
+            return {n: e.sha for n, e in self.entries(directory).items() if is_file(e.mode)}
 
-        def read_blobs(shas: Sequence[str]) -> list[bytes | None]:
-            return [found[2] if found else None for found in self.git.read_objects(list(shas))]
+        def read_blobs(shas: Sequence[str]) -> list[bytes]:
+            names = {e.sha: n for n, e in self.entries(directory).items()}
+            return self._objects(shas, [f"{directory}/{names.get(sha, sha)}" for sha in shas], "blob")
 
         return self.cache.read(directory, entry.sha, list_blobs, read_blobs)
 
@@ -204,9 +231,19 @@ class Snapshot:
         return record if self._named_right(path.rpartition("/")[0], path.rpartition("/")[2], record) else None
 
     def _skip(self, path: str, exc: Exception) -> None:
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        log.warning("skipping malformed record %s: %s", path, first_line)
+        if path in self.skipped:
+            return  # one warning per record, however often this snapshot reads it
+        log.warning("skipping malformed record %s: %s", path, _why(exc))
         self.skipped.append(path)
+
+
+def _why(exc: Exception) -> str:
+    """One line on what is wrong with a record: the first field pydantic refused and why."""
+    if isinstance(exc, ValidationError) and exc.errors():
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        return f"{where}: {first['msg'].removeprefix('Value error, ')}"[:300]
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _only_coord_workflows(snap: Snapshot) -> bool:
@@ -341,6 +378,7 @@ class Store:
     common_dir: Path | None = None
     _lock_seen: tuple[str, int, int] | None = field(default=None, init=False, repr=False)
     _lock_since: float = field(default=0.0, init=False, repr=False)
+    _promisor: bool | None = field(default=None, repr=False)  # is the remote a partial clone's promisor?
 
     @property
     def ref(self) -> str:
@@ -409,6 +447,7 @@ class Store:
                 after = self._ref_value(self.tracking_ref)
                 if after:
                     self._mirror_heads(after, known_behind=before)
+                    self._fill_partial_clone(after)
                 return after
             if "couldn't find remote ref" in res.stderr:
                 return None
@@ -418,6 +457,34 @@ class Store:
             if not _is_lost_race(res.stderr) or (attempt >= 20 and not locked) or time.monotonic() > deadline:
                 raise _unreachable(self.remote, res.stderr)
             time.sleep(random.uniform(0.005, 0.05))
+
+    def _fill_partial_clone(self, tip: str) -> None:
+        """In a partial clone, bring every record of the coord tip in while the remote answers.
+
+        A `--filter` clone leaves the coord branch's files behind too, and git would fetch each
+        one separately when first read (one connection per record), and not at all while the
+        remote is down. One fetch of exactly what is missing, right after the fetch of the
+        branch, costs a `git config` in any remote-mode clone and a `rev-list` in a partial one.
+        A failure here is not an error: the readers fetch lazily, or say that they cannot.
+        """
+        assert self.remote
+        if self._promisor is None:
+            said = self.git.run("config", "--bool", "--get", f"remote.{self.remote}.promisor").stdout
+            self._promisor = said.strip() == b"true"
+        for _ in range(3):  # trees first when a tree:0 filter left them out, then their files
+            if not self._promisor:
+                return
+            listed = self.git.run("rev-list", "--objects", "--no-walk", "--missing=print", tip).stdout
+            missing = [line[1:] for line in listed.decode(errors="replace").splitlines() if line.startswith("?")]
+            if not missing:
+                return
+            res = self.git.run("-c", "fetch.negotiationAlgorithm=noop", "fetch", "--no-tags", "--no-write-fetch-head",
+                               "--recurse-submodules=no", "--quiet", "--stdin", self.remote,
+                               input="".join(f"{sha}\n" for sha in missing).encode(), timeout=self.remote_timeout,
+                               env={"GIT_TERMINAL_PROMPT": "0"})
+            if res.returncode != 0:
+                log.debug("could not fetch the coord records of the partial clone: %s", res.stderr.strip())
+                return
 
     def _ref_value(self, ref: str) -> str | None:
         found = self.git.read_object(ref)

@@ -11,7 +11,9 @@ Both editors run a PreToolUse command hook with the tool call as JSON on stdin:
 A deny is `{"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "deny",
 "permissionDecisionReason": ...}}` on stdout with exit 0, which both editors honour. Allowing prints
 nothing (so the editor's own permission rules still apply). A guard that fails internally warns on
-stderr and allows: an agent must never be wedged by it. A conflict always denies.
+stderr and allows: an agent must never be wedged by it. A conflict always denies, and so do claims
+that exist but cannot be read (a partial clone whose promisor remote is down): the deny says why
+and what to do, and lifts by itself once the records can be read again.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
+from gitcoord.cache import RecordsUnreadable
 from gitcoord.hooks.lean import ClaimIndex, HeldClaim, LeanRepo, scrub_hook_env
 
 Format = Literal["claude", "codex"]
@@ -120,6 +123,9 @@ def run_guard(fmt: Format, stdin: str) -> tuple[int, str]:
         if not cwd.is_dir():
             return 0, ""  # outside any repository we can read
         found = conflicts(call, LeanRepo(cwd), cwd) if tool_paths(call) else []
+    except RecordsUnreadable as exc:  # claims we cannot see may cover this path: never "unclaimed"
+        reason = f"gitcoord: this edit cannot be checked, so it is denied: {exc.render()}"
+        return 0, json.dumps(decision(reason))
     except Exception as exc:  # the guard must never wedge an agent
         sys.stderr.write(f"gitcoord guard ({fmt}): warning: could not check this edit, allowing it: {exc}\n")
         return 0, ""

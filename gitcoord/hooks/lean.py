@@ -14,12 +14,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from gitcoord.cache import ParsedTrees
+from gitcoord.cache import ParsedTrees, is_file, records_unreadable
 from gitcoord.claims import Resource, ResourceIndex, parse_resource
 from gitcoord.clock import parse_utc, wall_clock
 from gitcoord.constants import CACHE_DIR, DEFAULT_GRACE_MINUTES, DEFAULT_HOOKS_MODE, HOOK_MODES
 from gitcoord.errors import InvalidInput
-from gitcoord.git import CatFile, parse_tree, run_plain
+from gitcoord.git import CatFile, ObjectUnreadable, parse_tree, run_plain
 from gitcoord.git import scrub_hook_env as scrub_hook_env
 from gitcoord.workspace import Workspace, view_ref
 
@@ -119,18 +119,23 @@ class LeanRepo:
         """The parsed TOML records of one directory of the coord branch (malformed ones skipped).
 
         One `git cat-file --batch` process reads the directory's tree, then every blob in it.
+        A record git cannot produce raises `RecordsUnreadable`: the hooks refuse rather than
+        judge a commit against claims they could not see.
         """
         names = [tip] if tip else self._coord_refs()
-        reader = CatFile(self.top or self.cwd)
+        where = self.top or self.cwd
+        reader = CatFile(where)
         try:
-            tree = next((found for found in reader.read([f"{n}:.coord/{directory}" for n in names]) if found), None)
+            try:
+                tree = next((found for found in reader.read([f"{n}:.coord/{directory}" for n in names]) if found),
+                            None)
+            except ObjectUnreadable as exc:
+                raise records_unreadable(where, f".coord/{directory}", exc.name) from exc
             if tree is None or tree[1] != "tree":
                 return []
-            entries = parse_tree(tree[2], tree[0])
-            parsed, _ = self.cache.read(
-                f".coord/{directory}", tree[0],
-                lambda: {name: e.sha for name, e in entries.items() if not e.is_tree},
-                lambda shas: [found[2] if found else None for found in reader.read(list(shas))])
+            entries = {name: e.sha for name, e in parse_tree(tree[2], tree[0]).items() if is_file(e.mode)}
+            parsed, _ = self.cache.read(f".coord/{directory}", tree[0], lambda: entries,
+                                        lambda shas: _read_files(reader, where, directory, entries, shas))
         finally:
             reader.close()
         # A malformed record is the store's warning to give, not the hook's.
@@ -149,6 +154,20 @@ class LeanRepo:
             if now <= claim.expires_at + grace:
                 found.append(claim)
         return found
+
+
+def _read_files(reader: CatFile, where: Path, directory: str, entries: dict[str, str],
+                shas: Sequence[str]) -> list[bytes]:
+    """The contents of the blobs of one coord directory; RecordsUnreadable for any git cannot produce."""
+    names = {sha: name for name, sha in entries.items()}
+    try:
+        found = reader.read(list(shas))
+    except ObjectUnreadable as exc:
+        raise records_unreadable(where, f".coord/{directory}/{names.get(exc.name, exc.name)}", exc.name) from exc
+    for sha, item in zip(shas, found, strict=True):
+        if item is None or item[1] != "blob":
+            raise records_unreadable(where, f".coord/{directory}/{names.get(sha, sha)}", sha)
+    return [item[2] for item in found if item is not None]
 
 
 class ClaimIndex:

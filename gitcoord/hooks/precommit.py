@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from gitcoord.cache import RecordsUnreadable
 from gitcoord.constants import STATE_DIR
 from gitcoord.errors import GitcoordError, InvalidInput
 from gitcoord.git import parse_trailers
@@ -76,13 +77,27 @@ def run_pre_commit(repo: LeanRepo, mode: str) -> int:
     if not paths:
         return 0
     agent = repo.agent()
-    claims = _claims(repo)
+    try:
+        claims = _claims(repo)
+    except RecordsUnreadable as exc:
+        return _unreadable(exc, mode)
     problems = find_problems(paths, ClaimIndex(claims, ignorecase=repo.ignorecase), agent, mode)
     verdict, override_id = _verdict(repo, agent, problems, mode)
     if verdict == 0:
         hand_off_trailers(repo, commit_trailers(agent, claims, paths, ignorecase=repo.ignorecase,
                                                 override_id=override_id))
     return verdict
+
+
+def _unreadable(exc: RecordsUnreadable, mode: str) -> int:
+    """Claims that exist but cannot be read: refuse (mode warn: say so and let it through)."""
+    if mode == "warn":
+        sys.stderr.write(f"gitcoord: warning (mode warn, not refused): {exc.render()}\n")
+        return 0
+    sys.stderr.write(f"gitcoord: commit refused: the claims cannot be checked: {exc.render()}\n"
+                     "hint: to commit without the check (verify and the server still check): "
+                     "git commit --no-verify\n")
+    return 1
 
 
 def _verdict(repo: LeanRepo, agent: str | None, problems: Sequence[Problem], mode: str) -> tuple[int, str]:
@@ -255,7 +270,13 @@ def run_prepare_commit_msg(repo: LeanRepo, args: Sequence[str]) -> int:
     if options is None:
         paths = staged_paths(repo)
         agent = repo.agent()
-        claims = repo.claims() if agent else []
+        try:
+            claims = repo.claims() if agent else []
+        except RecordsUnreadable as exc:
+            # Only reached past pre-commit (--no-verify, a hook manager): the commit goes ahead
+            # without Coord-Claim trailers, which verify then judges against the claims.
+            sys.stderr.write(f"gitcoord: warning: no Coord-Claim trailers added: {exc.message}\n")
+            claims = []
         options = trailer_options(commit_trailers(agent, claims, paths, ignorecase=repo.ignorecase,
                                                   override_id=_recorded_override(repo, agent)))
     if options:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, NamedTuple
 
+from gitcoord.cache import records_unreadable
 from gitcoord.claims import covers, parse_resource
 from gitcoord.errors import GitcoordError, InvalidInput
 from gitcoord.git import is_zero_oid, parse_trailers, run_plain
@@ -176,12 +177,19 @@ def _claim_from_history(repo: LeanRepo, tip: str, claim_id: str) -> dict[str, An
     path = f".coord/claims/{claim_id}.toml"
     last = repo.git("log", "-1", "--format=%H", tip, "--", path).decode().strip()
     for revision in (f"{last}:{path}", f"{last}^:{path}"):  # written there, or deleted there
-        found = run_plain(repo.cwd, "cat-file", "-p", revision)
-        if last and found.returncode == 0:
-            try:
-                return tomllib.loads(found.stdout.decode())
-            except (tomllib.TOMLDecodeError, UnicodeDecodeError):
-                return None
+        if not last:
+            break
+        # The blob's id comes from the tree; its contents may be missing (a partial clone).
+        blob = run_plain(repo.cwd, "rev-parse", "--verify", "--quiet", revision)
+        if blob.returncode != 0:
+            continue
+        found = run_plain(repo.cwd, "cat-file", "blob", blob.stdout.decode().strip())
+        if found.returncode != 0:
+            raise records_unreadable(repo.cwd, f"{path} as of {last[:12]}", blob.stdout.decode().strip())
+        try:
+            return tomllib.loads(found.stdout.decode())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+            return None
     return None
 
 
