@@ -15,7 +15,7 @@ import pytest
 from gitcoord.git import RefWatch
 from gitcoord.integrate import BEGIN, END
 
-from .conftest import GITCOORD, World, git, run, spawn
+from .conftest import GITCOORD, World, fetches, git, run, spawn, wait_for
 
 USER_TEXT = "# Project notes\n\nRun `make test` before pushing.\n"
 
@@ -79,32 +79,38 @@ def test_begin_marker_without_end_is_refused_untouched(local_repo: Path) -> None
     assert agents_md.read_text() == f"{BEGIN}\nhalf a block\n"
 
 
-def test_claim_wait_gets_a_resource_released_three_seconds_later(world: World) -> None:
+def test_claim_wait_gets_a_resource_released_during_the_wait(world: World) -> None:
     a, b = world.clones[0], world.clones[1]
     assert run(a, "claim", "src/api.py", agent="alpha").code == 0
-    env = {"GITCOORD_AGENT": "beta"}
-    started = time.monotonic()
-    waiter = subprocess.Popen([*GITCOORD, "-C", str(b), "claim", "src/api.py", "--wait", "30", "--json"],
+    trace = world.root / "waiter.trace"
+    env = {"GITCOORD_AGENT": "beta", "GIT_TRACE": str(trace)}
+    waiter = subprocess.Popen([*GITCOORD, "-C", str(b), "claim", "src/api.py", "--wait", "600", "--json"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               env={**os.environ, **env})
-    time.sleep(3)
-    assert waiter.poll() is None, "the waiter gave up while alpha still held the claim"
-    assert run(a, "release", "src/api.py", agent="alpha").code == 0
-    released = time.monotonic()
-    out, err = waiter.communicate(timeout=30)
-    granted_after = time.monotonic() - released
+    try:
+        # Refused on the remote's tip at least twice (each attempt fetches): it is waiting.
+        wait_for(lambda: fetches(trace) >= 3 or waiter.poll() is not None, "the waiter's second attempt")
+        assert waiter.poll() is None, "the waiter gave up while alpha still held the claim"
+        assert run(a, "release", "src/api.py", agent="alpha").code == 0
+        released = fetches(trace)
+        out, err = waiter.communicate(timeout=300)  # far inside the 600 s of --wait
+    finally:
+        if waiter.poll() is None:
+            waiter.kill()
+            waiter.communicate()
     assert waiter.returncode == 0, err
     assert json.loads(out)[0]["agent"] == "beta"
-    assert granted_after < 5, f"the release was noticed only after {granted_after:.1f}s"
-    assert time.monotonic() - started >= 3
+    # Noticed at the next attempt (one more may have been under way at the release), counted in
+    # attempts: how long each takes depends on the machine.
+    assert fetches(trace) - released <= 2, trace.read_text()
 
 
 def test_claim_wait_times_out_with_exit_3(world: World) -> None:
     assert run(world.clones[0], "claim", "src/api.py", agent="alpha").code == 0
     started = time.monotonic()
-    res = spawn(world.clones[1], "claim", "src/api.py", "--wait", "2", agent="beta")
+    res = spawn(world.clones[1], "claim", "src/api.py", "--wait", "2", agent="beta", timeout=300)
     assert res.code == 3 and "alpha" in res.err
-    assert 2 <= time.monotonic() - started < 15
+    assert time.monotonic() - started >= 2  # it did wait; how much longer depends on the machine
 
 
 def _coord_tip(repo: Path) -> str:

@@ -22,11 +22,9 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-from ..conftest import GITCOORD, World, git, run, spawn
+from ..conftest import GITCOORD, World, fetches, git, run, spawn, wait_for
 
 _T = "2020-01-01T00:00:00Z"
 # One broken record per directory, each broken in its own way.
@@ -149,21 +147,6 @@ def _refs(clone: Path) -> tuple[str, str]:
     return (git(clone, "rev-parse", "refs/remotes/origin/coord"), git(clone, "rev-parse", "refs/heads/coord"))
 
 
-def _fetches(trace: Path) -> int:
-    """How many `git fetch` a process has started, from its GIT_TRACE file."""
-    text = trace.read_text(errors="replace") if trace.exists() else ""
-    return sum(1 for line in text.splitlines() if "trace: built-in: git fetch " in line)
-
-
-def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
-    """Wait on a condition, however slow the machine; fail with `what` after a generous timeout."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.05)
-
-
 def test_remote_renamed_during_a_wait_loop_exit_4_promptly_nothing_diverges(world: World) -> None:
     a, b = world.clones[0], world.clones[1]
     assert run(b, "claim", "hot.py", agent="beta").code == 0
@@ -173,12 +156,12 @@ def test_remote_renamed_during_a_wait_loop_exit_4_promptly_nothing_diverges(worl
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         # In the wait loop: refused at least once on the remote's tip (each attempt fetches).
-        _wait_for(lambda: _fetches(trace) >= 2 or proc.poll() is not None, "the --wait loop to start")
+        wait_for(lambda: fetches(trace) >= 2 or proc.poll() is not None, "the --wait loop to start")
         assert proc.poll() is None, "the --wait loop ended before the remote went away"
         tip = git(world.remote, "rev-parse", "coord")
         gone = world.root / "gone.git"
         world.remote.rename(gone)
-        before = _fetches(trace)
+        before = fetches(trace)
         _out, err = proc.communicate(timeout=300)  # far inside the 600 s of --wait
     finally:
         if proc.poll() is None:
@@ -188,7 +171,7 @@ def test_remote_renamed_during_a_wait_loop_exit_4_promptly_nothing_diverges(worl
     assert "cannot be reached" in err and "Traceback" not in err
     # Promptly, counted in attempts rather than seconds: the fetch that failed ends the wait (one
     # more may have been under way when the remote went), where a loop that retried would go on.
-    assert _fetches(trace) - before <= 2, trace.read_text()
+    assert fetches(trace) - before <= 2, trace.read_text()
     # The clone's copy is the remote's tip: it saw beta's claim and invented nothing.
     assert _refs(a) == (tip, tip)
     gone.rename(world.remote)
@@ -235,7 +218,7 @@ def test_remote_hanging_in_pre_receive_exit_4_within_timeout_nothing_lands(world
     assert pid_file.exists()
     server = [int(pid) for pid in pid_file.read_text().split()]
     release.touch()
-    _wait_for(lambda: all(_gone(pid) for pid in server), "the remote's hook and receive-pack to end")
+    wait_for(lambda: all(_gone(pid) for pid in server), "the remote's hook and receive-pack to end")
     assert git(world.remote, "rev-parse", "coord") == before
     assert _refs(a) == (before, before)
     (world.remote / "hooks" / "pre-receive").unlink()
