@@ -133,3 +133,20 @@ def test_start_and_claims_show_my_claim_that_landed_unheard(world: World) -> Non
     ctx = run(a, "start", "--json", agent="alpha")
     assert ctx.code == 0, ctx.err
     assert sorted(c["resource"] for c in ctx.json()["active_claims"] if c["mine"]) == ["src/w.py", "src/x.py"]
+
+
+def test_release_all_cannot_say_nothing_when_it_cannot_see_the_remote(world: World) -> None:
+    a = world.clones[0]
+    world.remote.rename(world.root / "gone.git")
+    res = run(a, "release", "--all", agent="alpha")
+    assert res.code == 4, res.out + res.err
+    assert "cannot be reached" in res.err and "nothing to release" not in res.out
+    assert "Traceback" not in res.err
+
+
+def test_release_all_in_local_mode_needs_no_remote(local_repo: Path) -> None:
+    assert run(local_repo, "claim", "src/x.py", agent="alpha").code == 0
+    res = run(local_repo, "release", "--all", agent="alpha")
+    assert res.code == 0 and "released src/x.py" in res.out, res.err
+    again = run(local_repo, "release", "--all", agent="alpha")
+    assert (again.code, again.out.strip()) == (0, "nothing to release.")
