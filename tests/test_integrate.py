@@ -139,7 +139,7 @@ def test_ref_watch_sees_loose_packed_and_worktree_updates(local_repo: Path, tmp_
 
 
 def test_local_wait_wakes_on_the_release_not_on_its_timer(local_repo: Path, tmp_path: Path) -> None:
-    """Three waiters, three releases: each is granted within a second of its release.
+    """Three waiters, three releases: each is granted within about one claim's time of its release.
 
     Timed retries alone (seconds apart by now) would be that quick by luck about
     four times in ten for one waiter, and seldom for all three.
@@ -152,13 +152,20 @@ def test_local_wait_wakes_on_the_release_not_on_its_timer(local_repo: Path, tmp_
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env={**os.environ, "GITCOORD_AGENT": f"w{n}"})
                for n, name in enumerate(names)]
-    time.sleep(5)
+    time.sleep(5)  # not a synchronisation: lets the waiters' timed retries grow seconds apart
     assert all(w.poll() is None for w in waiters), "a waiter gave up while alpha held its claim"
     for n, (name, waiter) in enumerate(zip(names, waiters, strict=True)):
+        # What one whole claim costs on this machine right now (a process started, a write landed,
+        # an exit): a woken waiter does less than that, so on a loaded machine the bound grows
+        # with the machine's slowness while the timed retries it is told apart from do not.
+        started = time.monotonic()
+        assert spawn(wt, "claim", f"other/{n}.py", agent="bystander").code == 0
+        one_claim = time.monotonic() - started
         assert run(local_repo, "release", name, agent="alpha").code == 0
         released = time.monotonic()
-        out, err = waiter.communicate(timeout=30)
+        out, err = waiter.communicate(timeout=300)
         granted_after = time.monotonic() - released
         assert waiter.returncode == 0, err
         assert json.loads(out)[0]["agent"] == f"w{n}"
-        assert granted_after < 1.0, f"{name}'s release was noticed only after {granted_after:.2f}s"
+        assert granted_after < 0.6 + one_claim, \
+            f"{name}'s release was noticed only after {granted_after:.2f}s (one claim takes {one_claim:.2f}s)"
