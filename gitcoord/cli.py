@@ -224,11 +224,12 @@ def status(fetch: bool, agent: str | None, as_json: bool) -> None:
 @click.option("--since", default=None, metavar="WHEN", help="Only commits after WHEN (git date syntax).")
 @click.option("--agent", "who", default=None, metavar="A", help="Only this agent's actions.")
 @click.option("-n", "limit", type=click.IntRange(min=1), default=None, help="At most this many entries.")
+@fetch_option
 @json_option
-def log(since: str | None, who: str | None, limit: int | None, as_json: bool) -> None:
+def log(since: str | None, who: str | None, limit: int | None, fetch: bool, as_json: bool) -> None:
     """The audit trail, read from the coord history."""
     with coord() as c:
-        entries = c.log(since=since, agent=who, limit=limit)
+        entries = c.log(since=since, agent=who, limit=limit, fetch=fetch)
     if as_json:
         return output.print_json(entries)
     rows = [[e["time"][:19].replace("T", " "), e.get("rev", ""), e.get("agent", ""), e.get("action", ""),

@@ -561,10 +561,14 @@ class Coordinator(ProtocolOps):
         return report
 
     def log(self, *, since: str | None = None, agent: str | None = None,
-            limit: int | None = None) -> list[dict[str, Any]]:
-        """The audit trail: one entry per coord commit, newest first."""
+            limit: int | None = None, fetch: bool = True) -> list[dict[str, Any]]:
+        """The audit trail: one entry per coord commit, newest first.
+
+        In remote mode it is the remote's trail (fetched first) unless `fetch` is
+        False: after a write that may or may not have landed, it shows which.
+        """
         entries = []
-        for entry in self.store.history(since=since):
+        for entry in self.store.history(since=since, fetch=fetch):
             if agent and entry.get("agent") != agent:
                 continue
             entries.append(entry)

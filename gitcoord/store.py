@@ -539,6 +539,11 @@ class Store:
                 tip, fresh = self.fetch(), True
                 continue
             if not txn.has_writes:
+                if not fresh:
+                    # "Nothing to do" on a possibly stale copy is a verdict too (`release --all`
+                    # after a write whose landing the client never heard): the remote's tip decides.
+                    tip, fresh = self.fetch(), True
+                    continue
                 return Outcome(None, snap.rev, value, attempt)
             new = self._commit(snap, txn, agent)
             if self._swap(tip, new):
@@ -723,9 +728,14 @@ class Store:
         message = "gitcoord: init coord store\n\nCoord-Agent: gitcoord\nCoord-Action: init\nCoord-Rev: 0\n"
         return self.git.commit_tree(tree, [], message)
 
-    def history(self, *, since: str | None = None, limit: int | None = None) -> Iterator[dict[str, Any]]:
-        """Commits of the coord branch, newest first, with their trailers parsed."""
-        tip = self.local_tip()
+    def history(self, *, since: str | None = None, limit: int | None = None,
+                fetch: bool = False) -> Iterator[dict[str, Any]]:
+        """Commits of the coord branch, newest first, with their trailers parsed.
+
+        With `fetch` (remote mode), the remote's history: after an unclear write,
+        the way to see whether it landed.
+        """
+        tip = self.fetch() if fetch and self.remote else self.local_tip()
         if tip is None:
             return
         args = ["log", "-z", "--format=%H%x1f%cI%x1f%an <%ae>%x1f%B", tip]

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +85,22 @@ def spawn(cwd: Path, *args: str, agent: str | None = None, env: dict[str, str] |
     res = subprocess.run([*GITCOORD, "-C", str(cwd), *args], capture_output=True, text=True,
                          env=full_env, timeout=timeout)
     return Result(res.returncode, res.stdout, res.stderr)
+
+
+def wait_for(condition: Callable[[], object], what: str, timeout: float = 120) -> None:
+    """Wait on a condition, however slow the machine; fail naming `what` after a generous timeout."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def fetches(trace: Path) -> int:
+    """How many `git fetch` the processes run with GIT_TRACE=`trace` have started: a count of
+    attempts for the tests, where elapsed time would depend on the machine's speed."""
+    text = trace.read_text(errors="replace") if trace.exists() else ""
+    return sum(1 for line in text.splitlines() if "trace: built-in: git fetch " in line)
 
 
 def make_repo(path: Path) -> Path:

@@ -15,7 +15,7 @@ import pytest
 from gitcoord.git import RefWatch
 from gitcoord.integrate import BEGIN, END
 
-from .conftest import GITCOORD, World, git, run, spawn
+from .conftest import GITCOORD, World, fetches, git, run, spawn, wait_for
 
 USER_TEXT = "# Project notes\n\nRun `make test` before pushing.\n"
 
@@ -81,32 +81,38 @@ def test_begin_marker_without_end_is_refused_untouched(local_repo: Path) -> None
     assert agents_md.read_text() == f"{BEGIN}\nhalf a block\n"
 
 
-def test_claim_wait_gets_a_resource_released_three_seconds_later(world: World) -> None:
+def test_claim_wait_gets_a_resource_released_during_the_wait(world: World) -> None:
     a, b = world.clones[0], world.clones[1]
     assert run(a, "claim", "src/api.py", agent="alpha").code == 0
-    env = {"GITCOORD_AGENT": "beta"}
-    started = time.monotonic()
-    waiter = subprocess.Popen([*GITCOORD, "-C", str(b), "claim", "src/api.py", "--wait", "30", "--json"],
+    trace = world.root / "waiter.trace"
+    env = {"GITCOORD_AGENT": "beta", "GIT_TRACE": str(trace)}
+    waiter = subprocess.Popen([*GITCOORD, "-C", str(b), "claim", "src/api.py", "--wait", "600", "--json"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               env={**os.environ, **env})
-    time.sleep(3)
-    assert waiter.poll() is None, "the waiter gave up while alpha still held the claim"
-    assert run(a, "release", "src/api.py", agent="alpha").code == 0
-    released = time.monotonic()
-    out, err = waiter.communicate(timeout=30)
-    granted_after = time.monotonic() - released
+    try:
+        # Refused on the remote's tip at least twice (each attempt fetches): it is waiting.
+        wait_for(lambda: fetches(trace) >= 3 or waiter.poll() is not None, "the waiter's second attempt")
+        assert waiter.poll() is None, "the waiter gave up while alpha still held the claim"
+        assert run(a, "release", "src/api.py", agent="alpha").code == 0
+        released = fetches(trace)
+        out, err = waiter.communicate(timeout=300)  # far inside the 600 s of --wait
+    finally:
+        if waiter.poll() is None:
+            waiter.kill()
+            waiter.communicate()
     assert waiter.returncode == 0, err
     assert json.loads(out)[0]["agent"] == "beta"
-    assert granted_after < 5, f"the release was noticed only after {granted_after:.1f}s"
-    assert time.monotonic() - started >= 3
+    # Noticed at the next attempt (one more may have been under way at the release), counted in
+    # attempts: how long each takes depends on the machine.
+    assert fetches(trace) - released <= 2, trace.read_text()
 
 
 def test_claim_wait_times_out_with_exit_3(world: World) -> None:
     assert run(world.clones[0], "claim", "src/api.py", agent="alpha").code == 0
     started = time.monotonic()
-    res = spawn(world.clones[1], "claim", "src/api.py", "--wait", "2", agent="beta")
+    res = spawn(world.clones[1], "claim", "src/api.py", "--wait", "2", agent="beta", timeout=300)
     assert res.code == 3 and "alpha" in res.err
-    assert 2 <= time.monotonic() - started < 15
+    assert time.monotonic() - started >= 2  # it did wait; how much longer depends on the machine
 
 
 def _coord_tip(repo: Path) -> str:
@@ -135,7 +141,7 @@ def test_ref_watch_sees_loose_packed_and_worktree_updates(local_repo: Path, tmp_
 
 
 def test_local_wait_wakes_on_the_release_not_on_its_timer(local_repo: Path, tmp_path: Path) -> None:
-    """Three waiters, three releases: each is granted within a second of its release.
+    """Three waiters, three releases: each is granted within about one claim's time of its release.
 
     Timed retries alone (seconds apart by now) would be that quick by luck about
     four times in ten for one waiter, and seldom for all three.
@@ -148,13 +154,20 @@ def test_local_wait_wakes_on_the_release_not_on_its_timer(local_repo: Path, tmp_
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env={**os.environ, "GITCOORD_AGENT": f"w{n}"})
                for n, name in enumerate(names)]
-    time.sleep(5)
+    time.sleep(5)  # not a synchronisation: lets the waiters' timed retries grow seconds apart
     assert all(w.poll() is None for w in waiters), "a waiter gave up while alpha held its claim"
     for n, (name, waiter) in enumerate(zip(names, waiters, strict=True)):
+        # What one whole claim costs on this machine right now (a process started, a write landed,
+        # an exit): a woken waiter does less than that, so on a loaded machine the bound grows
+        # with the machine's slowness while the timed retries it is told apart from do not.
+        started = time.monotonic()
+        assert spawn(wt, "claim", f"other/{n}.py", agent="bystander").code == 0
+        one_claim = time.monotonic() - started
         assert run(local_repo, "release", name, agent="alpha").code == 0
         released = time.monotonic()
-        out, err = waiter.communicate(timeout=30)
+        out, err = waiter.communicate(timeout=300)
         granted_after = time.monotonic() - released
         assert waiter.returncode == 0, err
         assert json.loads(out)[0]["agent"] == f"w{n}"
-        assert granted_after < 1.0, f"{name}'s release was noticed only after {granted_after:.2f}s"
+        assert granted_after < 0.6 + one_claim, \
+            f"{name}'s release was noticed only after {granted_after:.2f}s (one claim takes {one_claim:.2f}s)"

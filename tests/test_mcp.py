@@ -180,7 +180,7 @@ def test_a_grant_that_lands_after_the_cancel_is_taken_back(local_repo: Path) -> 
             await tools.call_cancellable(work, undo)
 
     anyio.run(cancel_soon)
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 120  # a condition, waited for however slow the machine is
     while time.monotonic() < deadline:
         with Coordinator(local_repo) as view:
             actions = [e["action"] for e in view.log(agent="alpha")]

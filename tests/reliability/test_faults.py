@@ -11,19 +11,20 @@ hanging on connect, or gone before a command starts, gives exit 4. Here:
   of them with the fix, and every kind of write goes on;
 - a corrupted `.coord/meta.toml`;
 - the remote renamed away while a `claim --wait` loop is running, and a remote
-  whose pre-receive hook sleeps past `store.remote_timeout_seconds`: exit 4
-  within a bounded time, the clone's copy of the branch not moved, nothing
-  landed behind the client's back, and the next write after the fault is fine.
+  whose pre-receive hook hangs past `store.remote_timeout_seconds`: exit 4
+  without waiting out the fault (the wait loop's fetches are counted, the hook
+  is held until the client has answered), the clone's copy of the branch not
+  moved, nothing landed behind the client's back, and the next write after the
+  fault is fine. Nothing here depends on how fast the machine is.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-import time
 from pathlib import Path
 
-from ..conftest import GITCOORD, World, git, run
+from ..conftest import GITCOORD, World, fetches, git, run, spawn, wait_for
 
 _T = "2020-01-01T00:00:00Z"
 # One broken record per directory, each broken in its own way.
@@ -149,21 +150,28 @@ def _refs(clone: Path) -> tuple[str, str]:
 def test_remote_renamed_during_a_wait_loop_exit_4_promptly_nothing_diverges(world: World) -> None:
     a, b = world.clones[0], world.clones[1]
     assert run(b, "claim", "hot.py", agent="beta").code == 0
-    proc = subprocess.Popen([*GITCOORD, "-C", str(a), "claim", "hot.py", "--wait", "120"],
-                            env=dict(os.environ, GITCOORD_AGENT="alpha"), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    time.sleep(2.0)
-    assert proc.poll() is None, "the --wait loop ended before the remote went away"
-    tip = git(world.remote, "rev-parse", "coord")
-    gone = world.root / "gone.git"
-    world.remote.rename(gone)
-    renamed = time.monotonic()
-    _out, err = proc.communicate(timeout=60)
-    elapsed = time.monotonic() - renamed
+    trace = world.root / "waiter.trace"
+    proc = subprocess.Popen([*GITCOORD, "-C", str(a), "claim", "hot.py", "--wait", "600"],
+                            env=dict(os.environ, GITCOORD_AGENT="alpha", GIT_TRACE=str(trace)),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # In the wait loop: refused at least once on the remote's tip (each attempt fetches).
+        wait_for(lambda: fetches(trace) >= 2 or proc.poll() is not None, "the --wait loop to start")
+        assert proc.poll() is None, "the --wait loop ended before the remote went away"
+        tip = git(world.remote, "rev-parse", "coord")
+        gone = world.root / "gone.git"
+        world.remote.rename(gone)
+        before = fetches(trace)
+        _out, err = proc.communicate(timeout=300)  # far inside the 600 s of --wait
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 4, err
     assert "cannot be reached" in err and "Traceback" not in err
-    # Far inside the 120 s of --wait: one backoff (at most 2 s) and one failing fetch.
-    assert elapsed < 15, elapsed
+    # Promptly, counted in attempts rather than seconds: the fetch that failed ends the wait (one
+    # more may have been under way when the remote went), where a loop that retried would go on.
+    assert fetches(trace) - before <= 2, trace.read_text()
     # The clone's copy is the remote's tip: it saw beta's claim and invented nothing.
     assert _refs(a) == (tip, tip)
     gone.rename(world.remote)
@@ -173,32 +181,44 @@ def test_remote_renamed_during_a_wait_loop_exit_4_promptly_nothing_diverges(worl
     assert run(a, "claim", "cool.py", agent="alpha").code == 0
 
 
-def _hanging_pre_receive(remote: Path, seconds: float, marker: Path) -> None:
+def _hanging_pre_receive(remote: Path, release: Path, marker: Path, pid_file: Path) -> None:
+    """A pre-receive hook that hangs until `release` exists, then touches `marker`. `pid_file`
+    gets its pid and its receive-pack's (which would update the ref after it)."""
     hook = remote / "hooks" / "pre-receive"
-    hook.write_text(f"#!/bin/sh\ncat >/dev/null\nsleep {seconds}\ntouch '{marker}'\n")
+    hook.write_text(f"#!/bin/sh\ncat >/dev/null\necho $$ $PPID > '{pid_file}'\n"
+                    f"i=0\nwhile [ ! -e '{release}' ] && [ $i -lt 6000 ]; do sleep 0.1; i=$((i+1)); done\n"
+                    f"touch '{marker}'\n")
     hook.chmod(0o755)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
 
 
 def test_remote_hanging_in_pre_receive_exit_4_within_timeout_nothing_lands(world: World) -> None:
     a = world.clones[0]
     assert run(a, "claim", "first.py", agent="alpha").code == 0
     (a / ".coord").mkdir(exist_ok=True)
-    (a / ".coord" / "config.toml").write_text("[store]\nremote_timeout_seconds = 1\n")
+    (a / ".coord" / "config.toml").write_text("[store]\nremote_timeout_seconds = 5\n")
     before = git(world.remote, "rev-parse", "coord")
     assert _refs(a) == (before, before)
-    marker = world.root / "hook-finished"
-    _hanging_pre_receive(world.remote, 3, marker)
-    start = time.monotonic()
-    res = run(a, "claim", "second.py", agent="alpha")
-    elapsed = time.monotonic() - start
+    release, marker, pid_file = world.root / "release", world.root / "hook-finished", world.root / "receive-pack.pid"
+    _hanging_pre_receive(world.remote, release, marker, pid_file)
+    # The hook hangs until this test lets it go: only the client's own timeout can end the push.
+    res = spawn(a, "claim", "second.py", agent="alpha", timeout=300)
     assert res.code == 4, res.err
     assert "cannot be reached" in res.err and "nothing was written" in res.err and "Traceback" not in res.err
-    assert elapsed < 8, elapsed  # the timeout is 1 s; the hook would take 3
-    # Give the server side every chance to finish behind the client's back: it must not land.
-    deadline = start + 3 + 1.5
-    while not marker.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(0.3)
+    assert not marker.exists()  # the client gave up while the remote still hung
+    # Let the server side go on behind the client's back (if the client's timeout did not end it),
+    # and wait until the hook and its receive-pack are gone: then the ref cannot move any more.
+    assert pid_file.exists()
+    server = [int(pid) for pid in pid_file.read_text().split()]
+    release.touch()
+    wait_for(lambda: all(_gone(pid) for pid in server), "the remote's hook and receive-pack to end")
     assert git(world.remote, "rev-parse", "coord") == before
     assert _refs(a) == (before, before)
     (world.remote / "hooks" / "pre-receive").unlink()

@@ -2,15 +2,22 @@
 
 Six agent processes (each a stream of cold `gitcoord` commands in its own clone)
 claim, renew, release, abandon and take over overlapping resources: files,
-directories, globs and a named resource, with leases of seconds and no grace,
-so expiries and takeovers happen within the test. Afterwards every revision of
-the remote's coord branch is replayed:
+directories, globs and a named resource, with no grace, so expiries and
+takeovers happen within the test. Afterwards every revision of the remote's
+coord branch is replayed:
 
 - never two live, overlapping, conflicting claims of different agents;
 - every grant a client was told about (exit 0) is in the history, at the
   revision it was told;
 - every refusal named a claim that was live in a tree that was the tip
   while the refused command ran.
+
+Time is counted in turns, not seconds, so the run means the same on an idle and
+on a loaded machine: every command is one turn of a shared counter and runs on a
+clock (GITCOORD_CLOCK_SKEW_SECONDS) set to STEP seconds per turn from the start,
+and a lease lasts LEASE_TURNS turns. How long a command really takes only moves
+its clock by that much, which is small against a STEP; every agent runs a fixed
+number of turns.
 """
 
 from __future__ import annotations
@@ -28,15 +35,20 @@ from pathlib import Path
 from gitcoord.claims import overlaps, parse_resource
 from gitcoord.git import Git
 from gitcoord.leases import is_dead
-from gitcoord.records import Claim
-from gitcoord.store import Store
+from gitcoord.records import Agent, Claim
+from gitcoord.store import Snapshot, Store
 
 from ..conftest import GITCOORD, World, git
 
 AGENTS = [f"r{i}" for i in range(6)]
 RESOURCES = ["src/a.py", "src/", "src/*.py", "src/b/**", "src/b/c.py", "docs/x.md", "docs/", "db:migrations"]
-SECONDS = 14.0
-CONFIG = "[lease]\nminutes = 0.05\ngrace_minutes = 0\n"  # 3 s leases, dead as soon as expired
+TURNS = 12  # commands per agent
+STEP = 60.0  # seconds of the agents' clock per turn of the whole team
+LEASE_TURNS = 8
+# Leases of LEASE_TURNS turns, dead as soon as expired; the give-up time of a contended write is
+# made generous, because this test is about what lands, not about how fast.
+CONFIG = (f"[lease]\nminutes = {LEASE_TURNS * STEP / 60}\ngrace_minutes = 0\n"
+          "[store]\nretry_seconds = 600\n")
 GRACE = timedelta(0)
 SLACK = timedelta(seconds=1)  # timestamps on disk are to the second
 
@@ -48,40 +60,58 @@ class Op:
     code: int
     out: str
     err: str
-    started: datetime
+    started: datetime  # real time, to compare with when commits landed on the remote
     ended: datetime
+    clock: datetime  # the command's own clock when it started (its `now` is this or a little later)
 
 
-def _gitcoord(clone: Path, agent: str, *args: str) -> Op:
+class TeamClock:
+    """The turn counter shared by the agents: turn k runs on the clock START + k * STEP."""
+
+    def __init__(self) -> None:
+        self.start = time.time()
+        self.turn = 0
+        self.lock = threading.Lock()
+
+    def next_skew(self) -> tuple[float, datetime]:
+        """GITCOORD_CLOCK_SKEW_SECONDS for the next command, and the time it sets."""
+        with self.lock:
+            self.turn += 1
+            at = self.start + self.turn * STEP
+        return at - time.time(), datetime.fromtimestamp(int(at), UTC)
+
+
+def _gitcoord(clone: Path, agent: str, clock: TeamClock, *args: str) -> Op:
+    skew, at = clock.next_skew()
     started = datetime.now(UTC)
-    res = subprocess.run([*GITCOORD, "-C", str(clone), *args], capture_output=True, text=True, timeout=120,
-                         env=dict(os.environ, GITCOORD_AGENT=agent))
-    return Op(agent, list(args), res.returncode, res.stdout, res.stderr, started, datetime.now(UTC))
+    res = subprocess.run([*GITCOORD, "-C", str(clone), *args], capture_output=True, text=True, timeout=600,
+                         env=dict(os.environ, GITCOORD_AGENT=agent, GITCOORD_CLOCK_SKEW_SECONDS=f"{skew:.6f}"))
+    return Op(agent, list(args), res.returncode, res.stdout, res.stderr, started, datetime.now(UTC), at)
 
 
-def _agent_loop(clone: Path, agent: str, seed: int, ops: list[Op], lock: threading.Lock) -> None:
+def _agent_loop(clone: Path, agent: str, seed: int, ops: list[Op], lock: threading.Lock, clock: TeamClock) -> None:
     rng = random.Random(seed)
-    deadline = time.monotonic() + SECONDS
     held: list[str] = []
-    while time.monotonic() < deadline:
+    turns = 0
+    while turns < TURNS:
         roll = rng.random()
         if held and roll < 0.2:
-            op = _gitcoord(clone, agent, "check-in", *held)  # renew (refused if taken over meanwhile)
+            op = _gitcoord(clone, agent, clock, "check-in", *held)  # renew (refused if taken over meanwhile)
         elif held and roll < 0.45:
-            op = _gitcoord(clone, agent, "release", *held)
+            op = _gitcoord(clone, agent, clock, "release", *held)
             held = [] if op.code == 0 else held
         elif held and roll < 0.55:
-            held = []  # abandon: the lease runs out and someone takes it over
-            time.sleep(rng.uniform(0.5, 1.5))
+            held = []  # abandon: the lease runs out (the others' turns move the clock) and someone takes it over
             continue
         else:
             wanted = rng.sample(RESOURCES, rng.choice([1, 1, 2]))
             shared = ["--shared"] if rng.random() < 0.2 else []
-            op = _gitcoord(clone, agent, "claim", *wanted, *shared, "--json")
+            op = _gitcoord(clone, agent, clock, "claim", *wanted, *shared, "--json")
             if op.code == 0:
                 held = sorted(set(held) | set(wanted))
         if op.code == 3 and op.args[0] == "check-in":
             held = []  # lost to a takeover: forget it, as a well-behaved agent would
+        turns += 1
         with lock:
             ops.append(op)
 
@@ -102,12 +132,12 @@ def _replay(remote: Path) -> tuple[list[tuple[datetime, int, list[Claim]]], list
     store = Store(Git(remote))
     landed = _landings(remote)
     revisions, violations, takeovers = [], [], []
-    log = git(remote, "log", "--reverse", "--format=%H %ct %(trailers:key=Coord-Takeover,valueonly,separator=;)",
-              "coord").splitlines()
+    log = git(remote, "log", "--reverse", "--format=%H %ct %(trailers:key=Coord-Agent,valueonly,separator=;) "
+              "%(trailers:key=Coord-Takeover,valueonly,separator=;)", "coord").splitlines()
     for line in log:
-        sha, stamp, *takeover = line.split(" ", 2)
-        when = datetime.fromtimestamp(int(stamp), UTC)  # the writer judged liveness at about this time
+        sha, stamp, writer, *takeover = line.split(" ", 3)
         snap = store.snapshot_at(sha)
+        when = _writer_clock(snap, writer) or datetime.fromtimestamp(int(stamp), UTC)
         claims = snap.records(Claim)
         revisions.append((landed.get(sha, when), snap.rev, claims))
         if takeover and takeover[0].strip():
@@ -120,6 +150,13 @@ def _replay(remote: Path) -> tuple[list[tuple[datetime, int, list[Claim]]], list
                     violations.append(f"rev {snap.rev}: {a.id} {a.agent} {a.resource} / {b.id} {b.agent} {b.resource}")
     store.git.close()
     return revisions, violations, takeovers
+
+
+def _writer_clock(snap: Snapshot, writer: str) -> datetime | None:
+    """The clock the writer of this commit judged liveness by: every agent write is a heartbeat
+    that stamps the agent's record with it (None for a commit that did not touch one)."""
+    record = snap.record(Agent, writer) if writer else None
+    return record.last_check_in if record and record.updated_rev == snap.rev else None
 
 
 def _named_holders(err: str) -> list[tuple[str, str]]:
@@ -142,7 +179,8 @@ def test_history_replay_under_churn(world: World) -> None:
         (clone / ".coord" / "config.toml").write_text(CONFIG)
     ops: list[Op] = []
     lock = threading.Lock()
-    threads = [threading.Thread(target=_agent_loop, args=(clone, agent, i, ops, lock))
+    clock = TeamClock()
+    threads = [threading.Thread(target=_agent_loop, args=(clone, agent, i, ops, lock, clock))
                for i, (clone, agent) in enumerate(zip(clones, AGENTS, strict=True))]
     for t in threads:
         t.start()
@@ -173,7 +211,7 @@ def test_history_replay_under_churn(world: World) -> None:
                   if landed <= op.ended + SLACK
                   and (k + 1 == len(revisions) or revisions[k + 1][0] >= op.started - SLACK)]
         for agent, cid in named:
-            assert any(c.id == cid and c.agent == agent and not is_dead(c, op.started - SLACK, GRACE)
+            assert any(c.id == cid and c.agent == agent and not is_dead(c, op.clock - SLACK, GRACE)
                        for claims in window for c in claims), (op.err, cid)
 
     # The run exercised what it is meant to: grants, refusals, renewals, releases and takeovers.
