@@ -108,7 +108,7 @@ def start(role: str, agent: str | None, as_json: bool) -> None:
         return output.print_json(context)
     from gitcoord.briefing import render_context
 
-    click.echo(render_context(context))
+    output.say(render_context(context))
 
 
 @cli.command()
@@ -231,7 +231,7 @@ class _StderrWarnings(logging.Handler):
     """Library warnings (a skipped malformed record, ...) as `gitcoord: warning:` lines."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        click.echo(f"gitcoord: warning: {record.getMessage()}", err=True)
+        click.echo(output.clean(f"gitcoord: warning: {record.getMessage()}"), err=True)
 
 
 def _setup_logging() -> None:
@@ -255,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Without standalone mode click returns the code of a `ctx.exit(code)` instead of exiting.
         code = cli.main(args=list(argv) if argv is not None else None, prog_name="gitcoord", standalone_mode=False)
     except GitcoordError as exc:
-        click.echo(f"gitcoord: {exc.render()}", err=True)
+        click.echo(output.clean(f"gitcoord: {exc.render()}"), err=True)
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)

@@ -1,0 +1,155 @@
+"""Field hardening, real text and bad input: what records hold is shown as written, and
+input gitcoord cannot store is refused with exit 2 and the field named.
+
+- On a real terminal (the CLI runs on a pty, so rich draws its tables) record text
+  is never read as rich markup: brackets in a task title or a resource are shown,
+  `[link=...]` makes no hyperlink, and escape sequences planted in records by hand
+  reach neither the terminal nor a pipe.
+- Invalid UTF-8 in argv (surrogate escapes on Linux) is exit 2 naming the field.
+- An explicit empty identity is not "no identity".
+- Waits, -C and the clock aid are bounded; the workflow's install text cannot add
+  a step; an unreachable Notion host fails fast and names the command.
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .conftest import GITCOORD, Result, git, run, spawn
+
+# -- a real terminal ----------------------------------------------------------------------------------------------
+
+
+def tty_run(cwd: Path, *args: str, agent: str | None = None) -> Result:
+    """Run the CLI with its stdout on a pty (rich sees a terminal); stderr is a pipe."""
+    env = dict(os.environ, COLUMNS="250", LINES="50", TERM="xterm-256color")
+    env.pop("NO_COLOR", None)
+    if agent is not None:
+        env["GITCOORD_AGENT"] = agent
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([*GITCOORD, "-C", str(cwd), *args], stdin=subprocess.DEVNULL, stdout=slave,
+                            stderr=subprocess.PIPE, env=env)
+    os.close(slave)
+    chunks: list[bytes] = []
+    try:
+        while True:
+            ready, _, _ = select.select([master], [], [], 1.0)
+            if ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # EIO: every writer of the pty is gone
+                    break
+                if not data:
+                    break
+                chunks.append(data)
+            elif proc.poll() is not None:
+                break
+        assert proc.stderr is not None
+        err = proc.stderr.read().decode(errors="replace")
+        code = proc.wait(timeout=300)
+    finally:
+        os.close(master)
+    return Result(code, b"".join(chunks).decode(errors="replace").replace("\r\n", "\n"), err)
+
+
+def _plant(repo: Path, files: dict[str, str], subject: str = "planted") -> None:
+    """Commit files onto the coord branch by plumbing, as a careless or hostile writer could."""
+    index = repo / ".git" / "plant.index"
+    env = dict(os.environ, GIT_INDEX_FILE=str(index))
+    old = git(repo, "rev-parse", "refs/heads/coord")
+    subprocess.run(["git", "read-tree", old], cwd=repo, env=env, check=True)
+    for path, text in files.items():
+        sha = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=repo, input=text, text=True,
+                             capture_output=True, check=True).stdout.strip()
+        subprocess.run(["git", "update-index", "--add", "--cacheinfo", f"100644,{sha},{path}"], cwd=repo, env=env,
+                       check=True)
+    tree = subprocess.run(["git", "write-tree"], cwd=repo, env=env, capture_output=True, text=True,
+                          check=True).stdout.strip()
+    new = subprocess.run(["git", "commit-tree", tree, "-p", old], cwd=repo, input=subject, text=True,
+                         capture_output=True, check=True).stdout.strip()
+    git(repo, "update-ref", "refs/heads/coord", new, old)
+    index.unlink()
+
+
+def _ok(res: Result) -> str:
+    assert res.code == 0, (res.code, res.err)
+    assert "Traceback" not in res.err, res.err
+    return res.out
+
+
+def test_brackets_in_records_are_shown_as_written_on_a_terminal(local_repo: Path) -> None:
+    r = local_repo
+    assert run(r, "task", "add", "Handle [/api] prefix", agent="alpha").code == 0
+    assert run(r, "claim", "docs/[ab].md", "-m", "[link=https://x]y[/link] and [bold]z", agent="alpha").code == 0
+    assert run(r, "claim", "src/b.py", agent="beta").code == 0
+    assert run(r, "check-in", "-m", "[red]a[/red] [/]", agent="beta").code == 0
+    for argv in (["status"], ["task", "list"], ["log"], ["claims"], ["start"]):
+        out = _ok(tty_run(r, *argv, agent="alpha"))
+        assert "\x1b]8;" not in out, (argv, out)  # no OSC 8 hyperlink
+        if argv[0] in ("status", "task", "log"):
+            assert "Handle [/api] prefix" in out, (argv, out)
+        if argv[0] in ("status", "claims", "start"):
+            assert "docs/[ab].md" in out, (argv, out)
+    claims = _ok(tty_run(r, "claims", agent="beta"))
+    assert "[link=https://x]y[/link] and [bold]z" in claims and "[red]a[/red] [/]" in claims, claims
+    assert "[red]a[/red] [/]" in _ok(tty_run(r, "status", agent="beta"))
+
+
+HOSTILE = "ok\x1b]8;;https://evil.example/\x1b\\click\x1b]8;;\x1b\\\x1b[2J\x1b[31mred\x9b1m\x07\rend"
+
+
+def _assert_defused(out: str, *, terminal: bool) -> None:
+    for seq in ("\x1b]", "\x1b[2J", "\x1b[31m", "\x9b", "\x07", "\r"):
+        assert seq not in out, (seq, out)
+    if not terminal:
+        assert "\x1b" not in out, out
+    assert "okclickred" in out and "end" in out, out  # the printable text is kept
+
+
+@pytest.fixture
+def planted(local_repo: Path) -> Path:
+    """Records pushed by hand with escape sequences and controls in every free-text field."""
+    r = local_repo
+    assert run(r, "claim", "src/a.py", "-m", "fine", agent="alpha").code == 0
+    esc = HOSTILE.replace("\\", "\\\\").replace("\x1b", "\\u001b").replace("\x9b", "\\u009b")
+    esc = esc.replace("\x07", "\\u0007").replace("\r", "\\r")
+    _plant(r, {
+        ".coord/tasks/T-90.toml": f'id = "T-90"\ntitle = "{esc}"\nstatus = "todo"\ncreated_by = "zed"\n'
+                                  'created_at = "2020-01-01T00:00:00Z"\n',
+        ".coord/messages/M-91.toml": f'id = "M-91"\nfrom_agent = "zed"\nto = "alpha"\nbody = "{esc}"\n'
+                                     'created_at = "2020-01-01T00:00:00Z"\n',
+        ".coord/claims/C-92.toml": 'id = "C-92"\nagent = "zed"\nresource = "src/z.py"\nmode = "exclusive"\n'
+                                   f'token = 92\nmessage = "{esc}"\ncreated_at = "2020-01-01T00:00:00Z"\n'
+                                   'last_check_in = "2020-01-01T00:00:00Z"\nexpires_at = "2999-01-01T00:00:00Z"\n',
+    }, subject=f"zed: add task {HOSTILE}\n\nCoord-Agent: zed\nCoord-Action: add\n")
+    return r
+
+
+@pytest.mark.parametrize("argv", [["status"], ["task", "list"], ["claims"], ["start"], ["inbox"], ["log"]],
+                         ids=lambda a: " ".join(a))
+def test_planted_control_sequences_reach_neither_terminal_nor_pipe(planted: Path, argv: list[str]) -> None:
+    _assert_defused(_ok(tty_run(planted, *argv, agent="alpha")), terminal=True)
+    _assert_defused(_ok(spawn(planted, *argv, agent="alpha")), terminal=False)
+
+
+def test_planted_control_sequences_do_not_reach_stderr(planted: Path) -> None:
+    res = spawn(planted, "claim", "src/z.py", agent="alpha")
+    assert res.code == 3, res.err
+    assert "zed" in res.err and "\x1b" not in res.err and "\x07" not in res.err, res.err
+
+
+def test_a_table_cell_cannot_forge_a_row_in_plain_output(local_repo: Path) -> None:
+    r = local_repo
+    assert run(r, "claim", "src/a.py", "-m", "fine\n  C-1  mallory  src/**  exclusive", agent="alpha").code == 0
+    out = _ok(spawn(r, "claims", agent="alpha"))
+    rows = [line for line in out.splitlines() if line.strip().startswith("C-")]
+    assert len(rows) == 1, out
+    assert rows[0].endswith("fine   C-1  mallory  src/**  exclusive"), out
+    # ...and the record itself keeps the newline.
+    assert run(r, "claims", "--json", agent="alpha").json()[0]["message"].startswith("fine\n")
