@@ -25,8 +25,25 @@ def _is_control(c: str) -> bool:
     return (code < 32 and c not in "\n\t") or 127 <= code <= 159
 
 
+def check_utf8(value: str, what: str) -> str:
+    """Refuse text that cannot be stored as UTF-8.
+
+    On Linux, bytes of argv that are not UTF-8 arrive as lone surrogates
+    (surrogate escapes); TOML, git and JSON cannot carry them.
+    """
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = value[exc.start]
+        byte = f" (byte 0x{ord(bad) - 0xDC00:02x})" if 0xDC80 <= ord(bad) <= 0xDCFF else ""
+        raise InvalidInput(f"the {what} is not valid UTF-8{byte} at character {exc.start + 1}.",
+                           hint="pass it as UTF-8 text.") from None
+    return value
+
+
 def check_text(value: str, what: str, limit: int) -> str:
-    """Free text an agent writes: bounded; no control characters but newline and tab, no bidi controls."""
+    """Free text an agent writes: bounded, valid UTF-8; no control characters but newline and tab, no bidi controls."""
+    check_utf8(value, what)
     if len(value) > limit:
         raise InvalidInput(f"the {what} is {len(value)} characters long; the limit is {limit}.")
     bad = next((c for c in value if _is_control(c)), None)

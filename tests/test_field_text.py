@@ -153,3 +153,60 @@ def test_a_table_cell_cannot_forge_a_row_in_plain_output(local_repo: Path) -> No
     assert rows[0].endswith("fine   C-1  mallory  src/**  exclusive"), out
     # ...and the record itself keeps the newline.
     assert run(r, "claims", "--json", agent="alpha").json()[0]["message"].startswith("fine\n")
+
+
+# -- invalid UTF-8 in argv -----------------------------------------------------------------------------------------
+
+
+def _spawn_bytes(cwd: Path, *args: bytes, agent: str = "alpha") -> Result:
+    """The console script with raw bytes in argv, as a shell passes `$'\\xff'` (Linux: surrogate escapes)."""
+    env = dict(os.environ, GITCOORD_AGENT=agent)
+    res = subprocess.run([*(a.encode() for a in GITCOORD), b"-C", str(cwd).encode(), *args], capture_output=True,
+                         env=env, timeout=300)
+    return Result(res.returncode, res.stdout.decode(errors="replace"), res.stderr.decode(errors="replace"))
+
+
+BAD = b"caf\xe9 \xff\xfe"
+# argv, and the field the refusal names.
+BYTES_CASES: list[tuple[list[bytes], str]] = [
+    ([b"claim", b"src/a.py", b"-m", BAD], "message"),
+    ([b"check-in", b"-m", BAD], "message"),
+    ([b"task", b"add", BAD], "title"),
+    ([b"task", b"add", b"t", b"-m", BAD], "description"),
+    ([b"send", b"--to", b"any", BAD], "message"),
+    ([b"request-help", b"--to", b"any", BAD], "message"),
+    ([b"log-error", b"--type", b"other", b"--severity", b"low", BAD], "message"),
+    ([b"log-decision", b"--category", b"c", b"--impact", b"low", b"--rationale", BAD, b"d"], "rationale"),
+    ([b"log-decision", b"--category", BAD, b"--impact", b"low", b"--rationale", b"r", b"d"], "category"),
+    ([b"daily-summary", b"--completed", b"c", b"--next", b"n", b"--metric", b"k=" + BAD], "metric k"),
+    ([b"daily-summary", b"--completed", BAD, b"--next", b"n"], "completed"),
+    ([b"start", b"--role", BAD], "role"),
+    ([b"notion", b"setup", b"--parent", BAD], "parent page id"),
+    ([b"ci", b"github", b"--install", BAD], "install"),
+    ([b"claim", b"src/" + BAD + b".py"], "resource"),  # claims.py says "not valid Unicode"
+]
+
+
+@pytest.mark.parametrize(("argv", "field"), BYTES_CASES, ids=[" ".join(a[:2]) for a, _ in [
+    ([x.decode(errors="replace") for x in argv], f) for argv, f in BYTES_CASES]])
+def test_invalid_utf8_in_an_argument_is_exit_2_naming_the_field(local_repo: Path, argv: list[bytes],
+                                                                 field: str) -> None:
+    before = git(local_repo, "rev-parse", "refs/heads/coord")
+    res = _spawn_bytes(local_repo, *argv)
+    assert res.code == 2, (res.code, res.err)
+    assert "Traceback" not in res.err, res.err
+    lines = res.err.strip().splitlines()
+    assert lines[0].startswith("gitcoord: ") and "is not valid U" in lines[0] and field in lines[0], res.err
+    assert git(local_repo, "rev-parse", "refs/heads/coord") == before  # nothing written
+
+
+def test_invalid_utf8_through_the_python_api(local_repo: Path) -> None:
+    from gitcoord import Coordinator
+    from gitcoord.errors import InvalidInput
+
+    text = BAD.decode(errors="surrogateescape")
+    with Coordinator(local_repo, agent="alpha") as c:
+        with pytest.raises(InvalidInput, match="title is not valid UTF-8"):
+            c.add_task(text)
+        with pytest.raises(InvalidInput, match="message is not valid UTF-8"):
+            c.claim(["src/a.py"], message=text)
