@@ -33,9 +33,21 @@ class Ctx:
         return Coordinator(self.repo, agent=agent or self.agent)
 
 
+def _given_agent(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """An `--agent` that is given is an identity: empty or blank is bad input, never "no agent"
+    (which would make an agent a human, free to review decisions and force releases)."""
+    if value is not None and not value.strip():
+        from gitcoord.errors import InvalidInput
+        from gitcoord.validate import quoted
+
+        raise InvalidInput(f"--agent is given but empty ({quoted(value)}).",
+                           hint="pass the agent's name; a person acting as a human leaves --agent out.")
+    return value
+
+
 def agent_option(func: F) -> F:
     """`--agent NAME` on every command as well as on the group."""
-    return click.option("--agent", "agent", metavar="NAME", default=None,
+    return click.option("--agent", "agent", metavar="NAME", default=None, callback=_given_agent,
                         help="Act as this agent (else GITCOORD_AGENT, `start`, git config coord.agent).")(func)
 
 

@@ -53,7 +53,7 @@ class Coordinator(ProtocolOps):
                            retry_seconds=self.config.store.retry_seconds,
                            remote_timeout=self.config.store.remote_timeout_seconds,
                            cache_dir=self.common_dir / CACHE_DIR, common_dir=self.common_dir)
-        self._agent = check_agent_name(agent) if agent else None
+        self._agent = check_agent_name(agent) if agent is not None else None  # "" is not "no agent"
         self._agent_resolved = agent is not None
 
     # -- identity and settings ------------------------------------------------------

@@ -243,3 +243,61 @@ def test_ci_install_text_is_quoted_for_yaml_and_the_shell(local_repo: Path, spec
     installs = [s for s in steps if s.get("name") == "Install gitcoord"]
     assert len(installs) == 1 and len(steps) == 5, steps
     assert shlex.split(installs[0]["run"]) == ["python", "-m", "pip", "install", spec]
+
+
+# -- an explicit empty identity ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def started(local_repo: Path) -> Path:
+    """alpha ran `gitcoord start` in this worktree, proposed a decision; beta holds a claim."""
+    r = local_repo
+    assert run(r, "start", "--agent", "alpha").code == 0
+    assert run(r, "log-decision", "--category", "c", "--impact", "low", "--rationale", "r", "mine").code == 0
+    assert run(r, "claim", "src/b.py", agent="beta").code == 0
+    return r
+
+
+EMPTY_IDENTITIES: list[tuple[list[str], dict[str, str]]] = [
+    (["--agent", ""], {}), (["--agent", " "], {}), (["--agent="], {}), ([], {"GITCOORD_AGENT": ""}),
+]
+
+
+@pytest.mark.parametrize(("before", "env"), EMPTY_IDENTITIES, ids=["agent-empty", "agent-blank", "agent=", "env"])
+def test_an_explicit_empty_identity_is_bad_input_not_a_human(started: Path, before: list[str],
+                                                            env: dict[str, str]) -> None:
+    r = started
+    decision = run(r, "decisions", "list", "--json").json()[0]["id"]
+    tip = git(r, "rev-parse", "refs/heads/coord")
+    for argv in (["decisions", "approve", decision], ["release", "src/b.py", "--force", "--reason", "mine now"]):
+        res = spawn(r, *before, *argv, env=env)
+        assert res.code == 2, (argv, res.code, res.err)
+        assert "empty" in res.err and ("--agent" in res.err or "GITCOORD_AGENT" in res.err), res.err
+        assert "Traceback" not in res.err
+    # after the subcommand too
+    if before:
+        res = spawn(r, "release", "src/b.py", "--force", "--reason", "x", *before, env=env)
+        assert res.code == 2 and "--agent" in res.err, res.err
+    assert git(r, "rev-parse", "refs/heads/coord") == tip  # nothing approved, nothing released
+    assert run(r, "decisions", "list", "--json").json()[0]["status"] == "proposed"
+
+
+def test_an_empty_identity_through_the_python_api(started: Path) -> None:
+    from gitcoord import Coordinator
+    from gitcoord.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="not a valid agent name"):
+        Coordinator(started, agent="")
+
+
+def test_an_empty_gitcoord_agent_refuses_a_commit_through_the_hooks(started: Path) -> None:
+    r = started
+    assert run(r, "hooks", "install").code == 0
+    (r / "src").mkdir(exist_ok=True)
+    (r / "src" / "b.py").write_text("x\n")
+    git(r, "add", "src/b.py")
+    res = subprocess.run(["git", "commit", "-q", "-m", "take b"], cwd=r, capture_output=True, text=True,
+                         env=dict(os.environ, GITCOORD_AGENT=""))
+    assert res.returncode != 0, res.stdout + res.stderr
+    assert "GITCOORD_AGENT" in res.stderr and "empty" in res.stderr, res.stderr
+    assert git(r, "log", "-1", "--format=%s") == "initial"
