@@ -67,8 +67,31 @@ def coord(agent: str | None = None) -> Any:
     return ctx.coordinator(agent)
 
 
+def _directory(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """`-C PATH` must name a directory this process can enter; else one line, exit 2."""
+    import os
+    import stat
+
+    from gitcoord.errors import InvalidInput
+    from gitcoord.validate import quoted
+
+    where = f"-C {quoted(value)}"
+    try:
+        mode = os.stat(value).st_mode
+    except FileNotFoundError:
+        raise InvalidInput(f"{where}: the directory does not exist.") from None
+    except (OSError, ValueError) as exc:  # too long, a file on the way, a NUL...
+        raise InvalidInput(f"{where}: cannot use it as a directory ({getattr(exc, 'strerror', None) or exc}).") \
+            from None
+    if not stat.S_ISDIR(mode):
+        raise InvalidInput(f"{where}: not a directory.", hint="-C takes the directory to run in, as git's -C.")
+    if not os.access(value, os.X_OK):
+        raise InvalidInput(f"{where}: cannot enter the directory (permission denied).")
+    return value
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("-C", "repo", default=".", metavar="PATH", help="Run as if started in PATH.")
+@click.option("-C", "repo", default=".", metavar="PATH", callback=_directory, help="Run as if started in PATH.")
 @agent_option
 @click.version_option(package_name="gitcoord")
 @click.pass_context

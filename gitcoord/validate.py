@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 from gitcoord.constants import RECORD_ID
 from gitcoord.errors import InvalidInput
+
+# The longest wait a `--wait` (CLI, MCP `wait`, the Python API) may ask for: a week, as a lease.
+MAX_WAIT_SECONDS = 7 * 24 * 3600
 
 
 def quoted(value: str, limit: int = 60) -> str:
@@ -54,6 +59,14 @@ def check_text(value: str, what: str, limit: int) -> str:
         raise InvalidInput(f"the {what} contains the bidirectional control {bidi!r}, which would make it "
                            "display differently from what is stored.")
     return value
+
+
+def check_wait(seconds: float) -> float:
+    """A wait in seconds: 0 (do not wait) up to a week; `inf` and `nan` would wait forever."""
+    if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and 0 <= seconds <= MAX_WAIT_SECONDS):
+        raise InvalidInput(f"--wait must be 0 or more seconds and at most a week ({MAX_WAIT_SECONDS}), "
+                           f"not {seconds}.")
+    return float(seconds)
 
 
 def require_id(value: str, kind: str) -> str:

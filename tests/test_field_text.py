@@ -301,3 +301,54 @@ def test_an_empty_gitcoord_agent_refuses_a_commit_through_the_hooks(started: Pat
     assert res.returncode != 0, res.stdout + res.stderr
     assert "GITCOORD_AGENT" in res.stderr and "empty" in res.stderr, res.stderr
     assert git(r, "log", "-1", "--format=%s") == "initial"
+
+
+# -- bounds: --wait, -C, the clock aid -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["inf", "1e308", "nan", "-1", "604801"])
+def test_wait_is_bounded_like_minutes(local_repo: Path, value: str) -> None:
+    r = local_repo
+    assert run(r, "claim", "src/a.py", agent="beta").code == 0
+    tip = git(r, "rev-parse", "refs/heads/coord")
+    for argv in (["claim", "src/a.py", "--wait", value], ["task", "next", "--wait", value]):
+        res = spawn(r, *argv, agent="alpha")
+        assert res.code == 2, (argv, res.code, res.err)
+        assert res.err.startswith("gitcoord: --wait must be ") and "at most a week" in res.err, res.err
+    assert git(r, "rev-parse", "refs/heads/coord") == tip
+
+
+def test_wait_bound_holds_for_the_python_api(local_repo: Path) -> None:
+    from gitcoord import Coordinator
+    from gitcoord.errors import InvalidInput
+
+    with Coordinator(local_repo, agent="alpha") as c:
+        for value in (float("inf"), 1e308, float("nan"), -5.0):
+            with pytest.raises(InvalidInput, match="--wait must be"):
+                c.claim(["src/a.py"], wait=value)
+            with pytest.raises(InvalidInput, match="--wait must be"):
+                c.next_task(wait=value)
+        assert c.claim(["src/a.py"], wait=7 * 24 * 3600)  # the bound itself is fine (granted at once)
+
+
+def test_dash_c_on_a_file_or_an_overlong_path_is_exit_2(local_repo: Path, tmp_path: Path) -> None:
+    a_file = tmp_path / "plain.txt"
+    a_file.write_text("x")
+    cases = {str(a_file): "not a directory", str(tmp_path / ("x" * 5000)): "cannot",
+             str(tmp_path / "missing"): "does not exist", "/".join(["d" * 200] * 30): "cannot"}
+    for path, words in cases.items():
+        res = subprocess.run([*GITCOORD, "-C", path, "claims"], capture_output=True, text=True, timeout=120)
+        assert res.returncode == 2, (path[:80], res.returncode, res.stderr)
+        line = res.stderr.strip().splitlines()[0]
+        assert line.startswith("gitcoord: -C ") and words in line and len(res.stderr) < 600, res.stderr
+
+
+@pytest.mark.parametrize("value", ["abc", "10s", "inf", "nan", "1e20", ""])
+def test_a_bad_clock_skew_is_exit_2(local_repo: Path, value: str) -> None:
+    res = spawn(local_repo, "claim", "src/a.py", agent="alpha", env={"GITCOORD_CLOCK_SKEW_SECONDS": value})
+    if value == "":
+        assert res.code == 0, res.err  # empty means unset
+        return
+    assert res.code == 2, (res.code, res.err)
+    assert res.err.startswith("gitcoord: GITCOORD_CLOCK_SKEW_SECONDS must be "), res.err
+    assert "Traceback" not in res.err
