@@ -352,3 +352,18 @@ def test_a_bad_clock_skew_is_exit_2(local_repo: Path, value: str) -> None:
     assert res.code == 2, (res.code, res.err)
     assert res.err.startswith("gitcoord: GITCOORD_CLOCK_SKEW_SECONDS must be "), res.err
     assert "Traceback" not in res.err
+
+
+def test_wait_bound_holds_for_the_mcp_tools(world: object) -> None:
+    pytest.importorskip("mcp", reason="the official `mcp` SDK is not installed")
+    import anyio
+
+    from .test_mcp import _session_run, _text
+
+    clone = world.clones[0]  # type: ignore[attr-defined]
+    _, results = anyio.run(_session_run, clone, "alpha", [
+        ("claim", {"resources": ["src/a.py"], "wait": 1e308}), ("task_next", {"wait": 1e308}),
+        ("claim", {"resources": ["src/a.py"], "wait": -1}), ("claims", {})])
+    for result in results[:3]:
+        assert result.is_error and "--wait must be" in _text(result), _text(result)
+    assert "src/a.py" not in _text(results[3])
