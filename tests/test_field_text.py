@@ -367,3 +367,60 @@ def test_wait_bound_holds_for_the_mcp_tools(world: object) -> None:
     for result in results[:3]:
         assert result.is_error and "--wait must be" in _text(result), _text(result)
     assert "src/a.py" not in _text(results[3])
+
+
+# -- an unreachable Notion ---------------------------------------------------------------------------------------------
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+UNREACHABLE = {"refused": (lambda: f"http://127.0.0.1:{_closed_port()}", "connection refused", 3),
+               "dns": (lambda: "http://gitcoord-nohost.invalid", "does not resolve", 1)}
+
+
+@pytest.mark.parametrize("kind", sorted(UNREACHABLE))
+def test_an_unreachable_notion_fails_fast_in_the_api(kind: str) -> None:
+    pytest.importorskip("notion_client")
+    from gitcoord.errors import Unavailable
+    from gitcoord.notion.api import Api
+
+    make_url, words, most = UNREACHABLE[kind]
+    api = Api.connect("secret-token", make_url(), rate=1000)
+    with pytest.raises(Unavailable) as caught:
+        api.call(api.client.users.me)
+    assert 1 <= api.requests <= most, api.requests  # no long retry loop
+    text = caught.value.render()
+    assert "could not reach the Notion API" in text and words in text, text
+    assert "5xx" not in text, text
+
+
+@pytest.mark.parametrize("kind", sorted(UNREACHABLE))
+@pytest.mark.parametrize("command", ["setup", "sync"])
+def test_an_unreachable_notion_names_the_host_and_the_command(local_repo: Path, kind: str, command: str) -> None:
+    pytest.importorskip("notion_client")
+    make_url, words, _ = UNREACHABLE[kind]
+    url = make_url()
+    argv = ["notion", "setup", "--parent", "0123456789abcdef0123456789abcdef"] if command == "setup" else [
+        "notion", "sync"]
+    if command == "sync":  # as after a setup: every database recorded
+        from gitcoord.notion.schema import DATABASES
+
+        ids = "".join(f'{kind} = "{i:032x}"\n' for i, kind in enumerate(DATABASES))
+        (local_repo / ".coord").mkdir(exist_ok=True)
+        (local_repo / ".coord" / "config.toml").write_text(
+            f"[notion]\nparent_page = \"{0:032x}\"\n[notion.databases]\n{ids}[notion.data_sources]\n{ids}")
+    res = spawn(local_repo, *argv, env={"NOTION_TOKEN": "secret-token", "NOTION_BASE_URL": url,
+                                        "GITCOORD_NOTION_RATE": "1000"})
+    assert res.code == 4, (res.code, res.err)
+    first = next(line for line in res.err.splitlines() if line.startswith("gitcoord: "))  # after progress lines
+    assert first.startswith("gitcoord: could not reach the Notion API at ") and words in first, res.err
+    assert url.split("//")[1] in first, res.err
+    assert "5xx" not in res.err and f"gitcoord notion {command}" in res.err, res.err
+    other = "sync" if command == "setup" else "setup"
+    assert f"gitcoord notion {other}" not in res.err, res.err

@@ -58,7 +58,9 @@ def notion_setup(parent: str, as_json: bool) -> None:
 
     check_text(parent, "parent page id", 200)
     with _coord() as c:
-        result = notion_sync.setup(c, notion_sync.connect(c), parent)
+        api = notion_sync.connect(c)
+        api.command = "setup"
+        result = notion_sync.setup(c, api, parent)
     if as_json:
         return output.print_json(result)
     output.say(f"created: {', '.join(result['created']) or 'none'}; "
