@@ -424,3 +424,27 @@ def test_an_unreachable_notion_names_the_host_and_the_command(local_repo: Path, 
     assert "5xx" not in res.err and f"gitcoord notion {command}" in res.err, res.err
     other = "sync" if command == "setup" else "setup"
     assert f"gitcoord notion {other}" not in res.err, res.err
+
+
+def test_invalid_utf8_in_notes_and_reasons_names_the_field(local_repo: Path) -> None:
+    r = local_repo
+    assert run(r, "log-error", "--type", "other", "--severity", "low", "broken", agent="alpha").code == 0
+    assert run(r, "claim", "src/a.py", agent="alpha").code == 0
+    assert run(r, "task", "add", "t", agent="alpha").code == 0
+    ids = {k: run(r, *argv, "--json", agent="alpha").json()[0]["id"]
+           for k, argv in {"error": ["errors", "list"], "task": ["task", "list"]}.items()}
+    before = git(r, "rev-parse", "refs/heads/coord")
+    for argv, field in (([b"errors", b"resolve", ids["error"].encode(), b"--note", BAD], "note"),
+                        ([b"task", b"block", ids["task"].encode(), b"--reason", BAD], "reason"),
+                        ([b"release", b"src/a.py", b"--force", b"--reason", BAD], "reason")):
+        env_agent = "alpha" if argv[0] != b"release" else "human"
+        res = _spawn_bytes(r, *argv, agent=env_agent) if env_agent == "alpha" else _spawn_human(r, *argv)
+        assert res.code == 2 and f"the {field} is not valid UTF-8" in res.err, (argv[:2], res.code, res.err)
+    assert git(r, "rev-parse", "refs/heads/coord") == before
+
+
+def _spawn_human(cwd: Path, *args: bytes) -> Result:
+    env = {k: v for k, v in os.environ.items() if k != "GITCOORD_AGENT"}
+    res = subprocess.run([*(a.encode() for a in GITCOORD), b"-C", str(cwd).encode(), *args], capture_output=True,
+                         env=env, timeout=300)
+    return Result(res.returncode, res.stdout.decode(errors="replace"), res.stderr.decode(errors="replace"))
