@@ -12,8 +12,13 @@ next to `.coord/`, where every later coord write carries it along.
 
 from __future__ import annotations
 
+import json
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from gitcoord.errors import InvalidInput
+from gitcoord.validate import check_text
 
 if TYPE_CHECKING:
     from gitcoord.coordinator import Coordinator
@@ -21,11 +26,39 @@ if TYPE_CHECKING:
 
 WORKFLOW_PATH = ".github/workflows/gitcoord-notion.yml"
 CONCURRENCY_GROUP = "gitcoord-notion-sync"
+MAX_INSTALL = 1000
+
+
+def check_install(install: str) -> str:
+    """The pip install spec, refused (exit 2) when it could change the workflow around it.
+
+    It lands inside a YAML scalar that GitHub evaluates (`${{ }}`) and a shell then runs:
+    a line break would start a new step, an expression would be expanded by GitHub.
+    """
+    what = "install spec"
+    if not install.strip():
+        raise InvalidInput(f"the {what} is empty.", hint="pass what pip installs: a name, a path or a git URL.")
+    check_text(install, what, MAX_INSTALL)
+    if any(c in install for c in "\n\t\u2028\u2029"):
+        raise InvalidInput(f"the {what} contains a line break or a tab; it must be one line.")
+    if "${{" in install:
+        raise InvalidInput(f"the {what} contains a GitHub expression (${{{{ ... }}}}), which the workflow "
+                           "would expand.")
+    return install
+
+
+def _yaml_string(text: str) -> str:
+    """`text` as a YAML double-quoted scalar (a JSON string is one)."""
+    return json.dumps(text, ensure_ascii=False)
 
 
 def render_workflow(*, branch: str = "coord", install: str = "gitcoord", python: str = "3.12") -> str:
-    """The workflow text. `install` is what `pip install` gets (a name, a path or a git URL)."""
+    """The workflow text. `install` is what `pip install` gets (a name, a path or a git URL).
+
+    Raises `InvalidInput` for an install spec that could change the workflow (see `check_install`).
+    """
     # Quoted scalars throughout: a branch like `on` or `yes` must not turn into a YAML boolean.
+    install_command = _yaml_string(f"python -m pip install {shlex.quote(check_install(install))}")
     return f"""\
 # Written by `gitcoord ci github`. Publishes the coord branch to Notion and brings
 # reviews made in Notion back as coord commits. Needs the repository secret NOTION_TOKEN.
@@ -35,7 +68,7 @@ name: "gitcoord notion sync"
 
 "on":
   push:
-    branches: ["{branch}"]
+    branches: [{_yaml_string(branch)}]
   schedule:
     - cron: "*/15 * * * *"
   workflow_dispatch: {{}}
@@ -60,7 +93,7 @@ jobs:
         with:
           python-version: "{python}"
       - name: Install gitcoord
-        run: python -m pip install "{install}"
+        run: {install_command}
       - name: Identify the sync's commits
         run: |
           git config user.name "gitcoord notion sync"

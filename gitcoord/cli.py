@@ -33,9 +33,21 @@ class Ctx:
         return Coordinator(self.repo, agent=agent or self.agent)
 
 
+def _given_agent(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """An `--agent` that is given is an identity: empty or blank is bad input, never "no agent"
+    (which would make an agent a human, free to review decisions and force releases)."""
+    if value is not None and not value.strip():
+        from gitcoord.errors import InvalidInput
+        from gitcoord.validate import quoted
+
+        raise InvalidInput(f"--agent is given but empty ({quoted(value)}).",
+                           hint="pass the agent's name; a person acting as a human leaves --agent out.")
+    return value
+
+
 def agent_option(func: F) -> F:
     """`--agent NAME` on every command as well as on the group."""
-    return click.option("--agent", "agent", metavar="NAME", default=None,
+    return click.option("--agent", "agent", metavar="NAME", default=None, callback=_given_agent,
                         help="Act as this agent (else GITCOORD_AGENT, `start`, git config coord.agent).")(func)
 
 
@@ -55,8 +67,31 @@ def coord(agent: str | None = None) -> Any:
     return ctx.coordinator(agent)
 
 
+def _directory(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """`-C PATH` must name a directory this process can enter; else one line, exit 2."""
+    import os
+    import stat
+
+    from gitcoord.errors import InvalidInput
+    from gitcoord.validate import quoted
+
+    where = f"-C {quoted(value)}"
+    try:
+        mode = os.stat(value).st_mode
+    except FileNotFoundError:
+        raise InvalidInput(f"{where}: the directory does not exist.") from None
+    except (OSError, ValueError) as exc:  # too long, a file on the way, a NUL...
+        raise InvalidInput(f"{where}: cannot use it as a directory ({getattr(exc, 'strerror', None) or exc}).") \
+            from None
+    if not stat.S_ISDIR(mode):
+        raise InvalidInput(f"{where}: not a directory.", hint="-C takes the directory to run in, as git's -C.")
+    if not os.access(value, os.X_OK):
+        raise InvalidInput(f"{where}: cannot enter the directory (permission denied).")
+    return value
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("-C", "repo", default=".", metavar="PATH", help="Run as if started in PATH.")
+@click.option("-C", "repo", default=".", metavar="PATH", callback=_directory, help="Run as if started in PATH.")
 @agent_option
 @click.version_option(package_name="gitcoord")
 @click.pass_context
@@ -108,7 +143,7 @@ def start(role: str, agent: str | None, as_json: bool) -> None:
         return output.print_json(context)
     from gitcoord.briefing import render_context
 
-    click.echo(render_context(context))
+    output.say(render_context(context))
     _say_hooks(context.get("hooks"))
 
 
@@ -246,7 +281,7 @@ class _StderrWarnings(logging.Handler):
     """Library warnings (a skipped malformed record, ...) as `gitcoord: warning:` lines."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        click.echo(f"gitcoord: warning: {record.getMessage()}", err=True)
+        click.echo(output.clean(f"gitcoord: warning: {record.getMessage()}"), err=True)
 
 
 def _setup_logging() -> None:
@@ -270,7 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Without standalone mode click returns the code of a `ctx.exit(code)` instead of exiting.
         code = cli.main(args=list(argv) if argv is not None else None, prog_name="gitcoord", standalone_mode=False)
     except GitcoordError as exc:
-        click.echo(f"gitcoord: {exc.render()}", err=True)
+        click.echo(output.clean(f"gitcoord: {exc.render()}"), err=True)
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)

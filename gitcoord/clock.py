@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from datetime import UTC, datetime, timedelta
 
@@ -12,7 +13,26 @@ def wall_clock() -> datetime:
     """Now, in UTC, to the second. GITCOORD_CLOCK_SKEW_SECONDS shifts it, to test skewed machines."""
     now = datetime.now(UTC).replace(microsecond=0)
     skew = os.environ.get(CLOCK_SKEW_ENV)
-    return now + timedelta(seconds=float(skew)) if skew else now
+    return now + timedelta(seconds=_skew_seconds(skew)) if skew else now
+
+
+# The clock aid shifts "now" for tests of skewed machines: within a century either way, so every
+# lease computed from it is still a date.
+MAX_SKEW_SECONDS = 100 * 365 * 24 * 3600
+
+
+def _skew_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and abs(seconds) <= MAX_SKEW_SECONDS):
+        from gitcoord.errors import InvalidInput
+        from gitcoord.validate import quoted
+
+        raise InvalidInput(f"{CLOCK_SKEW_ENV} must be a number of seconds within a century, not {quoted(text)}.",
+                           hint=f"unset {CLOCK_SKEW_ENV} (it is a test aid), or give seconds such as 90 or -3600.")
+    return seconds
 
 
 def utc_text(value: datetime) -> str:

@@ -31,7 +31,7 @@ from gitcoord.git import Git
 from gitcoord.protocol import ProtocolOps
 from gitcoord.records import Agent, Claim
 from gitcoord.store import Outcome, Snapshot, Store, Txn
-from gitcoord.validate import check_text, quoted, require_id
+from gitcoord.validate import check_text, check_wait, quoted, require_id
 from gitcoord.workspace import HEAD_CONFIG, Workspace, check_agent_name
 
 T = TypeVar("T")
@@ -57,7 +57,7 @@ class Coordinator(ProtocolOps):
                            retry_seconds=local.store.retry_seconds,
                            remote_timeout=local.store.remote_timeout_seconds,
                            cache_dir=self.common_dir / CACHE_DIR, common_dir=self.common_dir)
-        self._agent = check_agent_name(agent) if agent else None
+        self._agent = check_agent_name(agent) if agent is not None else None  # "" is not "no agent"
         self._agent_resolved = agent is not None
 
     @property
@@ -391,8 +391,9 @@ class Coordinator(ProtocolOps):
         `stop`, once set, ends the wait before the next attempt: a caller that
         gave up (an MCP request the client cancelled) must not be granted later.
         """
+        wait = check_wait(wait)
         stop = stop if stop is not None else threading.Event()  # sleeps are waits on it
-        deadline = time.monotonic() + max(0.0, wait)
+        deadline = time.monotonic() + wait
         watch = self.store.ref_watch()
         delay, cap = 0.2, (2.0 if watch is None else 5.0)
         while True:

@@ -8,6 +8,7 @@ table is actually drawn on a terminal, so hot paths never pay for it.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -34,6 +35,25 @@ def print_json(data: Any) -> None:
     sys.stdout.write(to_json(data) + "\n")
 
 
+# What a terminal acts on instead of showing, in text that came from records (hand-pushed records
+# were never checked): whole escape sequences first (CSI, OSC up to BEL or ST, DCS/SOS/PM/APC up
+# to ST, two-byte ESC sequences, their 8-bit C1 forms), then any lone C0 control but newline and
+# tab, DEL, C1, and the bidirectional controls that make text display other than it is stored.
+_SEQUENCE = re.compile(r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"
+                       r"|(?:\x1b[\]PX^_]|[\x9d\x90\x98\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+                       r"|\x1b[ -/]*[0-~]?")
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_BREAKS = re.compile("[\n\t]")
+
+
+def clean(text: str, *, one_line: bool = False) -> str:
+    """`text` with every control sequence removed; `one_line` also turns newlines and tabs into spaces."""
+    if text.isprintable() and not one_line:
+        return text
+    text = _CONTROL.sub("", _SEQUENCE.sub("", text))
+    return _BREAKS.sub(" ", text) if one_line else text
+
+
 def is_terminal() -> bool:
     return sys.stdout.isatty()
 
@@ -45,19 +65,25 @@ def short_time(value: Any) -> str:
 
 
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """A titled table: rich on a terminal, plain columns through a pipe."""
-    cells = [[str(c) if c is not None else "" for c in row] for row in rows]
+    """A titled table: rich on a terminal, plain columns through a pipe.
+
+    Cells are text, never rich markup: a task titled `Handle [/api] prefix` is shown
+    as written, and `[link=...]` in a message stays text. Control sequences are
+    removed, and through a pipe newlines too, so a cell cannot forge a row.
+    """
     if is_terminal():
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
-        t = Table(title=title, title_justify="left", header_style="bold")
+        t = Table(title=Text(title), title_justify="left", header_style="bold")
         for col in columns:
-            t.add_column(col)
-        for row in cells:
-            t.add_row(*row)
+            t.add_column(Text(col))
+        for row in rows:
+            t.add_row(*(Text(clean(_cell(c))) for c in row))
         Console().print(t)
         return
+    cells = [[clean(_cell(c), one_line=True) for c in row] for row in rows]
     print(f"{title}:")
     if not cells:
         print("  (none)")
@@ -68,11 +94,17 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
         print("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
+def _cell(value: Any) -> str:
+    return str(value) if value is not None else ""
+
+
 def say(text: str, *, style: str = "") -> None:
-    """One line for a person; coloured only on a terminal."""
+    """A line (or lines) for a person, control sequences removed; coloured only on a terminal."""
+    text = clean(text)
     if style and is_terminal():
         from rich.console import Console
+        from rich.text import Text
 
-        Console(highlight=False).print(text, style=style, markup=False)
+        Console(highlight=False).print(Text(text, style=style))
     else:
         print(text)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 from gitcoord.constants import RECORD_ID
 from gitcoord.errors import InvalidInput
+
+# The longest wait a `--wait` (CLI, MCP `wait`, the Python API) may ask for: a week, as a lease.
+MAX_WAIT_SECONDS = 7 * 24 * 3600
 
 
 def quoted(value: str, limit: int = 60) -> str:
@@ -25,8 +30,25 @@ def _is_control(c: str) -> bool:
     return (code < 32 and c not in "\n\t") or 127 <= code <= 159
 
 
+def check_utf8(value: str, what: str) -> str:
+    """Refuse text that cannot be stored as UTF-8.
+
+    On Linux, bytes of argv that are not UTF-8 arrive as lone surrogates
+    (surrogate escapes); TOML, git and JSON cannot carry them.
+    """
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = value[exc.start]
+        byte = f" (byte 0x{ord(bad) - 0xDC00:02x})" if 0xDC80 <= ord(bad) <= 0xDCFF else ""
+        raise InvalidInput(f"the {what} is not valid UTF-8{byte} at character {exc.start + 1}.",
+                           hint="pass it as UTF-8 text.") from None
+    return value
+
+
 def check_text(value: str, what: str, limit: int) -> str:
-    """Free text an agent writes: bounded; no control characters but newline and tab, no bidi controls."""
+    """Free text an agent writes: bounded, valid UTF-8; no control characters but newline and tab, no bidi controls."""
+    check_utf8(value, what)
     if len(value) > limit:
         raise InvalidInput(f"the {what} is {len(value)} characters long; the limit is {limit}.")
     bad = next((c for c in value if _is_control(c)), None)
@@ -37,6 +59,14 @@ def check_text(value: str, what: str, limit: int) -> str:
         raise InvalidInput(f"the {what} contains the bidirectional control {bidi!r}, which would make it "
                            "display differently from what is stored.")
     return value
+
+
+def check_wait(seconds: float) -> float:
+    """A wait in seconds: 0 (do not wait) up to a week; `inf` and `nan` would wait forever."""
+    if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and 0 <= seconds <= MAX_WAIT_SECONDS):
+        raise InvalidInput(f"--wait must be 0 or more seconds and at most a week ({MAX_WAIT_SECONDS}), "
+                           f"not {seconds}.")
+    return float(seconds)
 
 
 def require_id(value: str, kind: str) -> str:

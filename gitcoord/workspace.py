@@ -140,9 +140,17 @@ class Workspace:
     # -- identity ----------------------------------------------------------------------
 
     def agent(self, explicit: str | None = None) -> str | None:
-        """--agent, GITCOORD_AGENT, this worktree's `gitcoord start`, git config coord.agent."""
-        name = (explicit or os.environ.get(AGENT_ENV) or self._remembered_agent()
-                or self.git_setting("coord.agent"))
+        """--agent, GITCOORD_AGENT, this worktree's `gitcoord start`, git config coord.agent.
+
+        GITCOORD_AGENT set but empty or blank is bad input, not "unset": an agent whose
+        variable came out empty must not fall through to being a human.
+        """
+        env = os.environ.get(AGENT_ENV)
+        if env is not None and not env.strip():
+            raise InvalidInput(f"{AGENT_ENV} is set but empty ({quoted(env)}).",
+                               hint=f"set it to the agent's name, or unset it (`unset {AGENT_ENV}`) to act "
+                                    "as a human.")
+        name = explicit or env or self._remembered_agent() or self.git_setting("coord.agent")
         return check_agent_name(name) if name else None
 
     def _remembered_agent(self) -> str:

@@ -54,9 +54,13 @@ def notion() -> None:
 def notion_setup(parent: str, as_json: bool) -> None:
     """Create the databases (or add missing properties) and record their ids in .coord/config.toml."""
     from gitcoord.notion import sync as notion_sync
+    from gitcoord.validate import check_text
 
+    check_text(parent, "parent page id", 200)
     with _coord() as c:
-        result = notion_sync.setup(c, notion_sync.connect(c), parent)
+        api = notion_sync.connect(c)
+        api.command = "setup"
+        result = notion_sync.setup(c, api, parent)
     if as_json:
         return output.print_json(result)
     output.say(f"created: {', '.join(result['created']) or 'none'}; "

@@ -8,7 +8,10 @@ Retries are ours, not the client's: the client retries a POST or PATCH only on
 client runs with `retry=False`, and `Api.call` sorts each failure:
 
 - not applied, so always retried: 429 (after its Retry-After), 409
-  `conflict_error` (Notion: "try again"), a connection never made;
+  `conflict_error` (Notion: "try again");
+- unreachable: the host name does not resolve (no retry: it will not resolve a
+  second later) or the connection was refused or never made (two quick retries);
+  either way `Unavailable` naming the host, not a long loop blamed on Notion;
 - maybe applied: 5xx, timeouts, a connection lost mid-answer; retried with
   backoff for reads and idempotent writes, handed back as `Transient` for the
   others, which the caller makes idempotent (look the Record ID up, then create);
@@ -34,7 +37,10 @@ BURST = 3.0
 MAX_ATTEMPTS = 8
 FIRST_BACKOFF = 0.5  # seconds; doubled at each retry
 MAX_BACKOFF = 30.0
+UNREACHABLE_ATTEMPTS = 3  # a refused connection: the first try and two quick retries
+UNREACHABLE_PAUSE = 0.25  # seconds before such a retry, times the retry's number
 NOT_APPLIED, MAYBE_APPLIED, REFUSED = "not applied", "maybe applied", "refused"
+UNREACHABLE = "unreachable"
 
 
 @dataclass
@@ -73,6 +79,8 @@ class Api:
     requests: int = 0
     on_request: Callable[[], None] | None = None
     backoff: float = FIRST_BACKOFF
+    base_url: str = DEFAULT_BASE_URL
+    command: str = "sync"  # the `gitcoord notion` command running, named in what to do next
 
     @classmethod
     def connect(cls, token: str, base_url: str, *, rate: float = RATE_PER_SECOND,
@@ -89,7 +97,7 @@ class Api:
         quiet.setLevel(logging.CRITICAL)
         client = Client(auth=token, base_url=base_url.rstrip("/"), notion_version=NOTION_VERSION,
                         retry=False, timeout_ms=int(timeout_seconds * 1000), logger=quiet)
-        return cls(client, RateLimiter(rate=rate, burst=max(1.0, rate)))
+        return cls(client, RateLimiter(rate=rate, burst=max(1.0, rate)), base_url=base_url)
 
     def call(self, func: Callable[..., Any], *args: Any, idempotent: bool = True, **kwargs: Any) -> Any:
         """Call a client endpoint; failures not applied are retried, maybe-applied ones only if `idempotent`.
@@ -97,6 +105,7 @@ class Api:
         Raises `Transient` for a non-idempotent call that failed in a way that may
         have been applied, `Unavailable` when retries are exhausted.
         """
+        unreachable = 0
         for attempt in range(MAX_ATTEMPTS):
             self.limiter.acquire()
             self.requests += 1
@@ -110,11 +119,28 @@ class Api:
                     raise
                 if verdict == REFUSED:
                     raise _refused(exc) from exc
+                if verdict == UNREACHABLE:
+                    unreachable += 1
+                    reason = _unreachable_reason(exc)
+                    if reason is None or unreachable >= UNREACHABLE_ATTEMPTS:
+                        raise self.unreachable(exc, reason) from exc
+                    time.sleep(UNREACHABLE_PAUSE * unreachable)
+                    continue
                 if verdict == MAYBE_APPLIED and not idempotent:
                     raise Transient(str(exc)) from exc
                 if attempt < MAX_ATTEMPTS - 1:
                     self.pause(attempt, exc)
-        raise unavailable()
+        raise unavailable(self.command)
+
+    def unreachable(self, exc: BaseException, reason: str | None) -> Unavailable:
+        """The Notion API's host could not be reached at all: say so, with the host and the command to rerun."""
+        from urllib.parse import urlsplit
+
+        host = urlsplit(self.base_url).netloc or self.base_url
+        why = reason or "its name does not resolve"
+        return Unavailable(f"could not reach the Notion API at {host}: {why} ({_first_line(exc)}).",
+                           hint="check the network, and NOTION_BASE_URL or notion.base_url if set; then run "
+                                f"`gitcoord notion {self.command}` again.")
 
     def pause(self, attempt: int, exc: BaseException | None = None) -> None:
         """Wait before retry number `attempt + 1`: the answer's Retry-After, else jittered exponential backoff."""
@@ -122,9 +148,35 @@ class Api:
         time.sleep(_retry_after(exc, delay))
 
 
-def unavailable() -> Unavailable:
+def unavailable(command: str = "sync") -> Unavailable:
+    """Notion answered, but kept failing; `command` is the `gitcoord notion` command to run again."""
+    then = "it completes what this one started" if command == "sync" else "it completes what is missing"
     return Unavailable("Notion kept failing (5xx, conflicts or timeouts) after several retries.",
-                       hint="run `gitcoord notion sync` again later: it completes what this one started.")
+                       hint=f"run `gitcoord notion {command}` again later: {then}.")
+
+
+def _unreachable_reason(exc: BaseException) -> str | None:
+    """Why a connection was never made, when a quick retry may help; None when the name does not resolve."""
+    import socket
+
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, socket.gaierror):
+            return None
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        cause = cause.__cause__ or cause.__context__
+    text = str(exc).lower()
+    if "name or service not known" in text or "name resolution" in text or "nodename nor servname" in text:
+        return None
+    return "no connection could be made"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
 
 
 def _verdict(exc: BaseException) -> str | None:
@@ -137,7 +189,7 @@ def _verdict(exc: BaseException) -> str | None:
             return NOT_APPLIED
         return MAYBE_APPLIED if exc.status >= 500 else REFUSED
     if isinstance(exc, httpx.ConnectError):  # the request never left
-        return NOT_APPLIED
+        return UNREACHABLE
     if isinstance(exc, (RequestTimeoutError, httpx.TransportError)):
         return MAYBE_APPLIED
     return None

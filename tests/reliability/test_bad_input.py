@@ -303,6 +303,7 @@ def test_huge_inputs_are_refused_in_a_few_lines(repo: Path) -> None:
 @pytest.mark.parametrize("argv", ECHOED, ids=["agent", "id", "to"])
 def test_huge_names_ids_recipients_are_not_echoed_back(repo: Path, argv: list[str]) -> None:
     res = run(repo, *argv, agent="alpha")
+    _clean_failure(res)  # a short stderr proves nothing when the command quietly succeeded
     assert len(res.err) < 2000, f"a {len(res.err)}-character refusal"
 
 
