@@ -1,0 +1,44 @@
+"""Field hardening, review: holes found in the merged slices of issue 10, each with real git."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .conftest import git, make_repo, run
+
+
+def _remote_heads(remote: Path) -> set[str]:
+    return set(git(remote, "for-each-ref", "--format=%(refname:short)", "refs/heads").split())
+
+
+# -- init asks the remote itself whether it already holds a store -------------------------------
+
+
+@pytest.mark.parametrize("how", ["single-branch", "cloned-before"])
+def test_init_refuses_a_second_store_its_clone_has_not_fetched(tmp_path: Path, how: str) -> None:
+    """A `--single-branch` (or `--depth`) clone, or one made before the store was, has no
+    remote-tracking ref of the store's branch: init must ask the remote, not its stale copy."""
+    seed = make_repo(tmp_path / "seed")
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "clone", "-q", "--bare", str(seed), str(remote))
+    second = tmp_path / "second"
+    if how == "cloned-before":
+        git(tmp_path, "clone", "-q", str(remote), str(second))
+    first = tmp_path / "first"
+    git(tmp_path, "clone", "-q", str(remote), str(first))
+    assert run(first, "init", "--branch", "agents").code == 0
+    if how == "single-branch":
+        git(tmp_path, "clone", "-q", "--single-branch", remote.as_uri(), str(second))
+    assert "agents" not in git(second, "branch", "-a")
+
+    res = run(second, "init")
+    assert res.code == 3, res.out + res.err
+    assert "'origin' already holds a coord store on branch 'agents'" in res.err
+    assert _remote_heads(remote) == {"main", "agents"}
+    assert not (second / ".coord").exists()
+    adopted = run(second, "init", "--branch", "agents", "--json")
+    assert adopted.code == 0, adopted.err
+    assert adopted.json()["created"] is False
+
