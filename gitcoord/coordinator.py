@@ -52,11 +52,12 @@ class Coordinator(ProtocolOps):
         self.ignorecase = self.workspace.ignorecase if config is None else config.claims.ignorecase
         self.git = Git(self.workspace.cwd, objects_dir=self.common_dir / "objects")
         local = self._local_config
-        self.store = Store(self.git, branch=local.coord.branch,
-                           remote=self.workspace.remote(local.coord.remote),
+        remote = self.workspace.remote(local.coord.remote)
+        self.store = Store(self.git, branch=local.coord.branch, remote=remote,
                            retry_seconds=local.store.retry_seconds,
                            remote_timeout=local.store.remote_timeout_seconds,
-                           cache_dir=self.common_dir / CACHE_DIR, common_dir=self.common_dir)
+                           cache_dir=self.common_dir / CACHE_DIR, common_dir=self.common_dir,
+                           promisor=bool(remote) and self.workspace.is_promisor(remote or ""))
         self._agent = check_agent_name(agent) if agent else None
         self._agent_resolved = agent is not None
 
@@ -126,6 +127,7 @@ class Coordinator(ProtocolOps):
         """
         if remote is not None:
             self.store.remote = self.workspace.remote(remote)
+            self.store.promisor = bool(self.store.remote) and self.workspace.is_promisor(self.store.remote or "")
         if branch is not None:
             if not AGENT_NAME.fullmatch(branch):
                 raise InvalidInput(f"{quoted(branch)} is not a usable branch name for the coord store.")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import git, make_repo, run
+from .conftest import World, git, make_repo, run, spawn
 
 
 def _remote_heads(remote: Path) -> set[str]:
@@ -42,3 +42,23 @@ def test_init_refuses_a_second_store_its_clone_has_not_fetched(tmp_path: Path, h
     assert adopted.code == 0, adopted.err
     assert adopted.json()["created"] is False
 
+
+# -- cost: a fetch pays no git process for what `git config --list` already said ----------------
+
+
+def _git_processes(trace: Path) -> list[str]:
+    return [line.split("trace: built-in: ", 1)[1] for line in trace.read_text().splitlines()
+            if "trace: built-in: " in line]
+
+
+def test_a_fetch_asks_git_config_nothing_it_already_read(world: World, tmp_path: Path) -> None:
+    """`claims` fetches in remote mode; whether the remote is a promisor is in the config that
+    `Workspace` read with its one `git config --list`, so no second `git config` runs."""
+    a = world.clones[0]
+    assert run(a, "claim", "src/api.py", "-m", "x", agent="alpha").code == 0
+    trace = tmp_path / "trace"
+    listed = spawn(a, "claims", agent="beta", env={"GIT_TRACE": str(trace)})
+    assert listed.code == 0, listed
+    calls = _git_processes(trace)
+    assert any(call.startswith("git fetch") for call in calls), calls
+    assert [call for call in calls if call.startswith("git config")] == ["git config -z --list"], calls
