@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -62,3 +64,32 @@ def test_a_fetch_asks_git_config_nothing_it_already_read(world: World, tmp_path:
     calls = _git_processes(trace)
     assert any(call.startswith("git fetch") for call in calls), calls
     assert [call for call in calls if call.startswith("git config")] == ["git config -z --list"], calls
+
+
+# -- a tree:0 partial clone: the unreadable coord tree is named, not cut to "refs/remotes" --------
+
+
+def test_hooks_name_the_unreadable_coord_tree_of_a_tree0_clone(tmp_path: Path) -> None:
+    seed = make_repo(tmp_path / "seed")
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "clone", "-q", "--bare", str(seed), str(remote))
+    git(remote, "config", "uploadpack.allowFilter", "true")
+    a = tmp_path / "a"
+    git(tmp_path, "clone", "-q", str(remote), str(a))
+    assert run(a, "init").code == 0
+    b = tmp_path / "b"
+    git(tmp_path, "clone", "-q", "--filter=tree:0", remote.as_uri(), str(b))
+    assert run(b, "hooks", "install").code == 0
+    assert run(a, "claim", "src/api.py", "-m", "x", agent="alpha").code == 0
+    git(b, "fetch", "-q", "origin")  # plain git: the coord tip's trees stay behind
+    remote.rename(tmp_path / "remote.away")
+    (b / "src").mkdir()
+    (b / "src" / "api.py").write_text("beta's edit\n")
+    git(b, "add", "src/api.py")
+    refused = subprocess.run(["git", "commit", "-q", "-m", "edit"], cwd=b, capture_output=True, text=True,
+                             env=dict(os.environ, GITCOORD_AGENT="beta"))
+    assert refused.returncode != 0
+    said = refused.stderr
+    assert "commit refused: the claims cannot be checked: cannot read the coord records: .coord/claims" in said
+    assert "(object refs/" not in said, said
+    assert "refs/remotes/origin/coord:.coord/claims" in said, said
