@@ -54,10 +54,9 @@ def _cached_nulls(repo: Path) -> list[str]:
     return found
 
 
-@pytest.fixture
-def partial(tmp_path: Path) -> tuple[Path, Path, Path, str]:
-    """(remote, full clone a, partial clone b, blob id of alpha's claim): the claim was
-    fetched into b without its blob, and the remote has just gone away."""
+def claimed_in_partial_clone(tmp_path: Path, filter_spec: str) -> tuple[Path, Path, Path]:
+    """(remote, full clone a, `--filter=FILTER_SPEC` clone b with hooks): alpha claimed src/api.py
+    in a, and b fetched it with plain git, so the promisor's filter left objects of it behind."""
     seed = make_repo(tmp_path / "seed")
     remote = tmp_path / "remote.git"
     git(tmp_path, "clone", "-q", "--bare", str(seed), str(remote))
@@ -66,10 +65,18 @@ def partial(tmp_path: Path) -> tuple[Path, Path, Path, str]:
     git(tmp_path, "clone", "-q", str(remote), str(a))
     assert run(a, "init").code == 0
     b = tmp_path / "b"
-    git(tmp_path, "clone", "-q", "--filter=blob:none", remote.as_uri(), str(b))
+    git(tmp_path, "clone", "-q", f"--filter={filter_spec}", remote.as_uri(), str(b))
     assert run(b, "hooks", "install").code == 0
     assert run(a, "claim", "src/api.py", "-m", "refactor", agent="alpha").code == 0
-    git(b, "fetch", "-q", "origin")  # the promisor's filter applies: the claim's blob stays behind
+    git(b, "fetch", "-q", "origin")
+    return remote, a, b
+
+
+@pytest.fixture
+def partial(tmp_path: Path) -> tuple[Path, Path, Path, str]:
+    """(remote, full clone a, partial clone b, blob id of alpha's claim): the claim was
+    fetched into b without its blob, and the remote has just gone away."""
+    remote, a, b = claimed_in_partial_clone(tmp_path, "blob:none")  # the claim's blob stays behind
     blob = git(b, "ls-tree", "origin/coord", ".coord/claims/").split()[2]
     assert blob in _missing_objects(b, "origin/coord")
     remote.rename(tmp_path / "remote.away")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import World, git, make_repo, run, spawn
+from .test_field_integrity import claimed_in_partial_clone
 
 
 def _remote_heads(remote: Path) -> set[str]:
@@ -70,18 +71,7 @@ def test_a_fetch_asks_git_config_nothing_it_already_read(world: World, tmp_path:
 
 
 def test_hooks_name_the_unreadable_coord_tree_of_a_tree0_clone(tmp_path: Path) -> None:
-    seed = make_repo(tmp_path / "seed")
-    remote = tmp_path / "remote.git"
-    git(tmp_path, "clone", "-q", "--bare", str(seed), str(remote))
-    git(remote, "config", "uploadpack.allowFilter", "true")
-    a = tmp_path / "a"
-    git(tmp_path, "clone", "-q", str(remote), str(a))
-    assert run(a, "init").code == 0
-    b = tmp_path / "b"
-    git(tmp_path, "clone", "-q", "--filter=tree:0", remote.as_uri(), str(b))
-    assert run(b, "hooks", "install").code == 0
-    assert run(a, "claim", "src/api.py", "-m", "x", agent="alpha").code == 0
-    git(b, "fetch", "-q", "origin")  # plain git: the coord tip's trees stay behind
+    remote, _, b = claimed_in_partial_clone(tmp_path, "tree:0")  # the coord tip's trees stay behind
     remote.rename(tmp_path / "remote.away")
     (b / "src").mkdir()
     (b / "src" / "api.py").write_text("beta's edit\n")
