@@ -48,16 +48,19 @@ def is_file(mode: int) -> bool:
 def records_unreadable(cwd: Path, path: str, sha: str) -> RecordsUnreadable:
     """The error for `path` (object `sha`) that git could not produce, with why and the way out."""
     promisor = _promisor(cwd)
+    # An object id is cut short; a name git was asked to resolve (`REF:PATH`, whose trees were
+    # missing) is shown whole.
+    what = f"object {sha[:12]}" if all(c in "0123456789abcdef" for c in sha) else f"at {sha}"
     if promisor:
         url = _config(cwd, "--get", f"remote.{promisor}.url")
         return RecordsUnreadable(
-            f"cannot read the coord records: {path} (object {sha[:12]}) is not in this partial clone, and git "
+            f"cannot read the coord records: {path} ({what}) is not in this partial clone, and git "
             f"could not fetch it from its promisor remote {promisor!r}{f' ({url})' if url else ''}.",
             hint=f"the promisor remote {promisor!r} is unreachable; retry when it is back, or `git fetch "
                  f"{promisor}` the coord branch once it answers. Until then gitcoord refuses rather than "
                  "guess what the record says.")
     return RecordsUnreadable(
-        f"cannot read the coord records: {path} (object {sha[:12]}) is missing from this repository's "
+        f"cannot read the coord records: {path} ({what}) is missing from this repository's "
         "object store.",
         hint="run `git fsck`; fetch the coord branch again from a healthy clone or remote. Until then "
              "gitcoord refuses rather than guess what the record says.")

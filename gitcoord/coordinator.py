@@ -26,7 +26,7 @@ from gitcoord import leases
 from gitcoord.claims import Resource, parse_resource
 from gitcoord.config import Config, load_config, write_default_config
 from gitcoord.constants import AGENT_NAME, CACHE_DIR, CONFIG_PATH, RECORD_ID
-from gitcoord.errors import GitcoordError, InvalidInput, Refused
+from gitcoord.errors import GitcoordError, InvalidInput, Refused, Unavailable
 from gitcoord.git import Git
 from gitcoord.protocol import ProtocolOps
 from gitcoord.records import Agent, Claim
@@ -52,11 +52,12 @@ class Coordinator(ProtocolOps):
         self.ignorecase = self.workspace.ignorecase if config is None else config.claims.ignorecase
         self.git = Git(self.workspace.cwd, objects_dir=self.common_dir / "objects")
         local = self._local_config
-        self.store = Store(self.git, branch=local.coord.branch,
-                           remote=self.workspace.remote(local.coord.remote),
+        remote = self.workspace.remote(local.coord.remote)
+        self.store = Store(self.git, branch=local.coord.branch, remote=remote,
                            retry_seconds=local.store.retry_seconds,
                            remote_timeout=local.store.remote_timeout_seconds,
-                           cache_dir=self.common_dir / CACHE_DIR, common_dir=self.common_dir)
+                           cache_dir=self.common_dir / CACHE_DIR, common_dir=self.common_dir,
+                           promisor=bool(remote) and self.workspace.is_promisor(remote or ""))
         self._agent = check_agent_name(agent) if agent is not None else None  # "" is not "no agent"
         self._agent_resolved = agent is not None
 
@@ -126,6 +127,7 @@ class Coordinator(ProtocolOps):
         """
         if remote is not None:
             self.store.remote = self.workspace.remote(remote)
+            self.store.promisor = bool(self.store.remote) and self.workspace.is_promisor(self.store.remote or "")
         if branch is not None:
             if not AGENT_NAME.fullmatch(branch):
                 raise InvalidInput(f"{quoted(branch)} is not a usable branch name for the coord store.")
@@ -163,6 +165,8 @@ class Coordinator(ProtocolOps):
     def _refuse_a_second_store(self) -> None:
         """Refuse to create a store while another branch here or on the remote already is one."""
         store, remote = self.store, self.store.remote
+        if remote:
+            self._fetch_unseen_heads(remote)
         prefixes = ["refs/heads/"] + ([f"refs/remotes/{remote}/"] if remote else [])
         res = self.git.run("for-each-ref", "--format=%(refname)", *prefixes)
         for ref in res.stdout.decode(errors="replace").split():
@@ -178,6 +182,33 @@ class Coordinator(ProtocolOps):
                           f"one on {store.branch!r}, and agents on the two would not see each other's claims.",
                           hint=f'set coord.branch = "{name}" in {CONFIG_PATH} and commit it '
                                f"(or run `gitcoord init --branch {name}`).")
+
+    def _fetch_unseen_heads(self, remote: str) -> None:
+        """Bring the remote's branches this clone has not seen into their remote-tracking refs.
+
+        A `--single-branch` or `--depth` clone, or one made before a teammate's `init`, has no
+        copy of a store's branch: what the remote holds is asked of the remote (init only).
+        """
+        listed = self.git.run("ls-remote", "--heads", remote, timeout=self.store.remote_timeout,
+                              env={"GIT_TERMINAL_PROMPT": "0"})
+        if listed.returncode != 0:
+            raise Unavailable(f"cannot list the branches of the remote {remote!r}: "
+                              f"{listed.stderr.strip() or 'git ls-remote failed'}",
+                              hint="check the remote and the network, then run `gitcoord init` again; "
+                                   "nothing was written.")
+        unseen = []
+        for line in listed.stdout.decode(errors="replace").splitlines():
+            ref = line.partition("\t")[2]
+            name = ref.removeprefix("refs/heads/")
+            if name != self.store.branch and self.git.read_object(f"refs/remotes/{remote}/{name}") is None:
+                unseen.append(f"+{ref}:refs/remotes/{remote}/{name}")
+        if unseen:
+            fetched = self.git.run("fetch", "--no-tags", "--no-write-fetch-head", "--quiet", remote, *unseen,
+                                   timeout=self.store.remote_timeout, env={"GIT_TERMINAL_PROMPT": "0"})
+            if fetched.returncode != 0:
+                raise Unavailable(f"cannot fetch the branches of the remote {remote!r}: {fetched.stderr.strip()}",
+                                  hint="check the remote and the network, then run `gitcoord init` again; "
+                                       "nothing was written.")
 
     def _config_hidden(self) -> bool:
         """True when the config file is tracked but not in the work tree (sparse checkout,

@@ -378,7 +378,9 @@ class Store:
     common_dir: Path | None = None
     _lock_seen: tuple[str, int, int] | None = field(default=None, init=False, repr=False)
     _lock_since: float = field(default=0.0, init=False, repr=False)
-    _promisor: bool | None = field(default=None, repr=False)  # is the remote a partial clone's promisor?
+    # Is the remote a partial clone's promisor? None: ask git on the first fetch (the Coordinator
+    # knows it from the config Workspace read already, and says so: no process for it).
+    promisor: bool | None = field(default=None, repr=False)
 
     @property
     def ref(self) -> str:
@@ -464,15 +466,15 @@ class Store:
         A `--filter` clone leaves the coord branch's files behind too, and git would fetch each
         one separately when first read (one connection per record), and not at all while the
         remote is down. One fetch of exactly what is missing, right after the fetch of the
-        branch, costs a `git config` in any remote-mode clone and a `rev-list` in a partial one.
+        branch, costs a `rev-list` in a partial clone and nothing in any other.
         A failure here is not an error: the readers fetch lazily, or say that they cannot.
         """
         assert self.remote
-        if self._promisor is None:
+        if self.promisor is None:
             said = self.git.run("config", "--bool", "--get", f"remote.{self.remote}.promisor").stdout
-            self._promisor = said.strip() == b"true"
+            self.promisor = said.strip() == b"true"
         for _ in range(3):  # trees first when a tree:0 filter left them out, then their files
-            if not self._promisor:
+            if not self.promisor:
                 return
             listed = self.git.run("rev-list", "--objects", "--no-walk", "--missing=print", tip).stdout
             missing = [line[1:] for line in listed.decode(errors="replace").splitlines() if line.startswith("?")]

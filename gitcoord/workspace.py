@@ -124,6 +124,11 @@ class Workspace:
             return None  # a bare repository is where the coord branch lives, not a copy of it
         return "origin" if "remote.origin.url" in self.gitconfig else None
 
+    def is_promisor(self, remote: str) -> bool:
+        """Is `remote` the promisor remote of a partial clone (what `clone --filter` records)?"""
+        flag = self.git_setting(f"remote.{remote}.promisor").strip().lower()
+        return flag in ("true", "yes", "on", "1") or self.git_setting("extensions.partialclone") == remote
+
     @property
     def ignorecase(self) -> bool:
         """The team's `[claims] ignorecase` (default false), the same on every machine.

@@ -112,6 +112,24 @@ def make_repo(path: Path) -> Path:
     return path
 
 
+def plant_records(repo: Path, files: dict[str, str]) -> None:
+    """Commit files onto the coord branch by plumbing, as a careless or hostile writer could."""
+    index = repo / ".git" / "plant.index"
+    env = dict(os.environ, GIT_INDEX_FILE=str(index))
+    old = git(repo, "rev-parse", "refs/heads/coord")
+    subprocess.run(["git", "read-tree", old], cwd=repo, env=env, check=True)
+    for path, text in files.items():
+        sha = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=repo, input=text, text=True,
+                             capture_output=True, check=True).stdout.strip()
+        subprocess.run(["git", "update-index", "--add", "--cacheinfo", f"100644,{sha},{path}"], cwd=repo,
+                       env=env, check=True)
+    tree = subprocess.run(["git", "write-tree"], cwd=repo, env=env, capture_output=True, text=True,
+                          check=True).stdout.strip()
+    new = git(repo, "commit-tree", tree, "-p", old, "-m", "planted")
+    git(repo, "update-ref", "refs/heads/coord", new, old)
+    index.unlink()
+
+
 @dataclass
 class World:
     """A bare remote and clones of it, the coord branch initialised."""

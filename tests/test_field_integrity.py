@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import GITCOORD, git, make_repo, run, spawn
+from tests.conftest import GITCOORD, git, make_repo, plant_records, run, spawn
 
 UNREADABLE = "cannot read the coord records: "
 
@@ -54,10 +54,9 @@ def _cached_nulls(repo: Path) -> list[str]:
     return found
 
 
-@pytest.fixture
-def partial(tmp_path: Path) -> tuple[Path, Path, Path, str]:
-    """(remote, full clone a, partial clone b, blob id of alpha's claim): the claim was
-    fetched into b without its blob, and the remote has just gone away."""
+def claimed_in_partial_clone(tmp_path: Path, filter_spec: str) -> tuple[Path, Path, Path]:
+    """(remote, full clone a, `--filter=FILTER_SPEC` clone b with hooks): alpha claimed src/api.py
+    in a, and b fetched it with plain git, so the promisor's filter left objects of it behind."""
     seed = make_repo(tmp_path / "seed")
     remote = tmp_path / "remote.git"
     git(tmp_path, "clone", "-q", "--bare", str(seed), str(remote))
@@ -66,10 +65,18 @@ def partial(tmp_path: Path) -> tuple[Path, Path, Path, str]:
     git(tmp_path, "clone", "-q", str(remote), str(a))
     assert run(a, "init").code == 0
     b = tmp_path / "b"
-    git(tmp_path, "clone", "-q", "--filter=blob:none", remote.as_uri(), str(b))
+    git(tmp_path, "clone", "-q", f"--filter={filter_spec}", remote.as_uri(), str(b))
     assert run(b, "hooks", "install").code == 0
     assert run(a, "claim", "src/api.py", "-m", "refactor", agent="alpha").code == 0
-    git(b, "fetch", "-q", "origin")  # the promisor's filter applies: the claim's blob stays behind
+    git(b, "fetch", "-q", "origin")
+    return remote, a, b
+
+
+@pytest.fixture
+def partial(tmp_path: Path) -> tuple[Path, Path, Path, str]:
+    """(remote, full clone a, partial clone b, blob id of alpha's claim): the claim was
+    fetched into b without its blob, and the remote has just gone away."""
+    remote, a, b = claimed_in_partial_clone(tmp_path, "blob:none")  # the claim's blob stays behind
     blob = git(b, "ls-tree", "origin/coord", ".coord/claims/").split()[2]
     assert blob in _missing_objects(b, "origin/coord")
     remote.rename(tmp_path / "remote.away")
@@ -185,24 +192,6 @@ def test_a_fetch_brings_every_coord_record_into_a_partial_clone(partial: tuple[P
 # -- records that parse but hold impossible values -------------------------------------------------
 
 
-def _plant(repo: Path, files: dict[str, str]) -> None:
-    """Commit files onto the coord branch by plumbing, as a careless or hostile writer could."""
-    index = repo / ".git" / "plant.index"
-    env = dict(os.environ, GIT_INDEX_FILE=str(index))
-    old = git(repo, "rev-parse", "refs/heads/coord")
-    subprocess.run(["git", "read-tree", old], cwd=repo, env=env, check=True)
-    for path, text in files.items():
-        sha = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=repo, input=text, text=True,
-                             capture_output=True, check=True).stdout.strip()
-        subprocess.run(["git", "update-index", "--add", "--cacheinfo", f"100644,{sha},{path}"], cwd=repo,
-                       env=env, check=True)
-    tree = subprocess.run(["git", "write-tree"], cwd=repo, env=env, capture_output=True, text=True,
-                          check=True).stdout.strip()
-    new = git(repo, "commit-tree", tree, "-p", old, "-m", "planted")
-    git(repo, "update-ref", "refs/heads/coord", new, old)
-    index.unlink()
-
-
 _LONG = "src/" + "a" * 1196
 _IMPOSSIBLE = {
     ".coord/claims/C-90.toml": (
@@ -217,7 +206,7 @@ _IMPOSSIBLE = {
 
 def test_records_with_impossible_values_are_skipped_and_reported(local_repo: Path) -> None:
     assert run(local_repo, "task", "add", "real work", "--resource", "src/real.py", agent="alpha").code == 0
-    _plant(local_repo, _IMPOSSIBLE)
+    plant_records(local_repo, _IMPOSSIBLE)
 
     claimed = run(local_repo, "claim", "src/api.py", agent="beta")
     assert claimed.code == 0, claimed
@@ -246,6 +235,6 @@ def test_records_with_impossible_values_are_skipped_and_reported(local_repo: Pat
 def test_impossible_claim_is_ignored_by_the_hooks_too(local_repo: Path) -> None:
     """The hooks read claims without pydantic; they skip the same record the store skips."""
     assert run(local_repo, "hooks", "install").code == 0
-    _plant(local_repo, _IMPOSSIBLE)
+    plant_records(local_repo, _IMPOSSIBLE)
     done = _commit(local_repo, "src/other.py", agent="beta")
     assert done.returncode == 0, done.stderr

@@ -214,13 +214,20 @@ def framework(repo: Path, home: Path, *args: str) -> None:
     assert res.returncode == 0, res.stdout + res.stderr
 
 
+@pytest.fixture
+def framework_repo(local_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """(the repository, PRE_COMMIT_HOME): the team's .pre-commit-config.yaml committed."""
+    home = tmp_path / "pre-commit-home"
+    monkeypatch.setenv("PRE_COMMIT_HOME", str(home))
+    (local_repo / ".pre-commit-config.yaml").write_text(FRAMEWORK_CONFIG)
+    tracked(local_repo, ".pre-commit-config.yaml")
+    return local_repo, home
+
+
 def test_framework_first_refuses_with_the_lines_and_never_renames_its_script(
-        local_repo: Path, team_log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    repo = local_repo
-    monkeypatch.setenv("PRE_COMMIT_HOME", str(tmp_path / "pre-commit-home"))
-    (repo / ".pre-commit-config.yaml").write_text(FRAMEWORK_CONFIG)
-    tracked(repo, ".pre-commit-config.yaml")
-    framework(repo, tmp_path / "pre-commit-home", "install")
+        framework_repo: tuple[Path, Path], team_log: Path) -> None:
+    repo, home = framework_repo
+    framework(repo, home, "install")
     script = (repo / ".git" / "hooks" / "pre-commit").read_text()
     refused = run(repo, "hooks", "install")
     assert refused.code == 3
@@ -245,13 +252,10 @@ def test_framework_first_refuses_with_the_lines_and_never_renames_its_script(
 
 
 def test_gitcoord_then_framework_install_runs_ours_in_migration_mode(
-        local_repo: Path, team_log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    repo = local_repo
-    monkeypatch.setenv("PRE_COMMIT_HOME", str(tmp_path / "pre-commit-home"))
-    (repo / ".pre-commit-config.yaml").write_text(FRAMEWORK_CONFIG)
-    tracked(repo, ".pre-commit-config.yaml")
+        framework_repo: tuple[Path, Path], team_log: Path) -> None:
+    repo, home = framework_repo
     assert run(repo, "hooks", "install").code == 0
-    framework(repo, tmp_path / "pre-commit-home", "install")  # ours becomes pre-commit.legacy
+    framework(repo, home, "install")  # ours becomes pre-commit.legacy
     guarded(repo, team_log)
     assert run(repo, "hooks", "install").code == 0  # sees gitcoord running inside, changes nothing
     assert run(repo, "hooks", "uninstall").code == 0

@@ -365,11 +365,11 @@ def _check_framework(top: Path, where: Path, framework: list[str], mode: str | N
 # -- husky ----------------------------------------------------------------------------------
 
 
-def husky_block(name: str, mode: str | None, *, created: bool = False) -> str:
+def husky_block(name: str, mode: str | None, *, created: bool = False, newline_added: bool = False) -> str:
     """The marked lines added to a team's `.husky/NAME` script."""
     m = shlex.quote(mode or "-")
-    begin = (f"# >>> {BLOCK}{' (new file)' if created else ''}: added by `gitcoord hooks install`; "
-             "`gitcoord hooks uninstall` removes it\n")
+    begin = (f"# >>> {BLOCK}{' (new file)' if created else ''}{NEWLINE_ADDED if newline_added else ''}: "
+             "added by `gitcoord hooks install`; `gitcoord hooks uninstall` removes it\n")
     end = f"# <<< {BLOCK}\n"
     if name == "pre-push":
         # git's list of pushed refs arrives on stdin: gitcoord reads it, and the rest of the
@@ -382,7 +382,15 @@ def husky_block(name: str, mode: str | None, *, created: bool = False) -> str:
     return begin + body + end
 
 
-_BLOCK_RE = re.compile(rf"^# >>> {BLOCK}.*?^# <<< {BLOCK}\n", re.MULTILINE | re.DOTALL)
+# A block put after a last line that had no newline says so: uninstall takes that newline out
+# again, so the team's file comes back byte for byte.
+NEWLINE_ADDED = " (newline added)"
+_BLOCK_RE = re.compile(rf"(\n?)^# >>> {BLOCK}([^\n]*)\n.*?^# <<< {BLOCK}\n", re.MULTILINE | re.DOTALL)
+
+
+def _unblock(text: str) -> str:
+    """`text` without gitcoord's marked blocks (and without the newline a block added)."""
+    return _BLOCK_RE.sub(lambda m: "" if NEWLINE_ADDED in m.group(2) else m.group(1), text)
 
 
 def _has_block(path: Path) -> bool:
@@ -404,10 +412,12 @@ def _install_husky(top: Path, where: Path, report: InstallReport, mode: str | No
         if text is None:
             _write(path, husky_block(name, mode, created=True), 0o755)
         else:
-            text = _BLOCK_RE.sub("", text)
-            block = husky_block(name, mode)
+            text = _unblock(text)
             first, sep, rest = text.partition("\n")
-            new = f"{first}{sep}{block}{rest}" if first.startswith("#!") else block + text
+            if first.startswith("#!"):  # after the shebang line (given a newline if it had none)
+                new = f"{first}\n{husky_block(name, mode, newline_added=not sep)}{rest}"
+            else:
+                new = husky_block(name, mode) + text
             if new == path.read_text(encoding="utf-8"):
                 report.installed.append(name)
                 continue
@@ -438,7 +448,7 @@ def _uninstall_husky(top: Path, where: Path, report: InstallReport) -> None:
         if f"# >>> {BLOCK}" not in text:
             continue
         created = f"# >>> {BLOCK} (new file)" in text
-        rest = _BLOCK_RE.sub("", text)
+        rest = _unblock(text)
         if created and not rest.strip():
             path.unlink()
         else:
@@ -469,8 +479,9 @@ def lefthook_jobs(mode: str | None) -> str:
             f"    - name: gitcoord-verify\n      run: {LAUNCHER} hook pre-push - {m} {{0}}\n      use_stdin: true\n")
 
 
-def _lefthook_block() -> str:
-    return (f"# >>> {BLOCK}: added by `gitcoord hooks install`; `gitcoord hooks uninstall` removes it\n"
+def _lefthook_block(*, newline_added: bool = False) -> str:
+    return (f"# >>> {BLOCK}{NEWLINE_ADDED if newline_added else ''}: added by `gitcoord hooks install`; "
+            "`gitcoord hooks uninstall` removes it\n"
             f"extends:\n  - {LEFTHOOK_JOBS}\n# <<< {BLOCK}\n")
 
 
@@ -495,7 +506,7 @@ def _wire_lefthook(top: Path, config: Path, report: InstallReport, mode: str | N
     rel = str(config.relative_to(top))
     if LEFTHOOK_JOBS not in text:
         sep = "" if not text or text.endswith("\n") else "\n"
-        _write(config, text + sep + _lefthook_block())
+        _write(config, text + sep + _lefthook_block(newline_added=bool(sep)))
         report.files.append(rel)
     jobs = top / LEFTHOOK_JOBS
     wanted = lefthook_jobs(mode)
@@ -513,7 +524,7 @@ def _uninstall_lefthook(top: Path, config: Path | None, report: InstallReport) -
     if config is not None:
         text = config.read_text(encoding="utf-8")
         if f"# >>> {BLOCK}" in text:
-            _write(config, _BLOCK_RE.sub("", text))
+            _write(config, _unblock(text))
             report.files.append(str(config.relative_to(top)))
     jobs = top / LEFTHOOK_JOBS
     if is_ours(jobs):

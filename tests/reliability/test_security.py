@@ -28,7 +28,7 @@ import pytest
 from gitcoord import Coordinator, agent_utils
 from gitcoord.errors import GitcoordError, InvalidInput, Refused
 
-from ..conftest import World, git, run
+from ..conftest import World, git, plant_records, run
 
 # Ids and names that try to leave `.coord/<kind>/`: relative, absolute, encoded, Windows-style,
 # Unicode look-alikes (fullwidth solidus and dots, division slash, NFKC-folding digits and letters),
@@ -179,24 +179,6 @@ def test_python_api_refuses_hostile_ids_and_names(seeded: Path) -> None:
 # -- hostile values inside records pushed to the coord branch ----------------------------------
 
 
-def _plant(repo: Path, files: dict[str, str]) -> None:
-    """Commit files onto the coord branch by plumbing, as a careless or hostile writer could."""
-    index = repo / ".git" / "plant.index"
-    env = dict(os.environ, GIT_INDEX_FILE=str(index))
-    old = git(repo, "rev-parse", "refs/heads/coord")
-    subprocess.run(["git", "read-tree", old], cwd=repo, env=env, check=True)
-    for path, text in files.items():
-        sha = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=repo, input=text, text=True,
-                             capture_output=True, check=True).stdout.strip()
-        subprocess.run(["git", "update-index", "--add", "--cacheinfo", f"100644,{sha},{path}"], cwd=repo, env=env,
-                       check=True)
-    tree = subprocess.run(["git", "write-tree"], cwd=repo, env=env, capture_output=True, text=True,
-                          check=True).stdout.strip()
-    new = git(repo, "commit-tree", tree, "-p", old, "-m", "planted")
-    git(repo, "update-ref", "refs/heads/coord", new, old)
-    index.unlink()
-
-
 _CLAIM = ('id = "{id}"\nagent = "alpha"\nresource = "src/{n}.py"\nmode = "exclusive"\ntoken = 90\n'
           'created_at = "2020-01-01T00:00:00Z"\nlast_check_in = "2020-01-01T00:00:00Z"\n'
           'expires_at = "2999-01-01T00:00:00Z"\n')
@@ -219,7 +201,7 @@ _REWRITES = (["check-in"], ["task", "next"], ["inbox", "--mark-read"], ["release
 
 @pytest.mark.parametrize("plant", list(_PLANTS))
 def test_hostile_ids_inside_pushed_records_never_leave_coord(local_repo: Path, plant: str) -> None:
-    _plant(local_repo, _PLANTS[plant])
+    plant_records(local_repo, _PLANTS[plant])
     for argv in _REWRITES:
         run(local_repo, *argv, agent="alpha")
         _assert_contained(local_repo)
@@ -227,7 +209,7 @@ def test_hostile_ids_inside_pushed_records_never_leave_coord(local_repo: Path, p
 
 @pytest.mark.parametrize("plant", list(_PLANTS))
 def test_hostile_ids_inside_pushed_records_are_handled_cleanly(local_repo: Path, plant: str) -> None:
-    _plant(local_repo, _PLANTS[plant])
+    plant_records(local_repo, _PLANTS[plant])
     for argv in _REWRITES:
         res = run(local_repo, *argv, agent="alpha")
         assert res.code != 1 and "Traceback" not in res.err, (argv, res.err)
