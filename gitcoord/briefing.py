@@ -53,9 +53,18 @@ def _error(e: dict[str, Any]) -> str:
             f"-> gitcoord errors resolve {e['id']} --note \"...\"")
 
 
-def _lost(c: dict[str, str]) -> str:
+def removal_proof(c: dict[str, Any]) -> str:
+    """Who removed a lost claim and whether a signature proves a person did (allowed signers set)."""
+    if "verified" not in c:
+        return ""
+    how = "forced release" if c.get("action") == "force-release" else (c.get("action") or "removal")
+    proof = f"signed by {c['signed_by']}" if c["verified"] else "UNVERIFIED: not signed by an allowed signer"
+    return f" ({how} by {c.get('removed_by') or '?'}, {proof})"
+
+
+def _lost(c: dict[str, Any]) -> str:
     now = f"now held by {c['now_held_by']}" if c["now_held_by"] else "nobody holds it now"
-    return f"{c['id']} {c['resource']}: {now} -> gitcoord claim {c['resource']} --wait 600"
+    return f"{c['id']} {c['resource']}: {now}{removal_proof(c)} -> gitcoord claim {c['resource']} --wait 600"
 
 
 def _claim(c: dict[str, Any]) -> str:

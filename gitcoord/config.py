@@ -53,6 +53,8 @@ class HooksSection(_Section):
 
 class ReviewSection(_Section):
     reviewers: list[str] = Field(default_factory=list)
+    # Read from HEAD only (gitcoord.signing): a file in git's gpg.ssh.allowedSignersFile format.
+    allowed_signers: str = ""
 
 
 class NotionSection(_Section):

@@ -20,7 +20,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import IO, Any, BinaryIO, NamedTuple
 
-from gitcoord.errors import GitcoordError, InvalidInput, Unavailable
+from gitcoord.errors import GitcoordError, InvalidInput, Refused, Unavailable
 
 ZERO_OID = "0" * 40
 TREE_MODE = 0o040000
@@ -311,14 +311,21 @@ class Git:
         sha = istream.hexsha
         return sha.decode() if isinstance(sha, bytes) else str(sha)
 
-    def commit_tree(self, tree: str, parents: Iterable[str], message: str) -> str:
+    def commit_tree(self, tree: str, parents: Iterable[str], message: str, *, sign: bool = False) -> str:
+        """`git commit-tree`; `sign` signs it with the person's git setup (`-S`: gpg.format, user.signingkey)."""
         args = ["commit-tree", tree]
         for parent in parents:
             args += ["-p", parent]
+        if sign:
+            args.append("-S")
         res = self.run(*args, "-F", "-", input=message.encode())
         if res.returncode != 0:
             if "tell me who you are" in res.stderr or "empty ident" in res.stderr:
                 raise InvalidInput("git has no identity for commits on this machine.",
                                    hint='set it with git config user.name "..." and user.email "..."')
+            if sign:
+                said = " / ".join(line.strip() for line in res.stderr.splitlines() if line.strip())[-400:]
+                raise Refused(f"git could not sign the commit of this human act; nothing was written: {said}",
+                              hint="check gpg.format and user.signingkey (`git config --get user.signingkey`).")
             raise GitFailed(args, res.returncode, res.stdout, res.stderr)
         return res.stdout.decode().strip()

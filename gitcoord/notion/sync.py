@@ -495,10 +495,7 @@ class Syncer:
 
     def _review(self, record: Decision, status: str, page: dict[str, Any], who: str) -> None:
         note = _plain_text(page, "Review note")
-        if status == "approved":
-            self.coord.approve_decision(record.id, note=note, reviewer=who)
-        else:
-            self.coord.reject_decision(record.id, note=note, reviewer=who)
+        self.coord.review_from_notion(record.id, "approved" if status == "approved" else "rejected", who, note=note)
 
     def apply(self, rid: str, page: dict[str, Any], act: Callable[[str], Any]) -> None:
         who = self.editor(page)

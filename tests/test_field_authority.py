@@ -1,0 +1,258 @@
+"""Human acts no agent can forge: signed coord commits, checked against committed allowed signers.
+
+Real git, real ed25519 keys made by ssh-keygen in the test, signatures verified by git itself.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from gitcoord import Coordinator
+from gitcoord.errors import Refused
+from tests.conftest import World, git, run
+
+pytestmark = pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="needs ssh-keygen (openssh-client)")
+
+LEAD = "lead@example.com"
+
+
+def keygen(where: Path, name: str) -> Path:
+    key = where / name
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(key)], check=True)
+    return key
+
+
+def use_key(clone: Path, key: Path) -> None:
+    git(clone, "config", "gpg.format", "ssh")
+    git(clone, "config", "user.signingkey", str(key))
+
+
+def commit_signers(clone: Path, *entries: tuple[str, Path], reviewers: str = "") -> None:
+    """Commit `.coord/allowed_signers` and the config line naming it, on the code branch."""
+    lines = [f"{who} {key.with_suffix('.pub').read_text().strip()}" for who, key in entries]
+    (clone / ".coord").mkdir(exist_ok=True)
+    (clone / ".coord" / "allowed_signers").write_text("\n".join(lines) + "\n")
+    (clone / ".coord" / "config.toml").write_text(
+        f'[review]\nallowed_signers = ".coord/allowed_signers"\nreviewers = [{reviewers}]\n')
+    git(clone, "add", ".coord")
+    git(clone, "commit", "-q", "-m", "reviewers' keys")
+
+
+@pytest.fixture
+def team(world: World, tmp_path: Path) -> tuple[World, Path, Path]:
+    """Clone a: the agents; b: a stranger's machine; c: the lead, whose key is committed and pushed."""
+    a, _, c = world.clones
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    lead, evil = keygen(keys, "lead"), keygen(keys, "evil")
+    commit_signers(c, (LEAD, lead))
+    git(c, "push", "-q", "origin", "HEAD")
+    (a / ".coord" / "config.toml").unlink()  # init's uncommitted default; the committed one comes next
+    for clone in world.clones[:2]:
+        git(clone, "pull", "-q", "--ff-only")
+    git(c, "config", "user.email", LEAD)
+    use_key(c, lead)
+    return world, lead, evil
+
+
+def propose(clone: Path, agent: str = "beta", title: str = "Use JWT") -> str:
+    res = run(clone, "log-decision", "--category", "api", "--impact", "high", "--rationale", "r", title,
+              "--json", agent=agent)
+    assert res.code == 0, res.err
+    return str(res.json()["id"])
+
+
+def proof(clone: Path, did: str) -> tuple[str, bool | None, str | None]:
+    found = {d["id"]: d for d in run(clone, "decisions", "list", "--json").json()}[did]
+    return found["status"], found["review_verified"], found["review_signer"]
+
+
+def coord_tip(world: World) -> str:
+    return git(world.remote, "rev-parse", "coord")
+
+
+def test_the_leads_signed_approval_is_verified_and_can_be_implemented(team: tuple[World, Path, Path]) -> None:
+    world, _, _ = team
+    a, _, c = world.clones
+    did = propose(a)
+    approved = run(c, "decisions", "approve", did, "--note", "go")
+    assert approved.code == 0, approved.err
+    assert approved.out.strip() == f"{did} approved by human:{LEAD} (verified: {LEAD})."
+    assert "\ngpgsig -----BEGIN SSH SIGNATURE-----" in git(world.remote, "cat-file", "commit", "coord")
+    assert proof(a, did) == ("approved", True, LEAD)
+    text = run(a, "decisions", "list")
+    assert f"verified: {LEAD}" in text.out
+    done = run(a, "decisions", "implement", did, agent="beta")
+    assert done.code == 0, done.err
+    assert proof(a, did) == ("implemented", True, LEAD)  # the implement transition keeps the proof
+    log = run(a, "log", "--json").json()
+    act = next(e for e in log if e.get("action") == "decision-approve")
+    assert (act["signed_by"], act["signature"]) == (LEAD, f"signed by {LEAD}")
+    assert f"signed by {LEAD}" in run(a, "log").out
+
+
+def test_without_a_signing_key_the_act_is_refused_before_anything_is_written(team: tuple[World, Path, Path]) -> None:
+    world, _, _ = team
+    a, b, _ = world.clones
+    did = propose(a)
+    before = coord_tip(world)
+    refused = run(b, "decisions", "approve", did)
+    assert refused.code == 3
+    assert "has no signing key" in refused.err and "nothing was written" in refused.err
+    assert "git config gpg.format ssh" in refused.err and "git config user.signingkey" in refused.err
+    assert "Traceback" not in refused.err
+    assert coord_tip(world) == before
+    assert proof(a, did) == ("proposed", None, None)
+
+
+def test_an_unlisted_key_and_a_borrowed_email_read_as_unverified(team: tuple[World, Path, Path]) -> None:
+    world, _, evil = team
+    a, b, _ = world.clones
+    did = propose(a)
+    use_key(b, evil)  # an agent's own key, and the lead's email borrowed for the act
+    borrowed = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "user.email", "GIT_CONFIG_VALUE_0": LEAD}
+    forged = run(b, "decisions", "approve", did, env=borrowed)
+    assert forged.code == 0, forged.err
+    assert "UNVERIFIED" in forged.out
+    assert proof(a, did) == ("approved", False, None)
+    refused = run(a, "decisions", "implement", did, agent="beta")
+    assert refused.code == 3
+    assert f"{did} cannot be implemented: its approval is not verified" in refused.err
+    assert "signed by a key not in the allowed signers" in refused.err
+    assert "UNVERIFIED" in run(a, "decisions", "list").out
+
+
+def _hand_edit_coord(clone: Path, path: str, edit: dict[str, str]) -> None:
+    """Change a record on the coord branch by hand (no gitcoord), and push it."""
+    git(clone, "fetch", "-q", "origin", "coord")
+    git(clone, "checkout", "-q", "-B", "hand", "origin/coord")
+    file = clone / path
+    text = file.read_text()
+    for key, value in edit.items():
+        lines = [f'{key} = "{value}"' if line.startswith(f"{key} = ") else line for line in text.splitlines()]
+        if not any(line.startswith(f"{key} = ") for line in text.splitlines()):
+            lines.append(f'{key} = "{value}"')
+        text = "\n".join(lines) + "\n"
+    file.write_text(text)
+    git(clone, "commit", "-q", "-am", "approve it")
+    git(clone, "push", "-q", "origin", "hand:coord")
+    git(clone, "checkout", "-q", "main")
+
+
+def test_a_hand_pushed_flip_reads_as_unverified_whatever_its_fields_say(team: tuple[World, Path, Path]) -> None:
+    world, _, _ = team
+    a, b, _ = world.clones
+    did = propose(a)
+    _hand_edit_coord(b, f".coord/decisions/{did}.toml",
+                     {"status": "approved", "reviewed_by": f"human:{LEAD}", "reviewed_at": "2026-01-01T00:00:00Z"})
+    assert proof(a, did) == ("approved", False, None)
+    refused = run(a, "decisions", "implement", did, agent="beta")
+    assert refused.code == 3 and "is unsigned" in refused.err
+
+
+def test_a_signed_approval_changed_afterwards_is_unverified(team: tuple[World, Path, Path]) -> None:
+    world, _, _ = team
+    a, b, c = world.clones
+    did = propose(a)
+    assert run(c, "decisions", "approve", did).code == 0
+    assert proof(a, did) == ("approved", True, LEAD)
+    _hand_edit_coord(b, f".coord/decisions/{did}.toml", {"title": "Drop all tables"})
+    assert proof(a, did) == ("approved", False, LEAD)
+    refused = run(a, "decisions", "implement", did, agent="beta")
+    assert refused.code == 3 and "changed the record after its signed review" in refused.err
+
+
+def test_the_python_api_never_takes_a_reviewer_from_the_caller(team: tuple[World, Path, Path]) -> None:
+    world, _, _ = team
+    a, b, _ = world.clones
+    did = propose(a)
+    with Coordinator(a, agent="beta") as coord, pytest.raises(Refused, match="you are the agent beta"):
+        coord.approve_decision(did, reviewer=f"human:{LEAD}")
+    with Coordinator(b) as coord, pytest.raises(Refused, match="a reviewer is who runs the review"):
+        coord.approve_decision(did, reviewer=f"human:{LEAD}")
+    with Coordinator(a, agent="beta") as coord, pytest.raises(Refused, match="sync job's act"):
+        coord.review_from_notion(did, "approved", f"notion:{LEAD}")
+    assert proof(a, did) == ("proposed", None, None)
+
+
+def test_a_signed_forced_release_is_reported_to_the_holder_with_the_signer(team: tuple[World, Path, Path]) -> None:
+    world, _, evil = team
+    a, b, c = world.clones
+    assert run(a, "start", agent="alpha").code == 0
+    assert run(a, "claim", "src/api.py", "src/db.py", agent="alpha").code == 0
+    forced = run(c, "release", "--force", "--reason", "stuck", "src/api.py")
+    assert forced.code == 0, forced.err
+    use_key(b, evil)
+    assert run(b, "release", "--force", "--reason", "mine now", "src/db.py").code == 0
+    lost = {x["resource"]: x for x in run(a, "start", "--json", agent="alpha").json()["lost_claims"]}
+    assert (lost["src/api.py"]["signed_by"], lost["src/api.py"]["verified"]) == (LEAD, True)
+    assert lost["src/api.py"]["removed_by"] == f"human:{LEAD}"
+    assert (lost["src/db.py"]["signed_by"], lost["src/db.py"]["verified"]) == (None, False)
+    assert lost["src/db.py"]["action"] == "force-release"
+
+
+def test_the_forced_release_text_says_who_signed_it(team: tuple[World, Path, Path]) -> None:
+    world, _, _ = team
+    a, _, c = world.clones
+    assert run(a, "start", agent="alpha").code == 0
+    assert run(a, "claim", "src/api.py", agent="alpha").code == 0
+    assert run(c, "release", "--force", "--reason", "stuck", "src/api.py").code == 0
+    told = run(a, "check-in", agent="alpha")
+    assert told.code == 3
+    assert f"forced release by human:{LEAD}, signed by {LEAD}" in told.err
+
+
+def test_speaking_for_another_agent_is_refused_and_its_bookkeeping_survives(world: World) -> None:
+    a, b = world.clones[0], world.clones[1]
+    assert run(a, "start", agent="alpha").code == 0
+    claim_id = run(a, "claim", "src/api.py", "--json", agent="alpha").json()[0]["id"]
+    assert run(b, "start", agent="beta").code == 0  # b is beta's worktree now
+    for args in (("release", claim_id), ("release", "--all"), ("check-in",)):
+        refused = run(b, "--agent", "alpha", *args)
+        assert refused.code == 3, (args, refused.out)
+        assert "this worktree belongs to beta" in refused.err and "as alpha from here is refused" in refused.err
+    assert [c["id"] for c in run(a, "claims", "--json").json()] == [claim_id]
+    # A person takes it; a start in alpha's name from beta's worktree tells, but does not use up, the news.
+    assert run(world.clones[2], "release", "--force", "--reason", "stuck", claim_id).code == 0
+    elsewhere = run(b, "--agent", "alpha", "start", "--json").json()
+    assert [x["id"] for x in elsewhere["lost_claims"]] == [claim_id]
+    assert run(b, "start", agent="beta").code == 0  # give b back to beta
+    at_home = run(a, "start", "--json", agent="alpha").json()
+    assert [x["id"] for x in at_home["lost_claims"]] == [claim_id]
+
+
+def test_signing_in_local_mode(local_repo: Path, tmp_path: Path) -> None:
+    r = local_repo
+    lead = keygen(tmp_path, "lead")
+    (r / ".coord" / "config.toml").unlink()
+    commit_signers(r, (LEAD, lead))
+    git(r, "config", "user.email", LEAD)
+    use_key(r, lead)
+    did = propose(r)
+    assert run(r, "decisions", "approve", did).code == 0
+    assert proof(r, did) == ("approved", True, LEAD)
+    assert run(r, "decisions", "implement", did, agent="beta").code == 0
+
+
+def test_uncommitted_signers_do_not_count(local_repo: Path, tmp_path: Path) -> None:
+    r = local_repo
+    lead = keygen(tmp_path, "lead")
+    (r / ".coord" / "allowed_signers").write_text(f"{LEAD} {lead.with_suffix('.pub').read_text()}")
+    (r / ".coord" / "config.toml").write_text('[review]\nallowed_signers = ".coord/allowed_signers"\n')
+    did = propose(r)
+    assert run(r, "decisions", "approve", did).code == 0  # not committed: not configured, unsigned as before
+    assert proof(r, did) == ("approved", None, None)
+
+
+def test_without_allowed_signers_nothing_changes(world: World) -> None:
+    a, _, c = world.clones
+    did = propose(a)
+    approved = run(c, "decisions", "approve", did)
+    assert approved.code == 0 and approved.out.strip() == f"{did} approved by human:human@example.com."
+    assert proof(a, did) == ("approved", None, None)
+    assert git(world.remote, "log", "-1", "--format=%B", "coord").startswith("human:human@example.com:")
+    assert run(a, "decisions", "implement", did, agent="beta").code == 0
