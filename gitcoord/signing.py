@@ -169,6 +169,19 @@ class Authority:
             entry["signed_by"] = sig.signer if sig.good else None
             entry["signature"] = sig.describe()
 
+    def unsigned_acts(self, rev_args: list[str]) -> list[dict[str, str]]:
+        """The human acts among the coord commits `git log REV_ARGS` names that no listed key signed."""
+        out = self.git_log("--format=%H%x1f%G?%x1f%GS%x1f%(trailers:key=Coord-Action,valueonly,separator=)"
+                           "%x1f%(trailers:key=Coord-Agent,valueonly,separator=)", *rev_args, "--")
+        found = []
+        for line in out.splitlines():
+            sha, code, signer, action, actor = [*line.split("\x1f"), "", "", "", ""][:5]
+            sig = Signature(code, signer.strip())
+            if action.strip() in HUMAN_ACTIONS and not sig.good:
+                found.append({"commit": sha, "action": action.strip(), "actor": actor.strip(),
+                              "signature": sig.describe()})
+        return found
+
     def removal(self, tip: str, path: str) -> dict[str, Any]:
         """Who removed a file from the coord branch, and whether that act is proved by a signature."""
         out = self.git_log("-1", "--diff-filter=D", "--format=%H%x1f%G?%x1f%GS%x1f%(trailers:key=Coord-Agent,"

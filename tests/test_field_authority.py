@@ -256,3 +256,30 @@ def test_without_allowed_signers_nothing_changes(world: World) -> None:
     assert proof(a, did) == ("approved", None, None)
     assert git(world.remote, "log", "-1", "--format=%B", "coord").startswith("human:human@example.com:")
     assert run(a, "decisions", "implement", did, agent="beta").code == 0
+
+
+def test_verify_reports_unsigned_human_acts_in_the_coord_range(team: tuple[World, Path, Path]) -> None:
+    world, _, evil = team
+    a, b, c = world.clones
+    good = propose(a, title="Signed one")
+    assert run(c, "decisions", "approve", good).code == 0
+    assert run(a, "claims").code == 0  # fetches the coord branch
+    start = git(a, "rev-parse", "origin/coord")
+    clean = run(a, "verify", f"{start}~1..origin/coord", "--json")
+    assert clean.code == 0, clean.err
+    assert clean.json()["unsigned_human_acts"] == []
+    bad = propose(a, title="Forged one")
+    use_key(b, evil)
+    assert run(b, "decisions", "approve", bad).code == 0
+    found = run(a, "verify", f"{start}..origin/coord")
+    assert found.code == 3
+    assert "decision-approve by human:human@example.com is signed by a key not in the allowed signers" in found.out
+    assert "verify found 1 human act(s) no allowed signer signed" in found.err
+
+
+def test_doctor_recommends_signing_until_it_is_set_up(team: tuple[World, Path, Path], local_repo: Path) -> None:
+    world, _, _ = team
+    plain = {f["check"]: f for f in run(local_repo, "doctor", "--json").json()["findings"]}["signing"]
+    assert plain["level"] == "warning" and "allowed_signers" in plain["fix"]
+    signed = {f["check"]: f for f in run(world.clones[0], "doctor", "--json").json()["findings"]}["signing"]
+    assert (signed["level"], signed["message"]) == ("ok", f"human acts are signed; allowed signers: {LEAD}.")
