@@ -44,7 +44,9 @@ def _task(t: dict[str, Any]) -> str:
 def _decision(d: dict[str, Any]) -> str:
     note = f" ({d['review_note']})" if d.get("review_note") else ""
     act = f" -> gitcoord decisions implement {d['id']}" if d["status"] == "approved" else ""
-    return f"{d['id']} {d['status']} by {d.get('reviewed_by', '?')}: {d['title']}{note}{act}"
+    proof = {True: f" (verified: {d.get('review_signer')})", False: " (UNVERIFIED: not signed by an allowed signer)"}
+    said = proof.get(d["review_verified"], "") if "review_verified" in d else ""
+    return f"{d['id']} {d['status']} by {d.get('reviewed_by', '?')}{said}: {d['title']}{note}{act}"
 
 
 def _error(e: dict[str, Any]) -> str:
@@ -115,6 +117,8 @@ def render_status(report: dict[str, Any]) -> None:
     output.table("claims", ["id", "agent", "resource", "mode", "state", "min left"], [
         [c["id"], c["agent"], c["resource"], c["mode"], c["state"], max(0, c["seconds_left"] // 60)]
         for c in report["claims"]])
+    for d in report.get("decisions", []):
+        d.setdefault("review", {True: "verified", False: "UNVERIFIED"}.get(d.get("review_verified"), ""))
     for key, title, columns in _OPTIONAL_TABLES:
         if key in report:
             output.table(title, columns, [[_clip(row.get(col, "")) for col in columns] for row in report[key]])
@@ -125,6 +129,6 @@ def render_status(report: dict[str, Any]) -> None:
 _OPTIONAL_TABLES: list[tuple[str, str, list[str]]] = [
     ("help_requests", "open help requests", ["id", "priority", "from_agent", "to", "status", "message"]),
     ("errors", "open errors", ["id", "severity", "type", "agent", "message"]),
-    ("decisions", "pending decisions", ["id", "impact", "agent", "status", "title"]),
+    ("decisions", "pending decisions", ["id", "impact", "agent", "status", "review", "title"]),
     ("tasks", "tasks", ["id", "priority", "status", "assignee", "title"]),
 ]

@@ -806,11 +806,12 @@ class ProtocolOps:
         errors = sorted((e for e in snap.records(ErrorRecord)
                          if e.status == "open" and e.severity in ("high", "critical")), key=_error_key)
         claims = sorted(self.live_claims(snap, now), key=lambda c: (c.agent != name, c.expires_at, c.resource))
+        proof = self.review_status(reviewed[:_CONTEXT_CAPS["decisions"]]) if reviewed else {}
         ctx.update({
             "help_requests": [_help_view(h) for h in helps],
             "messages": [_message_view(m) for m in messages],
             "my_tasks": [_task_view(t, by_id) for t in mine],
-            "decisions": [_decision_view(d) for d in reviewed],
+            "decisions": [_decision_view(d) | _compact(proof.get(d.id, {})) for d in reviewed],
             "errors": [_error_view(e) for e in errors],
             "active_claims": [_claim_view(c, name) for c in claims],
         })
@@ -822,8 +823,9 @@ class ProtocolOps:
                                    if h.status != "resolved"]
         report["errors"] = [_dump(e, exclude=["trace"]) | {"has_trace": bool(e.trace)}
                             for e in sorted(snap.records(ErrorRecord), key=_error_key) if e.status == "open"]
-        report["decisions"] = [_dump(d) for d in sorted(snap.records(Decision), key=_decision_key)
-                               if d.status in ("proposed", "approved")]
+        pending = [d for d in sorted(snap.records(Decision), key=_decision_key) if d.status in ("proposed", "approved")]
+        proof = self.review_status(pending)
+        report["decisions"] = [_dump(d) | proof[d.id] for d in pending]
         report["tasks"] = [_dump(t) for t in sorted(snap.records(Task), key=_task_key) if t.status != "done"]
 
 

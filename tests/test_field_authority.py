@@ -283,3 +283,21 @@ def test_doctor_recommends_signing_until_it_is_set_up(team: tuple[World, Path, P
     assert plain["level"] == "warning" and "allowed_signers" in plain["fix"]
     signed = {f["check"]: f for f in run(world.clones[0], "doctor", "--json").json()["findings"]}["signing"]
     assert (signed["level"], signed["message"]) == ("ok", f"human acts are signed; allowed signers: {LEAD}.")
+
+
+def test_start_and_status_say_whether_a_review_is_verified(team: tuple[World, Path, Path]) -> None:
+    world, _, evil = team
+    a, b, c = world.clones
+    assert run(a, "start", agent="beta").code == 0
+    good, bad = propose(a, title="Signed one"), propose(a, title="Forged one")
+    assert run(c, "decisions", "approve", good).code == 0
+    use_key(b, evil)
+    assert run(b, "decisions", "approve", bad).code == 0
+    status = {d["id"]: d for d in run(a, "status", "--json").json()["decisions"]}
+    assert (status[good]["review_verified"], status[good]["review_signer"]) == (True, LEAD)
+    assert (status[bad]["review_verified"], status[bad]["review_signer"]) == (False, None)
+    assert "UNVERIFIED" in run(a, "status").out
+    text = run(a, "start", agent="beta", env={"GITCOORD_CLOCK_SKEW_SECONDS": "60"}).out
+    assert f"{good} approved by human:{LEAD} (verified: {LEAD}): Signed one" in text
+    unverified = "(UNVERIFIED: not signed by an allowed signer)"
+    assert f"{bad} approved by human:human@example.com {unverified}: Forged one" in text
