@@ -301,3 +301,77 @@ def test_start_and_status_say_whether_a_review_is_verified(team: tuple[World, Pa
     assert f"{good} approved by human:{LEAD} (verified: {LEAD}): Signed one" in text
     unverified = "(UNVERIFIED: not signed by an allowed signer)"
     assert f"{bad} approved by human:human@example.com {unverified}: Forged one" in text
+
+
+def test_the_dashboard_shows_verified_and_unverified_reviews(team: tuple[World, Path, Path]) -> None:
+    world, _, evil = team
+    a, b, c = world.clones
+    good, bad = propose(a, title="Signed one"), propose(a, title="Forged one")
+    assert run(c, "decisions", "approve", good).code == 0
+    use_key(b, evil)
+    assert run(b, "decisions", "approve", bad).code == 0
+    page = world.root / "board.html"
+    assert run(a, "dashboard", "--out", str(page)).code == 0
+    html = page.read_text()
+    assert f"verified: {LEAD}</span>" in html and "UNVERIFIED</span>" in html
+
+
+def test_the_notion_bridge_signs_pulled_back_reviews_with_its_own_key(local_repo: Path, tmp_path: Path) -> None:
+    from gitcoord.records import Decision
+    from tests.fake_notion import FakeNotion
+    from tests.test_dashboard import _seed
+    from tests.test_notion import page_of, set_up, sync
+
+    r = local_repo
+    _seed(r)  # a busy store, made before signing was set up
+    propose(r, "alpha", "Another one")
+    lead, bridge = keygen(tmp_path, "lead"), keygen(tmp_path, "bridge")
+    (r / ".coord" / "config.toml").unlink()
+    commit_signers(r, (LEAD, lead), ("notion-bridge", bridge))
+    fake = FakeNotion().start()
+    try:
+        sources = set_up(r, fake)
+        sync(r, fake)
+        with Coordinator(r) as coord:
+            first, second = [d.id for d in coord.snapshot().records(Decision) if d.status == "proposed"][:2]
+        person = fake.add_user("Lead Person")
+
+        def approve_in_notion(did: str) -> None:
+            fake.human_edit(str(page_of(fake, sources["decisions"], did)["id"]), person,
+                            {"Status": {"select": {"name": "approved"}}})
+
+        # The CI job without its key: refused before writing, reported by the sync.
+        approve_in_notion(first)
+        unsigned = sync(r, fake)
+        assert unsigned["pulled_back"] == 0
+        assert any("has no signing key" in line for line in unsigned["refused"])  # type: ignore[attr-defined]
+        _run_bridge_key_step(r, bridge, tmp_path / "runner")  # what the CI job does with its secret
+        approve_in_notion(second)
+        assert sync(r, fake)["pulled_back"] == 1
+    finally:
+        fake.stop()
+    assert proof(r, first) == ("proposed", None, None)
+    assert proof(r, second) == ("approved", True, "notion-bridge")
+    listed = {d["id"]: d for d in run(r, "decisions", "list", "--json").json()}
+    assert listed[second]["reviewed_by"] == "notion:lead-person"  # the reviewer is still the Notion user
+    assert run(r, "decisions", "implement", second, agent="alpha").code == 0
+
+
+def _run_bridge_key_step(repo: Path, key: Path, runner_temp: Path) -> None:
+    """Run the workflow's own "Sign as the Notion bridge" step, the secret in its env, as Actions would."""
+    import os
+
+    import yaml
+
+    from gitcoord.ci import render_workflow
+
+    steps = yaml.safe_load(render_workflow())["jobs"]["sync"]["steps"]
+    step = next(s for s in steps if s.get("name") == "Sign as the Notion bridge")
+    assert step["if"] == "env.HAS_BRIDGE_KEY == 'true'"
+    assert step["env"] == {"BRIDGE_KEY": "${{ secrets.GITCOORD_BRIDGE_SSH_KEY }}"}
+    runner_temp.mkdir()
+    env = {**os.environ, "RUNNER_TEMP": str(runner_temp), "BRIDGE_KEY": key.read_text()}
+    subprocess.run(["bash", "-e", "-c", step["run"]], cwd=repo, env=env, check=True)
+    written = runner_temp / "gitcoord-bridge-key"
+    assert written.stat().st_mode & 0o777 == 0o600
+    assert git(repo, "config", "user.signingkey") == str(written)
