@@ -205,6 +205,7 @@ class ProtocolOps:
         def write(self, work: Callable[[Txn], T], *, actor: str | None = None, sign: bool = False) -> T: ...
         def sign_human_act(self) -> bool: ...
         def named_agent(self) -> str | None: ...
+        def _refuse_speaking_for(self, what: str) -> None: ...
         def review_checks(self, snap: Snapshot | None = None) -> dict[str, ReviewCheck] | None: ...
         def snapshot(self, *, fetch: bool = False) -> Snapshot: ...
         def live_claims(self, snap: Snapshot, now: datetime, *, include_dead: bool = False) -> list[Claim]: ...
@@ -479,6 +480,7 @@ class ProtocolOps:
     def done_task(self, task_id: str, *, note: str = "") -> Task:
         """Finish a task of mine (or an unassigned one) and release the claims it took."""
         agent = self.require_agent()
+        self._refuse_speaking_for("finishing a task (it releases its claims)")
         _check_id(task_id, "T")
         _check_text(note, "note", MAX_NOTE)
 
@@ -500,6 +502,7 @@ class ProtocolOps:
     def block_task(self, task_id: str, *, reason: str) -> Task:
         """Park a task that cannot go on; its claims are released. `unblock_task` requeues it."""
         actor = self._actor()
+        self._refuse_speaking_for("blocking a task (it releases its claims)")
         _check_id(task_id, "T")
         _check_text(reason, "reason", MAX_NOTE, required=True)
 

@@ -211,7 +211,9 @@ def test_speaking_for_another_agent_is_refused_and_its_bookkeeping_survives(worl
     assert run(a, "start", agent="alpha").code == 0
     claim_id = run(a, "claim", "src/api.py", "--json", agent="alpha").json()[0]["id"]
     assert run(b, "start", agent="beta").code == 0  # b is beta's worktree now
-    for args in (("release", claim_id), ("release", "--all"), ("check-in",)):
+    task = run(a, "task", "add", "Write it", "--json", agent="alpha").json()["id"]
+    for args in (("release", claim_id), ("release", "--all"), ("check-in",), ("task", "done", task),
+                 ("task", "block", task, "--reason", "r")):
         refused = run(b, "--agent", "alpha", *args)
         assert refused.code == 3, (args, refused.out)
         assert "this worktree belongs to beta" in refused.err and "as alpha from here is refused" in refused.err
