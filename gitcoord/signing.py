@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import tempfile
 import tomllib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,6 +102,22 @@ class Authority:
                 found += words[0].split(",")
         return found
 
+    def judge(self, code: str, signer: str) -> Signature:
+        """A signature as git reported it, with an OpenPGP signer held to the allowed principals.
+
+        An SSH signature's `%GS` is already the principal git found in the allowed signers.
+        An OpenPGP one is checked by git against the verifying machine's keyring and `%GS` is
+        the key's user id (`Name <email>`): it counts only when good (`G`) and its email is a
+        principal of the allowed signers, and then that email is the signer.
+        """
+        signer = signer.strip()
+        if "<" not in signer:
+            return Signature(code or "N", signer)
+        email = signer.rpartition("<")[2].rstrip(">").strip()
+        if code == "G" and email.lower() in {p.lower() for p in self.principals()}:  # a few lines: cheap
+            return Signature("G", email)
+        return Signature("U" if code == "G" else code or "N", "")
+
     # -- signing ------------------------------------------------------------------------
 
     def require_signing_key(self, gitconfig: dict[str, list[str]]) -> None:
@@ -141,7 +157,7 @@ class Authority:
             out = self.git_log("--no-walk=unsorted", "--format=%H%x1f%G?%x1f%GS", *wanted)
             for line in out.splitlines():
                 sha, code, signer = [*line.split("\x1f"), "", ""][:3]
-                self._checked[sha] = Signature(code or "N", signer.strip())
+                self._checked[sha] = self.judge(code, signer)
         return {c: self._checked.get(c, Signature()) for c in commits}
 
     def review_checks(self, tip: str | None, read_blobs: Any) -> dict[str, ReviewCheck]:
@@ -151,7 +167,7 @@ class Authority:
         """
         if tip is None:
             return {}
-        changes = _decision_changes(self.git_log("--reverse", "--raw", "--no-abbrev", "--no-renames",
+        changes = _decision_changes(self.judge, self.git_log("--reverse", "--raw", "--no-abbrev", "--no-renames",
                                                  "--format=%x1e%H%x1f%G?%x1f%GS", tip, "--", DECISIONS_DIR))
         blobs = sorted({blob for *_, blob in changes if blob})
         texts = dict(zip(blobs, read_blobs(blobs), strict=True))
@@ -176,7 +192,7 @@ class Authority:
         found = []
         for line in out.splitlines():
             sha, code, signer, action, actor = [*line.split("\x1f"), "", "", "", ""][:5]
-            sig = Signature(code, signer.strip())
+            sig = self.judge(code, signer)
             if action.strip() in HUMAN_ACTIONS and not sig.good:
                 found.append({"commit": sha, "action": action.strip(), "actor": actor.strip(),
                               "signature": sig.describe()})
@@ -190,7 +206,7 @@ class Authority:
         if not out:
             return {}
         sha, code, signer, actor, action = [*out.split("\x1f"), "", "", "", ""][:5]
-        sig = Signature(code, signer.strip())
+        sig = self.judge(code, signer)
         return {"removed_by": actor.strip(), "removed_in": sha, "action": action.strip(),
                 "signed_by": sig.signer if sig.good else None, "verified": sig.good}
 
@@ -243,7 +259,7 @@ def _changed_after_review(reviewed: dict[str, Any], now: dict[str, Any]) -> bool
     return now.get("status") not in allowed
 
 
-def _decision_changes(log: str) -> list[tuple[str, Signature, str, str]]:
+def _decision_changes(judge: Callable[[str, str], Signature], log: str) -> list[tuple[str, Signature, str, str]]:
     """(commit, signature, decision id, new blob or "" when deleted) per changed decision file."""
     out = []
     for chunk in log.split("\x1e"):
@@ -251,7 +267,7 @@ def _decision_changes(log: str) -> list[tuple[str, Signature, str, str]]:
         parts = header.split("\x1f")
         if len(parts) < 3:
             continue
-        sig = Signature(parts[1] or "N", parts[2].strip())
+        sig = judge(parts[1], parts[2])
         for line in raw.splitlines():
             meta, _, path = line.partition("\t")
             fields = meta.split()

@@ -377,3 +377,35 @@ def _run_bridge_key_step(repo: Path, key: Path, runner_temp: Path) -> None:
     written = runner_temp / "gitcoord-bridge-key"
     assert written.stat().st_mode & 0o777 == 0o600
     assert git(repo, "config", "user.signingkey") == str(written)
+
+
+@pytest.mark.skipif(shutil.which("gpg") is None, reason="needs gpg")
+def test_gpg_signatures_are_verified_when_present(local_repo: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    r = local_repo
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    monkeypatch.setenv("GNUPGHOME", str(home))
+
+    def gpg_key(uid: str) -> str:
+        subprocess.run(["gpg", "--batch", "--passphrase", "", "--quick-gen-key", uid, "ed25519", "sign", "never"],
+                       check=True, capture_output=True)
+        out = subprocess.run(["gpg", "--list-secret-keys", "--with-colons", uid], check=True, capture_output=True,
+                             text=True).stdout
+        return next(line.split(":")[9] for line in out.splitlines() if line.startswith("fpr:"))
+
+    try:
+        lead, stranger = gpg_key(f"Lead <{LEAD}>"), gpg_key("Someone <someone@example.com>")
+        (r / ".coord" / "config.toml").unlink()
+        commit_signers(r, (LEAD, keygen(tmp_path, "ssh-lead")))  # the principal, whatever the key's format
+        git(r, "config", "gpg.format", "openpgp")
+        good, bad = propose(r, title="Signed one"), propose(r, title="Signed by a stranger")
+        git(r, "config", "user.signingkey", lead)
+        assert run(r, "decisions", "approve", good).code == 0
+        git(r, "config", "user.signingkey", stranger)
+        assert run(r, "decisions", "approve", bad).code == 0
+        assert proof(r, good) == ("approved", True, LEAD)
+        assert proof(r, bad) == ("approved", False, None)
+        assert run(r, "decisions", "implement", bad, agent="beta").code == 3
+    finally:
+        subprocess.run(["gpgconf", "--kill", "gpg-agent"], check=False, capture_output=True)
