@@ -186,16 +186,28 @@ class Authority:
             entry["signature"] = sig.describe()
 
     def unsigned_acts(self, rev_args: list[str]) -> list[dict[str, str]]:
-        """The human acts among the coord commits `git log REV_ARGS` names that no listed key signed."""
-        out = self.git_log("--format=%H%x1f%G?%x1f%GS%x1f%(trailers:key=Coord-Action,valueonly,separator=)"
+        """The human acts among the coord commits `git log REV_ARGS` names that no listed key signed.
+
+        Two kinds: a gitcoord human act (approve, reject, forced release) without a good
+        signature, and a commit no gitcoord write made (no Coord-Action trailer) that changes a
+        decision or removes a claim: a hand-pushed flip is a human act nobody signed for.
+        """
+        out = self.git_log("--raw", "--no-abbrev", "--no-renames",
+                           "--format=%x1e%H%x1f%G?%x1f%GS%x1f%(trailers:key=Coord-Action,valueonly,separator=)"
                            "%x1f%(trailers:key=Coord-Agent,valueonly,separator=)", *rev_args, "--")
         found = []
-        for line in out.splitlines():
-            sha, code, signer, action, actor = [*line.split("\x1f"), "", "", "", ""][:5]
-            sig = self.judge(code, signer)
-            if action.strip() in HUMAN_ACTIONS and not sig.good:
-                found.append({"commit": sha, "action": action.strip(), "actor": actor.strip(),
+        for chunk in out.split("\x1e"):
+            header, _, raw = chunk.partition("\n")
+            sha, code, signer, action, actor = [*header.split("\x1f"), "", "", "", ""][:5]
+            if not sha.strip():
+                continue
+            sig, action = self.judge(code, signer), action.strip()
+            if action in HUMAN_ACTIONS and not sig.good:
+                found.append({"commit": sha, "action": action, "actor": actor.strip() or "?",
                               "signature": sig.describe()})
+            elif not action and not sig.good and _hand_made_act(raw):
+                found.append({"commit": sha, "action": "hand-made change to decisions or claims",
+                              "actor": "a commit no gitcoord write made", "signature": sig.describe()})
         return found
 
     def removal(self, tip: str, path: str) -> dict[str, Any]:
@@ -276,6 +288,18 @@ def _decision_changes(judge: Callable[[str, str], Signature], log: str) -> list[
             blob = "" if fields[4] == "D" else fields[3]
             out.append((parts[0], sig, path[len(DECISIONS_DIR):-len(".toml")], blob))
     return out
+
+
+def _hand_made_act(raw: str) -> bool:
+    """Does a commit's `--raw` diff change a decision or remove a claim?"""
+    for line in raw.splitlines():
+        meta, _, path = line.partition("\t")
+        fields = meta.split()
+        if len(fields) < 5:
+            continue
+        if path.startswith(DECISIONS_DIR) or (path.startswith(".coord/claims/") and fields[4] == "D"):
+            return True
+    return False
 
 
 def _parse(data: bytes | None) -> dict[str, Any] | None:

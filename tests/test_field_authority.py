@@ -152,6 +152,8 @@ def test_a_hand_pushed_flip_reads_as_unverified_whatever_its_fields_say(team: tu
     assert proof(a, did) == ("approved", False, None)
     refused = run(a, "decisions", "implement", did, agent="beta")
     assert refused.code == 3 and "is unsigned" in refused.err
+    caught = run(a, "verify", "origin/coord~1..origin/coord")
+    assert caught.code == 3 and "hand-made change to decisions or claims" in caught.out
 
 
 def test_a_signed_approval_changed_afterwards_is_unverified(team: tuple[World, Path, Path]) -> None:
@@ -412,3 +414,28 @@ def test_gpg_signatures_are_verified_when_present(local_repo: Path, tmp_path: Pa
         assert run(r, "decisions", "implement", bad, agent="beta").code == 3
     finally:
         subprocess.run(["gpgconf", "--kill", "gpg-agent"], check=False, capture_output=True)
+
+
+def test_the_pre_receive_fence_refuses_unsigned_human_acts_on_the_coord_branch(
+        team: tuple[World, Path, Path]) -> None:
+    world, _, evil = team
+    a, b, c = world.clones
+    installed = run(world.remote, "hooks", "install", "--server")
+    assert installed.code == 0, installed.err
+    good, bad = propose(a, title="Signed one"), propose(a, title="Forged one")
+    assert run(c, "decisions", "approve", good).code == 0  # the lead's signed act passes the fence
+    use_key(b, evil)
+    refused = run(b, "decisions", "approve", bad)
+    assert refused.code == 3
+    assert "refused the write" in refused.err and "signed by a key not in the allowed signers" in refused.err
+    git(b, "config", "--unset", "user.signingkey")
+    git(b, "fetch", "-q", "origin", "coord")
+    git(b, "checkout", "-q", "-B", "hand", "origin/coord")
+    path = b / ".coord" / "decisions" / f"{bad}.toml"
+    path.write_text(path.read_text().replace('status = "proposed"', 'status = "approved"'))
+    git(b, "commit", "-q", "-am", "approve it")
+    pushed = subprocess.run(["git", "push", "origin", "hand:coord"], cwd=b, capture_output=True, text=True)
+    assert pushed.returncode != 0
+    assert "hand-made change to decisions or claims by a commit no gitcoord write made is unsigned" in pushed.stderr
+    assert proof(a, bad) == ("proposed", None, None)
+    assert proof(a, good) == ("approved", True, LEAD)
