@@ -439,3 +439,30 @@ def test_the_pre_receive_fence_refuses_unsigned_human_acts_on_the_coord_branch(
     assert "hand-made change to decisions or claims by a commit no gitcoord write made is unsigned" in pushed.stderr
     assert proof(a, bad) == ("proposed", None, None)
     assert proof(a, good) == ("approved", True, LEAD)
+
+
+def test_a_forced_release_without_a_key_or_with_a_broken_one_writes_nothing(team: tuple[World, Path, Path]) -> None:
+    world, _, _ = team
+    a, b, _ = world.clones
+    assert run(a, "claim", "src/api.py", agent="alpha").code == 0
+    before = coord_tip(world)
+    no_key = run(b, "release", "--force", "--reason", "stuck", "src/api.py")
+    assert no_key.code == 3 and "git config user.signingkey" in no_key.err
+    use_key(b, world.root / "no-such-key")
+    broken = run(b, "release", "--force", "--reason", "stuck", "src/api.py")
+    assert broken.code == 3
+    assert broken.err.startswith("gitcoord: git could not sign the commit of this human act; nothing was written")
+    assert "Traceback" not in broken.err
+    assert coord_tip(world) == before
+    assert [c["resource"] for c in run(a, "claims", "--json").json()] == ["src/api.py"]
+
+
+def test_a_bad_allowed_signers_setting_is_bad_input(local_repo: Path) -> None:
+    r = local_repo
+    (r / ".coord" / "config.toml").write_text('[review]\nallowed_signers = "../../etc/keys"\n')
+    git(r, "add", ".coord/config.toml")
+    git(r, "commit", "-q", "-m", "bad")
+    res = run(r, "decisions", "list")
+    assert res.code == 2
+    assert res.err.splitlines()[0] == ("gitcoord: review.allowed_signers in .coord/config.toml must be a path "
+                                       "inside the repository, not '../../etc/keys'.")
