@@ -214,7 +214,8 @@ class Coordinator(ProtocolOps):
             return record, lost
 
         record, lost = self.write(work)
-        self._annotate_lost(self.store.local_tip(), lost)
+        if lost:
+            self._annotate_lost(self.store.local_tip(), lost)
         self.workspace.remember_agent(agent)
         return self.context(record, lost)
 
@@ -439,7 +440,8 @@ class Coordinator(ProtocolOps):
                     "next_check_in": txn.now + self.lease / 2}
 
         result: dict[str, Any] = self.write(work)
-        self._annotate_lost(self.store.local_tip(), result["lost"])
+        if result["lost"]:
+            self._annotate_lost(self.store.local_tip(), result["lost"])
         return result
 
     def _report_lost(self, txn: Txn, record: Agent, *, keep: bool = False) -> list[dict[str, str]]:
