@@ -658,7 +658,7 @@ class ProtocolOps:
 
         def work(txn: Txn) -> Decision:
             record = self._get(txn, Decision, decision_id, "decision", "decisions list")
-            if record.status != "proposed":
+            if record.status != "proposed" and not (sign and self._unproved_review(txn, record)):
                 raise Refused(f"{decision_id} is already {record.status}"
                               + (f" (by {record.reviewed_by})." if record.reviewed_by else "."))
             record.status, record.reviewed_by, record.reviewed_at = verdict, who, txn.now
@@ -733,6 +733,14 @@ class ProtocolOps:
             return record
 
         return self._act(actor, work)
+
+    def _unproved_review(self, txn: Txn, record: Decision) -> bool:
+        """An approval or rejection no signature proves (made before signing was set up, or
+        forged): a signed review may replace it, so a person can confirm or overturn it."""
+        if record.status not in REVIEWED_STATUSES:
+            return False
+        check = (self.review_checks(txn.snap) or {}).get(record.id)
+        return check is None or not check.verified
 
     def _require_verified(self, txn: Txn, record: Decision) -> None:
         """With allowed signers set, only an approval a listed key signed may be acted on."""

@@ -154,6 +154,12 @@ def test_a_hand_pushed_flip_reads_as_unverified_whatever_its_fields_say(team: tu
     assert refused.code == 3 and "is unsigned" in refused.err
     caught = run(a, "verify", "origin/coord~1..origin/coord")
     assert caught.code == 3 and "hand-made change to decisions or claims" in caught.out
+    # The lead overturns the forged approval with a signed review; a proved one stays as it is.
+    overturned = run(world.clones[2], "decisions", "reject", did, "--note", "not mine")
+    assert overturned.code == 0, overturned.err
+    assert proof(a, did) == ("rejected", True, LEAD)
+    again = run(world.clones[2], "decisions", "approve", did)
+    assert again.code == 3 and f"{did} is already rejected (by human:{LEAD})." in again.err
 
 
 def test_a_signed_approval_changed_afterwards_is_unverified(team: tuple[World, Path, Path]) -> None:
