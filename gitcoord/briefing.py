@@ -44,7 +44,9 @@ def _task(t: dict[str, Any]) -> str:
 def _decision(d: dict[str, Any]) -> str:
     note = f" ({d['review_note']})" if d.get("review_note") else ""
     act = f" -> gitcoord decisions implement {d['id']}" if d["status"] == "approved" else ""
-    return f"{d['id']} {d['status']} by {d.get('reviewed_by', '?')}: {d['title']}{note}{act}"
+    proof = {True: f" (verified: {d.get('review_signer')})", False: " (UNVERIFIED: not signed by an allowed signer)"}
+    said = proof.get(d["review_verified"], "") if "review_verified" in d else ""
+    return f"{d['id']} {d['status']} by {d.get('reviewed_by', '?')}{said}: {d['title']}{note}{act}"
 
 
 def _error(e: dict[str, Any]) -> str:
@@ -53,9 +55,18 @@ def _error(e: dict[str, Any]) -> str:
             f"-> gitcoord errors resolve {e['id']} --note \"...\"")
 
 
-def _lost(c: dict[str, str]) -> str:
+def removal_proof(c: dict[str, Any]) -> str:
+    """Who removed a lost claim and whether a signature proves a person did (allowed signers set)."""
+    if "verified" not in c:
+        return ""
+    how = "forced release" if c.get("action") == "force-release" else (c.get("action") or "removal")
+    proof = f"signed by {c['signed_by']}" if c["verified"] else "UNVERIFIED: not signed by an allowed signer"
+    return f" ({how} by {c.get('removed_by') or '?'}, {proof})"
+
+
+def _lost(c: dict[str, Any]) -> str:
     now = f"now held by {c['now_held_by']}" if c["now_held_by"] else "nobody holds it now"
-    return f"{c['id']} {c['resource']}: {now} -> gitcoord claim {c['resource']} --wait 600"
+    return f"{c['id']} {c['resource']}: {now}{removal_proof(c)} -> gitcoord claim {c['resource']} --wait 600"
 
 
 def _claim(c: dict[str, Any]) -> str:
@@ -106,6 +117,8 @@ def render_status(report: dict[str, Any]) -> None:
     output.table("claims", ["id", "agent", "resource", "mode", "state", "min left"], [
         [c["id"], c["agent"], c["resource"], c["mode"], c["state"], max(0, c["seconds_left"] // 60)]
         for c in report["claims"]])
+    for d in report.get("decisions", []):
+        d.setdefault("review", {True: "verified", False: "UNVERIFIED"}.get(d.get("review_verified"), ""))
     for key, title, columns in _OPTIONAL_TABLES:
         if key in report:
             output.table(title, columns, [[_clip(row.get(col, "")) for col in columns] for row in report[key]])
@@ -116,6 +129,6 @@ def render_status(report: dict[str, Any]) -> None:
 _OPTIONAL_TABLES: list[tuple[str, str, list[str]]] = [
     ("help_requests", "open help requests", ["id", "priority", "from_agent", "to", "status", "message"]),
     ("errors", "open errors", ["id", "severity", "type", "agent", "message"]),
-    ("decisions", "pending decisions", ["id", "impact", "agent", "status", "title"]),
+    ("decisions", "pending decisions", ["id", "impact", "agent", "status", "review", "title"]),
     ("tasks", "tasks", ["id", "priority", "status", "assignee", "title"]),
 ]

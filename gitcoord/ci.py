@@ -51,6 +51,9 @@ def _yaml_string(text: str) -> str:
     """`text` as a YAML double-quoted scalar (a JSON string is one)."""
     return json.dumps(text, ensure_ascii=False)
 
+# The repository secret holding the Notion bridge's private signing key (see the workflow's header).
+BRIDGE_KEY_SECRET = "GITCOORD_BRIDGE_SSH_KEY"
+
 
 def render_workflow(*, branch: str = "coord", install: str = "gitcoord", python: str = "3.12") -> str:
     """The workflow text. `install` is what `pip install` gets (a name, a path or a git URL).
@@ -62,6 +65,13 @@ def render_workflow(*, branch: str = "coord", install: str = "gitcoord", python:
     return f"""\
 # Written by `gitcoord ci github`. Publishes the coord branch to Notion and brings
 # reviews made in Notion back as coord commits. Needs the repository secret NOTION_TOKEN.
+# Signed reviews (review.allowed_signers in .coord/config.toml): the job signs the reviews it
+# brings back with its own key, listed under a principal naming the bridge. Once:
+#   ssh-keygen -t ed25519 -N '' -C notion-bridge -f bridge_key
+#   echo "notion-bridge $(cat bridge_key.pub)" >> .coord/allowed_signers   (commit it, reviewed)
+#   gh secret set {BRIDGE_KEY_SECRET} < bridge_key      (then delete bridge_key)
+# Without that secret the job signs nothing, and with allowed signers set reviews made in
+# Notion are refused until it is set.
 # Keep it on the default branch (schedule, manual runs) and on the '{branch}' branch (pushes:
 # GitHub reads a push-triggered workflow from the pushed commit); `gitcoord ci github` does both.
 name: "gitcoord notion sync"
@@ -84,6 +94,9 @@ jobs:
   sync:
     runs-on: ubuntu-latest
     timeout-minutes: 20
+    env:
+      # Whether the key is there, not the key: no other step (pip install) sees the secret.
+      HAS_BRIDGE_KEY: "${{{{ secrets.{BRIDGE_KEY_SECRET} != '' }}}}"
     steps:
       - uses: actions/checkout@v4
         with:
@@ -98,6 +111,15 @@ jobs:
         run: |
           git config user.name "gitcoord notion sync"
           git config user.email "gitcoord-notion-sync@users.noreply.github.com"
+      - name: Sign as the Notion bridge
+        if: env.HAS_BRIDGE_KEY == 'true'
+        env:
+          BRIDGE_KEY: "${{{{ secrets.{BRIDGE_KEY_SECRET} }}}}"
+        run: |
+          install -m 600 /dev/null "$RUNNER_TEMP/gitcoord-bridge-key"
+          printenv BRIDGE_KEY > "$RUNNER_TEMP/gitcoord-bridge-key"
+          git config gpg.format ssh
+          git config user.signingkey "$RUNNER_TEMP/gitcoord-bridge-key"
       - name: Sync with Notion
         env:
           NOTION_TOKEN: "${{{{ secrets.NOTION_TOKEN }}}}"

@@ -199,8 +199,10 @@ def check_in(resources: tuple[str, ...], progress: int | None, message: str, min
         renewed = ", ".join(result["renewed"]) or "no claims"
         output.say(f"checked in ({renewed} renewed); next check-in by {result['next_check_in']:%H:%M}Z.")
     if result["lost"]:
+        from gitcoord.briefing import removal_proof
+
         lost = "; ".join(f"{x['id']} on {x['resource']}" + (f", now {x['now_held_by']}'s" if x["now_held_by"] else "")
-                         for x in result["lost"])
+                         + removal_proof(x) for x in result["lost"])
         raise Refused(f"you lost claims since your last check-in: {lost}.",
                       hint="stop editing them; claim them again (gitcoord claim ... --wait) before you go on.")
 
@@ -268,7 +270,8 @@ def log(since: str | None, who: str | None, limit: int | None, fetch: bool, as_j
     if as_json:
         return output.print_json(entries)
     rows = [[e["time"][:19].replace("T", " "), e.get("rev", ""), e.get("agent", ""), e.get("action", ""),
-             _what(e), ", ".join(e.get("records", []))] for e in entries]
+             _what(e) + (f" [{e['signature']}]" if e.get("signature") else ""), ", ".join(e.get("records", []))]
+            for e in entries]
     output.table("coord log", ["time", "rev", "agent", "action", "what", "records"], rows)
 
 

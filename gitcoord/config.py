@@ -60,6 +60,8 @@ class ClaimsSection(_Section):
 class ReviewSection(_Section):
     # Read from HEAD's config only (workspace.COMMITTED_ONLY): never from uncommitted edits.
     reviewers: list[str] = Field(default_factory=list)
+    # Read from HEAD only (gitcoord.signing): a file in git's gpg.ssh.allowedSignersFile format.
+    allowed_signers: str = ""
 
 
 class NotionSection(_Section):

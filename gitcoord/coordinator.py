@@ -25,11 +25,12 @@ from typing import Any, Literal, TypeVar
 from gitcoord import leases
 from gitcoord.claims import Resource, parse_resource
 from gitcoord.config import Config, load_config, write_default_config
-from gitcoord.constants import AGENT_NAME, CACHE_DIR, CONFIG_PATH, RECORD_ID
+from gitcoord.constants import AGENT_ENV, AGENT_NAME, CACHE_DIR, CONFIG_PATH, RECORD_ID
 from gitcoord.errors import GitcoordError, InvalidInput, Refused, Unavailable
 from gitcoord.git import Git
 from gitcoord.protocol import ProtocolOps
 from gitcoord.records import Agent, Claim
+from gitcoord.signing import Authority, ReviewCheck
 from gitcoord.store import Outcome, Snapshot, Store, Txn
 from gitcoord.validate import check_text, check_wait, quoted, require_id
 from gitcoord.workspace import HEAD_CONFIG, Workspace, check_agent_name
@@ -60,6 +61,8 @@ class Coordinator(ProtocolOps):
                            promisor=bool(remote) and self.workspace.is_promisor(remote or ""))
         self._agent = check_agent_name(agent) if agent is not None else None  # "" is not "no agent"
         self._agent_resolved = agent is not None
+        self._explicit_agent = agent is not None
+        self._authority: Authority | None = None
 
     @property
     def config(self) -> Config:
@@ -96,11 +99,77 @@ class Coordinator(ProtocolOps):
         """Who a human act is recorded as: the machine's git identity."""
         return self.workspace.human()
 
+    # -- authority: signed human acts (gitcoord.signing) ----------------------------------
+
+    @property
+    def authority(self) -> Authority:
+        """HEAD's `review.allowed_signers` and the signature checks over the coord history."""
+        if self._authority is None:
+            self._authority = Authority.load(self.top or self.workspace.cwd)
+        return self._authority
+
+    def sign_human_act(self) -> bool:
+        """Whether a human act is signed: yes when allowed signers are set, and then a
+        missing signing key refuses the act before anything is written."""
+        if not self.authority.configured:
+            return False
+        self.authority.require_signing_key(self.workspace.gitconfig)
+        return True
+
+    def review_checks(self, snap: Snapshot | None = None) -> dict[str, ReviewCheck] | None:
+        """Each reviewed decision's proof from history; None when no allowed signers are set."""
+        if not self.authority.configured:
+            return None
+        snap = snap or self.snapshot()
+        return self.authority.review_checks(snap.commit, self._read_blobs)
+
+    def _read_blobs(self, shas: Sequence[str]) -> list[bytes | None]:
+        return [found[2] if found else None for found in self.git.read_objects(list(shas))]
+
+    def named_agent(self) -> str | None:
+        """The agent named for this process (`--agent`, `Coordinator(agent=...)`, GITCOORD_AGENT),
+        as opposed to the identity a worktree or git config remembers."""
+        if self._explicit_agent:
+            return self.agent
+        return self.agent if os.environ.get(AGENT_ENV) else None
+
+    def speaking_for(self) -> str | None:
+        """The agent this worktree is bound to (by `start`) when another one was named explicitly
+        (`--agent`, `Coordinator(agent=...)`).
+
+        GITCOORD_AGENT is left alone on purpose: harnesses run several agents from one
+        checkout by giving each process its own environment, which is the identity
+        working as designed, not one agent borrowing another's name for one command.
+        """
+        if not self._explicit_agent:
+            return None
+        bound = self.workspace.agent_bound_here()
+        return bound if bound and bound != self.agent else None
+
+    def _refuse_speaking_for(self, what: str) -> None:
+        """Acting on another agent's claims from a worktree bound to someone else is refused."""
+        bound = self.speaking_for()
+        if bound is not None:
+            raise Refused(f"this worktree belongs to {bound}; {what} as {self.agent} from here is refused.",
+                          hint=f"run it in {self.agent}'s own worktree; a person takes a claim away with "
+                               "`gitcoord release --force --reason ...` (no agent identity).")
+
+    def _annotate_lost(self, tip: str | None, lost: list[dict[str, str]]) -> None:
+        """Tell the holder who removed each lost claim and whether a signature proves it was a person."""
+        if not lost or tip is None or not self.authority.configured:
+            return
+        for item in lost:
+            found = self.authority.removal(tip, f".coord/claims/{item['id']}.toml")
+            if found:
+                item.update({k: found[k] for k in ("removed_by", "action", "signed_by", "verified")})
+
     # -- plumbing shared by the operations -----------------------------------------
 
-    def write(self, work: Callable[[Txn], T], *, actor: str | None = None) -> T:
-        """Run one transaction as `actor` (the agent by default) and return its value."""
-        outcome: Outcome = self.store.transact(actor or self.require_agent(), work)
+    def write(self, work: Callable[[Txn], T], *, actor: str | None = None, sign: bool = False) -> T:
+        """Run one transaction as `actor` (the agent by default) and return its value.
+
+        `sign` signs its commit: a human act (see `sign_human_act`)."""
+        outcome: Outcome = self.store.transact(actor or self.require_agent(), work, sign=sign)
         return outcome.value  # type: ignore[no-any-return]
 
     def snapshot(self, *, fetch: bool = False) -> Snapshot:
@@ -224,6 +293,9 @@ class Coordinator(ProtocolOps):
         agent = self.require_agent()
         check_text(role, "role", 200)
         session_id = f"{agent}-{secrets.token_hex(4)}"
+        # Started from a worktree bound to another agent: its lost claims are still told, but
+        # kept for its own next session, which is where someone must stop editing them.
+        elsewhere = self.speaking_for() is not None
 
         def work(txn: Txn) -> tuple[Agent, list[dict[str, str]]]:
             old = txn.snap.record(Agent, agent)
@@ -236,12 +308,14 @@ class Coordinator(ProtocolOps):
             # Claims taken since the agent's last write are news for the new session:
             # told here, once, rather than by the session's first check-in.
             self._track_holdings(txn, record)
-            lost = self._report_lost(txn, record)
+            lost = self._report_lost(txn, record, keep=elsewhere)
             txn.action, txn.what = "start", f"session {session_id}"
             txn.put(record)
             return record, lost
 
         record, lost = self.write(work)
+        if lost:
+            self._annotate_lost(self.store.local_tip(), lost)
         self.workspace.remember_agent(agent)
         self._prepare_launcher()
         context = self.context(record, lost)
@@ -455,6 +529,7 @@ class Coordinator(ProtocolOps):
         since my last write (the CLI then exits 3).
         """
         agent = self.require_agent()
+        self._refuse_speaking_for("a check-in")
         names = [r if RECORD_ID.fullmatch(r) else parse_resource(r).text for r in resources]
         if progress is not None and not 0 <= progress <= 100:
             raise InvalidInput(f"--progress is a percentage from 0 to 100, not {progress}.")
@@ -482,16 +557,20 @@ class Coordinator(ProtocolOps):
             return {"agent": agent, "renewed": [c.id for c in renewed], "lost": lost,
                     "next_check_in": txn.now + self.lease / 2}
 
-        return self.write(work)
+        result: dict[str, Any] = self.write(work)
+        if result["lost"]:
+            self._annotate_lost(self.store.local_tip(), result["lost"])
+        return result
 
-    def _report_lost(self, txn: Txn, record: Agent) -> list[dict[str, str]]:
+    def _report_lost(self, txn: Txn, record: Agent, *, keep: bool = False) -> list[dict[str, str]]:
         """The agent's lost claims, each with who holds its resource now; told once, so cleared."""
         lost = []
         for cid, resource in sorted(record.lost.items()):
             holder = self._holder_now(txn, resource, besides=record.name)
             lost.append({"id": cid, "resource": resource,
                          "now_held_by": f"{holder.agent} ({holder.id})" if holder else ""})
-        record.lost = {}
+        if not keep:
+            record.lost = {}
         return lost
 
     def _lost_hint(self, txn: Txn, lost: list[str]) -> str:
@@ -516,7 +595,10 @@ class Coordinator(ProtocolOps):
         """
         if force:
             self._check_forced_release(resources, all=all, reason=reason)
+        else:
+            self._refuse_speaking_for("releasing claims")
         actor = self.human() if force else self.require_agent()
+        sign = force and self.sign_human_act()
         if not resources and not all:
             raise InvalidInput("name the resources (or claim ids) to release, or pass --all.")
         targets = [r if RECORD_ID.fullmatch(r) else parse_resource(r).text for r in resources]
@@ -542,7 +624,7 @@ class Coordinator(ProtocolOps):
                 self._touch_agent(txn, actor, resource="", message=message)
             return chosen
 
-        return self.write(work, actor=actor)
+        return self.write(work, actor=actor, sign=sign)
 
     def _check_forced_release(self, resources: Sequence[str], *, all: bool, reason: str) -> None:
         """A forced release takes claims from other agents: a human act, named and explained."""
@@ -597,8 +679,9 @@ class Coordinator(ProtocolOps):
         """The audit trail: one entry per coord commit, newest first.
 
         In remote mode it is the remote's trail (fetched first) unless `fetch` is
-        False: after a write that may or may not have landed, it shows which.
-        """
+        False: after a write that may or may not have landed, it shows which. With
+        allowed signers set, each human act has `signed_by` (the principal of a good
+        signature by a listed key, else None) and `signature` (said for people)."""
         entries = []
         for entry in self.store.history(since=since, fetch=fetch):
             if agent and entry.get("agent") != agent:
@@ -606,6 +689,8 @@ class Coordinator(ProtocolOps):
             entries.append(entry)
             if limit and len(entries) >= limit:
                 break
+        if self.authority.configured:
+            self.authority.act_signatures(entries)
         return entries
 
 

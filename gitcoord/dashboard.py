@@ -259,12 +259,23 @@ def _errors_section(items: list[ErrorRecord]) -> str:
     return _section("errors", "Errors", body, len(items))
 
 
-def _decisions_section(items: list[Decision]) -> str:
+def _review_proof(proof: dict[str, Any] | None) -> str:
+    """Whether a signature proves the review (allowed signers set): verified by whom, or unverified."""
+    if not proof or proof.get("review_verified") is None:
+        return ""
+    if proof["review_verified"]:
+        return " " + _badge(f"verified: {proof['review_signer']}", "impact-low")
+    return " " + _badge("UNVERIFIED", "impact-high")
+
+
+def _decisions_section(items: list[Decision], proof: dict[str, dict[str, Any]] | None = None) -> str:
+    proof = proof or {}
+
     def render(group: Sequence[Decision]) -> str:
         return _table(["id", "agent", "impact", "category", "title", "rationale", "alternatives", "review"], [
             [_e(d.id), _e(d.agent), _badge(d.impact, f"impact-{d.impact}"), _e(d.category), f"<b>{_e(d.title)}</b>",
              _e(d.rationale), _e("; ".join(d.alternatives)),
-             _e(f"{d.reviewed_by}: {d.review_note}" if d.reviewed_by else "")]
+             _e(f"{d.reviewed_by}: {d.review_note}" if d.reviewed_by else "") + _review_proof(proof.get(d.id))]
             for d in sorted(group, key=lambda d: d.created_at)])
 
     body = _groups(lambda s: s.capitalize(), DECISION_ORDER, items, lambda d: d.status, render)
@@ -429,7 +440,7 @@ def render_dashboard(coord: Coordinator, *, fetch: bool = False) -> str:
                         timeline_svg(intervals, [a["name"] for a in agents], now) + legend)
     sections = [
         _agents_section(agents, now), timeline, _claims_section(claims), _help_section(helps),
-        _errors_section(errors), _decisions_section(decisions), _tasks_section(tasks),
+        _errors_section(errors), _decisions_section(decisions, coord.review_status(decisions)), _tasks_section(tasks),
         _summaries_section(latest_summaries(snap)),
     ]
     nav = "".join(f'<a href="#{a}">{t}</a>' for a, t in (

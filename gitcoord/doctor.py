@@ -65,6 +65,7 @@ def diagnose(repo: Path) -> dict[str, Any]:
             findings += _ref_locks(coord)
             findings.append(_hooks(coord))
             findings += _editor_guards(coord)
+            findings.append(_signing(coord))
             if snap_ok:
                 findings.append(_records(coord))
                 findings.append(_clock(coord))
@@ -360,6 +361,21 @@ def _probe_guard(top: Path, editor: Editor, command: str) -> dict[str, str]:
         return _finding("editor-guard", "warning", f"{where}: the guard answers here, but its command is not "
                         "this release's (an older one fails where gitcoord is not on the editor's PATH).", upgrade)
     return _finding("editor-guard", "ok", f"{where}: the guard answers a probe call ({decision}).")
+
+
+def _signing(coord: Coordinator) -> dict[str, str]:
+    """Are human acts signed? Without allowed signers anyone who runs gitcoord can act as a person."""
+    authority = coord.authority
+    if not authority.configured:
+        return _finding("signing", "warning", "human acts (approve, reject, forced release) are not signed: any "
+                        "process that runs gitcoord without an agent identity can make them.",
+                        "commit a file of reviewers' keys (git's allowed signers format) and name it in "
+                        ".coord/config.toml: [review] allowed_signers = \".coord/allowed_signers\"")
+    if not authority.principals():
+        return _finding("signing", "problem", f"review.allowed_signers names {authority.path}, which is missing or "
+                        "empty at HEAD: no human act can be verified.", f"commit {authority.path} with the "
+                        "reviewers' keys (PRINCIPAL ssh-ed25519 AAAA...).")
+    return _finding("signing", "ok", f"human acts are signed; allowed signers: {', '.join(authority.principals())}.")
 
 
 def _records(coord: Coordinator) -> dict[str, str]:

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any, BinaryIO, NamedTuple
 
-from gitcoord.errors import GitcoordError, InvalidInput, Unavailable
+from gitcoord.errors import GitcoordError, InvalidInput, Refused, Unavailable
 
 TREE_MODE = 0o040000
 BLOB_MODE = 0o100644
@@ -388,10 +388,13 @@ class Git:
                                    "command again; nothing was written.") from exc
         return oid
 
-    def commit_tree(self, tree: str, parents: Iterable[str], message: str) -> str:
+    def commit_tree(self, tree: str, parents: Iterable[str], message: str, *, sign: bool = False) -> str:
+        """`git commit-tree`; `sign` signs it with the person's git setup (`-S`: gpg.format, user.signingkey)."""
         args = ["commit-tree", tree]
         for parent in parents:
             args += ["-p", parent]
+        if sign:
+            args.append("-S")
         res = self.run(*args, "-F", "-", input=message.encode())
         if res.returncode != 0:
             if "tell me who you are" in res.stderr or "empty ident" in res.stderr:
@@ -402,6 +405,10 @@ class Git:
                 raise Unavailable(f"cannot write git objects in {self._objects()}: {said}",
                                   hint="free disk space or make the object store writable, then run the "
                                        "command again; nothing was written.")
+            if sign:
+                said = " / ".join(line.strip() for line in res.stderr.splitlines() if line.strip())[-400:]
+                raise Refused(f"git could not sign the commit of this human act; nothing was written: {said}",
+                              hint="check gpg.format and user.signingkey (`git config --get user.signingkey`).")
             raise GitFailed(args, res.returncode, res.stdout, res.stderr)
         return res.stdout.decode().strip()
 

@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 
     from gitcoord.claims import Resource
     from gitcoord.config import Config
+    from gitcoord.signing import ReviewCheck
     from gitcoord.store import Snapshot, Store, Txn
 
 T = TypeVar("T")
@@ -70,6 +71,7 @@ SEVERITIES: tuple[str, ...] = get_args(Severity)
 ERROR_TYPES: tuple[str, ...] = get_args(ErrorType)
 IMPACTS: tuple[str, ...] = get_args(Impact)
 DECISION_STATUSES: tuple[str, ...] = ("proposed", "approved", "rejected", "implemented")
+REVIEWED_STATUSES = ("approved", "rejected")
 EVERYONE = "any"
 REVIEWER_PREFIXES = ("human:", "notion:")
 
@@ -201,7 +203,11 @@ class ProtocolOps:
         def agent(self) -> str | None: ...
         def require_agent(self) -> str: ...
         def human(self) -> str: ...
-        def write(self, work: Callable[[Txn], T], *, actor: str | None = None) -> T: ...
+        def write(self, work: Callable[[Txn], T], *, actor: str | None = None, sign: bool = False) -> T: ...
+        def sign_human_act(self) -> bool: ...
+        def named_agent(self) -> str | None: ...
+        def _refuse_speaking_for(self, what: str) -> None: ...
+        def review_checks(self, snap: Snapshot | None = None) -> dict[str, ReviewCheck] | None: ...
         def snapshot(self, *, fetch: bool = False) -> Snapshot: ...
         def live_claims(self, snap: Snapshot, now: datetime, *, include_dead: bool = False) -> list[Claim]: ...
         def grant_claims(self, txn: Txn, agent: str, wanted: Sequence[Resource], *,
@@ -217,7 +223,7 @@ class ProtocolOps:
         """Who acts: the given actor, else the agent, else the human at this machine."""
         return _check_actor(actor) if actor is not None else (self.agent or self.human())
 
-    def _act(self, actor: str, work: Callable[[Txn], T], *, heartbeat: bool = True) -> T:
+    def _act(self, actor: str, work: Callable[[Txn], T], *, heartbeat: bool = True, sign: bool = False) -> T:
         """One transaction as `actor`; an agent's act also counts as a sign of life.
 
         `heartbeat=False` when `work` touches the agent record itself (a second
@@ -230,7 +236,7 @@ class ProtocolOps:
                 self._touch_agent(txn, actor)
             return value
 
-        return self.write(run, actor=actor)
+        return self.write(run, actor=actor, sign=sign)
 
     @staticmethod
     def _get(txn: Txn, model: type[IR], record_id: str, what: str, listing: str) -> IR:
@@ -475,6 +481,7 @@ class ProtocolOps:
     def done_task(self, task_id: str, *, note: str = "") -> Task:
         """Finish a task of mine (or an unassigned one) and release the claims it took."""
         agent = self.require_agent()
+        self._refuse_speaking_for("finishing a task (it releases its claims)")
         _check_id(task_id, "T")
         _check_text(note, "note", MAX_NOTE)
 
@@ -496,6 +503,7 @@ class ProtocolOps:
     def block_task(self, task_id: str, *, reason: str) -> Task:
         """Park a task that cannot go on; its claims are released. `unblock_task` requeues it."""
         actor = self._actor()
+        self._refuse_speaking_for("blocking a task (it releases its claims)")
         _check_id(task_id, "T")
         _check_text(reason, "reason", MAX_NOTE, required=True)
 
@@ -620,16 +628,23 @@ class ProtocolOps:
         return sorted(found, key=_decision_key)
 
     def _reviewer(self, reviewer: str | None) -> str:
-        """A human act: refused for agents; limited to `review.reviewers` when that is set."""
-        if reviewer is None:
-            if self.agent is not None:
-                raise Refused(f"reviewing a decision is a human act, and you are the agent {self.agent}.",
-                              hint="a person runs it with no agent identity (no --agent, GITCOORD_AGENT "
-                                   "unset, no `gitcoord start` in that worktree), or reviews it in Notion.")
-            reviewer = self.human()
-        elif not reviewer.startswith(REVIEWER_PREFIXES):
-            raise Refused(f"{quoted(reviewer)} cannot review decisions: "
-                          "reviewers are people (human:EMAIL, notion:USER).")
+        """A human act: refused for agents; limited to `review.reviewers` when that is set.
+
+        The reviewer is derived (the git identity of the person at this machine),
+        never chosen by the caller: `reviewer` is accepted only when it names that
+        same person. The Notion bridge has its own path, `review_from_notion`.
+        """
+        if self.agent is not None:
+            raise Refused(f"reviewing a decision is a human act, and you are the agent {self.agent}.",
+                          hint="a person runs it with no agent identity (no --agent, GITCOORD_AGENT "
+                               "unset, no `gitcoord start` in that worktree), or reviews it in Notion.")
+        derived = self.human()
+        if reviewer is not None and reviewer != derived:
+            raise Refused(f"a reviewer is who runs the review ({derived}), not {quoted(reviewer)}.",
+                          hint="the Notion bridge applies Notion reviews with review_from_notion().")
+        return self._allowed_reviewer(derived)
+
+    def _allowed_reviewer(self, reviewer: str) -> str:
         _check_actor(reviewer)
         allowed = [r.lower() for r in self.config.review.reviewers]
         if allowed and reviewer.split(":", 1)[1].lower() not in allowed:
@@ -637,15 +652,14 @@ class ProtocolOps:
                           hint="review.reviewers in .coord/config.toml lists them (git emails).")
         return reviewer
 
-    def _review(self, decision_id: str, verdict: Literal["approved", "rejected"], note: str,
-                reviewer: str | None) -> Decision:
+    def _review(self, decision_id: str, verdict: Literal["approved", "rejected"], note: str, who: str) -> Decision:
         _check_id(decision_id, "D")
         _check_text(note, "note", MAX_NOTE)
-        who = self._reviewer(reviewer)
+        sign = self.sign_human_act()
 
         def work(txn: Txn) -> Decision:
             record = self._get(txn, Decision, decision_id, "decision", "decisions list")
-            if record.status != "proposed":
+            if record.status != "proposed" and not (sign and self._unproved_review(txn, record)):
                 raise Refused(f"{decision_id} is already {record.status}"
                               + (f" (by {record.reviewed_by})." if record.reviewed_by else "."))
             record.status, record.reviewed_by, record.reviewed_at = verdict, who, txn.now
@@ -655,15 +669,53 @@ class ProtocolOps:
             txn.what = f"{decision_id} {_one_line(record.title, 60)}"
             return record
 
-        return self._act(who, work)
+        return self._act(who, work, sign=sign)
 
     def approve_decision(self, decision_id: str, *, note: str = "", reviewer: str | None = None) -> Decision:
-        """Approve a proposed decision (humans only; see `_reviewer`)."""
-        return self._review(decision_id, "approved", note, reviewer)
+        """Approve a proposed decision (humans only; see `_reviewer`). Signed when allowed signers are set."""
+        return self._review(decision_id, "approved", note, self._reviewer(reviewer))
 
     def reject_decision(self, decision_id: str, *, note: str = "", reviewer: str | None = None) -> Decision:
-        """Reject a proposed decision (humans only)."""
-        return self._review(decision_id, "rejected", note, reviewer)
+        """Reject a proposed decision (humans only). Signed when allowed signers are set."""
+        return self._review(decision_id, "rejected", note, self._reviewer(reviewer))
+
+    def review_from_notion(self, decision_id: str, verdict: Literal["approved", "rejected"], user: str, *,
+                           note: str = "") -> Decision:
+        """The Notion bridge: apply a review a Notion user made, as `notion:USER`.
+
+        Run by the sync job: refused for a process named as an agent (`--agent`,
+        GITCOORD_AGENT, `Coordinator(agent=...)`); a worktree's remembered identity
+        does not count, as the sync may run in any clone. What proves the act is
+        the signature: with allowed signers set, the commit is signed with the
+        job's own key, listed under the bridge's principal, so it vouches for the
+        bridge while the reviewer stays the Notion user. Without allowed signers
+        it is trusted like every unsigned act.
+        """
+        named = self.named_agent()
+        if named is not None:
+            raise Refused(f"applying a Notion review is the sync job's act, and you are the agent {named}.")
+        if not user.startswith("notion:"):
+            raise Refused(f"{quoted(user)} is not a Notion user (notion:USER).")
+        if verdict not in REVIEWED_STATUSES:
+            raise InvalidInput(f"{quoted(verdict)} is not a review verdict (approved, rejected).")
+        return self._review(decision_id, verdict, note, self._allowed_reviewer(user))
+
+    def review_status(self, decisions: Sequence[Decision]) -> dict[str, dict[str, Any]]:
+        """`review_verified` / `review_signer` per decision: proved by a signed commit, from history.
+
+        Both are None for every decision when no allowed signers are configured,
+        and `review_verified` is None for a decision nobody has reviewed yet.
+        """
+        checks = self.review_checks()
+        out: dict[str, dict[str, Any]] = {}
+        for d in decisions:
+            check = checks.get(d.id) if checks is not None else None
+            if checks is None or d.status == "proposed":
+                out[d.id] = {"review_verified": None, "review_signer": None}
+            else:
+                out[d.id] = {"review_verified": bool(check and check.verified),
+                             "review_signer": check.signer if check else None}
+        return out
 
     def implement_decision(self, decision_id: str) -> Decision:
         """Mark an approved decision implemented."""
@@ -675,12 +727,32 @@ class ProtocolOps:
             if record.status != "approved":
                 why = "it needs a human's approval first" if record.status == "proposed" else f"it is {record.status}"
                 raise Refused(f"{decision_id} cannot be implemented: {why}.")
+            self._require_verified(txn, record)
             record.status, record.implemented_at = "implemented", txn.now
             txn.put(record)
             txn.action, txn.what = "decision-implement", f"{decision_id} {_one_line(record.title, 60)}"
             return record
 
         return self._act(actor, work)
+
+    def _unproved_review(self, txn: Txn, record: Decision) -> bool:
+        """An approval or rejection no signature proves (made before signing was set up, or
+        forged): a signed review may replace it, so a person can confirm or overturn it."""
+        if record.status not in REVIEWED_STATUSES:
+            return False
+        check = (self.review_checks(txn.snap) or {}).get(record.id)
+        return check is None or not check.verified
+
+    def _require_verified(self, txn: Txn, record: Decision) -> None:
+        """With allowed signers set, only an approval a listed key signed may be acted on."""
+        checks = self.review_checks(txn.snap)
+        if checks is None:
+            return
+        check = checks.get(record.id)
+        if check is None or not check.verified:
+            why = check.why if check else "no signed approval is in the coord history"
+            raise Refused(f"{record.id} cannot be implemented: its approval is not verified ({why}).",
+                          hint="a reviewer listed in the allowed signers approves it with their signing key set up.")
 
     # -- daily summaries -------------------------------------------------------------------
 
@@ -746,11 +818,12 @@ class ProtocolOps:
         errors = sorted((e for e in snap.records(ErrorRecord)
                          if e.status == "open" and e.severity in ("high", "critical")), key=_error_key)
         claims = sorted(self.live_claims(snap, now), key=lambda c: (c.agent != name, c.expires_at, c.resource))
+        proof = self.review_status(reviewed[:_CONTEXT_CAPS["decisions"]]) if reviewed else {}
         ctx.update({
             "help_requests": [_help_view(h) for h in helps],
             "messages": [_message_view(m) for m in messages],
             "my_tasks": [_task_view(t, by_id) for t in mine],
-            "decisions": [_decision_view(d) for d in reviewed],
+            "decisions": [_decision_view(d) | _compact(proof.get(d.id, {})) for d in reviewed],
             "errors": [_error_view(e) for e in errors],
             "active_claims": [_claim_view(c, name) for c in claims],
         })
@@ -762,8 +835,9 @@ class ProtocolOps:
                                    if h.status != "resolved"]
         report["errors"] = [_dump(e, exclude=["trace"]) | {"has_trace": bool(e.trace)}
                             for e in sorted(snap.records(ErrorRecord), key=_error_key) if e.status == "open"]
-        report["decisions"] = [_dump(d) for d in sorted(snap.records(Decision), key=_decision_key)
-                               if d.status in ("proposed", "approved")]
+        pending = [d for d in sorted(snap.records(Decision), key=_decision_key) if d.status in ("proposed", "approved")]
+        proof = self.review_status(pending)
+        report["decisions"] = [_dump(d) | proof[d.id] for d in pending]
         report["tasks"] = [_dump(t) for t in sorted(snap.records(Task), key=_task_key) if t.status != "done"]
 
 

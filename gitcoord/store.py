@@ -513,12 +513,13 @@ class Store:
 
     # -- writing ----------------------------------------------------------------
 
-    def transact(self, agent: str, work: Callable[[Txn], T]) -> Outcome:
+    def transact(self, agent: str, work: Callable[[Txn], T], *, sign: bool = False) -> Outcome:
         """Run `work` on the tip and land what it wrote, retrying lost races.
 
         `work` validates against `txn.snap` and records changes with `txn.put` /
         `txn.delete`; it may raise to refuse. It is re-run from scratch after a
         lost race, so it must not have effects outside the transaction.
+        `sign` signs the commit (a human act; see `gitcoord.signing`).
         """
         deadline = time.monotonic() + self.retry_seconds
         fresh = not self.remote
@@ -547,7 +548,7 @@ class Store:
                     tip, fresh = self.fetch(), True
                     continue
                 return Outcome(None, snap.rev, value, attempt)
-            new = self._commit(snap, txn, agent)
+            new = self._commit(snap, txn, agent, sign=sign)
             if self._swap(tip, new):
                 return Outcome(new, txn.rev, value, attempt)
             if time.monotonic() > deadline:
@@ -559,10 +560,10 @@ class Store:
             tip = self.fetch() if self.remote else self.local_tip()
             fresh = True
 
-    def _commit(self, snap: Snapshot, txn: Txn, agent: str) -> str:
+    def _commit(self, snap: Snapshot, txn: Txn, agent: str, *, sign: bool = False) -> str:
         tree = self._build_tree(snap, txn.blobs())
         parents = [snap.commit] if snap.commit else []
-        return self.git.commit_tree(tree, parents, txn.message(agent))
+        return self.git.commit_tree(tree, parents, txn.message(agent), sign=sign)
 
     def _build_tree(self, snap: Snapshot, changes: dict[str, bytes | None]) -> str:
         """Write new trees for the directories that changed; reuse every other tree."""

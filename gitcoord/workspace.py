@@ -158,6 +158,10 @@ class Workspace:
         name = explicit or env or self._remembered_agent() or self.git_setting("coord.agent")
         return check_agent_name(name) if name else None
 
+    def agent_bound_here(self) -> str:
+        """The agent `gitcoord start` bound this worktree to ("" when none)."""
+        return self._remembered_agent()
+
     def _remembered_agent(self) -> str:
         try:
             return (self.git_dir / IDENTITY_FILE).read_text(encoding="utf-8").strip()

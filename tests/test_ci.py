@@ -95,8 +95,8 @@ def test_the_workflow_steps_run_against_the_notion_stand_in(local_repo: Path) ->
         assert run(local_repo, "claim", "src/a.py", agent="alpha").code == 0
         for step in flow["jobs"]["sync"]["steps"]:
             command = step.get("run", "")
-            if not command or "pip install" in command:
-                continue
+            if not command or "pip install" in command or "HAS_BRIDGE_KEY" in step.get("if", ""):
+                continue  # the bridge key secret is not set here (tests/test_field_authority.py runs that step)
             for line in command.strip().splitlines():
                 argv = shlex.split(line)
                 if argv[0] == "gitcoord":

@@ -54,6 +54,8 @@ def test_healthy_setup_exits_zero(hooked: Path) -> None:
     assert res.code == 0, res.out + res.err
     assert res.json()["healthy"] is True
     found = _findings(res)
+    signing = found.pop("signing")  # no allowed signers here: signing is recommended, not required
+    assert signing["level"] == "warning" and "allowed_signers" in signing["fix"]
     assert {f["level"] for f in found.values()} == {"ok"}
     assert set(found) == {"config", "config-edits", "case", "identity", "remote", "coord-branch", "hooks",
                           "editor-guard", "records", "clock"}

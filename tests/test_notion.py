@@ -656,9 +656,11 @@ def test_properties_a_person_deleted_or_renamed_come_back(repo: Path, fake: Fake
     sync(repo, fake)
     fake.human_schema_edit(sources["decisions"], "Review note")
     fake.human_schema_edit(sources["decisions"], "Rationale", "Why")
-    with Coordinator(repo) as coord:
+    person = repo.parent / "person"  # the repo is alpha's worktree: a person reviews from their own
+    git(repo, "worktree", "add", "-q", "--detach", str(person))
+    with Coordinator(person) as coord:
         proposed = next(d for d in coord.snapshot().records(Decision) if d.status == "proposed")
-        coord.approve_decision(proposed.id, note="fine by me", reviewer="human:lead@example.com")
+        coord.approve_decision(proposed.id, note="fine by me")
     counts = sync(repo, fake)
     assert counts["properties_restored"] == 2
     props = page_of(fake, sources["decisions"], proposed.id)["properties"]

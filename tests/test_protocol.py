@@ -363,9 +363,11 @@ def test_decision_reject_reviewers_and_notion_reviewer(local_repo: Path) -> None
     git(r, "commit", "-q", "-m", "reviewers")
     outsider = run(r, "decisions", "approve", d2)
     assert outsider.code == 3 and "liz@example.com" in outsider.err
-    # The Notion sync acts for a person even in a process with an agent identity.
-    with Coordinator(r, agent="alpha") as c:
-        done = c.approve_decision(d2, note="from Notion", reviewer="notion:liz@example.com")
+    # An agent cannot name a reviewer; the Notion sync (no agent identity) applies a Notion user's review.
+    with Coordinator(r, agent="alpha") as c, pytest.raises(Refused):
+        c.approve_decision(d2, note="from Notion", reviewer="notion:liz@example.com")
+    with Coordinator(r) as c:
+        done = c.review_from_notion(d2, "approved", "notion:liz@example.com", note="from Notion")
     assert (done.status, done.reviewed_by) == ("approved", "notion:liz@example.com")
     assert run(r, "log-decision", "--category", "c", "--impact", "huge", "--rationale", "r", "t",
                agent="alpha").code == 2
@@ -376,8 +378,10 @@ def test_reviewed_decisions_show_once_in_the_proposers_next_session(local_repo: 
     run(r, "start", "--json", agent="alpha")
     did = _id(run(r, "log-decision", "--category", "c", "--impact", "high", "--rationale", "r", "Pick A", "--json",
                   agent="alpha"))
-    with Coordinator(r) as c:  # this worktree is alpha's now: act as a named person, as the Notion sync does
-        c.approve_decision(did, note="fine", reviewer="human:liz@example.com")
+    person = r.parent / "person"  # this worktree is alpha's now: a person reviews from their own
+    git(r, "worktree", "add", "-q", "--detach", str(person))
+    with Coordinator(person) as c:
+        c.approve_decision(did, note="fine")
     # Timestamps have one-second resolution: later sessions run on a clock a minute ahead.
     first = run(r, "start", "--json", agent="alpha", env={"GITCOORD_CLOCK_SKEW_SECONDS": "60"}).json()
     assert [(d["id"], d["status"], d["review_note"]) for d in first["decisions"]] == [(did, "approved", "fine")]

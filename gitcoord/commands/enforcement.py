@@ -97,14 +97,29 @@ def verify(revrange: tuple[str, ...], fetch: bool, as_json: bool) -> None:
             if coordinator.store.remote:
                 coordinator.store.fetch()
     report = verify_range(LeanRepo(path), list(revrange))
+    unsigned = _unsigned_human_acts(path, list(revrange))
     if as_json:
-        output.print_json(report.as_dict())
+        output.print_json(report.as_dict() | ({"unsigned_human_acts": unsigned} if unsigned is not None else {}))
     else:
         output.say(report.render())
+        for act in unsigned or []:
+            output.say(f"commit {act['commit'][:12]}: {act['action']} by {act['actor']} is {act['signature']}.")
+    if unsigned:
+        raise Refused(f"verify found {len(unsigned)} human act(s) no allowed signer signed in {' '.join(revrange)}.",
+                      hint="review.allowed_signers lists who may approve, reject and force a release; "
+                           "an unsigned one was not made through a signed gitcoord act.")
     if not report.clean:
         first = report.violations[0]
         raise Refused(f"verify found {len(report.violations)} violation(s) in {' '.join(revrange)}.",
                       hint=f"the first: {first.describe()}")
+
+
+def _unsigned_human_acts(path: Path, revrange: list[str]) -> list[dict[str, str]] | None:
+    """With allowed signers at HEAD: the range's human acts no listed key signed (None: not configured)."""
+    from gitcoord.signing import Authority
+
+    authority = Authority.load(path)
+    return authority.unsigned_acts(revrange) if authority.configured else None
 
 
 @click.command("guard")

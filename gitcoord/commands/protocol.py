@@ -42,6 +42,13 @@ def _dump(record: Any) -> dict[str, Any]:
     return record.model_dump(mode="json")  # type: ignore[no-any-return]
 
 
+def _proof(proof: dict[str, Any]) -> str:
+    """A review's proof for people: verified (by whom), unverified, or "" without allowed signers."""
+    if proof["review_verified"] is None:
+        return ""
+    return f"verified: {proof['review_signer']}" if proof["review_verified"] else "UNVERIFIED"
+
+
 def register(cli: click.Group) -> None:
     """Add the protocol commands to the `gitcoord` group."""
     from gitcoord import output
@@ -322,8 +329,12 @@ def register(cli: click.Group) -> None:
         """Decisions, proposed ones first, high impact first."""
         with coord(agent) as c:
             found = c.decisions(status=status, fetch=fetch)
-        show(found, as_json, "decisions", ["id", "status", "impact", "category", "agent", "reviewed by", "title"],
-             lambda d: [d.id, d.status, d.impact, d.category, d.agent, d.reviewed_by, _clip(d.title, 60)])
+            proof = c.review_status(found)
+        if as_json:
+            return output.print_json([_dump(d) | proof[d.id] for d in found])
+        output.table("decisions", ["id", "status", "impact", "category", "agent", "reviewed by", "review", "title"],
+                     [[d.id, d.status, d.impact, d.category, d.agent, d.reviewed_by, _proof(proof[d.id]),
+                       _clip(d.title, 60)] for d in found])
 
     def review(verb: str) -> Callable[..., None]:
         @click.argument("decision_id", metavar="ID")
@@ -334,7 +345,11 @@ def register(cli: click.Group) -> None:
             with coord(agent) as c:
                 act = c.approve_decision if verb == "approve" else c.reject_decision
                 record = act(decision_id, note=note)
-            done(record, as_json, f"{record.id} {record.status} by {record.reviewed_by}.")
+                proof = c.review_status([record])[record.id]
+            if as_json:
+                return output.print_json(_dump(record) | proof)
+            said = f" ({_proof(proof)})" if proof["review_verified"] is not None else ""
+            output.say(f"{record.id} {record.status} by {record.reviewed_by}{said}.")
 
         command.__doc__ = f"{verb.capitalize()} proposed decision ID (humans only: refused for agents)."
         return command

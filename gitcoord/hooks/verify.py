@@ -340,6 +340,8 @@ def run_pre_receive(repo: LeanRepo, mode: str, stdin: bytes) -> int:
     code = 0
     for line in stdin.decode(errors="replace").splitlines():
         parts = line.split()
+        if len(parts) == 3 and not is_zero_oid(parts[1]) and parts[2] == f"refs/heads/{repo.branch}":
+            code = max(code, _refuse_unsigned_acts(repo, mode, parts[0], parts[1]))
         if len(parts) != 3 or is_zero_oid(parts[1]) or parts[2] == f"refs/heads/{repo.branch}":
             continue
         old, new = parts[0], parts[1]
@@ -347,6 +349,28 @@ def run_pre_receive(repo: LeanRepo, mode: str, stdin: bytes) -> int:
                   else verify_range(repo, [new], options=["--not", "--all", "--not"], judge=judge))
         code = max(code, _refuse(report, mode, f"push to {parts[2]} refused"))
     return code
+
+
+def _refuse_unsigned_acts(repo: LeanRepo, mode: str, old: str, new: str) -> int:
+    """The coord branch's fence (issue 11): with allowed signers committed at HEAD, a push that
+    adds a human act no listed key signed is refused (reported in mode warn)."""
+    from gitcoord.signing import Authority
+
+    authority = Authority.load(repo.cwd)
+    if not authority.configured:
+        return 0
+    acts = authority.unsigned_acts([new, f"^{old}"] if not is_zero_oid(old) else [new])
+    if not acts:
+        return 0
+    for act in acts:
+        sys.stderr.write(f"gitcoord: coord push refused: commit {act['commit'][:12]}: {act['action']} by "
+                         f"{act['actor']} is {act['signature']}.\n")
+    if mode == "warn":
+        sys.stderr.write("gitcoord: mode warn: not refused.\n")
+        return 0
+    sys.stderr.write(f"hint: human acts are signed by a key in {authority.path}; make them with gitcoord "
+                     "and your signing key set up.\n")
+    return 1
 
 
 def _exists(repo: LeanRepo, sha: str) -> bool:

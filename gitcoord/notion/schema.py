@@ -53,7 +53,7 @@ DATABASES: dict[str, tuple[str, dict[str, dict[str, Any]]]] = {
     "decisions": ("Decisions", {"Agent": TEXT, "Category": TEXT, "Impact": _select("low", "medium", "high"),
                                 "Status": _select("proposed", "approved", "rejected", "implemented"),
                                 "Rationale": TEXT, "Alternatives": TEXT, "Created": DATE, "Reviewed by": TEXT,
-                                "Review note": TEXT}),
+                                "Review note": TEXT, "Review proof": TEXT}),
     "help": ("Help requests", {"From": TEXT, "To": TEXT, "Priority": PRIORITY,
                                "Status": _select("open", "acknowledged", "resolved"), "Resource": TEXT,
                                "Message": TEXT, "Created": DATE, "Resolved by": TEXT, "Resolution": TEXT}),

@@ -147,10 +147,20 @@ def _error_row(e: ErrorRecord) -> dict[str, Plain]:
             "Created": when(e.created_at), "Resolved by": e.resolved_by, "Resolution": e.resolution_note}
 
 
-def _decision_row(d: Decision) -> dict[str, Plain]:
+def _decision_row(d: Decision, proof: dict[str, Any]) -> dict[str, Plain]:
     return {"Name": d.title, "Record ID": d.id, "Rev": d.updated_rev, "Agent": d.agent, "Category": d.category,
             "Impact": d.impact, "Status": d.status, "Rationale": d.rationale, "Alternatives": "; ".join(d.alternatives),
-            "Created": when(d.created_at), "Reviewed by": d.reviewed_by, "Review note": d.review_note}
+            "Created": when(d.created_at), "Reviewed by": d.reviewed_by, "Review note": d.review_note,
+            "Review proof": _review_proof(proof)}
+
+
+def _review_proof(proof: dict[str, Any]) -> str:
+    """Whether a signature proves the review: "" when no allowed signers are set or nobody reviewed it."""
+    if proof.get("review_verified") is None:
+        return ""
+    if proof["review_verified"]:
+        return f"verified: {proof['review_signer']}"
+    return "UNVERIFIED (not signed by an allowed signer)"
 
 
 def _help_row(h: HelpRequest) -> dict[str, Plain]:
@@ -184,7 +194,9 @@ def desired_rows(coord: Coordinator) -> dict[str, dict[str, dict[str, Plain]]]:
     rows["agents"] = {a["name"]: _agent_row(a) for a in coord.agents(snap, now)}
     rows["claims"] = {c.id: _claim_row(c, leases.state(c, now, coord.grace)) for c in snap.records(Claim)}
     rows["errors"] = {e.id: _error_row(e) for e in snap.records(ErrorRecord)}
-    rows["decisions"] = {d.id: _decision_row(d) for d in snap.records(Decision)}
+    decisions = snap.records(Decision)
+    proof = coord.review_status(decisions)
+    rows["decisions"] = {d.id: _decision_row(d, proof[d.id]) for d in decisions}
     rows["help"] = {h.id: _help_row(h) for h in snap.records(HelpRequest)}
     rows["tasks"] = {t.id: _task_row(t) for t in snap.records(Task)}
     summaries = [s for name, e in snap.entries(f"{ROOT}/{Summary.directory}").items() if e.is_tree
@@ -498,10 +510,7 @@ class Syncer:
 
     def _review(self, record: Decision, status: str, page: dict[str, Any], who: str) -> None:
         note = _plain_text(page, "Review note")
-        if status == "approved":
-            self.coord.approve_decision(record.id, note=note, reviewer=who)
-        else:
-            self.coord.reject_decision(record.id, note=note, reviewer=who)
+        self.coord.review_from_notion(record.id, "approved" if status == "approved" else "rejected", who, note=note)
 
     def apply(self, rid: str, page: dict[str, Any], act: Callable[[str], Any]) -> None:
         who = self.editor(page)

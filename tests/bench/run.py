@@ -332,10 +332,10 @@ def worker(clone: str, agent: str, start_at: float, seconds: float, seed: int) -
     last: dict[str, Any] = {}
     transact = coord.store.transact
 
-    def counting(who: str, work: Any) -> Any:
+    def counting(who: str, work: Any, **options: Any) -> Any:
         # Outcome.attempts is what the retries figure is made of; the wrapper keeps the
         # real claim/release code paths untouched.
-        outcome = transact(who, work)
+        outcome = transact(who, work, **options)
         last.update(attempts=outcome.attempts, rev=outcome.rev)
         return outcome
 
