@@ -381,7 +381,7 @@ def register(cli: click.Group) -> None:
     def daily_summary(day_number: int | None, completed: str, next_: str, blockers: str, messages: str,
                       metrics: tuple[str, ...], agent: str | None, as_json: bool) -> None:
         """Write today's summary (a second one the same day replaces it)."""
-        from gitcoord.protocol import parse_metrics
+        from gitcoord.journal import parse_metrics
 
         with coord(agent) as c:
             record = c.daily_summary(completed=completed, next=next_, blockers=blockers, messages=messages,
