@@ -72,7 +72,10 @@ def _lost(c: Mapping[str, Any]) -> str:
 
 def _claim(c: Mapping[str, Any]) -> str:
     who = "yours" if c["mine"] else c["agent"]
-    return f"{c['id']} {c['resource']} ({c['mode']}, {who}) until {output.short_time(c['expires_at'])}"
+    until = output.short_time(c["expires_at"])
+    if c.get("state") == "expired":  # still honoured: the lease ran out, the grace period runs
+        return f"{c['id']} {c['resource']} ({c['mode']}, {who}) lease ran out at {until}, in its grace period"
+    return f"{c['id']} {c['resource']} ({c['mode']}, {who}) until {until}"
 
 
 def render_context(ctx: Mapping[str, Any]) -> str:
