@@ -80,9 +80,15 @@ class LogEntry(TypedDict):
     force: NotRequired[str]
     takeover: NotRequired[str]
     released: NotRequired[str]
+    override: NotRequired[str]
     # With allowed signers set, on a human act: the principal of a good signature, and what was found.
     signed_by: NotRequired[str | None]
     signature: NotRequired[str]
+
+
+# A commit pushed by hand may carry other Coord-* trailers: `log` shows them, and pydantic
+# (the MCP `log` tool's output check) keeps them rather than dropping what it does not know.
+setattr(LogEntry, "__pydantic_config__", {"extra": "allow"})  # noqa: B010 - a TypedDict takes no class attributes
 
 
 class AgentView(TypedDict):

@@ -172,3 +172,25 @@ def test_mcp_tools_publish_the_result_types_as_output_schemas(local_repo: Path) 
     assert "seconds_left" in schemas["claims"]["$defs"]["ClaimView"]["properties"]
     assert "next_check_in" in schemas["check_in"]["properties"]
     assert set(schemas["status"]["properties"]) == set(_generator().schema("status")["properties"])
+
+
+def test_mcp_log_keeps_the_trailers_of_a_commit_pushed_by_hand(local_repo: Path) -> None:
+    """The SDK checks a tool's result against its type, which drops keys a type does not
+    declare: a hand-made coord commit's own Coord-* trailers must survive it."""
+    pytest.importorskip("mcp", reason="the official `mcp` SDK is not installed")
+    from pydantic import TypeAdapter
+
+    from gitcoord.mcp import LogPage
+
+    from .conftest import git
+
+    tip = git(local_repo, "rev-parse", "refs/heads/coord")
+    tree = git(local_repo, "rev-parse", "refs/heads/coord^{tree}")
+    made = git(local_repo, "commit-tree", tree, "-p", tip, "-m", "by hand\n\nCoord-Agent: alpha\nCoord-Ticket: OPS-7")
+    git(local_repo, "update-ref", "refs/heads/coord", made, tip)
+    with Coordinator(local_repo, agent="alpha") as alpha:
+        page: Any = {"entries": alpha.log(limit=1)}
+    adapter = TypeAdapter(LogPage)
+    shown = adapter.dump_python(adapter.validate_python(page), mode="json")
+    assert shown["entries"][0]["ticket"] == "OPS-7" and shown["entries"][0]["agent"] == "alpha"
+    assert shown == json.loads(json.dumps(page))
