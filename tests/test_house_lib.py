@@ -194,3 +194,20 @@ def test_mcp_log_keeps_the_trailers_of_a_commit_pushed_by_hand(local_repo: Path)
     shown = adapter.dump_python(adapter.validate_python(page), mode="json")
     assert shown["entries"][0]["ticket"] == "OPS-7" and shown["entries"][0]["agent"] == "alpha"
     assert shown == json.loads(json.dumps(page))
+
+
+def test_mcp_prints_typed_results_as_the_cli_does(local_repo: Path) -> None:
+    """start, status, check_in now reach MCP clients through the SDK's check against their
+    types, not gitcoord's own JSON: the values must come out as `--json` prints them."""
+    from pydantic import TypeAdapter
+
+    from gitcoord.output import to_json
+    from gitcoord.results import CheckInResult, StartContext, StatusReport
+
+    _busy(local_repo)
+    with Coordinator(local_repo, agent="alpha") as alpha:
+        results = [(StartContext, alpha.start()), (StatusReport, alpha.status()),
+                   (CheckInResult, alpha.check_in(progress=10))]
+    for kind, value in results:
+        adapter: Any = TypeAdapter(kind)
+        assert adapter.dump_python(adapter.validate_python(value), mode="json") == json.loads(to_json(value))
