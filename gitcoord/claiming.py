@@ -23,12 +23,12 @@ from gitcoord import leases
 from gitcoord.claims import Resource, parse_resource
 from gitcoord.constants import RECORD_ID
 from gitcoord.errors import InvalidInput, Refused
+from gitcoord.host import Host, touch_agent
 from gitcoord.records import Agent, Claim
 from gitcoord.results import CheckInResult, ClaimView, LostClaim
 from gitcoord.validate import check_text, check_wait
 
 if TYPE_CHECKING:
-    from gitcoord.host import Host
     from gitcoord.store import Snapshot, Txn
 
 T = TypeVar("T")
@@ -212,37 +212,6 @@ def grant(host: Host, txn: Txn, agent: str, wanted: Sequence[Resource], *,
     if takeovers:
         txn.trailers["Coord-Takeover"] = ", ".join(f"{c.id} ({c.agent})" for c in takeovers)
     return granted
-
-
-def heartbeat(host: Host, record: Agent, now: datetime) -> None:
-    record.last_check_in = now
-    record.next_check_in = now + host.lease / 2
-
-
-def track_holdings(txn: Txn, record: Agent) -> None:
-    """Bring `held` up to this write; what left it by someone else's hand goes to `lost`."""
-    now_held = {c.id: c.resource for c in txn.pending(Claim) if c.agent == record.name}
-    released_here = txn.deleted(Claim)  # in the agent's own write, only by the agent itself
-    for cid, res in record.held.items():
-        if cid not in now_held and cid not in released_here:
-            record.lost[cid] = res  # someone else removed it since: a takeover, a forced release
-    record.held = now_held
-
-
-def touch_agent(host: Host, txn: Txn, agent: str, *, resource: str | None = None,
-                progress: int | None = None, message: str | None = None) -> Agent:
-    """The agent's own write: a heartbeat, and the bookkeeping of the claims it holds."""
-    record = txn.snap.record(Agent, agent) or Agent(name=agent)
-    heartbeat(host, record, txn.now)
-    track_holdings(txn, record)
-    if resource is not None:
-        record.resource = resource
-    if progress is not None:
-        record.progress = progress
-    if message:
-        record.message = message
-    txn.put(record)
-    return record
 
 
 def report_lost(host: Host, txn: Txn, record: Agent, *, keep: bool = False) -> list[LostClaim]:

@@ -20,13 +20,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from gitcoord.claiming import ClaimOps, annotate_lost, claim_view, heartbeat, live_claims, report_lost, track_holdings
+from gitcoord.claiming import ClaimOps, annotate_lost, claim_view, live_claims, report_lost
 from gitcoord.config import Config, load_config, write_default_config
 from gitcoord.constants import AGENT_ENV, AGENT_NAME, CACHE_DIR, CONFIG_PATH
 from gitcoord.context import open_items, stale_agents, startup_context
 from gitcoord.errors import GitcoordError, InvalidInput, Refused, Unavailable
 from gitcoord.git import Git
 from gitcoord.help import HelpOps
+from gitcoord.host import Host, heartbeat, track_holdings
 from gitcoord.journal import JournalOps
 from gitcoord.messages import MessageOps
 from gitcoord.records import Agent
@@ -36,9 +37,6 @@ from gitcoord.store import Outcome, Snapshot, Store, Txn
 from gitcoord.tasks import TaskOps
 from gitcoord.validate import check_text, quoted, require_id
 from gitcoord.workspace import HEAD_CONFIG, Workspace, check_agent_name
-
-if TYPE_CHECKING:
-    from gitcoord.host import Host
 
 T = TypeVar("T")
 

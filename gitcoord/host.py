@@ -5,6 +5,8 @@ The operations are split by area (`claiming`, `help`, `messages`, `tasks`, `jour
 `self: Host`, the one declaration of what they use of the Coordinator, so mypy
 checks at every call that a `Coordinator` provides it, and nothing is declared
 twice. Area helpers are module functions taking the host, not more methods.
+Imports go one way: the rooms import this module, never the reverse, and
+`context` (which reads every kind of record) sits above the others.
 
 Every state change is one transaction: validation runs on the state the
 compare-and-swap lands on, so two agents acting at once never lose a write and
@@ -15,13 +17,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from gitcoord.claiming import touch_agent
 from gitcoord.constants import AGENT_NAME
 from gitcoord.errors import InvalidInput, Refused
-from gitcoord.records import MAX_MESSAGE, ErrorRecord, HelpRequest, IdRecord, Message
+from gitcoord.records import MAX_MESSAGE, Agent, Claim, ErrorRecord, HelpRequest, IdRecord, Message
 from gitcoord.validate import check_text, quoted, require_id
 
 if TYPE_CHECKING:
@@ -89,6 +90,40 @@ def act(host: Host, actor: str, work: Callable[[Txn], T], *, heartbeat: bool = T
         return value
 
     return host.write(run, actor=actor, sign=sign)
+
+
+# -- the agent's own write ------------------------------------------------------------------
+
+
+def heartbeat(host: Host, record: Agent, now: datetime) -> None:
+    record.last_check_in = now
+    record.next_check_in = now + host.lease / 2
+
+
+def track_holdings(txn: Txn, record: Agent) -> None:
+    """Bring `held` up to this write; what left it by someone else's hand goes to `lost`."""
+    now_held = {c.id: c.resource for c in txn.pending(Claim) if c.agent == record.name}
+    released_here = txn.deleted(Claim)  # in the agent's own write, only by the agent itself
+    for cid, res in record.held.items():
+        if cid not in now_held and cid not in released_here:
+            record.lost[cid] = res  # someone else removed it since: a takeover, a forced release
+    record.held = now_held
+
+
+def touch_agent(host: Host, txn: Txn, agent: str, *, resource: str | None = None,
+                progress: int | None = None, message: str | None = None) -> Agent:
+    """The agent's own write: a heartbeat, and the bookkeeping of the claims it holds."""
+    record = txn.snap.record(Agent, agent) or Agent(name=agent)
+    heartbeat(host, record, txn.now)
+    track_holdings(txn, record)
+    if resource is not None:
+        record.resource = resource
+    if progress is not None:
+        record.progress = progress
+    if message:
+        record.message = message
+    txn.put(record)
+    return record
 
 
 def get_record(txn: Txn, model: type[IR], record_id: str, what: str, listing: str) -> IR:

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, cast
 
-from gitcoord.claiming import grant, touch_agent, with_wait
+from gitcoord.claiming import grant, with_wait
 from gitcoord.errors import InvalidInput, Refused
 from gitcoord.help import PRIORITIES
 from gitcoord.host import (
@@ -34,6 +34,7 @@ from gitcoord.host import (
     get_record,
     is_agent,
     one_line,
+    touch_agent,
 )
 from gitcoord.records import MAX_MESSAGE, PRIORITY_ORDER, Claim, Priority, Task
 from gitcoord.validate import require_id
