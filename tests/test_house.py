@@ -11,9 +11,11 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import click
 import pytest
 
 import gitcoord
@@ -159,3 +161,26 @@ def test_module_imports_alone(module: str) -> None:
     done = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, f"import {module} failed:\n{done.stderr}"
+
+
+
+def _commands(command: click.Command, path: str = "gitcoord") -> Iterator[tuple[str, Callable[..., Any]]]:
+    assert command.callback is not None
+    yield path, command.callback
+    if isinstance(command, click.Group):
+        for name, sub in sorted(command.commands.items()):
+            yield from _commands(sub, f"{path} {name}")
+
+
+def test_every_command_is_a_module_level_function() -> None:
+    """No command is a closure built inside a `register()`: each is importable by name from its area's module."""
+    from gitcoord.cli import cli
+
+    found = dict(_commands(cli))
+    assert len(found) > 40
+    nested = [f"{path}: {callback.__module__}.{callback.__qualname__}"
+              for path, callback in found.items() if "<locals>" in callback.__qualname__]
+    assert not nested, "commands defined inside functions:\n" + "\n".join(nested)
+    outside = [path for path, callback in found.items()
+               if path != "gitcoord" and not callback.__module__.startswith("gitcoord.commands.")]
+    assert not outside, f"commands outside gitcoord/commands/: {outside}"
