@@ -166,13 +166,16 @@ def _say_hooks(hooks: dict[str, Any] | None) -> None:
 @click.option("--shared", is_flag=True, help="A shared claim: conflicts only with exclusive ones.")
 @click.option("-m", "--message", default="", help="What you are doing with it.")
 @click.option("--wait", type=float, default=0, metavar="SECS", help="Keep trying up to SECS seconds.")
+@click.option("--until-merged", is_flag=True,
+              help="Release it when its work lands on the default branch (release --merged).")
 @agent_option
 @json_option
 def claim(resources: tuple[str, ...], minutes: float | None, shared: bool, message: str, wait: float,
-          agent: str | None, as_json: bool) -> None:
+          until_merged: bool, agent: str | None, as_json: bool) -> None:
     """Claim RESOURCES (paths, dirs/, globs, scheme:names), all or nothing."""
     with coord(agent) as c:
-        granted = c.claim(list(resources), minutes=minutes, shared=shared, message=message, wait=wait)
+        granted = c.claim(list(resources), minutes=minutes, shared=shared, message=message, wait=wait,
+                          until_merged=until_merged)
         views = [c.claim_view(g, c.store.clock(), c.agent) for g in granted]
     if as_json:
         return output.print_json(views)
@@ -198,6 +201,11 @@ def check_in(resources: tuple[str, ...], progress: int | None, message: str, min
     else:
         renewed = ", ".join(result["renewed"]) or "no claims"
         output.say(f"checked in ({renewed} renewed); next check-in by {result['next_check_in']:%H:%M}Z.")
+        if result.get("conflicts"):
+            from gitcoord.briefing import coming_conflicts
+
+            for line in coming_conflicts(result["conflicts"]):
+                output.say(f"coming conflict: {line}", style="yellow")
     if result["lost"]:
         from gitcoord.briefing import removal_proof
 
@@ -213,11 +221,17 @@ def check_in(resources: tuple[str, ...], progress: int | None, message: str, min
 @click.option("-m", "--message", default="", help="What was done.")
 @click.option("--force", is_flag=True, help="Release someone else's claim (humans; recorded).")
 @click.option("--reason", default="", help="Why, for --force (recorded in the commit).")
+@click.option("--merged", is_flag=True,
+              help="Release the until-merged claims whose work landed on REF (default: the default branch).")
 @agent_option
 @json_option
-def release(resources: tuple[str, ...], all_: bool, message: str, force: bool, reason: str,
+def release(resources: tuple[str, ...], all_: bool, message: str, force: bool, reason: str, merged: bool,
             agent: str | None, as_json: bool) -> None:
-    """Release RESOURCES (or claim ids), or --all."""
+    """Release RESOURCES (or claim ids), or --all; or, with --merged [REF], what landed."""
+    if merged:
+        from gitcoord.commands.automatic import release_merged_command
+
+        return release_merged_command(resources, all_=all_, force=force, agent=agent, as_json=as_json)
     with coord(agent) as c:
         released = c.release(list(resources), all=all_, message=message, force=force, reason=reason)
     if as_json:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import click
 
-from gitcoord.commands import agents, enforcement, protocol, publishing
+from gitcoord.commands import agents, automatic, enforcement, protocol, publishing
 
 
 def register_all(cli: click.Group) -> None:
-    for module in (protocol, enforcement, publishing, agents):
+    for module in (protocol, enforcement, publishing, agents, automatic):
         module.register(cli)

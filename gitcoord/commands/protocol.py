@@ -53,6 +53,7 @@ def register(cli: click.Group) -> None:
     """Add the protocol commands to the `gitcoord` group."""
     from gitcoord import output
     from gitcoord.cli import agent_option, coord, fetch_option, json_option
+    from gitcoord.commands.automatic import wait_option
 
     def show(records: Sequence[Any], as_json: bool, title: str, columns: list[str],
              row: Callable[[Any], list[Any]]) -> None:
@@ -93,13 +94,19 @@ def register(cli: click.Group) -> None:
 
     @help_requests.command("list")
     @click.option("--open", "open_only", is_flag=True, help="Only requests not yet resolved.")
+    @wait_option
     @fetch_option
     @agent_option
     @json_option
-    def help_list(open_only: bool, fetch: bool, agent: str | None, as_json: bool) -> None:
+    def help_list(open_only: bool, wait: float, fetch: bool, agent: str | None, as_json: bool) -> None:
         """Help requests, open ones first, by priority."""
         with coord(agent) as c:
-            found = c.help_requests(open_only=open_only, fetch=fetch)
+            if wait:
+                from gitcoord import waiting
+
+                found = waiting.help_requests(c, wait, open_only=open_only)
+            else:
+                found = c.help_requests(open_only=open_only, fetch=fetch)
         show(found, as_json, "help requests", ["id", "priority", "status", "from", "to", "resource", "message"],
              help_row)
 
@@ -143,16 +150,24 @@ def register(cli: click.Group) -> None:
     @click.argument("ids", nargs=-1, metavar="[ID]...")
     @click.option("--all", "all_", is_flag=True, help="Also messages already read.")
     @click.option("--mark-read", is_flag=True, help="Mark the unread messages (or IDs) as read.")
+    @wait_option
     @fetch_option
     @agent_option
     @json_option
-    def inbox(ids: tuple[str, ...], all_: bool, mark_read: bool, fetch: bool, agent: str | None,
+    def inbox(ids: tuple[str, ...], all_: bool, mark_read: bool, wait: float, fetch: bool, agent: str | None,
               as_json: bool) -> None:
         """Messages to me or to everyone: unread ones (read-only unless --mark-read)."""
         if ids and not mark_read:
             raise click.UsageError("IDs go with --mark-read.")
+        if wait and mark_read:
+            raise click.UsageError("--wait goes with reading the inbox, not with --mark-read.")
         with coord(agent) as c:
-            found = c.mark_read(list(ids) if ids else None) if mark_read else c.inbox(all=all_, fetch=fetch)
+            if wait:
+                from gitcoord import waiting
+
+                found = waiting.inbox(c, wait, all=all_)
+            else:
+                found = c.mark_read(list(ids) if ids else None) if mark_read else c.inbox(all=all_, fetch=fetch)
         if mark_read and not as_json:
             output.say(f"marked {len(found)} message(s) read: {', '.join(m.id for m in found) or 'none'}.")
             return
