@@ -214,3 +214,88 @@ def test_wait_refuses_bad_input(local_repo: Path) -> None:
     assert res.code == 2 and "--wait goes with reading the inbox" in res.err
     res = run(local_repo, "help-requests", "list", "--wait", "nan", agent="beta")
     assert res.code == 2 and "--wait must be" in res.err
+
+
+def test_work_not_all_landed_keeps_the_claim(local_repo: Path, tmp_path: Path) -> None:
+    """A commit carrying the token that is still only on the agent's branch keeps the claim."""
+    alpha, _ = _team(local_repo, tmp_path)
+    assert run(alpha, "claim", "a.txt", "--until-merged").code == 0
+    _commit(alpha, "a.txt", "one\n", "first part")
+    git(local_repo, "-c", "core.hooksPath=/dev/null", "merge", "-q", "--no-ff", "-m", "first", "alpha-work")
+    _commit(alpha, "a.txt", "two\n", "second part, not merged yet")
+    res = run(local_repo, "release", "--merged", "--json")
+    assert res.code == 0, res.err
+    [kept] = res.json()["kept"]
+    assert res.json()["released"] == [] and "is not on the branch yet" in kept["why"]
+    git(local_repo, "-c", "core.hooksPath=/dev/null", "merge", "-q", "--no-ff", "-m", "second", "alpha-work")
+    res = run(local_repo, "release", "--merged", "--json")
+    assert [r["resource"] for r in res.json()["released"]] == ["a.txt"]
+
+
+def test_hooks_install_adds_post_merge_and_uninstall_removes_it(local_repo: Path) -> None:
+    res = run(local_repo, "hooks", "install", "--json")
+    assert res.code == 0, res.err
+    assert "post-merge" in res.json()["installed"]
+    hook = local_repo / ".git" / "hooks" / "post-merge"
+    assert "gitcoord.hooks post-merge" in hook.read_text()
+    assert run(local_repo, "hooks", "uninstall").code == 0
+    assert not hook.exists()
+
+
+def test_the_ci_workflow_releases_on_a_push_to_the_default_branch(world: World) -> None:
+    """The release job's steps (but the pip install), run in a fresh clone as GitHub's checkout makes it."""
+    import shlex
+
+    import yaml  # type: ignore[import-untyped]
+
+    a = world.clones[0]
+    res = run(a, "ci", "github", "--json")
+    assert res.code == 0, res.err
+    flow = yaml.safe_load(Path(res.json()["path"]).read_text())
+    assert flow["on"]["push"]["branches"] == ["coord", "main"]
+    job = flow["jobs"]["release-merged"]
+    assert "default_branch" in job["if"] and "default_branch" in flow["jobs"]["sync"]["if"]
+    assert job["steps"][0]["with"]["fetch-depth"] == 0  # every branch: commits not yet landed count
+
+    git(a, "switch", "-q", "-c", "alpha-work")
+    assert run(a, "start", "--agent", "alpha").code == 0
+    assert run(a, "claim", "a.txt", "--until-merged").code == 0
+    _commit(a, "a.txt", "a\n", "a")
+    git(a, "push", "-q", "origin", "alpha-work")
+    git(a, "switch", "-q", "main")
+    git(a, "-c", "core.hooksPath=/dev/null", "merge", "-q", "--no-ff", "-m", "merge alpha", "alpha-work")
+    git(a, "push", "-q", "origin", "main")
+    assert "a.txt" in _claims(a)
+
+    runner = world.clone("runner")  # what actions/checkout with fetch-depth 0 leaves
+    for step in job["steps"]:
+        command = step.get("run", "")
+        if not command or "pip install" in command:
+            continue
+        for line in command.strip().splitlines():
+            argv = shlex.split(line.replace("$DEFAULT_BRANCH", "main"))
+            if argv[0] == "gitcoord":
+                argv = [*GITCOORD, *argv[1:]]
+            done = subprocess.run(argv, cwd=runner, capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, f"{line}: {done.stderr}"
+    assert "a.txt" not in _claims(a)
+    assert "Coord-Merge: origin/main " in git(world.remote, "log", "-1", "--format=%B", "coord")
+
+
+def test_mcp_inbox_and_help_requests_take_wait(local_repo: Path) -> None:
+    import anyio
+
+    from gitcoord.coordinator import Coordinator
+    from tests.test_mcp import _data, _session_run
+
+    with Coordinator(local_repo, agent="alpha") as alpha:
+        alpha.send("beta", "parser fixed")
+        alpha.request_help("beta", "review the parser")
+    _, (inbox, helps, bad) = anyio.run(_session_run, local_repo, "beta", [
+        ("inbox", {"wait": 600, "mark_read": True}),
+        ("help_requests", {"wait": 600}),
+        ("inbox", {"wait": -1}),
+    ])
+    assert [m["body"] for m in _data(inbox)["messages"]] == ["parser fixed"]
+    assert [h["message"] for h in _data(helps)["help_requests"]] == ["review the parser"]
+    assert bad.is_error and "--wait must be 0 or more seconds" in bad.content[0].text
