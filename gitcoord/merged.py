@@ -102,9 +102,10 @@ def release_merged(coord: Coordinator, ref: str | None = None, *, everyone: bool
     since = min(c.created_at for c in wanted) - _CLOCK_SLACK
     landed = _carriers(coord, commit, since=since)
     store_branch = coord.store.branch
-    elsewhere = _carriers(coord, f"--exclude=refs/heads/{store_branch}", f"--exclude=refs/remotes/*/{store_branch}",
-                          "--branches", f"--exclude=refs/remotes/*/{store_branch}", "--remotes",
-                          "--not", commit, since=since)
+    # Every branch but the coord store's (whose long history carries no Coord-Claim): with
+    # --branches and --remotes, git matches --exclude against the name without refs/heads/ or refs/remotes/.
+    elsewhere = _carriers(coord, f"--exclude={store_branch}", "--branches", f"--exclude=*/{store_branch}",
+                          "--remotes", "--not", commit, since=since)
     kept: list[dict[str, Any]] = []
 
     def work(txn: Txn) -> list[dict[str, Any]]:
