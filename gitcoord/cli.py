@@ -180,7 +180,8 @@ def claim(resources: tuple[str, ...], minutes: float | None, shared: bool, messa
     if as_json:
         return output.print_json(views)
     for v in views:
-        output.say(f"claimed {v['resource']} as {v['id']} (token {v['token']}, {v['mode']}) "
+        lands = ", released when its work lands" if v.get("until_merged") else ""
+        output.say(f"claimed {v['resource']} as {v['id']} (token {v['token']}, {v['mode']}{lands}) "
                    f"until {v['expires_at']}", style="green")
 
 

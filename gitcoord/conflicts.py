@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from gitcoord.records import Agent
 
 CACHE_FILE = "conflicts.json"
+CONTEXT_LIMIT = 30  # paths told in a startup context; `gitcoord conflicts` lists them all
 _CACHE_LIMIT = 2000  # entries kept; the radar of a busy day needs a few hundred
 
 
@@ -318,7 +319,7 @@ def for_agent(coord: Coordinator, agent: str) -> list[dict[str, Any]]:
     try:
         if coord.store.remote:
             _fetch_branches(coord)  # the others' pushed work; a failed fetch leaves what is here
-        return mine(radar(coord, only=agent), agent)
+        return mine(radar(coord, only=agent), agent)[:CONTEXT_LIMIT]
     except GitcoordError:
         return []
 

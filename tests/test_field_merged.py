@@ -40,7 +40,8 @@ def _team(local_repo: Path, tmp_path: Path) -> tuple[Path, Path]:
 
 def test_merge_releases_exactly_the_claims_its_commits_carried(local_repo: Path, tmp_path: Path) -> None:
     alpha, beta = _team(local_repo, tmp_path)
-    assert run(alpha, "claim", "a.txt", "b.txt", "--until-merged").code == 0
+    said = run(alpha, "claim", "a.txt", "b.txt", "--until-merged")
+    assert said.code == 0 and "released when its work lands" in said.out
     assert run(alpha, "claim", "keep.txt").code == 0  # not until-merged: a merge never touches it
     assert run(beta, "claim", "c.txt", "--until-merged").code == 0
     _commit(alpha, "a.txt", "a\n", "a")
@@ -129,6 +130,11 @@ def test_conflicts_named_before_the_merge_in_worktrees(local_repo: Path, tmp_pat
     warning = next(i for i, line in enumerate(lines) if "README.md" in line and "alpha" in line)
     assert warning < 5, lines  # near the top
     assert not (tmp_path / "alpha" / "README.md").read_text().startswith("<<<")  # nothing merged
+    checked = run(alpha, "check-in")
+    assert checked.code == 0 and "coming conflict: README.md with beta's branch beta-work" in checked.out
+    status = run(local_repo, "status", "--json").json()
+    assert [(x["between"], x["conflicts"]) for x in status["conflicts"]] == [("alpha x beta", "README.md")]
+    assert "coming conflicts" in run(local_repo, "status").out
 
 
 def test_conflicts_read_pushed_branches_in_remote_mode(world: World) -> None:
