@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gitcoord import output
@@ -11,7 +11,7 @@ from gitcoord import output
 _MORE = {"help_requests": "gitcoord help-requests list --open", "messages": "gitcoord inbox",
          "my_tasks": "gitcoord task list", "decisions": "gitcoord decisions list",
          "errors": "gitcoord errors list --open", "active_claims": "gitcoord claims",
-         "stale_agents": "gitcoord status", "lost_claims": "gitcoord claims"}
+         "stale_agents": "gitcoord status", "lost_claims": "gitcoord claims", "conflicts": "gitcoord conflicts"}
 
 
 def _help(h: Mapping[str, Any]) -> str:
@@ -78,6 +78,18 @@ def _claim(c: Mapping[str, Any]) -> str:
     return f"{c['id']} {c['resource']} ({c['mode']}, {who}) until {until}"
 
 
+def coming_conflicts(items: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line per branch an agent's work would conflict with: the paths, and the next step."""
+    by_branch: dict[tuple[str, str], list[str]] = {}
+    nexts: dict[tuple[str, str], str] = {}
+    for item in items:
+        key = (item["with"], item["branch"])
+        by_branch.setdefault(key, []).append(item["path"])
+        nexts[key] = item["next"]
+    return [f"{', '.join(paths)} with {who}'s branch {branch} -> {nexts[(who, branch)]}"
+            for (who, branch), paths in by_branch.items()]
+
+
 def render_context(ctx: Mapping[str, Any]) -> str:
     """The startup context as short ordered lines, each with its id and the command to act."""
     lines = [f"You are {ctx['agent']} (session {ctx['session_id']}). "
@@ -85,6 +97,8 @@ def render_context(ctx: Mapping[str, Any]) -> str:
     sections: list[tuple[str, str, list[str]]] = [
         ("lost_claims", "Claims taken from you since your last write (stop editing these; claim again first)",
          [_lost(c) for c in ctx.get("lost_claims", [])]),
+        ("conflicts", "Your files that would conflict with another branch (before anyone merges)",
+         coming_conflicts(ctx.get("conflicts", []))),
         ("help_requests", "Help requests for you (answer these first)", [_help(h) for h in ctx["help_requests"]]),
         ("messages", "Unread messages (then: gitcoord inbox --mark-read)", [_message(m) for m in ctx["messages"]]),
         ("my_tasks", "Your tasks", [_task(t) for t in ctx["my_tasks"]]),
@@ -135,4 +149,5 @@ _OPTIONAL_TABLES: list[tuple[str, str, list[str]]] = [
     ("errors", "open errors", ["id", "severity", "type", "agent", "message"]),
     ("decisions", "pending decisions", ["id", "impact", "agent", "status", "review", "title"]),
     ("tasks", "tasks", ["id", "priority", "status", "assignee", "title"]),
+    ("conflicts", "coming conflicts (gitcoord conflicts)", ["between", "conflicts", "overlap", "next"]),
 ]

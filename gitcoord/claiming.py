@@ -46,10 +46,12 @@ class ClaimOps:
         return claim_view(self, claim, now, me)
 
     def claim(self: Host, resources: Sequence[str], *, minutes: float | None = None, shared: bool = False,
-              message: str = "", wait: float = 0, stop: threading.Event | None = None) -> list[Claim]:
+              message: str = "", wait: float = 0, stop: threading.Event | None = None,
+              until_merged: bool = False) -> list[Claim]:
         """Claim every resource or none (exit 3 with the holders when refused).
 
-        Claiming what you already hold renews it and keeps its token. With
+        Claiming what you already hold renews it and keeps its token. `until_merged` marks
+        the claims to be released when their work lands (`gitcoord.merged`). With
         `wait`, keeps trying (with backoff) until granted or `wait` seconds pass,
         or until `stop` is set (the caller gave up: see `with_wait`).
         """
@@ -62,7 +64,8 @@ class ClaimOps:
         mode: Literal["exclusive", "shared"] = "shared" if shared else "exclusive"
 
         def work(txn: Txn) -> list[Claim]:
-            granted = grant(self, txn, agent, wanted, mode=mode, lease=lease, message=message)
+            granted = grant(self, txn, agent, wanted, mode=mode, lease=lease, message=message,
+                            until_merged=until_merged)
             txn.action, txn.what = "claim", " ".join(r.text for r in wanted)
             touch_agent(self, txn, agent, resource=wanted[0].text)
             return granted
@@ -71,13 +74,13 @@ class ClaimOps:
 
     def grant_claims(self: Host, txn: Txn, agent: str, wanted: Sequence[Resource], *,
                      mode: Literal["exclusive", "shared"] = "exclusive", lease: timedelta | None = None,
-                     message: str = "") -> list[Claim]:
+                     message: str = "", until_merged: bool = False) -> list[Claim]:
         """Inside a transaction: claim all of `wanted` for `agent` or raise `Refused`.
 
-        Renews what the agent already holds (same id and token), takes over dead
-        claims in the way (recorded in a `Coord-Takeover` trailer).
+        Renews what the agent already holds (same id and token, and `until_merged` once set),
+        takes over dead claims in the way (recorded in a `Coord-Takeover` trailer).
         """
-        return grant(self, txn, agent, wanted, mode=mode, lease=lease, message=message)
+        return grant(self, txn, agent, wanted, mode=mode, lease=lease, message=message, until_merged=until_merged)
 
     def check_in(self: Host, resources: Sequence[str] = (), *, progress: int | None = None, message: str = "",
                  minutes: float | None = None) -> CheckInResult:
@@ -115,11 +118,12 @@ class ClaimOps:
             txn.action = "check-in"
             txn.what = " ".join(c.resource for c in renewed) or "(no claims)"
             return {"agent": agent, "renewed": [c.id for c in renewed], "lost": lost,
-                    "next_check_in": txn.now + self.lease / 2}
+                    "next_check_in": txn.now + self.lease / 2, "conflicts": []}
 
         result = self.write(work)
         if result["lost"]:
             annotate_lost(self, self.store.local_tip(), result["lost"])
+        result["conflicts"] = self.coming_conflicts(agent)
         return result
 
     def release(self: Host, resources: Sequence[str] = (), *, all: bool = False, message: str = "",
@@ -190,7 +194,7 @@ def claim_view(host: Host, claim: Claim, now: datetime, me: str | None = None) -
 
 def grant(host: Host, txn: Txn, agent: str, wanted: Sequence[Resource], *,
           mode: Literal["exclusive", "shared"] = "exclusive", lease: timedelta | None = None,
-          message: str = "") -> list[Claim]:
+          message: str = "", until_merged: bool = False) -> list[Claim]:
     """See `ClaimOps.grant_claims`."""
     lease = lease or host.lease
     mine, takeovers = _grant_check(host, txn, agent, list(wanted), mode)
@@ -205,6 +209,7 @@ def grant(host: Host, txn: Txn, agent: str, wanted: Sequence[Resource], *,
         claim.session_id = _session(txn, agent)
         claim.mode, claim.last_check_in, claim.expires_at = mode, txn.now, txn.now + lease
         claim.message = message or claim.message
+        claim.until_merged = until_merged or claim.until_merged
         txn.put(claim)
         granted.append(claim)
     for dead in takeovers:

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from gitcoord import conflicts
 from gitcoord.claiming import ClaimOps, annotate_lost, claim_view, live_claims, report_lost
 from gitcoord.config import Config, load_config, write_default_config
 from gitcoord.constants import AGENT_ENV, AGENT_NAME, CACHE_DIR, CONFIG_PATH
@@ -31,7 +32,17 @@ from gitcoord.host import Host, heartbeat, track_holdings
 from gitcoord.journal import JournalOps
 from gitcoord.messages import MessageOps
 from gitcoord.records import Agent
-from gitcoord.results import AgentView, HooksReport, InitResult, LogEntry, LostClaim, StartContext, StatusReport
+from gitcoord.results import (
+    AgentView,
+    ComingConflict,
+    ConflictRow,
+    HooksReport,
+    InitResult,
+    LogEntry,
+    LostClaim,
+    StartContext,
+    StatusReport,
+)
 from gitcoord.signing import Authority, ReviewCheck
 from gitcoord.store import Outcome, Snapshot, Store, Txn
 from gitcoord.tasks import TaskOps
@@ -153,6 +164,14 @@ class Coordinator(ClaimOps, HelpOps, MessageOps, TaskOps, JournalOps):
             return None
         bound = self.workspace.agent_bound_here()
         return bound if bound and bound != self.agent else None
+
+    def record_position(self, record: Agent) -> None:
+        """Put where this work tree stands on the agent's own record (what `gitcoord conflicts` compares)."""
+        conflicts.record_position(self, record)
+
+    def coming_conflicts(self, agent: str) -> list[ComingConflict]:
+        """The agent's files that would conflict with another branch (see `gitcoord.conflicts`)."""
+        return cast("list[ComingConflict]", conflicts.for_agent(self, agent))
 
     def refuse_speaking_for(self, what: str) -> None:
         """Acting on another agent's claims from a worktree bound to someone else is refused."""
@@ -304,6 +323,7 @@ class Coordinator(ClaimOps, HelpOps, MessageOps, TaskOps, JournalOps):
             record.started_at = txn.now
             record.role = role or record.role
             heartbeat(self, record, txn.now)
+            self.record_position(record)
             # Claims taken since the agent's last write are news for the new session:
             # told here, once, rather than by the session's first check-in.
             track_holdings(txn, record)
@@ -318,6 +338,7 @@ class Coordinator(ClaimOps, HelpOps, MessageOps, TaskOps, JournalOps):
         self.workspace.remember_agent(agent)
         self._prepare_launcher()
         context = self.context(record, lost)
+        context["conflicts"] = self.coming_conflicts(agent)
         context["hooks"] = self._guard_clone()
         return context
 
@@ -366,7 +387,8 @@ class Coordinator(ClaimOps, HelpOps, MessageOps, TaskOps, JournalOps):
         return {"rev": snap.rev if snap.exists else None, "now": now, "agents": self.agents(snap, now),
                 "claims": [claim_view(self, c, now, self.agent) for c in live_claims(self, snap, now)],
                 "help_requests": items["help_requests"], "errors": items["errors"],
-                "decisions": items["decisions"], "tasks": items["tasks"], "skipped": snap.skipped}
+                "decisions": items["decisions"], "tasks": items["tasks"],
+                "conflicts": cast("list[ConflictRow]", conflicts.for_status(self)), "skipped": snap.skipped}
 
     def log(self, *, since: str | None = None, agent: str | None = None,
             limit: int | None = None, fetch: bool = True) -> list[LogEntry]:

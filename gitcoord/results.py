@@ -34,9 +34,24 @@ class ClaimView(TypedDict):
     created_at: str
     last_check_in: str
     expires_at: str
+    until_merged: bool
     state: ClaimState
     mine: bool
     seconds_left: int
+
+
+# A file of mine that would conflict with another agent's branch (or the default branch), and the
+# next step. The functional form: `with` is a keyword.
+ComingConflict = TypedDict("ComingConflict", {"path": str, "with": str, "branch": str, "next": str})
+
+
+class ConflictRow(TypedDict):
+    """Two branches whose work would conflict, as `status` shows them (`gitcoord conflicts`)."""
+
+    between: str
+    conflicts: str
+    overlap: str
+    next: str
 
 
 class LostClaim(TypedDict):
@@ -57,6 +72,7 @@ class CheckInResult(TypedDict):
     renewed: list[str]
     lost: list[LostClaim]
     next_check_in: datetime
+    conflicts: list[ComingConflict]
 
 
 class InitResult(TypedDict):
@@ -108,6 +124,8 @@ class AgentView(TypedDict):
     resource: str
     held: dict[str, str]
     lost: dict[str, str]
+    branch: str
+    head: str
     status: Literal["active", "idle", "stale"]
 
 
@@ -129,6 +147,7 @@ class StatusReport(TypedDict):
     errors: list[dict[str, Any]]  # without `trace`; `has_trace` says whether there is one
     decisions: list[dict[str, Any]]  # with `review_verified` and `review_signer`
     tasks: list[dict[str, Any]]
+    conflicts: list[ConflictRow]
     skipped: list[str]
 
 
@@ -227,4 +246,5 @@ class StartContext(TypedDict):
     active_claims: list[ActiveClaimView]
     stale_agents: list[str]
     omitted: NotRequired[dict[str, int]]
+    conflicts: list[ComingConflict]
     hooks: HooksReport | None
