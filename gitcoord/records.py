@@ -18,11 +18,11 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
-from gitcoord.claims import parse_resource
 from gitcoord.clock import utc_text as utc_text
 from gitcoord.constants import AGENT_NAME as AGENT_NAME
 from gitcoord.constants import RECORD_ID as RECORD_ID
 from gitcoord.errors import InvalidInput
+from gitcoord.resources import parse_resource
 
 MAX_MESSAGE = 4000
 MAX_TRACE = 64 * 1024

@@ -24,9 +24,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from gitcoord.claims import MAX_RESOURCE_BYTES, parse_resource
 from gitcoord.constants import AGENT_NAME, RECORD_ID
 from gitcoord.errors import InvalidInput
+from gitcoord.resources import MAX_RESOURCE_BYTES, parse_resource
 
 from ..conftest import Result, make_repo, run
 
