@@ -22,7 +22,7 @@ from gitcoord.validate import check_text
 
 if TYPE_CHECKING:
     from gitcoord.coordinator import Coordinator
-    from gitcoord.store import Txn
+    from gitcoord.snapshot import Txn
 
 WORKFLOW_PATH = ".github/workflows/gitcoord-notion.yml"
 CONCURRENCY_GROUP = "gitcoord-notion-sync"

@@ -36,7 +36,7 @@ from gitcoord.records import (
     Task,
     utc_text,
 )
-from gitcoord.store import ROOT, Snapshot
+from gitcoord.snapshot import ROOT, Snapshot
 
 if TYPE_CHECKING:
     from gitcoord.coordinator import Coordinator

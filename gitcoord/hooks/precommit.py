@@ -145,7 +145,7 @@ def record_override(repo: LeanRepo, agent: str | None, problems: Sequence[Proble
 
     from gitcoord.coordinator import Coordinator
     from gitcoord.records import MAX_MESSAGE, MAX_TRACE, ErrorRecord
-    from gitcoord.store import Txn
+    from gitcoord.snapshot import Txn
     from gitcoord.validate import check_text
 
     check_text(reason, "override reason", 1000)

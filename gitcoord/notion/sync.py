@@ -46,7 +46,7 @@ from gitcoord.notion.api import DEFAULT_BASE_URL, MAX_ATTEMPTS, RATE_PER_SECOND,
 from gitcoord.notion.body import BLOCKS_PER_REQUEST, batches, is_ours, shape, trace_blocks
 from gitcoord.notion.schema import DATABASES, Plain, properties_of, same, to_notion, when
 from gitcoord.records import Claim, Decision, ErrorRecord, HelpRequest, Summary, Task
-from gitcoord.store import ROOT
+from gitcoord.snapshot import ROOT
 
 if TYPE_CHECKING:
     from gitcoord.coordinator import Coordinator
