@@ -172,3 +172,26 @@ def when(value: datetime | date | None) -> str | None:
 
 
 Mapper = Callable[[Any], dict[str, Plain]]
+
+
+# -- reading a page's values -----------------------------------------------------------------
+
+
+def plain_text(page: dict[str, Any] | None, prop: str) -> str:
+    if not page:
+        return ""
+    value = page.get("properties", {}).get(prop) or {}
+    items = value.get(value.get("type", ""), []) or []
+    return "".join(i.get("plain_text", "") for i in items) if isinstance(items, list) else ""
+
+
+def plain_number(page: dict[str, Any], prop: str) -> float | None:
+    value = (page.get("properties", {}).get(prop) or {}).get("number")
+    return value if isinstance(value, (int, float)) else None
+
+
+def plain_select(page: dict[str, Any] | None, prop: str) -> str | None:
+    if not page:
+        return None
+    value = (page.get("properties", {}).get(prop) or {}).get("select")
+    return value.get("name") if value else None
