@@ -22,7 +22,6 @@ from gitcoord.validate import check_text
 
 if TYPE_CHECKING:
     from gitcoord.coordinator import Coordinator
-    from gitcoord.snapshot import Txn
 
 WORKFLOW_PATH = ".github/workflows/gitcoord-notion.yml"
 CONCURRENCY_GROUP = "gitcoord-notion-sync"
@@ -137,13 +136,4 @@ def write_workflow(top: Path, *, branch: str = "coord", install: str = "gitcoord
 
 def put_workflow_on_coord(coord: Coordinator, text: str) -> bool:
     """Commit the workflow on the coord branch (as the agent, else the human); False when already there."""
-    name = WORKFLOW_PATH.rpartition("/")[2]
-
-    def work(txn: Txn) -> bool:
-        if txn.snap.read(WORKFLOW_PATH) == text.encode():
-            return False
-        txn.put_workflow(name, text)
-        txn.action, txn.what = "ci", WORKFLOW_PATH
-        return True
-
-    return coord.write(work, actor=coord.agent or coord.human())
+    return coord.put_workflow(WORKFLOW_PATH.rpartition("/")[2], text)

@@ -28,8 +28,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, get_args
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
+from gitcoord.constants import (
+    DECISION_STATUSES,
+    ERROR_TYPES,
+    HELP_STATUS_ORDER,
+    IMPACT_ORDER,
+    IMPACTS,
+    PRIORITIES,
+    SEVERITIES,
+    TASK_STATUS_ORDER,
+)
 from gitcoord.errors import InvalidInput, Refused
 from gitcoord.records import (
     AGENT_NAME,
@@ -66,11 +76,6 @@ T = TypeVar("T")
 IR = TypeVar("IR", bound=IdRecord)
 Resolvable = TypeVar("Resolvable", HelpRequest, ErrorRecord)
 
-PRIORITIES: tuple[str, ...] = get_args(Priority)
-SEVERITIES: tuple[str, ...] = get_args(Severity)
-ERROR_TYPES: tuple[str, ...] = get_args(ErrorType)
-IMPACTS: tuple[str, ...] = get_args(Impact)
-DECISION_STATUSES: tuple[str, ...] = ("proposed", "approved", "rejected", "implemented")
 REVIEWED_STATUSES = ("approved", "rejected")
 EVERYONE = "any"
 REVIEWER_PREFIXES = ("human:", "notion:")
@@ -78,8 +83,6 @@ REVIEWER_PREFIXES = ("human:", "notion:")
 MAX_TITLE = 300
 MAX_NOTE = MAX_MESSAGE
 MAX_LIST = 20
-_TASK_STATUS_ORDER = {"in_progress": 0, "todo": 1, "blocked": 2, "done": 3}
-_IMPACT_ORDER = {"high": 0, "medium": 1, "low": 2}
 # An actor recorded in a commit trailer: an agent name, `human:EMAIL`, `notion:USER`.
 _ACTOR = re.compile(r"[A-Za-z0-9][^\s,]{0,199}")
 _METRIC_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,59}")
@@ -151,11 +154,11 @@ def _is_agent(actor: str) -> bool:
 
 
 def _help_key(h: HelpRequest) -> tuple[int, int, int]:
-    return ({"open": 0, "acknowledged": 1, "resolved": 2}[h.status], PRIORITY_ORDER[h.priority], h.created_rev)
+    return (HELP_STATUS_ORDER[h.status], PRIORITY_ORDER[h.priority], h.created_rev)
 
 
 def _task_key(t: Task) -> tuple[int, int, int]:
-    return (_TASK_STATUS_ORDER[t.status], PRIORITY_ORDER[t.priority], t.created_rev)
+    return (TASK_STATUS_ORDER[t.status], PRIORITY_ORDER[t.priority], t.created_rev)
 
 
 def _error_key(e: ErrorRecord) -> tuple[int, int, int]:
@@ -163,7 +166,7 @@ def _error_key(e: ErrorRecord) -> tuple[int, int, int]:
 
 
 def _decision_key(d: Decision) -> tuple[int, int, int]:
-    return (DECISION_STATUSES.index(d.status), _IMPACT_ORDER[d.impact], d.created_rev)
+    return (DECISION_STATUSES.index(d.status), IMPACT_ORDER[d.impact], d.created_rev)
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")

@@ -15,12 +15,9 @@ from typing import Any
 
 import click
 
-# Kept literal here (not imported from the records) so `gitcoord claim` does not pay for them.
-PRIORITIES = ("low", "normal", "high", "urgent")
-SEVERITIES = ("low", "medium", "high", "critical")
-ERROR_TYPES = ("conflict", "dependency", "code_error", "timeout", "other")
-IMPACTS = ("low", "medium", "high")
-DECISION_STATUSES = ("proposed", "approved", "rejected", "implemented")
+# From constants (light), not the records, so `gitcoord claim` does not pay for pydantic.
+from gitcoord.constants import DECISION_STATUSES, ERROR_TYPES, IMPACTS, PRIORITIES, SEVERITIES
+
 TRACE_LIMIT = 64 * 1024
 CLIP = 90
 
