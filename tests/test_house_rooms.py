@@ -162,3 +162,12 @@ def test_the_ci_workflow_is_committed_by_the_coordinator(local_repo: Path) -> No
     assert refused.value.exit_code == 2 and "is not a gitcoord workflow file name" in refused.value.message
     subjects = git(local_repo, "log", "--format=%s", "coord").splitlines()
     assert subjects.count("alpha: ci .github/workflows/gitcoord-notion.yml") == 1
+
+
+def test_every_package_data_pattern_ships_a_file() -> None:
+    """A pattern matching nothing (the old `templates/*`) promises files the package does not have."""
+    import tomllib
+
+    project = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = project["tool"]["setuptools"]["package-data"]["gitcoord"]
+    assert patterns and [p for p in patterns if not list(PACKAGE.glob(p))] == []
