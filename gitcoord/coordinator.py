@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from gitcoord import leases
-from gitcoord.claims import Resource, parse_resource
 from gitcoord.config import Config, load_config, write_default_config
 from gitcoord.constants import AGENT_ENV, AGENT_NAME, CACHE_DIR, CONFIG_PATH, COORD_WORKFLOWS_DIR, RECORD_ID
 from gitcoord.errors import GitcoordError, InvalidInput, Refused, Unavailable
 from gitcoord.git import Git
 from gitcoord.protocol import ProtocolOps
 from gitcoord.records import Agent, Claim
+from gitcoord.resources import Resource, parse_resource
 from gitcoord.signing import Authority, ReviewCheck
 from gitcoord.store import Outcome, Snapshot, Store, Txn
 from gitcoord.validate import check_text, check_wait, quoted, require_id

@@ -67,8 +67,8 @@ from gitcoord.workspace import check_agent_name
 if TYPE_CHECKING:
     import threading
 
-    from gitcoord.claims import Resource
     from gitcoord.config import Config
+    from gitcoord.resources import Resource
     from gitcoord.signing import ReviewCheck
     from gitcoord.store import Snapshot, Store, Txn
 
@@ -129,7 +129,7 @@ def _check_recipient(to: str) -> str:
 
 
 def _check_resource(resource: str) -> str:
-    from gitcoord.claims import parse_resource
+    from gitcoord.resources import parse_resource
 
     return parse_resource(resource).text if resource else ""
 
@@ -407,7 +407,7 @@ class ProtocolOps:
                                wait, stop)
 
     def _take_task(self, txn: Txn, agent: str) -> Task:
-        from gitcoord.claims import parse_resource
+        from gitcoord.resources import parse_resource
 
         all_tasks = txn.snap.records(Task)
         by_id = {t.id: t for t in all_tasks}
