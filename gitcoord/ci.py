@@ -15,15 +15,13 @@ from __future__ import annotations
 import json
 import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from gitcoord.constants import COORD_WORKFLOWS_DIR
 from gitcoord.errors import InvalidInput
 from gitcoord.validate import check_text
 
-if TYPE_CHECKING:
-    from gitcoord.coordinator import Coordinator
-
-WORKFLOW_PATH = ".github/workflows/gitcoord-notion.yml"
+WORKFLOW_NAME = "gitcoord-notion.yml"
+WORKFLOW_PATH = f"{COORD_WORKFLOWS_DIR}/{WORKFLOW_NAME}"
 CONCURRENCY_GROUP = "gitcoord-notion-sync"
 MAX_INSTALL = 1000
 
@@ -132,8 +130,3 @@ def write_workflow(top: Path, *, branch: str = "coord", install: str = "gitcoord
     from gitcoord.safepath import write_inside
 
     return write_inside(top, top / WORKFLOW_PATH, render_workflow(branch=branch, install=install))
-
-
-def put_workflow_on_coord(coord: Coordinator, text: str) -> bool:
-    """Commit the workflow on the coord branch (as the agent, else the human); False when already there."""
-    return coord.put_workflow(WORKFLOW_PATH.rpartition("/")[2], text)
