@@ -18,14 +18,15 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gitcoord.constants import COORD_WORKFLOWS_DIR
 from gitcoord.errors import InvalidInput
 from gitcoord.validate import check_text
 
 if TYPE_CHECKING:
     from gitcoord.coordinator import Coordinator
-    from gitcoord.store import Txn
 
-WORKFLOW_PATH = ".github/workflows/gitcoord-notion.yml"
+WORKFLOW_NAME = "gitcoord-notion.yml"
+WORKFLOW_PATH = f"{COORD_WORKFLOWS_DIR}/{WORKFLOW_NAME}"
 CONCURRENCY_GROUP = "gitcoord-notion-sync"
 MAX_INSTALL = 1000
 
@@ -179,16 +180,3 @@ def default_branch_name(coord: Coordinator) -> str:
     # It lands in the workflow's YAML: only a plain branch name, else the usual one.
     return name if re.fullmatch(r"[A-Za-z0-9._/-]{1,200}", name) else "main"
 
-
-def put_workflow_on_coord(coord: Coordinator, text: str) -> bool:
-    """Commit the workflow on the coord branch (as the agent, else the human); False when already there."""
-    name = WORKFLOW_PATH.rpartition("/")[2]
-
-    def work(txn: Txn) -> bool:
-        if txn.snap.read(WORKFLOW_PATH) == text.encode():
-            return False
-        txn.put_workflow(name, text)
-        txn.action, txn.what = "ci", WORKFLOW_PATH
-        return True
-
-    return coord.write(work, actor=coord.agent or coord.human())

@@ -20,11 +20,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal, TypeVar, cast
 
 from gitcoord import leases
-from gitcoord.claims import Resource, parse_resource
 from gitcoord.constants import RECORD_ID
 from gitcoord.errors import InvalidInput, Refused
 from gitcoord.host import Host, touch_agent
 from gitcoord.records import Agent, Claim
+from gitcoord.resources import Resource, parse_resource
 from gitcoord.results import CheckInResult, ClaimView, LostClaim
 from gitcoord.validate import check_text, check_wait
 

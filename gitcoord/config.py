@@ -9,7 +9,7 @@ silently falls back to a default.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
@@ -21,6 +21,7 @@ from gitcoord.constants import (
     DEFAULT_HOOKS_FETCH_TIMEOUT,
     DEFAULT_HOOKS_MODE,
     DEFAULT_LEASE_MINUTES,
+    HookMode,
 )
 from gitcoord.errors import InvalidInput
 
@@ -47,7 +48,7 @@ class StoreSection(_Section):
 
 
 class HooksSection(_Section):
-    mode: Literal["off", "warn", "others", "strict"] = DEFAULT_HOOKS_MODE  # type: ignore[assignment]
+    mode: HookMode = DEFAULT_HOOKS_MODE
     fetch: bool = False
     fetch_timeout_seconds: float = Field(default=DEFAULT_HOOKS_FETCH_TIMEOUT, gt=0, le=60)
 

@@ -290,7 +290,8 @@ def _next_step(one: dict[str, str], two: dict[str, str], clash: list[str], overl
 
 
 def _covers(resource: str, path: str) -> bool:
-    from gitcoord.claims import covers, parse_resource
+    from gitcoord.overlap import covers
+    from gitcoord.resources import parse_resource
 
     return covers(parse_resource(resource), path)
 

@@ -1,17 +1,52 @@
 """Names and defaults shared by every part of gitcoord, in one place.
 
-Light on purpose (only `re`): the commit hooks import it on every commit.
+Light on purpose (only `re` and `typing`): the commit hooks and `gitcoord claim` import it on
+every run, so the word lists below cost them nothing beyond a few tuples.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Literal, get_args
+
+# The words records use, each list written once. The Literal is what mypy and pydantic check;
+# the tuple (same words, same order) is what CLI choices, Notion selects and checks use.
+Priority = Literal["low", "normal", "high", "urgent"]
+Severity = Literal["low", "medium", "high", "critical"]
+ErrorType = Literal["conflict", "dependency", "code_error", "timeout", "other"]
+Impact = Literal["low", "medium", "high"]
+TaskStatus = Literal["todo", "in_progress", "done", "blocked"]
+HelpStatus = Literal["open", "acknowledged", "resolved"]
+ErrorStatus = Literal["open", "resolved"]
+DecisionStatus = Literal["proposed", "approved", "rejected", "implemented"]
+ClaimMode = Literal["exclusive", "shared"]
+HookMode = Literal["off", "warn", "others", "strict"]
+
+PRIORITIES: tuple[Priority, ...] = get_args(Priority)
+SEVERITIES: tuple[Severity, ...] = get_args(Severity)
+ERROR_TYPES: tuple[ErrorType, ...] = get_args(ErrorType)
+IMPACTS: tuple[Impact, ...] = get_args(Impact)
+TASK_STATUSES: tuple[TaskStatus, ...] = get_args(TaskStatus)
+HELP_STATUSES: tuple[HelpStatus, ...] = get_args(HelpStatus)
+ERROR_STATUSES: tuple[ErrorStatus, ...] = get_args(ErrorStatus)
+DECISION_STATUSES: tuple[DecisionStatus, ...] = get_args(DecisionStatus)
+CLAIM_MODES: tuple[ClaimMode, ...] = get_args(ClaimMode)
+HOOK_MODES: tuple[HookMode, ...] = get_args(HookMode)
+
+# Sort keys, most pressing first (0). Orders of the same words, never new words.
+PRIORITY_ORDER: dict[str, int] = {word: rank for rank, word in enumerate(reversed(PRIORITIES))}
+SEVERITY_ORDER: dict[str, int] = {word: rank for rank, word in enumerate(reversed(SEVERITIES))}
+IMPACT_ORDER: dict[str, int] = {word: rank for rank, word in enumerate(reversed(IMPACTS))}
+HELP_STATUS_ORDER: dict[str, int] = {word: rank for rank, word in enumerate(HELP_STATUSES)}
+# What an agent should look at next (start, tasks list): work under way, then open, then stuck.
+TASK_STATUS_ORDER: dict[str, int] = {"in_progress": 0, "todo": 1, "blocked": 2, "done": 3}
+# The dashboard's task groups: under way and stuck first, so a blocked task is not missed.
+TASK_BOARD_ORDER: tuple[TaskStatus, ...] = ("in_progress", "blocked", "todo", "done")
 
 DEFAULT_BRANCH = "coord"
 DEFAULT_LEASE_MINUTES = 30.0
 DEFAULT_GRACE_MINUTES = 5.0
-HOOK_MODES = ("off", "warn", "others", "strict")
-DEFAULT_HOOKS_MODE = "others"
+DEFAULT_HOOKS_MODE: HookMode = "others"
 DEFAULT_HOOKS_FETCH_TIMEOUT = 3.0
 
 CONFIG_PATH = ".coord/config.toml"

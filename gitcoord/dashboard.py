@@ -24,10 +24,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitcoord import leases
+from gitcoord.constants import DECISION_STATUSES, HELP_STATUS_ORDER, PRIORITY_ORDER, SEVERITY_ORDER, TASK_BOARD_ORDER
 from gitcoord.errors import GitcoordError, InvalidInput
 from gitcoord.records import (
-    PRIORITY_ORDER,
-    SEVERITY_ORDER,
     Claim,
     Decision,
     ErrorRecord,
@@ -36,7 +35,7 @@ from gitcoord.records import (
     Task,
     utc_text,
 )
-from gitcoord.store import ROOT, Snapshot
+from gitcoord.snapshot import ROOT, Snapshot
 
 if TYPE_CHECKING:
     from gitcoord.coordinator import Coordinator
@@ -44,9 +43,6 @@ if TYPE_CHECKING:
 TIMELINE_HOURS = 24
 MAX_ROWS = 200  # per group: a page that stays readable when a project runs for months
 
-DECISION_ORDER = ("proposed", "approved", "rejected", "implemented")
-TASK_ORDER = ("in_progress", "blocked", "todo", "done")
-HELP_STATUS_ORDER = {"open": 0, "acknowledged": 1, "resolved": 2}
 
 
 @dataclass(frozen=True)
@@ -278,7 +274,7 @@ def _decisions_section(items: list[Decision], proof: Mapping[str, Mapping[str, A
              _e(f"{d.reviewed_by}: {d.review_note}" if d.reviewed_by else "") + _review_proof(proof.get(d.id))]
             for d in sorted(group, key=lambda d: d.created_at)])
 
-    body = _groups(lambda s: s.capitalize(), DECISION_ORDER, items, lambda d: d.status, render)
+    body = _groups(lambda s: s.capitalize(), DECISION_STATUSES, items, lambda d: d.status, render)
     return _section("decisions", "Decisions", body, len(items))
 
 
@@ -290,7 +286,7 @@ def _tasks_section(items: list[Task]) -> str:
              "<br>".join(f"<code>{_e(r)}</code>" for r in t.resources), _e(", ".join(t.depends_on)),
              _e(t.block_reason or t.note)] for t in ordered])
 
-    body = _groups(lambda s: s.replace("_", " ").capitalize(), TASK_ORDER, items, lambda t: t.status, render)
+    body = _groups(lambda s: s.replace("_", " ").capitalize(), TASK_BOARD_ORDER, items, lambda t: t.status, render)
     return _section("tasks", "Tasks", body, len(items))
 
 

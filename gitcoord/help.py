@@ -12,8 +12,9 @@ Example::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast, get_args
+from typing import TYPE_CHECKING, cast
 
+from gitcoord.constants import PRIORITIES
 from gitcoord.errors import InvalidInput, Refused
 from gitcoord.host import (
     Host,
@@ -32,7 +33,6 @@ from gitcoord.validate import require_id
 if TYPE_CHECKING:
     from gitcoord.store import Txn
 
-PRIORITIES: tuple[str, ...] = get_args(Priority)
 
 
 def help_key(h: HelpRequest) -> tuple[int, int, int]:

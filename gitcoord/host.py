@@ -188,7 +188,7 @@ def check_recipient(to: str) -> str:
 
 
 def check_resource(resource: str) -> str:
-    from gitcoord.claims import parse_resource
+    from gitcoord.resources import parse_resource
 
     return parse_resource(resource).text if resource else ""
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Literal, cast, get_args
+from typing import TYPE_CHECKING, Literal, cast
 
+from gitcoord.constants import DECISION_STATUSES, ERROR_TYPES, IMPACT_ORDER, IMPACTS, SEVERITIES
 from gitcoord.errors import InvalidInput, Refused
 from gitcoord.host import (
     MAX_LIST,
@@ -52,12 +53,7 @@ from gitcoord.workspace import check_agent_name
 if TYPE_CHECKING:
     from gitcoord.store import Txn
 
-SEVERITIES: tuple[str, ...] = get_args(Severity)
-ERROR_TYPES: tuple[str, ...] = get_args(ErrorType)
-IMPACTS: tuple[str, ...] = get_args(Impact)
-DECISION_STATUSES: tuple[str, ...] = ("proposed", "approved", "rejected", "implemented")
 REVIEWED_STATUSES = ("approved", "rejected")
-_IMPACT_ORDER = {"high": 0, "medium": 1, "low": 2}
 _METRIC_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,59}")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -70,7 +66,7 @@ def error_key(e: ErrorRecord) -> tuple[int, int, int]:
 
 def decision_key(d: Decision) -> tuple[int, int, int]:
     """Proposed (awaiting review) first, high impact first, oldest first."""
-    return (DECISION_STATUSES.index(d.status), _IMPACT_ORDER[d.impact], d.created_rev)
+    return (DECISION_STATUSES.index(d.status), IMPACT_ORDER[d.impact], d.created_rev)
 
 
 def clean_trace(trace: str) -> str:

@@ -15,9 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from gitcoord.claims import Resource, overlaps, parse_resource
 from gitcoord.clock import utc_text
+from gitcoord.overlap import overlaps
 from gitcoord.records import Claim
+from gitcoord.resources import Resource, parse_resource
 
 
 def state(claim: Claim, now: datetime, grace: timedelta) -> str:

@@ -19,10 +19,11 @@ import json
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypeVar
+from typing import TYPE_CHECKING, Any, NotRequired, TypeVar
 
 from typing_extensions import TypedDict
 
+from gitcoord.constants import DecisionStatus, ErrorType, Impact, Priority, Severity
 from gitcoord.coordinator import Coordinator
 from gitcoord.errors import GitcoordError, Refused
 from gitcoord.output import to_json
@@ -265,7 +266,7 @@ def _claim_tools(server: MCPServer, t: Tools) -> None:
 
 def _help_tools(server: MCPServer, t: Tools) -> None:
     @server.tool()
-    def request_help(to: str, message: str, priority: Literal["low", "normal", "high", "urgent"] = "normal",
+    def request_help(to: str, message: str, priority: Priority = "normal",
                      resource: str = "") -> Json:
         """Ask an agent (or `any`) for help; returns the request (H-N)."""
         return t.call(lambda c: c.request_help(
@@ -348,7 +349,7 @@ def _task_tools(server: MCPServer, t: Tools) -> None:
 
     @server.tool()
     def task_add(title: str, resources: list[str] | None = None, assign: str = "",
-                 priority: Literal["low", "normal", "high", "urgent"] = "normal", description: str = "") -> Json:
+                 priority: Priority = "normal", description: str = "") -> Json:
         """Queue a task (optionally assigned, with the resources it needs)."""
         return t.call(lambda c: c.add_task(
             title, resources=resources or [], assign=assign, priority=priority, description=description))
@@ -356,8 +357,8 @@ def _task_tools(server: MCPServer, t: Tools) -> None:
 
 def _record_tools(server: MCPServer, t: Tools) -> None:
     @server.tool()
-    def log_error(type: Literal["conflict", "dependency", "code_error", "timeout", "other"], message: str,
-                  severity: Literal["low", "medium", "high", "critical"], resource: str = "",
+    def log_error(type: ErrorType, message: str,
+                  severity: Severity, resource: str = "",
                   trace: str = "") -> Json:
         """Record an error you met, for the others and the human; returns it (E-N)."""
         return t.call(lambda c: c.log_error(
@@ -374,14 +375,14 @@ def _record_tools(server: MCPServer, t: Tools) -> None:
         return t.call(lambda c: c.resolve_error(error_id, note))
 
     @server.tool()
-    def log_decision(category: str, title: str, rationale: str, impact: Literal["low", "medium", "high"],
+    def log_decision(category: str, title: str, rationale: str, impact: Impact,
                      alternatives: list[str] | None = None) -> Json:
         """Propose a technical decision for a human to approve; returns it (D-N)."""
         return t.call(lambda c: c.log_decision(
             category, title, rationale, impact=impact, alternatives=alternatives or ()))
 
     @server.tool()
-    def decisions(status: Literal["proposed", "approved", "rejected", "implemented"] | None = None,
+    def decisions(status: DecisionStatus | None = None,
                   limit: int = LIST_LIMIT) -> Json:
         """Decisions (optionally of one status), at most `limit`."""
         return t.call(lambda c: _page("decisions", c.decisions(status=status), limit))

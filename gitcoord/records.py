@@ -11,30 +11,32 @@ malformed one instead of making every command that reads it exit 2.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Sequence
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
-from gitcoord.claims import parse_resource
 from gitcoord.clock import utc_text as utc_text
 from gitcoord.constants import AGENT_NAME as AGENT_NAME
+from gitcoord.constants import PRIORITY_ORDER as PRIORITY_ORDER
 from gitcoord.constants import RECORD_ID as RECORD_ID
+from gitcoord.constants import SEVERITY_ORDER as SEVERITY_ORDER
+from gitcoord.constants import ClaimMode, DecisionStatus, ErrorStatus, HelpStatus, TaskStatus
+from gitcoord.constants import ErrorType as ErrorType
+from gitcoord.constants import Impact as Impact
+from gitcoord.constants import Priority as Priority
+from gitcoord.constants import Severity as Severity
 from gitcoord.errors import InvalidInput
+from gitcoord.resources import parse_resource
 
 MAX_MESSAGE = 4000
 MAX_TRACE = 64 * 1024
 
 
 Timestamp = Annotated[datetime, PlainSerializer(utc_text, return_type=str)]
-Priority = Literal["low", "normal", "high", "urgent"]
-PRIORITY_ORDER: dict[str, int] = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
-Severity = Literal["low", "medium", "high", "critical"]
-SEVERITY_ORDER: dict[str, int] = {"critical": 0, "high": 1, "medium": 2, "low": 3}
-ErrorType = Literal["conflict", "dependency", "code_error", "timeout", "other"]
-Impact = Literal["low", "medium", "high"]
 
 
 class Record(BaseModel):
@@ -124,7 +126,7 @@ class Claim(IdRecord):
     agent: str
     session_id: str = ""
     resource: str
-    mode: Literal["exclusive", "shared"] = "exclusive"
+    mode: ClaimMode = "exclusive"
     token: int
     message: str = ""
     progress: int | None = None
@@ -150,7 +152,7 @@ class Task(IdRecord):
     assignee: str = ""
     priority: Priority = "normal"
     depends_on: list[str] = Field(default_factory=list)
-    status: Literal["todo", "in_progress", "done", "blocked"] = "todo"
+    status: TaskStatus = "todo"
     created_by: str
     created_at: Timestamp
     started_at: Timestamp | None = None
@@ -174,7 +176,7 @@ class HelpRequest(IdRecord):
     priority: Priority = "normal"
     resource: str = ""
     message: str
-    status: Literal["open", "acknowledged", "resolved"] = "open"
+    status: HelpStatus = "open"
     created_at: Timestamp
     acked_by: str = ""
     acked_at: Timestamp | None = None
@@ -210,7 +212,7 @@ class ErrorRecord(IdRecord):
     resource: str = ""
     message: str
     trace: str = ""
-    status: Literal["open", "resolved"] = "open"
+    status: ErrorStatus = "open"
     created_at: Timestamp
     resolved_by: str = ""
     resolved_at: Timestamp | None = None
@@ -227,7 +229,7 @@ class Decision(IdRecord):
     title: str
     rationale: str
     alternatives: list[str] = Field(default_factory=list)
-    status: Literal["proposed", "approved", "rejected", "implemented"] = "proposed"
+    status: DecisionStatus = "proposed"
     created_at: Timestamp
     reviewed_by: str = ""
     reviewed_at: Timestamp | None = None
@@ -299,3 +301,22 @@ R = TypeVar("R", bound=Record)
 def parse_record(model: type[R], data: bytes) -> R:
     """Parse TOML bytes into `model`; raises ValueError (tomllib or pydantic) when malformed."""
     return model.model_validate(tomllib.loads(data.decode()))
+
+
+def override_message(actor: str, paths: Sequence[str], holders: Sequence[str], reason: str,
+                     limit: int = MAX_MESSAGE) -> str:
+    """An override record's message for a human: as many paths as fit in `limit` characters."""
+    head = f"{actor} overrode the pre-commit hook for "
+    tail = f"; claims: {', '.join(holders) or 'none (strict mode: unclaimed paths)'}; reason: {reason}"
+    named = ", ".join(paths)
+    if len(head) + len(named) + len(tail) > limit:
+        budget = limit - len(head) - len(tail) - len(f" and {len(paths)} more (all in the record's trace)")
+        kept: list[str] = []
+        for path in paths:
+            budget -= len(path) + 2
+            if budget < 0:
+                break
+            kept.append(path)
+        named = f"{', '.join(kept)} and {len(paths) - len(kept)} more (all in the record's trace)"
+    return (head + named + tail)[:limit]
+

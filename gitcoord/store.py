@@ -15,6 +15,9 @@ A lost race re-reads the new tip and re-runs step 2 from scratch, so a claim
 that now conflicts is refused, never merged. A crash at any point leaves the
 ref at the old or the new commit: objects are written before the ref moves,
 and the ref moves in one atomic step.
+
+What an attempt reads and writes (`Snapshot`, `Txn`) lives in `gitcoord.snapshot`, and how
+git's answer to a swap is read (landed, lost race, lock, unreachable) in `gitcoord.cas`.
 """
 
 from __future__ import annotations
@@ -23,17 +26,24 @@ import logging
 import random
 import re
 import time
-import tomllib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import TypeAdapter, ValidationError
-
-from gitcoord.cache import ParsedTrees, is_file, records_unreadable
+from gitcoord.cache import ParsedTrees
+from gitcoord.cas import (
+    ACCEPTED,
+    LOCK_TAKEN,
+    NEVER_CONNECTED,
+    STALE_LOCK_SECONDS,
+    is_lost_race,
+    push_status,
+    remote_lines,
+    unreachable,
+)
+from gitcoord.cas import stale_lock_message as stale_lock_message
 from gitcoord.clock import wall_clock
 from gitcoord.constants import COORD_WORKFLOW_NAME, COORD_WORKFLOWS_DIR, DEFAULT_BRANCH
 from gitcoord.errors import GitcoordError, InvalidInput, Refused, Unavailable
@@ -42,209 +52,19 @@ from gitcoord.git import (
     TREE_MODE,
     Git,
     GitFailed,
-    ObjectUnreadable,
     RefWatch,
     TreeEntry,
     parse_trailers,
-    parse_tree,
 )
-from gitcoord.records import KINDS, Meta, Record, parse_record
+from gitcoord.records import Meta
+from gitcoord.snapshot import ROOT as ROOT
+from gitcoord.snapshot import Snapshot as Snapshot
+from gitcoord.snapshot import Txn as Txn
 from gitcoord.workspace import view_ref
 
 log = logging.getLogger("gitcoord")
 
-ROOT = ".coord"
-R = TypeVar("R", bound=Record)
 T = TypeVar("T")
-
-# Flags of a `git push --porcelain` line whose ref the remote updated (or already had).
-_ACCEPTED = (" ", "+", "*", "=")
-# Failures that prove a push never reached the remote, so nothing can have landed.
-_NEVER_CONNECTED = (
-    "does not appear to be a git repository", "Could not read from remote repository", "unable to access",
-    "Could not resolve host", "Connection refused", "No such file or directory",
-)
-# Push and update-ref failures that mean "someone else moved the ref first".
-_LOST_RACE_MARKERS = (
-    "stale info", "fetch first", "non-fast-forward", "failed to lock", "cannot lock ref",
-    "incorrect old value", "but expected", "File exists", "unable to update local ref",
-)
-# How git names a ref lock it found taken: another git process is moving the ref, or one died doing so.
-_LOCK_TAKEN = re.compile(r"Unable to create '([^']+\.lock)': File exists")
-# A lock file that stays the same file this long while we retry was left by a git that died:
-# a live git holds a ref lock for milliseconds, and contending writers each make a new one.
-STALE_LOCK_SECONDS = 3.0
-
-
-def stale_lock_message(name: str) -> str:
-    """The sentence for a ref lock that stays put, shared by writes and `doctor`."""
-    return f"{name} exists: another git process is writing, or one died; remove it if no git is running."
-
-
-@dataclass
-class Snapshot:
-    """A read-only view of the store at one commit (or of an empty store).
-
-    An object the tree names that git cannot produce (a partial clone whose promisor
-    remote is down) raises `RecordsUnreadable` (exit 4): never read as an absent record.
-    """
-
-    git: Git
-    commit: str | None
-    tree: str | None
-    _trees: dict[str, dict[str, TreeEntry]] = field(default_factory=dict)
-    cache: ParsedTrees = field(default_factory=lambda: ParsedTrees(None))
-    _meta: Meta | None = None
-    _parsed: dict[str, tuple[dict[str, dict[str, Any]], list[str]]] = field(default_factory=dict)
-    skipped: list[str] = field(default_factory=list)
-    tip_rev: int = 0  # the Coord-Rev trailer of the commit itself (0 for a commit made by hand)
-
-    @property
-    def exists(self) -> bool:
-        return self.commit is not None
-
-    @property
-    def meta(self) -> Meta:
-        if self._meta is None:
-            raw = self.read(f"{ROOT}/meta.toml")
-            try:
-                if self.commit is not None and not raw:
-                    raise ValueError("it is missing or empty")
-                self._meta = Meta.model_validate(tomllib.loads(raw.decode())) if raw else Meta()
-            except (ValueError, UnicodeDecodeError) as exc:
-                # The next write rewrites it; until then the history says where the count stood,
-                # and Txn.new_id steps over any id that is taken anyway.
-                self._skip(f"{ROOT}/meta.toml", exc)
-                self._meta = Meta(rev=self._last_rev_in_history())
-            # A count below the one the tip's own trailer records was rewound by hand: ids and
-            # fencing tokens must never be handed out twice.
-            self._meta.rev = max(self._meta.rev, self.tip_rev)
-        return self._meta
-
-    def _last_rev_in_history(self) -> int:
-        if self.commit is None:
-            return 0
-        out = self.git.run("log", "-1", "--format=%(trailers:key=Coord-Rev,valueonly)", "--grep=^Coord-Rev: ",
-                           self.commit).stdout.decode().strip()
-        return int(out) if out.isdigit() else 0
-
-    @property
-    def rev(self) -> int:
-        return self.meta.rev
-
-    def entries(self, directory: str) -> dict[str, TreeEntry]:
-        """Entries of a directory of the snapshot ('' is the root); empty when absent."""
-        if directory in self._trees:
-            return self._trees[directory]
-        entries: dict[str, TreeEntry] = {}
-        if self.tree is not None:
-            if directory == "":
-                entries = parse_tree(self._objects([self.tree], [directory or "the coord tree"], "tree")[0], self.tree)
-            else:
-                parent, _, name = directory.rpartition("/")
-                entry = self.entries(parent).get(name)
-                if entry is not None and entry.is_tree:
-                    entries = parse_tree(self._objects([entry.sha], [directory], "tree")[0], entry.sha)
-        self._trees[directory] = entries
-        return entries
-
-    def read(self, path: str) -> bytes | None:
-        """The file at `path`; None when the tree has no such file (unreadable: RecordsUnreadable)."""
-        parent, _, name = path.rpartition("/")
-        entry = self.entries(parent).get(name)
-        if entry is None or not is_file(entry.mode):
-            return None
-        return self._objects([entry.sha], [path], "blob")[0]
-
-    def _objects(self, shas: Sequence[str], paths: Sequence[str], kind: str) -> list[bytes]:
-        """The contents of objects the tree names; any that git cannot produce is RecordsUnreadable."""
-        try:
-            found = self.git.read_objects(list(shas))
-        except ObjectUnreadable as exc:
-            at = shas.index(exc.name) if exc.name in shas else 0
-            raise records_unreadable(self.git.cwd, paths[at], shas[at]) from exc
-        for sha, path, item in zip(shas, paths, found, strict=True):
-            if item is None or item[1] != kind:
-                raise records_unreadable(self.git.cwd, path, sha)
-        return [item[2] for item in found if item is not None]
-
-    def parsed_dir(self, directory: str) -> tuple[dict[str, dict[str, Any]], list[str]]:
-        """The TOML files of one directory, parsed (through the cache): ({name: data}, [bad names]).
-
-        Kept for the snapshot's life: one write reads the claims more than once (to validate,
-        then to book what the agent holds), and the data never changes under a snapshot."""
-        if directory not in self._parsed:
-            self._parsed[directory] = self._parse_dir(directory)
-        return self._parsed[directory]
-
-    def _parse_dir(self, directory: str) -> tuple[dict[str, dict[str, Any]], list[str]]:
-        parent, _, name = directory.rpartition("/")
-        entry = self.entries(parent).get(name)
-        if entry is None or not entry.is_tree:
-            return {}, []
-
-        def list_blobs() -> dict[str, str]:
-            return {n: e.sha for n, e in self.entries(directory).items() if is_file(e.mode)}
-
-        def read_blobs(shas: Sequence[str]) -> list[bytes]:
-            names = {e.sha: n for n, e in self.entries(directory).items()}
-            return self._objects(shas, [f"{directory}/{names.get(sha, sha)}" for sha in shas], "blob")
-
-        return self.cache.read(directory, entry.sha, list_blobs, read_blobs)
-
-    def records(self, model: type[R], subdir: str = "") -> list[R]:
-        """Every record of a kind; a malformed file is skipped with a warning."""
-        directory = f"{ROOT}/{model.directory}" + (f"/{subdir}" if subdir else "")
-        parsed, bad = self.parsed_dir(directory)
-        for name in bad:
-            self._skip(f"{directory}/{name}", ValueError("not valid TOML"))
-        try:
-            # One validation call for the whole directory: fast, and right in the usual case.
-            found = _list_adapter(model).validate_python(list(parsed.values()))
-            named = dict(zip(parsed, found, strict=True))
-        except ValidationError:
-            named = {}
-            for name, data in parsed.items():
-                try:
-                    named[name] = model.model_validate(data)
-                except ValidationError as exc:
-                    self._skip(f"{directory}/{name}", exc)
-        return [record for name, record in named.items() if self._named_right(directory, name, record)]
-
-    def _named_right(self, directory: str, name: str, record: Record) -> bool:
-        """A record is where its key says it is; one pushed under another name is skipped."""
-        if f"{directory}/{name}" == f"{ROOT}/{record.directory}/{record.key}.toml":
-            return True
-        self._skip(f"{directory}/{name}", ValueError(f"its key {record.key!r} does not match its file name"))
-        return False
-
-    def record(self, model: type[R], key: str) -> R | None:
-        path = f"{ROOT}/{model.directory}/{key}.toml"
-        raw = self.read(path)
-        if raw is None:
-            return None
-        try:
-            record = parse_record(model, raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            self._skip(path, exc)
-            return None
-        return record if self._named_right(path.rpartition("/")[0], path.rpartition("/")[2], record) else None
-
-    def _skip(self, path: str, exc: Exception) -> None:
-        if path in self.skipped:
-            return  # one warning per record, however often this snapshot reads it
-        log.warning("skipping malformed record %s: %s", path, _why(exc))
-        self.skipped.append(path)
-
-
-def _why(exc: Exception) -> str:
-    """One line on what is wrong with a record: the first field pydantic refused and why."""
-    if isinstance(exc, ValidationError) and exc.errors():
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        return f"{where}: {first['msg'].removeprefix('Value error, ')}"[:300]
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-
 
 def _only_coord_workflows(snap: Snapshot) -> bool:
     """Does the tree's `.github/` hold nothing but gitcoord's own workflow files?"""
@@ -254,104 +74,6 @@ def _only_coord_workflows(snap: Snapshot) -> bool:
     found = snap.entries(COORD_WORKFLOWS_DIR)
     return bool(found) and all(COORD_WORKFLOW_NAME.fullmatch(name) and entry.mode == BLOB_MODE
                                for name, entry in found.items())
-
-
-@dataclass
-class Txn:
-    """What one attempt of a write sees and says: the state, the time, the changes."""
-
-    snap: Snapshot
-    now: datetime
-    action: str = ""
-    what: str = ""
-    trailers: dict[str, str] = field(default_factory=dict)
-    _writes: dict[str, Record | None] = field(default_factory=dict)
-    _files: dict[str, bytes] = field(default_factory=dict)
-    _allocated: int = 0
-    _touched: list[str] = field(default_factory=list)
-
-    @property
-    def rev(self) -> int:
-        """The revision this write will have once it lands."""
-        return self.snap.rev + max(1, self._allocated)
-
-    def new_id(self, kind: str) -> str:
-        """A fresh record id: the kind letter and a revision no one else can get.
-
-        Ids follow the revision count; should a damaged meta.toml have lost the
-        count, an id already in the tree is stepped over, never reused.
-        """
-        existing = self.snap.entries(f"{ROOT}/{KINDS[kind].directory}")
-        while True:
-            self._allocated += 1
-            candidate = f"{kind}-{self.snap.rev + self._allocated}"
-            if f"{candidate}.toml" not in existing:
-                return candidate
-
-    def put(self, record: Record) -> None:
-        self._writes[_record_path(record)] = record
-        self._note(record.key)
-
-    def delete(self, record: Record) -> None:
-        self._writes[_record_path(record)] = None
-        self._note(record.key)
-
-    def put_workflow(self, name: str, text: str) -> None:
-        """Write one of gitcoord's GitHub workflow files next to `.coord/` (see COORD_WORKFLOWS_DIR)."""
-        if not COORD_WORKFLOW_NAME.fullmatch(name):
-            raise InvalidInput(f"{name!r} is not a gitcoord workflow file name (gitcoord-NAME.yml).")
-        self._files[f"{COORD_WORKFLOWS_DIR}/{name}"] = text.encode()
-        self._note(f"{COORD_WORKFLOWS_DIR}/{name}")
-
-    def _note(self, key: str) -> None:
-        if key not in self._touched:
-            self._touched.append(key)
-
-    def pending(self, model: type[R]) -> list[R]:
-        """The records of a kind as they will be once this transaction lands."""
-        prefix = f"{ROOT}/{model.directory}/"
-        found = {f"{prefix}{r.key}.toml": r for r in self.snap.records(model)}
-        for path, record in self._writes.items():
-            if not path.startswith(prefix):
-                continue
-            if record is None:
-                found.pop(path, None)
-            elif isinstance(record, model):
-                found[path] = record
-        return list(found.values())
-
-    def deleted(self, model: type[Record]) -> set[str]:
-        """Keys of the records of a kind this transaction deletes."""
-        prefix = f"{ROOT}/{model.directory}/"
-        return {path[len(prefix):-len(".toml")] for path, record in self._writes.items()
-                if record is None and path.startswith(prefix)}
-
-    @property
-    def has_writes(self) -> bool:
-        return bool(self._writes or self._files)
-
-    def blobs(self) -> dict[str, bytes | None]:
-        """Serialise the changes, stamping every written record with this write's rev."""
-        rev = self.rev
-        out: dict[str, bytes | None] = {}
-        for path, record in self._writes.items():
-            if record is None:
-                out[path] = None
-                continue
-            if not record.created_rev:
-                record.created_rev = rev
-            record.updated_rev = rev
-            out[path] = record.to_toml()
-        out[f"{ROOT}/meta.toml"] = Meta(format=1, rev=rev).to_toml()
-        out.update(self._files)
-        return out
-
-    def message(self, agent: str) -> str:
-        subject = f"{agent}: {self.action} {self.what}".rstrip()
-        lines = [subject, "", f"Coord-Agent: {agent}", f"Coord-Action: {self.action}",
-                 f"Coord-Rev: {self.rev}", f"Coord-Records: {', '.join(self._touched)}"]
-        lines += [f"{key}: {value}" for key, value in self.trailers.items()]
-        return "\n".join(lines) + "\n"
 
 
 @dataclass
@@ -456,8 +178,8 @@ class Store:
             # Another process of this clone is updating the tracking ref: let it finish,
             # unless its lock stays put (a git that died holding it).
             locked = self._check_lock(res.stderr)
-            if not _is_lost_race(res.stderr) or (attempt >= 20 and not locked) or time.monotonic() > deadline:
-                raise _unreachable(self.remote, res.stderr)
+            if not is_lost_race(res.stderr) or (attempt >= 20 and not locked) or time.monotonic() > deadline:
+                raise unreachable(self.remote, res.stderr)
             time.sleep(random.uniform(0.005, 0.05))
 
     def _fill_partial_clone(self, tip: str) -> None:
@@ -601,7 +323,7 @@ class Store:
             res = self.git.run("update-ref", "-m", "gitcoord write", self.ref, new, old or "")
             if res.returncode == 0:
                 return True
-            if _is_lost_race(res.stderr):
+            if is_lost_race(res.stderr):
                 self._check_lock(res.stderr)
                 return False
             raise GitFailed(["update-ref", self.ref], res.returncode, res.stdout, res.stderr)
@@ -610,24 +332,24 @@ class Store:
         res = self.git.run("push", "--porcelain", "--no-verify", f"--force-with-lease={self.ref}:{old or ''}",
                            self.remote, f"{new}:{self.ref}", timeout=self.remote_timeout,
                            env={"GIT_TERMINAL_PROMPT": "0"})
-        flag, summary = _push_status(res.stdout.decode(errors="replace"), self.ref)
-        if flag in _ACCEPTED:
+        flag, summary = push_status(res.stdout.decode(errors="replace"), self.ref)
+        if flag in ACCEPTED:
             # The remote's own verdict, whatever the exit code: a remote hook failing after
             # the update, or the link dropping then, does not undo a write that landed.
             self._landed(old, new)
             return True
         said = res.stdout.decode(errors="replace") + res.stderr
         if flag == "!":
-            return self._rejected(old, new, summary, _remote_lines(res.stderr), _LOCK_TAKEN.search(res.stderr))
+            return self._rejected(old, new, summary, remote_lines(res.stderr), LOCK_TAKEN.search(res.stderr))
         local_said = "\n".join(line for line in res.stderr.splitlines() if not line.startswith("remote:"))
-        if not flag and any(marker in local_said for marker in _NEVER_CONNECTED):
-            raise _unreachable(self.remote, said)
-        return self._settle(old, new, _unreachable(self.remote, said))
+        if not flag and any(marker in local_said for marker in NEVER_CONNECTED):
+            raise unreachable(self.remote, said)
+        return self._settle(old, new, unreachable(self.remote, said))
 
     def _check_lock(self, stderr: str) -> bool:
         """Did git fail because a ref lock is taken? Raises once the same lock file has stayed
         put for STALE_LOCK_SECONDS (or half the retry time, if shorter) of our retries."""
-        found = _LOCK_TAKEN.search(stderr)
+        found = LOCK_TAKEN.search(stderr)
         if found is None:
             return False
         lock = Path(found.group(1))
@@ -757,21 +479,6 @@ class Store:
                    "subject": body.split("\n", 1)[0], **_trailers(body)}
 
 
-_SAFE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?")
-
-
-def _record_path(record: Record) -> str:
-    """Where a record lives. The models validate keys; this is the last line of defence."""
-    if not _SAFE_KEY.fullmatch(record.key) or ".." in record.key:
-        raise GitcoordError(f"refusing to write a record under the unsafe key {record.key[:60]!r}.")
-    return f"{ROOT}/{record.directory}/{record.key}.toml"
-
-
-@cache
-def _list_adapter(model: type[R]) -> TypeAdapter[list[R]]:
-    return TypeAdapter(list[model])  # type: ignore[valid-type]
-
-
 def _trailers(body: str) -> dict[str, Any]:
     """The Coord-* trailers of a coord commit as `log` shows them: `records` a list, the rest text."""
     out: dict[str, Any] = {}
@@ -781,30 +488,3 @@ def _trailers(body: str) -> dict[str, Any]:
     return out
 
 
-def _push_status(porcelain: str, ref: str) -> tuple[str, str]:
-    """(flag, summary) of `ref`'s line in `git push --porcelain` output; ("", "") if absent.
-
-    Lines read `<flag>\t<from>:<to>\t<summary>`; the flag `!` is a rejection.
-    """
-    for line in porcelain.splitlines():
-        parts = line.split("\t")
-        if len(parts) >= 3 and parts[1].endswith(f":{ref}"):
-            return parts[0], parts[2].strip()
-    return "", ""
-
-
-def _remote_lines(stderr: str) -> str:
-    """What the remote's hooks printed (git prefixes their lines with `remote:`), on one line."""
-    lines = [line[len("remote:"):].strip() for line in stderr.splitlines() if line.startswith("remote:")]
-    return " / ".join(line for line in lines if line)[-600:]
-
-
-def _is_lost_race(text: str) -> bool:
-    return any(marker in text for marker in _LOST_RACE_MARKERS)
-
-
-def _unreachable(remote: str, detail: str) -> Unavailable:
-    lines = detail.strip().splitlines()
-    said = " / ".join(line for line in lines if line.strip())[-600:] or "no answer"
-    return Unavailable(f"the remote {remote!r} cannot be reached: {said}",
-                       hint="check the network and `git remote -v`; nothing was written.")

@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, cast
 
 from gitcoord.claiming import grant, with_wait
+from gitcoord.constants import PRIORITIES, TASK_STATUS_ORDER
 from gitcoord.errors import InvalidInput, Refused
-from gitcoord.help import PRIORITIES
 from gitcoord.host import (
     MAX_LIST,
     MAX_NOTE,
@@ -43,12 +43,11 @@ from gitcoord.workspace import check_agent_name
 if TYPE_CHECKING:
     from gitcoord.store import Txn
 
-_TASK_STATUS_ORDER = {"in_progress": 0, "todo": 1, "blocked": 2, "done": 3}
 
 
 def task_key(t: Task) -> tuple[int, int, int]:
     """In progress first, then todo, blocked, done; most urgent, then oldest, first."""
-    return (_TASK_STATUS_ORDER[t.status], PRIORITY_ORDER[t.priority], t.created_rev)
+    return (TASK_STATUS_ORDER[t.status], PRIORITY_ORDER[t.priority], t.created_rev)
 
 
 class TaskOps:
@@ -185,7 +184,7 @@ class TaskOps:
 
 
 def _take_task(host: Host, txn: Txn, agent: str) -> Task:
-    from gitcoord.claims import parse_resource
+    from gitcoord.resources import parse_resource
 
     all_tasks = txn.snap.records(Task)
     by_id = {t.id: t for t in all_tasks}

@@ -1,6 +1,6 @@
 """Resources: grammar, normalisation, exact overlap, witnesses, covers and the hooks' index.
 
-The property tests check gitcoord.claims against an oracle written independently here: a
+The property tests check gitcoord.resources and gitcoord.overlap against an oracle written independently here: a
 segment-by-segment recursive matcher that hands each single segment to wcmatch's fnmatch.
 """
 
@@ -15,14 +15,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from wcmatch import fnmatch
 
-from gitcoord import claims
-from gitcoord.claims import Kind, Resource, ResourceIndex, covers, overlaps, parse_resource, witness
+from gitcoord import overlap
 from gitcoord.errors import InvalidInput
+from gitcoord.overlap import ResourceIndex, covers, overlaps, witness
+from gitcoord.resources import Kind, Resource, parse_resource
 
 P = parse_resource
 
 # --------------------------------------------------------------------------------------------
-# The oracle. Semantics from DESIGN §4 and the claims module docstring: a segment made only of
+# The oracle. Semantics from DESIGN §4 and the resources/overlap module docstrings: a segment made only of
 # two or more '*' is `**` (git's wildmatch rule): zero or more whole segments, or, when it is the
 # last segment, one or more. Any other segment is matched on its own by fnmatch, where `**` is
 # just `*` and a leading dot is not special (DOTMATCH). A resource claims a path when the
@@ -232,7 +233,7 @@ def test_ignorecase(a: str, b: str, sensitive: bool, insensitive: bool) -> None:
 def test_search_limit_errs_toward_overlap(monkeypatch: pytest.MonkeyPatch) -> None:
     a, b = P("*a" * 30 + "c"), P("*b" * 30 + "d")
     assert not overlaps(a, b)
-    monkeypatch.setattr(claims, "_SEARCH_LIMIT", 50)
+    monkeypatch.setattr(overlap, "_SEARCH_LIMIT", 50)
     assert overlaps(a, b)
     assert witness(a, b) is None
 

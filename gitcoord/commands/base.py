@@ -15,6 +15,14 @@ import click
 
 from gitcoord import output
 
+# The choices of the protocol's options, from constants (light), not the records, so that
+# `gitcoord claim` does not pay for pydantic.
+from gitcoord.constants import DECISION_STATUSES as DECISION_STATUSES
+from gitcoord.constants import ERROR_TYPES as ERROR_TYPES
+from gitcoord.constants import IMPACTS as IMPACTS
+from gitcoord.constants import PRIORITIES as PRIORITIES
+from gitcoord.constants import SEVERITIES as SEVERITIES
+
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
@@ -23,13 +31,6 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 R = TypeVar("R", bound="BaseModel")
 
-# The choices of the protocol's options. Kept literal here (not imported from the records) so that
-# `gitcoord claim` does not pay for pydantic.
-PRIORITIES = ("low", "normal", "high", "urgent")
-SEVERITIES = ("low", "medium", "high", "critical")
-ERROR_TYPES = ("conflict", "dependency", "code_error", "timeout", "other")
-IMPACTS = ("low", "medium", "high")
-DECISION_STATUSES = ("proposed", "approved", "rejected", "implemented")
 CLIP = 90
 
 

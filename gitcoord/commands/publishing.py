@@ -94,7 +94,7 @@ def ci_github(install: str, on_coord: bool, as_json: bool) -> None:
     manual runs read it there), and committed on the coord branch (a push runs the workflow
     found in the pushed commit).
     """
-    from gitcoord.ci import default_branch_name, put_workflow_on_coord, write_workflow
+    from gitcoord.ci import WORKFLOW_NAME, default_branch_name, write_workflow
     from gitcoord.errors import InvalidInput
 
     with coord() as c:
@@ -103,7 +103,7 @@ def ci_github(install: str, on_coord: bool, as_json: bool) -> None:
         path = write_workflow(c.top, branch=c.store.branch, install=install, default_branch=default_branch_name(c))
         coord_state = "skipped"
         if on_coord:
-            coord_state = "updated" if put_workflow_on_coord(c, path.read_text(encoding="utf-8")) else "unchanged"
+            coord_state = "updated" if c.put_workflow(WORKFLOW_NAME, path.read_text(encoding="utf-8")) else "unchanged"
     if as_json:
         return output.print_json({"path": str(path), "coord": coord_state})
     output.say(f"wrote {path}: commit it on the default branch, and add the repository secret NOTION_TOKEN.")

@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from gitcoord.cache import ParsedTrees, is_file, records_unreadable
-from gitcoord.claims import Resource, ResourceIndex, parse_resource
 from gitcoord.clock import parse_utc, wall_clock
 from gitcoord.constants import CACHE_DIR, DEFAULT_GRACE_MINUTES, DEFAULT_HOOKS_MODE, HOOK_MODES
 from gitcoord.errors import InvalidInput
 from gitcoord.git import CatFile, ObjectUnreadable, parse_tree, run_plain
 from gitcoord.git import scrub_hook_env as scrub_hook_env
+from gitcoord.overlap import ResourceIndex
+from gitcoord.resources import Resource, parse_resource
 from gitcoord.workspace import Workspace, view_ref
 
 MODES = HOOK_MODES

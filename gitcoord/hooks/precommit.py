@@ -137,59 +137,14 @@ def fetch_coord(repo: LeanRepo) -> None:
 def record_override(repo: LeanRepo, agent: str | None, problems: Sequence[Problem], reason: str) -> str:
     """Write the override as one `conflict` error record on the coord branch; its id.
 
-    The message says what happened for a human (cut at the message limit with a count of
-    what was left out); the record's `trace` lists every path as a JSON array, which is
-    what `verify` reads, so no path is lost however many there are or whatever they contain.
+    The record is the library's (`Coordinator.record_override`): the hook only says which
+    paths and claims it overrode.
     """
-    import json
-
     from gitcoord.coordinator import Coordinator
-    from gitcoord.records import MAX_MESSAGE, MAX_TRACE, ErrorRecord
-    from gitcoord.store import Txn
-    from gitcoord.validate import check_text
 
-    check_text(reason, "override reason", 1000)
-    reason = " ".join(reason.split())  # as the commit's trailer will carry it
-    paths = sorted({p.path for p in problems})
-    # ASCII escapes keep a name that is not UTF-8 (held as surrogates, as `verify` reads it too)
-    # exact in the trace; the text for people shows it with replacement characters.
-    listed = json.dumps(paths)
-    shown = [path.encode(errors="surrogateescape").decode(errors="replace") for path in paths]
-    if len(listed.encode()) > MAX_TRACE:
-        raise InvalidInput(f"this override would cover {len(paths)} paths, more than one record can list "
-                           f"({MAX_TRACE // 1024} KiB of paths).",
-                           hint="commit the claimed paths in smaller parts, each with its own override.")
+    holders = sorted({f"{p.holder.id} ({p.holder.agent})" for p in problems if p.holder})
     with Coordinator(repo.top or repo.cwd) as coord:
-        actor = agent or coord.human()
-        holders = sorted({f"{p.holder.id} ({p.holder.agent})" for p in problems if p.holder})
-        text = _override_text(actor, shown, holders, reason, MAX_MESSAGE)
-
-        def work(txn: Txn) -> str:
-            record = ErrorRecord(id=txn.new_id("E"), agent=actor, type="conflict", severity="medium",
-                                 resource=shown[0], message=text, trace=listed, created_at=txn.now)
-            txn.put(record)
-            txn.action, txn.what = "override", " ".join(shown)[:200]
-            txn.trailers["Coord-Override"] = reason
-            return record.id
-
-        return coord.write(work, actor=actor)
-
-
-def _override_text(actor: str, paths: Sequence[str], holders: Sequence[str], reason: str, limit: int) -> str:
-    """The override's message for a human: as many paths as fit in `limit` characters."""
-    head = f"{actor} overrode the pre-commit hook for "
-    tail = f"; claims: {', '.join(holders) or 'none (strict mode: unclaimed paths)'}; reason: {reason}"
-    named = ", ".join(paths)
-    if len(head) + len(named) + len(tail) > limit:
-        budget = limit - len(head) - len(tail) - len(f" and {len(paths)} more (all in the record's trace)")
-        kept: list[str] = []
-        for path in paths:
-            budget -= len(path) + 2
-            if budget < 0:
-                break
-            kept.append(path)
-        named = f"{', '.join(kept)} and {len(paths) - len(kept)} more (all in the record's trace)"
-    return (head + named + tail)[:limit]
+        return coord.record_override([p.path for p in problems], holders, reason, actor=agent)
 
 
 # -- prepare-commit-msg -----------------------------------------------------------------

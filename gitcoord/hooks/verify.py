@@ -20,10 +20,11 @@ from functools import cache
 from typing import Any, NamedTuple
 
 from gitcoord.cache import records_unreadable
-from gitcoord.claims import covers, parse_resource
 from gitcoord.errors import GitcoordError, InvalidInput
 from gitcoord.git import is_zero_oid, parse_trailers, run_plain
 from gitcoord.hooks.lean import ClaimIndex, HeldClaim, LeanRepo, is_committer, override_ids, parse_name_status
+from gitcoord.overlap import covers
+from gitcoord.resources import parse_resource
 from gitcoord.validate import quoted
 
 _TOKEN = re.compile(r"([A-Z])-(\d+)@(\d+)")

@@ -15,6 +15,17 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
+from gitcoord.constants import (
+    CLAIM_MODES,
+    DECISION_STATUSES,
+    ERROR_STATUSES,
+    ERROR_TYPES,
+    HELP_STATUSES,
+    IMPACTS,
+    PRIORITIES,
+    SEVERITIES,
+    TASK_STATUSES,
+)
 from gitcoord.records import utc_text
 
 TEXT_ITEM = 2000
@@ -32,11 +43,11 @@ TEXT: dict[str, Any] = {"rich_text": {}}
 NUMBER: dict[str, Any] = {"number": {"format": "number"}}
 DATE: dict[str, Any] = {"date": {}}
 CHECK: dict[str, Any] = {"checkbox": {}}
-PRIORITY = _select("urgent", "high", "normal", "low")
+PRIORITY = _select(*reversed(PRIORITIES))
 # live, expired (lease past, in its grace), dead (past the grace, still in the tree, anyone may take it over);
 # then, once gone from the tree: released by its holder (or forced), or taken over by another agent's claim.
 CLAIM_STATES = ("live", "expired", "dead", "released", "taken over")
-SEVERITY = _select("critical", "high", "medium", "low")
+SEVERITY = _select(*reversed(SEVERITIES))
 
 COMMON: dict[str, dict[str, Any]] = {"Name": {"title": {}}, "Record ID": TEXT, "Rev": NUMBER}
 
@@ -44,21 +55,21 @@ DATABASES: dict[str, tuple[str, dict[str, dict[str, Any]]]] = {
     "agents": ("Agents", {"Status": _select("active", "idle", "stale"), "Role": TEXT, "Current resource": TEXT,
                           "Progress": NUMBER, "Last check-in": DATE, "Next check-in": DATE, "Stale": CHECK,
                           "Message": TEXT}),
-    "claims": ("Claims", {"Agent": TEXT, "Resource": TEXT, "Mode": _select("exclusive", "shared"),
+    "claims": ("Claims", {"Agent": TEXT, "Resource": TEXT, "Mode": _select(*CLAIM_MODES),
                           "State": _select(*CLAIM_STATES), "Token": NUMBER,
                           "Progress": NUMBER, "Since": DATE, "Until": DATE, "Message": TEXT}),
-    "errors": ("Errors", {"Agent": TEXT, "Type": _select("conflict", "dependency", "code_error", "timeout", "other"),
-                          "Severity": SEVERITY, "Status": _select("open", "resolved"), "Resource": TEXT,
+    "errors": ("Errors", {"Agent": TEXT, "Type": _select(*ERROR_TYPES),
+                          "Severity": SEVERITY, "Status": _select(*ERROR_STATUSES), "Resource": TEXT,
                           "Message": TEXT, "Created": DATE, "Resolved by": TEXT, "Resolution": TEXT}),
-    "decisions": ("Decisions", {"Agent": TEXT, "Category": TEXT, "Impact": _select("low", "medium", "high"),
-                                "Status": _select("proposed", "approved", "rejected", "implemented"),
+    "decisions": ("Decisions", {"Agent": TEXT, "Category": TEXT, "Impact": _select(*IMPACTS),
+                                "Status": _select(*DECISION_STATUSES),
                                 "Rationale": TEXT, "Alternatives": TEXT, "Created": DATE, "Reviewed by": TEXT,
                                 "Review note": TEXT, "Review proof": TEXT}),
     "help": ("Help requests", {"From": TEXT, "To": TEXT, "Priority": PRIORITY,
-                               "Status": _select("open", "acknowledged", "resolved"), "Resource": TEXT,
+                               "Status": _select(*HELP_STATUSES), "Resource": TEXT,
                                "Message": TEXT, "Created": DATE, "Resolved by": TEXT, "Resolution": TEXT}),
     "tasks": ("Tasks", {"Assignee": TEXT, "Priority": PRIORITY,
-                        "Status": _select("todo", "in_progress", "done", "blocked"), "Resources": TEXT,
+                        "Status": _select(*TASK_STATUSES), "Resources": TEXT,
                         "Depends on": TEXT, "Created": DATE, "Done": DATE, "Note": TEXT}),
     "summaries": ("Daily summaries", {"Agent": TEXT, "Day": DATE, "Completed": TEXT, "Next": TEXT,
                                       "Blockers": TEXT, "Metrics": TEXT}),
@@ -172,3 +183,26 @@ def when(value: datetime | date | None) -> str | None:
 
 
 Mapper = Callable[[Any], dict[str, Plain]]
+
+
+# -- reading a page's values -----------------------------------------------------------------
+
+
+def plain_text(page: dict[str, Any] | None, prop: str) -> str:
+    if not page:
+        return ""
+    value = page.get("properties", {}).get(prop) or {}
+    items = value.get(value.get("type", ""), []) or []
+    return "".join(i.get("plain_text", "") for i in items) if isinstance(items, list) else ""
+
+
+def plain_number(page: dict[str, Any], prop: str) -> float | None:
+    value = (page.get("properties", {}).get(prop) or {}).get("number")
+    return value if isinstance(value, (int, float)) else None
+
+
+def plain_select(page: dict[str, Any] | None, prop: str) -> str | None:
+    if not page:
+        return None
+    value = (page.get("properties", {}).get(prop) or {}).get("select")
+    return value.get("name") if value else None

@@ -19,46 +19,36 @@ that removed the claim names it in its `Coord-Takeover` trailer, `released`
 otherwise. A claim still in the tree is `live`, `expired` (in its grace) or
 `dead` (past its grace: anyone may take it over).
 
-Human edits come back: a decision's Status (approved, rejected) with its
-Review note, a help request's or an error's Status (resolved) with its
-Resolution, committed through the Coordinator as `notion:<user>` with the same
-validation as the CLI; a status it refuses, or one not set from Notion, is
-reported in `refused`. Everything else in Notion is overwritten from git.
+Human edits come back first (`gitcoord.notion.pullback`): a decision's Status
+(approved, rejected) with its Review note, a help request's or an error's Status
+(resolved) with its Resolution, committed through the Coordinator as
+`notion:<user>` with the same validation as the CLI; a status it refuses, or one
+not set from Notion, is reported in `refused`. Everything else in Notion is
+overwritten from git, with the rows `gitcoord.notion.rows` maps the records to.
 """
 
 from __future__ import annotations
 
-import functools
 import os
-import re
 import tomllib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 import tomli_w
 
-from gitcoord import leases
 from gitcoord.config import CONFIG_PATH
-from gitcoord.errors import GitcoordError, InvalidInput
+from gitcoord.errors import InvalidInput
 from gitcoord.notion.api import DEFAULT_BASE_URL, MAX_ATTEMPTS, RATE_PER_SECOND, Api, Transient, unavailable
 from gitcoord.notion.body import BLOCKS_PER_REQUEST, batches, is_ours, shape, trace_blocks
-from gitcoord.notion.schema import DATABASES, Plain, properties_of, same, to_notion, when
-from gitcoord.records import Claim, Decision, ErrorRecord, HelpRequest, Summary, Task
-from gitcoord.store import ROOT
+from gitcoord.notion.pullback import PullBack
+from gitcoord.notion.rows import activity_rev, activity_row, desired_rows, desired_traces
+from gitcoord.notion.schema import DATABASES, Plain, plain_select, plain_text, properties_of, same, to_notion
 
 if TYPE_CHECKING:
     from gitcoord.coordinator import Coordinator
 
 ACTIVITY_BATCH = 500  # commits appended per sync at most: a long backlog is finished by the next runs
-# The statuses a record may have had before its current one, by database: a row with an older Rev
-# showing one of them is a stale copy, not a person's edit.
-EARLIER: dict[str, dict[str, tuple[str, ...]]] = {
-    "decisions": {"approved": ("proposed",), "rejected": ("proposed",), "implemented": ("proposed", "approved")},
-    "help": {"acknowledged": ("open",), "resolved": ("open", "acknowledged")},
-    "errors": {"resolved": ("open",)},
-}
 
 
 def base_url(coord: Coordinator) -> str:
@@ -125,86 +115,6 @@ def _save_ids(coord: Coordinator, parent: str, databases: dict[str, str], source
     coord.config.notion.data_sources = dict(sources)
 
 
-# -- mapping records to rows --------------------------------------------------------------
-
-
-def _agent_row(a: Mapping[str, Any]) -> dict[str, Plain]:
-    return {"Name": a["name"], "Record ID": a["name"], "Rev": a.get("updated_rev", 0), "Status": a["status"],
-            "Role": a.get("role", ""), "Current resource": a.get("resource", ""), "Progress": a.get("progress"),
-            "Last check-in": a.get("last_check_in"), "Next check-in": a.get("next_check_in"),
-            "Stale": a["status"] == "stale", "Message": a.get("message", "")}
-
-
-def _claim_row(c: Claim, state: str) -> dict[str, Plain]:
-    return {"Name": c.resource, "Record ID": c.id, "Rev": c.updated_rev, "Agent": c.agent, "Resource": c.resource,
-            "Mode": c.mode, "State": state, "Token": c.token, "Progress": c.progress, "Since": when(c.created_at),
-            "Until": when(c.expires_at), "Message": c.message}
-
-
-def _error_row(e: ErrorRecord) -> dict[str, Plain]:
-    return {"Name": e.message[:200], "Record ID": e.id, "Rev": e.updated_rev, "Agent": e.agent, "Type": e.type,
-            "Severity": e.severity, "Status": e.status, "Resource": e.resource, "Message": e.message,
-            "Created": when(e.created_at), "Resolved by": e.resolved_by, "Resolution": e.resolution_note}
-
-
-def _decision_row(d: Decision, proof: Mapping[str, Any]) -> dict[str, Plain]:
-    return {"Name": d.title, "Record ID": d.id, "Rev": d.updated_rev, "Agent": d.agent, "Category": d.category,
-            "Impact": d.impact, "Status": d.status, "Rationale": d.rationale, "Alternatives": "; ".join(d.alternatives),
-            "Created": when(d.created_at), "Reviewed by": d.reviewed_by, "Review note": d.review_note,
-            "Review proof": _review_proof(proof)}
-
-
-def _review_proof(proof: Mapping[str, Any]) -> str:
-    """Whether a signature proves the review: "" when no allowed signers are set or nobody reviewed it."""
-    if proof.get("review_verified") is None:
-        return ""
-    if proof["review_verified"]:
-        return f"verified: {proof['review_signer']}"
-    return "UNVERIFIED (not signed by an allowed signer)"
-
-
-def _help_row(h: HelpRequest) -> dict[str, Plain]:
-    return {"Name": h.message[:200], "Record ID": h.id, "Rev": h.updated_rev, "From": h.from_agent, "To": h.to,
-            "Priority": h.priority, "Status": h.status, "Resource": h.resource, "Message": h.message,
-            "Created": when(h.created_at), "Resolved by": h.resolved_by, "Resolution": h.resolution_note}
-
-
-def _task_row(t: Task) -> dict[str, Plain]:
-    return {"Name": t.title, "Record ID": t.id, "Rev": t.updated_rev, "Assignee": t.assignee, "Priority": t.priority,
-            "Status": t.status, "Resources": ", ".join(t.resources), "Depends on": ", ".join(t.depends_on),
-            "Created": when(t.created_at), "Done": when(t.done_at), "Note": t.block_reason or t.note}
-
-
-def _summary_row(s: Summary) -> dict[str, Plain]:
-    return {"Name": f"{s.agent} {s.day.isoformat()}", "Record ID": s.key, "Rev": s.updated_rev, "Agent": s.agent,
-            "Day": s.day.isoformat(), "Completed": s.completed, "Next": s.next, "Blockers": s.blockers,
-            "Metrics": ", ".join(f"{k}={v}" for k, v in sorted(s.metrics.items()))}
-
-
-def desired_traces(coord: Coordinator) -> dict[str, str]:
-    """Each error's trace (the page body of its row), by Record ID."""
-    return {e.id: e.trace for e in coord.snapshot().records(ErrorRecord)}
-
-
-def desired_rows(coord: Coordinator) -> dict[str, dict[str, dict[str, Plain]]]:
-    """Every row the databases should hold (Activity aside), by kind and Record ID."""
-    snap = coord.snapshot()
-    now = coord.store.clock()
-    rows: dict[str, dict[str, dict[str, Plain]]] = {}
-    rows["agents"] = {a["name"]: _agent_row(a) for a in coord.agents(snap, now)}
-    rows["claims"] = {c.id: _claim_row(c, leases.state(c, now, coord.grace)) for c in snap.records(Claim)}
-    rows["errors"] = {e.id: _error_row(e) for e in snap.records(ErrorRecord)}
-    decisions = snap.records(Decision)
-    proof = coord.review_status(decisions)
-    rows["decisions"] = {d.id: _decision_row(d, proof[d.id]) for d in decisions}
-    rows["help"] = {h.id: _help_row(h) for h in snap.records(HelpRequest)}
-    rows["tasks"] = {t.id: _task_row(t) for t in snap.records(Task)}
-    summaries = [s for name, e in snap.entries(f"{ROOT}/{Summary.directory}").items() if e.is_tree
-                 for s in snap.records(Summary, name)]
-    rows["summaries"] = {s.key: _summary_row(s) for s in summaries}
-    return rows
-
-
 # -- the sync ---------------------------------------------------------------------------------
 
 
@@ -253,7 +163,6 @@ class Syncer:
     counts: Counts = field(default_factory=Counts)
     progress: Progress = field(default_factory=Silent)
     traces: dict[str, str] = field(default_factory=dict)
-    _users: dict[str, str] = field(default_factory=dict)
     _history: list[dict[str, Any]] | None = None
 
     def source(self, kind: str) -> str:
@@ -275,7 +184,11 @@ class Syncer:
         for kind in DATABASES:  # a property a person deleted or renamed would make every write fail
             self.counts.properties_restored += len(complete_schema(self.api, kind, self.source(kind),
                                                                    dry_run=self.dry_run))
-        self.pull_back(pages)
+        back = PullBack(self.coord, self.api, dry_run=self.dry_run)
+        back.run(pages)
+        self.counts.pulled_back += back.pulled_back
+        self.counts.refused += back.refused
+        self._history = None  # a pulled-back edit is a new commit: it belongs in Activity
         self.traces = desired_traces(self.coord)
         for kind, want in desired_rows(self.coord).items():
             self.progress.stage(DATABASES[kind][0], len(want))
@@ -304,7 +217,7 @@ class Syncer:
         """
         found: dict[str, dict[str, Any]] = {}
         for page in self.query(kind):
-            rid = _plain_text(page, "Record ID")
+            rid = plain_text(page, "Record ID")
             if not rid:
                 continue
             if rid in found:
@@ -349,7 +262,7 @@ class Syncer:
         taken = self.taken_over() if gone else set()
         for rid, page in gone.items():
             state = "taken over" if rid in taken else "released"
-            if _plain_select(page, "State") != state:
+            if plain_select(page, "State") != state:
                 self.counts.updated += 1
                 if not self.dry_run:
                     self.api.call(self.api.client.pages.update, page["id"],
@@ -454,127 +367,13 @@ class Syncer:
 
     def append_activity(self) -> None:
         cursor = self.last_activity_rev()
-        pending = sorted((e for e in self.history() if _rev(e) > cursor), key=_rev)[:ACTIVITY_BATCH]
+        pending = sorted((e for e in self.history() if activity_rev(e) > cursor), key=activity_rev)[:ACTIVITY_BATCH]
         self.progress.stage("Activity", len(pending))
         for entry in pending:
             self.counts.activity_appended += 1
             if not self.dry_run:
-                self.create("activity", entry["commit"][:12], _activity_row(entry))
+                self.create("activity", entry["commit"][:12], activity_row(entry))
             self.progress.step()
-
-    # -- pulling human edits back --------------------------------------------------------
-
-    def pull_back(self, pages: dict[str, dict[str, dict[str, Any]]]) -> None:
-        snap = self.coord.snapshot()
-        for record in snap.records(Decision):
-            self.consider("decisions", record, pages["decisions"].get(record.id),
-                          {"approved": functools.partial(self._review, record, "approved"),
-                           "rejected": functools.partial(self._review, record, "rejected")})
-        for help_request in snap.records(HelpRequest):
-            self.consider("help", help_request, pages["help"].get(help_request.id),
-                          {"acknowledged": functools.partial(self._ack, help_request.id),
-                           "resolved": functools.partial(self._resolve, self.coord.resolve_help, help_request.id)})
-        for error in snap.records(ErrorRecord):
-            self.consider("errors", error, pages["errors"].get(error.id),
-                          {"resolved": functools.partial(self._resolve, self.coord.resolve_error, error.id)})
-
-    def consider(self, kind: str, record: Decision | HelpRequest | ErrorRecord, page: dict[str, Any] | None,
-                 acts: dict[str, Callable[[dict[str, Any], str], Any]]) -> None:
-        """Apply (or report) the Status a person set in Notion, when it differs from git's.
-
-        A row whose Rev is older than the record's may simply show an earlier
-        state of it (a proposed decision since approved in git): that is ours,
-        not a person's edit. Any other difference is a person's: applied through
-        the Coordinator, which refuses what the CLI refuses, or reported when
-        Notion is not where that status is set.
-        """
-        status = _plain_select(page, "Status")
-        if page is None or status is None or status == record.status:
-            return
-        fresh = _plain_number(page, "Rev") == record.updated_rev
-        if not fresh and status in EARLIER[kind].get(record.status, ()):
-            return
-        act = acts.get(status)
-        if act is None:
-            self.counts.refused.append(f"{record.id}: Status {status} is not taken from Notion (it is "
-                                       f"{record.status} in git; Notion may set {' or '.join(acts)}).")
-            return
-        self.apply(record.id, page, functools.partial(act, page))
-
-    @staticmethod
-    def _resolve(func: Callable[..., Any], rid: str, page: dict[str, Any], who: str) -> None:
-        func(rid, _plain_text(page, "Resolution"), actor=who)
-
-    def _ack(self, rid: str, page: dict[str, Any], who: str) -> None:
-        self.coord.ack_help(rid, actor=who)
-
-    def _review(self, record: Decision, status: str, page: dict[str, Any], who: str) -> None:
-        note = _plain_text(page, "Review note")
-        self.coord.review_from_notion(record.id, "approved" if status == "approved" else "rejected", who, note=note)
-
-    def apply(self, rid: str, page: dict[str, Any], act: Callable[[str], Any]) -> None:
-        who = self.editor(page)
-        if self.dry_run:
-            self.counts.pulled_back += 1
-            return
-        try:
-            act(who)
-        except GitcoordError as exc:
-            self.counts.refused.append(f"{rid}: {exc.message}")
-            return
-        self._history = None  # the edit is a new commit: it belongs in Activity
-        self.counts.pulled_back += 1
-
-    def editor(self, page: dict[str, Any]) -> str:
-        """`notion:<email>` (else `notion:<name>`) for the person who last edited the row.
-
-        The email is what `review.reviewers` lists; Notion gives it only to an
-        integration with the user-information-with-emails capability.
-        """
-        uid = (page.get("last_edited_by") or {}).get("id", "")
-        if uid not in self._users:
-            try:
-                user = self.api.call(self.api.client.users.retrieve, uid)
-            except GitcoordError:
-                user = {}
-            email = str((user.get("person") or {}).get("email") or "")
-            slug = re.sub(r"[^a-z0-9._-]+", "-", str(user.get("name") or "").lower()).strip("-")
-            self._users[uid] = f"notion:{email or slug or uid or 'unknown'}"
-        return self._users[uid]
-
-
-def _rev(entry: dict[str, Any]) -> int:
-    try:
-        return int(entry.get("rev", -1))
-    except ValueError:
-        return -1
-
-
-def _activity_row(entry: dict[str, Any]) -> dict[str, Plain]:
-    stamp = datetime.fromisoformat(entry["time"])
-    return {"Name": entry["subject"][:200], "Record ID": entry["commit"][:12], "Rev": _rev(entry),
-            "When": when(stamp), "Agent": entry.get("agent", ""), "Action": entry.get("action", ""),
-            "Records": ", ".join(entry.get("records", [])), "Subject": entry["subject"]}
-
-
-def _plain_text(page: dict[str, Any] | None, prop: str) -> str:
-    if not page:
-        return ""
-    value = page.get("properties", {}).get(prop) or {}
-    items = value.get(value.get("type", ""), []) or []
-    return "".join(i.get("plain_text", "") for i in items) if isinstance(items, list) else ""
-
-
-def _plain_number(page: dict[str, Any], prop: str) -> float | None:
-    value = (page.get("properties", {}).get(prop) or {}).get("number")
-    return value if isinstance(value, (int, float)) else None
-
-
-def _plain_select(page: dict[str, Any] | None, prop: str) -> str | None:
-    if not page:
-        return None
-    value = (page.get("properties", {}).get(prop) or {}).get("select")
-    return value.get("name") if value else None
 
 
 def sync(coord: Coordinator, api: Api, *, dry_run: bool = False,

@@ -20,9 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from gitcoord.claims import parse_resource
 from gitcoord.coordinator import Coordinator
 from gitcoord.hooks.install import install
+from gitcoord.resources import parse_resource
 from gitcoord.store import Txn
 
 CLAIMS = 1000

@@ -418,10 +418,11 @@ def replay_history(repo: Path, branch: str = "coord") -> dict[str, Any]:
     where at least one is exclusive, at the same revision. Liveness is judged at
     the commit's own time, with the configured default grace.
     """
-    from gitcoord.claims import overlaps, parse_resource
     from gitcoord.git import Git
     from gitcoord.leases import is_dead
+    from gitcoord.overlap import overlaps
     from gitcoord.records import Claim
+    from gitcoord.resources import parse_resource
     from gitcoord.store import Store
 
     store = Store(Git(repo), branch=branch)

@@ -24,9 +24,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from gitcoord.claims import MAX_RESOURCE_BYTES, parse_resource
 from gitcoord.constants import AGENT_NAME, RECORD_ID
 from gitcoord.errors import InvalidInput
+from gitcoord.resources import MAX_RESOURCE_BYTES, parse_resource
 
 from ..conftest import Result, make_repo, run
 
@@ -273,11 +273,13 @@ def test_verify_refuses_option_like_revisions(repo: Path, tmp_path: Path) -> Non
     res = run(repo, "verify", "--no-fetch", "--", f"--output={out}", "HEAD")
     assert not out.exists(), "git log wrote a file named by the revision range"
     _clean_failure(res)
+    assert f"bad revision '--output={out}'" in res.err
 
 
 def test_verify_does_not_echo_control_characters(repo: Path) -> None:
     res = run(repo, "verify", "--no-fetch", "--", "\x1b[2J\rgone")
     _clean_failure(res)
+    assert "bad revision '?[2J?gone'" in res.err
     assert "\x1b" not in res.err and "\r" not in res.err
 
 
@@ -285,25 +287,31 @@ def test_verify_does_not_echo_control_characters(repo: Path) -> None:
 
 
 HUGE = "a" * 2_000_000
-# Refusals that already cut what they quote, and those that echo it whole (the bug below).
-CUT = [["claim", "--", HUGE], ["send", "--to", "any", "--", HUGE], ["task", "add", "--", HUGE],
-       ["claim", *[f"many/{i}.py" for i in range(5000)], "-m", HUGE]]
-ECHOED = [["--agent", HUGE, "claims"], ["help-requests", "ack", "--", f"H-{'9' * 100_000}"],
-          ["send", "--to", HUGE, "hi"]]
+# Refusals that already cut what they quote, and those that echoed it whole (the bug below):
+# each with the words its one-line refusal must say.
+CUT = [(["claim", "--", HUGE], "is 2000000 bytes long, over the limit of 1024 bytes."),
+       (["send", "--to", "any", "--", HUGE], "the message is 2000000 characters long; the limit is 4000."),
+       (["task", "add", "--", HUGE], "the title is 2000000 characters long; the limit is 300."),
+       (["claim", *[f"many/{i}.py" for i in range(5000)], "-m", HUGE],
+        "the message is 2000000 characters long; the limit is 4000.")]
+ECHOED = [(["--agent", HUGE, "claims"], "... (2000000 characters) is not a valid agent name."),
+          (["help-requests", "ack", "--", f"H-{'9' * 100_000}"], "... (100002 characters) is not a valid H- id."),
+          (["send", "--to", HUGE, "hi"], "... (2000000 characters) is not a valid recipient.")]
 
 
-def test_huge_inputs_are_refused_in_a_few_lines(repo: Path) -> None:
-    for argv in CUT + ECHOED:
-        _clean_failure(run(repo, *argv, agent="alpha"))
-    for argv in CUT:
-        res = run(repo, *argv, agent="alpha")
-        assert len(res.err) < 2000, f"a {len(res.err)}-character refusal"
-
-
-@pytest.mark.parametrize("argv", ECHOED, ids=["agent", "id", "to"])
-def test_huge_names_ids_recipients_are_not_echoed_back(repo: Path, argv: list[str]) -> None:
+@pytest.mark.parametrize(("argv", "said"), CUT, ids=["resource", "body", "title", "many-resources"])
+def test_huge_inputs_are_refused_in_a_few_lines(repo: Path, argv: list[str], said: str) -> None:
     res = run(repo, *argv, agent="alpha")
-    _clean_failure(res)  # a short stderr proves nothing when the command quietly succeeded
+    _clean_failure(res)  # exit 2: a short stderr alone proves nothing when the command succeeded
+    assert said in res.err.splitlines()[0], res.err[:300]
+    assert len(res.err) < 2000, f"a {len(res.err)}-character refusal"
+
+
+@pytest.mark.parametrize(("argv", "said"), ECHOED, ids=["agent", "id", "to"])
+def test_huge_names_ids_recipients_are_not_echoed_back(repo: Path, argv: list[str], said: str) -> None:
+    res = run(repo, *argv, agent="alpha")
+    _clean_failure(res)
+    assert said in res.err.splitlines()[0], res.err[:300]
     assert len(res.err) < 2000, f"a {len(res.err)}-character refusal"
 
 
@@ -311,10 +319,14 @@ def test_trace_file_limits(repo: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         big = Path(tmp) / "big.txt"
         big.write_bytes(b"x" * (64 * 1024 + 1))
-        _clean_failure(run(repo, "log-error", "--type", "other", "--severity", "low", "--trace-file", str(big), "m",
-                           agent="alpha"))
-        _clean_failure(run(repo, "log-error", "--type", "other", "--severity", "low", "--trace-file",
-                           str(Path(tmp) / "missing.txt"), "m", agent="alpha"))
+        res = run(repo, "log-error", "--type", "other", "--severity", "low", "--trace-file", str(big), "m",
+                  agent="alpha")
+        _clean_failure(res)
+        assert f"gitcoord: the trace file {big} is over 64 KiB." in res.err
+        res = run(repo, "log-error", "--type", "other", "--severity", "low", "--trace-file",
+                  str(Path(tmp) / "missing.txt"), "m", agent="alpha")
+        _clean_failure(res)
+        assert "cannot read the trace file" in res.err and "No such file or directory" in res.err
         odd = Path(tmp) / "odd.txt"
         odd.write_bytes(b"\xff\xfe\x1b[31mred\x1b[0m\r\nline\x00end")
         res = run(repo, "log-error", "--type", "other", "--severity", "low", "--trace-file", str(odd), "--json", "m",

@@ -32,10 +32,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from gitcoord.claims import overlaps, parse_resource
 from gitcoord.git import Git
 from gitcoord.leases import is_dead
+from gitcoord.overlap import overlaps
 from gitcoord.records import Agent, Claim
+from gitcoord.resources import parse_resource
 from gitcoord.store import Snapshot, Store
 
 from ..conftest import GITCOORD, World, git

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -58,10 +59,16 @@ def _assert_contained(repo: Path, ref: str = "refs/heads/coord") -> None:
     assert fsck.returncode == 0, fsck.stdout + fsck.stderr
 
 
-def _refused(res: object, *codes: int) -> None:
+def _refused(res: object, *codes: int, said: str) -> None:
+    """Refused with one of `codes`, and the first line says what `said` (a regular expression) says."""
     code, err = res.code, res.err  # type: ignore[attr-defined]
     assert code in codes, (code, err)
     assert "Traceback" not in err and err.strip(), err
+    assert re.search(said, err.splitlines()[0]), err
+
+
+# The record kind each id command expects, as its refusal names it.
+_ID_KIND = {"help-requests": "H", "inbox": "M", "send": "M", "task": "T", "errors": "E", "decisions": "D"}
 
 
 @pytest.fixture
@@ -94,10 +101,14 @@ def test_hostile_ids_through_every_id_command(seeded: Path, argv: list[str]) -> 
         args = [a.replace("{}", hostile) for a in argv]
         res = run(seeded, *args, agent="beta")
         # release also takes resources: a look-alike that is a valid path is simply not held (3).
-        _refused(res, *((2, 3) if argv[0] == "release" else (2,)))
+        if argv[0] == "release":
+            _refused(res, 2, 3,
+                     said=r"^gitcoord: (The resource\b.*\b(is|contains)\b|release refused: you hold no claim on )")
+        else:
+            _refused(res, 2, said=rf"^gitcoord: '.*' is not a valid {_ID_KIND[argv[0]]}- id\.$")
     for verb in ("approve", "reject"):  # as a human, so the id check is what refuses
         for hostile in HOSTILE:
-            _refused(run(seeded, "decisions", verb, hostile), 2)
+            _refused(run(seeded, "decisions", verb, hostile), 2, said=r"^gitcoord: '.*' is not a valid D- id\.$")
     _assert_contained(seeded)
 
 
@@ -119,17 +130,16 @@ def test_hostile_agent_names_every_way_an_identity_is_given(seeded: Path, how: s
         for argv in (["claim", "ok/path.py"], ["start"], ["daily-summary", "--completed", "c", "--next", "n"],
                      ["send", "--to", "any", "m"], ["check-in"]):
             res = run(seeded, *argv, *extra, env=env)
-            _refused(res, 2)
-            assert "not a valid agent name" in res.err, res.err
+            _refused(res, 2, said="is not a valid agent name")
     _assert_contained(seeded)
 
 
 def test_hostile_names_as_recipients_assignees_and_filters(seeded: Path) -> None:
     for name in NAMES:
-        _refused(run(seeded, "send", "--to", name, "hi", agent="alpha"), 2)
-        _refused(run(seeded, "request-help", "--to", name, "hi", agent="alpha"), 2)
-        _refused(run(seeded, "task", "add", "t", "--assign", name, agent="alpha"), 2)
-        _refused(run(seeded, "summaries", "list", "--agent", name), 2)
+        _refused(run(seeded, "send", "--to", name, "hi", agent="alpha"), 2, said="is not a valid recipient")
+        _refused(run(seeded, "request-help", "--to", name, "hi", agent="alpha"), 2, said="is not a valid recipient")
+        _refused(run(seeded, "task", "add", "t", "--assign", name, agent="alpha"), 2, said="is not a valid agent name")
+        _refused(run(seeded, "summaries", "list", "--agent", name), 2, said="is not a valid agent name")
     _assert_contained(seeded)
 
 

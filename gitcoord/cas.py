@@ -1,0 +1,64 @@
+"""What git's answer to a compare-and-swap means: landed, lost the race, locked, or never sent.
+
+`Store` moves the coord ref with `update-ref NEW OLD` or a push whose lease is OLD; git says how
+that went only in its output. The markers and readers here turn that output into the store's
+decisions (retry, settle, refuse, unavailable), in one place.
+"""
+
+from __future__ import annotations
+
+import re
+
+from gitcoord.errors import Unavailable
+
+# Flags of a `git push --porcelain` line whose ref the remote updated (or already had).
+ACCEPTED = (" ", "+", "*", "=")
+# Failures that prove a push never reached the remote, so nothing can have landed.
+NEVER_CONNECTED = (
+    "does not appear to be a git repository", "Could not read from remote repository", "unable to access",
+    "Could not resolve host", "Connection refused", "No such file or directory",
+)
+# Push and update-ref failures that mean "someone else moved the ref first".
+_LOST_RACE_MARKERS = (
+    "stale info", "fetch first", "non-fast-forward", "failed to lock", "cannot lock ref",
+    "incorrect old value", "but expected", "File exists", "unable to update local ref",
+)
+# How git names a ref lock it found taken: another git process is moving the ref, or one died doing so.
+LOCK_TAKEN = re.compile(r"Unable to create '([^']+\.lock)': File exists")
+# A lock file that stays the same file this long while we retry was left by a git that died:
+# a live git holds a ref lock for milliseconds, and contending writers each make a new one.
+STALE_LOCK_SECONDS = 3.0
+
+
+def stale_lock_message(name: str) -> str:
+    """The sentence for a ref lock that stays put, shared by writes and `doctor`."""
+    return f"{name} exists: another git process is writing, or one died; remove it if no git is running."
+
+
+def push_status(porcelain: str, ref: str) -> tuple[str, str]:
+    """(flag, summary) of `ref`'s line in `git push --porcelain` output; ("", "") if absent.
+
+    Lines read `<flag>\t<from>:<to>\t<summary>`; the flag `!` is a rejection.
+    """
+    for line in porcelain.splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 3 and parts[1].endswith(f":{ref}"):
+            return parts[0], parts[2].strip()
+    return "", ""
+
+
+def remote_lines(stderr: str) -> str:
+    """What the remote's hooks printed (git prefixes their lines with `remote:`), on one line."""
+    lines = [line[len("remote:"):].strip() for line in stderr.splitlines() if line.startswith("remote:")]
+    return " / ".join(line for line in lines if line)[-600:]
+
+
+def is_lost_race(text: str) -> bool:
+    return any(marker in text for marker in _LOST_RACE_MARKERS)
+
+
+def unreachable(remote: str, detail: str) -> Unavailable:
+    lines = detail.strip().splitlines()
+    said = " / ".join(line for line in lines if line.strip())[-600:] or "no answer"
+    return Unavailable(f"the remote {remote!r} cannot be reached: {said}",
+                       hint="check the network and `git remote -v`; nothing was written.")

@@ -1,0 +1,117 @@
+"""The files gitcoord puts where git runs hooks: their text, their marker, how they are written.
+
+Every file gitcoord writes into a hooks directory or a team's hook config carries a marker
+(`MARKER` in a whole file, `BLOCK` around lines added to a team's file), so install replaces
+only its own files and uninstall removes exactly them. Writes replace a file in one step and
+never follow a symbolic link.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gitcoord.constants import STATE_DIR
+from gitcoord.errors import Refused
+
+MARKER = "gitcoord-hook-v1"
+BLOCK = "gitcoord-block-v1"
+CLIENT_HOOKS = ("pre-commit", "prepare-commit-msg", "pre-push")
+SERVER_HOOKS = ("pre-receive",)
+# Not enforcement: post-merge releases the until-merged claims a local merge landed (gitcoord.merged).
+MERGE_HOOKS = ("post-merge",)
+ALL_HOOKS = CLIENT_HOOKS + MERGE_HOOKS + SERVER_HOOKS
+LAUNCHER = ".coord/gitcoord"  # gitcoord.launcher.LAUNCHER, repeated to keep this import light
+
+
+@dataclass
+class InstallReport:
+    hooks_dir: Path
+    mode: str | None
+    manager: str = "none"
+    installed: list[str] = field(default_factory=list)
+    kept_legacy: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)  # tracked files written or edited: commit them
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"hooks_dir": str(self.hooks_dir), "mode": self.mode or "config", "manager": self.manager,
+                "installed": self.installed, "kept_legacy": self.kept_legacy, "removed": self.removed,
+                "restored": self.restored, "files": self.files, "notes": self.notes}
+
+
+def script(hook: str, mode: str | None, python: str | None = None, *, launcher: bool = False) -> str:
+    """The text of an installed hook: it runs the interpreter that installed it (or the launcher)."""
+    head = ("#!/bin/sh\n"
+            f"# {MARKER}: installed by `gitcoord hooks install`; `gitcoord hooks uninstall` removes it\n"
+            f"# and puts back {hook}.legacy (the hook that was here before), which runs first.\n")
+    if launcher:
+        # A hooks directory in the work tree is committed: no path of this machine in it.
+        run = f"exec {LAUNCHER} hook {hook} \"$0\" {shlex.quote(mode or '-')} \"$@\"\n"
+    else:
+        interpreter = shlex.quote(python or sys.executable)
+        # -P: never import from the working directory (in a bare repository that is the git dir).
+        run = f"exec {interpreter} -P -m gitcoord.hooks {hook} \"$0\" {shlex.quote(mode or '-')} \"$@\"\n"
+    if hook == "prepare-commit-msg":
+        return head + _PREPARE_FAST_PATH + run
+    return head + run
+
+
+# The trailers pre-commit computed for this very `git commit` (its pid is our $PPID) are
+# applied without starting Python again: a commit then costs one interpreter, not two.
+_PREPARE_FAST_PATH = f"""\
+handoff="$(git rev-parse --git-dir 2>/dev/null)/{STATE_DIR}/trailers.$PPID"
+if [ -f "$handoff" ] && [ -n "$1" ]; then
+    if [ -x "$0.legacy" ]; then "$0.legacy" "$@" || exit $?; fi
+    msg=$1
+    set --
+    while IFS= read -r option; do set -- "$@" "$option"; done < "$handoff"
+    rm -f "$handoff"
+    [ $# -eq 0 ] && exit 0
+    exec git interpret-trailers --in-place "$@" "$msg"
+fi
+"""
+
+
+def head(path: Path, size: int = 400) -> str:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(size).decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def is_ours(path: Path) -> bool:
+    return MARKER in head(path)
+
+
+def runnable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
+
+
+def ours_runnable(path: Path) -> bool:
+    return is_ours(path) and runnable(path)
+
+
+def in_work_tree(top: Path, where: Path) -> bool:
+    """A hooks directory in the work tree (a tracked `.githooks`), not under the git dir."""
+    return where.is_relative_to(top) and ".git" not in where.relative_to(top).parts
+
+
+def write_file(path: Path, text: str, mode: int | None = None) -> None:
+    if path.is_symlink():
+        raise Refused(f"{path} is a symbolic link; gitcoord does not write through it.",
+                      hint="replace it with a regular file and install again.")
+    tmp = path.with_name(f".{path.name}.gitcoord-tmp")
+    tmp.write_text(text, encoding="utf-8")
+    if mode is not None:
+        tmp.chmod(mode)
+    elif path.exists():
+        tmp.chmod(path.stat().st_mode & 0o7777)
+    os.replace(tmp, path)
