@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
-from gitcoord.constants import PRIORITIES
+from gitcoord.constants import HELP_STATUS_ORDER, PRIORITIES
 from gitcoord.errors import InvalidInput, Refused
 from gitcoord.host import (
     Host,
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 def help_key(h: HelpRequest) -> tuple[int, int, int]:
     """Open first, then acknowledged, then resolved; most urgent, then oldest, first."""
-    return ({"open": 0, "acknowledged": 1, "resolved": 2}[h.status], PRIORITY_ORDER[h.priority], h.created_rev)
+    return (HELP_STATUS_ORDER[h.status], PRIORITY_ORDER[h.priority], h.created_rev)
 
 
 class HelpOps:
