@@ -71,7 +71,7 @@ def _lost(c: dict[str, Any]) -> str:
 
 def _claim(c: dict[str, Any]) -> str:
     who = "yours" if c["mine"] else c["agent"]
-    return f"{c['id']} {c['resource']} ({c['mode']}, {who}) until {output.short_time(c['expires_at'])}"
+    return f"{c['id']} {c['resource']} ({output.claim_mode(c)}, {who}) until {output.short_time(c['expires_at'])}"
 
 
 def render_context(ctx: dict[str, Any]) -> str:
@@ -115,7 +115,7 @@ def render_status(report: dict[str, Any]) -> None:
         [a["name"], a["status"], a.get("resource", ""), a.get("progress", ""),
          output.short_time(a.get("last_check_in")), _clip(a.get("message", ""))] for a in report["agents"]])
     output.table("claims", ["id", "agent", "resource", "mode", "state", "min left"], [
-        [c["id"], c["agent"], c["resource"], c["mode"], c["state"], max(0, c["seconds_left"] // 60)]
+        [c["id"], c["agent"], c["resource"], output.claim_mode(c), c["state"], max(0, c["seconds_left"] // 60)]
         for c in report["claims"]])
     for d in report.get("decisions", []):
         d.setdefault("review", {True: "verified", False: "UNVERIFIED"}.get(d.get("review_verified"), ""))

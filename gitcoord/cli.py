@@ -106,7 +106,7 @@ def cli(ctx: click.Context, repo: str, agent: str | None) -> None:
 
 
 def _claims_rows(claims: Sequence[dict[str, Any]]) -> list[list[Any]]:
-    return [[c["id"], c["agent"], c["resource"], c["mode"], c["state"],
+    return [[c["id"], c["agent"], c["resource"], output.claim_mode(c), c["state"],
              output.short_time(c["expires_at"]), c.get("progress") if c.get("progress") is not None else "",
              c.get("message", "")] for c in claims]
 

@@ -47,7 +47,7 @@ class StoreSection(_Section):
 
 
 class HooksSection(_Section):
-    mode: Literal["off", "warn", "others", "strict"] = DEFAULT_HOOKS_MODE  # type: ignore[assignment]
+    mode: Literal["off", "warn", "others", "strict", "auto"] = DEFAULT_HOOKS_MODE  # type: ignore[assignment]
     fetch: bool = False
     fetch_timeout_seconds: float = Field(default=DEFAULT_HOOKS_FETCH_TIMEOUT, gt=0, le=60)
 
@@ -112,7 +112,7 @@ def write_default_config(top: Path, *, branch: str = DEFAULT_BRANCH, remote: str
     })
     header = ("# gitcoord configuration. Commit this file; every key has a default.\n"
               "# coord.remote: empty means `origin` when it exists, else local mode.\n"
-              "# hooks.mode: off | warn | others | strict.\n"
+              "# hooks.mode: off | warn | others | strict | auto (claims follow the edits and commits).\n"
               "# claims.ignorecase: compare paths ignoring case, on every machine alike (proposed\n"
               "#   from the creator's core.ignorecase; true when any teammate's file system ignores case).\n"
               "# review.reviewers: git emails allowed to approve decisions (empty: any human);\n"

@@ -10,7 +10,7 @@ import re
 DEFAULT_BRANCH = "coord"
 DEFAULT_LEASE_MINUTES = 30.0
 DEFAULT_GRACE_MINUTES = 5.0
-HOOK_MODES = ("off", "warn", "others", "strict")
+HOOK_MODES = ("off", "warn", "others", "strict", "auto")
 DEFAULT_HOOKS_MODE = "others"
 DEFAULT_HOOKS_FETCH_TIMEOUT = 3.0
 

@@ -64,6 +64,11 @@ def short_time(value: Any) -> str:
     return text[5:16].replace("T", " ") if len(text) >= 16 else text
 
 
+def claim_mode(claim: dict[str, Any]) -> str:
+    """A claim's mode for people, marked when hooks.mode = "auto" made it: `exclusive, auto`."""
+    return f"{claim['mode']}, auto" if claim.get("auto") else str(claim["mode"])
+
+
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """A titled table: rich on a terminal, plain columns through a pipe.
 

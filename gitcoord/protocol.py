@@ -903,7 +903,7 @@ def _error_view(e: ErrorRecord) -> dict[str, Any]:
 
 def _claim_view(c: Claim, me: str) -> dict[str, Any]:
     return {"id": c.id, "agent": c.agent, "resource": _one_line(c.resource, 120), "mode": c.mode,
-            "expires_at": c.expires_at, "mine": c.agent == me}
+            "expires_at": c.expires_at, "mine": c.agent == me, **({"auto": True} if c.auto else {})}
 
 
 def _fit_context(ctx: dict[str, Any]) -> None:

@@ -128,6 +128,7 @@ class Claim(IdRecord):
     created_at: Timestamp
     last_check_in: Timestamp
     expires_at: Timestamp
+    auto: bool = False  # claimed by hooks.mode = "auto" (the guard or pre-commit), not by `claim`
 
     @field_validator("resource")
     @classmethod

@@ -14,9 +14,10 @@ import click
 
 from gitcoord import output
 from gitcoord.cli import Ctx, json_option
+from gitcoord.constants import HOOK_MODES
 from gitcoord.errors import Refused
 
-MODE_CHOICE = click.Choice(["off", "warn", "others", "strict"])
+MODE_CHOICE = click.Choice(list(HOOK_MODES))
 
 
 def _repo_path() -> Path:

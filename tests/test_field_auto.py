@@ -1,0 +1,302 @@
+"""hooks.mode = "auto" (issue 15): claims that follow the work, with real git.
+
+The editor guard claims an unclaimed path on the agent's first edit; pre-commit claims the
+commit's unclaimed paths, all or nothing. Worktrees for the agents, a bare remote for the
+remote-down case, real `git commit` through installed hooks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gitcoord.constants import AGENT_ENV, CLOCK_SKEW_ENV
+
+from .conftest import World, git, make_repo, run
+from .test_guard import claude_call
+from .test_hooks import commit, stage
+
+
+def guard(cwd: Path, call: dict[str, Any], agent: str | None, env: dict[str, str] | None = None
+          ) -> subprocess.CompletedProcess[str]:
+    full = dict(os.environ, **(env or {}))
+    full.pop(AGENT_ENV, None)
+    if agent:
+        full[AGENT_ENV] = agent
+    return subprocess.run([sys.executable, "-m", "gitcoord", "guard", "--format", "claude"], input=json.dumps(call),
+                          cwd=cwd, capture_output=True, text=True, env=full)
+
+
+def denial(res: subprocess.CompletedProcess[str]) -> str:
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)["hookSpecificOutput"]
+    assert out["permissionDecision"] == "deny"
+    return str(out["permissionDecisionReason"])
+
+
+def allowed(res: subprocess.CompletedProcess[str]) -> bool:
+    return res.returncode == 0 and res.stdout == ""
+
+
+def set_mode(repo: Path, mode: str) -> None:
+    """Commit hooks.mode into the shared config, as a team would (worktrees see HEAD's file)."""
+    path = repo / ".coord" / "config.toml"
+    text = path.read_text()
+    assert 'mode = "others"' in text
+    path.write_text(text.replace('mode = "others"', f'mode = "{mode}"'))
+    git(repo, "add", ".coord/config.toml")
+    git(repo, "commit", "-q", "--no-verify", "-m", f"hooks.mode = {mode}")
+
+
+def coord_commits(repo: Path, ref: str = "refs/heads/coord") -> int:
+    return int(git(repo, "rev-list", "--count", ref))
+
+
+def claims_json(repo: Path) -> list[dict[str, Any]]:
+    res = run(repo, "claims", "--json", "--no-fetch")
+    assert res.code == 0, res.err
+    return list(res.json())
+
+
+@pytest.fixture
+def team(tmp_path: Path) -> tuple[Path, Path]:
+    """alpha's main work tree and beta's worktree of one local repository, in auto mode."""
+    alpha = make_repo(tmp_path / "alpha")
+    assert run(alpha, "init").code == 0
+    set_mode(alpha, "auto")
+    beta = tmp_path / "beta"
+    git(alpha, "worktree", "add", "-q", "-b", "beta-work", str(beta))
+    return alpha, beta
+
+
+def test_first_edit_claims_and_the_other_agent_is_denied(team: tuple[Path, Path]) -> None:
+    alpha, beta = team
+    before = coord_commits(alpha)
+    first = guard(alpha, claude_call(alpha, "Write", str(alpha / "src/api.py")), "alpha")
+    assert allowed(first), first.stdout + first.stderr
+    assert coord_commits(alpha) == before + 1  # one write
+    [claim] = claims_json(alpha)
+    assert (claim["agent"], claim["resource"], claim["mode"]) == ("alpha", "src/api.py", "exclusive")
+    assert claim["auto"] is True and claim["message"] == "auto: first edit"
+    assert 29 * 60 <= claim["seconds_left"] <= 30 * 60  # the default lease
+    other = denial(guard(beta, claude_call(beta, "Edit", str(beta / "src/api.py")), "beta"))
+    assert f"src/api.py is claimed: alpha's exclusive claim {claim['id']} on src/api.py" in other
+    assert "request-help --to alpha" in other
+    assert coord_commits(alpha) == before + 1  # a denial writes nothing
+
+
+def test_a_path_already_held_costs_no_write(team: tuple[Path, Path]) -> None:
+    alpha, beta = team
+    assert run(beta, "claim", "lib/", "-m", "lib work", agent="beta").code == 0
+    assert allowed(guard(alpha, claude_call(alpha, "Write", str(alpha / "src/a.py")), "alpha"))
+    count = coord_commits(alpha)
+    for _ in range(3):
+        assert allowed(guard(alpha, claude_call(alpha, "Edit", str(alpha / "src/a.py")), "alpha"))
+        assert allowed(guard(beta, claude_call(beta, "Edit", str(beta / "lib/x/y.py")), "beta"))
+    assert coord_commits(alpha) == count
+    by_resource = {c["resource"]: c for c in claims_json(alpha)}
+    assert set(by_resource) == {"lib/", "src/a.py"}
+    assert by_resource["lib/"]["auto"] is False and by_resource["lib/"]["message"] == "lib work"
+
+
+def test_renews_only_when_less_than_half_the_lease_is_left(team: tuple[Path, Path]) -> None:
+    alpha, _ = team
+    assert allowed(guard(alpha, claude_call(alpha, "Write", str(alpha / "src/a.py")), "alpha"))
+    [first] = claims_json(alpha)
+    count = coord_commits(alpha)
+    # 14 minutes on: 16 of 30 left, more than half: no write.
+    assert allowed(guard(alpha, claude_call(alpha, "Edit", str(alpha / "src/a.py")), "alpha",
+                         env={CLOCK_SKEW_ENV: str(14 * 60)}))
+    assert coord_commits(alpha) == count
+    # 20 minutes on: 10 left, less than half: one renewal, same claim and token.
+    assert allowed(guard(alpha, claude_call(alpha, "Edit", str(alpha / "src/a.py")), "alpha",
+                         env={CLOCK_SKEW_ENV: str(20 * 60)}))
+    assert coord_commits(alpha) == count + 1
+    assert git(alpha, "log", "-1", "--format=%s", "refs/heads/coord").startswith("alpha: auto-claim")
+    [renewed] = claims_json(alpha)
+    assert (renewed["id"], renewed["token"], renewed["auto"]) == (first["id"], first["token"], True)
+    assert renewed["expires_at"] > first["expires_at"]
+
+
+def test_no_identity_is_denied_with_the_fix(team: tuple[Path, Path]) -> None:
+    alpha, _ = team
+    count = coord_commits(alpha)
+    reason = denial(guard(alpha, claude_call(alpha, "Write", str(alpha / "src/a.py")), None))
+    assert "auto mode" in reason and "no agent identity" in reason
+    assert "gitcoord start --agent NAME" in reason
+    assert coord_commits(alpha) == count
+
+
+def test_a_path_under_another_agents_shared_claim_is_left_alone(team: tuple[Path, Path]) -> None:
+    alpha, beta = team
+    assert run(beta, "claim", "docs/", "--shared", agent="beta").code == 0
+    count = coord_commits(alpha)
+    assert allowed(guard(alpha, claude_call(alpha, "Write", str(alpha / "docs/a.md")), "alpha"))
+    assert coord_commits(alpha) == count
+    assert [c["agent"] for c in claims_json(alpha)] == ["beta"]
+
+
+def test_a_path_another_agent_holds_is_denied_as_today_and_writes_nothing(team: tuple[Path, Path]) -> None:
+    alpha, beta = team
+    assert run(beta, "claim", "lib/**/*.py", agent="beta").code == 0
+    count = coord_commits(alpha)
+    reason = denial(guard(alpha, claude_call(alpha, "Write", str(alpha / "lib/x/y.py")), "alpha"))
+    assert "lib/x/y.py is claimed: beta's exclusive claim" in reason
+    assert coord_commits(alpha) == count
+
+
+def test_remote_down_denies_with_the_reason_and_a_retry_then_works(world: World) -> None:
+    a = world.clones[0]
+    set_mode(a, "auto")
+    count = coord_commits(a, "refs/remotes/origin/coord")
+    away = world.root / "remote-away.git"
+    world.remote.rename(away)
+    try:
+        reason = denial(guard(a, claude_call(a, "Write", str(a / "src/a.py")), "alpha"))
+    finally:
+        away.rename(world.remote)
+    assert "auto mode could not claim src/a.py for alpha, so this edit is denied" in reason
+    assert "remote" in reason.lower()
+    assert "retry" in reason.lower()
+    assert coord_commits(a, "refs/remotes/origin/coord") == count
+    assert claims_json(a) == []
+    assert allowed(guard(a, claude_call(a, "Write", str(a / "src/a.py")), "alpha"))
+    [claim] = claims_json(a)
+    assert claim["auto"] is True and claim["agent"] == "alpha"
+    # the write went to the remote: another clone sees it after a fetch and is denied
+    b = world.clones[1]
+    git(b, "fetch", "-q", "origin", "coord:refs/remotes/origin/coord")
+    assert "alpha's exclusive claim" in denial(guard(b, claude_call(b, "Edit", str(b / "src/a.py")), "beta"))
+
+
+def test_a_race_the_local_copy_missed_is_refused_at_write_time(world: World) -> None:
+    """beta's local copy of the coord branch is old; the write fetches and finds alpha's claim."""
+    a, b = world.clones[0], world.clones[1]
+    set_mode(a, "auto")
+    git(a, "push", "-q", "origin", "HEAD")
+    git(b, "pull", "-q", "origin", "main")
+    git(b, "fetch", "-q", "origin", "coord:refs/remotes/origin/coord")
+    assert run(a, "claim", "src/a.py", agent="alpha").code == 0
+    reason = denial(guard(b, claude_call(b, "Write", str(b / "src/a.py")), "beta"))
+    assert "auto mode could not claim src/a.py for beta" in reason
+    assert "alpha" in reason
+    assert [c["agent"] for c in claims_json(b)] == ["alpha"]
+
+
+# -- pre-commit ------------------------------------------------------------------------
+
+
+def test_a_commit_claims_its_unclaimed_paths(team: tuple[Path, Path]) -> None:
+    alpha, beta = team
+    assert run(alpha, "hooks", "install", "--mode", "auto").code == 0
+    assert allowed(guard(alpha, claude_call(alpha, "Write", str(alpha / "src/held.py")), "alpha"))
+    stage(alpha, "src/held.py")
+    stage(alpha, "src/new.py")
+    stage(alpha, "docs/a b.md")
+    done = commit(alpha, "-m", "alpha's work", agent="alpha")
+    assert done.returncode == 0, done.stderr
+    claims = {c["resource"]: c for c in claims_json(alpha)}
+    assert set(claims) == {"src/held.py", "src/new.py", "docs/a b.md"}
+    assert all(c["auto"] and c["agent"] == "alpha" for c in claims.values())
+    body = git(alpha, "log", "-1", "--format=%B")
+    for c in claims.values():
+        assert f"Coord-Claim: {c['id']}@{c['token']}" in body
+    # beta's worktree shares the ref: its commit of one of them is refused
+    stage(beta, "src/new.py", "beta\n")
+    refused = commit(beta, "-m", "beta's", agent="beta")
+    assert refused.returncode == 1
+    assert f"src/new.py: alpha's exclusive claim {claims['src/new.py']['id']}" in refused.stderr
+
+
+def test_a_commit_with_a_path_held_by_another_is_refused_and_claims_nothing(team: tuple[Path, Path]) -> None:
+    alpha, beta = team
+    assert run(alpha, "hooks", "install", "--mode", "auto").code == 0
+    assert run(beta, "claim", "src/b.py", agent="beta").code == 0
+    stage(alpha, "src/a.py")
+    stage(alpha, "src/b.py")
+    count = coord_commits(alpha)
+    refused = commit(alpha, "-m", "both", agent="alpha")
+    assert refused.returncode == 1
+    assert "commit refused for alpha" in refused.stderr and "src/b.py: beta's exclusive claim" in refused.stderr
+    assert coord_commits(alpha) == count
+    assert [c["resource"] for c in claims_json(alpha)] == ["src/b.py"]
+
+
+def test_a_commit_whose_claim_cannot_be_written_is_refused(world: World) -> None:
+    a = world.clones[0]
+    set_mode(a, "auto")
+    assert run(a, "hooks", "install").code == 0
+    stage(a, "src/a.py")
+    away = world.root / "remote-away.git"
+    world.remote.rename(away)
+    try:
+        refused = commit(a, "-m", "offline", agent="alpha")
+    finally:
+        away.rename(world.remote)
+    assert refused.returncode == 1
+    assert "commit refused: auto mode could not claim src/a.py for alpha" in refused.stderr
+    assert git(a, "rev-list", "--count", "HEAD") == "2"  # the seed and the config commit
+    done = commit(a, "-m", "online", agent="alpha")
+    assert done.returncode == 0, done.stderr
+    assert [c["resource"] for c in claims_json(a)] == ["src/a.py"]
+
+
+def test_a_human_commit_in_auto_mode_claims_nothing(team: tuple[Path, Path]) -> None:
+    alpha, _ = team
+    assert run(alpha, "hooks", "install", "--mode", "auto").code == 0
+    stage(alpha, "notes.txt")
+    count = coord_commits(alpha)
+    done = commit(alpha, "-m", "by hand")
+    assert done.returncode == 0, done.stderr
+    assert coord_commits(alpha) == count
+
+
+def test_literal_names_are_claimed_literally(team: tuple[Path, Path]) -> None:
+    """A file named like a glob or a scheme claims that file, not a pattern or a named resource."""
+    alpha, beta = team
+    for name in ("src/a*.py", "db:x", "w[1].txt"):
+        assert allowed(guard(alpha, claude_call(alpha, "Write", str(alpha / name)), "alpha"))
+    shown = sorted(c["resource"] for c in claims_json(alpha))
+    assert shown == ["[d]b:x", "src/a[*].py", "w[[]1].txt"]
+    assert allowed(guard(beta, claude_call(beta, "Write", str(beta / "src/ab.py")), "beta"))
+    assert "alpha's" in denial(guard(beta, claude_call(beta, "Write", str(beta / "src/a*.py")), "beta"))
+    assert "alpha's" in denial(guard(beta, claude_call(beta, "Write", str(beta / "db:x")), "beta"))
+
+
+# -- shown as such, configured as such ---------------------------------------------------
+
+
+def test_auto_claims_are_shown_as_such(team: tuple[Path, Path]) -> None:
+    alpha, _ = team
+    assert allowed(guard(alpha, claude_call(alpha, "Write", str(alpha / "src/a.py")), "alpha"))
+    assert run(alpha, "claim", "src/b.py", agent="alpha").code == 0
+    table = run(alpha, "claims", "--no-fetch")
+    assert table.code == 0
+    rows = {line.split()[2]: line for line in table.out.splitlines() if "src/" in line}
+    assert "exclusive, auto" in rows["src/a.py"] and "auto" not in rows["src/b.py"]
+    status = run(alpha, "status", "--no-fetch")
+    assert status.code == 0 and "exclusive, auto" in status.out
+    assert [c["auto"] for c in run(alpha, "status", "--json", "--no-fetch").json()["claims"]] == [True, False]
+    started = run(alpha, "start", agent="alpha")
+    assert started.code == 0 and "src/a.py (exclusive, auto, yours)" in started.out
+
+
+def test_mode_auto_is_accepted_and_a_bad_mode_names_it(local_repo: Path) -> None:
+    res = run(local_repo, "hooks", "install", "--mode", "auto", "--json")
+    assert res.code == 0 and res.json()["mode"] == "auto"
+    hook = (local_repo / ".git" / "hooks" / "pre-commit").read_text()
+    assert " auto " in hook
+    bad = run(local_repo, "hooks", "install", "--mode", "sometimes")
+    assert bad.code == 2 and "'auto'" in bad.err
+    path = local_repo / ".coord" / "config.toml"
+    path.write_text(path.read_text().replace('mode = "others"', 'mode = "automatic"'))
+    refused = run(local_repo, "claims")
+    assert refused.code == 2
+    assert "hooks.mode" in refused.err and "'auto'" in refused.err
+    assert "Traceback" not in refused.err
