@@ -300,3 +300,29 @@ def test_mode_auto_is_accepted_and_a_bad_mode_names_it(local_repo: Path) -> None
     assert refused.code == 2
     assert "hooks.mode" in refused.err and "'auto'" in refused.err
     assert "Traceback" not in refused.err
+
+
+HEAVY = ("pydantic", "git", "click", "rich", "gitcoord.coordinator", "gitcoord.autoclaim")
+_PROBE = """
+import json, sys
+from gitcoord.hooks.guard import run_guard
+code, out = run_guard("claude", sys.stdin.read())
+print(json.dumps({"code": code, "out": out, "heavy": [m for m in %r if m in sys.modules]}))
+"""
+
+
+def probe_guard(cwd: Path, call: dict[str, Any], agent: str) -> dict[str, Any]:
+    """The guard run in a fresh interpreter, and which heavy modules it imported."""
+    env = dict(os.environ, **{AGENT_ENV: agent})
+    res = subprocess.run([sys.executable, "-c", _PROBE % (HEAVY,)], input=json.dumps(call), cwd=cwd,
+                         capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr
+    return dict(json.loads(res.stdout))
+
+
+def test_a_held_path_imports_nothing_heavy_and_a_first_edit_does(team: tuple[Path, Path]) -> None:
+    alpha, _ = team
+    first = probe_guard(alpha, claude_call(alpha, "Write", str(alpha / "src/a.py")), "alpha")
+    assert first["out"] == "" and "gitcoord.coordinator" in first["heavy"]  # it wrote
+    held = probe_guard(alpha, claude_call(alpha, "Edit", str(alpha / "src/a.py")), "alpha")
+    assert held == {"code": 0, "out": "", "heavy": []}
