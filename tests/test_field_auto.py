@@ -89,6 +89,12 @@ def test_first_edit_claims_and_the_other_agent_is_denied(team: tuple[Path, Path]
     assert f"src/api.py is claimed: alpha's exclusive claim {claim['id']} on src/api.py" in other
     assert "request-help --to alpha" in other
     assert coord_commits(alpha) == before + 1  # a denial writes nothing
+    # beta's first edit, from its worktree, claims for beta on the ref both share
+    assert allowed(guard(beta, claude_call(beta, "Write", str(beta / "src/b.py")), "beta"))
+    assert [(c["agent"], c["resource"], c["auto"]) for c in claims_json(alpha)] == [
+        ("alpha", "src/api.py", True), ("beta", "src/b.py", True)]
+    assert "beta's exclusive claim" in denial(guard(alpha, claude_call(alpha, "Edit", str(alpha / "src/b.py")),
+                                                    "alpha"))
 
 
 def test_a_path_already_held_costs_no_write(team: tuple[Path, Path]) -> None:
@@ -326,3 +332,18 @@ def test_a_held_path_imports_nothing_heavy_and_a_first_edit_does(team: tuple[Pat
     assert first["out"] == "" and "gitcoord.coordinator" in first["heavy"]  # it wrote
     held = probe_guard(alpha, claude_call(alpha, "Edit", str(alpha / "src/a.py")), "alpha")
     assert held == {"code": 0, "out": "", "heavy": []}
+
+
+def test_doctor_probes_the_guard_in_auto_mode_without_claiming(local_repo: Path) -> None:
+    """doctor's probe call is an edit nobody makes: in auto mode it must not claim its path."""
+    repo = local_repo
+    set_mode(repo, "auto")
+    assert run(repo, "integrate", "claude").code == 0
+    count = coord_commits(repo)
+    for agent in ("alpha", None):  # with an identity (would claim) and without (would deny)
+        res = run(repo, "doctor", "--json", agent=agent)
+        found = [f for f in res.json()["findings"] if f["check"] == "editor-guard"]
+        assert [f["level"] for f in found] == ["ok"], found
+        assert "answers a probe call (allow)" in found[0]["message"]
+    assert coord_commits(repo) == count
+    assert claims_json(repo) == []

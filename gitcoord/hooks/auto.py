@@ -13,10 +13,11 @@ GitPython) is imported only when something must be written, in `gitcoord.autocla
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from gitcoord.constants import DEFAULT_LEASE_MINUTES
+from gitcoord.constants import DEFAULT_LEASE_MINUTES, GUARD_PROBE_ENV
 from gitcoord.hooks.lean import ClaimIndex, HeldClaim, LeanRepo
 
 AUTO_MODE = "auto"
@@ -117,8 +118,8 @@ def edit_denial(repo: LeanRepo, agent: str | None, paths: Sequence[str], index: 
     """The guard in auto mode, once no other agent's claim stands in the way: None allows the
     edit (after claiming what it needed), a reason denies it."""
     found = needs(paths, index, agent, lease=lease(repo), now=now)
-    if not found:
-        return None
+    if not found or os.environ.get(GUARD_PROBE_ENV):
+        return None  # nothing to write, or doctor's probe: an edit nobody makes claims nothing
     try:
         write(repo, agent, found)
     except AutoFailed as exc:
