@@ -391,6 +391,10 @@ class Coordinator(ProtocolOps):
 
         def work(txn: Txn) -> list[Claim]:
             granted = self.grant_claims(txn, agent, wanted, mode=mode, lease=lease, message=message)
+            for held in granted:
+                if held.auto:  # claimed on purpose now: no longer what auto mode took
+                    held.auto = False
+                    txn.put(held)
             txn.action, txn.what = "claim", " ".join(r.text for r in wanted)
             self._touch_agent(txn, agent, resource=wanted[0].text)
             return granted

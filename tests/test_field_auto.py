@@ -347,3 +347,14 @@ def test_doctor_probes_the_guard_in_auto_mode_without_claiming(local_repo: Path)
         assert "answers a probe call (allow)" in found[0]["message"]
     assert coord_commits(repo) == count
     assert claims_json(repo) == []
+
+
+def test_claiming_an_auto_claim_explicitly_makes_it_an_ordinary_claim(team: tuple[Path, Path]) -> None:
+    alpha, _ = team
+    assert allowed(guard(alpha, claude_call(alpha, "Write", str(alpha / "src/a.py")), "alpha"))
+    [auto] = claims_json(alpha)
+    res = run(alpha, "claim", "src/a.py", "-m", "keeping it", agent="alpha")
+    assert res.code == 0, res.err
+    [mine] = claims_json(alpha)
+    assert (mine["id"], mine["token"], mine["auto"], mine["message"]) == (auto["id"], auto["token"], False,
+                                                                          "keeping it")
