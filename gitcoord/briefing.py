@@ -100,7 +100,12 @@ def render_context(ctx: dict[str, Any]) -> str:
             lines.append(f"  - ... {more} more: {_MORE[key]}")
     if not ctx["help_requests"] and not ctx["my_tasks"]:
         lines.append("Nothing is queued for you: gitcoord task list, or ask: gitcoord send --to any \"...\"")
-    lines.append("Claim before you edit: gitcoord claim PATH -m \"why\"; release when done: gitcoord release PATH.")
+    if ctx.get("hooks_mode") == "auto":
+        lines.append("Auto mode: your first edit of a file (and a commit) claims it for you; an edit of another "
+                     "agent's file is denied. Release when done: gitcoord release PATH.")
+    else:
+        lines.append("Claim before you edit: gitcoord claim PATH -m \"why\"; release when done: "
+                     "gitcoord release PATH.")
     return "\n".join(lines)
 
 

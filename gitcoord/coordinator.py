@@ -355,6 +355,8 @@ class Coordinator(ProtocolOps):
             "messages": [], "active_claims": claims, "help_requests": [], "my_tasks": [], "decisions": [],
             "errors": [], "stale_agents": [a["name"] for a in self.agents(snap, now)
                                           if a["status"] == "stale" and a["name"] != me.name]}
+        if self.config.hooks.mode == "auto":
+            ctx["hooks_mode"] = "auto"  # the agent's edits and commits claim by themselves: say so
         self._extend_context(ctx, snap, me, now)
         return ctx
 

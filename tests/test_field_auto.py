@@ -291,6 +291,9 @@ def test_auto_claims_are_shown_as_such(team: tuple[Path, Path]) -> None:
     assert [c["auto"] for c in run(alpha, "status", "--json", "--no-fetch").json()["claims"]] == [True, False]
     started = run(alpha, "start", agent="alpha")
     assert started.code == 0 and "src/a.py (exclusive, auto, yours)" in started.out
+    assert "Auto mode: your first edit of a file (and a commit) claims it for you" in started.out
+    assert "Claim before you edit" not in started.out
+    assert run(alpha, "start", "--json", agent="alpha").json()["hooks_mode"] == "auto"
 
 
 def test_mode_auto_is_accepted_and_a_bad_mode_names_it(local_repo: Path) -> None:
