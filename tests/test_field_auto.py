@@ -181,6 +181,31 @@ def test_remote_down_denies_with_the_reason_and_a_retry_then_works(world: World)
     assert "alpha's exclusive claim" in denial(guard(b, claude_call(b, "Edit", str(b / "src/a.py")), "beta"))
 
 
+def test_a_hung_remote_denies_before_the_editor_gives_up_on_the_guard(world: World) -> None:
+    """The editors run the guard with a timeout (10 s as `integrate` writes it), and an editor
+    whose hook timed out lets the edit through. A remote that does not answer must be met
+    with a deny inside that time, not with the store's own, longer timeouts."""
+    from gitcoord.hooks.auto import GUARD_WRITE_SECONDS
+    from gitcoord.hooks.editors import GUARD_TIMEOUT_SECONDS
+
+    a = world.clones[0]
+    set_mode(a, "auto")
+    release = world.root / "release-the-remote"
+    hang = f"while [ ! -e '{release}' ]; do sleep 0.1; done;"
+    git(a, "config", "remote.origin.uploadpack", f"{hang} git-upload-pack")
+    git(a, "config", "remote.origin.receivepack", f"{hang} git-receive-pack")
+    try:
+        reason = denial(guard(a, claude_call(a, "Write", str(a / "src/a.py")), "alpha"))
+    finally:
+        release.touch()
+    assert GUARD_WRITE_SECONDS < GUARD_TIMEOUT_SECONDS
+    assert "auto mode could not claim src/a.py for alpha, so this edit is denied" in reason
+    assert f"gave no answer within {GUARD_WRITE_SECONDS:.0f} s" in reason
+    git(a, "config", "--unset", "remote.origin.uploadpack")
+    git(a, "config", "--unset", "remote.origin.receivepack")
+    assert allowed(guard(a, claude_call(a, "Write", str(a / "src/a.py")), "alpha"))
+
+
 def test_a_race_the_local_copy_missed_is_refused_at_write_time(world: World) -> None:
     """beta's local copy of the coord branch is old; the write fetches and finds alpha's claim."""
     a, b = world.clones[0], world.clones[1]

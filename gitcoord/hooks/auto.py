@@ -16,12 +16,16 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from gitcoord.constants import DEFAULT_LEASE_MINUTES, GUARD_PROBE_ENV
 from gitcoord.hooks.lean import ClaimIndex, HeldClaim, LeanRepo
 
 AUTO_MODE = "auto"
 AUTO_MESSAGE = "auto: first edit"
+# The editors run the guard with a timeout (`integrate` writes 10 s), and an editor whose hook
+# timed out lets the edit through: the guard's write must give up, and deny, well before that.
+GUARD_WRITE_SECONDS = 7.0
 _GLOB_CHARS = "*?["
 
 
@@ -95,22 +99,42 @@ def no_identity(paths: Sequence[str]) -> AutoFailed:
                                    "GITCOORD_AGENT=NAME")
 
 
-def write(repo: LeanRepo, agent: str | None, found: Needs) -> list[HeldClaim]:
+def write(repo: LeanRepo, agent: str | None, found: Needs, *, within: float | None = None) -> list[HeldClaim]:
     """Write what `found` needs in one coord commit; the claims written (new and renewed).
 
     Raises AutoFailed for anything that stops the write: no identity, bad input, another
-    agent's claim the local copy had not seen yet, an unreachable remote, a bug.
+    agent's claim the local copy had not seen yet, an unreachable remote, a bug, or no
+    answer `within` seconds (the write may still land later: a claim nobody edits under
+    is harmless, and the retry then finds it held).
     """
     if agent is None:
         raise no_identity(found.paths())
-    try:
-        from gitcoord.autoclaim import auto_claim
+    outcome: list[Any] = []
 
-        written = auto_claim(repo.top or repo.cwd, agent, found.claim, found.renew, message=AUTO_MESSAGE)
-    except Exception as exc:  # whatever stopped it, the edit or commit must not go ahead unclaimed
-        render = getattr(exc, "render", None)
-        raise AutoFailed(found.paths(), agent, render() if callable(render) else str(exc)) from exc
-    return [HeldClaim.from_toml(data) for data in written]
+    def attempt() -> None:
+        try:
+            from gitcoord.autoclaim import auto_claim
+
+            outcome.append(auto_claim(repo.top or repo.cwd, agent, found.claim, found.renew, message=AUTO_MESSAGE))
+        except BaseException as exc:  # handed to the caller's thread
+            outcome.append(exc)
+
+    if within is None:
+        attempt()
+    else:
+        import threading
+
+        worker = threading.Thread(target=attempt, name="gitcoord-auto-claim", daemon=True)
+        worker.start()
+        worker.join(within)
+    if not outcome:
+        raise AutoFailed(found.paths(), agent, f"the coord store gave no answer within {within:.0f} s "
+                                               "(a slow or unreachable remote)")
+    result = outcome[0]
+    if isinstance(result, BaseException):  # whatever stopped it, the edit or commit must not go ahead
+        render = getattr(result, "render", None)
+        raise AutoFailed(found.paths(), agent, render() if callable(render) else str(result)) from result
+    return [HeldClaim.from_toml(data) for data in result]
 
 
 def edit_denial(repo: LeanRepo, agent: str | None, paths: Sequence[str], index: ClaimIndex,
@@ -121,7 +145,7 @@ def edit_denial(repo: LeanRepo, agent: str | None, paths: Sequence[str], index: 
     if not found or os.environ.get(GUARD_PROBE_ENV):
         return None  # nothing to write, or doctor's probe: an edit nobody makes claims nothing
     try:
-        write(repo, agent, found)
+        write(repo, agent, found, within=GUARD_WRITE_SECONDS)
     except AutoFailed as exc:
         return (f"gitcoord: {exc.head}, so this edit is denied: {exc.reason}\n"
                 "Retry the edit (it claims the path again), or claim it yourself first: "
