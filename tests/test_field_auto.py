@@ -386,3 +386,18 @@ def test_claiming_an_auto_claim_explicitly_makes_it_an_ordinary_claim(team: tupl
     [mine] = claims_json(alpha)
     assert (mine["id"], mine["token"], mine["auto"], mine["message"]) == (auto["id"], auto["token"], False,
                                                                           "keeping it")
+
+
+def test_commit_all_claims_through_git_s_temporary_index(team: tuple[Path, Path]) -> None:
+    """`git commit -a` stages into a temporary index (GIT_INDEX_FILE): the claim's write must
+    neither use nor disturb it."""
+    alpha, _ = team
+    assert run(alpha, "hooks", "install", "--mode", "auto").code == 0
+    (alpha / "README.md").write_text("changed\n")
+    done = commit(alpha, "-a", "-m", "edit the readme", agent="alpha")
+    assert done.returncode == 0, done.stderr
+    assert git(alpha, "show", "--name-only", "--format=", "HEAD") == "README.md"
+    assert git(alpha, "status", "--porcelain") == ""
+    [claim] = claims_json(alpha)
+    assert (claim["resource"], claim["auto"]) == ("README.md", True)
+    assert f"Coord-Claim: {claim['id']}@{claim['token']}" in git(alpha, "log", "-1", "--format=%B")
