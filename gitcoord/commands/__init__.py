@@ -1,17 +1,7 @@
-"""Command groups beyond the core, one module per area, each with `register(cli)`.
+"""The CLI's commands, one module per area; `gitcoord.cli` gathers them into the `gitcoord` group.
 
-The core commands (init, start, claim, check-in, release, claims, status, log)
-live in `gitcoord.cli`. Modules here must not import heavy libraries at module
-level: every `gitcoord` invocation imports them.
+`base` holds what they share (the group's context, `coord()`, the common options). Imports point
+down only: command modules import `base` and the library, never `gitcoord.cli` nor each other.
+Every `gitcoord` run imports every command module, so none imports a heavy library at module
+level: the work is imported inside the command that needs it.
 """
-
-from __future__ import annotations
-
-import click
-
-from gitcoord.commands import agents, enforcement, protocol, publishing
-
-
-def register_all(cli: click.Group) -> None:
-    for module in (protocol, enforcement, publishing, agents):
-        module.register(cli)

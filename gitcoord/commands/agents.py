@@ -11,17 +11,7 @@ from pathlib import Path
 import click
 
 from gitcoord import output
-from gitcoord.cli import Ctx, agent_option, json_option
-
-
-def _repo_path() -> Path:
-    ctx = click.get_current_context().find_object(Ctx)
-    return Path(ctx.repo if ctx else ".").resolve()
-
-
-def _ctx_agent(agent: str | None) -> str | None:
-    ctx = click.get_current_context().find_object(Ctx)
-    return agent or (ctx.agent if ctx else None)
+from gitcoord.commands.base import agent_option, ctx_agent, json_option, repo_path
 
 
 @click.command()
@@ -53,7 +43,7 @@ def mcp(agent: str | None) -> None:
     """
     from gitcoord.mcp import serve
 
-    serve(_repo_path(), _ctx_agent(agent))
+    serve(repo_path(), ctx_agent(agent))
 
 
 @click.command()
@@ -67,7 +57,7 @@ def doctor(as_json: bool) -> None:
     from gitcoord.doctor import diagnose, render
     from gitcoord.errors import Refused, Unavailable
 
-    report = diagnose(_repo_path())
+    report = diagnose(repo_path())
     if as_json:
         output.print_json(report)
     else:
@@ -93,14 +83,11 @@ def integrate(target: str, remove: bool, as_json: bool) -> None:
     """
     from gitcoord.integrate import integrate as run
 
-    result = run(_repo_path(), target, remove=remove)
+    result = run(repo_path(), target, remove=remove)
     if as_json:
         return output.print_json(result)
     for line in result["done"]:
         output.say(line)
 
 
-def register(cli: click.Group) -> None:
-    """Add this area's commands to the `gitcoord` group."""
-    for command in (demo, mcp, doctor, integrate):
-        cli.add_command(command)
+COMMANDS = (demo, mcp, doctor, integrate)

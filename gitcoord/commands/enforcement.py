@@ -13,16 +13,11 @@ from typing import Any
 import click
 
 from gitcoord import output
-from gitcoord.cli import Ctx, json_option
+from gitcoord.commands.base import json_option, repo_path
 from gitcoord.constants import HOOK_MODES
 from gitcoord.errors import Refused
 
-MODE_CHOICE = click.Choice(list(HOOK_MODES))
-
-
-def _repo_path() -> Path:
-    ctx = click.get_current_context().find_object(Ctx)
-    return Path(ctx.repo if ctx else ".").resolve()
+MODE_CHOICE = click.Choice(HOOK_MODES)
 
 
 @click.group("hooks")
@@ -43,7 +38,7 @@ def hooks_install(mode: str | None, server: bool, as_json: bool) -> None:
     """
     from gitcoord.hooks.install import install
 
-    report = install(_repo_path(), mode=mode, server=server).as_dict()
+    report = install(repo_path(), mode=mode, server=server).as_dict()
     if as_json:
         return output.print_json(report)
     how = f" through {report['manager']}" if report["manager"] not in ("none", "tracked") else ""
@@ -67,7 +62,7 @@ def hooks_uninstall(as_json: bool) -> None:
     """Remove gitcoord's hooks and put back the ones they replaced."""
     from gitcoord.hooks.install import uninstall
 
-    report = uninstall(_repo_path()).as_dict()
+    report = uninstall(repo_path()).as_dict()
     if as_json:
         return output.print_json(report)
     output.say(f"removed {', '.join(report['removed']) or 'nothing'} from {report['hooks_dir']}.")
@@ -90,7 +85,7 @@ def verify(revrange: tuple[str, ...], fetch: bool, as_json: bool) -> None:
     from gitcoord.hooks.verify import verify_range
 
     scrub_hook_env()
-    path = _repo_path()
+    path = repo_path()
     if fetch:
         from gitcoord.coordinator import Coordinator
 
@@ -148,7 +143,4 @@ def hook_run(args: tuple[str, ...]) -> None:
         raise click.exceptions.Exit(code)
 
 
-def register(cli: click.Group) -> None:
-    """Add this area's commands to the `gitcoord` group."""
-    for command in (hooks_group, verify, guard, hook_run):
-        cli.add_command(command)
+COMMANDS = (hooks_group, verify, guard, hook_run)

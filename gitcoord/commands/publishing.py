@@ -7,36 +7,23 @@ module, and `notion_client` is loaded only by the notion commands.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
 from gitcoord import output
-
-
-def register(cli: click.Group) -> None:
-    """Add this area's commands to the `gitcoord` group."""
-    cli.add_command(dashboard)
-    cli.add_command(notion)
-    cli.add_command(ci)
-
-
-def _coord() -> Any:
-    from gitcoord.cli import coord
-
-    return coord()
+from gitcoord.commands.base import coord, json_option
 
 
 @click.command()
 @click.option("--out", "out", default="gitcoord-dashboard.html", show_default=True, metavar="FILE",
               type=click.Path(dir_okay=False, path_type=Path), help="Where to write the HTML page.")
 @click.option("--fetch/--no-fetch", default=True, help="Fetch the remote first (remote mode).")
-@click.option("--json", "as_json", is_flag=True, help="Print a stable JSON document.")
+@json_option
 def dashboard(out: Path, fetch: bool, as_json: bool) -> None:
     """Write a self-contained HTML dashboard (no network needed to view it)."""
     from gitcoord.dashboard import write_dashboard
 
-    with _coord() as c:
+    with coord() as c:
         path = write_dashboard(c, out, fetch=fetch)
     if as_json:
         return output.print_json({"path": str(path), "bytes": path.stat().st_size})
@@ -50,14 +37,14 @@ def notion() -> None:
 
 @notion.command("setup")
 @click.option("--parent", required=True, metavar="PAGE_ID", help="The Notion page to create the databases under.")
-@click.option("--json", "as_json", is_flag=True, help="Print a stable JSON document.")
+@json_option
 def notion_setup(parent: str, as_json: bool) -> None:
     """Create the databases (or add missing properties) and record their ids in .coord/config.toml."""
     from gitcoord.notion import sync as notion_sync
     from gitcoord.validate import check_text
 
     check_text(parent, "parent page id", 200)
-    with _coord() as c:
+    with coord() as c:
         api = notion_sync.connect(c)
         api.command = "setup"
         result = notion_sync.setup(c, api, parent)
@@ -76,7 +63,7 @@ def notion_sync_cmd(dry_run: bool, as_json: bool) -> None:
     from gitcoord.notion import sync as notion_sync
     from gitcoord.notion.progress import for_output
 
-    with _coord() as c, for_output(as_json) as progress:
+    with coord() as c, for_output(as_json) as progress:
         counts = notion_sync.sync(c, notion_sync.connect(c), dry_run=dry_run, progress=progress)
     if as_json:
         return output.print_json(counts)
@@ -98,7 +85,7 @@ def ci() -> None:
               help="What the workflow installs with pip (a name, a path or a git URL).")
 @click.option("--coord/--no-coord", "on_coord", default=True, show_default=True,
               help="Also commit the workflow on the coord branch, where pushes to it are read from.")
-@click.option("--json", "as_json", is_flag=True, help="Print a stable JSON document.")
+@json_option
 def ci_github(install: str, on_coord: bool, as_json: bool) -> None:
     """Write .github/workflows/gitcoord-notion.yml (sync on push to coord, every 15 min, by hand).
 
@@ -109,7 +96,7 @@ def ci_github(install: str, on_coord: bool, as_json: bool) -> None:
     from gitcoord.ci import put_workflow_on_coord, write_workflow
     from gitcoord.errors import InvalidInput
 
-    with _coord() as c:
+    with coord() as c:
         if c.top is None:
             raise InvalidInput("ci github needs a working tree to write the workflow in.")
         path = write_workflow(c.top, branch=c.store.branch, install=install)
@@ -123,3 +110,6 @@ def ci_github(install: str, on_coord: bool, as_json: bool) -> None:
         where = f"the {c.store.branch} branch" + (f" (pushed to {c.store.remote})" if c.store.remote else "")
         output.say(f"{'committed it on' if coord_state == 'updated' else 'already on'} {where}, "
                    "so pushes there run it.")
+
+
+COMMANDS = (dashboard, notion, ci)

@@ -1,0 +1,108 @@
+"""CLI commands: claims (DESIGN §4-5): claim, check-in, release, claims.
+
+`claim` is a hot path: nothing here imports more than click and `output` at module level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from gitcoord import output
+from gitcoord.commands.base import agent_option, coord, fetch_option, json_option
+from gitcoord.errors import Refused
+
+CLAIM_COLUMNS = ["id", "agent", "resource", "mode", "state", "until", "%", "message"]
+
+
+@click.command()
+@click.argument("resources", nargs=-1, required=True)
+@click.option("--minutes", type=float, default=None, help="Lease length (default from config: 30).")
+@click.option("--shared", is_flag=True, help="A shared claim: conflicts only with exclusive ones.")
+@click.option("-m", "--message", default="", help="What you are doing with it.")
+@click.option("--wait", type=float, default=0, metavar="SECS", help="Keep trying up to SECS seconds.")
+@agent_option
+@json_option
+def claim(resources: tuple[str, ...], minutes: float | None, shared: bool, message: str, wait: float,
+          agent: str | None, as_json: bool) -> None:
+    """Claim RESOURCES (paths, dirs/, globs, scheme:names), all or nothing."""
+    with coord(agent) as c:
+        granted = c.claim(list(resources), minutes=minutes, shared=shared, message=message, wait=wait)
+        views = [c.claim_view(g, c.store.clock(), c.agent) for g in granted]
+    if as_json:
+        return output.print_json(views)
+    for v in views:
+        output.say(f"claimed {v['resource']} as {v['id']} (token {v['token']}, {v['mode']}) "
+                   f"until {v['expires_at']}", style="green")
+
+
+@click.command("check-in")
+@click.argument("resources", nargs=-1)
+@click.option("--progress", type=int, default=None, metavar="P", help="Progress in percent.")
+@click.option("-m", "--message", default="", help="What you are doing now.")
+@click.option("--minutes", type=float, default=None, help="New lease length.")
+@agent_option
+@json_option
+def check_in(resources: tuple[str, ...], progress: int | None, message: str, minutes: float | None,
+             agent: str | None, as_json: bool) -> None:
+    """Heartbeat: renew my claims (all, or RESOURCES) and record progress."""
+    with coord(agent) as c:
+        result = c.check_in(list(resources), progress=progress, message=message, minutes=minutes)
+    if as_json:
+        output.print_json(result)
+    else:
+        renewed = ", ".join(result["renewed"]) or "no claims"
+        output.say(f"checked in ({renewed} renewed); next check-in by {result['next_check_in']:%H:%M}Z.")
+    if result["lost"]:
+        from gitcoord.briefing import removal_proof
+
+        lost = "; ".join(f"{x['id']} on {x['resource']}" + (f", now {x['now_held_by']}'s" if x["now_held_by"] else "")
+                         + removal_proof(x) for x in result["lost"])
+        raise Refused(f"you lost claims since your last check-in: {lost}.",
+                      hint="stop editing them; claim them again (gitcoord claim ... --wait) before you go on.")
+
+
+@click.command()
+@click.argument("resources", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="Release every claim I hold.")
+@click.option("-m", "--message", default="", help="What was done.")
+@click.option("--force", is_flag=True, help="Release someone else's claim (humans; recorded).")
+@click.option("--reason", default="", help="Why, for --force (recorded in the commit).")
+@agent_option
+@json_option
+def release(resources: tuple[str, ...], all_: bool, message: str, force: bool, reason: str,
+            agent: str | None, as_json: bool) -> None:
+    """Release RESOURCES (or claim ids), or --all."""
+    with coord(agent) as c:
+        released = c.release(list(resources), all=all_, message=message, force=force, reason=reason)
+    if as_json:
+        return output.print_json([r.model_dump(mode="json") for r in released])
+    if not released:
+        output.say("nothing to release.")
+    for r in released:
+        output.say(f"released {r.resource} ({r.id}, {r.agent})")
+
+
+@click.command()
+@click.option("--all", "all_", is_flag=True, help="Also dead claims still in the tree.")
+@fetch_option
+@agent_option
+@json_option
+def claims(all_: bool, fetch: bool, agent: str | None, as_json: bool) -> None:
+    """List live claims."""
+    with coord(agent) as c:
+        found = c.claims(all=all_, fetch=fetch)
+    if as_json:
+        return output.print_json(found)
+    output.table("claims", CLAIM_COLUMNS, _claims_rows(found))
+
+
+def _claims_rows(claims: Sequence[dict[str, Any]]) -> list[list[Any]]:
+    return [[c["id"], c["agent"], c["resource"], output.claim_mode(c), c["state"],
+             output.short_time(c["expires_at"]), c.get("progress") if c.get("progress") is not None else "",
+             c.get("message", "")] for c in claims]
+
+
+COMMANDS = (claim, check_in, release, claims)

@@ -1,0 +1,45 @@
+"""CLI commands: messages between agents (DESIGN §5): send, inbox."""
+
+from __future__ import annotations
+
+import click
+
+from gitcoord import output
+from gitcoord.commands.base import agent_option, coord, done, fetch_option, json_option, show, words
+
+
+@click.command()
+@click.option("--to", "to", required=True, metavar="AGENT|any", help="The recipient (any: every agent).")
+@click.option("--reply-to", default="", metavar="ID", help="The message this answers.")
+@click.argument("message", nargs=-1, required=True)
+@agent_option
+@json_option
+def send(to: str, reply_to: str, message: tuple[str, ...], agent: str | None, as_json: bool) -> None:
+    """Leave MESSAGE for an agent, or for every agent."""
+    with coord(agent) as c:
+        record = c.send(to, words(message, "message"), reply_to=reply_to)
+    done(record, as_json, f"sent {record.id} to {to}.")
+
+
+@click.command()
+@click.argument("ids", nargs=-1, metavar="[ID]...")
+@click.option("--all", "all_", is_flag=True, help="Also messages already read.")
+@click.option("--mark-read", is_flag=True, help="Mark the unread messages (or IDs) as read.")
+@fetch_option
+@agent_option
+@json_option
+def inbox(ids: tuple[str, ...], all_: bool, mark_read: bool, fetch: bool, agent: str | None,
+          as_json: bool) -> None:
+    """Messages to me or to everyone: unread ones (read-only unless --mark-read)."""
+    if ids and not mark_read:
+        raise click.UsageError("IDs go with --mark-read.")
+    with coord(agent) as c:
+        found = c.mark_read(list(ids) if ids else None) if mark_read else c.inbox(all=all_, fetch=fetch)
+    if mark_read and not as_json:
+        output.say(f"marked {len(found)} message(s) read: {', '.join(m.id for m in found) or 'none'}.")
+        return
+    show(found, as_json, "inbox", ["id", "from", "to", "reply to", "message"],
+         lambda m: [m.id, m.from_agent, m.to, m.reply_to, m.body])
+
+
+COMMANDS = (send, inbox)
