@@ -401,3 +401,13 @@ def test_commit_all_claims_through_git_s_temporary_index(team: tuple[Path, Path]
     [claim] = claims_json(alpha)
     assert (claim["resource"], claim["auto"]) == ("README.md", True)
     assert f"Coord-Claim: {claim['id']}@{claim['token']}" in git(alpha, "log", "-1", "--format=%B")
+
+
+def test_a_path_no_claim_can_name_is_denied_with_the_reason(team: tuple[Path, Path]) -> None:
+    alpha, _ = team
+    count = coord_commits(alpha)
+    for name in ("db:x\\y.py", "a\\b.py"):
+        reason = denial(guard(alpha, claude_call(alpha, "Write", str(alpha / name)), "alpha"))
+        assert f"auto mode could not claim {name} for alpha, so this edit is denied" in reason
+        assert "contains a backslash" in reason
+    assert coord_commits(alpha) == count

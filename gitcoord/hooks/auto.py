@@ -77,8 +77,13 @@ def literal_resource(path: str) -> str:
     head = text.split("/", 1)[0]
     if ":" in head and head[:1].isascii() and head[:1].islower():
         from gitcoord.claims import parse_resource
+        from gitcoord.errors import InvalidInput
 
-        if parse_resource(text).kind == "named":
+        try:
+            named = parse_resource(text).kind == "named"
+        except InvalidInput:
+            named = False  # no resource at all: the write refuses it and says why
+        if named:
             text = f"[{text[0]}]{text[1:]}"
     return text
 
