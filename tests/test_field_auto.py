@@ -411,3 +411,27 @@ def test_a_path_no_claim_can_name_is_denied_with_the_reason(team: tuple[Path, Pa
         assert f"auto mode could not claim {name} for alpha, so this edit is denied" in reason
         assert "contains a backslash" in reason
     assert coord_commits(alpha) == count
+
+
+def test_a_codex_patch_claims_every_path_it_touches_in_one_write(team: tuple[Path, Path]) -> None:
+    alpha, beta = team
+    patch = ("*** Begin Patch\n*** Add File: src/new.py\n+x\n*** Update File: src/old.py\n"
+             "*** Move to: src/moved.py\n*** End Patch\n")
+    call = {"session_id": "s", "turn_id": "t", "cwd": str(alpha), "hook_event_name": "PreToolUse", "model": "m",
+            "permission_mode": "default", "tool_name": "apply_patch", "tool_use_id": "c1",
+            "tool_input": {"command": patch}}
+    count = coord_commits(alpha)
+    env = dict(os.environ, **{AGENT_ENV: "alpha"})
+    res = subprocess.run([sys.executable, "-m", "gitcoord", "guard", "--format", "codex"], input=json.dumps(call),
+                         cwd=alpha, capture_output=True, text=True, env=env)
+    assert allowed(res), res.stdout + res.stderr
+    assert coord_commits(alpha) == count + 1
+    assert sorted(c["resource"] for c in claims_json(alpha)) == ["src/moved.py", "src/new.py", "src/old.py"]
+    # all or nothing: beta's patch touching one of them and a free path claims neither
+    call["cwd"] = str(beta)
+    call["tool_input"] = {"command": patch.replace("src/new.py", "src/free.py")}
+    env[AGENT_ENV] = "beta"
+    res = subprocess.run([sys.executable, "-m", "gitcoord", "guard", "--format", "codex"], input=json.dumps(call),
+                         cwd=beta, capture_output=True, text=True, env=env)
+    assert "src/old.py is claimed: alpha's exclusive claim" in denial(res)
+    assert coord_commits(alpha) == count + 1
