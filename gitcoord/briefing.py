@@ -10,7 +10,7 @@ from gitcoord import output
 _MORE = {"help_requests": "gitcoord help-requests list --open", "messages": "gitcoord inbox",
          "my_tasks": "gitcoord task list", "decisions": "gitcoord decisions list",
          "errors": "gitcoord errors list --open", "active_claims": "gitcoord claims",
-         "stale_agents": "gitcoord status", "lost_claims": "gitcoord claims"}
+         "stale_agents": "gitcoord status", "lost_claims": "gitcoord claims", "conflicts": "gitcoord conflicts"}
 
 
 def _help(h: dict[str, Any]) -> str:
@@ -74,6 +74,18 @@ def _claim(c: dict[str, Any]) -> str:
     return f"{c['id']} {c['resource']} ({output.claim_mode(c)}, {who}) until {output.short_time(c['expires_at'])}"
 
 
+def coming_conflicts(items: list[dict[str, Any]]) -> list[str]:
+    """One line per branch an agent's work would conflict with: the paths, and the next step."""
+    by_branch: dict[tuple[str, str], list[str]] = {}
+    nexts: dict[tuple[str, str], str] = {}
+    for item in items:
+        key = (item["with"], item["branch"])
+        by_branch.setdefault(key, []).append(item["path"])
+        nexts[key] = item["next"]
+    return [f"{', '.join(paths)} with {who}'s branch {branch} -> {nexts[(who, branch)]}"
+            for (who, branch), paths in by_branch.items()]
+
+
 def render_context(ctx: dict[str, Any]) -> str:
     """The startup context as short ordered lines, each with its id and the command to act."""
     lines = [f"You are {ctx['agent']} (session {ctx['session_id']}). "
@@ -81,6 +93,8 @@ def render_context(ctx: dict[str, Any]) -> str:
     sections: list[tuple[str, str, list[str]]] = [
         ("lost_claims", "Claims taken from you since your last write (stop editing these; claim again first)",
          [_lost(c) for c in ctx.get("lost_claims", [])]),
+        ("conflicts", "Your files that would conflict with another branch (before anyone merges)",
+         coming_conflicts(ctx.get("conflicts", []))),
         ("help_requests", "Help requests for you (answer these first)", [_help(h) for h in ctx["help_requests"]]),
         ("messages", "Unread messages (then: gitcoord inbox --mark-read)", [_message(m) for m in ctx["messages"]]),
         ("my_tasks", "Your tasks", [_task(t) for t in ctx["my_tasks"]]),
@@ -136,4 +150,5 @@ _OPTIONAL_TABLES: list[tuple[str, str, list[str]]] = [
     ("errors", "open errors", ["id", "severity", "type", "agent", "message"]),
     ("decisions", "pending decisions", ["id", "impact", "agent", "status", "review", "title"]),
     ("tasks", "tasks", ["id", "priority", "status", "assignee", "title"]),
+    ("conflicts", "coming conflicts (gitcoord conflicts)", ["between", "conflicts", "overlap", "next"]),
 ]

@@ -13,6 +13,7 @@ next to `.coord/`, where every later coord write carries it along.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -55,8 +56,12 @@ def _yaml_string(text: str) -> str:
 BRIDGE_KEY_SECRET = "GITCOORD_BRIDGE_SSH_KEY"
 
 
-def render_workflow(*, branch: str = "coord", install: str = "gitcoord", python: str = "3.12") -> str:
+def render_workflow(*, branch: str = "coord", install: str = "gitcoord", python: str = "3.12",
+                    default_branch: str = "main") -> str:
     """The workflow text. `install` is what `pip install` gets (a name, a path or a git URL).
+
+    A push to `default_branch` runs `gitcoord release --merged` instead of the sync: the
+    claims whose work landed there are released (see `gitcoord.merged`).
 
     Raises `InvalidInput` for an install spec that could change the workflow (see `check_install`).
     """
@@ -78,7 +83,7 @@ name: "gitcoord notion sync"
 
 "on":
   push:
-    branches: [{_yaml_string(branch)}]
+    branches: [{_yaml_string(branch)}, {_yaml_string(default_branch)}]
   schedule:
     - cron: "*/15 * * * *"
   workflow_dispatch: {{}}
@@ -92,6 +97,7 @@ permissions:
 
 jobs:
   sync:
+    if: github.event_name != 'push' || github.ref_name != github.event.repository.default_branch
     runs-on: ubuntu-latest
     timeout-minutes: 20
     env:
@@ -124,15 +130,54 @@ jobs:
         env:
           NOTION_TOKEN: "${{{{ secrets.NOTION_TOKEN }}}}"
         run: gitcoord notion sync
+
+  release-merged:
+    # Claims marked until-merged go once every commit made under them is on the default branch.
+    if: github.event_name == 'push' && github.ref_name == github.event.repository.default_branch
+    runs-on: ubuntu-latest
+    timeout-minutes: 10
+    steps:
+      - uses: actions/checkout@v4
+        with:
+          fetch-depth: 0
+      - uses: actions/setup-python@v5
+        with:
+          python-version: "{python}"
+      - name: Install gitcoord
+        run: {install_command}
+      - name: Identify the release's commits
+        run: |
+          git config user.name "gitcoord release on merge"
+          git config user.email "gitcoord-release-on-merge@users.noreply.github.com"
+      - name: Release the claims whose work landed
+        env:
+          DEFAULT_BRANCH: "${{{{ github.event.repository.default_branch }}}}"
+        run: gitcoord release --merged "origin/$DEFAULT_BRANCH"
 """
 
 
-def write_workflow(top: Path, *, branch: str = "coord", install: str = "gitcoord") -> Path:
+def write_workflow(top: Path, *, branch: str = "coord", install: str = "gitcoord",
+                   default_branch: str = "main") -> Path:
     """Write the workflow under `top` (the working tree); the path written. Never through a
     symbolic link that leaves the repository (exit 2)."""
     from gitcoord.safepath import write_inside
 
-    return write_inside(top, top / WORKFLOW_PATH, render_workflow(branch=branch, install=install))
+    return write_inside(top, top / WORKFLOW_PATH, render_workflow(branch=branch, install=install,
+                                                                  default_branch=default_branch))
+
+
+def default_branch_name(coord: Coordinator) -> str:
+    """The default branch's name for the workflow's push trigger ("main" when none is found)."""
+    from gitcoord.conflicts import default_branch_ref
+
+    try:
+        ref = default_branch_ref(coord)
+    except InvalidInput:
+        return "main"
+    prefix = f"refs/remotes/{coord.store.remote}/" if coord.store.remote else "refs/heads/"
+    name = ref.removeprefix(prefix).removeprefix("refs/heads/")
+    # It lands in the workflow's YAML: only a plain branch name, else the usual one.
+    return name if re.fullmatch(r"[A-Za-z0-9._/-]{1,200}", name) else "main"
 
 
 def put_workflow_on_coord(coord: Coordinator, text: str) -> bool:

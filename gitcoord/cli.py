@@ -15,7 +15,18 @@ from collections.abc import Sequence
 import click
 
 from gitcoord import output
-from gitcoord.commands import agents, claims, enforcement, help, journal, messages, publishing, session, tasks
+from gitcoord.commands import (
+    agents,
+    automatic,
+    claims,
+    enforcement,
+    help,
+    journal,
+    messages,
+    publishing,
+    session,
+    tasks,
+)
 from gitcoord.commands.base import Ctx, agent_option
 from gitcoord.errors import GitcoordError
 
@@ -60,7 +71,7 @@ def cli(ctx: click.Context, repo: str, agent: str | None) -> None:
 
 def _add_commands(group: click.Group) -> None:
     """Every area's commands, in the order of DESIGN §5 (`--help` lists them sorted)."""
-    for area in (session, claims, help, messages, tasks, journal, enforcement, publishing, agents):
+    for area in (session, claims, help, messages, tasks, journal, enforcement, publishing, agents, automatic):
         for command in area.COMMANDS:
             group.add_command(command)
 

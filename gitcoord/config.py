@@ -55,6 +55,8 @@ class HooksSection(_Section):
 class ClaimsSection(_Section):
     # A team setting, not each clone's core.ignorecase: every machine must decide alike.
     ignorecase: StrictBool = False
+    # Auto claims (hooks.mode = "auto") are released when their work lands, unless this is false.
+    release_on_merge: StrictBool = True
 
 
 class ReviewSection(_Section):

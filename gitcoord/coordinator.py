@@ -25,6 +25,9 @@ from typing import Any, Literal, TypeVar
 from gitcoord import leases
 from gitcoord.claims import Resource, parse_resource
 from gitcoord.config import Config, load_config, write_default_config
+from gitcoord.conflicts import for_agent as coming_conflicts
+from gitcoord.conflicts import for_status as conflicts_for_status
+from gitcoord.conflicts import record_position
 from gitcoord.constants import AGENT_ENV, AGENT_NAME, CACHE_DIR, CONFIG_PATH, RECORD_ID
 from gitcoord.errors import GitcoordError, InvalidInput, Refused, Unavailable
 from gitcoord.git import Git
@@ -305,6 +308,7 @@ class Coordinator(ProtocolOps):
             record.started_at = txn.now
             record.role = role or record.role
             self._heartbeat(record, txn.now)
+            record_position(self, record)
             # Claims taken since the agent's last write are news for the new session:
             # told here, once, rather than by the session's first check-in.
             self._track_holdings(txn, record)
@@ -319,6 +323,7 @@ class Coordinator(ProtocolOps):
         self.workspace.remember_agent(agent)
         self._prepare_launcher()
         context = self.context(record, lost)
+        context["conflicts"] = coming_conflicts(self, agent)
         context["hooks"] = self._guard_clone()
         return context
 
@@ -376,10 +381,12 @@ class Coordinator(ProtocolOps):
         return view
 
     def claim(self, resources: Sequence[str], *, minutes: float | None = None, shared: bool = False,
-              message: str = "", wait: float = 0, stop: threading.Event | None = None) -> list[Claim]:
+              message: str = "", wait: float = 0, stop: threading.Event | None = None,
+              until_merged: bool = False) -> list[Claim]:
         """Claim every resource or none (exit 3 with the holders when refused).
 
-        Claiming what you already hold renews it and keeps its token. With
+        Claiming what you already hold renews it and keeps its token. `until_merged` marks
+        the claims to be released when their work lands (`gitcoord.merged`). With
         `wait`, keeps trying (with backoff) until granted or `wait` seconds pass,
         or until `stop` is set (the caller gave up: see `_with_wait`).
         """
@@ -392,7 +399,8 @@ class Coordinator(ProtocolOps):
         mode: Literal["exclusive", "shared"] = "shared" if shared else "exclusive"
 
         def work(txn: Txn) -> list[Claim]:
-            granted = self.grant_claims(txn, agent, wanted, mode=mode, lease=lease, message=message)
+            granted = self.grant_claims(txn, agent, wanted, mode=mode, lease=lease, message=message,
+                                        until_merged=until_merged)
             for held in granted:
                 if held.auto:  # claimed on purpose now: no longer what auto mode took
                     held.auto = False
@@ -405,11 +413,11 @@ class Coordinator(ProtocolOps):
 
     def grant_claims(self, txn: Txn, agent: str, wanted: Sequence[Resource], *,
                      mode: Literal["exclusive", "shared"] = "exclusive", lease: timedelta | None = None,
-                     message: str = "") -> list[Claim]:
+                     message: str = "", until_merged: bool = False) -> list[Claim]:
         """Inside a transaction: claim all of `wanted` for `agent` or raise `Refused`.
 
-        Renews what the agent already holds (same id and token), takes over dead
-        claims in the way (recorded in a `Coord-Takeover` trailer).
+        Renews what the agent already holds (same id and token, and `until_merged` once set),
+        takes over dead claims in the way (recorded in a `Coord-Takeover` trailer).
         """
         lease = lease or self.lease
         mine, takeovers = self._grant_check(txn, agent, list(wanted), mode)
@@ -424,6 +432,7 @@ class Coordinator(ProtocolOps):
             claim.session_id = self._session(txn, agent)
             claim.mode, claim.last_check_in, claim.expires_at = mode, txn.now, txn.now + lease
             claim.message = message or claim.message
+            claim.until_merged = until_merged or claim.until_merged
             txn.put(claim)
             granted.append(claim)
         for dead in takeovers:
@@ -482,6 +491,7 @@ class Coordinator(ProtocolOps):
         """The agent's own write: a heartbeat, and the bookkeeping of the claims it holds."""
         record = txn.snap.record(Agent, agent) or Agent(name=agent)
         self._heartbeat(record, txn.now)
+        record_position(self, record)
         self._track_holdings(txn, record)
         if resource is not None:
             record.resource = resource
@@ -566,6 +576,7 @@ class Coordinator(ProtocolOps):
         result: dict[str, Any] = self.write(work)
         if result["lost"]:
             self._annotate_lost(self.store.local_tip(), result["lost"])
+        result["conflicts"] = coming_conflicts(self, agent)
         return result
 
     def _report_lost(self, txn: Txn, record: Agent, *, keep: bool = False) -> list[dict[str, str]]:
@@ -677,6 +688,7 @@ class Coordinator(ProtocolOps):
             "rev": snap.rev if snap.exists else None, "now": now, "agents": self.agents(snap, now),
             "claims": [self.claim_view(c, now, self.agent) for c in self.live_claims(snap, now)]}
         self._extend_status(report, snap, now)
+        report["conflicts"] = conflicts_for_status(self)
         report["skipped"] = snap.skipped
         return report
 

@@ -242,10 +242,16 @@ def _help_tools(server: MCPServer, t: Tools) -> None:
             to, message, priority=priority, resource=resource))
 
     @server.tool()
-    def help_requests(open_only: bool = True, limit: int = LIST_LIMIT) -> Json:
-        """Help requests, open ones first, by priority (at most `limit`)."""
-        return t.call(lambda c: _page("help_requests", c.help_requests(  # type: ignore[no-any-return]
-            open_only=open_only), limit))
+    async def help_requests(open_only: bool = True, limit: int = LIST_LIMIT, wait: float = 0) -> Json:
+        """Help requests, open ones first, by priority (at most `limit`). `wait` (seconds) returns as
+        soon as there is news for me: an open request to me or to anyone, or a change to one of mine."""
+        def work(c: Coordinator, stop: threading.Event) -> Json:
+            from gitcoord import waiting
+
+            found = waiting.help_requests(c, wait, open_only=open_only, stop=stop) if wait else \
+                c.help_requests(open_only=open_only)
+            return _page("help_requests", found, limit)
+        return await t.call_cancellable(work, _nothing_to_undo)  # type: ignore[no-any-return]
 
     @server.tool()
     def ack_help(help_id: str) -> Json:
@@ -263,15 +269,23 @@ def _help_tools(server: MCPServer, t: Tools) -> None:
         return t.call(lambda c: c.send(to, body, reply_to=reply_to))  # type: ignore[no-any-return]
 
     @server.tool()
-    def inbox(all: bool = False, mark_read: bool = False, limit: int = LIST_LIMIT) -> Json:
-        """My unread messages (or `all`), at most `limit`; `mark_read` marks the unread ones shown read."""
-        def work(c: Coordinator) -> Json:
-            shown = _page("messages", c.inbox(all=all), limit)
+    async def inbox(all: bool = False, mark_read: bool = False, limit: int = LIST_LIMIT, wait: float = 0) -> Json:
+        """My unread messages (or `all`), at most `limit`; `mark_read` marks the unread ones shown read.
+        `wait` (seconds) returns as soon as an unread message is there (cancelling stops the wait)."""
+        def work(c: Coordinator, stop: threading.Event) -> Json:
+            from gitcoord import waiting
+
+            found = waiting.inbox(c, wait, all=all, stop=stop) if wait else c.inbox(all=all)
+            shown = _page("messages", found, limit)
             unread = [m.id for m in shown["messages"] if c.agent not in m.read_by]
-            if mark_read and unread:
+            if mark_read and unread and not stop.is_set():  # a caller that gave up has not read them
                 c.mark_read(unread)
             return shown
-        return t.call(work)  # type: ignore[no-any-return]
+        return await t.call_cancellable(work, _nothing_to_undo)  # type: ignore[no-any-return]
+
+
+def _nothing_to_undo(c: Coordinator, result: object) -> None:
+    """A read given up on leaves nothing to take back."""
 
 
 def _task_tools(server: MCPServer, t: Tools) -> None:

@@ -103,6 +103,9 @@ class Agent(Record):
     # left this list by someone else's hand (a takeover, a forced release) was lost.
     held: dict[str, str] = Field(default_factory=dict)
     lost: dict[str, str] = Field(default_factory=dict)  # lost since the last check-in, which reports them
+    # Where the agent works, as of its last write: what `gitcoord conflicts` compares.
+    branch: str = ""
+    head: str = ""
 
     @field_validator("name")
     @classmethod
@@ -128,6 +131,8 @@ class Claim(IdRecord):
     created_at: Timestamp
     last_check_in: Timestamp
     expires_at: Timestamp
+    # Released by `release --merged` once every commit carrying its token reached the default branch.
+    until_merged: bool = False
     auto: bool = False  # claimed by hooks.mode = "auto" (the guard or pre-commit), not by `claim`
 
     @field_validator("resource")

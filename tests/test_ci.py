@@ -30,7 +30,7 @@ def load(repo: Path) -> dict[Any, Any]:
 def test_workflow_triggers_concurrency_permissions_secret(local_repo: Path) -> None:
     flow = load(local_repo)
     triggers = flow["on"]
-    assert triggers["push"]["branches"] == ["coord"]
+    assert triggers["push"]["branches"] == ["coord", "main"]  # main: release --merged (tests/test_field_merged.py)
     assert triggers["schedule"] == [{"cron": "*/15 * * * *"}]
     assert "workflow_dispatch" in triggers
     assert flow["concurrency"]["group"] and flow["concurrency"]["cancel-in-progress"] is False

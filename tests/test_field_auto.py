@@ -435,3 +435,19 @@ def test_a_codex_patch_claims_every_path_it_touches_in_one_write(team: tuple[Pat
                          cwd=beta, capture_output=True, text=True, env=env)
     assert "src/old.py is claimed: alpha's exclusive claim" in denial(res)
     assert coord_commits(alpha) == count + 1
+
+
+def test_an_auto_claim_is_released_when_its_work_is_merged(team: tuple[Path, Path]) -> None:
+    """The other half of issue 15 releases auto claims on merge (claims.release_on_merge, default
+    true); an explicit claim stays."""
+    alpha, beta = team
+    assert run(alpha, "hooks", "install", "--mode", "auto").code == 0
+    assert run(beta, "claim", "src/kept.py", agent="beta").code == 0
+    stage(beta, "src/b.py")
+    stage(beta, "src/kept.py")
+    done = commit(beta, "-m", "beta's work", agent="beta")
+    assert done.returncode == 0, done.stderr
+    assert {c["resource"]: c["auto"] for c in claims_json(alpha)} == {"src/b.py": True, "src/kept.py": False}
+    git(alpha, "merge", "-q", "--no-ff", "-m", "merge beta", "beta-work")  # post-merge runs here
+    assert [c["resource"] for c in claims_json(alpha)] == ["src/kept.py"]
+    assert "Coord-Merge: refs/heads/main" in git(alpha, "log", "-1", "--format=%B", "refs/heads/coord")

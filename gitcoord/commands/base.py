@@ -93,6 +93,13 @@ def fetch_option(func: F) -> F:
                         help="Fetch the remote first (remote mode; --no-fetch reads the local copy).")(func)
 
 
+def wait_option(func: F) -> F:
+    """`--wait SECS` on reads: return as soon as something new for the agent is there."""
+    return click.option("--wait", type=float, default=0, metavar="SECS",
+                        help="Wait up to SECS seconds for something new for you (returns as soon as it is "
+                             "there).")(func)
+
+
 def json_option(func: F) -> F:
     """`--json`: print a stable machine format instead of text for people."""
     return click.option("--json", "as_json", is_flag=True, help="Print a stable JSON document.")(func)

@@ -23,18 +23,22 @@ CLAIM_COLUMNS = ["id", "agent", "resource", "mode", "state", "until", "%", "mess
 @click.option("--shared", is_flag=True, help="A shared claim: conflicts only with exclusive ones.")
 @click.option("-m", "--message", default="", help="What you are doing with it.")
 @click.option("--wait", type=float, default=0, metavar="SECS", help="Keep trying up to SECS seconds.")
+@click.option("--until-merged", is_flag=True,
+              help="Release it when its work lands on the default branch (release --merged).")
 @agent_option
 @json_option
 def claim(resources: tuple[str, ...], minutes: float | None, shared: bool, message: str, wait: float,
-          agent: str | None, as_json: bool) -> None:
+          until_merged: bool, agent: str | None, as_json: bool) -> None:
     """Claim RESOURCES (paths, dirs/, globs, scheme:names), all or nothing."""
     with coord(agent) as c:
-        granted = c.claim(list(resources), minutes=minutes, shared=shared, message=message, wait=wait)
+        granted = c.claim(list(resources), minutes=minutes, shared=shared, message=message, wait=wait,
+                          until_merged=until_merged)
         views = [c.claim_view(g, c.store.clock(), c.agent) for g in granted]
     if as_json:
         return output.print_json(views)
     for v in views:
-        output.say(f"claimed {v['resource']} as {v['id']} (token {v['token']}, {v['mode']}) "
+        lands = ", released when its work lands" if v.get("until_merged") else ""
+        output.say(f"claimed {v['resource']} as {v['id']} (token {v['token']}, {v['mode']}{lands}) "
                    f"until {v['expires_at']}", style="green")
 
 
@@ -55,6 +59,11 @@ def check_in(resources: tuple[str, ...], progress: int | None, message: str, min
     else:
         renewed = ", ".join(result["renewed"]) or "no claims"
         output.say(f"checked in ({renewed} renewed); next check-in by {result['next_check_in']:%H:%M}Z.")
+        if result.get("conflicts"):
+            from gitcoord.briefing import coming_conflicts
+
+            for line in coming_conflicts(result["conflicts"]):
+                output.say(f"coming conflict: {line}", style="yellow")
     if result["lost"]:
         from gitcoord.briefing import removal_proof
 
@@ -70,11 +79,15 @@ def check_in(resources: tuple[str, ...], progress: int | None, message: str, min
 @click.option("-m", "--message", default="", help="What was done.")
 @click.option("--force", is_flag=True, help="Release someone else's claim (humans; recorded).")
 @click.option("--reason", default="", help="Why, for --force (recorded in the commit).")
+@click.option("--merged", is_flag=True,
+              help="Release the until-merged claims whose work landed on REF (default: the default branch).")
 @agent_option
 @json_option
-def release(resources: tuple[str, ...], all_: bool, message: str, force: bool, reason: str,
+def release(resources: tuple[str, ...], all_: bool, message: str, force: bool, reason: str, merged: bool,
             agent: str | None, as_json: bool) -> None:
-    """Release RESOURCES (or claim ids), or --all."""
+    """Release RESOURCES (or claim ids), or --all; or, with --merged [REF], what landed."""
+    if merged:
+        return _release_merged(resources, all_=all_, force=force, agent=agent, as_json=as_json)
     with coord(agent) as c:
         released = c.release(list(resources), all=all_, message=message, force=force, reason=reason)
     if as_json:
@@ -83,6 +96,30 @@ def release(resources: tuple[str, ...], all_: bool, message: str, force: bool, r
         output.say("nothing to release.")
     for r in released:
         output.say(f"released {r.resource} ({r.id}, {r.agent})")
+
+
+def _release_merged(resources: tuple[str, ...], *, all_: bool, force: bool, agent: str | None,
+                    as_json: bool) -> None:
+    """`release --merged [REF]`: release what landed (see `gitcoord.merged`)."""
+    from gitcoord.errors import InvalidInput
+    from gitcoord.merged import release_merged
+
+    if all_ or force:
+        raise InvalidInput("--merged goes alone: it releases the until-merged claims whose work landed.",
+                           hint="gitcoord release --merged [REF]")
+    if len(resources) > 1:
+        raise InvalidInput(f"--merged takes at most one REF, not {len(resources)} arguments.",
+                           hint="gitcoord release --merged [REF], e.g. gitcoord release --merged origin/main")
+    with coord(agent) as c:
+        result = release_merged(c, resources[0] if resources else None)
+    if as_json:
+        return output.print_json(result)
+    if not result["released"]:
+        output.say(f"nothing landed on {result['ref']} ({result['commit'][:12]}) to release.")
+    for r in result["released"]:
+        output.say(f"released {r['resource']} ({r['id']}, {r['agent']}): its work landed on {result['ref']}.")
+    for k in result["kept"]:
+        output.say(f"kept {k['resource']} ({k['id']}, {k['agent']}): {k['why']}.")
 
 
 @click.command()

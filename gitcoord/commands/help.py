@@ -6,7 +6,18 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from gitcoord.commands.base import PRIORITIES, agent_option, clip, coord, done, fetch_option, json_option, show, words
+from gitcoord.commands.base import (
+    PRIORITIES,
+    agent_option,
+    clip,
+    coord,
+    done,
+    fetch_option,
+    json_option,
+    show,
+    wait_option,
+    words,
+)
 
 if TYPE_CHECKING:
     from gitcoord.records import HelpRequest
@@ -39,13 +50,19 @@ def _row(h: HelpRequest) -> list[Any]:
 
 @help_requests.command("list")
 @click.option("--open", "open_only", is_flag=True, help="Only requests not yet resolved.")
+@wait_option
 @fetch_option
 @agent_option
 @json_option
-def help_list(open_only: bool, fetch: bool, agent: str | None, as_json: bool) -> None:
+def help_list(open_only: bool, wait: float, fetch: bool, agent: str | None, as_json: bool) -> None:
     """Help requests, open ones first, by priority."""
     with coord(agent) as c:
-        found = c.help_requests(open_only=open_only, fetch=fetch)
+        if wait:
+            from gitcoord import waiting
+
+            found = waiting.help_requests(c, wait, open_only=open_only)
+        else:
+            found = c.help_requests(open_only=open_only, fetch=fetch)
     show(found, as_json, "help requests", ["id", "priority", "status", "from", "to", "resource", "message"], _row)
 
 

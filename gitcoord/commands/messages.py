@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from gitcoord import output
-from gitcoord.commands.base import agent_option, coord, done, fetch_option, json_option, show, words
+from gitcoord.commands.base import agent_option, coord, done, fetch_option, json_option, show, wait_option, words
 
 
 @click.command()
@@ -25,16 +25,24 @@ def send(to: str, reply_to: str, message: tuple[str, ...], agent: str | None, as
 @click.argument("ids", nargs=-1, metavar="[ID]...")
 @click.option("--all", "all_", is_flag=True, help="Also messages already read.")
 @click.option("--mark-read", is_flag=True, help="Mark the unread messages (or IDs) as read.")
+@wait_option
 @fetch_option
 @agent_option
 @json_option
-def inbox(ids: tuple[str, ...], all_: bool, mark_read: bool, fetch: bool, agent: str | None,
+def inbox(ids: tuple[str, ...], all_: bool, mark_read: bool, wait: float, fetch: bool, agent: str | None,
           as_json: bool) -> None:
     """Messages to me or to everyone: unread ones (read-only unless --mark-read)."""
     if ids and not mark_read:
         raise click.UsageError("IDs go with --mark-read.")
+    if wait and mark_read:
+        raise click.UsageError("--wait goes with reading the inbox, not with --mark-read.")
     with coord(agent) as c:
-        found = c.mark_read(list(ids) if ids else None) if mark_read else c.inbox(all=all_, fetch=fetch)
+        if wait:
+            from gitcoord import waiting
+
+            found = waiting.inbox(c, wait, all=all_)
+        else:
+            found = c.mark_read(list(ids) if ids else None) if mark_read else c.inbox(all=all_, fetch=fetch)
     if mark_read and not as_json:
         output.say(f"marked {len(found)} message(s) read: {', '.join(m.id for m in found) or 'none'}.")
         return

@@ -87,19 +87,20 @@ def ci() -> None:
               help="Also commit the workflow on the coord branch, where pushes to it are read from.")
 @json_option
 def ci_github(install: str, on_coord: bool, as_json: bool) -> None:
-    """Write .github/workflows/gitcoord-notion.yml (sync on push to coord, every 15 min, by hand).
+    """Write .github/workflows/gitcoord-notion.yml (sync on push to coord, every 15 min, by hand;
+    release --merged on push to the default branch).
 
     The file is written in the working tree, to commit on the default branch (scheduled and
     manual runs read it there), and committed on the coord branch (a push runs the workflow
     found in the pushed commit).
     """
-    from gitcoord.ci import put_workflow_on_coord, write_workflow
+    from gitcoord.ci import default_branch_name, put_workflow_on_coord, write_workflow
     from gitcoord.errors import InvalidInput
 
     with coord() as c:
         if c.top is None:
             raise InvalidInput("ci github needs a working tree to write the workflow in.")
-        path = write_workflow(c.top, branch=c.store.branch, install=install)
+        path = write_workflow(c.top, branch=c.store.branch, install=install, default_branch=default_branch_name(c))
         coord_state = "skipped"
         if on_coord:
             coord_state = "updated" if put_workflow_on_coord(c, path.read_text(encoding="utf-8")) else "unchanged"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from gitcoord.errors import GitcoordError
 
-HOOKS = ("pre-commit", "prepare-commit-msg", "pre-push", "pre-receive")
+HOOKS = ("pre-commit", "prepare-commit-msg", "pre-push", "pre-receive", "post-merge")
 _STDIN_HOOKS = ("pre-push", "pre-receive")
 
 
@@ -62,6 +62,10 @@ def dispatch(hook: str, mode: str | None, args: list[str], stdin: bytes) -> int:
         from gitcoord.hooks.precommit import run_prepare_commit_msg
 
         return run_prepare_commit_msg(repo, args)
+    if hook == "post-merge":
+        from gitcoord.hooks.postmerge import run_post_merge
+
+        return run_post_merge(repo, repo.mode(mode))
     from gitcoord.hooks.verify import run_pre_push, run_pre_receive
 
     if hook == "pre-push":
