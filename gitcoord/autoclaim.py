@@ -14,6 +14,7 @@ from gitcoord import leases
 from gitcoord.claims import parse_resource
 from gitcoord.coordinator import Coordinator
 from gitcoord.hooks.auto import literal_resource
+from gitcoord.host import touch_agent
 from gitcoord.records import Claim
 from gitcoord.store import Txn
 
@@ -41,7 +42,7 @@ def auto_claim(where: Path, agent: str, paths: Sequence[str], renew: Mapping[str
                     claim.auto = True
                     txn.put(claim)
             done = renewed + granted
-            coord._touch_agent(txn, agent, resource=done[0].resource if done else None)
+            touch_agent(coord, txn, agent, resource=done[0].resource if done else None)
             txn.action, txn.what = "auto-claim", " ".join(c.resource for c in done)
             return done
 

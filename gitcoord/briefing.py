@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gitcoord import output
@@ -13,7 +14,7 @@ _MORE = {"help_requests": "gitcoord help-requests list --open", "messages": "git
          "stale_agents": "gitcoord status", "lost_claims": "gitcoord claims", "conflicts": "gitcoord conflicts"}
 
 
-def _help(h: dict[str, Any]) -> str:
+def _help(h: Mapping[str, Any]) -> str:
     about = f" (resource {h['resource']})" if h.get("resource") else ""
     if h["status"] == "acknowledged":
         act = f"gitcoord help-requests resolve {h['id']} --note \"...\""
@@ -22,13 +23,13 @@ def _help(h: dict[str, Any]) -> str:
             f"-> gitcoord help-requests ack {h['id']}")
 
 
-def _message(m: dict[str, Any]) -> str:
+def _message(m: Mapping[str, Any]) -> str:
     to = " (to all)" if m.get("to") == "any" else ""
     return (f"{m['id']} from {m['from_agent']}{to}: {m['body']} "
             f"-> reply: gitcoord send --to {m['from_agent']} --reply-to {m['id']} \"...\"")
 
 
-def _task(t: dict[str, Any]) -> str:
+def _task(t: Mapping[str, Any]) -> str:
     on = f" on {', '.join(t['resources'])}" if t.get("resources") else ""
     head = f"{t['id']} [{t['priority']}] {t['title']}{on}"
     if t["status"] == "in_progress":
@@ -41,7 +42,7 @@ def _task(t: dict[str, Any]) -> str:
     return f"{head} (ready, {who}) -> gitcoord task next"
 
 
-def _decision(d: dict[str, Any]) -> str:
+def _decision(d: Mapping[str, Any]) -> str:
     note = f" ({d['review_note']})" if d.get("review_note") else ""
     act = f" -> gitcoord decisions implement {d['id']}" if d["status"] == "approved" else ""
     proof = {True: f" (verified: {d.get('review_signer')})", False: " (UNVERIFIED: not signed by an allowed signer)"}
@@ -49,13 +50,13 @@ def _decision(d: dict[str, Any]) -> str:
     return f"{d['id']} {d['status']} by {d.get('reviewed_by', '?')}{said}: {d['title']}{note}{act}"
 
 
-def _error(e: dict[str, Any]) -> str:
+def _error(e: Mapping[str, Any]) -> str:
     on = f" on {e['resource']}" if e.get("resource") else ""
     return (f"{e['id']} [{e['severity']}] {e['type']} from {e['agent']}{on}: {e['message']} "
             f"-> gitcoord errors resolve {e['id']} --note \"...\"")
 
 
-def removal_proof(c: dict[str, Any]) -> str:
+def removal_proof(c: Mapping[str, Any]) -> str:
     """Who removed a lost claim and whether a signature proves a person did (allowed signers set)."""
     if "verified" not in c:
         return ""
@@ -64,17 +65,21 @@ def removal_proof(c: dict[str, Any]) -> str:
     return f" ({how} by {c.get('removed_by') or '?'}, {proof})"
 
 
-def _lost(c: dict[str, Any]) -> str:
+def _lost(c: Mapping[str, Any]) -> str:
     now = f"now held by {c['now_held_by']}" if c["now_held_by"] else "nobody holds it now"
     return f"{c['id']} {c['resource']}: {now}{removal_proof(c)} -> gitcoord claim {c['resource']} --wait 600"
 
 
-def _claim(c: dict[str, Any]) -> str:
+def _claim(c: Mapping[str, Any]) -> str:
     who = "yours" if c["mine"] else c["agent"]
-    return f"{c['id']} {c['resource']} ({output.claim_mode(c)}, {who}) until {output.short_time(c['expires_at'])}"
+    until = output.short_time(c["expires_at"])
+    head = f"{c['id']} {c['resource']} ({output.claim_mode(c)}, {who})"
+    if c.get("state") == "expired":  # still honoured: the lease ran out, the grace period runs
+        return f"{head} lease ran out at {until}, in its grace period"
+    return f"{head} until {until}"
 
 
-def coming_conflicts(items: list[dict[str, Any]]) -> list[str]:
+def coming_conflicts(items: Sequence[Mapping[str, Any]]) -> list[str]:
     """One line per branch an agent's work would conflict with: the paths, and the next step."""
     by_branch: dict[tuple[str, str], list[str]] = {}
     nexts: dict[tuple[str, str], str] = {}
@@ -86,7 +91,7 @@ def coming_conflicts(items: list[dict[str, Any]]) -> list[str]:
             for (who, branch), paths in by_branch.items()]
 
 
-def render_context(ctx: dict[str, Any]) -> str:
+def render_context(ctx: Mapping[str, Any]) -> str:
     """The startup context as short ordered lines, each with its id and the command to act."""
     lines = [f"You are {ctx['agent']} (session {ctx['session_id']}). "
              f"Check in by {output.short_time(ctx['next_check_in'])} UTC: gitcoord check-in --progress N -m \"...\""]
@@ -128,7 +133,7 @@ def _clip(value: Any, limit: int = 70) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def render_status(report: dict[str, Any]) -> None:
+def render_status(report: Mapping[str, Any]) -> None:
     output.say(f"coord store at rev {report['rev']} ({output.short_time(report['now'])} UTC)", style="bold")
     output.table("agents", ["agent", "status", "resource", "%", "last check-in", "message"], [
         [a["name"], a["status"], a.get("resource", ""), a.get("progress", ""),

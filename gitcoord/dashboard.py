@@ -17,7 +17,7 @@ from __future__ import annotations
 import html
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -199,7 +199,7 @@ def _groups(title_of: Callable[[str], str], order: Iterable[str], items: Sequenc
 # -- sections ------------------------------------------------------------------------
 
 
-def _agents_section(agents: list[dict[str, Any]], now: datetime) -> str:
+def _agents_section(agents: Sequence[Mapping[str, Any]], now: datetime) -> str:
     rows = []
     for a in sorted(agents, key=lambda a: (a["status"] != "stale", a["name"])):
         progress = a.get("progress")
@@ -224,7 +224,7 @@ def _parse(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
-def _claims_section(claims: list[dict[str, Any]]) -> str:
+def _claims_section(claims: Sequence[Mapping[str, Any]]) -> str:
     rows = [[_e(c["id"]), _e(c["agent"]), f"<code>{_e(c['resource'])}</code>", _badge(output.claim_mode(c), c["mode"]),
              _badge(c["state"]), _e(_when(_parse(c["created_at"]))), _e(_when(_parse(c["expires_at"]))),
              _e("" if c.get("progress") is None else f"{c['progress']}%"), _e(c.get("message", ""))]
@@ -259,7 +259,7 @@ def _errors_section(items: list[ErrorRecord]) -> str:
     return _section("errors", "Errors", body, len(items))
 
 
-def _review_proof(proof: dict[str, Any] | None) -> str:
+def _review_proof(proof: Mapping[str, Any] | None) -> str:
     """Whether a signature proves the review (allowed signers set): verified by whom, or unverified."""
     if not proof or proof.get("review_verified") is None:
         return ""
@@ -268,7 +268,7 @@ def _review_proof(proof: dict[str, Any] | None) -> str:
     return " " + _badge("UNVERIFIED", "impact-high")
 
 
-def _decisions_section(items: list[Decision], proof: dict[str, dict[str, Any]] | None = None) -> str:
+def _decisions_section(items: list[Decision], proof: Mapping[str, Mapping[str, Any]] | None = None) -> str:
     proof = proof or {}
 
     def render(group: Sequence[Decision]) -> str:
@@ -405,7 +405,7 @@ footer{color:var(--mute);padding:0 28px 24px;font-size:12px}
 """
 
 
-def _stats(agents: list[dict[str, Any]], claims: list[dict[str, Any]], helps: list[HelpRequest],
+def _stats(agents: Sequence[Mapping[str, Any]], claims: Sequence[Mapping[str, Any]], helps: list[HelpRequest],
            errors: list[ErrorRecord], decisions: list[Decision], tasks: list[Task]) -> str:
     figures = [
         ("agents", len(agents), False),

@@ -19,11 +19,14 @@ import json
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypeVar
+
+from typing_extensions import TypedDict
 
 from gitcoord.coordinator import Coordinator
 from gitcoord.errors import GitcoordError, Refused
 from gitcoord.output import to_json
+from gitcoord.results import CheckInResult, ClaimView, LogEntry, StartContext, StatusReport
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -37,23 +40,34 @@ INSTRUCTIONS = (
     "`log_error` and `log_decision` as they happen, and `daily_summary` at the end of the day.")
 
 Json = dict[str, Any]
+R = TypeVar("R")
+
+
+class ClaimsPage(TypedDict):
+    claims: list[ClaimView]
+    omitted: NotRequired[int]
+
+
+class LogPage(TypedDict):
+    entries: list[LogEntry]
 
 
 LIST_LIMIT = 50  # default items per list tool: an agent's context window is not a database
 
 
-def _page(key: str, items: list[Any], limit: int) -> Json:
+def _page(key: str, items: list[Any], limit: int) -> dict[str, Any]:
     """The first `limit` items (lists come most urgent first) and how many were left out."""
     limit = max(1, limit)
-    found: Json = {key: items[:limit]}
+    found: dict[str, Any] = {key: items[:limit]}
     if len(items) > limit:
         found["omitted"] = len(items) - limit
     return found
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: object) -> Json:
     """JSON values only: records, datetimes and dates as the CLI's --json prints them."""
-    return json.loads(to_json(value))
+    plain: Json = json.loads(to_json(value))
+    return plain
 
 
 class Tools:
@@ -62,18 +76,26 @@ class Tools:
     def __init__(self, repo: Path, agent: str | None) -> None:
         self.repo, self.agent = repo, agent
 
-    def call(self, work: Callable[[Coordinator], Any]) -> Any:
-        """Run `work`; a gitcoord error becomes a tool error carrying its message and hint."""
+    def call(self, work: Callable[[Coordinator], object]) -> Json:
+        """Run `work`; its value (a record, a list page) as JSON values. See `typed`."""
+        return _plain(self.typed(work))
+
+    def typed(self, work: Callable[[Coordinator], R]) -> R:
+        """Run `work`; a gitcoord error becomes a tool error carrying its message and hint.
+
+        A tool whose result has a type in `gitcoord.results` returns it as is: the SDK
+        validates it against that type (the tool's output schema) and prints it as JSON.
+        """
         ToolError = _tool_error_class()
         try:
             with Coordinator(self.repo, agent=self.agent) as coord:
-                return _plain(work(coord))
+                return work(coord)
         except GitcoordError as exc:
             kind = KIND.get(exc.exit_code, "error")
             raise ToolError(f"{kind} (exit {exc.exit_code}): {exc.render()}") from exc
 
-    async def call_cancellable(self, work: Callable[[Coordinator, threading.Event], Any],
-                               undo: Callable[[Coordinator, Any], object]) -> Any:
+    async def call_cancellable(self, work: Callable[[Coordinator, threading.Event], R],
+                               undo: Callable[[Coordinator, R], object]) -> Json:
         """`call` for an operation that may wait, in a worker thread the client can cancel.
 
         The SDK runs a plain tool in a thread it cannot stop, so a cancelled `claim`
@@ -86,9 +108,9 @@ class Tools:
         import anyio.to_thread
 
         stop, lock = threading.Event(), threading.Lock()
-        done: list[Any] = []  # the raw result, once the worker has one the caller may never see
+        done: list[R] = []  # the raw result, once the worker has one the caller may never see
 
-        def guarded(c: Coordinator) -> Any:
+        def guarded(c: Coordinator) -> R:
             result = work(c, stop)
             with lock:
                 if stop.is_set():
@@ -105,11 +127,11 @@ class Tools:
                 granted = list(done)
             if granted:
                 with anyio.CancelScope(shield=True):
-                    await anyio.to_thread.run_sync(lambda: self.call(lambda c: undo(c, granted[0])))
+                    await anyio.to_thread.run_sync(lambda: self.typed(lambda c: undo(c, granted[0])))
             raise
 
 
-def _lost_claims(result: Json) -> Refused:
+def _lost_claims(result: CheckInResult) -> Refused:
     """A check-in that found claims taken from me: the CLI's exit 3, told once, as a refusal."""
     lost = "; ".join(f"{x['resource']} ({x['id']})" + (f", held by {x['now_held_by']} now" if x["now_held_by"] else "")
                      for x in result["lost"])
@@ -165,34 +187,35 @@ def build_server(repo: Path, agent: str | None) -> MCPServer:
 
 def _session_tools(server: MCPServer, t: Tools) -> None:
     @server.tool()
-    def start(role: str = "") -> Json:
+    def start(role: str = "") -> StartContext:
         """Startup protocol: open a session; returns messages for me, active claims, help requests,
         my tasks, decisions and errors, most urgent first. Call it first."""
-        return t.call(lambda c: c.start(role=role))  # type: ignore[no-any-return]
+        return t.typed(lambda c: c.start(role=role))
 
     @server.tool()
-    def status() -> Json:
+    def status() -> StatusReport:
         """Everything at a glance: agents, live claims, open help requests, errors, decisions, tasks."""
-        return t.call(lambda c: c.status(fetch=True))  # type: ignore[no-any-return]
+        return t.typed(lambda c: c.status(fetch=True))
 
     @server.tool()
     def daily_summary(completed: str, next: str, blockers: str = "", messages: str = "",
                       metrics: dict[str, str] | None = None, day_number: int | None = None) -> Json:
         """Write my summary of today (one per agent per day; a second call replaces it)."""
-        return t.call(lambda c: c.daily_summary(  # type: ignore[no-any-return]
+        return t.call(lambda c: c.daily_summary(
             completed=completed, next=next, blockers=blockers, messages=messages, metrics=metrics,
             day_number=day_number))
 
     @server.tool()
     def summaries(agent: str = "", limit: int = 10) -> Json:
         """Daily summaries, newest day first (of one agent, or everyone's), at most `limit`."""
-        return t.call(lambda c: _page("summaries", c.summaries(agent=agent or None), limit))  # type: ignore[no-any-return]
+        return t.call(lambda c: _page("summaries", c.summaries(agent=agent or None), limit))
 
     @server.tool()
-    def log(since: str = "", agent: str = "", limit: int = 20) -> Json:
+    def log(since: str = "", agent: str = "", limit: int = 20) -> LogPage:
         """The audit trail from the coord history, newest first: who did what, when."""
-        return t.call(lambda c: {"entries": c.log(  # type: ignore[no-any-return]
-            since=since or None, agent=agent or None, limit=max(1, limit))})
+        def work(c: Coordinator) -> LogPage:
+            return {"entries": c.log(since=since or None, agent=agent or None, limit=max(1, limit))}
+        return t.typed(work)
 
 
 def _claim_tools(server: MCPServer, t: Tools) -> None:
@@ -210,27 +233,34 @@ def _claim_tools(server: MCPServer, t: Tools) -> None:
 
     @server.tool()
     def check_in(resources: list[str] | None = None, progress: int | None = None, message: str = "",
-                 minutes: float | None = None) -> Json:
+                 minutes: float | None = None) -> CheckInResult:
         """Heartbeat: renew my claims (all, or the named ones) and record progress (0-100);
         `minutes` sets a new lease length. Refused when a claim is no longer mine: stop editing
         that resource."""
-        def work(c: Coordinator) -> Json:
+        def work(c: Coordinator) -> CheckInResult:
             result = c.check_in(resources or [], progress=progress, message=message, minutes=minutes)
             if result["lost"]:
                 raise _lost_claims(result)
             return result
-        return t.call(work)  # type: ignore[no-any-return]
+        return t.typed(work)
 
     @server.tool()
     def release(resources: list[str] | None = None, all: bool = False, message: str = "") -> Json:
         """Release my claims (by resource or claim id), or all of them."""
-        return t.call(lambda c: {"released": c.release(  # type: ignore[no-any-return]
+        return t.call(lambda c: {"released": c.release(
             resources or [], all=all, message=message)})
 
     @server.tool()
-    def claims(limit: int = LIST_LIMIT) -> Json:
+    def claims(limit: int = LIST_LIMIT) -> ClaimsPage:
         """Live claims of every agent, with holder, mode, state and expiry (at most `limit`)."""
-        return t.call(lambda c: _page("claims", c.claims(fetch=True), limit))  # type: ignore[no-any-return]
+        def work(c: Coordinator) -> ClaimsPage:
+            found = c.claims(fetch=True)
+            limited = max(1, limit)
+            page: ClaimsPage = {"claims": found[:limited]}
+            if len(found) > limited:
+                page["omitted"] = len(found) - limited
+            return page
+        return t.typed(work)
 
 
 def _help_tools(server: MCPServer, t: Tools) -> None:
@@ -238,7 +268,7 @@ def _help_tools(server: MCPServer, t: Tools) -> None:
     def request_help(to: str, message: str, priority: Literal["low", "normal", "high", "urgent"] = "normal",
                      resource: str = "") -> Json:
         """Ask an agent (or `any`) for help; returns the request (H-N)."""
-        return t.call(lambda c: c.request_help(  # type: ignore[no-any-return]
+        return t.call(lambda c: c.request_help(
             to, message, priority=priority, resource=resource))
 
     @server.tool()
@@ -251,22 +281,22 @@ def _help_tools(server: MCPServer, t: Tools) -> None:
             found = waiting.help_requests(c, wait, open_only=open_only, stop=stop) if wait else \
                 c.help_requests(open_only=open_only)
             return _page("help_requests", found, limit)
-        return await t.call_cancellable(work, _nothing_to_undo)  # type: ignore[no-any-return]
+        return await t.call_cancellable(work, _nothing_to_undo)
 
     @server.tool()
     def ack_help(help_id: str) -> Json:
         """Say you are on a help request (open -> acknowledged)."""
-        return t.call(lambda c: c.ack_help(help_id))  # type: ignore[no-any-return]
+        return t.call(lambda c: c.ack_help(help_id))
 
     @server.tool()
     def resolve_help(help_id: str, note: str) -> Json:
         """Close a help request with what was done."""
-        return t.call(lambda c: c.resolve_help(help_id, note))  # type: ignore[no-any-return]
+        return t.call(lambda c: c.resolve_help(help_id, note))
 
     @server.tool()
     def send_message(to: str, body: str, reply_to: str = "") -> Json:
         """Leave a message for an agent (or `any`)."""
-        return t.call(lambda c: c.send(to, body, reply_to=reply_to))  # type: ignore[no-any-return]
+        return t.call(lambda c: c.send(to, body, reply_to=reply_to))
 
     @server.tool()
     async def inbox(all: bool = False, mark_read: bool = False, limit: int = LIST_LIMIT, wait: float = 0) -> Json:
@@ -281,7 +311,7 @@ def _help_tools(server: MCPServer, t: Tools) -> None:
             if mark_read and unread and not stop.is_set():  # a caller that gave up has not read them
                 c.mark_read(unread)
             return shown
-        return await t.call_cancellable(work, _nothing_to_undo)  # type: ignore[no-any-return]
+        return await t.call_cancellable(work, _nothing_to_undo)
 
 
 def _nothing_to_undo(c: Coordinator, result: object) -> None:
@@ -293,34 +323,34 @@ def _task_tools(server: MCPServer, t: Tools) -> None:
     async def task_next(wait: float = 0) -> Json:
         """Take the most urgent ready task and claim its resources, atomically; `wait` keeps trying
         up to that many seconds (cancelling the request stops it)."""
-        return await t.call_cancellable(lambda c, stop: c.next_task(wait=wait, stop=stop),  # type: ignore[no-any-return]
+        return await t.call_cancellable(lambda c, stop: c.next_task(wait=wait, stop=stop),
                                         Coordinator.return_task)
 
     @server.tool()
     def task_done(task_id: str, note: str = "") -> Json:
         """Finish a task of mine; releases the claims it took."""
-        return t.call(lambda c: c.done_task(task_id, note=note))  # type: ignore[no-any-return]
+        return t.call(lambda c: c.done_task(task_id, note=note))
 
     @server.tool()
     def task_block(task_id: str, reason: str) -> Json:
         """Mark a task blocked (releases its claims) with the reason."""
-        return t.call(lambda c: c.block_task(task_id, reason=reason))  # type: ignore[no-any-return]
+        return t.call(lambda c: c.block_task(task_id, reason=reason))
 
     @server.tool()
     def task_unblock(task_id: str) -> Json:
         """Put a blocked task back in the queue."""
-        return t.call(lambda c: c.unblock_task(task_id))  # type: ignore[no-any-return]
+        return t.call(lambda c: c.unblock_task(task_id))
 
     @server.tool()
     def tasks(mine: bool = False, ready: bool = False, limit: int = LIST_LIMIT) -> Json:
         """Tasks, in progress first, by priority (at most `limit`)."""
-        return t.call(lambda c: _page("tasks", c.tasks(mine=mine, ready=ready), limit))  # type: ignore[no-any-return]
+        return t.call(lambda c: _page("tasks", c.tasks(mine=mine, ready=ready), limit))
 
     @server.tool()
     def task_add(title: str, resources: list[str] | None = None, assign: str = "",
                  priority: Literal["low", "normal", "high", "urgent"] = "normal", description: str = "") -> Json:
         """Queue a task (optionally assigned, with the resources it needs)."""
-        return t.call(lambda c: c.add_task(  # type: ignore[no-any-return]
+        return t.call(lambda c: c.add_task(
             title, resources=resources or [], assign=assign, priority=priority, description=description))
 
 
@@ -330,36 +360,36 @@ def _record_tools(server: MCPServer, t: Tools) -> None:
                   severity: Literal["low", "medium", "high", "critical"], resource: str = "",
                   trace: str = "") -> Json:
         """Record an error you met, for the others and the human; returns it (E-N)."""
-        return t.call(lambda c: c.log_error(  # type: ignore[no-any-return]
+        return t.call(lambda c: c.log_error(
             type, message, severity=severity, resource=resource, trace=trace))
 
     @server.tool()
     def errors(open_only: bool = True, limit: int = LIST_LIMIT) -> Json:
         """Logged errors, most severe first (at most `limit`)."""
-        return t.call(lambda c: _page("errors", c.errors(open_only=open_only), limit))  # type: ignore[no-any-return]
+        return t.call(lambda c: _page("errors", c.errors(open_only=open_only), limit))
 
     @server.tool()
     def resolve_error(error_id: str, note: str) -> Json:
         """Mark an error resolved with what fixed it."""
-        return t.call(lambda c: c.resolve_error(error_id, note))  # type: ignore[no-any-return]
+        return t.call(lambda c: c.resolve_error(error_id, note))
 
     @server.tool()
     def log_decision(category: str, title: str, rationale: str, impact: Literal["low", "medium", "high"],
                      alternatives: list[str] | None = None) -> Json:
         """Propose a technical decision for a human to approve; returns it (D-N)."""
-        return t.call(lambda c: c.log_decision(  # type: ignore[no-any-return]
+        return t.call(lambda c: c.log_decision(
             category, title, rationale, impact=impact, alternatives=alternatives or ()))
 
     @server.tool()
     def decisions(status: Literal["proposed", "approved", "rejected", "implemented"] | None = None,
                   limit: int = LIST_LIMIT) -> Json:
         """Decisions (optionally of one status), at most `limit`."""
-        return t.call(lambda c: _page("decisions", c.decisions(status=status), limit))  # type: ignore[no-any-return]
+        return t.call(lambda c: _page("decisions", c.decisions(status=status), limit))
 
     @server.tool()
     def implement_decision(decision_id: str) -> Json:
         """Mark an approved decision implemented."""
-        return t.call(lambda c: c.implement_decision(decision_id))  # type: ignore[no-any-return]
+        return t.call(lambda c: c.implement_decision(decision_id))
 
 
 def serve(repo: Path, agent: str | None) -> None:

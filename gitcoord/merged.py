@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from gitcoord.conflicts import default_branch_ref, resolve_commit
+from gitcoord.host import touch_agent
 from gitcoord.records import Agent, Claim
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ def release_merged(coord: Coordinator, ref: str | None = None, *, everyone: bool
     name, commit = resolve_commit(coord, ref) if ref else resolve_commit(coord, default_branch_ref(coord))
     agent = None if everyone or (everyone is None and coord.agent is None) else coord.require_agent()
     if agent is not None:
-        coord._refuse_speaking_for("releasing claims")
+        coord.refuse_speaking_for("releasing claims")
     release_on_merge = coord.config.claims.release_on_merge
     snap = coord.snapshot(fetch=bool(coord.store.remote))
     wanted = [c for c in snap.records(Claim) if is_until_merged(c, release_on_merge)
@@ -125,7 +126,7 @@ def release_merged(coord: Coordinator, ref: str | None = None, *, everyone: bool
             return []
         _forget(txn, [c for c, _ in chosen], actor=agent)
         if agent is not None:
-            coord._touch_agent(txn, agent)
+            touch_agent(coord, txn, agent)
         txn.action = "release-merged"
         txn.what = " ".join(c.resource for c, _ in chosen) + f" (landed on {name} at {commit[:12]})"
         txn.trailers["Coord-Merge"] = f"{name} {commit}"

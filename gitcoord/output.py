@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -64,7 +64,7 @@ def short_time(value: Any) -> str:
     return text[5:16].replace("T", " ") if len(text) >= 16 else text
 
 
-def claim_mode(claim: dict[str, Any]) -> str:
+def claim_mode(claim: Mapping[str, Any]) -> str:
     """A claim's mode for people, marked when hooks.mode = "auto" made it: `exclusive, auto`."""
     return f"{claim['mode']}, auto" if claim.get("auto") else str(claim["mode"])
 

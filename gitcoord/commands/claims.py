@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import click
@@ -136,7 +136,7 @@ def claims(all_: bool, fetch: bool, agent: str | None, as_json: bool) -> None:
     output.table("claims", CLAIM_COLUMNS, _claims_rows(found))
 
 
-def _claims_rows(claims: Sequence[dict[str, Any]]) -> list[list[Any]]:
+def _claims_rows(claims: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
     return [[c["id"], c["agent"], c["resource"], output.claim_mode(c), c["state"],
              output.short_time(c["expires_at"]), c.get("progress") if c.get("progress") is not None else "",
              c.get("message", "")] for c in claims]

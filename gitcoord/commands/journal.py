@@ -7,6 +7,7 @@ daily-summary, summaries list. `--json` prints the records as stored.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +129,7 @@ def decisions() -> None:
     """List, approve, reject and implement decisions (approval is for humans)."""
 
 
-def _proof(proof: dict[str, Any]) -> str:
+def _proof(proof: Mapping[str, Any]) -> str:
     """A review's proof for people: verified (by whom), unverified, or "" without allowed signers."""
     if proof["review_verified"] is None:
         return ""
@@ -210,7 +211,7 @@ def decisions_implement(decision_id: str, agent: str | None, as_json: bool) -> N
 def daily_summary(day_number: int | None, completed: str, next_: str, blockers: str, messages: str,
                   metrics: tuple[str, ...], agent: str | None, as_json: bool) -> None:
     """Write today's summary (a second one the same day replaces it)."""
-    from gitcoord.protocol import parse_metrics
+    from gitcoord.journal import parse_metrics
 
     with coord(agent) as c:
         record = c.daily_summary(completed=completed, next=next_, blockers=blockers, messages=messages,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import click
@@ -43,7 +44,7 @@ def start(role: str, agent: str | None, as_json: bool) -> None:
     _say_hooks(context.get("hooks"))
 
 
-def _say_hooks(hooks: dict[str, Any] | None) -> None:
+def _say_hooks(hooks: Mapping[str, Any] | None) -> None:
     """What `start` did to this clone's hooks, when it did or could not do something."""
     if not hooks:
         return
@@ -89,7 +90,7 @@ def log(since: str | None, who: str | None, limit: int | None, fetch: bool, as_j
     output.table("coord log", ["time", "rev", "agent", "action", "what", "records"], rows)
 
 
-def _what(entry: dict[str, Any]) -> str:
+def _what(entry: Mapping[str, Any]) -> str:
     """The object of a log subject `<agent>: <action> <what>`."""
     rest = str(entry["subject"]).partition(": ")[2]
     action = entry.get("action", "")

@@ -32,7 +32,7 @@ import functools
 import os
 import re
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -128,7 +128,7 @@ def _save_ids(coord: Coordinator, parent: str, databases: dict[str, str], source
 # -- mapping records to rows --------------------------------------------------------------
 
 
-def _agent_row(a: dict[str, Any]) -> dict[str, Plain]:
+def _agent_row(a: Mapping[str, Any]) -> dict[str, Plain]:
     return {"Name": a["name"], "Record ID": a["name"], "Rev": a.get("updated_rev", 0), "Status": a["status"],
             "Role": a.get("role", ""), "Current resource": a.get("resource", ""), "Progress": a.get("progress"),
             "Last check-in": a.get("last_check_in"), "Next check-in": a.get("next_check_in"),
@@ -147,14 +147,14 @@ def _error_row(e: ErrorRecord) -> dict[str, Plain]:
             "Created": when(e.created_at), "Resolved by": e.resolved_by, "Resolution": e.resolution_note}
 
 
-def _decision_row(d: Decision, proof: dict[str, Any]) -> dict[str, Plain]:
+def _decision_row(d: Decision, proof: Mapping[str, Any]) -> dict[str, Plain]:
     return {"Name": d.title, "Record ID": d.id, "Rev": d.updated_rev, "Agent": d.agent, "Category": d.category,
             "Impact": d.impact, "Status": d.status, "Rationale": d.rationale, "Alternatives": "; ".join(d.alternatives),
             "Created": when(d.created_at), "Reviewed by": d.reviewed_by, "Review note": d.review_note,
             "Review proof": _review_proof(proof)}
 
 
-def _review_proof(proof: dict[str, Any]) -> str:
+def _review_proof(proof: Mapping[str, Any]) -> str:
     """Whether a signature proves the review: "" when no allowed signers are set or nobody reviewed it."""
     if proof.get("review_verified") is None:
         return ""
