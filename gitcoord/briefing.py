@@ -73,9 +73,10 @@ def _lost(c: Mapping[str, Any]) -> str:
 def _claim(c: Mapping[str, Any]) -> str:
     who = "yours" if c["mine"] else c["agent"]
     until = output.short_time(c["expires_at"])
+    head = f"{c['id']} {c['resource']} ({output.claim_mode(c)}, {who})"
     if c.get("state") == "expired":  # still honoured: the lease ran out, the grace period runs
-        return f"{c['id']} {c['resource']} ({c['mode']}, {who}) lease ran out at {until}, in its grace period"
-    return f"{c['id']} {c['resource']} ({c['mode']}, {who}) until {until}"
+        return f"{head} lease ran out at {until}, in its grace period"
+    return f"{head} until {until}"
 
 
 def coming_conflicts(items: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -118,7 +119,12 @@ def render_context(ctx: Mapping[str, Any]) -> str:
             lines.append(f"  - ... {more} more: {_MORE[key]}")
     if not ctx["help_requests"] and not ctx["my_tasks"]:
         lines.append("Nothing is queued for you: gitcoord task list, or ask: gitcoord send --to any \"...\"")
-    lines.append("Claim before you edit: gitcoord claim PATH -m \"why\"; release when done: gitcoord release PATH.")
+    if ctx.get("hooks_mode") == "auto":
+        lines.append("Auto mode: your first edit of a file (and a commit) claims it for you; an edit of another "
+                     "agent's file is denied. Release when done: gitcoord release PATH.")
+    else:
+        lines.append("Claim before you edit: gitcoord claim PATH -m \"why\"; release when done: "
+                     "gitcoord release PATH.")
     return "\n".join(lines)
 
 
@@ -133,7 +139,7 @@ def render_status(report: Mapping[str, Any]) -> None:
         [a["name"], a["status"], a.get("resource", ""), a.get("progress", ""),
          output.short_time(a.get("last_check_in")), _clip(a.get("message", ""))] for a in report["agents"]])
     output.table("claims", ["id", "agent", "resource", "mode", "state", "min left"], [
-        [c["id"], c["agent"], c["resource"], c["mode"], c["state"], max(0, c["seconds_left"] // 60)]
+        [c["id"], c["agent"], c["resource"], output.claim_mode(c), c["state"], max(0, c["seconds_left"] // 60)]
         for c in report["claims"]])
     for d in report.get("decisions", []):
         d.setdefault("review", {True: "verified", False: "UNVERIFIED"}.get(d.get("review_verified"), ""))

@@ -66,6 +66,10 @@ class ClaimOps:
         def work(txn: Txn) -> list[Claim]:
             granted = grant(self, txn, agent, wanted, mode=mode, lease=lease, message=message,
                             until_merged=until_merged)
+            for held in granted:
+                if held.auto:  # claimed on purpose now: no longer what auto mode took
+                    held.auto = False
+                    txn.put(held)
             txn.action, txn.what = "claim", " ".join(r.text for r in wanted)
             touch_agent(self, txn, agent, resource=wanted[0].text)
             return granted

@@ -115,7 +115,7 @@ def write_default_config(top: Path, *, branch: str = DEFAULT_BRANCH, remote: str
     })
     header = ("# gitcoord configuration. Commit this file; every key has a default.\n"
               "# coord.remote: empty means `origin` when it exists, else local mode.\n"
-              "# hooks.mode: off | warn | others | strict.\n"
+              "# hooks.mode: off | warn | others | strict | auto (claims follow the edits and commits).\n"
               "# claims.ignorecase: compare paths ignoring case, on every machine alike (proposed\n"
               "#   from the creator's core.ignorecase; true when any teammate's file system ignores case).\n"
               "# review.reviewers: git emails allowed to approve decisions (empty: any human);\n"

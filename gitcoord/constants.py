@@ -20,7 +20,7 @@ HelpStatus = Literal["open", "acknowledged", "resolved"]
 ErrorStatus = Literal["open", "resolved"]
 DecisionStatus = Literal["proposed", "approved", "rejected", "implemented"]
 ClaimMode = Literal["exclusive", "shared"]
-HookMode = Literal["off", "warn", "others", "strict"]
+HookMode = Literal["off", "warn", "others", "strict", "auto"]
 
 PRIORITIES: tuple[Priority, ...] = get_args(Priority)
 SEVERITIES: tuple[Severity, ...] = get_args(Severity)
@@ -58,6 +58,8 @@ IDENTITY_FILE = f"{STATE_DIR}/agent"  # under the worktree's own git dir
 CACHE_DIR = f"{STATE_DIR}/cache"  # under the common git dir, shared by worktrees
 AGENT_ENV = "GITCOORD_AGENT"
 CLOCK_SKEW_ENV = "GITCOORD_CLOCK_SKEW_SECONDS"
+# Set by `doctor` for its probe call: the guard answers as it would, but auto mode writes nothing.
+GUARD_PROBE_ENV = "GITCOORD_GUARD_PROBE"
 
 # Besides `.coord/`, the coord branch may hold gitcoord's own GitHub workflows: a push-triggered
 # workflow runs only if the pushed commit has it (`gitcoord ci github` puts it there).

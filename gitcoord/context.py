@@ -83,6 +83,8 @@ def startup_context(host: Host, snap: Snapshot, now: datetime, me: Agent, lost: 
     ctx.update((key, sections[key]) for key in _CONTEXT_ORDER if key in sections)
     if omitted:
         ctx["omitted"] = omitted
+    if host.config.hooks.mode == "auto":
+        ctx["hooks_mode"] = "auto"  # the agent's edits and commits claim by themselves: say so
     # Each section holds the views its key names in StartContext; `hooks` is added by `start`.
     return cast("StartContext", ctx)
 
@@ -148,9 +150,13 @@ def _error_view(e: ErrorRecord) -> ErrorView:
 
 
 def _claim_view(c: Claim, me: str, now: datetime, host: Host) -> ActiveClaimView:
-    return {"id": c.id, "agent": c.agent, "resource": one_line(c.resource, 120), "mode": c.mode,
-            "expires_at": c.expires_at, "state": cast("ClaimState", leases.state(c, now, host.grace)),
-            "seconds_left": int((c.expires_at - now).total_seconds()), "mine": c.agent == me}
+    view: ActiveClaimView = {
+        "id": c.id, "agent": c.agent, "resource": one_line(c.resource, 120), "mode": c.mode,
+        "expires_at": c.expires_at, "state": cast("ClaimState", leases.state(c, now, host.grace)),
+        "seconds_left": int((c.expires_at - now).total_seconds()), "mine": c.agent == me}
+    if c.auto:
+        view["auto"] = True
+    return view
 
 
 def _fit(sections: dict[str, list[Any]], head: dict[str, Any]) -> dict[str, int]:

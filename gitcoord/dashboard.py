@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gitcoord import leases
+from gitcoord import leases, output
 from gitcoord.constants import DECISION_STATUSES, HELP_STATUS_ORDER, PRIORITY_ORDER, SEVERITY_ORDER, TASK_BOARD_ORDER
 from gitcoord.errors import GitcoordError, InvalidInput
 from gitcoord.records import (
@@ -221,7 +221,7 @@ def _parse(value: Any) -> datetime | None:
 
 
 def _claims_section(claims: Sequence[Mapping[str, Any]]) -> str:
-    rows = [[_e(c["id"]), _e(c["agent"]), f"<code>{_e(c['resource'])}</code>", _badge(c["mode"]),
+    rows = [[_e(c["id"]), _e(c["agent"]), f"<code>{_e(c['resource'])}</code>", _badge(output.claim_mode(c), c["mode"]),
              _badge(c["state"]), _e(_when(_parse(c["created_at"]))), _e(_when(_parse(c["expires_at"]))),
              _e("" if c.get("progress") is None else f"{c['progress']}%"), _e(c.get("message", ""))]
             for c in sorted(claims, key=lambda c: (c["agent"], c["resource"]))]

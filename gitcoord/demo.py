@@ -291,7 +291,39 @@ def run_gamma(agent: Agent) -> None:
     agent.say(f"resolved {request.id} and left a message for {request.from_agent}")
     agent.coord.release([data], message="data delivered")
     agent.say(f"released {data}")
+    _auto_mode(agent)
     _summary(agent, "Ghost cohort data for alpha", "Cohort dashboards")
+
+
+def _auto_mode(agent: Agent) -> None:
+    """hooks.mode = "auto" in gamma's clone: its editor's first edit and its commit claim by themselves."""
+    import json
+
+    (agent.clone / ".coord").mkdir(exist_ok=True)
+    (agent.clone / ".coord" / "config.toml").write_text('[hooks]\nmode = "auto"\n', encoding="utf-8")
+    agent.say("switched this clone to hooks.mode = auto: edits and commits claim what they touch")
+    edited, unseen = "data/README.md", "data/schema.md"
+    call = {"cwd": str(agent.clone), "hook_event_name": "PreToolUse", "tool_name": "Write",
+            "tool_input": {"file_path": str(agent.clone / edited), "content": "# Cohort data\n"}}
+    guard = subprocess.run([sys.executable, "-m", "gitcoord", "guard", "--format", "claude"], cwd=agent.clone,
+                           input=json.dumps(call), capture_output=True, text=True, check=False)
+    if guard.stdout.strip():
+        raise DemoFailed(f"the guard denied gamma's first edit in auto mode: {guard.stdout.strip()}")
+    claimed = {c["resource"]: c for c in agent.coord.claims() if c["agent"] == agent.name and c.get("auto")}
+    if edited not in claimed:
+        raise DemoFailed(f"the guard allowed {edited} without claiming it in auto mode.")
+    agent.say(f"editor's first edit of {edited} allowed and claimed by itself: {claimed[edited]['id']} "
+              f"('{claimed[edited]['message']}')")
+    (agent.clone / edited).write_text("# Cohort data\n", encoding="utf-8")
+    (agent.clone / unseen).write_text("cohort, region, learners\n", encoding="utf-8")
+    Git(agent.clone).check("add", edited, unseen)
+    ok, said = agent.commit(unseen, "cohort, region, learners\n", "Describe the cohort data")
+    if not ok:
+        raise DemoFailed(f"gamma's commit in auto mode failed: {said}")
+    auto = [c["id"] for c in agent.coord.claims() if c["resource"] == unseen and c.get("auto")]
+    agent.say(f"commit claimed {unseen} by itself ({', '.join(auto)}), trailers: {agent.trailers()}")
+    released = agent.coord.release([edited, unseen], message="cohort docs done")
+    agent.say(f"released {', '.join(c.id for c in released)}")
 
 
 def _summary(agent: Agent, completed: str, next_tasks: str, *, blockers: str = "", messages: str = "") -> None:

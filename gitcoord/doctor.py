@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from gitcoord.config import Config
-from gitcoord.constants import CONFIG_PATH
+from gitcoord.constants import CONFIG_PATH, GUARD_PROBE_ENV
 from gitcoord.coordinator import Coordinator
 from gitcoord.errors import GitcoordError, InvalidInput
 from gitcoord.records import Agent, Claim, Decision, ErrorRecord, HelpRequest, Message, Summary, Task
@@ -334,6 +334,7 @@ def _probe_guard(top: Path, editor: Editor, command: str) -> dict[str, str]:
     where = f"{editor} ({SETTINGS[editor]})"
     upgrade = f"run `gitcoord integrate {editor}` and commit the result: its command works on every machine."
     env = dict(os.environ, CLAUDE_PROJECT_DIR=str(top)) if editor == "claude" else dict(os.environ)
+    env[GUARD_PROBE_ENV] = "1"  # in auto mode the probe must not claim (or be denied for) its path
     try:
         res = subprocess.run(["sh", "-c", command], cwd=top, env=env, input=_probe_payload(top),
                              capture_output=True, text=True, timeout=PROBE_TIMEOUT_SECONDS)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -62,6 +62,11 @@ def short_time(value: Any) -> str:
     """`2026-11-24T10:02:00Z` as `11-24 10:02`, for tables."""
     text = utc_text(value) if isinstance(value, datetime) else str(value or "")
     return text[5:16].replace("T", " ") if len(text) >= 16 else text
+
+
+def claim_mode(claim: Mapping[str, Any]) -> str:
+    """A claim's mode for people, marked when hooks.mode = "auto" made it: `exclusive, auto`."""
+    return f"{claim['mode']}, auto" if claim.get("auto") else str(claim["mode"])
 
 
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

@@ -135,6 +135,7 @@ class Claim(IdRecord):
     expires_at: Timestamp
     # Released by `release --merged` once every commit carrying its token reached the default branch.
     until_merged: bool = False
+    auto: bool = False  # claimed by hooks.mode = "auto" (the guard or pre-commit), not by `claim`
 
     @field_validator("resource")
     @classmethod

@@ -35,6 +35,7 @@ class ClaimView(TypedDict):
     last_check_in: str
     expires_at: str
     until_merged: bool
+    auto: bool  # claimed by hooks.mode = "auto" (the guard or pre-commit)
     state: ClaimState
     mine: bool
     seconds_left: int
@@ -214,6 +215,7 @@ class ActiveClaimView(TypedDict):
     state: ClaimState
     seconds_left: int
     mine: bool
+    auto: NotRequired[bool]  # present (true) for a claim hooks.mode = "auto" made
 
 
 class HooksReport(TypedDict):
@@ -248,3 +250,5 @@ class StartContext(TypedDict):
     omitted: NotRequired[dict[str, int]]
     conflicts: list[ComingConflict]
     hooks: HooksReport | None
+    # "auto" when hooks.mode = "auto": the agent's first edit of a file, and a commit, claim it.
+    hooks_mode: NotRequired[Literal["auto"]]

@@ -24,6 +24,8 @@ def test_demo_keeps_its_world_when_asked(tmp_path: Path) -> None:
         assert f"{name}: " in res.out
     assert "claim modules/power/ refused" in res.out
     assert "refused by the hook" in res.out
+    assert "gamma: editor's first edit of data/README.md allowed and claimed by itself" in res.out
+    assert "gamma: commit claimed data/schema.md by itself" in res.out
     assert (keep / "dashboard.html").read_text().lstrip().lower().startswith("<!doctype html")
     # The user's git config was neither read for identity nor changed.
     assert gitconfig.read_text() == before

@@ -137,7 +137,7 @@ def claims(all_: bool, fetch: bool, agent: str | None, as_json: bool) -> None:
 
 
 def _claims_rows(claims: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
-    return [[c["id"], c["agent"], c["resource"], c["mode"], c["state"],
+    return [[c["id"], c["agent"], c["resource"], output.claim_mode(c), c["state"],
              output.short_time(c["expires_at"]), c.get("progress") if c.get("progress") is not None else "",
              c.get("message", "")] for c in claims]
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gitcoord.cache import RecordsUnreadable
+from gitcoord.clock import wall_clock
 from gitcoord.hooks.lean import ClaimIndex, HeldClaim, LeanRepo, scrub_hook_env
 
 Format = Literal["claude", "codex"]
@@ -75,14 +76,31 @@ def repo_relative(path: str, cwd: Path, top: Path) -> list[str]:
 def conflicts(call: dict[str, Any], repo: LeanRepo, cwd: Path) -> list[tuple[str, HeldClaim | None]]:
     """(path, claim) for every path of the call under another agent's exclusive claim, and
     in mode strict (path, None) for every path the agent has not claimed."""
+    return check(call, repo, cwd)[0]
+
+
+def check(call: dict[str, Any], repo: LeanRepo, cwd: Path) -> tuple[list[tuple[str, HeldClaim | None]], str | None]:
+    """(conflicts, auto mode's deny reason or None): in mode auto, an edit no other agent's
+    claim stops claims what it needs first (gitcoord.hooks.auto), and is denied if it cannot."""
     if repo.top is None:
-        return []
+        return [], None
     relative = [r for p in tool_paths(call) for r in repo_relative(p, cwd, repo.top)]
     if not relative:
-        return []
+        return [], None
     agent = repo.agent()
-    index = ClaimIndex(repo.claims(), ignorecase=repo.ignorecase)
-    strict = repo.mode(None) == "strict"
+    now = wall_clock()
+    index = ClaimIndex(repo.claims(now=now), ignorecase=repo.ignorecase)
+    mode = repo.mode(None)
+    found = _conflicts(relative, index, agent, strict=mode == "strict")
+    if found or mode != "auto":
+        return found, None
+    from gitcoord.hooks.auto import edit_denial
+
+    return found, edit_denial(repo, agent, list(dict.fromkeys(relative)), index, now)
+
+
+def _conflicts(relative: list[str], index: ClaimIndex, agent: str | None, *, strict: bool
+               ) -> list[tuple[str, HeldClaim | None]]:
     found: list[tuple[str, HeldClaim | None]] = []
     for path in relative:
         holders = index.covering(path)
@@ -122,13 +140,15 @@ def run_guard(fmt: Format, stdin: str) -> tuple[int, str]:
         cwd = Path(str(call.get("cwd") or os.getcwd()))
         if not cwd.is_dir():
             return 0, ""  # outside any repository we can read
-        found = conflicts(call, LeanRepo(cwd), cwd) if tool_paths(call) else []
+        found, auto_denied = check(call, LeanRepo(cwd), cwd) if tool_paths(call) else ([], None)
     except RecordsUnreadable as exc:  # claims we cannot see may cover this path: never "unclaimed"
         reason = f"gitcoord: this edit cannot be checked, so it is denied: {exc.render()}"
         return 0, json.dumps(decision(reason))
     except Exception as exc:  # the guard must never wedge an agent
         sys.stderr.write(f"gitcoord guard ({fmt}): warning: could not check this edit, allowing it: {exc}\n")
         return 0, ""
+    if auto_denied:
+        return 0, json.dumps(decision(auto_denied))
     if not found:
         return 0, ""
     return 0, json.dumps(decision(deny_reason(found)))

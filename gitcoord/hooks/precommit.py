@@ -2,6 +2,7 @@
 
 pre-commit refuses (exit 1) a commit that touches a path under another agent's live exclusive
 claim (mode `others`), or in mode `strict` also a path the committing agent has not claimed.
+In mode `auto` it first claims the commit's unclaimed paths for the agent (gitcoord.hooks.auto).
 `GITCOORD_OVERRIDE="reason" git commit` lets it through and records the override on the coord
 branch; prepare-commit-msg then adds the `Coord-Override:` trailer next to `Coord-Agent:` and
 `Coord-Claim: ID@TOKEN`.
@@ -81,7 +82,15 @@ def run_pre_commit(repo: LeanRepo, mode: str) -> int:
         claims = _claims(repo)
     except RecordsUnreadable as exc:
         return _unreadable(exc, mode)
-    problems = find_problems(paths, ClaimIndex(claims, ignorecase=repo.ignorecase), agent, mode)
+    index = ClaimIndex(claims, ignorecase=repo.ignorecase)
+    problems = find_problems(paths, index, agent, mode)
+    if mode == "auto" and agent and not problems:
+        from gitcoord.hooks.auto import commit_claims
+
+        written = commit_claims(repo, agent, paths, index)
+        if written is None:
+            return 1
+        claims = [*claims, *written]
     verdict, override_id = _verdict(repo, agent, problems, mode)
     if verdict == 0:
         hand_off_trailers(repo, commit_trailers(agent, claims, paths, ignorecase=repo.ignorecase,

@@ -1,0 +1,137 @@
+"""The editor guard in hooks.mode = "auto" against today's guard (issue 15).
+
+1,000 live claims of ten other agents (literal paths, directories and globs) and the agent's
+own claim on the edited path. Each round times, as an editor runs it (`python -P -m gitcoord
+guard --format claude`, one process, JSON on stdin):
+
+- `others`: today's guard (hooks.mode = others) on the path the agent holds;
+- `auto_held`: auto mode on the same path: no write (the coord commit count is checked);
+- `auto_first_edit`: auto mode on a new path each round: one claim written (local mode);
+- `floor`: `python -P -c pass`, the interpreter alone.
+
+Rounds interleave the cases in one repository, so all see the same machine load; after each
+first edit one untimed call reads the new coord tree, and `others` and `auto_held` take turns
+going first. Prints
+{"guard_ms": {"others_median", "auto_held_median", "auto_first_edit_median", "floor_median",
+"held_path_writes", ...}}. Run:
+
+    python tests/bench/guard_bench.py [--rounds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from gitcoord.claims import parse_resource
+from gitcoord.coordinator import Coordinator
+from gitcoord.store import Txn
+
+CLAIMS = 1000
+ME = "me"
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def resource(i: int) -> str:
+    if i % 10 == 0:
+        return f"lib{i}/**/*.py"
+    if i % 10 == 1:
+        return f"pkg{i}/"
+    return f"area{i % 50}/module{i}.py"
+
+
+def setup(root: Path) -> Path:
+    repo = root / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "initial")
+    with Coordinator(repo) as coord:
+        coord.init()
+        wanted = [parse_resource(resource(i)) for i in range(CLAIMS)]
+        for n in range(10):  # ten other agents, a hundred claims each, one write each
+            def work(txn: Txn, n: int = n) -> None:
+                coord.grant_claims(txn, f"other{n}", wanted[n * 100:(n + 1) * 100])
+                txn.action, txn.what = "claim", "bench"
+            coord.write(work, actor=f"other{n}")
+    with Coordinator(repo, agent=ME) as coord:
+        coord.claim(["src/mine.py"])
+    return repo
+
+
+def set_mode(repo: Path, mode: str) -> None:
+    path = repo / ".coord" / "config.toml"
+    text = path.read_text()
+    for old in ("others", "auto"):
+        text = text.replace(f'mode = "{old}"', f'mode = "{mode}"')
+    path.write_text(text)
+
+
+def guard_ms(repo: Path, path: str) -> tuple[float, str]:
+    call = {"cwd": str(repo), "hook_event_name": "PreToolUse", "tool_name": "Edit",
+            "tool_input": {"file_path": str(repo / path), "old_string": "a", "new_string": "b"}}
+    env = dict(os.environ, GITCOORD_AGENT=ME)
+    start = time.perf_counter()
+    res = subprocess.run([sys.executable, "-P", "-m", "gitcoord", "guard", "--format", "claude"],
+                         input=json.dumps(call), cwd=repo, capture_output=True, text=True, env=env, check=True)
+    return (time.perf_counter() - start) * 1000, res.stdout
+
+
+def floor_ms() -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-P", "-c", "pass"], check=True)
+    return (time.perf_counter() - start) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=15)
+    rounds = parser.parse_args().rounds
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from run import precompile  # the harness next to this script
+
+    precompile()
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = setup(Path(tmp))
+        others: list[float] = []
+        held: list[float] = []
+        first: list[float] = []
+        floor: list[float] = []
+        writes = 0
+        for r in range(rounds):
+            floor.append(floor_ms())
+            set_mode(repo, "auto")
+            ms, out = guard_ms(repo, f"new/f{r}.py")
+            assert out == "", out
+            first.append(ms)
+            guard_ms(repo, "src/mine.py")  # untimed: reads the new coord tree once, as any next call would
+            # Alternate which goes first, so neither always meets the machine in the same state.
+            for mode in (("others", "auto") if r % 2 == 0 else ("auto", "others")):
+                set_mode(repo, mode)
+                before = git(repo, "rev-parse", "refs/heads/coord")
+                ms, out = guard_ms(repo, "src/mine.py")
+                assert out == "", out
+                (others if mode == "others" else held).append(ms)
+                writes += before != git(repo, "rev-parse", "refs/heads/coord")
+        floor_median = statistics.median(floor)
+        print(json.dumps({"guard_ms": {
+            "others_median": round(statistics.median(others), 1),
+            "auto_held_median": round(statistics.median(held), 1),
+            "auto_first_edit_median": round(statistics.median(first), 1),
+            "floor_median": round(floor_median, 1),
+            "auto_held_over_others_ms": round(statistics.median(held) - statistics.median(others), 1),
+            "held_path_writes": writes,
+            "claims": CLAIMS + 1, "rounds": rounds, "python": sys.version.split()[0]}}))
+
+
+if __name__ == "__main__":
+    main()
