@@ -30,7 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from gitcoord.claims import parse_resource
+from gitcoord.resources import parse_resource
+
 from gitcoord.coordinator import Coordinator
 from gitcoord.store import Txn
 
