@@ -30,9 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from gitcoord.resources import parse_resource
-
 from gitcoord.coordinator import Coordinator
+from gitcoord.resources import parse_resource
 from gitcoord.store import Txn
 
 CLAIMS = 1000
