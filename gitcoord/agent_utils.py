@@ -74,8 +74,9 @@ def startup_protocol(agent: str, *, repo_path: PathLike = ".") -> dict[str, Any]
     return context
 
 
-def claim_resource(agent: str, resource: str, estimated_minutes: float = 30, *,
-                   repo_path: PathLike = ".") -> bool:
+def claim_resource(
+    agent: str, resource: str, estimated_minutes: float = 30, *, repo_path: PathLike = "."
+) -> bool:
     """Claim `resource` for `estimated_minutes`; False when another agent holds it."""
     try:
         with _coord(agent, repo_path) as coord:
@@ -85,8 +86,14 @@ def claim_resource(agent: str, resource: str, estimated_minutes: float = 30, *,
     return True
 
 
-def check_in(agent: str, resource: str | None, progress_percent: int | None = None, message: str = "", *,
-             repo_path: PathLike = ".") -> bool:
+def check_in(
+    agent: str,
+    resource: str | None,
+    progress_percent: int | None = None,
+    message: str = "",
+    *,
+    repo_path: PathLike = ".",
+) -> bool:
     """Renew my claim on `resource` (None: all my claims) and record progress.
 
     False means the claim is no longer mine (released, or taken over after its lease died):
@@ -94,7 +101,9 @@ def check_in(agent: str, resource: str | None, progress_percent: int | None = No
     """
     try:
         with _coord(agent, repo_path) as coord:
-            result = coord.check_in([resource] if resource else [], progress=progress_percent, message=message)
+            result = coord.check_in(
+                [resource] if resource else [], progress=progress_percent, message=message
+            )
     except Refused:
         return False
     return not result["lost"]
@@ -110,15 +119,24 @@ def release_resource(agent: str, resource: str, message: str = "", *, repo_path:
     return True
 
 
-def request_help(from_agent: str, to_agent: str, message: str, priority: str = "normal", *,
-                 repo_path: PathLike = ".") -> dict[str, Any]:
+def request_help(
+    from_agent: str, to_agent: str, message: str, priority: str = "normal", *, repo_path: PathLike = "."
+) -> dict[str, Any]:
     """Ask `to_agent` (or 'any') for help; returns the help request (its 'id' is H-N)."""
     with _coord(from_agent, repo_path) as coord:
         return _plain(coord.request_help(to_agent, message, priority=priority))
 
 
-def log_error(agent: str, error_type: str, message: str, severity: str = "medium", stack_trace: str | None = None,
-              resource: str | None = None, *, repo_path: PathLike = ".") -> dict[str, Any]:
+def log_error(
+    agent: str,
+    error_type: str,
+    message: str,
+    severity: str = "medium",
+    stack_trace: str | None = None,
+    resource: str | None = None,
+    *,
+    repo_path: PathLike = ".",
+) -> dict[str, Any]:
     """Record an error; returns it (its 'id' is E-N).
 
     Called from `except` blocks, so an overlong message or trace is cut (the trace keeps its
@@ -128,17 +146,27 @@ def log_error(agent: str, error_type: str, message: str, severity: str = "medium
         message = message[: MAX_MESSAGE - 3] + "..."
     trace = stack_trace or ""
     if len(trace.encode()) > MAX_TRACE:
-        trace = "...\n" + trace.encode()[-(MAX_TRACE - 8):].decode(errors="ignore")
+        trace = "...\n" + trace.encode()[-(MAX_TRACE - 8) :].decode(errors="ignore")
     with _coord(agent, repo_path) as coord:
         record = coord.log_error(error_type, message, severity=severity, resource=resource or "", trace=trace)
         return _plain(record)
 
 
-def log_decision(agent: str, category: str, title: str, rationale: str, impact: str = "medium",
-                 alternatives: Sequence[str] | None = None, *, repo_path: PathLike = ".") -> dict[str, Any]:
+def log_decision(
+    agent: str,
+    category: str,
+    title: str,
+    rationale: str,
+    impact: str = "medium",
+    alternatives: Sequence[str] | None = None,
+    *,
+    repo_path: PathLike = ".",
+) -> dict[str, Any]:
     """Propose a decision for a human to approve; returns it (its 'id' is D-N)."""
     with _coord(agent, repo_path) as coord:
-        record = coord.log_decision(category, title, rationale, impact=impact, alternatives=alternatives or ())
+        record = coord.log_decision(
+            category, title, rationale, impact=impact, alternatives=alternatives or ()
+        )
         return _plain(record)
 
 
@@ -153,11 +181,25 @@ def _metrics(metrics: str | dict[str, Any]) -> dict[str, str]:
     return {"notes": metrics[:500]} if metrics.strip() else {}
 
 
-def write_daily_summary(agent: str, day_number: int | None, completed: str = "", next_tasks: str = "",
-                        messages: str = "", blockers: str = "", metrics: str | dict[str, Any] = "", *,
-                        repo_path: PathLike = ".") -> dict[str, Any]:
+def write_daily_summary(
+    agent: str,
+    day_number: int | None,
+    completed: str = "",
+    next_tasks: str = "",
+    messages: str = "",
+    blockers: str = "",
+    metrics: str | dict[str, Any] = "",
+    *,
+    repo_path: PathLike = ".",
+) -> dict[str, Any]:
     """Write today's summary (one per agent per day: a second call replaces it); returns it."""
     with _coord(agent, repo_path) as coord:
-        record = coord.daily_summary(completed=completed, next=next_tasks, blockers=blockers, messages=messages,
-                                     metrics=_metrics(metrics), day_number=day_number)
+        record = coord.daily_summary(
+            completed=completed,
+            next=next_tasks,
+            blockers=blockers,
+            messages=messages,
+            metrics=_metrics(metrics),
+            day_number=day_number,
+        )
         return _plain(record)

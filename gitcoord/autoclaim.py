@@ -19,8 +19,9 @@ from gitcoord.resources import parse_resource
 from gitcoord.store import Txn
 
 
-def auto_claim(where: Path, agent: str, paths: Sequence[str], renew: Mapping[str, Sequence[str]], *,
-               message: str) -> list[dict[str, Any]]:
+def auto_claim(
+    where: Path, agent: str, paths: Sequence[str], renew: Mapping[str, Sequence[str]], *, message: str
+) -> list[dict[str, Any]]:
     """Claim `paths` for `agent` (exclusive, default lease, `auto = true`) and renew the claims
     named in `renew`, all or nothing; the written claims as record data.
 
@@ -31,6 +32,7 @@ def auto_claim(where: Path, agent: str, paths: Sequence[str], renew: Mapping[str
     >>> auto_claim(Path("."), "alpha", ["src/a.py"], {}, message="auto: first edit")  # doctest: +SKIP
     """
     with Coordinator(where, agent=agent) as coord:
+
         def work(txn: Txn) -> list[Claim]:
             current = {c.id: c for c in txn.snap.records(Claim)}
             renewed, lapsed = _renew(coord, txn, agent, current, renew)
@@ -49,8 +51,9 @@ def auto_claim(where: Path, agent: str, paths: Sequence[str], renew: Mapping[str
         return [claim.model_dump(mode="json") for claim in coord.write(work, actor=agent)]
 
 
-def _renew(coord: Coordinator, txn: Txn, agent: str, current: Mapping[str, Claim],
-           renew: Mapping[str, Sequence[str]]) -> tuple[list[Claim], list[str]]:
+def _renew(
+    coord: Coordinator, txn: Txn, agent: str, current: Mapping[str, Claim], renew: Mapping[str, Sequence[str]]
+) -> tuple[list[Claim], list[str]]:
     """(claims renewed for a default lease, paths of those no longer the agent's to renew)."""
     renewed: list[Claim] = []
     lapsed: list[str] = []

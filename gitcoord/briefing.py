@@ -8,32 +8,43 @@ from typing import Any
 from gitcoord import output
 
 # Where to see what the startup context left out, per section.
-_MORE = {"help_requests": "gitcoord help-requests list --open", "messages": "gitcoord inbox",
-         "my_tasks": "gitcoord task list", "decisions": "gitcoord decisions list",
-         "errors": "gitcoord errors list --open", "active_claims": "gitcoord claims",
-         "stale_agents": "gitcoord status", "lost_claims": "gitcoord claims", "conflicts": "gitcoord conflicts"}
+_MORE = {
+    "help_requests": "gitcoord help-requests list --open",
+    "messages": "gitcoord inbox",
+    "my_tasks": "gitcoord task list",
+    "decisions": "gitcoord decisions list",
+    "errors": "gitcoord errors list --open",
+    "active_claims": "gitcoord claims",
+    "stale_agents": "gitcoord status",
+    "lost_claims": "gitcoord claims",
+    "conflicts": "gitcoord conflicts",
+}
 
 
 def _help(h: Mapping[str, Any]) -> str:
     about = f" (resource {h['resource']})" if h.get("resource") else ""
     if h["status"] == "acknowledged":
-        act = f"gitcoord help-requests resolve {h['id']} --note \"...\""
+        act = f'gitcoord help-requests resolve {h["id"]} --note "..."'
         return f"{h['id']} [{h['priority']}] from {h['from_agent']}, you are on it{about}: {h['message']} -> {act}"
-    return (f"{h['id']} [{h['priority']}] from {h['from_agent']}{about}: {h['message']} "
-            f"-> gitcoord help-requests ack {h['id']}")
+    return (
+        f"{h['id']} [{h['priority']}] from {h['from_agent']}{about}: {h['message']} "
+        f"-> gitcoord help-requests ack {h['id']}"
+    )
 
 
 def _message(m: Mapping[str, Any]) -> str:
     to = " (to all)" if m.get("to") == "any" else ""
-    return (f"{m['id']} from {m['from_agent']}{to}: {m['body']} "
-            f"-> reply: gitcoord send --to {m['from_agent']} --reply-to {m['id']} \"...\"")
+    return (
+        f"{m['id']} from {m['from_agent']}{to}: {m['body']} "
+        f'-> reply: gitcoord send --to {m["from_agent"]} --reply-to {m["id"]} "..."'
+    )
 
 
 def _task(t: Mapping[str, Any]) -> str:
     on = f" on {', '.join(t['resources'])}" if t.get("resources") else ""
     head = f"{t['id']} [{t['priority']}] {t['title']}{on}"
     if t["status"] == "in_progress":
-        return f"{head} (in progress) -> gitcoord task done {t['id']} -m \"...\""
+        return f'{head} (in progress) -> gitcoord task done {t["id"]} -m "..."'
     if t["status"] == "blocked":
         return f"{head} (blocked: {t.get('block_reason', '')}) -> gitcoord task unblock {t['id']}"
     who = "yours" if t.get("assignee") else "unassigned"
@@ -45,15 +56,20 @@ def _task(t: Mapping[str, Any]) -> str:
 def _decision(d: Mapping[str, Any]) -> str:
     note = f" ({d['review_note']})" if d.get("review_note") else ""
     act = f" -> gitcoord decisions implement {d['id']}" if d["status"] == "approved" else ""
-    proof = {True: f" (verified: {d.get('review_signer')})", False: " (UNVERIFIED: not signed by an allowed signer)"}
+    proof = {
+        True: f" (verified: {d.get('review_signer')})",
+        False: " (UNVERIFIED: not signed by an allowed signer)",
+    }
     said = proof.get(d["review_verified"], "") if "review_verified" in d else ""
     return f"{d['id']} {d['status']} by {d.get('reviewed_by', '?')}{said}: {d['title']}{note}{act}"
 
 
 def _error(e: Mapping[str, Any]) -> str:
     on = f" on {e['resource']}" if e.get("resource") else ""
-    return (f"{e['id']} [{e['severity']}] {e['type']} from {e['agent']}{on}: {e['message']} "
-            f"-> gitcoord errors resolve {e['id']} --note \"...\"")
+    return (
+        f"{e['id']} [{e['severity']}] {e['type']} from {e['agent']}{on}: {e['message']} "
+        f'-> gitcoord errors resolve {e["id"]} --note "..."'
+    )
 
 
 def removal_proof(c: Mapping[str, Any]) -> str:
@@ -87,25 +103,51 @@ def coming_conflicts(items: Sequence[Mapping[str, Any]]) -> list[str]:
         key = (item["with"], item["branch"])
         by_branch.setdefault(key, []).append(item["path"])
         nexts[key] = item["next"]
-    return [f"{', '.join(paths)} with {who}'s branch {branch} -> {nexts[(who, branch)]}"
-            for (who, branch), paths in by_branch.items()]
+    return [
+        f"{', '.join(paths)} with {who}'s branch {branch} -> {nexts[(who, branch)]}"
+        for (who, branch), paths in by_branch.items()
+    ]
 
 
 def render_context(ctx: Mapping[str, Any]) -> str:
     """The startup context as short ordered lines, each with its id and the command to act."""
-    lines = [f"You are {ctx['agent']} (session {ctx['session_id']}). "
-             f"Check in by {output.short_time(ctx['next_check_in'])} UTC: gitcoord check-in --progress N -m \"...\""]
+    lines = [
+        f"You are {ctx['agent']} (session {ctx['session_id']}). "
+        f'Check in by {output.short_time(ctx["next_check_in"])} UTC: gitcoord check-in --progress N -m "..."'
+    ]
     sections: list[tuple[str, str, list[str]]] = [
-        ("lost_claims", "Claims taken from you since your last write (stop editing these; claim again first)",
-         [_lost(c) for c in ctx.get("lost_claims", [])]),
-        ("conflicts", "Your files that would conflict with another branch (before anyone merges)",
-         coming_conflicts(ctx.get("conflicts", []))),
-        ("help_requests", "Help requests for you (answer these first)", [_help(h) for h in ctx["help_requests"]]),
-        ("messages", "Unread messages (then: gitcoord inbox --mark-read)", [_message(m) for m in ctx["messages"]]),
+        (
+            "lost_claims",
+            "Claims taken from you since your last write (stop editing these; claim again first)",
+            [_lost(c) for c in ctx.get("lost_claims", [])],
+        ),
+        (
+            "conflicts",
+            "Your files that would conflict with another branch (before anyone merges)",
+            coming_conflicts(ctx.get("conflicts", [])),
+        ),
+        (
+            "help_requests",
+            "Help requests for you (answer these first)",
+            [_help(h) for h in ctx["help_requests"]],
+        ),
+        (
+            "messages",
+            "Unread messages (then: gitcoord inbox --mark-read)",
+            [_message(m) for m in ctx["messages"]],
+        ),
         ("my_tasks", "Your tasks", [_task(t) for t in ctx["my_tasks"]]),
-        ("decisions", "Your decisions reviewed since your last session", [_decision(d) for d in ctx["decisions"]]),
+        (
+            "decisions",
+            "Your decisions reviewed since your last session",
+            [_decision(d) for d in ctx["decisions"]],
+        ),
         ("errors", "Open errors of high severity", [_error(e) for e in ctx["errors"]]),
-        ("active_claims", "Live claims (do not edit others' resources)", [_claim(c) for c in ctx["active_claims"]]),
+        (
+            "active_claims",
+            "Live claims (do not edit others' resources)",
+            [_claim(c) for c in ctx["active_claims"]],
+        ),
         ("stale_agents", "Stale agents (missed their check-in)", list(ctx.get("stale_agents", []))),
     ]
     omitted = ctx.get("omitted", {})
@@ -118,13 +160,16 @@ def render_context(ctx: Mapping[str, Any]) -> str:
         if more:
             lines.append(f"  - ... {more} more: {_MORE[key]}")
     if not ctx["help_requests"] and not ctx["my_tasks"]:
-        lines.append("Nothing is queued for you: gitcoord task list, or ask: gitcoord send --to any \"...\"")
+        lines.append('Nothing is queued for you: gitcoord task list, or ask: gitcoord send --to any "..."')
     if ctx.get("hooks_mode") == "auto":
-        lines.append("Auto mode: your first edit of a file (and a commit) claims it for you; an edit of another "
-                     "agent's file is denied. Release when done: gitcoord release PATH.")
+        lines.append(
+            "Auto mode: your first edit of a file (and a commit) claims it for you; an edit of another "
+            "agent's file is denied. Release when done: gitcoord release PATH."
+        )
     else:
-        lines.append("Claim before you edit: gitcoord claim PATH -m \"why\"; release when done: "
-                     "gitcoord release PATH.")
+        lines.append(
+            'Claim before you edit: gitcoord claim PATH -m "why"; release when done: gitcoord release PATH.'
+        )
     return "\n".join(lines)
 
 
@@ -135,17 +180,43 @@ def _clip(value: Any, limit: int = 70) -> str:
 
 def render_status(report: Mapping[str, Any]) -> None:
     output.say(f"coord store at rev {report['rev']} ({output.short_time(report['now'])} UTC)", style="bold")
-    output.table("agents", ["agent", "status", "resource", "%", "last check-in", "message"], [
-        [a["name"], a["status"], a.get("resource", ""), a.get("progress", ""),
-         output.short_time(a.get("last_check_in")), _clip(a.get("message", ""))] for a in report["agents"]])
-    output.table("claims", ["id", "agent", "resource", "mode", "state", "min left"], [
-        [c["id"], c["agent"], c["resource"], output.claim_mode(c), c["state"], max(0, c["seconds_left"] // 60)]
-        for c in report["claims"]])
+    output.table(
+        "agents",
+        ["agent", "status", "resource", "%", "last check-in", "message"],
+        [
+            [
+                a["name"],
+                a["status"],
+                a.get("resource", ""),
+                a.get("progress", ""),
+                output.short_time(a.get("last_check_in")),
+                _clip(a.get("message", "")),
+            ]
+            for a in report["agents"]
+        ],
+    )
+    output.table(
+        "claims",
+        ["id", "agent", "resource", "mode", "state", "min left"],
+        [
+            [
+                c["id"],
+                c["agent"],
+                c["resource"],
+                output.claim_mode(c),
+                c["state"],
+                max(0, c["seconds_left"] // 60),
+            ]
+            for c in report["claims"]
+        ],
+    )
     for d in report.get("decisions", []):
         d.setdefault("review", {True: "verified", False: "UNVERIFIED"}.get(d.get("review_verified"), ""))
     for key, title, columns in _OPTIONAL_TABLES:
         if key in report:
-            output.table(title, columns, [[_clip(row.get(col, "")) for col in columns] for row in report[key]])
+            output.table(
+                title, columns, [[_clip(row.get(col, "")) for col in columns] for row in report[key]]
+            )
     if report.get("skipped"):
         output.say(f"warning: skipped malformed records: {', '.join(report['skipped'])}", style="yellow")
 

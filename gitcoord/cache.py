@@ -57,13 +57,14 @@ def records_unreadable(cwd: Path, path: str, sha: str) -> RecordsUnreadable:
             f"cannot read the coord records: {path} ({what}) is not in this partial clone, and git "
             f"could not fetch it from its promisor remote {promisor!r}{f' ({url})' if url else ''}.",
             hint=f"the promisor remote {promisor!r} is unreachable; retry when it is back, or `git fetch "
-                 f"{promisor}` the coord branch once it answers. Until then gitcoord refuses rather than "
-                 "guess what the record says.")
+            f"{promisor}` the coord branch once it answers. Until then gitcoord refuses rather than "
+            "guess what the record says.",
+        )
     return RecordsUnreadable(
-        f"cannot read the coord records: {path} ({what}) is missing from this repository's "
-        "object store.",
+        f"cannot read the coord records: {path} ({what}) is missing from this repository's object store.",
         hint="run `git fsck`; fetch the coord branch again from a healthy clone or remote. Until then "
-             "gitcoord refuses rather than guess what the record says.")
+        "gitcoord refuses rather than guess what the record says.",
+    )
 
 
 def _promisor(cwd: Path) -> str:
@@ -72,7 +73,7 @@ def _promisor(cwd: Path) -> str:
     for line in _config(cwd, "--get-regexp", r"^remote\..*\.promisor$").splitlines():
         key, _, value = line.partition(" ")
         if value.strip().lower() in ("true", "yes", "on", "1"):
-            return key[len("remote."):-len(".promisor")]
+            return key[len("remote.") : -len(".promisor")]
     return _config(cwd, "--get", "extensions.partialclone")
 
 
@@ -89,19 +90,23 @@ class ParsedTrees:
     def __init__(self, root: Path | None) -> None:
         self.root = root  # None: no cache (a bare remote we may not write to, say)
 
-    def read(self, directory: str, tree_id: str, list_blobs: ListBlobs, read_blobs: ReadBlobs
-             ) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    def read(
+        self, directory: str, tree_id: str, list_blobs: ListBlobs, read_blobs: ReadBlobs
+    ) -> tuple[dict[str, dict[str, Any]], list[str]]:
         """({file name: parsed TOML}, [names of files that are not TOML]) for one directory."""
         saved = self._load(directory)
         prior: dict[str, list[Any]] = saved.get("files", {})
         if saved.get("tree") == tree_id and all(_known(entry) for entry in prior.values()):
             return _split(prior)
         blobs = {name: sha for name, sha in list_blobs().items() if name.endswith(".toml")}
-        changed = [name for name, sha in blobs.items()
-                   if not (_known(prior.get(name)) and prior[name][0] == sha)]
+        changed = [
+            name for name, sha in blobs.items() if not (_known(prior.get(name)) and prior[name][0] == sha)
+        ]
         contents = dict(zip(changed, read_blobs([blobs[name] for name in changed]), strict=True))
-        files = {name: [sha, _parse(contents[name]) if name in contents else prior[name][1]]
-                 for name, sha in sorted(blobs.items())}
+        files = {
+            name: [sha, _parse(contents[name]) if name in contents else prior[name][1]]
+            for name, sha in sorted(blobs.items())
+        }
         self._save(directory, {"tree": tree_id, "files": files})
         return _split(files)
 
@@ -133,8 +138,12 @@ class ParsedTrees:
 
 def _known(entry: Any) -> bool:
     """Is a cache entry `[blob id, parse]` a real read: a table, or NOT_TOML (not a legacy null)?"""
-    return (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)
-            and (isinstance(entry[1], dict) or entry[1] is NOT_TOML))
+    return (
+        isinstance(entry, list)
+        and len(entry) == 2
+        and isinstance(entry[0], str)
+        and (isinstance(entry[1], dict) or entry[1] is NOT_TOML)
+    )
 
 
 def _parse(raw: bytes) -> dict[str, Any] | bool:

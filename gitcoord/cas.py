@@ -15,13 +15,24 @@ from gitcoord.errors import Unavailable
 ACCEPTED = (" ", "+", "*", "=")
 # Failures that prove a push never reached the remote, so nothing can have landed.
 NEVER_CONNECTED = (
-    "does not appear to be a git repository", "Could not read from remote repository", "unable to access",
-    "Could not resolve host", "Connection refused", "No such file or directory",
+    "does not appear to be a git repository",
+    "Could not read from remote repository",
+    "unable to access",
+    "Could not resolve host",
+    "Connection refused",
+    "No such file or directory",
 )
 # Push and update-ref failures that mean "someone else moved the ref first".
 _LOST_RACE_MARKERS = (
-    "stale info", "fetch first", "non-fast-forward", "failed to lock", "cannot lock ref",
-    "incorrect old value", "but expected", "File exists", "unable to update local ref",
+    "stale info",
+    "fetch first",
+    "non-fast-forward",
+    "failed to lock",
+    "cannot lock ref",
+    "incorrect old value",
+    "but expected",
+    "File exists",
+    "unable to update local ref",
 )
 # How git names a ref lock it found taken: another git process is moving the ref, or one died doing so.
 LOCK_TAKEN = re.compile(r"Unable to create '([^']+\.lock)': File exists")
@@ -49,7 +60,7 @@ def push_status(porcelain: str, ref: str) -> tuple[str, str]:
 
 def remote_lines(stderr: str) -> str:
     """What the remote's hooks printed (git prefixes their lines with `remote:`), on one line."""
-    lines = [line[len("remote:"):].strip() for line in stderr.splitlines() if line.startswith("remote:")]
+    lines = [line[len("remote:") :].strip() for line in stderr.splitlines() if line.startswith("remote:")]
     return " / ".join(line for line in lines if line)[-600:]
 
 
@@ -60,5 +71,7 @@ def is_lost_race(text: str) -> bool:
 def unreachable(remote: str, detail: str) -> Unavailable:
     lines = detail.strip().splitlines()
     said = " / ".join(line for line in lines if line.strip())[-600:] or "no answer"
-    return Unavailable(f"the remote {remote!r} cannot be reached: {said}",
-                       hint="check the network and `git remote -v`; nothing was written.")
+    return Unavailable(
+        f"the remote {remote!r} cannot be reached: {said}",
+        hint="check the network and `git remote -v`; nothing was written.",
+    )

@@ -39,13 +39,16 @@ def check_install(install: str) -> str:
     """
     what = "install spec"
     if not install.strip():
-        raise InvalidInput(f"the {what} is empty.", hint="pass what pip installs: a name, a path or a git URL.")
+        raise InvalidInput(
+            f"the {what} is empty.", hint="pass what pip installs: a name, a path or a git URL."
+        )
     check_text(install, what, MAX_INSTALL)
     if any(c in install for c in "\n\t\u2028\u2029"):
         raise InvalidInput(f"the {what} contains a line break or a tab; it must be one line.")
     if "${{" in install:
-        raise InvalidInput(f"the {what} contains a GitHub expression (${{{{ ... }}}}), which the workflow "
-                           "would expand.")
+        raise InvalidInput(
+            f"the {what} contains a GitHub expression (${{{{ ... }}}}), which the workflow would expand."
+        )
     return install
 
 
@@ -53,12 +56,14 @@ def _yaml_string(text: str) -> str:
     """`text` as a YAML double-quoted scalar (a JSON string is one)."""
     return json.dumps(text, ensure_ascii=False)
 
+
 # The repository secret holding the Notion bridge's private signing key (see the workflow's header).
 BRIDGE_KEY_SECRET = "GITCOORD_BRIDGE_SSH_KEY"
 
 
-def render_workflow(*, branch: str = "coord", install: str = "gitcoord", python: str = "3.12",
-                    default_branch: str = "main") -> str:
+def render_workflow(
+    *, branch: str = "coord", install: str = "gitcoord", python: str = "3.12", default_branch: str = "main"
+) -> str:
     """The workflow text. `install` is what `pip install` gets (a name, a path or a git URL).
 
     A push to `default_branch` runs `gitcoord release --merged` instead of the sync: the
@@ -157,14 +162,18 @@ jobs:
 """
 
 
-def write_workflow(top: Path, *, branch: str = "coord", install: str = "gitcoord",
-                   default_branch: str = "main") -> Path:
+def write_workflow(
+    top: Path, *, branch: str = "coord", install: str = "gitcoord", default_branch: str = "main"
+) -> Path:
     """Write the workflow under `top` (the working tree); the path written. Never through a
     symbolic link that leaves the repository (exit 2)."""
     from gitcoord.safepath import write_inside
 
-    return write_inside(top, top / WORKFLOW_PATH, render_workflow(branch=branch, install=install,
-                                                                  default_branch=default_branch))
+    return write_inside(
+        top,
+        top / WORKFLOW_PATH,
+        render_workflow(branch=branch, install=install, default_branch=default_branch),
+    )
 
 
 def default_branch_name(coord: Coordinator) -> str:
@@ -179,4 +188,3 @@ def default_branch_name(coord: Coordinator) -> str:
     name = ref.removeprefix(prefix).removeprefix("refs/heads/")
     # It lands in the workflow's YAML: only a plain branch name, else the usual one.
     return name if re.fullmatch(r"[A-Za-z0-9._/-]{1,200}", name) else "main"
-

@@ -45,9 +45,17 @@ class ClaimOps:
         """`claim` as `claims` shows it: the record, its state, whether it is `me`'s, seconds left."""
         return claim_view(self, claim, now, me)
 
-    def claim(self: Host, resources: Sequence[str], *, minutes: float | None = None, shared: bool = False,
-              message: str = "", wait: float = 0, stop: threading.Event | None = None,
-              until_merged: bool = False) -> list[Claim]:
+    def claim(
+        self: Host,
+        resources: Sequence[str],
+        *,
+        minutes: float | None = None,
+        shared: bool = False,
+        message: str = "",
+        wait: float = 0,
+        stop: threading.Event | None = None,
+        until_merged: bool = False,
+    ) -> list[Claim]:
         """Claim every resource or none (exit 3 with the holders when refused).
 
         Claiming what you already hold renews it and keeps its token. `until_merged` marks
@@ -64,8 +72,9 @@ class ClaimOps:
         mode: Literal["exclusive", "shared"] = "shared" if shared else "exclusive"
 
         def work(txn: Txn) -> list[Claim]:
-            granted = grant(self, txn, agent, wanted, mode=mode, lease=lease, message=message,
-                            until_merged=until_merged)
+            granted = grant(
+                self, txn, agent, wanted, mode=mode, lease=lease, message=message, until_merged=until_merged
+            )
             for held in granted:
                 if held.auto:  # claimed on purpose now: no longer what auto mode took
                     held.auto = False
@@ -76,18 +85,34 @@ class ClaimOps:
 
         return with_wait(self, lambda: self.write(work), wait, stop)
 
-    def grant_claims(self: Host, txn: Txn, agent: str, wanted: Sequence[Resource], *,
-                     mode: Literal["exclusive", "shared"] = "exclusive", lease: timedelta | None = None,
-                     message: str = "", until_merged: bool = False) -> list[Claim]:
+    def grant_claims(
+        self: Host,
+        txn: Txn,
+        agent: str,
+        wanted: Sequence[Resource],
+        *,
+        mode: Literal["exclusive", "shared"] = "exclusive",
+        lease: timedelta | None = None,
+        message: str = "",
+        until_merged: bool = False,
+    ) -> list[Claim]:
         """Inside a transaction: claim all of `wanted` for `agent` or raise `Refused`.
 
         Renews what the agent already holds (same id and token, and `until_merged` once set),
         takes over dead claims in the way (recorded in a `Coord-Takeover` trailer).
         """
-        return grant(self, txn, agent, wanted, mode=mode, lease=lease, message=message, until_merged=until_merged)
+        return grant(
+            self, txn, agent, wanted, mode=mode, lease=lease, message=message, until_merged=until_merged
+        )
 
-    def check_in(self: Host, resources: Sequence[str] = (), *, progress: int | None = None, message: str = "",
-                 minutes: float | None = None) -> CheckInResult:
+    def check_in(
+        self: Host,
+        resources: Sequence[str] = (),
+        *,
+        progress: int | None = None,
+        message: str = "",
+        minutes: float | None = None,
+    ) -> CheckInResult:
         """Heartbeat: renew my claims (all, or the named ones, by resource or id) and record progress.
 
         Refused (exit 3) when a named claim is no longer mine: it was released,
@@ -108,8 +133,10 @@ class ClaimOps:
             held = {c.resource: c for c in mine} | {c.id: c for c in mine}
             missing = [n for n in names if n not in held]
             if missing:
-                raise Refused(f"check-in refused: you no longer hold {', '.join(missing)}.",
-                              hint=_lost_hint(self, txn, missing))
+                raise Refused(
+                    f"check-in refused: you no longer hold {', '.join(missing)}.",
+                    hint=_lost_hint(self, txn, missing),
+                )
             renewed = list({held[n].id: held[n] for n in names}.values()) if names else mine
             for claim in renewed:
                 claim.last_check_in, claim.expires_at = txn.now, txn.now + lease
@@ -121,8 +148,13 @@ class ClaimOps:
             lost = report_lost(self, txn, record)
             txn.action = "check-in"
             txn.what = " ".join(c.resource for c in renewed) or "(no claims)"
-            return {"agent": agent, "renewed": [c.id for c in renewed], "lost": lost,
-                    "next_check_in": txn.now + self.lease / 2, "conflicts": []}
+            return {
+                "agent": agent,
+                "renewed": [c.id for c in renewed],
+                "lost": lost,
+                "next_check_in": txn.now + self.lease / 2,
+                "conflicts": [],
+            }
 
         result = self.write(work)
         if result["lost"]:
@@ -130,8 +162,15 @@ class ClaimOps:
         result["conflicts"] = self.coming_conflicts(agent)
         return result
 
-    def release(self: Host, resources: Sequence[str] = (), *, all: bool = False, message: str = "",
-                force: bool = False, reason: str = "") -> list[Claim]:
+    def release(
+        self: Host,
+        resources: Sequence[str] = (),
+        *,
+        all: bool = False,
+        message: str = "",
+        force: bool = False,
+        reason: str = "",
+    ) -> list[Claim]:
         """Release my claims (named by resource or claim id, or all of them).
 
         `force` releases anyone's claims: it is for humans, needs a reason, and
@@ -150,13 +189,18 @@ class ClaimOps:
 
         def work(txn: Txn) -> list[Claim]:
             claims = txn.snap.records(Claim)
-            chosen = [c for c in claims if (force or c.agent == actor)
-                      and (all or c.resource in targets or c.id in targets)]
+            chosen = [
+                c
+                for c in claims
+                if (force or c.agent == actor) and (all or c.resource in targets or c.id in targets)
+            ]
             found = {c.resource for c in chosen} | {c.id for c in chosen}
             missing = [t for t in targets if t not in found]
             if missing:
-                raise Refused(f"release refused: you hold no claim on {', '.join(missing)}.",
-                              hint="see `gitcoord claims` for what you hold.")
+                raise Refused(
+                    f"release refused: you hold no claim on {', '.join(missing)}.",
+                    hint="see `gitcoord claims` for what you hold.",
+                )
             for claim in chosen:
                 txn.delete(claim)
             txn.action = "force-release" if force else "release"
@@ -175,8 +219,9 @@ class ClaimOps:
         snap = self.snapshot(fetch=fetch)
         now = self.store.clock()
         found = live_claims(self, snap, now, include_dead=all)
-        return sorted((claim_view(self, c, now, self.agent) for c in found),
-                      key=lambda v: (v["resource"], v["agent"]))
+        return sorted(
+            (claim_view(self, c, now, self.agent) for c in found), key=lambda v: (v["resource"], v["agent"])
+        )
 
 
 # -- what the other rooms share -----------------------------------------------------------------
@@ -191,14 +236,28 @@ def live_claims(host: Host, snap: Snapshot, now: datetime, *, include_dead: bool
 
 def claim_view(host: Host, claim: Claim, now: datetime, me: str | None = None) -> ClaimView:
     # The record's own fields come from pydantic as JSON values, the rest are added: one cast.
-    return cast("ClaimView", {**claim.model_dump(mode="json"), "state": leases.state(claim, now, host.grace),
-                              "mine": claim.agent == me,
-                              "seconds_left": int((claim.expires_at - now).total_seconds())})
+    return cast(
+        "ClaimView",
+        {
+            **claim.model_dump(mode="json"),
+            "state": leases.state(claim, now, host.grace),
+            "mine": claim.agent == me,
+            "seconds_left": int((claim.expires_at - now).total_seconds()),
+        },
+    )
 
 
-def grant(host: Host, txn: Txn, agent: str, wanted: Sequence[Resource], *,
-          mode: Literal["exclusive", "shared"] = "exclusive", lease: timedelta | None = None,
-          message: str = "", until_merged: bool = False) -> list[Claim]:
+def grant(
+    host: Host,
+    txn: Txn,
+    agent: str,
+    wanted: Sequence[Resource],
+    *,
+    mode: Literal["exclusive", "shared"] = "exclusive",
+    lease: timedelta | None = None,
+    message: str = "",
+    until_merged: bool = False,
+) -> list[Claim]:
     """See `ClaimOps.grant_claims`."""
     lease = lease or host.lease
     mine, takeovers = _grant_check(host, txn, agent, list(wanted), mode)
@@ -207,9 +266,16 @@ def grant(host: Host, txn: Txn, agent: str, wanted: Sequence[Resource], *,
         claim = mine.get(res.text)
         if claim is None:
             cid = txn.new_id("C")
-            claim = Claim(id=cid, agent=agent, resource=res.text, mode=mode,
-                          token=int(cid.split("-")[1]), created_at=txn.now,
-                          last_check_in=txn.now, expires_at=txn.now + lease)
+            claim = Claim(
+                id=cid,
+                agent=agent,
+                resource=res.text,
+                mode=mode,
+                token=int(cid.split("-")[1]),
+                created_at=txn.now,
+                last_check_in=txn.now,
+                expires_at=txn.now + lease,
+            )
         claim.session_id = _session(txn, agent)
         claim.mode, claim.last_check_in, claim.expires_at = mode, txn.now, txn.now + lease
         claim.message = message or claim.message
@@ -228,8 +294,13 @@ def report_lost(host: Host, txn: Txn, record: Agent, *, keep: bool = False) -> l
     lost: list[LostClaim] = []
     for cid, resource in sorted(record.lost.items()):
         holder = _holder_now(host, txn, resource, besides=record.name)
-        lost.append({"id": cid, "resource": resource,
-                     "now_held_by": f"{holder.agent} ({holder.id})" if holder else ""})
+        lost.append(
+            {
+                "id": cid,
+                "resource": resource,
+                "now_held_by": f"{holder.agent} ({holder.id})" if holder else "",
+            }
+        )
     if not keep:
         record.lost = {}
     return lost
@@ -242,8 +313,14 @@ def annotate_lost(host: Host, tip: str | None, lost: list[LostClaim]) -> None:
     for item in lost:
         found = host.authority.removal(tip, f".coord/claims/{item['id']}.toml")
         if found:
-            item.update({"removed_by": found["removed_by"], "action": found["action"],
-                         "signed_by": found["signed_by"], "verified": found["verified"]})
+            item.update(
+                {
+                    "removed_by": found["removed_by"],
+                    "action": found["action"],
+                    "signed_by": found["signed_by"],
+                    "verified": found["verified"],
+                }
+            )
 
 
 def with_wait(host: Host, attempt: Callable[[], T], wait: float, stop: threading.Event | None = None) -> T:
@@ -291,8 +368,9 @@ def _lease_for(host: Host, minutes: float | None) -> timedelta:
     return timedelta(minutes=minutes)
 
 
-def _grant_check(host: Host, txn: Txn, agent: str, wanted: list[Resource], mode: str
-                 ) -> tuple[dict[str, Claim], list[Claim]]:
+def _grant_check(
+    host: Host, txn: Txn, agent: str, wanted: list[Resource], mode: str
+) -> tuple[dict[str, Claim], list[Claim]]:
     """Validate a claim on the transaction's state: my claims by resource, dead ones to remove."""
     mine: dict[str, Claim] = {}
     conflicts: list[leases.Conflict] = []
@@ -311,8 +389,10 @@ def _grant_check(host: Host, txn: Txn, agent: str, wanted: list[Resource], mode:
             conflicts += [leases.Conflict(w.text, held) for w in hits]
     if conflicts:
         lines = "\n".join("  " + c.describe(txn.now) for c in conflicts)
-        raise Refused(f"claim refused, nothing was claimed:\n{lines}",
-                      hint=leases.refusal_hint(conflicts, [w.text for w in wanted]))
+        raise Refused(
+            f"claim refused, nothing was claimed:\n{lines}",
+            hint=leases.refusal_hint(conflicts, [w.text for w in wanted]),
+        )
     return mine, takeovers
 
 
@@ -322,8 +402,11 @@ def _session(txn: Txn, agent: str) -> str:
 
 
 def _lost_hint(host: Host, txn: Txn, lost: list[str]) -> str:
-    holders = [f"{name} is now {h.agent}'s ({h.id}, token {h.token})"
-               for name in lost if (h := _holder_now(host, txn, name, besides=host.agent)) is not None]
+    holders = [
+        f"{name} is now {h.agent}'s ({h.id}, token {h.token})"
+        for name in lost
+        if (h := _holder_now(host, txn, name, besides=host.agent)) is not None
+    ]
     taken = "; ".join(holders) if holders else "nobody holds it now"
     return f"{taken}. Stop editing it; claim it again before you go on."
 
@@ -331,17 +414,26 @@ def _lost_hint(host: Host, txn: Txn, lost: list[str]) -> str:
 def _holder_now(host: Host, txn: Txn, resource: str, *, besides: str | None) -> Claim | None:
     """Another agent's claim, not dead, that stands in the way of `resource`."""
     wanted = parse_resource(resource)
-    return next((c for c in txn.snap.records(Claim)
-                 if c.agent != besides and not leases.is_dead(c, txn.now, host.grace)
-                 and leases.blocks(c, wanted, "exclusive", ignorecase=host.ignorecase)), None)
+    return next(
+        (
+            c
+            for c in txn.snap.records(Claim)
+            if c.agent != besides
+            and not leases.is_dead(c, txn.now, host.grace)
+            and leases.blocks(c, wanted, "exclusive", ignorecase=host.ignorecase)
+        ),
+        None,
+    )
 
 
 def _check_forced_release(host: Host, resources: Sequence[str], *, all: bool, reason: str) -> None:
     """A forced release takes claims from other agents: a human act, named and explained."""
     if host.agent is not None:
-        raise Refused(f"a forced release is a human act, and you are the agent {host.agent}.",
-                      hint="ask the holder instead: gitcoord request-help --to HOLDER ...; "
-                           "or wait for it: gitcoord claim RESOURCE --wait 600.")
+        raise Refused(
+            f"a forced release is a human act, and you are the agent {host.agent}.",
+            hint="ask the holder instead: gitcoord request-help --to HOLDER ...; "
+            "or wait for it: gitcoord claim RESOURCE --wait 600.",
+        )
     if all:
         raise InvalidInput("--force takes the claims it releases by name, not --all.")
     if not resources:

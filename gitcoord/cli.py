@@ -45,17 +45,22 @@ def _directory(ctx: click.Context, param: click.Parameter, value: str) -> str:
     except FileNotFoundError:
         raise InvalidInput(f"{where}: the directory does not exist.") from None
     except (OSError, ValueError) as exc:  # too long, a file on the way, a NUL...
-        raise InvalidInput(f"{where}: cannot use it as a directory ({getattr(exc, 'strerror', None) or exc}).") \
-            from None
+        raise InvalidInput(
+            f"{where}: cannot use it as a directory ({getattr(exc, 'strerror', None) or exc})."
+        ) from None
     if not stat.S_ISDIR(mode):
-        raise InvalidInput(f"{where}: not a directory.", hint="-C takes the directory to run in, as git's -C.")
+        raise InvalidInput(
+            f"{where}: not a directory.", hint="-C takes the directory to run in, as git's -C."
+        )
     if not os.access(value, os.X_OK):
         raise InvalidInput(f"{where}: cannot enter the directory (permission denied).")
     return value
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("-C", "repo", default=".", metavar="PATH", callback=_directory, help="Run as if started in PATH.")
+@click.option(
+    "-C", "repo", default=".", metavar="PATH", callback=_directory, help="Run as if started in PATH."
+)
 @agent_option
 @click.version_option(package_name="gitcoord")
 @click.pass_context
@@ -98,7 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging()
     try:
         # Without standalone mode click returns the code of a `ctx.exit(code)` instead of exiting.
-        code = cli.main(args=list(argv) if argv is not None else None, prog_name="gitcoord", standalone_mode=False)
+        code = cli.main(
+            args=list(argv) if argv is not None else None, prog_name="gitcoord", standalone_mode=False
+        )
     except GitcoordError as exc:
         click.echo(output.clean(f"gitcoord: {exc.render()}"), err=True)
         return exc.exit_code

@@ -30,8 +30,10 @@ def _skew_seconds(text: str) -> float:
         from gitcoord.errors import InvalidInput
         from gitcoord.validate import quoted
 
-        raise InvalidInput(f"{CLOCK_SKEW_ENV} must be a number of seconds within a century, not {quoted(text)}.",
-                           hint=f"unset {CLOCK_SKEW_ENV} (it is a test aid), or give seconds such as 90 or -3600.")
+        raise InvalidInput(
+            f"{CLOCK_SKEW_ENV} must be a number of seconds within a century, not {quoted(text)}.",
+            hint=f"unset {CLOCK_SKEW_ENV} (it is a test aid), or give seconds such as 90 or -3600.",
+        )
     return seconds
 
 

@@ -93,8 +93,9 @@ def load_config(table: dict[str, Any], source: Path | str = CONFIG_PATH) -> Conf
         raise InvalidInput(f"{source} has invalid settings: {problems}") from exc
 
 
-def write_default_config(top: Path, *, branch: str = DEFAULT_BRANCH, remote: str = "",
-                         ignorecase: bool = False) -> bool:
+def write_default_config(
+    top: Path, *, branch: str = DEFAULT_BRANCH, remote: str = "", ignorecase: bool = False
+) -> bool:
     """Write a commented config file if there is none in the work tree. True if written.
 
     The caller makes sure no tracked file is hidden from the work tree (sparse checkout).
@@ -106,19 +107,23 @@ def write_default_config(top: Path, *, branch: str = DEFAULT_BRANCH, remote: str
     if path.exists():
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    body = tomli_w.dumps({
-        "coord": {"branch": branch, "remote": remote},
-        "lease": {"minutes": DEFAULT_LEASE_MINUTES, "grace_minutes": DEFAULT_GRACE_MINUTES},
-        "hooks": {"mode": DEFAULT_HOOKS_MODE, "fetch": False},
-        "claims": {"ignorecase": ignorecase},
-        "review": {"reviewers": []},
-    })
-    header = ("# gitcoord configuration. Commit this file; every key has a default.\n"
-              "# coord.remote: empty means `origin` when it exists, else local mode.\n"
-              "# hooks.mode: off | warn | others | strict | auto (claims follow the edits and commits).\n"
-              "# claims.ignorecase: compare paths ignoring case, on every machine alike (proposed\n"
-              "#   from the creator's core.ignorecase; true when any teammate's file system ignores case).\n"
-              "# review.reviewers: git emails allowed to approve decisions (empty: any human);\n"
-              "#   read from the committed file only.\n\n")
+    body = tomli_w.dumps(
+        {
+            "coord": {"branch": branch, "remote": remote},
+            "lease": {"minutes": DEFAULT_LEASE_MINUTES, "grace_minutes": DEFAULT_GRACE_MINUTES},
+            "hooks": {"mode": DEFAULT_HOOKS_MODE, "fetch": False},
+            "claims": {"ignorecase": ignorecase},
+            "review": {"reviewers": []},
+        }
+    )
+    header = (
+        "# gitcoord configuration. Commit this file; every key has a default.\n"
+        "# coord.remote: empty means `origin` when it exists, else local mode.\n"
+        "# hooks.mode: off | warn | others | strict | auto (claims follow the edits and commits).\n"
+        "# claims.ignorecase: compare paths ignoring case, on every machine alike (proposed\n"
+        "#   from the creator's core.ignorecase; true when any teammate's file system ignores case).\n"
+        "# review.reviewers: git emails allowed to approve decisions (empty: any human);\n"
+        "#   read from the committed file only.\n\n"
+    )
     path.write_text(header + body, encoding="utf-8")
     return True

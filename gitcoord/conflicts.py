@@ -47,7 +47,7 @@ def where_agent_works(git_dir: Path, git: Git) -> tuple[str, str]:
         text = (git_dir / "HEAD").read_text(encoding="utf-8").strip()
     except OSError:
         return "", ""
-    branch = text[len("ref: refs/heads/"):] if text.startswith("ref: refs/heads/") else ""
+    branch = text[len("ref: refs/heads/") :] if text.startswith("ref: refs/heads/") else ""
     found = git.read_object("HEAD")
     if found is None or found[1] != "commit":
         return branch, ""
@@ -74,8 +74,12 @@ def default_branch_ref(coord: Coordinator) -> str:
         said = coord.git.run("symbolic-ref", "-q", f"refs/remotes/{remote}/HEAD")
         if said.returncode == 0 and said.stdout.strip():
             return said.stdout.decode().strip()
-        candidates = [f"refs/remotes/{remote}/main", f"refs/remotes/{remote}/master",
-                      "refs/heads/main", "refs/heads/master"]
+        candidates = [
+            f"refs/remotes/{remote}/main",
+            f"refs/remotes/{remote}/master",
+            "refs/heads/main",
+            "refs/heads/master",
+        ]
     else:
         candidates = ["refs/heads/main", "refs/heads/master"]
     for ref in candidates:
@@ -83,8 +87,10 @@ def default_branch_ref(coord: Coordinator) -> str:
         if found is not None and found[1] == "commit":
             return ref
     where = f"the remote {remote!r}" if remote else "this repository"
-    raise InvalidInput(f"cannot tell the default branch of {where}: no {' or '.join(candidates[:2])}.",
-                       hint="name it: gitcoord release --merged REF (e.g. origin/trunk).")
+    raise InvalidInput(
+        f"cannot tell the default branch of {where}: no {' or '.join(candidates[:2])}.",
+        hint="name it: gitcoord release --merged REF (e.g. origin/trunk).",
+    )
 
 
 def resolve_commit(coord: Coordinator, name: str) -> tuple[str, str]:
@@ -93,16 +99,17 @@ def resolve_commit(coord: Coordinator, name: str) -> tuple[str, str]:
         raise InvalidInput(f"{name!r} is not a ref or commit.")
     found = coord.git.read_object(f"{name}^{{commit}}")
     if found is None:
-        raise InvalidInput(f"{name!r} names no commit in this repository.",
-                           hint="give a branch (main, origin/main) or a commit; fetch it first if it is "
-                                "only on the remote.")
+        raise InvalidInput(
+            f"{name!r} names no commit in this repository.",
+            hint="give a branch (main, origin/main) or a commit; fetch it first if it is only on the remote.",
+        )
     return name, found[0]
 
 
 def _short(ref: str) -> str:
     for prefix in ("refs/heads/", "refs/remotes/"):
         if ref.startswith(prefix):
-            return ref[len(prefix):]
+            return ref[len(prefix) :]
     return ref
 
 
@@ -113,14 +120,20 @@ def agent_branches(coord: Coordinator, agents: list[Agent]) -> list[dict[str, st
     for record in sorted(agents, key=lambda a: a.name):
         if not record.branch and not record.head:
             continue
-        refs = ([f"refs/remotes/{remote}/{record.branch}"] if remote and record.branch else [])
+        refs = [f"refs/remotes/{remote}/{record.branch}"] if remote and record.branch else []
         refs += [f"refs/heads/{record.branch}"] if record.branch else []
         refs += [record.head] if record.head else []
         for ref in refs:
             obj = coord.git.read_object(f"{ref}^{{commit}}")
             if obj is not None:
-                found.append({"agent": record.name, "branch": record.branch or record.head[:12],
-                              "ref": _short(ref), "commit": obj[0]})
+                found.append(
+                    {
+                        "agent": record.name,
+                        "branch": record.branch or record.head[:12],
+                        "ref": _short(ref),
+                        "commit": obj[0],
+                    }
+                )
                 break
     return found
 
@@ -169,7 +182,9 @@ def _changed(coord: Coordinator, cache: _Cache, base: str, tip: str) -> list[str
     if isinstance(hit, list):
         return hit
     res = coord.git.run("diff", "--name-only", "--no-renames", "-z", f"{base}...{tip}")
-    paths = sorted(p for p in res.stdout.decode(errors="replace").split("\0") if p) if res.returncode == 0 else []
+    paths = (
+        sorted(p for p in res.stdout.decode(errors="replace").split("\0") if p) if res.returncode == 0 else []
+    )
     cache.put(key, paths)
     return paths
 
@@ -236,8 +251,11 @@ def radar(coord: Coordinator, *, fetch: bool = False, only: str | None = None) -
         overlap = [p for p in common if p not in clash]
         pairs.append(_pair(one, two, clash, overlap, claims))
     cache.save()
-    return {"default": _short(default_ref), "branches": [{k: b[k] for k in ("agent", "branch", "ref", "commit")}
-                                                          for b in branches], "pairs": pairs}
+    return {
+        "default": _short(default_ref),
+        "branches": [{k: b[k] for k in ("agent", "branch", "ref", "commit")} for b in branches],
+        "pairs": pairs,
+    }
 
 
 def _cache_dir() -> str:
@@ -250,9 +268,16 @@ def _fetch_branches(coord: Coordinator) -> None:
     """Bring the remote's branches in (remote mode): pushed work is what the radar compares."""
     remote = coord.store.remote
     assert remote
-    coord.git.run("fetch", "--no-tags", "--no-write-fetch-head", "--quiet", remote,
-                  f"+refs/heads/*:refs/remotes/{remote}/*", timeout=coord.store.remote_timeout,
-                  env={"GIT_TERMINAL_PROMPT": "0"})
+    coord.git.run(
+        "fetch",
+        "--no-tags",
+        "--no-write-fetch-head",
+        "--quiet",
+        remote,
+        f"+refs/heads/*:refs/remotes/{remote}/*",
+        timeout=coord.store.remote_timeout,
+        env={"GIT_TERMINAL_PROMPT": "0"},
+    )
 
 
 def _holders(coord: Coordinator, snap: Any) -> list[Any]:
@@ -262,18 +287,29 @@ def _holders(coord: Coordinator, snap: Any) -> list[Any]:
     return coord.live_claims(snap, now) if snap.exists else [c for c in snap.records(Claim)]
 
 
-def _pair(one: dict[str, str], two: dict[str, str], clash: list[str], overlap: list[str],
-          claims: list[Any]) -> dict[str, Any]:
-    return {"a": one["agent"], "a_branch": one["branch"], "b": two["agent"], "b_branch": two["branch"],
-            "conflicts": clash, "overlap": overlap, "next": _next_step(one, two, clash, overlap, claims)}
+def _pair(
+    one: dict[str, str], two: dict[str, str], clash: list[str], overlap: list[str], claims: list[Any]
+) -> dict[str, Any]:
+    return {
+        "a": one["agent"],
+        "a_branch": one["branch"],
+        "b": two["agent"],
+        "b_branch": two["branch"],
+        "conflicts": clash,
+        "overlap": overlap,
+        "next": _next_step(one, two, clash, overlap, claims),
+    }
 
 
-def _next_step(one: dict[str, str], two: dict[str, str], clash: list[str], overlap: list[str],
-               claims: list[Any]) -> str:
+def _next_step(
+    one: dict[str, str], two: dict[str, str], clash: list[str], overlap: list[str], claims: list[Any]
+) -> str:
     """Who should rebase on whom: the side that holds no claim on the paths rebases on the holder."""
     if not one["agent"]:  # the default branch moved under an agent's branch
-        return (f"{two['agent']}: rebase {two['branch']} on {one['branch']} and resolve "
-                f"{', '.join(clash)} before merging.")
+        return (
+            f"{two['agent']}: rebase {two['branch']} on {one['branch']} and resolve "
+            f"{', '.join(clash)} before merging."
+        )
     paths = clash or overlap
 
     def holds(agent: str) -> bool:
@@ -284,8 +320,10 @@ def _next_step(one: dict[str, str], two: dict[str, str], clash: list[str], overl
     swap = (two_holds and not one_holds) or (one_holds == two_holds and one["agent"] > two["agent"])
     keeper, mover = (two, one) if swap else (one, two)
     if clash:
-        return (f"{mover['agent']} should rebase {mover['branch']} on {keeper['branch']} once it lands "
-                f"(or agree first: gitcoord request-help --to {keeper['agent']} --resource {clash[0]} ...).")
+        return (
+            f"{mover['agent']} should rebase {mover['branch']} on {keeper['branch']} once it lands "
+            f"(or agree first: gitcoord request-help --to {keeper['agent']} --resource {clash[0]} ...)."
+        )
     return f"no conflict yet; {mover['agent']} and {keeper['agent']} both change {', '.join(overlap)}: talk first."
 
 
@@ -304,7 +342,9 @@ def mine(report: dict[str, Any], agent: str) -> list[dict[str, Any]]:
             continue
         other, branch = (pair["b"], pair["b_branch"]) if pair["a"] == agent else (pair["a"], pair["a_branch"])
         for path in pair["conflicts"]:
-            out.append({"path": path, "with": other or "(default branch)", "branch": branch, "next": pair["next"]})
+            out.append(
+                {"path": path, "with": other or "(default branch)", "branch": branch, "next": pair["next"]}
+            )
     return out
 
 
@@ -333,5 +373,12 @@ def for_status(coord: Coordinator) -> list[dict[str, Any]]:
         report = radar(coord)
     except GitcoordError:
         return []
-    return [{"between": f"{p['a'] or p['a_branch']} x {p['b']}", "conflicts": ", ".join(p["conflicts"]),
-             "overlap": ", ".join(p["overlap"]), "next": p["next"]} for p in report["pairs"]]
+    return [
+        {
+            "between": f"{p['a'] or p['a_branch']} x {p['b']}",
+            "conflicts": ", ".join(p["conflicts"]),
+            "overlap": ", ".join(p["overlap"]),
+            "next": p["next"],
+        }
+        for p in report["pairs"]
+    ]

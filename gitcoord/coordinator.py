@@ -60,24 +60,41 @@ class Coordinator(ClaimOps, HelpOps, MessageOps, TaskOps, JournalOps):
     transaction plumbing they share (`gitcoord.host.Host`), `init`, `start` and `status`.
     """
 
-    def __init__(self, repo_path: str | os.PathLike[str] = ".", agent: str | None = None, *,
-                 config: Config | None = None) -> None:
+    def __init__(
+        self,
+        repo_path: str | os.PathLike[str] = ".",
+        agent: str | None = None,
+        *,
+        config: Config | None = None,
+    ) -> None:
         self.workspace = Workspace.open(Path(repo_path))
-        self.git_dir, self.common_dir, self.top = self.workspace.git_dir, self.workspace.common_dir, self.workspace.top
+        self.git_dir, self.common_dir, self.top = (
+            self.workspace.git_dir,
+            self.workspace.common_dir,
+            self.workspace.top,
+        )
         # What the operations need, without the keys only HEAD may set: reading those costs
         # a git process that `claim` and the hooks should not pay. See `config`.
-        self._local_config = config if config is not None else load_config(
-            self.workspace.local_table(), self.workspace.config_label())
+        self._local_config = (
+            config
+            if config is not None
+            else load_config(self.workspace.local_table(), self.workspace.config_label())
+        )
         self._config = config
         self.ignorecase = self.workspace.ignorecase if config is None else config.claims.ignorecase
         self.git = Git(self.workspace.cwd, objects_dir=self.common_dir / "objects")
         local = self._local_config
         remote = self.workspace.remote(local.coord.remote)
-        self.store = Store(self.git, branch=local.coord.branch, remote=remote,
-                           retry_seconds=local.store.retry_seconds,
-                           remote_timeout=local.store.remote_timeout_seconds,
-                           cache_dir=self.common_dir / CACHE_DIR, common_dir=self.common_dir,
-                           promisor=bool(remote) and self.workspace.is_promisor(remote or ""))
+        self.store = Store(
+            self.git,
+            branch=local.coord.branch,
+            remote=remote,
+            retry_seconds=local.store.retry_seconds,
+            remote_timeout=local.store.remote_timeout_seconds,
+            cache_dir=self.common_dir / CACHE_DIR,
+            common_dir=self.common_dir,
+            promisor=bool(remote) and self.workspace.is_promisor(remote or ""),
+        )
         self._agent = check_agent_name(agent) if agent is not None else None  # "" is not "no agent"
         self._agent_resolved = agent is not None
         self._explicit_agent = agent is not None
@@ -102,8 +119,10 @@ class Coordinator(ClaimOps, HelpOps, MessageOps, TaskOps, JournalOps):
 
     def require_agent(self) -> str:
         if self.agent is None:
-            raise InvalidInput("no agent identity.",
-                               hint="pass --agent NAME, set GITCOORD_AGENT, or run `gitcoord start --agent NAME`.")
+            raise InvalidInput(
+                "no agent identity.",
+                hint="pass --agent NAME, set GITCOORD_AGENT, or run `gitcoord start --agent NAME`.",
+            )
         return self.agent
 
     @property
@@ -177,9 +196,11 @@ class Coordinator(ClaimOps, HelpOps, MessageOps, TaskOps, JournalOps):
         """Acting on another agent's claims from a worktree bound to someone else is refused."""
         bound = self.speaking_for()
         if bound is not None:
-            raise Refused(f"this worktree belongs to {bound}; {what} as {self.agent} from here is refused.",
-                          hint=f"run it in {self.agent}'s own worktree; a person takes a claim away with "
-                               "`gitcoord release --force --reason ...` (no agent identity).")
+            raise Refused(
+                f"this worktree belongs to {bound}; {what} as {self.agent} from here is refused.",
+                hint=f"run it in {self.agent}'s own worktree; a person takes a claim away with "
+                "`gitcoord release --force --reason ...` (no agent identity).",
+            )
 
     # -- plumbing shared by the operations -----------------------------------------
 
@@ -214,7 +235,9 @@ class Coordinator(ClaimOps, HelpOps, MessageOps, TaskOps, JournalOps):
         """
         if remote is not None:
             self.store.remote = self.workspace.remote(remote)
-            self.store.promisor = bool(self.store.remote) and self.workspace.is_promisor(self.store.remote or "")
+            self.store.promisor = bool(self.store.remote) and self.workspace.is_promisor(
+                self.store.remote or ""
+            )
         if branch is not None:
             if not AGENT_NAME.fullmatch(branch):
                 raise InvalidInput(f"{quoted(branch)} is not a usable branch name for the coord store.")
@@ -226,11 +249,18 @@ class Coordinator(ClaimOps, HelpOps, MessageOps, TaskOps, JournalOps):
         created = self.store.init()
         wrote_config = False
         if self.top is not None and not self._config_hidden():
-            wrote_config = write_default_config(self.top, branch=self.store.branch, remote=remote or "",
-                                                ignorecase=self.workspace.git_setting("core.ignorecase",
-                                                                                      "false").lower() == "true")
-        return {"created": created, "branch": self.store.branch, "remote": self.store.remote,
-                "config_written": wrote_config}
+            wrote_config = write_default_config(
+                self.top,
+                branch=self.store.branch,
+                remote=remote or "",
+                ignorecase=self.workspace.git_setting("core.ignorecase", "false").lower() == "true",
+            )
+        return {
+            "created": created,
+            "branch": self.store.branch,
+            "remote": self.store.remote,
+            "config_written": wrote_config,
+        }
 
     def _check_init_agrees_with_config(self, remote: str | None, branch: str | None) -> None:
         """An existing config (work tree or HEAD) decides the branch and remote: no second store."""
@@ -239,15 +269,19 @@ class Coordinator(ClaimOps, HelpOps, MessageOps, TaskOps, JournalOps):
         where = f"the team's config ({self.workspace.source})"
         configured = self._local_config.coord
         if branch is not None and branch != configured.branch:
-            raise Refused(f"{where} names the coord branch {configured.branch!r}; `init --branch {branch}` "
-                          "would make a second coord store beside it.",
-                          hint=f"run `gitcoord init` without --branch, or change coord.branch in {CONFIG_PATH} "
-                               "and commit it first.")
+            raise Refused(
+                f"{where} names the coord branch {configured.branch!r}; `init --branch {branch}` "
+                "would make a second coord store beside it.",
+                hint=f"run `gitcoord init` without --branch, or change coord.branch in {CONFIG_PATH} "
+                "and commit it first.",
+            )
         if remote is not None and self.store.remote != self.workspace.remote(configured.remote):
-            raise Refused(f"{where} uses the remote {self.workspace.remote(configured.remote) or '(none)'!r}; "
-                          f"`init --remote {remote}` would make a second coord store there.",
-                          hint=f"run `gitcoord init` without --remote, or change coord.remote in {CONFIG_PATH} "
-                               "and commit it first.")
+            raise Refused(
+                f"{where} uses the remote {self.workspace.remote(configured.remote) or '(none)'!r}; "
+                f"`init --remote {remote}` would make a second coord store there.",
+                hint=f"run `gitcoord init` without --remote, or change coord.remote in {CONFIG_PATH} "
+                "and commit it first.",
+            )
 
     def _refuse_a_second_store(self) -> None:
         """Refuse to create a store while another branch here or on the remote already is one."""
@@ -258,17 +292,19 @@ class Coordinator(ClaimOps, HelpOps, MessageOps, TaskOps, JournalOps):
         res = self.git.run("for-each-ref", "--format=%(refname)", *prefixes)
         for ref in res.stdout.decode(errors="replace").split():
             prefix = next(p for p in prefixes if ref.startswith(p))
-            name = ref[len(prefix):]
+            name = ref[len(prefix) :]
             if name in (store.branch, "HEAD"):
                 continue
             found = self.git.read_object(f"{ref}:.coord/meta.toml")
             if found is None or found[1] != "blob":
                 continue
             holder = f"the remote {remote!r}" if prefix.startswith("refs/remotes/") else "this repository"
-            raise Refused(f"{holder} already holds a coord store on branch {name!r}: init would create a second "
-                          f"one on {store.branch!r}, and agents on the two would not see each other's claims.",
-                          hint=f'set coord.branch = "{name}" in {CONFIG_PATH} and commit it '
-                               f"(or run `gitcoord init --branch {name}`).")
+            raise Refused(
+                f"{holder} already holds a coord store on branch {name!r}: init would create a second "
+                f"one on {store.branch!r}, and agents on the two would not see each other's claims.",
+                hint=f'set coord.branch = "{name}" in {CONFIG_PATH} and commit it '
+                f"(or run `gitcoord init --branch {name}`).",
+            )
 
     def _fetch_unseen_heads(self, remote: str) -> None:
         """Bring the remote's branches this clone has not seen into their remote-tracking refs.
@@ -276,13 +312,19 @@ class Coordinator(ClaimOps, HelpOps, MessageOps, TaskOps, JournalOps):
         A `--single-branch` or `--depth` clone, or one made before a teammate's `init`, has no
         copy of a store's branch: what the remote holds is asked of the remote (init only).
         """
-        listed = self.git.run("ls-remote", "--heads", remote, timeout=self.store.remote_timeout,
-                              env={"GIT_TERMINAL_PROMPT": "0"})
+        listed = self.git.run(
+            "ls-remote",
+            "--heads",
+            remote,
+            timeout=self.store.remote_timeout,
+            env={"GIT_TERMINAL_PROMPT": "0"},
+        )
         if listed.returncode != 0:
-            raise Unavailable(f"cannot list the branches of the remote {remote!r}: "
-                              f"{listed.stderr.strip() or 'git ls-remote failed'}",
-                              hint="check the remote and the network, then run `gitcoord init` again; "
-                                   "nothing was written.")
+            raise Unavailable(
+                f"cannot list the branches of the remote {remote!r}: "
+                f"{listed.stderr.strip() or 'git ls-remote failed'}",
+                hint="check the remote and the network, then run `gitcoord init` again; nothing was written.",
+            )
         unseen = []
         for line in listed.stdout.decode(errors="replace").splitlines():
             ref = line.partition("\t")[2]
@@ -290,12 +332,22 @@ class Coordinator(ClaimOps, HelpOps, MessageOps, TaskOps, JournalOps):
             if name != self.store.branch and self.git.read_object(f"refs/remotes/{remote}/{name}") is None:
                 unseen.append(f"+{ref}:refs/remotes/{remote}/{name}")
         if unseen:
-            fetched = self.git.run("fetch", "--no-tags", "--no-write-fetch-head", "--quiet", remote, *unseen,
-                                   timeout=self.store.remote_timeout, env={"GIT_TERMINAL_PROMPT": "0"})
+            fetched = self.git.run(
+                "fetch",
+                "--no-tags",
+                "--no-write-fetch-head",
+                "--quiet",
+                remote,
+                *unseen,
+                timeout=self.store.remote_timeout,
+                env={"GIT_TERMINAL_PROMPT": "0"},
+            )
             if fetched.returncode != 0:
-                raise Unavailable(f"cannot fetch the branches of the remote {remote!r}: {fetched.stderr.strip()}",
-                                  hint="check the remote and the network, then run `gitcoord init` again; "
-                                       "nothing was written.")
+                raise Unavailable(
+                    f"cannot fetch the branches of the remote {remote!r}: {fetched.stderr.strip()}",
+                    hint="check the remote and the network, then run `gitcoord init` again; "
+                    "nothing was written.",
+                )
 
     def _config_hidden(self) -> bool:
         """True when the config file is tracked but not in the work tree (sparse checkout,
@@ -355,8 +407,9 @@ class Coordinator(ClaimOps, HelpOps, MessageOps, TaskOps, JournalOps):
         """Every clone an agent starts in is guarded: its hooks, installed or repaired (§6)."""
         from gitcoord.hooks.install import ensure_clone_hooks
 
-        found = ensure_clone_hooks(self.top, self.common_dir, self.workspace.git_setting("core.hookspath"),
-                                   self.config.hooks.mode)
+        found = ensure_clone_hooks(
+            self.top, self.common_dir, self.workspace.git_setting("core.hookspath"), self.config.hooks.mode
+        )
         return cast("HooksReport | None", found)
 
     def _prepare_launcher(self) -> None:
@@ -373,8 +426,13 @@ class Coordinator(ClaimOps, HelpOps, MessageOps, TaskOps, JournalOps):
         out = []
         for record in snap.records(Agent):
             due = record.next_check_in
-            status = ("stale" if due is not None and now > due + self.grace
-                      else "active" if record.resource else "idle")
+            status = (
+                "stale"
+                if due is not None and now > due + self.grace
+                else "active"
+                if record.resource
+                else "idle"
+            )
             # The record's fields come from pydantic as JSON values, `status` is added: one cast.
             out.append(cast("AgentView", {**record.model_dump(mode="json"), "status": status}))
         return out
@@ -384,14 +442,27 @@ class Coordinator(ClaimOps, HelpOps, MessageOps, TaskOps, JournalOps):
         snap = self.snapshot(fetch=fetch)
         now = self.store.clock()
         items = open_items(self, snap)
-        return {"rev": snap.rev if snap.exists else None, "now": now, "agents": self.agents(snap, now),
-                "claims": [claim_view(self, c, now, self.agent) for c in live_claims(self, snap, now)],
-                "help_requests": items["help_requests"], "errors": items["errors"],
-                "decisions": items["decisions"], "tasks": items["tasks"],
-                "conflicts": cast("list[ConflictRow]", conflicts.for_status(self)), "skipped": snap.skipped}
+        return {
+            "rev": snap.rev if snap.exists else None,
+            "now": now,
+            "agents": self.agents(snap, now),
+            "claims": [claim_view(self, c, now, self.agent) for c in live_claims(self, snap, now)],
+            "help_requests": items["help_requests"],
+            "errors": items["errors"],
+            "decisions": items["decisions"],
+            "tasks": items["tasks"],
+            "conflicts": cast("list[ConflictRow]", conflicts.for_status(self)),
+            "skipped": snap.skipped,
+        }
 
-    def log(self, *, since: str | None = None, agent: str | None = None,
-            limit: int | None = None, fetch: bool = True) -> list[LogEntry]:
+    def log(
+        self,
+        *,
+        since: str | None = None,
+        agent: str | None = None,
+        limit: int | None = None,
+        fetch: bool = True,
+    ) -> list[LogEntry]:
         """The audit trail: one entry per coord commit, newest first.
 
         In remote mode it is the remote's trail (fetched first) unless `fetch` is
@@ -409,11 +480,11 @@ class Coordinator(ClaimOps, HelpOps, MessageOps, TaskOps, JournalOps):
             self.authority.act_signatures(entries)
         return cast("list[LogEntry]", entries)  # the commit fields and the Coord-* trailers, as read
 
-
     # -- writes the hooks and `ci github` ask for --------------------------------------
 
-    def record_override(self, paths: Sequence[str], holders: Sequence[str], reason: str, *,
-                        actor: str | None = None) -> str:
+    def record_override(
+        self, paths: Sequence[str], holders: Sequence[str], reason: str, *, actor: str | None = None
+    ) -> str:
         """Record a commit let through a refusing pre-commit hook (GITCOORD_OVERRIDE); the error's id.
 
         One `conflict` error record: its message says what happened for a human (cut at the
@@ -432,15 +503,25 @@ class Coordinator(ClaimOps, HelpOps, MessageOps, TaskOps, JournalOps):
         listed = json.dumps(ordered)
         shown = [path.encode(errors="surrogateescape").decode(errors="replace") for path in ordered]
         if len(listed.encode()) > MAX_TRACE:
-            raise InvalidInput(f"this override would cover {len(ordered)} paths, more than one record can list "
-                               f"({MAX_TRACE // 1024} KiB of paths).",
-                               hint="commit the claimed paths in smaller parts, each with its own override.")
+            raise InvalidInput(
+                f"this override would cover {len(ordered)} paths, more than one record can list "
+                f"({MAX_TRACE // 1024} KiB of paths).",
+                hint="commit the claimed paths in smaller parts, each with its own override.",
+            )
         who = actor or self.human()
         text = override_message(who, shown, holders, reason)
 
         def work(txn: Txn) -> str:
-            record = ErrorRecord(id=txn.new_id("E"), agent=who, type="conflict", severity="medium",
-                                 resource=shown[0], message=text, trace=listed, created_at=txn.now)
+            record = ErrorRecord(
+                id=txn.new_id("E"),
+                agent=who,
+                type="conflict",
+                severity="medium",
+                resource=shown[0],
+                message=text,
+                trace=listed,
+                created_at=txn.now,
+            )
             txn.put(record)
             txn.action, txn.what = "override", " ".join(shown)[:200]
             txn.trailers["Coord-Override"] = reason

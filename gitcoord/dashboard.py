@@ -24,7 +24,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitcoord import leases, output
-from gitcoord.constants import DECISION_STATUSES, HELP_STATUS_ORDER, PRIORITY_ORDER, SEVERITY_ORDER, TASK_BOARD_ORDER
+from gitcoord.constants import (
+    DECISION_STATUSES,
+    HELP_STATUS_ORDER,
+    PRIORITY_ORDER,
+    SEVERITY_ORDER,
+    TASK_BOARD_ORDER,
+)
 from gitcoord.errors import GitcoordError, InvalidInput
 from gitcoord.records import (
     Claim,
@@ -44,7 +50,6 @@ TIMELINE_HOURS = 24
 MAX_ROWS = 200  # per group: a page that stays readable when a project runs for months
 
 
-
 @dataclass(frozen=True)
 class Interval:
     """One claim's life, clipped to the timeline window."""
@@ -61,8 +66,9 @@ class Interval:
 # -- data --------------------------------------------------------------------------
 
 
-def claim_intervals(coord: Coordinator, snap: Snapshot, now: datetime,
-                    hours: float = TIMELINE_HOURS) -> list[Interval]:
+def claim_intervals(
+    coord: Coordinator, snap: Snapshot, now: datetime, hours: float = TIMELINE_HOURS
+) -> list[Interval]:
     """Claims held during the last `hours`, from the coord history.
 
     A claim that is still in the tree lasts until now (or its expiry, when it is
@@ -76,8 +82,17 @@ def claim_intervals(coord: Coordinator, snap: Snapshot, now: datetime,
     for cid in sorted(set(touches) | set(in_tree), key=_id_number):
         found = _interval(coord, cid, in_tree.get(cid), touches.get(cid, []), now)
         if found is not None and found.end >= window:
-            out.append(Interval(found.claim_id, found.agent, found.resource, found.mode,
-                                max(found.start, window), found.end, found.live))
+            out.append(
+                Interval(
+                    found.claim_id,
+                    found.agent,
+                    found.resource,
+                    found.mode,
+                    max(found.start, window),
+                    found.end,
+                    found.live,
+                )
+            )
     return out
 
 
@@ -96,8 +111,9 @@ def _claim_touches(coord: Coordinator, window: datetime) -> dict[str, list[tuple
     return touches
 
 
-def _interval(coord: Coordinator, cid: str, current: Claim | None,
-              touches: list[tuple[datetime, str]], now: datetime) -> Interval | None:
+def _interval(
+    coord: Coordinator, cid: str, current: Claim | None, touches: list[tuple[datetime, str]], now: datetime
+) -> Interval | None:
     if current is not None:
         dead = leases.is_dead(current, now, coord.grace)
         end = min(now, current.expires_at) if dead else now
@@ -181,14 +197,21 @@ def _section(anchor: str, title: str, body: str, count: int | None = None) -> st
     return f'<section id="{_e(anchor)}"><h2>{_e(title)}{counted}</h2>{body}</section>'
 
 
-def _groups(title_of: Callable[[str], str], order: Iterable[str], items: Sequence[Any],
-            key: Callable[[Any], str], render: Callable[[Sequence[Any]], str]) -> str:
+def _groups(
+    title_of: Callable[[str], str],
+    order: Iterable[str],
+    items: Sequence[Any],
+    key: Callable[[Any], str],
+    render: Callable[[Sequence[Any]], str],
+) -> str:
     """Items split by `key` in `order`, each group under its own heading (empty groups left out)."""
     parts = []
     for value in order:
         group = [i for i in items if key(i) == value]
         if group:
-            parts.append(f'<h3>{_e(title_of(value))} <span class="count">{len(group)}</span></h3>{render(group)}')
+            parts.append(
+                f'<h3>{_e(title_of(value))} <span class="count">{len(group)}</span></h3>{render(group)}'
+            )
     return "".join(parts) or '<p class="empty">none</p>'
 
 
@@ -199,16 +222,43 @@ def _agents_section(agents: Sequence[Mapping[str, Any]], now: datetime) -> str:
     rows = []
     for a in sorted(agents, key=lambda a: (a["status"] != "stale", a["name"])):
         progress = a.get("progress")
-        bar = (f'<span class="bar"><span style="width:{max(0, min(100, int(progress)))}%"></span></span> '
-               f'{int(progress)}%') if progress is not None else ""
+        bar = (
+            (
+                f'<span class="bar"><span style="width:{max(0, min(100, int(progress)))}%"></span></span> '
+                f"{int(progress)}%"
+            )
+            if progress is not None
+            else ""
+        )
         last = _parse(a.get("last_check_in"))
-        rows.append([f"<b>{_e(a['name'])}</b>", _badge(a["status"]), _e(a.get("role", "")),
-                     f"<code>{_e(a.get('resource', ''))}</code>", bar,
-                     f'<span title="{_e(a.get("last_check_in") or "")}">{_e(_ago(last, now))}</span>',
-                     _e(_when(_parse(a.get("next_check_in")))), _e(a.get("message", ""))])
+        rows.append(
+            [
+                f"<b>{_e(a['name'])}</b>",
+                _badge(a["status"]),
+                _e(a.get("role", "")),
+                f"<code>{_e(a.get('resource', ''))}</code>",
+                bar,
+                f'<span title="{_e(a.get("last_check_in") or "")}">{_e(_ago(last, now))}</span>',
+                _e(_when(_parse(a.get("next_check_in")))),
+                _e(a.get("message", "")),
+            ]
+        )
     stale = sum(1 for a in agents if a["status"] == "stale")
-    warn = f'<p class="warn">{stale} stale agent{"s" if stale != 1 else ""}: missed the check-in.</p>' if stale else ""
-    columns = ["agent", "status", "role", "resource", "progress", "last check-in", "next check-in (UTC)", "message"]
+    warn = (
+        f'<p class="warn">{stale} stale agent{"s" if stale != 1 else ""}: missed the check-in.</p>'
+        if stale
+        else ""
+    )
+    columns = [
+        "agent",
+        "status",
+        "role",
+        "resource",
+        "progress",
+        "last check-in",
+        "next check-in (UTC)",
+        "message",
+    ]
     return _section("agents", "Agents", warn + _table(columns, rows, "no agent has started yet"), len(agents))
 
 
@@ -221,21 +271,53 @@ def _parse(value: Any) -> datetime | None:
 
 
 def _claims_section(claims: Sequence[Mapping[str, Any]]) -> str:
-    rows = [[_e(c["id"]), _e(c["agent"]), f"<code>{_e(c['resource'])}</code>", _badge(output.claim_mode(c), c["mode"]),
-             _badge(c["state"]), _e(_when(_parse(c["created_at"]))), _e(_when(_parse(c["expires_at"]))),
-             _e("" if c.get("progress") is None else f"{c['progress']}%"), _e(c.get("message", ""))]
-            for c in sorted(claims, key=lambda c: (c["agent"], c["resource"]))]
-    columns = ["id", "agent", "resource", "mode", "state", "since (UTC)", "until (UTC)", "progress", "message"]
+    rows = [
+        [
+            _e(c["id"]),
+            _e(c["agent"]),
+            f"<code>{_e(c['resource'])}</code>",
+            _badge(output.claim_mode(c), c["mode"]),
+            _badge(c["state"]),
+            _e(_when(_parse(c["created_at"]))),
+            _e(_when(_parse(c["expires_at"]))),
+            _e("" if c.get("progress") is None else f"{c['progress']}%"),
+            _e(c.get("message", "")),
+        ]
+        for c in sorted(claims, key=lambda c: (c["agent"], c["resource"]))
+    ]
+    columns = [
+        "id",
+        "agent",
+        "resource",
+        "mode",
+        "state",
+        "since (UTC)",
+        "until (UTC)",
+        "progress",
+        "message",
+    ]
     return _section("claims", "Live claims", _table(columns, rows, "no live claims"), len(claims))
 
 
 def _help_section(items: list[HelpRequest]) -> str:
     def render(group: Sequence[HelpRequest]) -> str:
         ordered = sorted(group, key=lambda h: (HELP_STATUS_ORDER.get(h.status, 9), h.created_at))
-        return _table(["id", "from", "to", "status", "resource", "message", "created (UTC)", "resolution"], [
-            [_e(h.id), _e(h.from_agent), _e(h.to), _badge(h.status), f"<code>{_e(h.resource)}</code>",
-             _e(h.message), _e(_when(h.created_at)),
-             _e(f"{h.resolved_by}: {h.resolution_note}" if h.resolved_by else h.acked_by)] for h in ordered])
+        return _table(
+            ["id", "from", "to", "status", "resource", "message", "created (UTC)", "resolution"],
+            [
+                [
+                    _e(h.id),
+                    _e(h.from_agent),
+                    _e(h.to),
+                    _badge(h.status),
+                    f"<code>{_e(h.resource)}</code>",
+                    _e(h.message),
+                    _e(_when(h.created_at)),
+                    _e(f"{h.resolved_by}: {h.resolution_note}" if h.resolved_by else h.acked_by),
+                ]
+                for h in ordered
+            ],
+        )
 
     body = _groups(lambda p: f"Priority {p}", PRIORITY_ORDER, items, lambda h: h.priority, render)
     return _section("help", "Help requests", body, len(items))
@@ -244,12 +326,27 @@ def _help_section(items: list[HelpRequest]) -> str:
 def _errors_section(items: list[ErrorRecord]) -> str:
     def render(group: Sequence[ErrorRecord]) -> str:
         ordered = sorted(group, key=lambda e: (e.status != "open", e.created_at))
-        return _table(["id", "agent", "type", "status", "resource", "message", "created (UTC)", "resolution"], [
-            [_e(e.id), _e(e.agent), _e(e.type), _badge(e.status), f"<code>{_e(e.resource)}</code>",
-             _e(e.message) + (f"<details><summary>trace</summary><pre>{_e(e.trace)}</pre></details>"
-                              if e.trace else ""),
-             _e(_when(e.created_at)), _e(f"{e.resolved_by}: {e.resolution_note}" if e.resolved_by else "")]
-            for e in ordered])
+        return _table(
+            ["id", "agent", "type", "status", "resource", "message", "created (UTC)", "resolution"],
+            [
+                [
+                    _e(e.id),
+                    _e(e.agent),
+                    _e(e.type),
+                    _badge(e.status),
+                    f"<code>{_e(e.resource)}</code>",
+                    _e(e.message)
+                    + (
+                        f"<details><summary>trace</summary><pre>{_e(e.trace)}</pre></details>"
+                        if e.trace
+                        else ""
+                    ),
+                    _e(_when(e.created_at)),
+                    _e(f"{e.resolved_by}: {e.resolution_note}" if e.resolved_by else ""),
+                ]
+                for e in ordered
+            ],
+        )
 
     body = _groups(lambda s: f"Severity {s}", SEVERITY_ORDER, items, lambda e: e.severity, render)
     return _section("errors", "Errors", body, len(items))
@@ -268,11 +365,23 @@ def _decisions_section(items: list[Decision], proof: Mapping[str, Mapping[str, A
     proof = proof or {}
 
     def render(group: Sequence[Decision]) -> str:
-        return _table(["id", "agent", "impact", "category", "title", "rationale", "alternatives", "review"], [
-            [_e(d.id), _e(d.agent), _badge(d.impact, f"impact-{d.impact}"), _e(d.category), f"<b>{_e(d.title)}</b>",
-             _e(d.rationale), _e("; ".join(d.alternatives)),
-             _e(f"{d.reviewed_by}: {d.review_note}" if d.reviewed_by else "") + _review_proof(proof.get(d.id))]
-            for d in sorted(group, key=lambda d: d.created_at)])
+        return _table(
+            ["id", "agent", "impact", "category", "title", "rationale", "alternatives", "review"],
+            [
+                [
+                    _e(d.id),
+                    _e(d.agent),
+                    _badge(d.impact, f"impact-{d.impact}"),
+                    _e(d.category),
+                    f"<b>{_e(d.title)}</b>",
+                    _e(d.rationale),
+                    _e("; ".join(d.alternatives)),
+                    _e(f"{d.reviewed_by}: {d.review_note}" if d.reviewed_by else "")
+                    + _review_proof(proof.get(d.id)),
+                ]
+                for d in sorted(group, key=lambda d: d.created_at)
+            ],
+        )
 
     body = _groups(lambda s: s.capitalize(), DECISION_STATUSES, items, lambda d: d.status, render)
     return _section("decisions", "Decisions", body, len(items))
@@ -281,12 +390,25 @@ def _decisions_section(items: list[Decision], proof: Mapping[str, Mapping[str, A
 def _tasks_section(items: list[Task]) -> str:
     def render(group: Sequence[Task]) -> str:
         ordered = sorted(group, key=lambda t: (PRIORITY_ORDER.get(t.priority, 9), t.created_at))
-        return _table(["id", "priority", "assignee", "title", "resources", "depends on", "note"], [
-            [_e(t.id), _badge(t.priority), _e(t.assignee), f"<b>{_e(t.title)}</b>",
-             "<br>".join(f"<code>{_e(r)}</code>" for r in t.resources), _e(", ".join(t.depends_on)),
-             _e(t.block_reason or t.note)] for t in ordered])
+        return _table(
+            ["id", "priority", "assignee", "title", "resources", "depends on", "note"],
+            [
+                [
+                    _e(t.id),
+                    _badge(t.priority),
+                    _e(t.assignee),
+                    f"<b>{_e(t.title)}</b>",
+                    "<br>".join(f"<code>{_e(r)}</code>" for r in t.resources),
+                    _e(", ".join(t.depends_on)),
+                    _e(t.block_reason or t.note),
+                ]
+                for t in ordered
+            ],
+        )
 
-    body = _groups(lambda s: s.replace("_", " ").capitalize(), TASK_BOARD_ORDER, items, lambda t: t.status, render)
+    body = _groups(
+        lambda s: s.replace("_", " ").capitalize(), TASK_BOARD_ORDER, items, lambda t: t.status, render
+    )
     return _section("tasks", "Tasks", body, len(items))
 
 
@@ -294,11 +416,18 @@ def _summaries_section(items: list[Summary]) -> str:
     cards = []
     for s in items:
         metrics = "".join(f"<li>{_e(k)}: {_e(v)}</li>" for k, v in sorted(s.metrics.items()))
-        fields = [("Completed", s.completed), ("Next", s.next), ("Blockers", s.blockers), ("Messages", s.messages)]
+        fields = [
+            ("Completed", s.completed),
+            ("Next", s.next),
+            ("Blockers", s.blockers),
+            ("Messages", s.messages),
+        ]
         body = "".join(f"<dt>{name}</dt><dd>{_e(text)}</dd>" for name, text in fields if text)
         day = f" (day {s.day_number})" if s.day_number is not None else ""
-        cards.append(f'<div class="card"><h3>{_e(s.agent)} · {_e(s.day.isoformat())}{_e(day)}</h3>'
-                     f"<dl>{body}</dl>" + (f"<ul>{metrics}</ul>" if metrics else "") + "</div>")
+        cards.append(
+            f'<div class="card"><h3>{_e(s.agent)} · {_e(s.day.isoformat())}{_e(day)}</h3>'
+            f"<dl>{body}</dl>" + (f"<ul>{metrics}</ul>" if metrics else "") + "</div>"
+        )
     body = f'<div class="cards">{"".join(cards)}</div>' if cards else '<p class="empty">no summaries yet</p>'
     return _section("summaries", "Latest summaries", body, len(items))
 
@@ -308,8 +437,9 @@ def _summaries_section(items: list[Summary]) -> str:
 _LABEL_W, _PLOT_W, _ROW_H, _TOP = 130, 820, 26, 24
 
 
-def timeline_svg(intervals: list[Interval], agents: Iterable[str], now: datetime,
-                 hours: float = TIMELINE_HOURS) -> str:
+def timeline_svg(
+    intervals: list[Interval], agents: Iterable[str], now: datetime, hours: float = TIMELINE_HOURS
+) -> str:
     """Claims per agent over the last `hours` as an inline SVG (one row per agent)."""
     names = sorted(set(agents) | {i.agent for i in intervals})
     start = now - timedelta(hours=hours)
@@ -320,29 +450,41 @@ def timeline_svg(intervals: list[Interval], agents: Iterable[str], now: datetime
 
     height = _TOP + _ROW_H * max(1, len(names)) + 4
     width = _LABEL_W + _PLOT_W + 10
-    parts = [f'<svg class="timeline" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}">',
-             f"<title>Claims per agent, last {hours:g} hours</title>"]
+    parts = [
+        f'<svg class="timeline" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}">',
+        f"<title>Claims per agent, last {hours:g} hours</title>",
+    ]
     parts += _axis(start, now, hours, x, height)
     for row, name in enumerate(names):
         y = _TOP + row * _ROW_H
-        parts.append(f'<text class="agent" x="{_LABEL_W - 8}" y="{y + 17}" text-anchor="end">{_e(name)}</text>')
-        parts.append(f'<line class="row" x1="{_LABEL_W}" x2="{_LABEL_W + _PLOT_W}" y1="{y + _ROW_H}" '
-                     f'y2="{y + _ROW_H}"/>')
+        parts.append(
+            f'<text class="agent" x="{_LABEL_W - 8}" y="{y + 17}" text-anchor="end">{_e(name)}</text>'
+        )
+        parts.append(
+            f'<line class="row" x1="{_LABEL_W}" x2="{_LABEL_W + _PLOT_W}" y1="{y + _ROW_H}" '
+            f'y2="{y + _ROW_H}"/>'
+        )
         parts += [_bar(i, x, y) for i in intervals if i.agent == name]
     if not names:
-        parts.append(f'<text x="{_LABEL_W + 10}" y="{_TOP + 17}">no claims in the last {hours:g} hours</text>')
+        parts.append(
+            f'<text x="{_LABEL_W + 10}" y="{_TOP + 17}">no claims in the last {hours:g} hours</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
 
-def _axis(start: datetime, now: datetime, hours: float, x: Callable[[datetime], float], height: int) -> list[str]:
+def _axis(
+    start: datetime, now: datetime, hours: float, x: Callable[[datetime], float], height: int
+) -> list[str]:
     step = timedelta(hours=max(1, round(hours / 8)))
     tick = start.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     parts = []
     while tick <= now:
         px = x(tick)
-        parts.append(f'<line class="tick" x1="{px:.1f}" x2="{px:.1f}" y1="{_TOP - 4}" y2="{height - 4}"/>'
-                     f'<text class="tick" x="{px:.1f}" y="{_TOP - 8}" text-anchor="middle">{tick:%H:%M}</text>')
+        parts.append(
+            f'<line class="tick" x1="{px:.1f}" x2="{px:.1f}" y1="{_TOP - 4}" y2="{height - 4}"/>'
+            f'<text class="tick" x="{px:.1f}" y="{_TOP - 8}" text-anchor="middle">{tick:%H:%M}</text>'
+        )
         tick += step
     parts.append(f'<line class="now" x1="{x(now):.1f}" x2="{x(now):.1f}" y1="{_TOP - 4}" y2="{height - 4}"/>')
     return parts
@@ -352,14 +494,16 @@ def _bar(i: Interval, x: Callable[[datetime], float], y: int) -> str:
     left, right = x(i.start), x(i.end)
     width = max(2.0, right - left)
     state = "live" if i.live else "ended"
-    tip = (f"{i.claim_id} {i.resource} ({i.mode}, {state}) {_when(i.start)} – {_when(i.end)} UTC")
+    tip = f"{i.claim_id} {i.resource} ({i.mode}, {state}) {_when(i.start)} – {_when(i.end)} UTC"
     label = ""
     if width > 40:
         chars = int(width / 7)
         text = i.resource if len(i.resource) <= chars else i.resource[: max(1, chars - 1)] + "…"
         label = f'<text class="bar" x="{left + 4:.1f}" y="{y + 16}">{_e(text)}</text>'
-    return (f'<g class="claim {state} {_e(i.mode)}"><title>{_e(tip)}</title>'
-            f'<rect x="{left:.1f}" y="{y + 4}" width="{width:.1f}" height="{_ROW_H - 8}" rx="3"/>{label}</g>')
+    return (
+        f'<g class="claim {state} {_e(i.mode)}"><title>{_e(tip)}</title>'
+        f'<rect x="{left:.1f}" y="{y + 4}" width="{width:.1f}" height="{_ROW_H - 8}" rx="3"/>{label}</g>'
+    )
 
 
 # -- the page ------------------------------------------------------------------------
@@ -401,8 +545,14 @@ footer{color:var(--mute);padding:0 28px 24px;font-size:12px}
 """
 
 
-def _stats(agents: Sequence[Mapping[str, Any]], claims: Sequence[Mapping[str, Any]], helps: list[HelpRequest],
-           errors: list[ErrorRecord], decisions: list[Decision], tasks: list[Task]) -> str:
+def _stats(
+    agents: Sequence[Mapping[str, Any]],
+    claims: Sequence[Mapping[str, Any]],
+    helps: list[HelpRequest],
+    errors: list[ErrorRecord],
+    decisions: list[Decision],
+    tasks: list[Task],
+) -> str:
     figures = [
         ("agents", len(agents), False),
         ("stale agents", sum(a["status"] == "stale" for a in agents), True),
@@ -412,8 +562,10 @@ def _stats(agents: Sequence[Mapping[str, Any]], claims: Sequence[Mapping[str, An
         ("decisions to review", sum(d.status == "proposed" for d in decisions), True),
         ("tasks not done", sum(t.status != "done" for t in tasks), False),
     ]
-    cells = "".join(f'<div class="stat{" alert" if alert and n else ""}"><b>{n}</b>{_e(label)}</div>'
-                    for label, n, alert in figures)
+    cells = "".join(
+        f'<div class="stat{" alert" if alert and n else ""}"><b>{n}</b>{_e(label)}</div>'
+        for label, n, alert in figures
+    )
     return f'<div class="stats">{cells}</div>'
 
 
@@ -428,30 +580,55 @@ def render_dashboard(coord: Coordinator, *, fetch: bool = False) -> str:
     intervals = claim_intervals(coord, snap, now)
     repo = coord.top.name if coord.top is not None else coord.common_dir.name
     rev = snap.rev if snap.exists else "none"
-    legend = ('<p class="legend"><span><i style="background:#3558d4"></i>live claim</span>'
-              '<span><i style="background:#9fb1ea"></i>released or taken over</span>'
-              '<span><i style="background:#3558d4;opacity:.55"></i>shared</span>'
-              '<span><i style="background:#c53030"></i>now</span></p>')
-    timeline = _section("timeline", f"Claims per agent, last {TIMELINE_HOURS} hours (UTC)",
-                        timeline_svg(intervals, [a["name"] for a in agents], now) + legend)
+    legend = (
+        '<p class="legend"><span><i style="background:#3558d4"></i>live claim</span>'
+        '<span><i style="background:#9fb1ea"></i>released or taken over</span>'
+        '<span><i style="background:#3558d4;opacity:.55"></i>shared</span>'
+        '<span><i style="background:#c53030"></i>now</span></p>'
+    )
+    timeline = _section(
+        "timeline",
+        f"Claims per agent, last {TIMELINE_HOURS} hours (UTC)",
+        timeline_svg(intervals, [a["name"] for a in agents], now) + legend,
+    )
     sections = [
-        _agents_section(agents, now), timeline, _claims_section(claims), _help_section(helps),
-        _errors_section(errors), _decisions_section(decisions, coord.review_status(decisions)), _tasks_section(tasks),
+        _agents_section(agents, now),
+        timeline,
+        _claims_section(claims),
+        _help_section(helps),
+        _errors_section(errors),
+        _decisions_section(decisions, coord.review_status(decisions)),
+        _tasks_section(tasks),
         _summaries_section(latest_summaries(snap)),
     ]
-    nav = "".join(f'<a href="#{a}">{t}</a>' for a, t in (
-        ("agents", "Agents"), ("timeline", "Timeline"), ("claims", "Claims"), ("help", "Help"),
-        ("errors", "Errors"), ("decisions", "Decisions"), ("tasks", "Tasks"), ("summaries", "Summaries")))
-    skipped = (f'<p class="warn">Skipped malformed records: {_e(", ".join(snap.skipped))}</p>'
-               if snap.skipped else "")
+    nav = "".join(
+        f'<a href="#{a}">{t}</a>'
+        for a, t in (
+            ("agents", "Agents"),
+            ("timeline", "Timeline"),
+            ("claims", "Claims"),
+            ("help", "Help"),
+            ("errors", "Errors"),
+            ("decisions", "Decisions"),
+            ("tasks", "Tasks"),
+            ("summaries", "Summaries"),
+        )
+    )
+    skipped = (
+        f'<p class="warn">Skipped malformed records: {_e(", ".join(snap.skipped))}</p>'
+        if snap.skipped
+        else ""
+    )
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>gitcoord · {_e(repo)}</title><style>{_CSS}</style></head><body>"
         f"<header><h1>gitcoord · {_e(repo)}</h1><p>coord branch {_e(coord.store.branch)} at rev {_e(rev)}"
         f" · generated {_e(_when(now))} UTC</p></header><nav>{nav}</nav><main>"
-        + _stats(agents, claims, helps, errors, decisions, tasks) + skipped + "".join(sections)
+        + _stats(agents, claims, helps, errors, decisions, tasks)
+        + skipped
+        + "".join(sections)
         + "</main><footer>Generated by gitcoord from the coord branch; the page changes only when it is "
         "regenerated (gitcoord dashboard --out FILE).</footer></body></html>\n"
     )
@@ -495,5 +672,7 @@ def _check_out_path(coord: Coordinator, out: Path) -> None:
 
 
 def _unwritable(out: Path, exc: OSError) -> InvalidInput:
-    return InvalidInput(f"cannot write the dashboard to {out}: {exc.strerror or exc}.",
-                        hint="choose another --out FILE, in a directory you can write to.")
+    return InvalidInput(
+        f"cannot write the dashboard to {out}: {exc.strerror or exc}.",
+        hint="choose another --out FILE, in a directory you can write to.",
+    )

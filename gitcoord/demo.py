@@ -40,8 +40,12 @@ from gitcoord.git import Git
 AGENTS = ("alpha", "beta", "gamma")
 COLOURS = {"alpha": "cyan", "beta": "magenta", "gamma": "yellow", "human": "green", "demo": "bold"}
 ROLES = {"alpha": "content modules", "beta": "backend API", "gamma": "data and infrastructure"}
-IDENTITY = {"GIT_AUTHOR_NAME": "gitcoord demo", "GIT_AUTHOR_EMAIL": "liz@demo.invalid",
-            "GIT_COMMITTER_NAME": "gitcoord demo", "GIT_COMMITTER_EMAIL": "liz@demo.invalid"}
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "gitcoord demo",
+    "GIT_AUTHOR_EMAIL": "liz@demo.invalid",
+    "GIT_COMMITTER_NAME": "gitcoord demo",
+    "GIT_COMMITTER_EMAIL": "liz@demo.invalid",
+}
 # How long one agent waits for another's step before giving up (the whole demo stays under a minute).
 STEP_TIMEOUT = 30.0
 AGENT_TIMEOUT = 50.0
@@ -53,6 +57,7 @@ class DemoFailed(GitcoordError):
 
 
 # -- output ---------------------------------------------------------------------------------
+
 
 class Printer:
     """Lines with a coloured speaker on a terminal, plain `speaker: text` through a pipe."""
@@ -77,18 +82,29 @@ class Printer:
 
 # -- the world ------------------------------------------------------------------------------
 
+
 def world_env(root: Path) -> dict[str, str]:
     """The environment of everything the demo runs: a pinned identity, a private HOME."""
     home = root / "home"
     home.mkdir(parents=True, exist_ok=True)
     gitconfig = home / ".gitconfig"
-    gitconfig.write_text("[user]\n\tname = gitcoord demo\n\temail = liz@demo.invalid\n"
-                         "[init]\n\tdefaultBranch = main\n[protocol \"file\"]\n\tallow = always\n",
-                         encoding="utf-8")
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("GIT_") and k not in ("GITCOORD_AGENT", "GITCOORD_CLOCK_SKEW_SECONDS")}
-    env.update(IDENTITY, HOME=str(home), GIT_CONFIG_GLOBAL=str(gitconfig), GIT_CONFIG_NOSYSTEM="1",
-               PYTHONUNBUFFERED="1")
+    gitconfig.write_text(
+        "[user]\n\tname = gitcoord demo\n\temail = liz@demo.invalid\n"
+        '[init]\n\tdefaultBranch = main\n[protocol "file"]\n\tallow = always\n',
+        encoding="utf-8",
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("GIT_") and k not in ("GITCOORD_AGENT", "GITCOORD_CLOCK_SKEW_SECONDS")
+    }
+    env.update(
+        IDENTITY,
+        HOME=str(home),
+        GIT_CONFIG_GLOBAL=str(gitconfig),
+        GIT_CONFIG_NOSYSTEM="1",
+        PYTHONUNBUFFERED="1",
+    )
     return env
 
 
@@ -114,7 +130,9 @@ def build_world(root: Path) -> dict[str, Path]:
     seed = root / "seed"
     seed.mkdir()
     _git(seed, "init", "-q")
-    (seed / "README.md").write_text("# Ascent Basecamp\n\nCourse modules, backend and data.\n", encoding="utf-8")
+    (seed / "README.md").write_text(
+        "# Ascent Basecamp\n\nCourse modules, backend and data.\n", encoding="utf-8"
+    )
     for folder in ("modules/power", "backend", "data"):
         (seed / folder).mkdir(parents=True)
         (seed / folder / ".keep").write_text("", encoding="utf-8")
@@ -139,6 +157,7 @@ def _install_hooks(clone: Path) -> bool:
 
 
 # -- the agents' scripts (each runs in its own process) ---------------------------------------
+
 
 class Agent:
     """What an agent script needs: its Coordinator, its clone, a voice, and patience."""
@@ -180,8 +199,10 @@ def _startup(agent: Agent) -> dict[str, Any]:
 
     agent.coord.start(role=ROLES[agent.name])
     ctx = startup_protocol(agent.name, repo_path=agent.clone)
-    agent.say(f"startup: session {ctx['session_id']}, {len(ctx['active_claims'])} active claims, "
-              f"{len(ctx['help_requests'])} help requests, {len(ctx['my_tasks'])} tasks for me")
+    agent.say(
+        f"startup: session {ctx['session_id']}, {len(ctx['active_claims'])} active claims, "
+        f"{len(ctx['help_requests'])} help requests, {len(ctx['my_tasks'])} tasks for me"
+    )
     return ctx
 
 
@@ -196,12 +217,21 @@ def run_alpha(agent: Agent) -> None:
     check_in("alpha", res, 30, "Writing the module", repo_path=agent.clone)
     agent.say(f"check-in on {res}: 30% 'Writing the module'")
     ok, said = agent.commit(res, "# Battery basics\n\nDraft.\n", "Draft the battery module")
-    agent.say(f"commit of {res} accepted by the hook, trailers: {agent.trailers()}" if ok else f"commit failed: {said}")
-    helped = request_help("alpha", "gamma", "Need ghost cohort data for power modules", priority="high",
-                          repo_path=agent.clone)
+    agent.say(
+        f"commit of {res} accepted by the hook, trailers: {agent.trailers()}"
+        if ok
+        else f"commit failed: {said}"
+    )
+    helped = request_help(
+        "alpha", "gamma", "Need ghost cohort data for power modules", priority="high", repo_path=agent.clone
+    )
     agent.say(f"asked gamma for help: {helped['id']} (high) 'Need ghost cohort data for power modules'")
-    answer = agent.wait_for("gamma's answer", lambda: next(
-        (h for h in agent.coord.help_requests() if h.id == helped["id"] and h.status == "resolved"), None))
+    answer = agent.wait_for(
+        "gamma's answer",
+        lambda: next(
+            (h for h in agent.coord.help_requests() if h.id == helped["id"] and h.status == "resolved"), None
+        ),
+    )
     agent.say(f"{answer.id} resolved by {answer.resolved_by}: {answer.resolution_note}")
     for message in agent.coord.inbox():
         agent.say(f"inbox: {message.id} from {message.from_agent}: {message.body}")
@@ -213,7 +243,9 @@ def run_alpha(agent: Agent) -> None:
     agent.coord.done_task(task.id, note="module drafted with the cohort data")
     agent.say(f"task {task.id} done; its claim on {res} released")
     # The original API still answers False for what alpha no longer holds.
-    agent.say(f"release_resource again -> {release_resource('alpha', res, 'Complete', repo_path=agent.clone)}")
+    agent.say(
+        f"release_resource again -> {release_resource('alpha', res, 'Complete', repo_path=agent.clone)}"
+    )
     nxt = "modules/power/solar.md"
     agent.coord.claim([nxt], minutes=45, message="next: the solar module")
     agent.say(f"claimed {nxt} for the next module (still held at the end: see status)")
@@ -227,8 +259,13 @@ def run_beta(agent: Agent) -> None:
     _startup(agent)
     api = "backend/lms_routes.py"
     agent.say(f"claim_resource({api!r}) -> {claim_resource('beta', api, 20, repo_path=agent.clone)}")
-    agent.wait_for("alpha's claim on the battery module", lambda: any(
-        c["agent"] == "alpha" and c["resource"] == "modules/power/battery.md" for c in agent.coord.claims()))
+    agent.wait_for(
+        "alpha's claim on the battery module",
+        lambda: any(
+            c["agent"] == "alpha" and c["resource"] == "modules/power/battery.md"
+            for c in agent.coord.claims()
+        ),
+    )
     try:
         agent.coord.claim(["modules/power/"], message="wiring the module API")
         agent.say("claimed modules/power/ (unexpected!)")
@@ -237,29 +274,49 @@ def run_beta(agent: Agent) -> None:
     ok, said = agent.commit("modules/power/battery.md", "# my version\n", "Overwrite the battery module")
     if ok:
         raise DemoFailed("the pre-commit hook let beta commit alpha's claimed file.")
-    agent.say("git commit of modules/power/battery.md refused by the hook: "
-              + next((ln for ln in said.splitlines() if "battery.md:" in ln), said.splitlines()[0]).strip())
+    agent.say(
+        "git commit of modules/power/battery.md refused by the hook: "
+        + next((ln for ln in said.splitlines() if "battery.md:" in ln), said.splitlines()[0]).strip()
+    )
     Git(agent.clone).check("rm", "-q", "--cached", "modules/power/battery.md")
     (agent.clone / "modules/power/battery.md").unlink()
     try:
         raise RuntimeError("GET /api/lms/modules returned 500: missing await on db.fetch")
     except RuntimeError as exc:
-        error = log_error("beta", "code_error", "API endpoint returning 500", severity="high",
-                          stack_trace=traceback.format_exc(), resource=api, repo_path=agent.clone)
+        error = log_error(
+            "beta",
+            "code_error",
+            "API endpoint returning 500",
+            severity="high",
+            stack_trace=traceback.format_exc(),
+            resource=api,
+            repo_path=agent.clone,
+        )
         agent.say(f"logged error {error['id']} (code_error, high): {exc}")
-    ok, said = agent.commit(api, "async def modules(db):\n    return await db.fetch('modules')\n",
-                            "Fix the modules endpoint")
+    ok, said = agent.commit(
+        api, "async def modules(db):\n    return await db.fetch('modules')\n", "Fix the modules endpoint"
+    )
     agent.say(f"commit of {api} accepted by the hook" if ok else f"commit failed: {said}")
     agent.coord.resolve_error(error["id"], "added the missing await; endpoint returns 200")
     agent.say(f"resolved {error['id']}")
-    decision = log_decision("beta", "api_design", "Use JWT tokens for authentication",
-                            "Better for SPA, stateless API", impact="high",
-                            alternatives=["server-side sessions"], repo_path=agent.clone)
+    decision = log_decision(
+        "beta",
+        "api_design",
+        "Use JWT tokens for authentication",
+        "Better for SPA, stateless API",
+        impact="high",
+        alternatives=["server-side sessions"],
+        repo_path=agent.clone,
+    )
     agent.say(f"proposed decision {decision['id']}: Use JWT tokens for authentication (high impact)")
     agent.coord.check_in([api], progress=70, message="waiting for the JWT decision")
     agent.say(f"check-in on {api}: 70%")
-    approved = agent.wait_for("the human's review", lambda: next(
-        (d for d in agent.coord.decisions() if d.id == decision["id"] and d.status != "proposed"), None))
+    approved = agent.wait_for(
+        "the human's review",
+        lambda: next(
+            (d for d in agent.coord.decisions() if d.id == decision["id"] and d.status != "proposed"), None
+        ),
+    )
     agent.say(f"{approved.id} {approved.status} by {approved.reviewed_by}: {approved.review_note}")
     agent.coord.implement_decision(approved.id)
     agent.say(f"{approved.id} implemented")
@@ -271,18 +328,27 @@ def run_beta(agent: Agent) -> None:
 def run_gamma(agent: Agent) -> None:
     """Infrastructure: answers the help request addressed to it."""
     _startup(agent)
-    request = agent.wait_for("a help request", lambda: next(
-        (h for h in agent.coord.help_requests(open_only=True) if h.to == "gamma" and h.status == "open"), None))
+    request = agent.wait_for(
+        "a help request",
+        lambda: next(
+            (h for h in agent.coord.help_requests(open_only=True) if h.to == "gamma" and h.status == "open"),
+            None,
+        ),
+    )
     agent.coord.ack_help(request.id)
     agent.say(f"acknowledged {request.id} from {request.from_agent}: {request.message}")
     data = "data/ghost_cohorts.json"
     agent.coord.claim([data], minutes=10, message=f"for {request.id}")
     agent.say(f"claimed {data}")
-    error = agent.coord.log_error("dependency", "cohort export is missing the 'region' column", severity="medium",
-                                  resource=data)
+    error = agent.coord.log_error(
+        "dependency", "cohort export is missing the 'region' column", severity="medium", resource=data
+    )
     agent.say(f"logged error {error.id} (dependency, medium)")
-    ok, said = agent.commit(data, '[{"cohort": "ghost-1", "region": "north", "learners": 24}]\n',
-                            "Ghost cohort data for the power modules")
+    ok, said = agent.commit(
+        data,
+        '[{"cohort": "ghost-1", "region": "north", "learners": 24}]\n',
+        "Ghost cohort data for the power modules",
+    )
     agent.say(f"commit of {data} accepted by the hook" if ok else f"commit failed: {said}")
     agent.coord.resolve_error(error.id, "regenerated the export with the region column")
     agent.say(f"resolved {error.id}")
@@ -303,17 +369,29 @@ def _auto_mode(agent: Agent) -> None:
     (agent.clone / ".coord" / "config.toml").write_text('[hooks]\nmode = "auto"\n', encoding="utf-8")
     agent.say("switched this clone to hooks.mode = auto: edits and commits claim what they touch")
     edited, unseen = "data/README.md", "data/schema.md"
-    call = {"cwd": str(agent.clone), "hook_event_name": "PreToolUse", "tool_name": "Write",
-            "tool_input": {"file_path": str(agent.clone / edited), "content": "# Cohort data\n"}}
-    guard = subprocess.run([sys.executable, "-m", "gitcoord", "guard", "--format", "claude"], cwd=agent.clone,
-                           input=json.dumps(call), capture_output=True, text=True, check=False)
+    call = {
+        "cwd": str(agent.clone),
+        "hook_event_name": "PreToolUse",
+        "tool_name": "Write",
+        "tool_input": {"file_path": str(agent.clone / edited), "content": "# Cohort data\n"},
+    }
+    guard = subprocess.run(
+        [sys.executable, "-m", "gitcoord", "guard", "--format", "claude"],
+        cwd=agent.clone,
+        input=json.dumps(call),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if guard.stdout.strip():
         raise DemoFailed(f"the guard denied gamma's first edit in auto mode: {guard.stdout.strip()}")
     claimed = {c["resource"]: c for c in agent.coord.claims() if c["agent"] == agent.name and c.get("auto")}
     if edited not in claimed:
         raise DemoFailed(f"the guard allowed {edited} without claiming it in auto mode.")
-    agent.say(f"editor's first edit of {edited} allowed and claimed by itself: {claimed[edited]['id']} "
-              f"('{claimed[edited]['message']}')")
+    agent.say(
+        f"editor's first edit of {edited} allowed and claimed by itself: {claimed[edited]['id']} "
+        f"('{claimed[edited]['message']}')"
+    )
     (agent.clone / edited).write_text("# Cohort data\n", encoding="utf-8")
     (agent.clone / unseen).write_text("cohort, region, learners\n", encoding="utf-8")
     Git(agent.clone).check("add", edited, unseen)
@@ -326,11 +404,21 @@ def _auto_mode(agent: Agent) -> None:
     agent.say(f"released {', '.join(c.id for c in released)}")
 
 
-def _summary(agent: Agent, completed: str, next_tasks: str, *, blockers: str = "", messages: str = "") -> None:
+def _summary(
+    agent: Agent, completed: str, next_tasks: str, *, blockers: str = "", messages: str = ""
+) -> None:
     from gitcoord.agent_utils import write_daily_summary
 
-    write_daily_summary(agent.name, 4, completed=completed, next_tasks=next_tasks, messages=messages,
-                        blockers=blockers or "None", metrics="commits=1", repo_path=agent.clone)
+    write_daily_summary(
+        agent.name,
+        4,
+        completed=completed,
+        next_tasks=next_tasks,
+        messages=messages,
+        blockers=blockers or "None",
+        metrics="commits=1",
+        repo_path=agent.clone,
+    )
     agent.say("daily summary written (day 4)")
 
 
@@ -352,19 +440,25 @@ def agent_main(name: str, clone: Path) -> int:
 
 # -- the conductor ----------------------------------------------------------------------------
 
+
 def _pump(proc: subprocess.Popen[str], name: str, printer: Printer) -> None:
     assert proc.stdout is not None
     for raw in proc.stdout:
         printer.line(name, raw.rstrip("\n"))
 
 
-def _spawn_agents(world: dict[str, Path], env: dict[str, str], printer: Printer
-                  ) -> list[tuple[str, subprocess.Popen[str], threading.Thread]]:
+def _spawn_agents(
+    world: dict[str, Path], env: dict[str, str], printer: Printer
+) -> list[tuple[str, subprocess.Popen[str], threading.Thread]]:
     running = []
     for name in AGENTS:
-        proc = subprocess.Popen([sys.executable, "-m", "gitcoord.demo", "agent", name, str(world[name])],
-                                env=dict(env, GITCOORD_AGENT=name), stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gitcoord.demo", "agent", name, str(world[name])],
+            env=dict(env, GITCOORD_AGENT=name),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         pump = threading.Thread(target=_pump, args=(proc, name, printer), daemon=True)
         pump.start()
         running.append((name, proc, pump))
@@ -411,8 +505,10 @@ def _dashboard(human: Coordinator, root: Path, printer: Printer) -> Path | None:
 def _check_keep(keep: Path) -> Path:
     keep = keep.resolve()
     if keep.exists() and (not keep.is_dir() or any(keep.iterdir())):
-        raise InvalidInput(f"{keep} exists and is not an empty directory.",
-                           hint="name a new directory for --keep, or empty that one.")
+        raise InvalidInput(
+            f"{keep} exists and is not an empty directory.",
+            hint="name a new directory for --keep, or empty that one.",
+        )
     keep.mkdir(parents=True, exist_ok=True)
     return keep
 
@@ -432,17 +528,27 @@ def run_demo(keep: Path | None = None, *, printer: Printer | None = None) -> int
 
 
 def _run_in(root: Path, env: dict[str, str], printer: Printer, started: float, *, kept: bool) -> int:
-    printer.line("demo", f"building a throwaway world in {root}: a bare remote, clones for alpha, beta, "
-                         "gamma and the human")
+    printer.line(
+        "demo",
+        f"building a throwaway world in {root}: a bare remote, clones for alpha, beta, gamma and the human",
+    )
     world = build_world(root)
     with Coordinator(world["human"]) as human:
         human.init()
         printer.line("demo", "coord branch created and pushed (every record below is a commit on it)")
         hooked = all(_install_hooks(world[name]) for name in AGENTS)
-        printer.line("demo", "git hooks installed in the three clones" if hooked
-                     else "(hook step skipped: gitcoord.hooks is not available in this version)")
-        task = human.add_task("Write the battery module", resources=["modules/power/battery.md"],
-                              assign="alpha", priority="high")
+        printer.line(
+            "demo",
+            "git hooks installed in the three clones"
+            if hooked
+            else "(hook step skipped: gitcoord.hooks is not available in this version)",
+        )
+        task = human.add_task(
+            "Write the battery module",
+            resources=["modules/power/battery.md"],
+            assign="alpha",
+            priority="high",
+        )
         printer.line("human", f"queued task {task.id} for alpha: {task.title}")
         printer.line("demo", "starting alpha, beta and gamma as three concurrent processes")
         running = _spawn_agents(world, env, printer)
@@ -462,21 +568,27 @@ def _run_in(root: Path, env: dict[str, str], printer: Printer, started: float, *
     return 0
 
 
-def _closing(world: dict[str, Path], page: Path | None, printer: Printer, elapsed: float, *, kept: bool) -> None:
+def _closing(
+    world: dict[str, Path], page: Path | None, printer: Printer, elapsed: float, *, kept: bool
+) -> None:
     printer.line("demo", f"done in {elapsed:.1f}s: three agents, no lost write, no overlapping edit.")
     if kept:
         if page is not None:
             printer.line("demo", f"dashboard: {page}")
         printer.line("demo", f"audit trail: git -C {world['human']} log --format='%s' origin/coord")
     else:
-        printer.line("demo", "the world was removed; run `gitcoord demo --keep DIR` to keep it and open "
-                             "DIR/dashboard.html")
+        printer.line(
+            "demo",
+            "the world was removed; run `gitcoord demo --keep DIR` to keep it and open DIR/dashboard.html",
+        )
 
 
 def _main(argv: list[str]) -> int:
     if len(argv) == 3 and argv[0] == "agent" and argv[1] in SCRIPTS:
         return agent_main(argv[1], Path(argv[2]))
-    print("usage: python -m gitcoord.demo agent alpha|beta|gamma CLONE   (or: gitcoord demo)", file=sys.stderr)
+    print(
+        "usage: python -m gitcoord.demo agent alpha|beta|gamma CLONE   (or: gitcoord demo)", file=sys.stderr
+    )
     return 2
 
 

@@ -86,8 +86,10 @@ def _open(repo: Path, findings: list[dict[str, str]]) -> Coordinator | None:
         if CONFIG_PATH not in exc.render():
             raise  # not a repository: nothing to diagnose (exit 2)
         return _open_on_defaults(repo, exc, findings)
-    where = {CONFIG_PATH: CONFIG_PATH, HEAD_CONFIG: f"{HEAD_CONFIG} (the work tree has no {CONFIG_PATH})",
-             }.get(coord.workspace.source, "defaults (no file)")
+    where = {
+        CONFIG_PATH: CONFIG_PATH,
+        HEAD_CONFIG: f"{HEAD_CONFIG} (the work tree has no {CONFIG_PATH})",
+    }.get(coord.workspace.source, "defaults (no file)")
     findings.append(_finding("config", "ok", f"{where}; coord branch {coord.store.branch!r}."))
     return coord
 
@@ -97,7 +99,9 @@ def _open_on_defaults(repo: Path, exc: InvalidInput, findings: list[dict[str, st
     try:
         coord = Coordinator(repo, config=Config())
     except InvalidInput:
-        findings.append(_finding("config", "problem", f"{exc.message} No other check can run without it.", fix))
+        findings.append(
+            _finding("config", "problem", f"{exc.message} No other check can run without it.", fix)
+        )
         return None
     findings.append(_finding("config", "problem", f"{exc.message} The checks below use the defaults.", fix))
     return coord
@@ -109,22 +113,36 @@ def _config_edits(coord: Coordinator) -> dict[str, str]:
     try:
         _ = coord.config  # HEAD's values of the keys only HEAD may set, validated
     except GitcoordError as exc:
-        return _finding("config-edits", "problem", exc.message, exc.hint or f"fix {CONFIG_PATH} with a commit.")
+        return _finding(
+            "config-edits", "problem", exc.message, exc.hint or f"fix {CONFIG_PATH} with a commit."
+        )
     if workspace.source != CONFIG_PATH:
         return _finding("config-edits", "ok", "no work-tree edits: the committed config is used as it is.")
     if coord.git.read_object(HEAD_CONFIG) is None:
-        return _finding("config-edits", "warning", f"{CONFIG_PATH} is not committed: other clones do not use it.",
-                        f"commit {CONFIG_PATH} on the code branch so the whole team uses it.")
+        return _finding(
+            "config-edits",
+            "warning",
+            f"{CONFIG_PATH} is not committed: other clones do not use it.",
+            f"commit {CONFIG_PATH} on the code branch so the whole team uses it.",
+        )
     keys = _differing_keys(workspace.table, workspace.committed_table)
     if not keys:
         return _finding("config-edits", "ok", f"{CONFIG_PATH} matches HEAD's.")
-    message = f"uncommitted edits to {CONFIG_PATH} ({', '.join(keys)}): commit them so the whole team uses them."
+    message = (
+        f"uncommitted edits to {CONFIG_PATH} ({', '.join(keys)}): commit them so the whole team uses them."
+    )
     ignored = [k for k in keys if tuple(k.split(".", 1)) in COMMITTED_ONLY]
     if ignored:
         verb = "is" if len(ignored) == 1 else "are"
-        message += f" {', '.join(ignored)} {verb} read from HEAD only: until committed the edit has no effect."
-    return _finding("config-edits", "warning", message,
-                    f"commit {CONFIG_PATH} (or `git checkout -- {CONFIG_PATH}` to drop the edits).")
+        message += (
+            f" {', '.join(ignored)} {verb} read from HEAD only: until committed the edit has no effect."
+        )
+    return _finding(
+        "config-edits",
+        "warning",
+        message,
+        f"commit {CONFIG_PATH} (or `git checkout -- {CONFIG_PATH}` to drop the edits).",
+    )
 
 
 def _differing_keys(ours: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
@@ -135,8 +153,11 @@ def _differing_keys(ours: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
         if isinstance(a, dict) and isinstance(b, dict):
             keys += [f"{section}.{key}" for key in sorted(set(a) | set(b)) if a.get(key) != b.get(key)]
         elif a != b:
-            keys += [f"{section}.{key}" for key in sorted(a if isinstance(a, dict) else b or {})] \
-                if isinstance(a, dict) or isinstance(b, dict) else [section]
+            keys += (
+                [f"{section}.{key}" for key in sorted(a if isinstance(a, dict) else b or {})]
+                if isinstance(a, dict) or isinstance(b, dict)
+                else [section]
+            )
     return keys
 
 
@@ -144,14 +165,21 @@ def _case(coord: Coordinator) -> dict[str, str]:
     """`claims.ignorecase` is the team's; a clone whose file system ignores case should know."""
     team = coord.ignorecase
     if not team and coord.workspace.git_setting("core.ignorecase", "false").lower() == "true":
-        return _finding("case", "warning", "this clone's file system ignores case (core.ignorecase = true) but the "
-                        "team's config compares claimed paths case-sensitively (claims.ignorecase is not true): a "
-                        "claim on Src/API.py does not cover src/api.py, which is the same file here.",
-                        f"set `[claims] ignorecase = true` in {CONFIG_PATH} and commit it, if any teammate's "
-                        "file system ignores case.")
+        return _finding(
+            "case",
+            "warning",
+            "this clone's file system ignores case (core.ignorecase = true) but the "
+            "team's config compares claimed paths case-sensitively (claims.ignorecase is not true): a "
+            "claim on Src/API.py does not cover src/api.py, which is the same file here.",
+            f"set `[claims] ignorecase = true` in {CONFIG_PATH} and commit it, if any teammate's "
+            "file system ignores case.",
+        )
     how = "ignoring case" if team else "case-sensitively"
-    return _finding("case", "ok", f"claimed paths compare {how} (claims.ignorecase = {str(team).lower()}), "
-                    "on every machine alike.")
+    return _finding(
+        "case",
+        "ok",
+        f"claimed paths compare {how} (claims.ignorecase = {str(team).lower()}), on every machine alike.",
+    )
 
 
 def _identity(coord: Coordinator) -> dict[str, str]:
@@ -161,8 +189,12 @@ def _identity(coord: Coordinator) -> dict[str, str]:
         return _finding("identity", "problem", exc.message, exc.hint or "")
     if agent:
         return _finding("identity", "ok", f"acting as agent {agent!r}.")
-    return _finding("identity", "warning", f"no agent identity: commands act as {coord.human()}.",
-                    "agents: set GITCOORD_AGENT or run `gitcoord start --agent NAME` in their worktree.")
+    return _finding(
+        "identity",
+        "warning",
+        f"no agent identity: commands act as {coord.human()}.",
+        "agents: set GITCOORD_AGENT or run `gitcoord start --agent NAME` in their worktree.",
+    )
 
 
 def _remote(coord: Coordinator, findings: list[dict[str, str]]) -> RemoteState:
@@ -173,16 +205,33 @@ def _remote(coord: Coordinator, findings: list[dict[str, str]]) -> RemoteState:
         return "local"
     branch = coord.store.branch
     # No prompt for credentials: doctor would wait on the terminal instead of reporting.
-    res = coord.git.run("ls-remote", remote, f"refs/heads/{branch}",
-                        timeout=coord.config.store.remote_timeout_seconds, env={"GIT_TERMINAL_PROMPT": "0"})
+    res = coord.git.run(
+        "ls-remote",
+        remote,
+        f"refs/heads/{branch}",
+        timeout=coord.config.store.remote_timeout_seconds,
+        env={"GIT_TERMINAL_PROMPT": "0"},
+    )
     if res.returncode != 0:
         said = res.stderr.strip().splitlines()[-1] if res.stderr.strip() else f"exit {res.returncode}"
-        findings.append(_finding("remote", "problem", f"remote {remote!r} is unreachable: {said}",
-                                 f"check the network and `git remote -v`, then `git fetch {remote}`."))
+        findings.append(
+            _finding(
+                "remote",
+                "problem",
+                f"remote {remote!r} is unreachable: {said}",
+                f"check the network and `git remote -v`, then `git fetch {remote}`.",
+            )
+        )
         return "unreachable"
     if not res.stdout.strip():
-        findings.append(_finding("remote", "problem", f"remote {remote!r} has no {branch!r} branch.",
-                                 "run `gitcoord init` once (it creates and pushes the branch)."))
+        findings.append(
+            _finding(
+                "remote",
+                "problem",
+                f"remote {remote!r} has no {branch!r} branch.",
+                "run `gitcoord init` once (it creates and pushes the branch).",
+            )
+        )
         return "missing"
     findings.append(_finding("remote", "ok", f"remote {remote!r} is reachable and holds {branch!r}."))
     return "ok"
@@ -195,15 +244,29 @@ def _coord_branch(coord: Coordinator, findings: list[dict[str, str]], *, fetch: 
         findings.append(_finding("coord-branch", "problem", exc.message, exc.hint or ""))
         return False
     if not snap.exists:
-        findings.append(_finding("coord-branch", "problem", f"there is no {coord.store.branch!r} branch here.",
-                                 "run `gitcoord init`."))
+        findings.append(
+            _finding(
+                "coord-branch",
+                "problem",
+                f"there is no {coord.store.branch!r} branch here.",
+                "run `gitcoord init`.",
+            )
+        )
         return False
     meta = snap.meta
     if meta.format != 1:
-        findings.append(_finding("coord-branch", "problem", f"the coord branch has format {meta.format}; "
-                                 "this gitcoord reads format 1.", "upgrade gitcoord on this machine."))
+        findings.append(
+            _finding(
+                "coord-branch",
+                "problem",
+                f"the coord branch has format {meta.format}; this gitcoord reads format 1.",
+                "upgrade gitcoord on this machine.",
+            )
+        )
         return False
-    findings.append(_finding("coord-branch", "ok", f"coord branch at rev {meta.rev} ({(snap.commit or '')[:10]})."))
+    findings.append(
+        _finding("coord-branch", "ok", f"coord branch at rev {meta.rev} ({(snap.commit or '')[:10]}).")
+    )
     return True
 
 
@@ -219,15 +282,25 @@ def _ref_locks(coord: Coordinator) -> list[dict[str, str]]:
     if not held:
         return []
     paths = " and ".join(str(coord.common_dir / name) for name in held)
-    return [_finding("ref-locks", "problem", " ".join(stale_lock_message(name) for name in held),
-                     f"make sure no git process is running in this repository, then remove {paths}.")]
+    return [
+        _finding(
+            "ref-locks",
+            "problem",
+            " ".join(stale_lock_message(name) for name in held),
+            f"make sure no git process is running in this repository, then remove {paths}.",
+        )
+    ]
 
 
 def _hooks(coord: Coordinator) -> dict[str, str]:
     mode = coord.config.hooks.mode
     if mode == "off" and coord.top is not None:
-        return _finding("hooks", "warning", "hooks.mode is off: commits are not checked against claims.",
-                        "set hooks.mode = \"others\" in .coord/config.toml.")
+        return _finding(
+            "hooks",
+            "warning",
+            "hooks.mode is off: commits are not checked against claims.",
+            'set hooks.mode = "others" in .coord/config.toml.',
+        )
     from gitcoord.hooks.install import SERVER_HOOKS, hooks_dir
 
     if coord.top is None:
@@ -235,9 +308,12 @@ def _hooks(coord: Coordinator) -> dict[str, str]:
         where = hooks_dir(coord.common_dir)
         faults = _hook_faults(where, SERVER_HOOKS)
         if faults:
-            return _finding("hooks", "warning", f"bare repository: {'; '.join(faults)}, so a push made with "
-                            "--no-verify is not checked here.", "run `gitcoord hooks install --server` in this "
-                            "repository.")
+            return _finding(
+                "hooks",
+                "warning",
+                f"bare repository: {'; '.join(faults)}, so a push made with --no-verify is not checked here.",
+                "run `gitcoord hooks install --server` in this repository.",
+            )
         return _finding("hooks", "ok", f"bare repository: pre-receive fence installed in {where}.")
     return _client_hooks(coord.top, hooks_dir(coord.top), mode)
 
@@ -258,20 +334,30 @@ def _client_hooks(top: Path, where: Path, mode: str) -> dict[str, str]:
     found = state(top, where)
     named = MANAGER_NAMES.get(found.manager, found.manager)
     manager = {"none": "", "tracked": " (a hooks directory in the work tree)"}.get(
-        found.manager, f" (hook manager: {named})")
+        found.manager, f" (hook manager: {named})"
+    )
     ours = [n for n in CLIENT_HOOKS if is_ours(where / n)]
     faults = _hook_faults(where, ours) if ours else []
     missing = [n for n in found.unguarded if n not in ours]
     if missing and found.manager == "pre-commit":
-        return _finding("hooks", "problem", f"this clone is unguarded: {_runs(found.guarded, missing)} from "
-                        f"{where}{manager}.", "add " + ", ".join(FRAMEWORK_IDS[n] for n in missing)
-                        + " to .pre-commit-config.yaml (`gitcoord hooks install` prints the lines), then "
-                        "`pre-commit install " + " ".join(f"-t {n}" for n in missing) + "`.")
+        return _finding(
+            "hooks",
+            "problem",
+            f"this clone is unguarded: {_runs(found.guarded, missing)} from {where}{manager}.",
+            "add "
+            + ", ".join(FRAMEWORK_IDS[n] for n in missing)
+            + " to .pre-commit-config.yaml (`gitcoord hooks install` prints the lines), then "
+            "`pre-commit install " + " ".join(f"-t {n}" for n in missing) + "`.",
+        )
     if missing:
         faults.insert(0, f"this clone is unguarded: {_runs(found.guarded, missing)}")
     if faults:
-        return _finding("hooks", "problem", f"{'; '.join(faults)} (in {where}{manager}): commits touching "
-                        "others' claims are not refused.", "run `gitcoord hooks install`.")
+        return _finding(
+            "hooks",
+            "problem",
+            f"{'; '.join(faults)} (in {where}{manager}): commits touching others' claims are not refused.",
+            "run `gitcoord hooks install`.",
+        )
     inside = f" inside {named}" if found.manager not in ("none", "tracked") else ""
     return _finding("hooks", "ok", f"gitcoord's hooks run{inside} from {where}{manager} (mode {mode}).")
 
@@ -314,17 +400,33 @@ def _editor_guards(coord: Coordinator) -> list[dict[str, str]]:
 
     found = configured_guards(coord.top)
     if not found:
-        return [_finding("editor-guard", "ok", "not configured: no .claude/settings.json or .codex/hooks.json "
-                         "runs gitcoord's guard (`gitcoord integrate claude|codex` adds it).")]
-    return [_probe_guard(coord.top, editor, command) for editor, commands in found.items() for command in commands]
+        return [
+            _finding(
+                "editor-guard",
+                "ok",
+                "not configured: no .claude/settings.json or .codex/hooks.json "
+                "runs gitcoord's guard (`gitcoord integrate claude|codex` adds it).",
+            )
+        ]
+    return [
+        _probe_guard(coord.top, editor, command) for editor, commands in found.items() for command in commands
+    ]
 
 
 def _probe_payload(top: Path) -> str:
     """A harmless PreToolUse call, shaped as the editors send it: an Edit nobody will make."""
-    return json.dumps({"session_id": "gitcoord-doctor", "transcript_path": "", "cwd": str(top),
-                       "permission_mode": "default", "hook_event_name": "PreToolUse", "tool_name": "Edit",
-                       "tool_input": {"file_path": str(top / PROBE_PATH), "old_string": "", "new_string": ""},
-                       "tool_use_id": "gitcoord-doctor-probe"})
+    return json.dumps(
+        {
+            "session_id": "gitcoord-doctor",
+            "transcript_path": "",
+            "cwd": str(top),
+            "permission_mode": "default",
+            "hook_event_name": "PreToolUse",
+            "tool_name": "Edit",
+            "tool_input": {"file_path": str(top / PROBE_PATH), "old_string": "", "new_string": ""},
+            "tool_use_id": "gitcoord-doctor-probe",
+        }
+    )
 
 
 def _probe_guard(top: Path, editor: Editor, command: str) -> dict[str, str]:
@@ -336,31 +438,64 @@ def _probe_guard(top: Path, editor: Editor, command: str) -> dict[str, str]:
     env = dict(os.environ, CLAUDE_PROJECT_DIR=str(top)) if editor == "claude" else dict(os.environ)
     env[GUARD_PROBE_ENV] = "1"  # in auto mode the probe must not claim (or be denied for) its path
     try:
-        res = subprocess.run(["sh", "-c", command], cwd=top, env=env, input=_probe_payload(top),
-                             capture_output=True, text=True, timeout=PROBE_TIMEOUT_SECONDS)
+        res = subprocess.run(
+            ["sh", "-c", command],
+            cwd=top,
+            env=env,
+            input=_probe_payload(top),
+            capture_output=True,
+            text=True,
+            timeout=PROBE_TIMEOUT_SECONDS,
+        )
     except subprocess.TimeoutExpired:
-        return _finding("editor-guard", "problem", f"{where}: the guard did not answer a probe call within "
-                        f"{PROBE_TIMEOUT_SECONDS}s: {command}", "run `gitcoord doctor` again; if it persists, "
-                        "run the command by hand with a tool call on stdin.")
+        return _finding(
+            "editor-guard",
+            "problem",
+            f"{where}: the guard did not answer a probe call within {PROBE_TIMEOUT_SECONDS}s: {command}",
+            "run `gitcoord doctor` again; if it persists, run the command by hand with a tool call on stdin.",
+        )
     said = next((line for line in reversed(res.stderr.splitlines()) if line.strip()), "")
     if res.returncode != 0:
-        fix = ("install gitcoord for this clone and run `gitcoord start` here (it records the interpreter "
-               "`.coord/gitcoord` runs)." if NOT_INSTALLED in res.stderr else upgrade
-               if command != guard_command(editor) else "run the command by hand to see the whole error.")
-        return _finding("editor-guard", "problem", f"{where}: the guard command failed with exit "
-                        f"{res.returncode}: {said or '(nothing on stderr)'}", fix)
+        fix = (
+            "install gitcoord for this clone and run `gitcoord start` here (it records the interpreter "
+            "`.coord/gitcoord` runs)."
+            if NOT_INSTALLED in res.stderr
+            else upgrade
+            if command != guard_command(editor)
+            else "run the command by hand to see the whole error."
+        )
+        return _finding(
+            "editor-guard",
+            "problem",
+            f"{where}: the guard command failed with exit {res.returncode}: {said or '(nothing on stderr)'}",
+            fix,
+        )
     try:
         answer = json.loads(res.stdout) if res.stdout.strip() else {}
         decision = answer["hookSpecificOutput"]["permissionDecision"] if answer else "allow"
     except (ValueError, KeyError, TypeError):
-        return _finding("editor-guard", "problem", f"{where}: the guard answered something that is not a hook "
-                        f"decision: {res.stdout.strip()[:200]!r}", "run the command by hand to see why.")
+        return _finding(
+            "editor-guard",
+            "problem",
+            f"{where}: the guard answered something that is not a hook "
+            f"decision: {res.stdout.strip()[:200]!r}",
+            "run the command by hand to see why.",
+        )
     if said:
-        return _finding("editor-guard", "warning", f"{where}: the guard answers ({decision}), but said: {said}",
-                        "run `gitcoord doctor` again once the cause is fixed.")
+        return _finding(
+            "editor-guard",
+            "warning",
+            f"{where}: the guard answers ({decision}), but said: {said}",
+            "run `gitcoord doctor` again once the cause is fixed.",
+        )
     if command != guard_command(editor):
-        return _finding("editor-guard", "warning", f"{where}: the guard answers here, but its command is not "
-                        "this release's (an older one fails where gitcoord is not on the editor's PATH).", upgrade)
+        return _finding(
+            "editor-guard",
+            "warning",
+            f"{where}: the guard answers here, but its command is not "
+            "this release's (an older one fails where gitcoord is not on the editor's PATH).",
+            upgrade,
+        )
     return _finding("editor-guard", "ok", f"{where}: the guard answers a probe call ({decision}).")
 
 
@@ -368,15 +503,25 @@ def _signing(coord: Coordinator) -> dict[str, str]:
     """Are human acts signed? Without allowed signers anyone who runs gitcoord can act as a person."""
     authority = coord.authority
     if not authority.configured:
-        return _finding("signing", "warning", "human acts (approve, reject, forced release) are not signed: any "
-                        "process that runs gitcoord without an agent identity can make them.",
-                        "commit a file of reviewers' keys (git's allowed signers format) and name it in "
-                        ".coord/config.toml: [review] allowed_signers = \".coord/allowed_signers\"")
+        return _finding(
+            "signing",
+            "warning",
+            "human acts (approve, reject, forced release) are not signed: any "
+            "process that runs gitcoord without an agent identity can make them.",
+            "commit a file of reviewers' keys (git's allowed signers format) and name it in "
+            '.coord/config.toml: [review] allowed_signers = ".coord/allowed_signers"',
+        )
     if not authority.principals():
-        return _finding("signing", "problem", f"review.allowed_signers names {authority.path}, which is missing or "
-                        "empty at HEAD: no human act can be verified.", f"commit {authority.path} with the "
-                        "reviewers' keys (PRINCIPAL ssh-ed25519 AAAA...).")
-    return _finding("signing", "ok", f"human acts are signed; allowed signers: {', '.join(authority.principals())}.")
+        return _finding(
+            "signing",
+            "problem",
+            f"review.allowed_signers names {authority.path}, which is missing or "
+            "empty at HEAD: no human act can be verified.",
+            f"commit {authority.path} with the reviewers' keys (PRINCIPAL ssh-ed25519 AAAA...).",
+        )
+    return _finding(
+        "signing", "ok", f"human acts are signed; allowed signers: {', '.join(authority.principals())}."
+    )
 
 
 def _records(coord: Coordinator) -> dict[str, str]:
@@ -396,10 +541,15 @@ def _records(coord: Coordinator) -> dict[str, str]:
         return _finding("records", "problem", exc.message, exc.hint or "")
     if snap.skipped:
         listed = ", ".join(snap.skipped[:10]) + (" ..." if len(snap.skipped) > 10 else "")
-        return _finding("records", "problem", f"{len(snap.skipped)} malformed record(s) (not TOML, a missing "
-                        "or impossible value), ignored by every "
-                        f"command: {listed}", f"inspect with `git show {coord.store.branch}:PATH`; fix or delete "
-                        "the file with a commit on the coord branch (or let its owner write it again).")
+        return _finding(
+            "records",
+            "problem",
+            f"{len(snap.skipped)} malformed record(s) (not TOML, a missing "
+            "or impossible value), ignored by every "
+            f"command: {listed}",
+            f"inspect with `git show {coord.store.branch}:PATH`; fix or delete "
+            "the file with a commit on the coord branch (or let its owner write it again).",
+        )
     return _finding("records", "ok", "every record parses.")
 
 
@@ -410,11 +560,14 @@ def _clock(coord: Coordinator) -> dict[str, str]:
         return _finding("clock", "ok", "no coord commits to compare the clock with.")
     ahead = (max(times) - now).total_seconds()
     if ahead > SKEW_TOLERANCE_SECONDS:
-        return _finding("clock", "problem", f"this machine's clock is at least {int(ahead)}s behind the newest "
-                        "coord commit: leases would look longer here than they are.",
-                        "enable time synchronisation (NTP: `timedatectl set-ntp true`).")
-    return _finding("clock", "ok", "clock agrees with the coord history (within "
-                    f"{SKEW_TOLERANCE_SECONDS}s).")
+        return _finding(
+            "clock",
+            "problem",
+            f"this machine's clock is at least {int(ahead)}s behind the newest "
+            "coord commit: leases would look longer here than they are.",
+            "enable time synchronisation (NTP: `timedatectl set-ntp true`).",
+        )
+    return _finding("clock", "ok", f"clock agrees with the coord history (within {SKEW_TOLERANCE_SECONDS}s).")
 
 
 def render(report: dict[str, Any]) -> None:

@@ -91,17 +91,31 @@ def _spawn_failed(cwd: Path) -> GitcoordError:
     """Why git could not be started: subprocess says FileNotFoundError for a missing
     working directory as well as for a missing program."""
     if not cwd.is_dir():
-        return InvalidInput(f"the directory {cwd} no longer exists.",
-                            hint="run gitcoord from inside the repository (or pass -C DIR).")
+        return InvalidInput(
+            f"the directory {cwd} no longer exists.",
+            hint="run gitcoord from inside the repository (or pass -C DIR).",
+        )
     return Unavailable("git is not installed or not on PATH.")
 
 
-def run_plain(cwd: Path, *args: str, input: bytes | None = None, timeout: float | None = None,
-              env: dict[str, str] | None = None) -> Result:
+def run_plain(
+    cwd: Path,
+    *args: str,
+    input: bytes | None = None,
+    timeout: float | None = None,
+    env: dict[str, str] | None = None,
+) -> Result:
     """`git ARGS` as one subprocess, for the paths that cannot pay for GitPython's import."""
     try:
-        res = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True, timeout=timeout,
-                             env=dict(os.environ, **env) if env else None, check=False)
+        res = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            input=input,
+            capture_output=True,
+            timeout=timeout,
+            env=dict(os.environ, **env) if env else None,
+            check=False,
+        )
     except FileNotFoundError as exc:
         raise _spawn_failed(cwd) from exc
     except subprocess.TimeoutExpired:
@@ -129,7 +143,9 @@ def parse_tree(data: bytes, tree_id: str) -> dict[str, TreeEntry]:
         nul = data.index(b"\0", space)
         mode = int(data[pos:space], 8)
         end = nul + 1 + size
-        entries[data[space + 1:nul].decode(errors="surrogateescape")] = TreeEntry(mode, data[nul + 1:end].hex())
+        entries[data[space + 1 : nul].decode(errors="surrogateescape")] = TreeEntry(
+            mode, data[nul + 1 : end].hex()
+        )
         pos = end
     return entries
 
@@ -150,8 +166,9 @@ class CatFile:
 
     def __init__(self, cwd: Path) -> None:
         try:
-            self._proc = subprocess.Popen(["git", "cat-file", "--batch"], cwd=cwd,
-                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            self._proc = subprocess.Popen(
+                ["git", "cat-file", "--batch"], cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+            )
         except FileNotFoundError as exc:
             raise _spawn_failed(cwd) from exc
 
@@ -164,7 +181,7 @@ class CatFile:
         assert stdin is not None and stdout is not None
         results: list[tuple[str, str, bytes] | None] = []
         for start in range(0, len(names), 256):
-            chunk = names[start:start + 256]
+            chunk = names[start : start + 256]
             try:
                 stdin.write(b"".join(n.encode() + b"\n" for n in chunk))
                 stdin.flush()
@@ -212,8 +229,13 @@ class RefWatch:
                 stamps.append((st.st_ino, st.st_mtime_ns, st.st_size))
         return tuple(stamps)
 
-    def wait(self, since: tuple[tuple[int, int, int] | None, ...], timeout: float, step: float = 0.05,
-             stop: threading.Event | None = None) -> bool:
+    def wait(
+        self,
+        since: tuple[tuple[int, int, int] | None, ...],
+        timeout: float,
+        step: float = 0.05,
+        stop: threading.Event | None = None,
+    ) -> bool:
         """Sleep until the ref's files differ from `since` (True), or `timeout` seconds pass or
         `stop` is set (False)."""
         stop = stop if stop is not None else threading.Event()
@@ -257,8 +279,13 @@ class Git:
 
     # -- running commands -------------------------------------------------
 
-    def run(self, *args: str, input: bytes | None = None, timeout: float | None = None,
-            env: dict[str, str] | None = None) -> Result:
+    def run(
+        self,
+        *args: str,
+        input: bytes | None = None,
+        timeout: float | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Result:
         """Run `git ARGS`; never raises for a non-zero exit (see `check`)."""
         stdin: BinaryIO | None = None
         if input is not None:
@@ -270,8 +297,15 @@ class Git:
             stdin.seek(0)
         try:
             answer: Any = self._cmd.execute(
-                ["git", *args], istream=stdin, with_extended_output=True, with_exceptions=False,
-                stdout_as_string=False, strip_newline_in_stdout=False, kill_after_timeout=timeout, env=env)
+                ["git", *args],
+                istream=stdin,
+                with_extended_output=True,
+                with_exceptions=False,
+                stdout_as_string=False,
+                strip_newline_in_stdout=False,
+                kill_after_timeout=timeout,
+                env=env,
+            )
             status, out, err = answer
         except FileNotFoundError as exc:
             raise _spawn_failed(self.cwd) from exc
@@ -280,8 +314,13 @@ class Git:
                 stdin.close()
         return Result(int(status or 0), bytes(out or b""), str(err or ""))
 
-    def check(self, *args: str, input: bytes | None = None, timeout: float | None = None,
-              env: dict[str, str] | None = None) -> bytes:
+    def check(
+        self,
+        *args: str,
+        input: bytes | None = None,
+        timeout: float | None = None,
+        env: dict[str, str] | None = None,
+    ) -> bytes:
         """Run `git ARGS` and return stdout; raise `GitFailed` on a non-zero exit."""
         return self.run(*args, input=input, timeout=timeout, env=env).check(args)
 
@@ -321,8 +360,10 @@ class Git:
             found = [f for f in self.read_objects(list(EMPTY_TREES.values())) if f is not None]
             name = HASH_BY_HEX_LENGTH.get(len(found[0][0])) if found else None
             if name is None:
-                raise GitcoordError(f"cannot tell the object format of the repository at {self.cwd}.",
-                                    hint="gitcoord supports SHA-1 and SHA-256 repositories.")
+                raise GitcoordError(
+                    f"cannot tell the object format of the repository at {self.cwd}.",
+                    hint="gitcoord supports SHA-1 and SHA-256 repositories.",
+                )
             self._hash_name = name
         return self._hash_name
 
@@ -346,8 +387,10 @@ class Git:
             name = item[0].encode(errors="surrogateescape")
             return name + b"/" if item[1].is_tree else name
 
-        rows = (b"%o %s\0%s" % (e.mode, name.encode(errors="surrogateescape"), bytes.fromhex(e.sha))
-                for name, e in sorted(entries.items(), key=key))
+        rows = (
+            b"%o %s\0%s" % (e.mode, name.encode(errors="surrogateescape"), bytes.fromhex(e.sha))
+            for name, e in sorted(entries.items(), key=key)
+        )
         return self._store(b"tree", b"".join(rows))
 
     def _store(self, kind: bytes, data: bytes) -> str:
@@ -383,9 +426,11 @@ class Git:
             if tmp is not None:
                 with contextlib.suppress(OSError):
                     tmp.unlink()
-            raise Unavailable(f"cannot write git objects in {self._objects()}: {exc.strerror or exc}",
-                              hint="free disk space or make the object store writable, then run the "
-                                   "command again; nothing was written.") from exc
+            raise Unavailable(
+                f"cannot write git objects in {self._objects()}: {exc.strerror or exc}",
+                hint="free disk space or make the object store writable, then run the "
+                "command again; nothing was written.",
+            ) from exc
         return oid
 
     def commit_tree(self, tree: str, parents: Iterable[str], message: str, *, sign: bool = False) -> str:
@@ -398,24 +443,35 @@ class Git:
         res = self.run(*args, "-F", "-", input=message.encode())
         if res.returncode != 0:
             if "tell me who you are" in res.stderr or "empty ident" in res.stderr:
-                raise InvalidInput("git has no identity for commits on this machine.",
-                                   hint='set it with git config user.name "..." and user.email "..."')
+                raise InvalidInput(
+                    "git has no identity for commits on this machine.",
+                    hint='set it with git config user.name "..." and user.email "..."',
+                )
             if any(marker in res.stderr for marker in _OBJECT_WRITE_FAILURES):
                 said = res.stderr.strip().splitlines()[0]
-                raise Unavailable(f"cannot write git objects in {self._objects()}: {said}",
-                                  hint="free disk space or make the object store writable, then run the "
-                                       "command again; nothing was written.")
+                raise Unavailable(
+                    f"cannot write git objects in {self._objects()}: {said}",
+                    hint="free disk space or make the object store writable, then run the "
+                    "command again; nothing was written.",
+                )
             if sign:
                 said = " / ".join(line.strip() for line in res.stderr.splitlines() if line.strip())[-400:]
-                raise Refused(f"git could not sign the commit of this human act; nothing was written: {said}",
-                              hint="check gpg.format and user.signingkey (`git config --get user.signingkey`).")
+                raise Refused(
+                    f"git could not sign the commit of this human act; nothing was written: {said}",
+                    hint="check gpg.format and user.signingkey (`git config --get user.signingkey`).",
+                )
             raise GitFailed(args, res.returncode, res.stdout, res.stderr)
         return res.stdout.decode().strip()
 
 
 # What git says when it cannot store an object (a full disk, a read-only object store).
-_OBJECT_WRITE_FAILURES = ("unable to create temporary file", "insufficient permission for adding an object",
-                          "unable to write", "No space left on device", "Read-only file system")
+_OBJECT_WRITE_FAILURES = (
+    "unable to create temporary file",
+    "insufficient permission for adding an object",
+    "unable to write",
+    "No space left on device",
+    "Read-only file system",
+)
 
 
 def _freshen(path: Path) -> None:
@@ -427,4 +483,4 @@ def _freshen(path: Path) -> None:
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]

@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from gitcoord.store import Txn
 
 
-
 def help_key(h: HelpRequest) -> tuple[int, int, int]:
     """Open first, then acknowledged, then resolved; most urgent, then oldest, first."""
     return (HELP_STATUS_ORDER[h.status], PRIORITY_ORDER[h.priority], h.created_rev)
@@ -43,8 +42,9 @@ def help_key(h: HelpRequest) -> tuple[int, int, int]:
 class HelpOps:
     """Ask for help, acknowledge it, resolve it."""
 
-    def request_help(self: Host, to: str, message: str, *, priority: str = "normal",
-                     resource: str = "") -> HelpRequest:
+    def request_help(
+        self: Host, to: str, message: str, *, priority: str = "normal", resource: str = ""
+    ) -> HelpRequest:
         """Ask an agent (or `any` agent) for help; open until someone resolves it.
 
         >>> coord.request_help("gamma", "Need ghost cohort data", priority="high")  # doctest: +SKIP
@@ -58,8 +58,15 @@ class HelpOps:
         resource = check_resource(resource)
 
         def work(txn: Txn) -> HelpRequest:
-            record = HelpRequest(id=txn.new_id("H"), from_agent=agent, to=to, priority=level,
-                                 resource=resource, message=message, created_at=txn.now)
+            record = HelpRequest(
+                id=txn.new_id("H"),
+                from_agent=agent,
+                to=to,
+                priority=level,
+                resource=resource,
+                message=message,
+                created_at=txn.now,
+            )
             txn.put(record)
             txn.action, txn.what = "help-request", f"{record.id} to {to} ({priority})"
             return record
@@ -84,8 +91,10 @@ class HelpOps:
                 by = record.acked_by if record.status == "acknowledged" else record.resolved_by
                 raise Refused(f"{help_id} is already {record.status} by {by}.")
             if record.from_agent == actor:
-                raise Refused(f"{help_id} is your own request; someone else acknowledges it.",
-                              hint=f"to withdraw it: gitcoord help-requests resolve {help_id} --note \"...\"")
+                raise Refused(
+                    f"{help_id} is your own request; someone else acknowledges it.",
+                    hint=f'to withdraw it: gitcoord help-requests resolve {help_id} --note "..."',
+                )
             record.status, record.acked_by, record.acked_at = "acknowledged", actor, txn.now
             txn.put(record)
             txn.action, txn.what = "help-ack", help_id
@@ -95,5 +104,13 @@ class HelpOps:
 
     def resolve_help(self: Host, help_id: str, note: str, *, actor: str | None = None) -> HelpRequest:
         """Close a help request with a note (the requester may withdraw it the same way)."""
-        return resolve_record(self, HelpRequest, help_id, note, actor, what="help request",
-                              listing="help-requests list", action="help-resolve")
+        return resolve_record(
+            self,
+            HelpRequest,
+            help_id,
+            note,
+            actor,
+            what="help request",
+            listing="help-requests list",
+            action="help-resolve",
+        )

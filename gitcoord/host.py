@@ -86,6 +86,7 @@ def act(host: Host, actor: str, work: Callable[[Txn], T], *, heartbeat: bool = T
     `heartbeat=False` when `work` touches the agent record itself (a second
     touch, built from the snapshot, would undo the first).
     """
+
     def run(txn: Txn) -> T:
         value = work(txn)
         if heartbeat and txn.has_writes and is_agent(actor):
@@ -113,8 +114,15 @@ def track_holdings(txn: Txn, record: Agent) -> None:
     record.held = now_held
 
 
-def touch_agent(host: Host, txn: Txn, agent: str, *, resource: str | None = None,
-                progress: int | None = None, message: str | None = None) -> Agent:
+def touch_agent(
+    host: Host,
+    txn: Txn,
+    agent: str,
+    *,
+    resource: str | None = None,
+    progress: int | None = None,
+    message: str | None = None,
+) -> Agent:
     """The agent's own write: a heartbeat, and the bookkeeping of the claims it holds."""
     record = txn.snap.record(Agent, agent) or Agent(name=agent)
     heartbeat(host, record, txn.now)
@@ -138,8 +146,17 @@ def get_record(txn: Txn, model: type[IR], record_id: str, what: str, listing: st
     return found
 
 
-def resolve_record(host: Host, model: type[Resolvable], record_id: str, note: str, actor: str | None, *,
-                   what: str, listing: str, action: str) -> Resolvable:
+def resolve_record(
+    host: Host,
+    model: type[Resolvable],
+    record_id: str,
+    note: str,
+    actor: str | None,
+    *,
+    what: str,
+    listing: str,
+    action: str,
+) -> Resolvable:
     """Mark a help request or an error resolved, once, by whoever acts, with a note."""
     require_id(record_id, model.kind)
     check_required(note, "note", MAX_NOTE)
@@ -170,21 +187,31 @@ def check_required(value: str, what: str, limit: int, *, required: bool = False)
 
 def choice(value: str, options: Sequence[str], what: str) -> str:
     if value not in options:
-        raise InvalidInput(f"{quoted(value)} is not a valid {what}.", hint=f"use one of: {', '.join(options)}.")
+        raise InvalidInput(
+            f"{quoted(value)} is not a valid {what}.", hint=f"use one of: {', '.join(options)}."
+        )
     return value
 
 
 def check_actor(actor: str) -> str:
     if not _ACTOR.fullmatch(actor):
-        raise InvalidInput(f"{quoted(actor)} is not a valid actor: an agent name, human:EMAIL or notion:USER.")
+        raise InvalidInput(
+            f"{quoted(actor)} is not a valid actor: an agent name, human:EMAIL or notion:USER."
+        )
     return actor
 
 
 def check_recipient(to: str) -> str:
     """`any`, an agent name, or a person (`human:EMAIL`, `notion:USER`)."""
-    if to == EVERYONE or AGENT_NAME.fullmatch(to) or (to.startswith(REVIEWER_PREFIXES) and _ACTOR.fullmatch(to)):
+    if (
+        to == EVERYONE
+        or AGENT_NAME.fullmatch(to)
+        or (to.startswith(REVIEWER_PREFIXES) and _ACTOR.fullmatch(to))
+    ):
         return to
-    raise InvalidInput(f"{quoted(to)} is not a valid recipient.", hint="use an agent name, `any`, or human:EMAIL.")
+    raise InvalidInput(
+        f"{quoted(to)} is not a valid recipient.", hint="use an agent name, `any`, or human:EMAIL."
+    )
 
 
 def check_resource(resource: str) -> str:

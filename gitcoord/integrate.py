@@ -65,14 +65,16 @@ def update_text(text: str, *, remove: bool = False) -> str:
     """`text` with the block added, replaced, or (with `remove`) taken out; the rest untouched."""
     start, end = text.find(BEGIN), text.find(END)
     if start != -1 and (end == -1 or end < start):
-        raise InvalidInput("the file has a gitcoord begin marker without its end marker.",
-                           hint=f"fix it by hand: the block ends with the line {END}")
+        raise InvalidInput(
+            "the file has a gitcoord begin marker without its end marker.",
+            hint=f"fix it by hand: the block ends with the line {END}",
+        )
     if start == -1:
         if remove:
             return text
         sep = "" if not text else ("\n" if text.endswith("\n") else "\n\n")
         return text + sep + render_block()
-    after = text[end + len(END):]
+    after = text[end + len(END) :]
     after = after[1:] if after.startswith("\n") else after
     if remove:
         before = text[:start]
@@ -136,8 +138,13 @@ def integrate(top: Path, target: str, *, remove: bool = False) -> dict[str, Any]
     done = [f"{verb} {path.name}"]
     guard = _guard(top, target, remove)
     done += guard
-    return {"file": str(path), "changed": changed, "removed": remove, "guard": guard[0] if guard else None,
-            "done": done}
+    return {
+        "file": str(path),
+        "changed": changed,
+        "removed": remove,
+        "guard": guard[0] if guard else None,
+        "done": done,
+    }
 
 
 def _common_dir(top: Path) -> Path:
@@ -152,5 +159,7 @@ def _worktree_top(path: Path) -> Path:
 
     found = Git(path).run("rev-parse", "--show-toplevel")
     if found.returncode != 0:
-        raise InvalidInput(f"{path} is not inside a git work tree.", hint="run it at the top of your repository.")
+        raise InvalidInput(
+            f"{path} is not inside a git work tree.", hint="run it at the top of your repository."
+        )
     return Path(found.stdout.decode().strip())

@@ -80,8 +80,9 @@ def clean_trace(trace: str) -> str:
 def _parse_metric(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not _METRIC_KEY.fullmatch(key.strip()):
-        raise InvalidInput(f"{quoted(text)} is not a metric.",
-                           hint="write metrics as KEY=VALUE, e.g. --metric tests=42.")
+        raise InvalidInput(
+            f"{quoted(text)} is not a metric.", hint="write metrics as KEY=VALUE, e.g. --metric tests=42."
+        )
     return key.strip(), value.strip()
 
 
@@ -95,8 +96,9 @@ class JournalOps:
 
     # -- errors ----------------------------------------------------------------------------
 
-    def log_error(self: Host, type: str, message: str, *, severity: str, resource: str = "",
-                  trace: str = "") -> ErrorRecord:
+    def log_error(
+        self: Host, type: str, message: str, *, severity: str, resource: str = "", trace: str = ""
+    ) -> ErrorRecord:
         """Record an error for the team and the humans (traces up to 64 KiB)."""
         actor = actor_of(self)
         kind = cast("ErrorType", choice(type, ERROR_TYPES, "error type"))
@@ -104,38 +106,67 @@ class JournalOps:
         check_required(message, "message", MAX_MESSAGE, required=True)
         size = len(trace.encode())
         if size > MAX_TRACE:
-            raise InvalidInput(f"the trace is {size} bytes; the limit is {MAX_TRACE} (64 KiB).",
-                               hint="keep its last part: tail -c 60000 trace.txt")
+            raise InvalidInput(
+                f"the trace is {size} bytes; the limit is {MAX_TRACE} (64 KiB).",
+                hint="keep its last part: tail -c 60000 trace.txt",
+            )
         trace = clean_trace(trace)
         resource = check_resource(resource)
 
         def work(txn: Txn) -> ErrorRecord:
-            record = ErrorRecord(id=txn.new_id("E"), agent=actor, type=kind, severity=level,
-                                 resource=resource, message=message, trace=trace, created_at=txn.now)
+            record = ErrorRecord(
+                id=txn.new_id("E"),
+                agent=actor,
+                type=kind,
+                severity=level,
+                resource=resource,
+                message=message,
+                trace=trace,
+                created_at=txn.now,
+            )
             txn.put(record)
             txn.action, txn.what = "error-log", f"{record.id} {type} ({severity})"
             return record
 
         return act(self, actor, work)
 
-    def errors(self: Host, *, open_only: bool = False, severity: str | None = None, fetch: bool = True
-               ) -> list[ErrorRecord]:
+    def errors(
+        self: Host, *, open_only: bool = False, severity: str | None = None, fetch: bool = True
+    ) -> list[ErrorRecord]:
         """Errors, open ones first, most severe first, newest first."""
         if severity is not None:
             choice(severity, SEVERITIES, "severity")
-        found = [e for e in self.snapshot(fetch=fetch).records(ErrorRecord)
-                 if (not open_only or e.status == "open") and (severity is None or e.severity == severity)]
+        found = [
+            e
+            for e in self.snapshot(fetch=fetch).records(ErrorRecord)
+            if (not open_only or e.status == "open") and (severity is None or e.severity == severity)
+        ]
         return sorted(found, key=error_key)
 
     def resolve_error(self: Host, error_id: str, note: str, *, actor: str | None = None) -> ErrorRecord:
         """Close an open error with what fixed it."""
-        return resolve_record(self, ErrorRecord, error_id, note, actor, what="error", listing="errors list",
-                              action="error-resolve")
+        return resolve_record(
+            self,
+            ErrorRecord,
+            error_id,
+            note,
+            actor,
+            what="error",
+            listing="errors list",
+            action="error-resolve",
+        )
 
     # -- decisions -------------------------------------------------------------------------
 
-    def log_decision(self: Host, category: str, title: str, rationale: str, *, impact: str,
-                     alternatives: Sequence[str] = ()) -> Decision:
+    def log_decision(
+        self: Host,
+        category: str,
+        title: str,
+        rationale: str,
+        *,
+        impact: str,
+        alternatives: Sequence[str] = (),
+    ) -> Decision:
         """Propose a decision; a human approves or rejects it, then it is implemented."""
         actor = actor_of(self)
         check_required(category, "category", 60, required=True)
@@ -150,9 +181,16 @@ class JournalOps:
             check_required(alternative, "alternative", 1000, required=True)
 
         def work(txn: Txn) -> Decision:
-            record = Decision(id=txn.new_id("D"), agent=actor, category=category, impact=weight,
-                              title=title, rationale=rationale, alternatives=list(alternatives),
-                              created_at=txn.now)
+            record = Decision(
+                id=txn.new_id("D"),
+                agent=actor,
+                category=category,
+                impact=weight,
+                title=title,
+                rationale=rationale,
+                alternatives=list(alternatives),
+                created_at=txn.now,
+            )
             txn.put(record)
             txn.action, txn.what = "decision-propose", f"{record.id} {one_line(title, 60)}"
             return record
@@ -163,19 +201,26 @@ class JournalOps:
         """Decisions, proposed (awaiting review) first, high impact first."""
         if status is not None:
             choice(status, DECISION_STATUSES, "decision status")
-        found = [d for d in self.snapshot(fetch=fetch).records(Decision) if status is None or d.status == status]
+        found = [
+            d for d in self.snapshot(fetch=fetch).records(Decision) if status is None or d.status == status
+        ]
         return sorted(found, key=decision_key)
 
-    def approve_decision(self: Host, decision_id: str, *, note: str = "", reviewer: str | None = None) -> Decision:
+    def approve_decision(
+        self: Host, decision_id: str, *, note: str = "", reviewer: str | None = None
+    ) -> Decision:
         """Approve a proposed decision (humans only; see `_reviewer`). Signed when allowed signers are set."""
         return _review(self, decision_id, "approved", note, _reviewer(self, reviewer))
 
-    def reject_decision(self: Host, decision_id: str, *, note: str = "", reviewer: str | None = None) -> Decision:
+    def reject_decision(
+        self: Host, decision_id: str, *, note: str = "", reviewer: str | None = None
+    ) -> Decision:
         """Reject a proposed decision (humans only). Signed when allowed signers are set."""
         return _review(self, decision_id, "rejected", note, _reviewer(self, reviewer))
 
-    def review_from_notion(self: Host, decision_id: str, verdict: Literal["approved", "rejected"], user: str, *,
-                           note: str = "") -> Decision:
+    def review_from_notion(
+        self: Host, decision_id: str, verdict: Literal["approved", "rejected"], user: str, *, note: str = ""
+    ) -> Decision:
         """The Notion bridge: apply a review a Notion user made, as `notion:USER`.
 
         Run by the sync job: refused for a process named as an agent (`--agent`,
@@ -211,7 +256,11 @@ class JournalOps:
         def work(txn: Txn) -> Decision:
             record = get_record(txn, Decision, decision_id, "decision", "decisions list")
             if record.status != "approved":
-                why = "it needs a human's approval first" if record.status == "proposed" else f"it is {record.status}"
+                why = (
+                    "it needs a human's approval first"
+                    if record.status == "proposed"
+                    else f"it is {record.status}"
+                )
                 raise Refused(f"{decision_id} cannot be implemented: {why}.")
             _require_verified(self, txn, record)
             record.status, record.implemented_at = "implemented", txn.now
@@ -223,12 +272,24 @@ class JournalOps:
 
     # -- daily summaries -------------------------------------------------------------------
 
-    def daily_summary(self: Host, *, completed: str, next: str, blockers: str = "", messages: str = "",
-                      metrics: dict[str, str] | None = None, day_number: int | None = None) -> Summary:
+    def daily_summary(
+        self: Host,
+        *,
+        completed: str,
+        next: str,
+        blockers: str = "",
+        messages: str = "",
+        metrics: dict[str, str] | None = None,
+        day_number: int | None = None,
+    ) -> Summary:
         """My summary of today (UTC); a second one the same day replaces the first."""
         agent = self.require_agent()
-        for value, what in ((completed, "completed"), (next, "next"), (blockers, "blockers"),
-                            (messages, "messages")):
+        for value, what in (
+            (completed, "completed"),
+            (next, "next"),
+            (blockers, "blockers"),
+            (messages, "messages"),
+        ):
             check_required(value, what, MAX_MESSAGE)
         clean = {k: check_required(str(v), f"metric {k}", 500) for k, v in (metrics or {}).items()}
         for key in clean:
@@ -240,8 +301,17 @@ class JournalOps:
             raise InvalidInput(f"--day is a day number from 0, not {day_number}.")
 
         def work(txn: Txn) -> Summary:
-            record = Summary(agent=agent, day=txn.now.date(), day_number=day_number, completed=completed,
-                             next=next, blockers=blockers, messages=messages, metrics=clean, created_at=txn.now)
+            record = Summary(
+                agent=agent,
+                day=txn.now.date(),
+                day_number=day_number,
+                completed=completed,
+                next=next,
+                blockers=blockers,
+                messages=messages,
+                metrics=clean,
+                created_at=txn.now,
+            )
             old = txn.snap.record(Summary, record.key)
             if old is not None:
                 record.created_rev = old.created_rev
@@ -260,8 +330,9 @@ class JournalOps:
         if agent is not None:
             names = [check_agent_name(agent)]
         else:
-            names = sorted(name for name, entry in snap.entries(f"{ROOT}/{Summary.directory}").items()
-                           if entry.is_tree)
+            names = sorted(
+                name for name, entry in snap.entries(f"{ROOT}/{Summary.directory}").items() if entry.is_tree
+            )
         found = [s for name in names for s in snap.records(Summary, subdir=name)]
         return sorted(found, key=lambda s: (s.day, s.agent), reverse=True)
 
@@ -278,8 +349,10 @@ def review_proofs(host: Host, decisions: Sequence[Decision]) -> dict[str, Review
         if checks is None or d.status == "proposed":
             out[d.id] = {"review_verified": None, "review_signer": None}
         else:
-            out[d.id] = {"review_verified": bool(check and check.verified),
-                         "review_signer": check.signer if check else None}
+            out[d.id] = {
+                "review_verified": bool(check and check.verified),
+                "review_signer": check.signer if check else None,
+            }
     return out
 
 
@@ -291,13 +364,17 @@ def _reviewer(host: Host, reviewer: str | None) -> str:
     same person. The Notion bridge has its own path, `review_from_notion`.
     """
     if host.agent is not None:
-        raise Refused(f"reviewing a decision is a human act, and you are the agent {host.agent}.",
-                      hint="a person runs it with no agent identity (no --agent, GITCOORD_AGENT "
-                           "unset, no `gitcoord start` in that worktree), or reviews it in Notion.")
+        raise Refused(
+            f"reviewing a decision is a human act, and you are the agent {host.agent}.",
+            hint="a person runs it with no agent identity (no --agent, GITCOORD_AGENT "
+            "unset, no `gitcoord start` in that worktree), or reviews it in Notion.",
+        )
     derived = host.human()
     if reviewer is not None and reviewer != derived:
-        raise Refused(f"a reviewer is who runs the review ({derived}), not {quoted(reviewer)}.",
-                      hint="the Notion bridge applies Notion reviews with review_from_notion().")
+        raise Refused(
+            f"a reviewer is who runs the review ({derived}), not {quoted(reviewer)}.",
+            hint="the Notion bridge applies Notion reviews with review_from_notion().",
+        )
     return _allowed_reviewer(host, derived)
 
 
@@ -305,13 +382,16 @@ def _allowed_reviewer(host: Host, reviewer: str) -> str:
     check_actor(reviewer)
     allowed = [r.lower() for r in host.config.review.reviewers]
     if allowed and reviewer.split(":", 1)[1].lower() not in allowed:
-        raise Refused(f"{reviewer} may not review decisions here; the reviewers are {', '.join(allowed)}.",
-                      hint="review.reviewers in .coord/config.toml lists them (git emails).")
+        raise Refused(
+            f"{reviewer} may not review decisions here; the reviewers are {', '.join(allowed)}.",
+            hint="review.reviewers in .coord/config.toml lists them (git emails).",
+        )
     return reviewer
 
 
-def _review(host: Host, decision_id: str, verdict: Literal["approved", "rejected"], note: str, who: str
-            ) -> Decision:
+def _review(
+    host: Host, decision_id: str, verdict: Literal["approved", "rejected"], note: str, who: str
+) -> Decision:
     require_id(decision_id, "D")
     check_required(note, "note", MAX_NOTE)
     sign = host.sign_human_act()
@@ -319,8 +399,10 @@ def _review(host: Host, decision_id: str, verdict: Literal["approved", "rejected
     def work(txn: Txn) -> Decision:
         record = get_record(txn, Decision, decision_id, "decision", "decisions list")
         if record.status != "proposed" and not (sign and _unproved_review(host, txn, record)):
-            raise Refused(f"{decision_id} is already {record.status}"
-                          + (f" (by {record.reviewed_by})." if record.reviewed_by else "."))
+            raise Refused(
+                f"{decision_id} is already {record.status}"
+                + (f" (by {record.reviewed_by})." if record.reviewed_by else ".")
+            )
         record.status, record.reviewed_by, record.reviewed_at = verdict, who, txn.now
         record.review_note = note
         txn.put(record)
@@ -348,5 +430,7 @@ def _require_verified(host: Host, txn: Txn, record: Decision) -> None:
     check = checks.get(record.id)
     if check is None or not check.verified:
         why = check.why if check else "no signed approval is in the coord history"
-        raise Refused(f"{record.id} cannot be implemented: its approval is not verified ({why}).",
-                      hint="a reviewer listed in the allowed signers approves it with their signing key set up.")
+        raise Refused(
+            f"{record.id} cannot be implemented: its approval is not verified ({why}).",
+            hint="a reviewer listed in the allowed signers approves it with their signing key set up.",
+        )

@@ -36,8 +36,10 @@ LAUNCHER = ".coord/gitcoord"
 VERSION = 1
 MARKER = f"gitcoord-launcher-v{VERSION}"
 RECORD = f"{STATE_DIR}/python"  # under the common git dir: one per clone, shared by its worktrees
-NOT_INSTALLED = ("gitcoord: not installed for this clone; install it and run `gitcoord start` here "
-                 "(see README, Team setup)")
+NOT_INSTALLED = (
+    "gitcoord: not installed for this clone; install it and run `gitcoord start` here "
+    "(see README, Team setup)"
+)
 # The launcher as a shell word, found from the current directory (git hooks, Codex).
 FROM_TOPLEVEL = f'"$(git rev-parse --show-toplevel)/{LAUNCHER}"'
 _VERSION_LINE = re.compile(r"gitcoord-launcher-v(\d+)")
@@ -156,12 +158,16 @@ def ensure_launcher(top: Path, *, create: bool = True) -> bool:
     check_inside(top, path)
     version = installed_version(path)
     if version == -1:
-        raise Refused(f"{LAUNCHER} is not gitcoord's launcher (it has no gitcoord-launcher-vN line); "
-                      "gitcoord leaves it alone.", hint="move it away, then run the command again.")
+        raise Refused(
+            f"{LAUNCHER} is not gitcoord's launcher (it has no gitcoord-launcher-vN line); "
+            "gitcoord leaves it alone.",
+            hint="move it away, then run the command again.",
+        )
     if version is None and not create:
         return False
-    if version is not None and (version > VERSION or
-                                (version == VERSION and path.read_text(encoding="utf-8") == SCRIPT)):
+    if version is not None and (
+        version > VERSION or (version == VERSION and path.read_text(encoding="utf-8") == SCRIPT)
+    ):
         if os.access(path, os.X_OK):
             return False
         path.chmod(0o755)  # a checkout that lost the mode (core.fileMode = false)

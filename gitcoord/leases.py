@@ -55,12 +55,16 @@ class Conflict:
         checked = utc_text(c.last_check_in)
         said = f', said "{c.message}"' if c.message else ""
         late = " (lease expired, in its grace period)" if now > c.expires_at else ""
-        return (f"{self.wanted} overlaps {c.agent}'s {c.mode} claim {c.id} on {c.resource} "
-                f"(since {since}, until {until}{late}, last check-in {checked}{said})")
+        return (
+            f"{self.wanted} overlaps {c.agent}'s {c.mode} claim {c.id} on {c.resource} "
+            f"(since {since}, until {until}{late}, last check-in {checked}{said})"
+        )
 
 
 def refusal_hint(conflicts: list[Conflict], wanted: list[str]) -> str:
     holders = sorted({c.held.agent for c in conflicts})
     first = conflicts[0].held
-    return (f"ask for it: gitcoord request-help --to {holders[0]} --resource {first.resource} \"...\"; "
-            f"or wait for it: gitcoord claim {' '.join(wanted)} --wait 600")
+    return (
+        f'ask for it: gitcoord request-help --to {holders[0]} --resource {first.resource} "..."; '
+        f"or wait for it: gitcoord claim {' '.join(wanted)} --wait 600"
+    )

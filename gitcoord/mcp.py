@@ -38,7 +38,8 @@ INSTRUCTIONS = (
     "follow its context (help requests before your own tasks). Claim files before you edit them "
     "(`claim`); a refusal names the holder: ask them with `request_help`, or claim with `wait`. "
     "Call `check_in` at least every 15 minutes while you hold claims, `release` when done, "
-    "`log_error` and `log_decision` as they happen, and `daily_summary` at the end of the day.")
+    "`log_error` and `log_decision` as they happen, and `daily_summary` at the end of the day."
+)
 
 Json = dict[str, Any]
 R = TypeVar("R")
@@ -95,8 +96,9 @@ class Tools:
             kind = KIND.get(exc.exit_code, "error")
             raise ToolError(f"{kind} (exit {exc.exit_code}): {exc.render()}") from exc
 
-    async def call_cancellable(self, work: Callable[[Coordinator, threading.Event], R],
-                               undo: Callable[[Coordinator, R], object]) -> Json:
+    async def call_cancellable(
+        self, work: Callable[[Coordinator, threading.Event], R], undo: Callable[[Coordinator, R], object]
+    ) -> Json:
         """`call` for an operation that may wait, in a worker thread the client can cancel.
 
         The SDK runs a plain tool in a thread it cannot stop, so a cancelled `claim`
@@ -134,27 +136,44 @@ class Tools:
 
 def _lost_claims(result: CheckInResult) -> Refused:
     """A check-in that found claims taken from me: the CLI's exit 3, told once, as a refusal."""
-    lost = "; ".join(f"{x['resource']} ({x['id']})" + (f", held by {x['now_held_by']} now" if x["now_held_by"] else "")
-                     for x in result["lost"])
+    lost = "; ".join(
+        f"{x['resource']} ({x['id']})" + (f", held by {x['now_held_by']} now" if x["now_held_by"] else "")
+        for x in result["lost"]
+    )
     renewed = ", ".join(result["renewed"]) or "nothing"
-    return Refused(f"since your last check-in you lost {lost}. Renewed all the same: {renewed}.",
-                   hint="stop editing what you lost; `claim` it again (with `wait`) before you go on.")
+    return Refused(
+        f"since your last check-in you lost {lost}. Renewed all the same: {renewed}.",
+        hint="stop editing what you lost; `claim` it again (with `wait`) before you go on.",
+    )
 
 
-def _claim_now(c: Coordinator, resources: list[str], *, minutes: float | None, shared: bool, message: str,
-               wait: float, stop: threading.Event) -> Json:
+def _claim_now(
+    c: Coordinator,
+    resources: list[str],
+    *,
+    minutes: float | None,
+    shared: bool,
+    message: str,
+    wait: float,
+    stop: threading.Event,
+) -> Json:
     """The `claim` tool's work: the granted claims, and under `fresh` the ones this call created."""
     try:
         granted = c.claim(resources, minutes=minutes, shared=shared, message=message, wait=wait, stop=stop)
     except Refused as exc:
         # The hint speaks CLI; an agent on this server may have no shell (or no identity there).
-        raise Refused(exc.message, hint=f"{exc.hint}\nThrough this server: the `request_help` tool, "
-                      "or `claim` again with `wait` (seconds).") from exc
+        raise Refused(
+            exc.message,
+            hint=f"{exc.hint}\nThrough this server: the `request_help` tool, "
+            "or `claim` again with `wait` (seconds).",
+        ) from exc
     now = c.store.clock()
     # Created by this very write (a renewal keeps its older created_rev): judged by the grant
     # itself, not by a look taken before the wait, while another request may have claimed it.
-    return {"claims": [c.claim_view(g, now, c.agent) for g in granted],
-            "fresh": [g.id for g in granted if g.created_rev == g.updated_rev]}
+    return {
+        "claims": [c.claim_view(g, now, c.agent) for g in granted],
+        "fresh": [g.id for g in granted if g.created_rev == g.updated_rev],
+    }
 
 
 def _take_back_claims(c: Coordinator, result: Json) -> None:
@@ -199,12 +218,25 @@ def _session_tools(server: MCPServer, t: Tools) -> None:
         return t.typed(lambda c: c.status(fetch=True))
 
     @server.tool()
-    def daily_summary(completed: str, next: str, blockers: str = "", messages: str = "",
-                      metrics: dict[str, str] | None = None, day_number: int | None = None) -> Json:
+    def daily_summary(
+        completed: str,
+        next: str,
+        blockers: str = "",
+        messages: str = "",
+        metrics: dict[str, str] | None = None,
+        day_number: int | None = None,
+    ) -> Json:
         """Write my summary of today (one per agent per day; a second call replaces it)."""
-        return t.call(lambda c: c.daily_summary(
-            completed=completed, next=next, blockers=blockers, messages=messages, metrics=metrics,
-            day_number=day_number))
+        return t.call(
+            lambda c: c.daily_summary(
+                completed=completed,
+                next=next,
+                blockers=blockers,
+                messages=messages,
+                metrics=metrics,
+                day_number=day_number,
+            )
+        )
 
     @server.tool()
     def summaries(agent: str = "", limit: int = 10) -> Json:
@@ -214,46 +246,62 @@ def _session_tools(server: MCPServer, t: Tools) -> None:
     @server.tool()
     def log(since: str = "", agent: str = "", limit: int = 20) -> LogPage:
         """The audit trail from the coord history, newest first: who did what, when."""
+
         def work(c: Coordinator) -> LogPage:
             return {"entries": c.log(since=since or None, agent=agent or None, limit=max(1, limit))}
+
         return t.typed(work)
 
 
 def _claim_tools(server: MCPServer, t: Tools) -> None:
     @server.tool()
-    async def claim(resources: list[str], minutes: float | None = None, shared: bool = False, message: str = "",
-                    wait: float = 0) -> Json:
+    async def claim(
+        resources: list[str],
+        minutes: float | None = None,
+        shared: bool = False,
+        message: str = "",
+        wait: float = 0,
+    ) -> Json:
         """Claim resources (paths, dirs/, globs, scheme:names) before editing them: all or nothing.
         Refused with the holder named when another agent holds an overlapping claim; `wait`
         keeps trying up to that many seconds (cancelling the request stops it)."""
+
         def work(c: Coordinator, stop: threading.Event) -> Json:
-            return _claim_now(c, resources, minutes=minutes, shared=shared, message=message, wait=wait, stop=stop)
+            return _claim_now(
+                c, resources, minutes=minutes, shared=shared, message=message, wait=wait, stop=stop
+            )
 
         result = await t.call_cancellable(work, _take_back_claims)
         return {"claims": result["claims"]}
 
     @server.tool()
-    def check_in(resources: list[str] | None = None, progress: int | None = None, message: str = "",
-                 minutes: float | None = None) -> CheckInResult:
+    def check_in(
+        resources: list[str] | None = None,
+        progress: int | None = None,
+        message: str = "",
+        minutes: float | None = None,
+    ) -> CheckInResult:
         """Heartbeat: renew my claims (all, or the named ones) and record progress (0-100);
         `minutes` sets a new lease length. Refused when a claim is no longer mine: stop editing
         that resource."""
+
         def work(c: Coordinator) -> CheckInResult:
             result = c.check_in(resources or [], progress=progress, message=message, minutes=minutes)
             if result["lost"]:
                 raise _lost_claims(result)
             return result
+
         return t.typed(work)
 
     @server.tool()
     def release(resources: list[str] | None = None, all: bool = False, message: str = "") -> Json:
         """Release my claims (by resource or claim id), or all of them."""
-        return t.call(lambda c: {"released": c.release(
-            resources or [], all=all, message=message)})
+        return t.call(lambda c: {"released": c.release(resources or [], all=all, message=message)})
 
     @server.tool()
     def claims(limit: int = LIST_LIMIT) -> ClaimsPage:
         """Live claims of every agent, with holder, mode, state and expiry (at most `limit`)."""
+
         def work(c: Coordinator) -> ClaimsPage:
             found = c.claims(fetch=True)
             limited = max(1, limit)
@@ -261,27 +309,31 @@ def _claim_tools(server: MCPServer, t: Tools) -> None:
             if len(found) > limited:
                 page["omitted"] = len(found) - limited
             return page
+
         return t.typed(work)
 
 
 def _help_tools(server: MCPServer, t: Tools) -> None:
     @server.tool()
-    def request_help(to: str, message: str, priority: Priority = "normal",
-                     resource: str = "") -> Json:
+    def request_help(to: str, message: str, priority: Priority = "normal", resource: str = "") -> Json:
         """Ask an agent (or `any`) for help; returns the request (H-N)."""
-        return t.call(lambda c: c.request_help(
-            to, message, priority=priority, resource=resource))
+        return t.call(lambda c: c.request_help(to, message, priority=priority, resource=resource))
 
     @server.tool()
     async def help_requests(open_only: bool = True, limit: int = LIST_LIMIT, wait: float = 0) -> Json:
         """Help requests, open ones first, by priority (at most `limit`). `wait` (seconds) returns as
         soon as there is news for me: an open request to me or to anyone, or a change to one of mine."""
+
         def work(c: Coordinator, stop: threading.Event) -> Json:
             from gitcoord import waiting
 
-            found = waiting.help_requests(c, wait, open_only=open_only, stop=stop) if wait else \
-                c.help_requests(open_only=open_only)
+            found = (
+                waiting.help_requests(c, wait, open_only=open_only, stop=stop)
+                if wait
+                else c.help_requests(open_only=open_only)
+            )
             return _page("help_requests", found, limit)
+
         return await t.call_cancellable(work, _nothing_to_undo)
 
     @server.tool()
@@ -300,9 +352,12 @@ def _help_tools(server: MCPServer, t: Tools) -> None:
         return t.call(lambda c: c.send(to, body, reply_to=reply_to))
 
     @server.tool()
-    async def inbox(all: bool = False, mark_read: bool = False, limit: int = LIST_LIMIT, wait: float = 0) -> Json:
+    async def inbox(
+        all: bool = False, mark_read: bool = False, limit: int = LIST_LIMIT, wait: float = 0
+    ) -> Json:
         """My unread messages (or `all`), at most `limit`; `mark_read` marks the unread ones shown read.
         `wait` (seconds) returns as soon as an unread message is there (cancelling stops the wait)."""
+
         def work(c: Coordinator, stop: threading.Event) -> Json:
             from gitcoord import waiting
 
@@ -312,6 +367,7 @@ def _help_tools(server: MCPServer, t: Tools) -> None:
             if mark_read and unread and not stop.is_set():  # a caller that gave up has not read them
                 c.mark_read(unread)
             return shown
+
         return await t.call_cancellable(work, _nothing_to_undo)
 
 
@@ -324,8 +380,9 @@ def _task_tools(server: MCPServer, t: Tools) -> None:
     async def task_next(wait: float = 0) -> Json:
         """Take the most urgent ready task and claim its resources, atomically; `wait` keeps trying
         up to that many seconds (cancelling the request stops it)."""
-        return await t.call_cancellable(lambda c, stop: c.next_task(wait=wait, stop=stop),
-                                        Coordinator.return_task)
+        return await t.call_cancellable(
+            lambda c, stop: c.next_task(wait=wait, stop=stop), Coordinator.return_task
+        )
 
     @server.tool()
     def task_done(task_id: str, note: str = "") -> Json:
@@ -348,21 +405,28 @@ def _task_tools(server: MCPServer, t: Tools) -> None:
         return t.call(lambda c: _page("tasks", c.tasks(mine=mine, ready=ready), limit))
 
     @server.tool()
-    def task_add(title: str, resources: list[str] | None = None, assign: str = "",
-                 priority: Priority = "normal", description: str = "") -> Json:
+    def task_add(
+        title: str,
+        resources: list[str] | None = None,
+        assign: str = "",
+        priority: Priority = "normal",
+        description: str = "",
+    ) -> Json:
         """Queue a task (optionally assigned, with the resources it needs)."""
-        return t.call(lambda c: c.add_task(
-            title, resources=resources or [], assign=assign, priority=priority, description=description))
+        return t.call(
+            lambda c: c.add_task(
+                title, resources=resources or [], assign=assign, priority=priority, description=description
+            )
+        )
 
 
 def _record_tools(server: MCPServer, t: Tools) -> None:
     @server.tool()
-    def log_error(type: ErrorType, message: str,
-                  severity: Severity, resource: str = "",
-                  trace: str = "") -> Json:
+    def log_error(
+        type: ErrorType, message: str, severity: Severity, resource: str = "", trace: str = ""
+    ) -> Json:
         """Record an error you met, for the others and the human; returns it (E-N)."""
-        return t.call(lambda c: c.log_error(
-            type, message, severity=severity, resource=resource, trace=trace))
+        return t.call(lambda c: c.log_error(type, message, severity=severity, resource=resource, trace=trace))
 
     @server.tool()
     def errors(open_only: bool = True, limit: int = LIST_LIMIT) -> Json:
@@ -375,15 +439,18 @@ def _record_tools(server: MCPServer, t: Tools) -> None:
         return t.call(lambda c: c.resolve_error(error_id, note))
 
     @server.tool()
-    def log_decision(category: str, title: str, rationale: str, impact: Impact,
-                     alternatives: list[str] | None = None) -> Json:
+    def log_decision(
+        category: str, title: str, rationale: str, impact: Impact, alternatives: list[str] | None = None
+    ) -> Json:
         """Propose a technical decision for a human to approve; returns it (D-N)."""
-        return t.call(lambda c: c.log_decision(
-            category, title, rationale, impact=impact, alternatives=alternatives or ()))
+        return t.call(
+            lambda c: c.log_decision(
+                category, title, rationale, impact=impact, alternatives=alternatives or ()
+            )
+        )
 
     @server.tool()
-    def decisions(status: DecisionStatus | None = None,
-                  limit: int = LIST_LIMIT) -> Json:
+    def decisions(status: DecisionStatus | None = None, limit: int = LIST_LIMIT) -> Json:
         """Decisions (optionally of one status), at most `limit`."""
         return t.call(lambda c: _page("decisions", c.decisions(status=status), limit))
 

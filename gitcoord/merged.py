@@ -49,8 +49,9 @@ def token(claim: Claim) -> str:
 def _carriers(coord: Coordinator, *revs: str, since: datetime) -> dict[str, list[tuple[str, int]]]:
     """{token: [(commit, commit time)]} for the commits of `revs` carrying Coord-Claim trailers."""
     fmt = "%H %ct %(trailers:key=Coord-Claim,valueonly,separator=%x2C)"
-    res = coord.git.run("log", f"--format={fmt}", "--grep=^Coord-Claim:", f"--since={since:%Y-%m-%dT%H:%M:%SZ}",
-                        *revs, "--")
+    res = coord.git.run(
+        "log", f"--format={fmt}", "--grep=^Coord-Claim:", f"--since={since:%Y-%m-%dT%H:%M:%SZ}", *revs, "--"
+    )
     found: dict[str, list[tuple[str, int]]] = {}
     if res.returncode != 0:
         from gitcoord.errors import GitcoordError
@@ -67,8 +68,9 @@ def _carriers(coord: Coordinator, *revs: str, since: datetime) -> dict[str, list
     return found
 
 
-def _judge(claim: Claim, landed: dict[str, list[tuple[str, int]]], elsewhere: dict[str, list[tuple[str, int]]]
-           ) -> tuple[bool, str, list[str]]:
+def _judge(
+    claim: Claim, landed: dict[str, list[tuple[str, int]]], elsewhere: dict[str, list[tuple[str, int]]]
+) -> tuple[bool, str, list[str]]:
     """(release it?, why not, the landed commits) for one until-merged claim."""
     key = token(claim)
     commits = landed.get(key, [])
@@ -83,8 +85,9 @@ def _judge(claim: Claim, landed: dict[str, list[tuple[str, int]]], elsewhere: di
     return True, "", [c for c, _ in commits]
 
 
-def release_merged(coord: Coordinator, ref: str | None = None, *, everyone: bool | None = None
-                   ) -> dict[str, Any]:
+def release_merged(
+    coord: Coordinator, ref: str | None = None, *, everyone: bool | None = None
+) -> dict[str, Any]:
     """Release the until-merged claims whose work landed on `ref` (default: the default branch).
 
     `everyone` (default: when no agent identity is set) judges every agent's claims; otherwise
@@ -96,8 +99,11 @@ def release_merged(coord: Coordinator, ref: str | None = None, *, everyone: bool
         coord.refuse_speaking_for("releasing claims")
     release_on_merge = coord.config.claims.release_on_merge
     snap = coord.snapshot(fetch=bool(coord.store.remote))
-    wanted = [c for c in snap.records(Claim) if is_until_merged(c, release_on_merge)
-              and (agent is None or c.agent == agent)]
+    wanted = [
+        c
+        for c in snap.records(Claim)
+        if is_until_merged(c, release_on_merge) and (agent is None or c.agent == agent)
+    ]
     if not wanted:
         return {"ref": name, "commit": commit, "released": [], "kept": []}
     since = min(c.created_at for c in wanted) - _CLOCK_SLACK
@@ -105,8 +111,16 @@ def release_merged(coord: Coordinator, ref: str | None = None, *, everyone: bool
     store_branch = coord.store.branch
     # Every branch but the coord store's (whose long history carries no Coord-Claim): with
     # --branches and --remotes, git matches --exclude against the name without refs/heads/ or refs/remotes/.
-    elsewhere = _carriers(coord, f"--exclude={store_branch}", "--branches", f"--exclude=*/{store_branch}",
-                          "--remotes", "--not", commit, since=since)
+    elsewhere = _carriers(
+        coord,
+        f"--exclude={store_branch}",
+        "--branches",
+        f"--exclude=*/{store_branch}",
+        "--remotes",
+        "--not",
+        commit,
+        since=since,
+    )
     kept: list[dict[str, Any]] = []
 
     def work(txn: Txn) -> list[dict[str, Any]]:
@@ -131,8 +145,10 @@ def release_merged(coord: Coordinator, ref: str | None = None, *, everyone: bool
         txn.what = " ".join(c.resource for c, _ in chosen) + f" (landed on {name} at {commit[:12]})"
         txn.trailers["Coord-Merge"] = f"{name} {commit}"
         txn.trailers["Coord-Released"] = ", ".join(f"{c.id} ({c.agent})" for c, _ in chosen)
-        return [{"id": c.id, "agent": c.agent, "resource": c.resource, "token": c.token, "commits": commits}
-                for c, commits in chosen]
+        return [
+            {"id": c.id, "agent": c.agent, "resource": c.resource, "token": c.token, "commits": commits}
+            for c, commits in chosen
+        ]
 
     released: list[dict[str, Any]] = coord.write(work, actor=agent or coord.human())
     return {"ref": name, "commit": commit, "released": released, "kept": kept}

@@ -36,8 +36,9 @@ class MessageOps:
         def work(txn: Txn) -> Message:
             if reply_to:
                 get_record(txn, Message, reply_to, "message", "inbox --all")
-            record = Message(id=txn.new_id("M"), from_agent=sender, to=to, body=body, reply_to=reply_to,
-                             created_at=txn.now)
+            record = Message(
+                id=txn.new_id("M"), from_agent=sender, to=to, body=body, reply_to=reply_to, created_at=txn.now
+            )
             txn.put(record)
             txn.action, txn.what = "message-send", f"{record.id} to {to}"
             return record

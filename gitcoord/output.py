@@ -39,9 +39,11 @@ def print_json(data: Any) -> None:
 # were never checked): whole escape sequences first (CSI, OSC up to BEL or ST, DCS/SOS/PM/APC up
 # to ST, two-byte ESC sequences, their 8-bit C1 forms), then any lone C0 control but newline and
 # tab, DEL, C1, and the bidirectional controls that make text display other than it is stored.
-_SEQUENCE = re.compile(r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"
-                       r"|(?:\x1b[\]PX^_]|[\x9d\x90\x98\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
-                       r"|\x1b[ -/]*[0-~]?")
+_SEQUENCE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"
+    r"|(?:\x1b[\]PX^_]|[\x9d\x90\x98\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[ -/]*[0-~]?"
+)
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _BREAKS = re.compile("[\n\t]")
 

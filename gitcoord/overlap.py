@@ -87,7 +87,8 @@ class _NfaBuilder:
     def finish(self, start: int, accept: int) -> _Nfa:
         closures = [self._closure(state) for state in range(len(self._edges))]
         edges = tuple(
-            tuple(dict.fromkeys(edge for member in closure for edge in self._edges[member])) for closure in closures
+            tuple(dict.fromkeys(edge for member in closure for edge in self._edges[member]))
+            for closure in closures
         )
         accepting = frozenset(state for state, closure in enumerate(closures) if accept in closure)
         return _Nfa(start, edges, accepting)
@@ -322,7 +323,9 @@ def _class_regex(chars: CharSet) -> str:
 
 
 def _ranges_regex(chars: CharSet) -> str:
-    return "".join(re.escape(chr(lo)) if lo == hi else f"{re.escape(chr(lo))}-{re.escape(chr(hi))}" for lo, hi in chars)
+    return "".join(
+        re.escape(chr(lo)) if lo == hi else f"{re.escape(chr(lo))}-{re.escape(chr(hi))}" for lo, hi in chars
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -293,7 +293,12 @@ def _agent_name(value: str) -> str:
 
 
 KINDS: dict[str, type[Record]] = {
-    "C": Claim, "T": Task, "H": HelpRequest, "M": Message, "E": ErrorRecord, "D": Decision,
+    "C": Claim,
+    "T": Task,
+    "H": HelpRequest,
+    "M": Message,
+    "E": ErrorRecord,
+    "D": Decision,
 }
 
 R = TypeVar("R", bound=Record)
@@ -304,8 +309,9 @@ def parse_record(model: type[R], data: bytes) -> R:
     return model.model_validate(tomllib.loads(data.decode()))
 
 
-def override_message(actor: str, paths: Sequence[str], holders: Sequence[str], reason: str,
-                     limit: int = MAX_MESSAGE) -> str:
+def override_message(
+    actor: str, paths: Sequence[str], holders: Sequence[str], reason: str, limit: int = MAX_MESSAGE
+) -> str:
     """An override record's message for a human: as many paths as fit in `limit` characters."""
     head = f"{actor} overrode the pre-commit hook for "
     tail = f"; claims: {', '.join(holders) or 'none (strict mode: unclaimed paths)'}; reason: {reason}"
@@ -320,4 +326,3 @@ def override_message(actor: str, paths: Sequence[str], holders: Sequence[str], r
             kept.append(path)
         named = f"{', '.join(kept)} and {len(paths) - len(kept)} more (all in the record's trace)"
     return (head + named + tail)[:limit]
-

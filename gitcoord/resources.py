@@ -283,7 +283,9 @@ def _check_characters(text: str) -> None:
     except UnicodeEncodeError:
         raise _refuse(text, "is not valid Unicode (it holds a lone surrogate)") from None
     if size > MAX_RESOURCE_BYTES:
-        raise _refuse(text[:40] + "...", f"is {size} bytes long, over the limit of {MAX_RESOURCE_BYTES} bytes")
+        raise _refuse(
+            text[:40] + "...", f"is {size} bytes long, over the limit of {MAX_RESOURCE_BYTES} bytes"
+        )
     for ch in text:
         # Records are TOML and hook messages go to terminals: control characters would
         # corrupt both, and no sane file name needs them.

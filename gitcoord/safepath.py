@@ -40,9 +40,11 @@ def check_inside(top: Path, path: Path) -> Path:
         where = _landing(current, real_root)
         if where:
             shown = current.relative_to(root).as_posix()
-            raise InvalidInput(f"{shown} is a symbolic link to {target}, {where}: gitcoord does not write "
-                               "through it.", hint="replace the link with a regular file (or point it inside "
-                               "the work tree), then run the command again.")
+            raise InvalidInput(
+                f"{shown} is a symbolic link to {target}, {where}: gitcoord does not write through it.",
+                hint="replace the link with a regular file (or point it inside "
+                "the work tree), then run the command again.",
+            )
     return path
 
 
@@ -82,4 +84,3 @@ def write_inside(top: Path, path: Path, text: str, *, mode: int | None = None) -
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
-

@@ -38,8 +38,7 @@ REVIEWED = ("approved", "rejected")
 DECISIONS_DIR = ".coord/decisions/"
 # What may change in a reviewed decision after its review: the implement transition, nothing else.
 _AFTER_REVIEW = frozenset({"status", "implemented_at", "updated_rev"})
-_SIGNING_FIX = ("git config gpg.format ssh\n"
-                "      git config user.signingkey ~/.ssh/id_ed25519.pub")
+_SIGNING_FIX = "git config gpg.format ssh\n      git config user.signingkey ~/.ssh/id_ed25519.pub"
 
 
 @dataclass(frozen=True)
@@ -57,8 +56,9 @@ class Signature:
     def describe(self) -> str:
         if self.good:
             return f"signed by {self.signer}"
-        return {"N": "unsigned", "U": "signed by a key not in the allowed signers",
-                "B": "bad signature"}.get(self.code, f"signature not verified ({self.code})")
+        return {"N": "unsigned", "U": "signed by a key not in the allowed signers", "B": "bad signature"}.get(
+            self.code, f"signature not verified ({self.code})"
+        )
 
 
 @dataclass(frozen=True)
@@ -127,9 +127,11 @@ class Authority:
         default_cmd = gitconfig.get("gpg.ssh.defaultkeycommand", [""])[-1]
         if key or (fmt == "ssh" and default_cmd):
             return
-        raise Refused(f"human acts here are signed ({self.path} lists who may act), and git has no "
-                      "signing key on this machine; nothing was written.",
-                      hint=f"set one, with your key listed in {self.path}:\n      {_SIGNING_FIX}")
+        raise Refused(
+            f"human acts here are signed ({self.path} lists who may act), and git has no "
+            "signing key on this machine; nothing was written.",
+            hint=f"set one, with your key listed in {self.path}:\n      {_SIGNING_FIX}",
+        )
 
     # -- verifying ----------------------------------------------------------------------
 
@@ -167,8 +169,19 @@ class Authority:
         """
         if tip is None:
             return {}
-        changes = _decision_changes(self.judge, self.git_log("--reverse", "--raw", "--no-abbrev", "--no-renames",
-                                                 "--format=%x1e%H%x1f%G?%x1f%GS", tip, "--", DECISIONS_DIR))
+        changes = _decision_changes(
+            self.judge,
+            self.git_log(
+                "--reverse",
+                "--raw",
+                "--no-abbrev",
+                "--no-renames",
+                "--format=%x1e%H%x1f%G?%x1f%GS",
+                tip,
+                "--",
+                DECISIONS_DIR,
+            ),
+        )
         blobs = sorted({blob for *_, blob in changes if blob})
         texts = dict(zip(blobs, read_blobs(blobs), strict=True))
         trails: dict[str, _Trail] = {}
@@ -192,9 +205,15 @@ class Authority:
         signature, and a commit no gitcoord write made (no Coord-Action trailer) that changes a
         decision or removes a claim: a hand-pushed flip is a human act nobody signed for.
         """
-        out = self.git_log("--raw", "--no-abbrev", "--no-renames",
-                           "--format=%x1e%H%x1f%G?%x1f%GS%x1f%(trailers:key=Coord-Action,valueonly,separator=)"
-                           "%x1f%(trailers:key=Coord-Agent,valueonly,separator=)", *rev_args, "--")
+        out = self.git_log(
+            "--raw",
+            "--no-abbrev",
+            "--no-renames",
+            "--format=%x1e%H%x1f%G?%x1f%GS%x1f%(trailers:key=Coord-Action,valueonly,separator=)"
+            "%x1f%(trailers:key=Coord-Agent,valueonly,separator=)",
+            *rev_args,
+            "--",
+        )
         found = []
         for chunk in out.split("\x1e"):
             header, _, raw = chunk.partition("\n")
@@ -203,24 +222,47 @@ class Authority:
                 continue
             sig, action = self.judge(code, signer), action.strip()
             if action in HUMAN_ACTIONS and not sig.good:
-                found.append({"commit": sha, "action": action, "actor": actor.strip() or "?",
-                              "signature": sig.describe()})
+                found.append(
+                    {
+                        "commit": sha,
+                        "action": action,
+                        "actor": actor.strip() or "?",
+                        "signature": sig.describe(),
+                    }
+                )
             elif not action and not sig.good and _hand_made_act(raw):
-                found.append({"commit": sha, "action": "hand-made change to decisions or claims",
-                              "actor": "a commit no gitcoord write made", "signature": sig.describe()})
+                found.append(
+                    {
+                        "commit": sha,
+                        "action": "hand-made change to decisions or claims",
+                        "actor": "a commit no gitcoord write made",
+                        "signature": sig.describe(),
+                    }
+                )
         return found
 
     def removal(self, tip: str, path: str) -> dict[str, Any]:
         """Who removed a file from the coord branch, and whether that act is proved by a signature."""
-        out = self.git_log("-1", "--diff-filter=D", "--format=%H%x1f%G?%x1f%GS%x1f%(trailers:key=Coord-Agent,"
-                           "valueonly,separator=)%x1f%(trailers:key=Coord-Action,valueonly,separator=)",
-                           tip, "--", path).strip()
+        out = self.git_log(
+            "-1",
+            "--diff-filter=D",
+            "--format=%H%x1f%G?%x1f%GS%x1f%(trailers:key=Coord-Agent,"
+            "valueonly,separator=)%x1f%(trailers:key=Coord-Action,valueonly,separator=)",
+            tip,
+            "--",
+            path,
+        ).strip()
         if not out:
             return {}
         sha, code, signer, actor, action = [*out.split("\x1f"), "", "", "", ""][:5]
         sig = self.judge(code, signer)
-        return {"removed_by": actor.strip(), "removed_in": sha, "action": action.strip(),
-                "signed_by": sig.signer if sig.good else None, "verified": sig.good}
+        return {
+            "removed_by": actor.strip(),
+            "removed_in": sha,
+            "action": action.strip(),
+            "signed_by": sig.signer if sig.good else None,
+            "verified": sig.good,
+        }
 
 
 @dataclass
@@ -258,8 +300,12 @@ def _review_of(record: dict[str, Any] | None) -> tuple[Any, ...]:
     if record is None:
         return ()
     status = record.get("status")
-    return (status if status in REVIEWED else "", record.get("reviewed_by"), record.get("reviewed_at"),
-            record.get("review_note"))
+    return (
+        status if status in REVIEWED else "",
+        record.get("reviewed_by"),
+        record.get("reviewed_at"),
+        record.get("review_note"),
+    )
 
 
 def _changed_after_review(reviewed: dict[str, Any], now: dict[str, Any]) -> bool:
@@ -271,7 +317,9 @@ def _changed_after_review(reviewed: dict[str, Any], now: dict[str, Any]) -> bool
     return now.get("status") not in allowed
 
 
-def _decision_changes(judge: Callable[[str, str], Signature], log: str) -> list[tuple[str, Signature, str, str]]:
+def _decision_changes(
+    judge: Callable[[str, str], Signature], log: str
+) -> list[tuple[str, Signature, str, str]]:
     """(commit, signature, decision id, new blob or "" when deleted) per changed decision file."""
     out = []
     for chunk in log.split("\x1e"):
@@ -286,7 +334,7 @@ def _decision_changes(judge: Callable[[str, str], Signature], log: str) -> list[
             if len(fields) < 5 or not path.startswith(DECISIONS_DIR) or not path.endswith(".toml"):
                 continue
             blob = "" if fields[4] == "D" else fields[3]
-            out.append((parts[0], sig, path[len(DECISIONS_DIR):-len(".toml")], blob))
+            out.append((parts[0], sig, path[len(DECISIONS_DIR) : -len(".toml")], blob))
     return out
 
 
@@ -322,6 +370,8 @@ def _head_setting(cwd: Path) -> str:
         raise InvalidInput(f"{CONFIG_PATH} at HEAD is not valid TOML: {exc}") from exc
     value = review.get("allowed_signers", "") if isinstance(review, dict) else ""
     if not isinstance(value, str) or value.startswith("/") or ".." in value.split("/"):
-        raise InvalidInput(f"review.allowed_signers in {CONFIG_PATH} must be a path inside the repository, "
-                           f"not {value!r}.", hint="for example: allowed_signers = \".coord/allowed_signers\"")
+        raise InvalidInput(
+            f"review.allowed_signers in {CONFIG_PATH} must be a path inside the repository, not {value!r}.",
+            hint='for example: allowed_signers = ".coord/allowed_signers"',
+        )
     return value.strip()

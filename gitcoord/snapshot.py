@@ -74,8 +74,17 @@ class Snapshot:
     def _last_rev_in_history(self) -> int:
         if self.commit is None:
             return 0
-        out = self.git.run("log", "-1", "--format=%(trailers:key=Coord-Rev,valueonly)", "--grep=^Coord-Rev: ",
-                           self.commit).stdout.decode().strip()
+        out = (
+            self.git.run(
+                "log",
+                "-1",
+                "--format=%(trailers:key=Coord-Rev,valueonly)",
+                "--grep=^Coord-Rev: ",
+                self.commit,
+            )
+            .stdout.decode()
+            .strip()
+        )
         return int(out) if out.isdigit() else 0
 
     @property
@@ -89,7 +98,9 @@ class Snapshot:
         entries: dict[str, TreeEntry] = {}
         if self.tree is not None:
             if directory == "":
-                entries = parse_tree(self._objects([self.tree], [directory or "the coord tree"], "tree")[0], self.tree)
+                entries = parse_tree(
+                    self._objects([self.tree], [directory or "the coord tree"], "tree")[0], self.tree
+                )
             else:
                 parent, _, name = directory.rpartition("/")
                 entry = self.entries(parent).get(name)
@@ -263,8 +274,11 @@ class Txn:
     def deleted(self, model: type[Record]) -> set[str]:
         """Keys of the records of a kind this transaction deletes."""
         prefix = f"{ROOT}/{model.directory}/"
-        return {path[len(prefix):-len(".toml")] for path, record in self._writes.items()
-                if record is None and path.startswith(prefix)}
+        return {
+            path[len(prefix) : -len(".toml")]
+            for path, record in self._writes.items()
+            if record is None and path.startswith(prefix)
+        }
 
     @property
     def has_writes(self) -> bool:
@@ -288,8 +302,14 @@ class Txn:
 
     def message(self, agent: str) -> str:
         subject = f"{agent}: {self.action} {self.what}".rstrip()
-        lines = [subject, "", f"Coord-Agent: {agent}", f"Coord-Action: {self.action}",
-                 f"Coord-Rev: {self.rev}", f"Coord-Records: {', '.join(self._touched)}"]
+        lines = [
+            subject,
+            "",
+            f"Coord-Agent: {agent}",
+            f"Coord-Action: {self.action}",
+            f"Coord-Rev: {self.rev}",
+            f"Coord-Records: {', '.join(self._touched)}",
+        ]
         lines += [f"{key}: {value}" for key, value in self.trailers.items()]
         return "\n".join(lines) + "\n"
 
@@ -307,5 +327,3 @@ def _record_path(record: Record) -> str:
 @cache
 def _list_adapter(model: type[R]) -> TypeAdapter[list[R]]:
     return TypeAdapter(list[model])  # type: ignore[valid-type]
-
-

@@ -66,14 +66,16 @@ log = logging.getLogger("gitcoord")
 
 T = TypeVar("T")
 
+
 def _only_coord_workflows(snap: Snapshot) -> bool:
     """Does the tree's `.github/` hold nothing but gitcoord's own workflow files?"""
     top, _, sub = COORD_WORKFLOWS_DIR.partition("/")
     if set(snap.entries(top)) != {sub}:
         return False
     found = snap.entries(COORD_WORKFLOWS_DIR)
-    return bool(found) and all(COORD_WORKFLOW_NAME.fullmatch(name) and entry.mode == BLOB_MODE
-                               for name, entry in found.items())
+    return bool(found) and all(
+        COORD_WORKFLOW_NAME.fullmatch(name) and entry.mode == BLOB_MODE for name, entry in found.items()
+    )
 
 
 @dataclass
@@ -144,15 +146,22 @@ class Store:
             raise GitcoordError(f"{commit} is not a commit.")
         tree = found[2].split(b"\n", 1)[0].split(b" ")[1].decode()
         trailer = re.search(rb"^Coord-Rev: ([0-9]+)$", found[2], re.MULTILINE)
-        snap = Snapshot(self.git, found[0], tree, cache=ParsedTrees(self.cache_dir),
-                        tip_rev=int(trailer.group(1)) if trailer else 0)
+        snap = Snapshot(
+            self.git,
+            found[0],
+            tree,
+            cache=ParsedTrees(self.cache_dir),
+            tip_rev=int(trailer.group(1)) if trailer else 0,
+        )
         strangers = sorted(set(snap.entries("")) - {ROOT})
         if strangers == [".github"] and _only_coord_workflows(snap):
             strangers = []
         if strangers:
             # Writing records on a code branch would wreck its history: refuse to touch it.
-            raise InvalidInput(f"the branch {self.branch!r} is not a coord store: it holds {', '.join(strangers[:3])}.",
-                               hint="use a dedicated branch (coord.branch in .coord/config.toml, default coord).")
+            raise InvalidInput(
+                f"the branch {self.branch!r} is not a coord store: it holds {', '.join(strangers[:3])}.",
+                hint="use a dedicated branch (coord.branch in .coord/config.toml, default coord).",
+            )
         return snap
 
     def fetch(self) -> str | None:
@@ -164,9 +173,16 @@ class Store:
         attempt = 0
         while True:
             attempt += 1
-            res = self.git.run("fetch", "--no-tags", "--no-write-fetch-head", "--quiet",
-                               self.remote, refspec, timeout=self.remote_timeout,
-                               env={"GIT_TERMINAL_PROMPT": "0"})
+            res = self.git.run(
+                "fetch",
+                "--no-tags",
+                "--no-write-fetch-head",
+                "--quiet",
+                self.remote,
+                refspec,
+                timeout=self.remote_timeout,
+                env={"GIT_TERMINAL_PROMPT": "0"},
+            )
             if res.returncode == 0:
                 after = self._ref_value(self.tracking_ref)
                 if after:
@@ -199,13 +215,25 @@ class Store:
             if not self.promisor:
                 return
             listed = self.git.run("rev-list", "--objects", "--no-walk", "--missing=print", tip).stdout
-            missing = [line[1:] for line in listed.decode(errors="replace").splitlines() if line.startswith("?")]
+            missing = [
+                line[1:] for line in listed.decode(errors="replace").splitlines() if line.startswith("?")
+            ]
             if not missing:
                 return
-            res = self.git.run("-c", "fetch.negotiationAlgorithm=noop", "fetch", "--no-tags", "--no-write-fetch-head",
-                               "--recurse-submodules=no", "--quiet", "--stdin", self.remote,
-                               input="".join(f"{sha}\n" for sha in missing).encode(), timeout=self.remote_timeout,
-                               env={"GIT_TERMINAL_PROMPT": "0"})
+            res = self.git.run(
+                "-c",
+                "fetch.negotiationAlgorithm=noop",
+                "fetch",
+                "--no-tags",
+                "--no-write-fetch-head",
+                "--recurse-submodules=no",
+                "--quiet",
+                "--stdin",
+                self.remote,
+                input="".join(f"{sha}\n" for sha in missing).encode(),
+                timeout=self.remote_timeout,
+                env={"GIT_TERMINAL_PROMPT": "0"},
+            )
             if res.returncode != 0:
                 log.debug("could not fetch the coord records of the partial clone: %s", res.stderr.strip())
                 return
@@ -225,8 +253,9 @@ class Store:
             return
         # The remote only moves forward, so a value it had before is behind its tip now.
         if heads not in (None, known_behind) and not self._is_ancestor(heads, tip):
-            log.warning("the local %s branch has diverged from %s's; it was left as it is", self.branch,
-                        self.remote)
+            log.warning(
+                "the local %s branch has diverged from %s's; it was left as it is", self.branch, self.remote
+            )
             return
         self.git.run("update-ref", "-m", "gitcoord: mirror remote", self.ref, tip, heads or "")
 
@@ -277,7 +306,8 @@ class Store:
                 raise Unavailable(
                     f"gave up after {attempt} attempts in {self.retry_seconds:.0f}s: the coord "
                     "branch kept moving under contention.",
-                    hint="try again; raise store.retry_seconds in .coord/config.toml if this persists.")
+                    hint="try again; raise store.retry_seconds in .coord/config.toml if this persists.",
+                )
             time.sleep(random.uniform(0, min(0.5, 0.01 * 2 ** min(attempt, 6))))
             tip = self.fetch() if self.remote else self.local_tip()
             fresh = True
@@ -299,7 +329,9 @@ class Store:
                 by_dir.setdefault(parent, {})
         return self._write_dir(snap, "", by_dir) or self.git.write_tree({})
 
-    def _write_dir(self, snap: Snapshot, directory: str, by_dir: dict[str, dict[str, bytes | None]]) -> str | None:
+    def _write_dir(
+        self, snap: Snapshot, directory: str, by_dir: dict[str, dict[str, bytes | None]]
+    ) -> str | None:
         entries = dict(snap.entries(directory))
         for name, data in by_dir.get(directory, {}).items():
             if data is None:
@@ -308,7 +340,7 @@ class Store:
                 entries[name] = TreeEntry(BLOB_MODE, self.git.write_blob(data))
         prefix = f"{directory}/" if directory else ""
         for sub in [d for d in by_dir if d and d.rpartition("/")[0] == directory]:
-            name = sub[len(prefix):]
+            name = sub[len(prefix) :]
             sha = self._write_dir(snap, sub, by_dir)
             if sha is None:
                 entries.pop(name, None)
@@ -329,9 +361,16 @@ class Store:
             raise GitFailed(["update-ref", self.ref], res.returncode, res.stdout, res.stderr)
         # A lease on exactly OLD is the strictest compare-and-swap push offers: unlike a bare
         # fast-forward check it also refuses a remote that was rewound behind OLD.
-        res = self.git.run("push", "--porcelain", "--no-verify", f"--force-with-lease={self.ref}:{old or ''}",
-                           self.remote, f"{new}:{self.ref}", timeout=self.remote_timeout,
-                           env={"GIT_TERMINAL_PROMPT": "0"})
+        res = self.git.run(
+            "push",
+            "--porcelain",
+            "--no-verify",
+            f"--force-with-lease={self.ref}:{old or ''}",
+            self.remote,
+            f"{new}:{self.ref}",
+            timeout=self.remote_timeout,
+            env={"GIT_TERMINAL_PROMPT": "0"},
+        )
         flag, summary = push_status(res.stdout.decode(errors="replace"), self.ref)
         if flag in ACCEPTED:
             # The remote's own verdict, whatever the exit code: a remote hook failing after
@@ -364,9 +403,10 @@ class Store:
             self._lock_seen, self._lock_since = seen, now
         elif now - self._lock_since >= min(STALE_LOCK_SECONDS, self.retry_seconds / 2):
             self._lock_seen = None
-            raise Unavailable(stale_lock_message(self._lock_name(lock)),
-                              hint=f"if no git process is running in this repository, remove {lock}; "
-                                   "nothing was written.")
+            raise Unavailable(
+                stale_lock_message(self._lock_name(lock)),
+                hint=f"if no git process is running in this repository, remove {lock}; nothing was written.",
+            )
         return True
 
     def _lock_name(self, lock: Path) -> str:
@@ -375,8 +415,9 @@ class Store:
             return lock.relative_to(self.common_dir).as_posix()
         return str(lock)
 
-    def _rejected(self, old: str | None, new: str, summary: str, remote_said: str,
-                  lock: re.Match[str] | None = None) -> bool:
+    def _rejected(
+        self, old: str | None, new: str, summary: str, remote_said: str, lock: re.Match[str] | None = None
+    ) -> bool:
         """What a `!` line means: a lost race, a hook's refusal, or a failure on the remote
         (`lock`: the remote said a ref lock was taken)."""
         assert self.remote
@@ -384,27 +425,38 @@ class Store:
             return False  # the lease saw someone else move it first
         if "hook declined" in summary:
             said = f" It said: {remote_said}" if remote_said else ""
-            raise Refused(f"the remote {self.remote!r} refused the write: {summary}.{said}",
-                          hint="its pre-receive or update hook said no; nothing was written.")
+            raise Refused(
+                f"the remote {self.remote!r} refused the write: {summary}.{said}",
+                hint="its pre-receive or update hook said no; nothing was written.",
+            )
         # A remote-side update or lock failure may be a lost compare-and-swap or a failing disk,
         # and a "remote failure" may even have landed: only the remote's tip can tell.
         if lock is not None:
             on_remote = re.search(r"(?:^|/)(refs/.+)$", lock.group(1))
             name = on_remote.group(1) if on_remote else lock.group(1)
-            return self._settle(old, new, Unavailable(
-                f"the remote {self.remote!r} could not take the write: {stale_lock_message(name)}",
-                hint=f"if no git process is running on the remote, remove {lock.group(1)} there; "
-                     "nothing was written."))
-        return self._settle(old, new, Unavailable(
-            f"the remote {self.remote!r} could not take the write: {summary}",
-            hint="check the remote's disk, permissions and limits; nothing was written."))
+            return self._settle(
+                old,
+                new,
+                Unavailable(
+                    f"the remote {self.remote!r} could not take the write: {stale_lock_message(name)}",
+                    hint=f"if no git process is running on the remote, remove {lock.group(1)} there; "
+                    "nothing was written.",
+                ),
+            )
+        return self._settle(
+            old,
+            new,
+            Unavailable(
+                f"the remote {self.remote!r} could not take the write: {summary}",
+                hint="check the remote's disk, permissions and limits; nothing was written.",
+            ),
+        )
 
     def _landed(self, old: str | None, new: str) -> None:
         """After a push landed: move the local copies (push alone skips a single-branch clone's)."""
         tracking = self._ref_value(self.tracking_ref)
         if tracking in (None, old):
-            self.git.run("update-ref", "-m", "gitcoord: write landed", self.tracking_ref, new,
-                         tracking or "")
+            self.git.run("update-ref", "-m", "gitcoord: write landed", self.tracking_ref, new, tracking or "")
         self._mirror_heads(new, known_behind=old)
 
     def _settle(self, old: str | None, new: str, failure: Unavailable) -> bool:
@@ -417,7 +469,8 @@ class Store:
         except Unavailable as exc:
             raise Unavailable(
                 f"the write to {self.remote!r} may or may not have landed: {exc.message}",
-                hint="when the remote answers again, `gitcoord log` shows whether it did.") from exc
+                hint="when the remote answers again, `gitcoord log` shows whether it did.",
+            ) from exc
         if tip is not None and (tip == new or self._is_ancestor(new, tip)):
             return True
         if tip != old:
@@ -453,8 +506,9 @@ class Store:
         message = "gitcoord: init coord store\n\nCoord-Agent: gitcoord\nCoord-Action: init\nCoord-Rev: 0\n"
         return self.git.commit_tree(tree, [], message)
 
-    def history(self, *, since: str | None = None, limit: int | None = None,
-                fetch: bool = False) -> Iterator[dict[str, Any]]:
+    def history(
+        self, *, since: str | None = None, limit: int | None = None, fetch: bool = False
+    ) -> Iterator[dict[str, Any]]:
         """Commits of the coord branch, newest first, with their trailers parsed.
 
         With `fetch` (remote mode), the remote's history: after an unclear write,
@@ -475,16 +529,21 @@ class Store:
             if not item.strip():
                 continue
             sha, when, author, body = item.lstrip("\n").split("\x1f", 3)
-            yield {"commit": sha, "time": when, "author": author,
-                   "subject": body.split("\n", 1)[0], **_trailers(body)}
+            yield {
+                "commit": sha,
+                "time": when,
+                "author": author,
+                "subject": body.split("\n", 1)[0],
+                **_trailers(body),
+            }
 
 
 def _trailers(body: str) -> dict[str, Any]:
     """The Coord-* trailers of a coord commit as `log` shows them: `records` a list, the rest text."""
     out: dict[str, Any] = {}
     for key, values in parse_trailers(body).items():
-        name = key[len("Coord-"):].lower()
-        out[name] = [v.strip() for v in values[-1].split(",") if v.strip()] if name == "records" else values[-1]
+        name = key[len("Coord-") :].lower()
+        out[name] = (
+            [v.strip() for v in values[-1].split(",") if v.strip()] if name == "records" else values[-1]
+        )
     return out
-
-

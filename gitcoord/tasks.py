@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from gitcoord.store import Txn
 
 
-
 def task_key(t: Task) -> tuple[int, int, int]:
     """In progress first, then todo, blocked, done; most urgent, then oldest, first."""
     return (TASK_STATUS_ORDER[t.status], PRIORITY_ORDER[t.priority], t.created_rev)
@@ -53,8 +52,16 @@ def task_key(t: Task) -> tuple[int, int, int]:
 class TaskOps:
     """Queue tasks, hand them out, finish, block and unblock them."""
 
-    def add_task(self: Host, title: str, *, resources: Sequence[str] = (), assign: str = "",
-                 priority: str = "normal", depends_on: Sequence[str] = (), description: str = "") -> Task:
+    def add_task(
+        self: Host,
+        title: str,
+        *,
+        resources: Sequence[str] = (),
+        assign: str = "",
+        priority: str = "normal",
+        depends_on: Sequence[str] = (),
+        description: str = "",
+    ) -> Task:
         """Queue a task; `task next` hands it out once its dependencies are done."""
         actor = actor_of(self)
         check_required(title, "title", MAX_TITLE, required=True)
@@ -70,9 +77,17 @@ class TaskOps:
         def work(txn: Txn) -> Task:
             for dep in deps:
                 get_record(txn, Task, dep, "task", "task list")
-            record = Task(id=txn.new_id("T"), title=title, description=description, resources=wanted,
-                          assignee=assign, priority=level, depends_on=deps,
-                          created_by=actor, created_at=txn.now)
+            record = Task(
+                id=txn.new_id("T"),
+                title=title,
+                description=description,
+                resources=wanted,
+                assignee=assign,
+                priority=level,
+                depends_on=deps,
+                created_by=actor,
+                created_at=txn.now,
+            )
             txn.put(record)
             txn.action, txn.what = "task-add", f"{record.id} {one_line(title, 60)}"
             return record
@@ -84,7 +99,9 @@ class TaskOps:
         everything = self.snapshot(fetch=fetch).records(Task)
         me = self.require_agent() if mine else self.agent
         by_id = {t.id: t for t in everything}
-        found = [t for t in everything if (not mine or t.assignee == me) and (not ready or is_ready(t, by_id, me))]
+        found = [
+            t for t in everything if (not mine or t.assignee == me) and (not ready or is_ready(t, by_id, me))
+        ]
         return sorted(found, key=task_key)
 
     def next_task(self: Host, *, wait: float = 0, stop: threading.Event | None = None) -> Task:
@@ -96,8 +113,12 @@ class TaskOps:
         when nothing is ready; `wait` keeps trying that many seconds (or until `stop` is set).
         """
         agent = self.require_agent()
-        return with_wait(self, lambda: act(self, agent, lambda txn: _take_task(self, txn, agent), heartbeat=False),
-                         wait, stop)
+        return with_wait(
+            self,
+            lambda: act(self, agent, lambda txn: _take_task(self, txn, agent), heartbeat=False),
+            wait,
+            stop,
+        )
 
     def return_task(self: Host, taken: Task) -> Task | None:
         """Undo a `next_task` whose caller gave up (a cancelled MCP request), as if it never ran.
@@ -135,8 +156,11 @@ class TaskOps:
         def work(txn: Txn) -> Task:
             task = _my_task(txn, task_id, agent, "finish")
             if task.status == "blocked":
-                raise Refused(f"{task_id} is blocked ({task.block_reason}); a blocked task goes back to the queue "
-                              "before it is done.", hint=f"gitcoord task unblock {task_id}, then take it.")
+                raise Refused(
+                    f"{task_id} is blocked ({task.block_reason}); a blocked task goes back to the queue "
+                    "before it is done.",
+                    hint=f"gitcoord task unblock {task_id}, then take it.",
+                )
             _release_task_claims(txn, task, agent)
             task.status, task.assignee, task.done_at, task.note = "done", agent, txn.now, note
             task.started_at = task.started_at or txn.now
@@ -188,12 +212,16 @@ def _take_task(host: Host, txn: Txn, agent: str) -> Task:
 
     all_tasks = txn.snap.records(Task)
     by_id = {t.id: t for t in all_tasks}
-    ready = sorted((t for t in all_tasks if is_ready(t, by_id, agent)),
-                   key=lambda t: (t.assignee != agent, PRIORITY_ORDER[t.priority], t.created_rev))
+    ready = sorted(
+        (t for t in all_tasks if is_ready(t, by_id, agent)),
+        key=lambda t: (t.assignee != agent, PRIORITY_ORDER[t.priority], t.created_rev),
+    )
     held: list[str] = []
     for task in ready:
         try:
-            claims = grant(host, txn, agent, [parse_resource(r) for r in task.resources], message=f"task {task.id}")
+            claims = grant(
+                host, txn, agent, [parse_resource(r) for r in task.resources], message=f"task {task.id}"
+            )
         except Refused as exc:
             held.append(f"{task.id} ({exc.message.splitlines()[-1].strip()})")
             continue
@@ -203,8 +231,10 @@ def _take_task(host: Host, txn: Txn, agent: str) -> Task:
         touch_agent(host, txn, agent, resource=task.resources[0] if task.resources else None)
         txn.action, txn.what = "task-take", f"{task.id} {one_line(task.title, 60)}"
         return task
-    raise Refused(_nothing_ready(agent, all_tasks, by_id, held),
-                  hint="wait for one: gitcoord task next --wait 600; or see `gitcoord task list`.")
+    raise Refused(
+        _nothing_ready(agent, all_tasks, by_id, held),
+        hint="wait for one: gitcoord task next --wait 600; or see `gitcoord task list`.",
+    )
 
 
 def _assignee_before(host: Host, taken: Task) -> str:
@@ -222,8 +252,10 @@ def _my_task(txn: Txn, task_id: str, agent: str | None, verb: str) -> Task:
     if task.status == "done":
         raise Refused(f"{task_id} is already done.")
     if agent is not None and task.assignee and task.assignee != agent:
-        raise Refused(f"{task_id} is {task.assignee}'s task ({task.status}); you cannot {verb} it.",
-                      hint=f"ask them: gitcoord send --to {task.assignee} \"...\"")
+        raise Refused(
+            f"{task_id} is {task.assignee}'s task ({task.status}); you cannot {verb} it.",
+            hint=f'ask them: gitcoord send --to {task.assignee} "..."',
+        )
     return task
 
 
@@ -254,14 +286,17 @@ def unfinished(task: Task, by_id: dict[str, Task]) -> list[str]:
 
 def _nothing_ready(agent: str, tasks: list[Task], by_id: dict[str, Task], held: list[str]) -> str:
     """Why `task next` found nothing: waiting on dependencies, resources others hold, none queued."""
-    waiting = [t for t in tasks if t.status == "todo" and t.assignee in ("", agent)
-               and not is_ready(t, by_id, agent)]
+    waiting = [
+        t for t in tasks if t.status == "todo" and t.assignee in ("", agent) and not is_ready(t, by_id, agent)
+    ]
     parts = []
     if held:
         parts.append("resources held by others: " + "; ".join(held[:3]) + (" ..." if len(held) > 3 else ""))
     if waiting:
-        parts.append("waiting on dependencies: " + ", ".join(
-            f"{t.id} (needs {', '.join(unfinished(t, by_id))})" for t in waiting[:3])
-            + (" ..." if len(waiting) > 3 else ""))
+        parts.append(
+            "waiting on dependencies: "
+            + ", ".join(f"{t.id} (needs {', '.join(unfinished(t, by_id))})" for t in waiting[:3])
+            + (" ..." if len(waiting) > 3 else "")
+        )
     detail = "; ".join(parts) if parts else "no task is queued for you or for anyone"
     return f"no task is ready for {agent}: {detail}."

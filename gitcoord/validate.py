@@ -41,8 +41,10 @@ def check_utf8(value: str, what: str) -> str:
     except UnicodeEncodeError as exc:
         bad = value[exc.start]
         byte = f" (byte 0x{ord(bad) - 0xDC00:02x})" if 0xDC80 <= ord(bad) <= 0xDCFF else ""
-        raise InvalidInput(f"the {what} is not valid UTF-8{byte} at character {exc.start + 1}.",
-                           hint="pass it as UTF-8 text.") from None
+        raise InvalidInput(
+            f"the {what} is not valid UTF-8{byte} at character {exc.start + 1}.",
+            hint="pass it as UTF-8 text.",
+        ) from None
     return value
 
 
@@ -56,16 +58,21 @@ def check_text(value: str, what: str, limit: int) -> str:
         raise InvalidInput(f"the {what} contains the control character {bad!r}.")
     bidi = next((c for c in value if c in BIDI_CONTROLS), None)
     if bidi is not None:
-        raise InvalidInput(f"the {what} contains the bidirectional control {bidi!r}, which would make it "
-                           "display differently from what is stored.")
+        raise InvalidInput(
+            f"the {what} contains the bidirectional control {bidi!r}, which would make it "
+            "display differently from what is stored."
+        )
     return value
 
 
 def check_wait(seconds: float) -> float:
     """A wait in seconds: 0 (do not wait) up to a week; `inf` and `nan` would wait forever."""
-    if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and 0 <= seconds <= MAX_WAIT_SECONDS):
-        raise InvalidInput(f"--wait must be 0 or more seconds and at most a week ({MAX_WAIT_SECONDS}), "
-                           f"not {seconds}.")
+    if not (
+        isinstance(seconds, (int, float)) and math.isfinite(seconds) and 0 <= seconds <= MAX_WAIT_SECONDS
+    ):
+        raise InvalidInput(
+            f"--wait must be 0 or more seconds and at most a week ({MAX_WAIT_SECONDS}), not {seconds}."
+        )
     return float(seconds)
 
 

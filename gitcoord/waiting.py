@@ -28,8 +28,13 @@ _FIRST_FETCH_PAUSE = 0.5
 _MAX_FETCH_PAUSE = 5.0
 
 
-def wait_until(coord: Coordinator, look: Callable[[bool], T], ready: Callable[[T], bool], wait: float,
-               stop: threading.Event | None = None) -> T:
+def wait_until(
+    coord: Coordinator,
+    look: Callable[[bool], T],
+    ready: Callable[[T], bool],
+    wait: float,
+    stop: threading.Event | None = None,
+) -> T:
     """Call `look(fetch)` until `ready(answer)` or `wait` seconds pass; the last answer.
 
     `look` reads the state (fetching first when its argument is True, in remote mode).
@@ -53,8 +58,9 @@ def wait_until(coord: Coordinator, look: Callable[[bool], T], ready: Callable[[T
             pause = min(pause * 1.6, _MAX_FETCH_PAUSE)
 
 
-def inbox(coord: Coordinator, wait: float, *, all: bool = False, stop: threading.Event | None = None
-          ) -> list[Message]:
+def inbox(
+    coord: Coordinator, wait: float, *, all: bool = False, stop: threading.Event | None = None
+) -> list[Message]:
     """`inbox` that waits up to `wait` seconds for an unread message to me (or to everyone)."""
     me = coord.require_agent()
 
@@ -67,8 +73,9 @@ def inbox(coord: Coordinator, wait: float, *, all: bool = False, stop: threading
     return wait_until(coord, look, ready, wait, stop)
 
 
-def help_requests(coord: Coordinator, wait: float, *, open_only: bool = False,
-                  stop: threading.Event | None = None) -> list[HelpRequest]:
+def help_requests(
+    coord: Coordinator, wait: float, *, open_only: bool = False, stop: threading.Event | None = None
+) -> list[HelpRequest]:
     """`help-requests list` that waits up to `wait` seconds for news for me: an open request
     addressed to me (or to anyone, not mine), or a change to one of my own requests."""
     me = coord.require_agent()

@@ -32,9 +32,11 @@ HEAD_CONFIG = f"HEAD:{CONFIG_PATH}"
 
 def check_agent_name(name: str) -> str:
     if not AGENT_NAME.fullmatch(name):
-        raise InvalidInput(f"{quoted(name)} is not a valid agent name.",
-                           hint="use 1-40 characters: lowercase letters, digits, '.', '_' or '-', "
-                                "starting with a letter or digit.")
+        raise InvalidInput(
+            f"{quoted(name)} is not a valid agent name.",
+            hint="use 1-40 characters: lowercase letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit.",
+        )
     return name
 
 
@@ -44,8 +46,16 @@ class Workspace:
     A plain class: generating dataclass methods would cost the hooks milliseconds.
     """
 
-    def __init__(self, cwd: Path, git_dir: Path, common_dir: Path, top: Path | None,
-                 gitconfig: dict[str, list[str]], table: dict[str, Any], source: str = "") -> None:
+    def __init__(
+        self,
+        cwd: Path,
+        git_dir: Path,
+        common_dir: Path,
+        top: Path | None,
+        gitconfig: dict[str, list[str]],
+        table: dict[str, Any],
+        source: str = "",
+    ) -> None:
         self.cwd, self.git_dir, self.common_dir = cwd, git_dir, common_dir
         self.top = top  # None in a bare repository
         self.gitconfig = gitconfig
@@ -94,7 +104,9 @@ class Workspace:
 
     def local_table(self) -> dict[str, Any]:
         """`table` without the `COMMITTED_ONLY` keys: what needs no HEAD read to be trusted."""
-        local = {name: dict(value) if isinstance(value, dict) else value for name, value in self.table.items()}
+        local = {
+            name: dict(value) if isinstance(value, dict) else value for name, value in self.table.items()
+        }
         for section, key in COMMITTED_ONLY:
             if isinstance(local.get(section), dict):
                 local[section].pop(key, None)
@@ -117,8 +129,10 @@ class Workspace:
             if f"remote.{wanted}.url" not in self.gitconfig:
                 if self.top is None:
                     return None  # HEAD's config read in the shared bare repository: it is the remote
-                raise InvalidInput(f"the configured remote {quoted(wanted)} does not exist.",
-                                   hint="fix coord.remote in .coord/config.toml or `git remote add`.")
+                raise InvalidInput(
+                    f"the configured remote {quoted(wanted)} does not exist.",
+                    hint="fix coord.remote in .coord/config.toml or `git remote add`.",
+                )
             return wanted
         if self.top is None:
             return None  # a bare repository is where the coord branch lives, not a copy of it
@@ -138,8 +152,10 @@ class Workspace:
         """
         value = self.setting("claims", "ignorecase", False)
         if not isinstance(value, bool):
-            raise InvalidInput(f"{self.config_label()} has invalid settings: claims.ignorecase: "
-                               f"{value!r} is not true or false.")
+            raise InvalidInput(
+                f"{self.config_label()} has invalid settings: claims.ignorecase: "
+                f"{value!r} is not true or false."
+            )
         return value
 
     # -- identity ----------------------------------------------------------------------
@@ -152,9 +168,10 @@ class Workspace:
         """
         env = os.environ.get(AGENT_ENV)
         if env is not None and not env.strip():
-            raise InvalidInput(f"{AGENT_ENV} is set but empty ({quoted(env)}).",
-                               hint=f"set it to the agent's name, or unset it (`unset {AGENT_ENV}`) to act "
-                                    "as a human.")
+            raise InvalidInput(
+                f"{AGENT_ENV} is set but empty ({quoted(env)}).",
+                hint=f"set it to the agent's name, or unset it (`unset {AGENT_ENV}`) to act as a human.",
+            )
         name = explicit or env or self._remembered_agent() or self.git_setting("coord.agent")
         return check_agent_name(name) if name else None
 
@@ -186,13 +203,22 @@ def view_ref(branch: str, remote: str | None) -> str:
 
 
 def _repo_dirs(cwd: Path) -> tuple[Path, Path, Path | None]:
-    res = run_plain(cwd, "rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir",
-                    "--is-bare-repository", "--show-toplevel")
+    res = run_plain(
+        cwd,
+        "rev-parse",
+        "--path-format=absolute",
+        "--git-dir",
+        "--git-common-dir",
+        "--is-bare-repository",
+        "--show-toplevel",
+    )
     lines = res.stdout.decode(errors="surrogateescape").splitlines()
     # In a bare repository --show-toplevel fails after the first three answers.
     if len(lines) < 3 or (res.returncode != 0 and lines[2] != "true"):
-        raise InvalidInput(f"{cwd} is not inside a git repository.",
-                           hint="run gitcoord inside a clone or worktree, or `git init` first.")
+        raise InvalidInput(
+            f"{cwd} is not inside a git repository.",
+            hint="run gitcoord inside a clone or worktree, or `git init` first.",
+        )
     top = Path(lines[3]) if lines[2] == "false" and len(lines) > 3 else None
     return Path(lines[0]), Path(lines[1]), top
 
@@ -235,12 +261,14 @@ def _head_config(cwd: Path) -> dict[str, Any] | None:
         return None
     if res.returncode != 0 or len(words) != 3:
         said = res.stderr.strip() or header.decode(errors="replace")
-        raise Unavailable(f"cannot read {HEAD_CONFIG}: {said}",
-                          hint="the team's config is in HEAD's tree; make its objects readable "
-                               "(a partial clone needs its remote), or check it out.")
+        raise Unavailable(
+            f"cannot read {HEAD_CONFIG}: {said}",
+            hint="the team's config is in HEAD's tree; make its objects readable "
+            "(a partial clone needs its remote), or check it out.",
+        )
     if words[1] != "blob":
         raise InvalidInput(f"{HEAD_CONFIG} is a {words[1]}, not the config file.")
-    return _parse(rest[:int(words[2])], HEAD_CONFIG)
+    return _parse(rest[: int(words[2])], HEAD_CONFIG)
 
 
 def _parse(data: bytes, source: str) -> dict[str, Any]:

@@ -19,9 +19,11 @@ TARGET = Path(__file__).resolve().parent.parent / "docs" / "schema"
 def schema(name: str) -> dict[str, Any]:
     """The schema of `gitcoord NAME --json`, as JSON (timestamps as date-time text)."""
     generated = TypeAdapter(SCHEMAS[name]).json_schema(mode="serialization")
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
-            "$comment": "Generated from gitcoord.results by `python scripts/gen_schema.py`; do not edit.",
-            **generated}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$comment": "Generated from gitcoord.results by `python scripts/gen_schema.py`; do not edit.",
+        **generated,
+    }
 
 
 def render(name: str) -> str:

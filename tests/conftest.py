@@ -31,11 +31,18 @@ def pinned_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
     home = tmp_path_factory.mktemp("home")
     (home / ".gitconfig").write_text(
         "[user]\n\tname = Test Human\n\temail = human@example.com\n"
-        "[init]\n\tdefaultBranch = main\n[protocol \"file\"]\n\tallow = always\n")
+        '[init]\n\tdefaultBranch = main\n[protocol "file"]\n\tallow = always\n'
+    )
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
-    for name in ("GITCOORD_AGENT", "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GITCOORD_CLOCK_SKEW_SECONDS"):
+    for name in (
+        "GITCOORD_AGENT",
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_INDEX_FILE",
+        "GITCOORD_CLOCK_SKEW_SECONDS",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("GIT_AUTHOR_NAME", "Test Human")
     monkeypatch.setenv("GIT_AUTHOR_EMAIL", "human@example.com")
@@ -76,14 +83,16 @@ def run(cwd: Path, *args: str, agent: str | None = None, env: dict[str, str] | N
     return Result(code, out.getvalue(), err.getvalue())
 
 
-def spawn(cwd: Path, *args: str, agent: str | None = None, env: dict[str, str] | None = None,
-          timeout: float = 120) -> Result:
+def spawn(
+    cwd: Path, *args: str, agent: str | None = None, env: dict[str, str] | None = None, timeout: float = 120
+) -> Result:
     """Run the CLI as a separate process, as an agent would."""
     full_env = dict(os.environ, **(env or {}))
     if agent is not None:
         full_env["GITCOORD_AGENT"] = agent
-    res = subprocess.run([*GITCOORD, "-C", str(cwd), *args], capture_output=True, text=True,
-                         env=full_env, timeout=timeout)
+    res = subprocess.run(
+        [*GITCOORD, "-C", str(cwd), *args], capture_output=True, text=True, env=full_env, timeout=timeout
+    )
     return Result(res.returncode, res.stdout, res.stderr)
 
 
@@ -119,12 +128,23 @@ def plant_records(repo: Path, files: dict[str, str]) -> None:
     old = git(repo, "rev-parse", "refs/heads/coord")
     subprocess.run(["git", "read-tree", old], cwd=repo, env=env, check=True)
     for path, text in files.items():
-        sha = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=repo, input=text, text=True,
-                             capture_output=True, check=True).stdout.strip()
-        subprocess.run(["git", "update-index", "--add", "--cacheinfo", f"100644,{sha},{path}"], cwd=repo,
-                       env=env, check=True)
-    tree = subprocess.run(["git", "write-tree"], cwd=repo, env=env, capture_output=True, text=True,
-                          check=True).stdout.strip()
+        sha = subprocess.run(
+            ["git", "hash-object", "-w", "--stdin"],
+            cwd=repo,
+            input=text,
+            text=True,
+            capture_output=True,
+            check=True,
+        ).stdout.strip()
+        subprocess.run(
+            ["git", "update-index", "--add", "--cacheinfo", f"100644,{sha},{path}"],
+            cwd=repo,
+            env=env,
+            check=True,
+        )
+    tree = subprocess.run(
+        ["git", "write-tree"], cwd=repo, env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
     new = git(repo, "commit-tree", tree, "-p", old, "-m", "planted")
     git(repo, "update-ref", "refs/heads/coord", new, old)
     index.unlink()
@@ -171,8 +191,13 @@ def kill_mid_write(work: Path, args: list[str], delay: float, agent: str = "alph
     wait for the session to end: the git children it started (push, fetch, update-ref,
     cat-file) outlive it and finish on their own, as they would on a real machine, and a
     check made while they still run would see a half-finished ref update from outside."""
-    proc = subprocess.Popen([*GITCOORD, "-C", str(work), *args], env=dict(os.environ, GITCOORD_AGENT=agent),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [*GITCOORD, "-C", str(work), *args],
+        env=dict(os.environ, GITCOORD_AGENT=agent),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     time.sleep(delay)
     proc.send_signal(signal.SIGKILL)
     proc.wait()

@@ -30,21 +30,125 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 VERSION = "2025-09-03"
-PROPERTY_TYPES = {"title", "rich_text", "number", "select", "multi_select", "date", "checkbox", "url",
-                  "email", "people", "status", "created_time", "last_edited_time"}
+PROPERTY_TYPES = {
+    "title",
+    "rich_text",
+    "number",
+    "select",
+    "multi_select",
+    "date",
+    "checkbox",
+    "url",
+    "email",
+    "people",
+    "status",
+    "created_time",
+    "last_edited_time",
+}
 TEXT_LIMIT, ARRAY_LIMIT, BLOCK_LIMIT, PAGE_SIZE_LIMIT = 2000, 100, 100, 100
 BODY_LIMIT = 500_000  # bytes of a request body
-TEXT_BLOCKS = {"paragraph", "heading_1", "heading_2", "heading_3", "quote", "bulleted_list_item",
-               "numbered_list_item", "code"}
+TEXT_BLOCKS = {
+    "paragraph",
+    "heading_1",
+    "heading_2",
+    "heading_3",
+    "quote",
+    "bulleted_list_item",
+    "numbered_list_item",
+    "code",
+}
 CODE_LANGUAGES = (
-    "abap", "abc", "agda", "arduino", "ascii art", "assembly", "bash", "basic", "bnf", "c", "c#", "c++", "clojure",
-    "coffeescript", "coq", "css", "dart", "dhall", "diff", "docker", "ebnf", "elixir", "elm", "erlang", "f#", "flow",
-    "fortran", "gherkin", "glsl", "go", "graphql", "groovy", "haskell", "hcl", "html", "idris", "java", "javascript",
-    "json", "julia", "kotlin", "latex", "less", "lisp", "livescript", "llvm ir", "lua", "makefile", "markdown",
-    "markup", "matlab", "mathematica", "mermaid", "nix", "notion formula", "objective-c", "ocaml", "pascal", "perl",
-    "php", "plain text", "powershell", "prolog", "protobuf", "purescript", "python", "r", "racket", "reason", "ruby",
-    "rust", "sass", "scala", "scheme", "scss", "shell", "smalltalk", "solidity", "sql", "swift", "toml", "typescript",
-    "vb.net", "verilog", "vhdl", "visual basic", "webassembly", "xml", "yaml", "java/c/c++/c#")
+    "abap",
+    "abc",
+    "agda",
+    "arduino",
+    "ascii art",
+    "assembly",
+    "bash",
+    "basic",
+    "bnf",
+    "c",
+    "c#",
+    "c++",
+    "clojure",
+    "coffeescript",
+    "coq",
+    "css",
+    "dart",
+    "dhall",
+    "diff",
+    "docker",
+    "ebnf",
+    "elixir",
+    "elm",
+    "erlang",
+    "f#",
+    "flow",
+    "fortran",
+    "gherkin",
+    "glsl",
+    "go",
+    "graphql",
+    "groovy",
+    "haskell",
+    "hcl",
+    "html",
+    "idris",
+    "java",
+    "javascript",
+    "json",
+    "julia",
+    "kotlin",
+    "latex",
+    "less",
+    "lisp",
+    "livescript",
+    "llvm ir",
+    "lua",
+    "makefile",
+    "markdown",
+    "markup",
+    "matlab",
+    "mathematica",
+    "mermaid",
+    "nix",
+    "notion formula",
+    "objective-c",
+    "ocaml",
+    "pascal",
+    "perl",
+    "php",
+    "plain text",
+    "powershell",
+    "prolog",
+    "protobuf",
+    "purescript",
+    "python",
+    "r",
+    "racket",
+    "reason",
+    "ruby",
+    "rust",
+    "sass",
+    "scala",
+    "scheme",
+    "scss",
+    "shell",
+    "smalltalk",
+    "solidity",
+    "sql",
+    "swift",
+    "toml",
+    "typescript",
+    "vb.net",
+    "verilog",
+    "vhdl",
+    "visual basic",
+    "webassembly",
+    "xml",
+    "yaml",
+    "java/c/c++/c#",
+)
 
 
 class ApiError(Exception):
@@ -79,11 +183,26 @@ def _rich(items: Any, where: str) -> list[dict[str, Any]]:
         if not isinstance(content, str):
             raise _invalid(f"{where}[{n}].text.content should be defined, instead was `undefined`.")
         if _units(content) > TEXT_LIMIT:
-            raise _invalid(f"{where}[{n}].text.content.length should be ≤ `{TEXT_LIMIT}`, "
-                           f"instead was `{_units(content)}`.")
-        out.append({"type": "text", "text": {"content": content, "link": None}, "plain_text": content,
-                    "href": None, "annotations": {"bold": False, "italic": False, "strikethrough": False,
-                                                  "underline": False, "code": False, "color": "default"}})
+            raise _invalid(
+                f"{where}[{n}].text.content.length should be ≤ `{TEXT_LIMIT}`, "
+                f"instead was `{_units(content)}`."
+            )
+        out.append(
+            {
+                "type": "text",
+                "text": {"content": content, "link": None},
+                "plain_text": content,
+                "href": None,
+                "annotations": {
+                    "bold": False,
+                    "italic": False,
+                    "strikethrough": False,
+                    "underline": False,
+                    "code": False,
+                    "color": "default",
+                },
+            }
+        )
     return out
 
 
@@ -95,7 +214,9 @@ class FakeNotion:
         self.databases: dict[str, dict[str, Any]] = {}
         self.data_sources: dict[str, dict[str, Any]] = {}
         self.pages: dict[str, dict[str, Any]] = {}
-        self.children: dict[str, list[dict[str, Any]]] = {}  # page id -> its blocks in order, trashed ones too
+        self.children: dict[
+            str, list[dict[str, Any]]
+        ] = {}  # page id -> its blocks in order, trashed ones too
         self.blocks: dict[str, dict[str, Any]] = {}
         self.users: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, str, int]] = []
@@ -146,13 +267,22 @@ class FakeNotion:
     def add_parent_page(self) -> str:
         """A plain page shared with the integration, to create databases under."""
         pid = str(uuid.uuid4())
-        self.pages[pid] = {"object": "page", "id": pid, "parent": {"type": "workspace", "workspace": True},
-                           "properties": {}, "in_trash": False, "archived": False}
+        self.pages[pid] = {
+            "object": "page",
+            "id": pid,
+            "parent": {"type": "workspace", "workspace": True},
+            "properties": {},
+            "in_trash": False,
+            "archived": False,
+        }
         return pid
 
     def rows(self, data_source_id: str, *, include_trash: bool = False) -> list[dict[str, Any]]:
-        return [p for p in self.pages.values() if p["parent"].get("data_source_id") == data_source_id
-                and (include_trash or not p["in_trash"])]
+        return [
+            p
+            for p in self.pages.values()
+            if p["parent"].get("data_source_id") == data_source_id and (include_trash or not p["in_trash"])
+        ]
 
     def human_edit(self, page_id: str, user_id: str, properties: dict[str, Any]) -> None:
         """What a person does in the Notion app: change property values of a row."""
@@ -165,8 +295,12 @@ class FakeNotion:
     def human_row(self, data_source_id: str, user_id: str, properties: dict[str, Any]) -> str:
         """What a person does in the Notion app: add a row to a database."""
         with self.lock:
-            page = self._create_page({"parent": {"type": "data_source_id", "data_source_id": data_source_id},
-                                      "properties": properties})
+            page = self._create_page(
+                {
+                    "parent": {"type": "data_source_id", "data_source_id": data_source_id},
+                    "properties": properties,
+                }
+            )
             page["created_by"] = page["last_edited_by"] = {"object": "user", "id": user_id}
         return str(page["id"])
 
@@ -191,20 +325,29 @@ class FakeNotion:
 
     # -- dispatch --------------------------------------------------------------------
 
-    def handle(self, method: str, path: str, headers: dict[str, str], body: Any,
-               query: dict[str, str] | None = None) -> tuple[int, Any, dict[str, str]]:
+    def handle(
+        self, method: str, path: str, headers: dict[str, str], body: Any, query: dict[str, str] | None = None
+    ) -> tuple[int, Any, dict[str, str]]:
         try:
             self._check_headers(headers)
             fault = self._fault(method) if re.fullmatch(self.fault_paths, path) else ""
             if fault == "before":
                 raise ApiError(503, "service_unavailable", "Notion is unavailable, please try again later.")
             if fault == "409":
-                raise ApiError(409, "conflict_error", "The transaction could not be completed, potentially due to "
-                                                      "a data collision. Make sure the parameters are up to date "
-                                                      "and try again.")
+                raise ApiError(
+                    409,
+                    "conflict_error",
+                    "The transaction could not be completed, potentially due to "
+                    "a data collision. Make sure the parameters are up to date "
+                    "and try again.",
+                )
             if fault == "429":
-                raise ApiError(429, "rate_limited", "You have been rated limited. Please try again in a few minutes.",
-                               {"Retry-After": self.retry_after})
+                raise ApiError(
+                    429,
+                    "rate_limited",
+                    "You have been rated limited. Please try again in a few minutes.",
+                    {"Retry-After": self.retry_after},
+                )
             with self.lock:
                 result = self._route(method, path, body, query or {})
             if fault == "after":
@@ -218,7 +361,9 @@ class FakeNotion:
             raise ApiError(401, "unauthorized", "API token is invalid.")
         version = headers.get("notion-version")
         if not version:
-            raise ApiError(400, "missing_version", "Notion-Version header failed validation: should be defined.")
+            raise ApiError(
+                400, "missing_version", "Notion-Version header failed validation: should be defined."
+            )
         if version != VERSION:
             raise _invalid(f"this stand-in serves Notion-Version {VERSION}, not {version}.")
 
@@ -277,8 +422,12 @@ class FakeNotion:
                 options = settings.get("options", [])
                 if len(options) > ARRAY_LIMIT or any("," in o.get("name", "") for o in options):
                     raise _invalid(f"{where}.{name}.{kind}.options are invalid.")
-                settings = {"options": [{"id": str(uuid.uuid4())[:8], "name": o["name"],
-                                         "color": o.get("color", "default")} for o in options]}
+                settings = {
+                    "options": [
+                        {"id": str(uuid.uuid4())[:8], "name": o["name"], "color": o.get("color", "default")}
+                        for o in options
+                    ]
+                }
             out[name] = {"id": str(uuid.uuid4())[:8], "name": name, "type": kind, kind: settings}
         if creating and sum(1 for p in out.values() if p.get("type") == "title") != 1:
             raise _invalid(f"{where} should have exactly one title property.")
@@ -293,12 +442,25 @@ class FakeNotion:
         schema = self._schema(initial.get("properties"), "body.initial_data_source.properties", creating=True)
         db_id, ds_id = str(uuid.uuid4()), str(uuid.uuid4())
         name = "".join(t["plain_text"] for t in title)
-        self.databases[db_id] = {"object": "database", "id": db_id, "title": title, "parent": parent,
-                                 "is_inline": bool(body.get("is_inline", False)), "in_trash": False,
-                                 "created_time": _now(), "data_sources": [{"id": ds_id, "name": name}]}
-        self.data_sources[ds_id] = {"object": "data_source", "id": ds_id, "title": title, "properties": schema,
-                                    "parent": {"type": "database_id", "database_id": db_id},
-                                    "database_parent": parent, "created_time": _now()}
+        self.databases[db_id] = {
+            "object": "database",
+            "id": db_id,
+            "title": title,
+            "parent": parent,
+            "is_inline": bool(body.get("is_inline", False)),
+            "in_trash": False,
+            "created_time": _now(),
+            "data_sources": [{"id": ds_id, "name": name}],
+        }
+        self.data_sources[ds_id] = {
+            "object": "data_source",
+            "id": ds_id,
+            "title": title,
+            "properties": schema,
+            "parent": {"type": "database_id", "database_id": db_id},
+            "database_parent": parent,
+            "created_time": _now(),
+        }
         return self.databases[db_id]
 
     def _get_database(self, db_id: str) -> dict[str, Any]:
@@ -329,7 +491,9 @@ class FakeNotion:
         """A page shows every property of its data source, empty ones too, and no other."""
         for page in self.rows(ds["id"], include_trash=True):
             have = page["properties"]
-            page["properties"] = {name: have.get(name) or _empty(config) for name, config in ds["properties"].items()}
+            page["properties"] = {
+                name: have.get(name) or _empty(config) for name, config in ds["properties"].items()
+            }
 
     # -- queries -----------------------------------------------------------------------
 
@@ -344,13 +508,21 @@ class FakeNotion:
             prop = sort.get("property")
             if prop not in ds["properties"]:
                 raise _invalid(f"Could not find sort property with name or id: {prop}")
-            rows.sort(key=lambda p, prop=prop: _sort_key(p["properties"].get(prop)),
-                      reverse=sort.get("direction") == "descending")
+            rows.sort(
+                key=lambda p, prop=prop: _sort_key(p["properties"].get(prop)),
+                reverse=sort.get("direction") == "descending",
+            )
         start = int(body.get("start_cursor") or 0)
-        chunk = rows[start:start + size]
+        chunk = rows[start : start + size]
         more = start + size < len(rows)
-        return {"object": "list", "results": chunk, "next_cursor": str(start + size) if more else None,
-                "has_more": more, "type": "page_or_data_source", "page_or_data_source": {}}
+        return {
+            "object": "list",
+            "results": chunk,
+            "next_cursor": str(start + size) if more else None,
+            "has_more": more,
+            "type": "page_or_data_source",
+            "page_or_data_source": {},
+        }
 
     def _matches(self, ds: dict[str, Any], page: dict[str, Any], flt: Any) -> bool:
         if not flt:
@@ -366,11 +538,15 @@ class FakeNotion:
         cond = flt.get(kind)
         if not isinstance(cond, dict) or len(cond) != 1:
             raise _invalid(f"body.filter.{kind} should be defined for a {kind} property.")
-        (op, want), = cond.items()
+        ((op, want),) = cond.items()
         value = _plain(page["properties"].get(prop))
-        checks = {"equals": lambda v: v == want, "does_not_equal": lambda v: v != want,
-                  "greater_than": lambda v: v is not None and v > want,
-                  "is_empty": lambda v: v in (None, ""), "is_not_empty": lambda v: v not in (None, "")}
+        checks = {
+            "equals": lambda v: v == want,
+            "does_not_equal": lambda v: v != want,
+            "greater_than": lambda v: v is not None and v > want,
+            "is_empty": lambda v: v in (None, ""),
+            "is_not_empty": lambda v: v not in (None, ""),
+        }
         if op not in checks:
             raise _invalid(f"body.filter.{kind}.{op} is not supported here.")
         return bool(checks[op](value))
@@ -385,8 +561,11 @@ class FakeNotion:
             config = ds["properties"].get(name)
             if config is None:
                 raise _invalid(f"{name} is not a property that exists.")
-            page["properties"][name] = {"id": config["id"], "type": config["type"],
-                                        config["type"]: _value(config["type"], value, name)}
+            page["properties"][name] = {
+                "id": config["id"],
+                "type": config["type"],
+                config["type"]: _value(config["type"], value, name),
+            }
 
     def _create_page(self, body: Any) -> dict[str, Any]:
         parent = body.get("parent") or {}
@@ -395,11 +574,23 @@ class FakeNotion:
         ds = self._data_source(parent.get("data_source_id", ""))
         children = self._check_blocks(body.get("children", []), "body.children")
         pid, now = str(uuid.uuid4()), _now()
-        page = {"object": "page", "id": pid, "created_time": now, "last_edited_time": now,
-                "created_by": {"object": "user", "id": self.bot}, "last_edited_by": {"object": "user", "id": self.bot},
-                "parent": {"type": "data_source_id", "data_source_id": ds["id"],
-                           "database_id": ds["parent"]["database_id"]},
-                "in_trash": False, "archived": False, "properties": {}, "url": f"https://www.notion.so/{pid}"}
+        page = {
+            "object": "page",
+            "id": pid,
+            "created_time": now,
+            "last_edited_time": now,
+            "created_by": {"object": "user", "id": self.bot},
+            "last_edited_by": {"object": "user", "id": self.bot},
+            "parent": {
+                "type": "data_source_id",
+                "data_source_id": ds["id"],
+                "database_id": ds["parent"]["database_id"],
+            },
+            "in_trash": False,
+            "archived": False,
+            "properties": {},
+            "url": f"https://www.notion.so/{pid}",
+        }
         for name, config in ds["properties"].items():
             page["properties"][name] = _empty(config)
         self._set_properties(page, body.get("properties", {}))
@@ -436,21 +627,35 @@ class FakeNotion:
         if kind is None and isinstance(block, dict):  # `type` may be left out: the one type key tells
             kind = next((k for k in block if k in TEXT_BLOCKS), None)
         if kind not in TEXT_BLOCKS or not isinstance(block.get(kind), dict):
-            raise _invalid(f"{where} should be a block object of a supported type (this stand-in serves "
-                           f"{', '.join(sorted(TEXT_BLOCKS))}).")
+            raise _invalid(
+                f"{where} should be a block object of a supported type (this stand-in serves "
+                f"{', '.join(sorted(TEXT_BLOCKS))})."
+            )
         content = block[kind]
         stored: dict[str, Any] = {"rich_text": _rich(content.get("rich_text"), f"{where}.{kind}.rich_text")}
         if kind == "code":
             language = content.get("language")
             if language not in CODE_LANGUAGES:
                 allowed = ", ".join(f'`"{name}"`' for name in CODE_LANGUAGES)
-                raise _invalid(f"{where}.code.language should be {allowed}, instead was `{json.dumps(language)}`.")
+                raise _invalid(
+                    f"{where}.code.language should be {allowed}, instead was `{json.dumps(language)}`."
+                )
             stored["caption"] = _rich(content.get("caption", []), f"{where}.code.caption")
             stored["language"] = language
         now = _now()
-        return {"object": "block", "id": str(uuid.uuid4()), "created_time": now, "last_edited_time": now,
-                "created_by": {"object": "user", "id": self.bot}, "last_edited_by": {"object": "user", "id": self.bot},
-                "has_children": False, "archived": False, "in_trash": False, "type": kind, kind: stored}
+        return {
+            "object": "block",
+            "id": str(uuid.uuid4()),
+            "created_time": now,
+            "last_edited_time": now,
+            "created_by": {"object": "user", "id": self.bot},
+            "last_edited_by": {"object": "user", "id": self.bot},
+            "has_children": False,
+            "archived": False,
+            "in_trash": False,
+            "type": kind,
+            kind: stored,
+        }
 
     def _attach(self, pid: str, blocks: list[dict[str, Any]], after: Any = None) -> None:
         siblings = self.children.setdefault(pid, [])
@@ -458,7 +663,9 @@ class FakeNotion:
         if after is not None:
             found = [n for n, b in enumerate(siblings) if b["id"] == after and not b["in_trash"]]
             if not found:
-                raise _invalid(f"body.after should be the id of a child block of {pid}, instead was `{after}`.")
+                raise _invalid(
+                    f"body.after should be the id of a child block of {pid}, instead was `{after}`."
+                )
             at = found[0] + 1
         for block in blocks:
             block["parent"] = {"type": "page_id", "page_id": pid}
@@ -470,8 +677,14 @@ class FakeNotion:
             raise ApiError(404, "object_not_found", f"Could not find block with ID: {bid}.")
         added = self._check_blocks(body.get("children"), "body.children")
         self._attach(bid, added, body.get("after"))
-        return {"object": "list", "results": added, "next_cursor": None, "has_more": False,
-                "type": "block", "block": {}}
+        return {
+            "object": "list",
+            "results": added,
+            "next_cursor": None,
+            "has_more": False,
+            "type": "block",
+            "block": {},
+        }
 
     def _list_children(self, bid: str, query: dict[str, str]) -> dict[str, Any]:
         if bid not in self.pages and bid not in self.blocks:
@@ -485,11 +698,19 @@ class FakeNotion:
         if query.get("start_cursor"):
             ids = [b["id"] for b in live]
             if query["start_cursor"] not in ids:
-                raise _invalid(f"start_cursor should be a valid cursor, instead was `{query['start_cursor']}`.")
+                raise _invalid(
+                    f"start_cursor should be a valid cursor, instead was `{query['start_cursor']}`."
+                )
             start = ids.index(query["start_cursor"])
-        chunk, rest = live[start:start + size], live[start + size:]
-        return {"object": "list", "results": chunk, "next_cursor": rest[0]["id"] if rest else None,
-                "has_more": bool(rest), "type": "block", "block": {}}
+        chunk, rest = live[start : start + size], live[start + size :]
+        return {
+            "object": "list",
+            "results": chunk,
+            "next_cursor": rest[0]["id"] if rest else None,
+            "has_more": bool(rest),
+            "type": "block",
+            "block": {},
+        }
 
     def _delete_block(self, bid: str) -> dict[str, Any]:
         if bid in self.pages:  # a page is a block too: deleting it moves it to the trash
@@ -517,8 +738,17 @@ def _empty(config: dict[str, Any]) -> dict[str, Any]:
 
 def _error(exc: ApiError) -> tuple[int, Any, dict[str, str]]:
     """Notion's error body for a refused request."""
-    return exc.status, {"object": "error", "status": exc.status, "code": exc.code, "message": exc.message,
-                        "request_id": str(uuid.uuid4())}, exc.headers
+    return (
+        exc.status,
+        {
+            "object": "error",
+            "status": exc.status,
+            "code": exc.code,
+            "message": exc.message,
+            "request_id": str(uuid.uuid4()),
+        },
+        exc.headers,
+    )
 
 
 def _value(kind: str, value: Any, name: str) -> Any:
@@ -542,7 +772,9 @@ def _value(kind: str, value: Any, name: str) -> Any:
             return None
         label = raw.get("name", "") if isinstance(raw, dict) else None
         if not isinstance(label, str) or not label or len(label) > 100 or "," in label:
-            raise _invalid(f"{where}.name should be a non-empty string without commas, at most 100 characters.")
+            raise _invalid(
+                f"{where}.name should be a non-empty string without commas, at most 100 characters."
+            )
         return {"id": label[:8], "name": label, "color": "default"}
     if kind == "date":
         if raw is None:
@@ -551,7 +783,9 @@ def _value(kind: str, value: Any, name: str) -> Any:
         try:
             datetime.fromisoformat(str(start).replace("Z", "+00:00"))
         except ValueError:
-            raise _invalid(f"{where}.start should be a valid ISO 8601 date string, instead was `{start}`.") from None
+            raise _invalid(
+                f"{where}.start should be a valid ISO 8601 date string, instead was `{start}`."
+            ) from None
         return {"start": start, "end": raw.get("end"), "time_zone": None}
     raise _invalid(f"{where}: writing {kind} properties is not supported by this stand-in.")
 
@@ -591,12 +825,17 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload, headers = _error(ApiError(400, "invalid_json", "Error parsing JSON body."))
         else:
             if len(raw) > BODY_LIMIT:
-                status, payload, headers = _error(_invalid(f"Request body too large: {len(raw)} bytes, "
-                                                           f"the limit is {BODY_LIMIT}."))
+                status, payload, headers = _error(
+                    _invalid(f"Request body too large: {len(raw)} bytes, the limit is {BODY_LIMIT}.")
+                )
             else:
-                status, payload, headers = fake.handle(self.command, path, {k.lower(): v for k, v in
-                                                                            self.headers.items()},
-                                                       body, dict(parse_qsl(query)))
+                status, payload, headers = fake.handle(
+                    self.command,
+                    path,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    body,
+                    dict(parse_qsl(query)),
+                )
         with fake.lock:
             fake.requests.append((self.command, path, status))
         data = json.dumps(payload).encode()

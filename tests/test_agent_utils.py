@@ -27,8 +27,12 @@ def test_alpha_session_script_in_the_original_style(world: World, monkeypatch: p
     """alpha_session.py from the original design, in alpha's clone (repo_path defaults to the cwd)."""
     lead = world.clones[2]
     with Coordinator(lead, agent="lead") as c:
-        c.add_task("Write the battery module", resources=["modules/power/battery.md"], assign="alpha",
-                   priority="high")
+        c.add_task(
+            "Write the battery module",
+            resources=["modules/power/battery.md"],
+            assign="alpha",
+            priority="high",
+        )
     monkeypatch.chdir(world.clones[0])
 
     # 1. Startup - read shared state
@@ -44,8 +48,15 @@ def test_alpha_session_script_in_the_original_style(world: World, monkeypatch: p
     assert check_in("alpha", task["resource"], 50, "Working...")
     assert release_resource("alpha", task["resource"], "Complete")
     # 4. Write daily summary
-    summary = write_daily_summary("alpha", 4, completed="battery module", next_tasks="solar module",
-                                  messages="none", blockers="None", metrics="modules=1, questions: 12")
+    summary = write_daily_summary(
+        "alpha",
+        4,
+        completed="battery module",
+        next_tasks="solar module",
+        messages="none",
+        blockers="None",
+        metrics="modules=1, questions: 12",
+    )
     assert summary["day_number"] == 4 and summary["next"] == "solar module"
     assert summary["metrics"] == {"modules": "1", "questions": "12"}
 
@@ -70,18 +81,32 @@ def test_conflicts_and_lost_claims_are_false(world: World) -> None:
 
 def test_help_errors_decisions_reach_the_others(world: World) -> None:
     a, b, c = world.clones
-    help_req = request_help("alpha", "gamma", "Need ghost cohort data for power modules", priority="high",
-                            repo_path=a)
+    help_req = request_help(
+        "alpha", "gamma", "Need ghost cohort data for power modules", priority="high", repo_path=a
+    )
     assert help_req["id"].startswith("H-") and help_req["priority"] == "high"
     try:
         {}["missing"]
     except KeyError:
-        error = log_error("beta", "code_error", "API endpoint returning 500", severity="high",
-                          stack_trace=traceback.format_exc(), resource="backend/api.py", repo_path=b)
+        error = log_error(
+            "beta",
+            "code_error",
+            "API endpoint returning 500",
+            severity="high",
+            stack_trace=traceback.format_exc(),
+            resource="backend/api.py",
+            repo_path=b,
+        )
     assert error["id"].startswith("E-") and "KeyError" in error["trace"]
-    decision = log_decision("beta", "api_design", "Use JWT tokens for authentication",
-                            "Better for SPA, stateless API", impact="high", alternatives=["server sessions"],
-                            repo_path=b)
+    decision = log_decision(
+        "beta",
+        "api_design",
+        "Use JWT tokens for authentication",
+        "Better for SPA, stateless API",
+        impact="high",
+        alternatives=["server sessions"],
+        repo_path=b,
+    )
     assert decision["status"] == "proposed" and decision["alternatives"] == ["server sessions"]
 
     gamma = startup_protocol("gamma", repo_path=c)
@@ -99,15 +124,19 @@ def test_log_error_cuts_rather_than_refuses(tmp_path: Path, local_repo: Path) ->
     error = log_error("beta", "other", "m" * 5000, stack_trace=trace, repo_path=local_repo)
     assert error["severity"] == "medium"  # the original's default
     assert len(error["message"]) == 4000 and error["message"].endswith("...")
-    assert len(error["trace"].encode()) <= 64 * 1024 and error["trace"].endswith("ValueError: the real cause\n")
+    assert len(error["trace"].encode()) <= 64 * 1024 and error["trace"].endswith(
+        "ValueError: the real cause\n"
+    )
 
 
 def test_summary_metrics_forms(local_repo: Path) -> None:
-    free = write_daily_summary("alpha", 1, completed="x", next_tasks="y", metrics="went well overall",
-                               repo_path=local_repo)
+    free = write_daily_summary(
+        "alpha", 1, completed="x", next_tasks="y", metrics="went well overall", repo_path=local_repo
+    )
     assert free["metrics"] == {"notes": "went well overall"}
-    again = write_daily_summary("alpha", 1, completed="x2", next_tasks="y", metrics={"tests": 42},
-                                repo_path=local_repo)
+    again = write_daily_summary(
+        "alpha", 1, completed="x2", next_tasks="y", metrics={"tests": 42}, repo_path=local_repo
+    )
     assert again["metrics"] == {"tests": "42"} and again["completed"] == "x2"
     none = write_daily_summary("beta", None, repo_path=local_repo)
     assert none["metrics"] == {} and none["day_number"] is None

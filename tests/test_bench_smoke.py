@@ -31,8 +31,12 @@ def _number(value: object) -> bool:
 
 def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    res = subprocess.run([sys.executable, str(BENCH), "--quick", "--json", str(out)],
-                         capture_output=True, text=True, timeout=170)
+    res = subprocess.run(
+        [sys.executable, str(BENCH), "--quick", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=170,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     figures = json.loads(out.read_text())
     assert json.loads(res.stdout) == figures

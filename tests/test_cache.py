@@ -12,8 +12,13 @@ from .conftest import World, git, run
 
 
 def _cache_files(repo: Path) -> list[Path]:
-    return sorted((Path(git(repo, "rev-parse", "--path-format=absolute", "--git-common-dir"))
-                   / "gitcoord-state" / "cache").glob("*.json"))
+    return sorted(
+        (
+            Path(git(repo, "rev-parse", "--path-format=absolute", "--git-common-dir"))
+            / "gitcoord-state"
+            / "cache"
+        ).glob("*.json")
+    )
 
 
 def test_reads_follow_every_write(world: World) -> None:
@@ -21,7 +26,9 @@ def test_reads_follow_every_write(world: World) -> None:
     for i in range(3):
         assert run(a, "claim", f"c{i}.py", agent="alpha").code == 0
         # b's cache was filled on its previous read; the new tree id makes it re-read.
-        assert sorted(c["resource"] for c in run(b, "claims", "--json").json()) == [f"c{j}.py" for j in range(i + 1)]
+        assert sorted(c["resource"] for c in run(b, "claims", "--json").json()) == [
+            f"c{j}.py" for j in range(i + 1)
+        ]
     assert _cache_files(b)
     assert run(a, "release", "c1.py", agent="alpha").code == 0
     assert sorted(c["resource"] for c in run(b, "claims", "--json").json()) == ["c0.py", "c2.py"]

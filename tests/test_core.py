@@ -25,12 +25,16 @@ def test_init_is_idempotent_and_pushes(world: World) -> None:
 
 def test_claim_conflict_names_holder_and_next_step(world: World) -> None:
     a, b = world.clones[0], world.clones[1]
-    ok = run(a, "claim", "modules/power/battery.md", "--minutes", "30", "-m", "writing the module", agent="alpha")
+    ok = run(
+        a, "claim", "modules/power/battery.md", "--minutes", "30", "-m", "writing the module", agent="alpha"
+    )
     assert ok.code == 0, ok.err
     refused = run(b, "claim", "modules/power/", agent="beta")
     assert refused.code == 3
     assert "alpha's exclusive claim C-1 on modules/power/battery.md" in refused.err
-    assert "since 20" in refused.err and "until 20" in refused.err and 'said "writing the module"' in refused.err
+    assert (
+        "since 20" in refused.err and "until 20" in refused.err and 'said "writing the module"' in refused.err
+    )
     assert "gitcoord request-help --to alpha" in refused.err and "--wait" in refused.err
     # Nothing of beta's landed on the remote.
     with Coordinator(world.remote) as remote_view:
@@ -41,7 +45,9 @@ def test_claim_conflict_names_holder_and_next_step(world: World) -> None:
 def test_check_in_renews_and_release_deletes(world: World) -> None:
     a, b = world.clones[0], world.clones[1]
     first = run(a, "claim", "src/api.py", "--minutes", "5", "--json", agent="alpha").json()[0]
-    ci = run(b, "check-in", "--progress", "60", "-m", "Creating assessment questions", "--json", agent="alpha")
+    ci = run(
+        b, "check-in", "--progress", "60", "-m", "Creating assessment questions", "--json", agent="alpha"
+    )
     assert ci.code == 0, ci.err
     assert ci.json()["renewed"] == [first["id"]]
     listed = run(b, "claims", "--json").json()
@@ -101,7 +107,9 @@ def test_lease_expiry_grace_and_takeover(world: World) -> None:
     late = run(b, "claim", "src/x.py", agent="beta", env={"GITCOORD_CLOCK_SKEW_SECONDS": str(12 * 60)})
     assert late.code == 3 and "grace period" in late.err
     # 16 minutes later it is dead: beta takes it over with a higher token.
-    took = run(b, "claim", "src/x.py", "--json", agent="beta", env={"GITCOORD_CLOCK_SKEW_SECONDS": str(16 * 60)})
+    took = run(
+        b, "claim", "src/x.py", "--json", agent="beta", env={"GITCOORD_CLOCK_SKEW_SECONDS": str(16 * 60)}
+    )
     assert took.code == 0, took.err
     new = took.json()[0]
     assert new["token"] > old["token"] and new["agent"] == "beta"
@@ -122,14 +130,17 @@ def test_claims_all_shows_dead(world: World) -> None:
     assert [(c["resource"], c["state"]) for c in dead] == [("old.py", "dead")]
 
 
-@pytest.mark.parametrize(("resource", "reason"), [
-    ("/etc/passwd", "absolute"),
-    ("src/../secret", ".."),
-    ("src/\x07bell", "control"),
-    ("", "empty"),
-    ("a\\b", "backslash"),
-    ("x" * 1100, "1024"),
-])
+@pytest.mark.parametrize(
+    ("resource", "reason"),
+    [
+        ("/etc/passwd", "absolute"),
+        ("src/../secret", ".."),
+        ("src/\x07bell", "control"),
+        ("", "empty"),
+        ("a\\b", "backslash"),
+        ("x" * 1100, "1024"),
+    ],
+)
 def test_bad_resources_exit_2(local_repo: Path, resource: str, reason: str) -> None:
     res = run(local_repo, "claim", resource, agent="alpha")
     assert res.code == 2
@@ -173,8 +184,16 @@ def test_unreachable_remote_exit_4_fast(world: World) -> None:
 def test_start_records_session_and_identity(world: World) -> None:
     a = world.clones[0]
     ctx = run(a, "start", "--role", "writes modules", "--json", agent="alpha").json()
-    for key in ("agent", "session_id", "messages", "active_claims", "help_requests", "my_tasks",
-                "decisions", "errors"):
+    for key in (
+        "agent",
+        "session_id",
+        "messages",
+        "active_claims",
+        "help_requests",
+        "my_tasks",
+        "decisions",
+        "errors",
+    ):
         assert key in ctx
     assert ctx["agent"] == "alpha" and ctx["session_id"].startswith("alpha-")
     # The identity is remembered for this worktree: no flag or env needed now.
@@ -255,7 +274,8 @@ def test_a_new_session_is_told_of_claims_taken_while_it_was_away(world: World) -
     restarted = run(a, "start", "--json", agent="alpha", env=later)
     assert restarted.code == 0
     assert restarted.json()["lost_claims"] == [
-        {"id": "C-2", "resource": "src/q.py", "now_held_by": f"beta ({taken['id']})"}]
+        {"id": "C-2", "resource": "src/q.py", "now_held_by": f"beta ({taken['id']})"}
+    ]
     text = run(a, "start", agent="alpha", env=later)  # told once: the second start has nothing to say
     assert "taken from you" not in text.out
     assert run(a, "check-in", "--json", agent="alpha", env=later).json()["lost"] == []

@@ -70,32 +70,124 @@ def _seed(repo: Path) -> None:
 
 def _records(txn: Txn) -> None:
     now = txn.now
-    txn.put(Agent(name="gamma", role="docs", last_check_in=now - timedelta(hours=3),
-                  next_check_in=now - timedelta(hours=2), resource="", message="went quiet"))
-    txn.put(Claim(id=txn.new_id("C"), agent="gamma", resource="old/lingering.txt", token=1,
-                  created_at=now - timedelta(hours=5), last_check_in=now - timedelta(hours=3),
-                  expires_at=now - timedelta(hours=2)))
-    txn.put(HelpRequest(id=txn.new_id("H"), from_agent="beta", to="alpha", priority="urgent",
-                        resource="src/api.py", message="need src/api.py for the schema", created_at=now))
-    txn.put(HelpRequest(id=txn.new_id("H"), from_agent="gamma", to="any", priority="low",
-                        message="review my wording", created_at=now, status="resolved", resolved_by="alpha",
-                        resolution_note="looks fine"))
-    txn.put(ErrorRecord(id=txn.new_id("E"), agent="alpha", type="code_error", severity="critical",
-                        message="test suite crashed", trace="Traceback: boom\n  line 3", created_at=now))
-    txn.put(ErrorRecord(id=txn.new_id("E"), agent="beta", type="timeout", severity="low",
-                        message="slow fetch " + EVIL, created_at=now))
-    txn.put(Decision(id=txn.new_id("D"), agent="alpha", category="architecture", impact="high",
-                     title="Use SQLite for the cache", rationale="one file, no server",
-                     alternatives=["Redis", "in-memory"], created_at=now))
-    txn.put(Decision(id=txn.new_id("D"), agent="beta", category="process", impact="low",
-                     title="Squash merges", rationale="clean history", created_at=now, status="approved",
-                     reviewed_by="human:lead@example.com", review_note="ok"))
-    txn.put(Task(id=txn.new_id("T"), title="Write the API docs", resources=["docs/api.md"], assignee="gamma",
-                 priority="high", created_by="alpha", created_at=now, status="blocked",
-                 block_reason="waiting for the schema"))
+    txn.put(
+        Agent(
+            name="gamma",
+            role="docs",
+            last_check_in=now - timedelta(hours=3),
+            next_check_in=now - timedelta(hours=2),
+            resource="",
+            message="went quiet",
+        )
+    )
+    txn.put(
+        Claim(
+            id=txn.new_id("C"),
+            agent="gamma",
+            resource="old/lingering.txt",
+            token=1,
+            created_at=now - timedelta(hours=5),
+            last_check_in=now - timedelta(hours=3),
+            expires_at=now - timedelta(hours=2),
+        )
+    )
+    txn.put(
+        HelpRequest(
+            id=txn.new_id("H"),
+            from_agent="beta",
+            to="alpha",
+            priority="urgent",
+            resource="src/api.py",
+            message="need src/api.py for the schema",
+            created_at=now,
+        )
+    )
+    txn.put(
+        HelpRequest(
+            id=txn.new_id("H"),
+            from_agent="gamma",
+            to="any",
+            priority="low",
+            message="review my wording",
+            created_at=now,
+            status="resolved",
+            resolved_by="alpha",
+            resolution_note="looks fine",
+        )
+    )
+    txn.put(
+        ErrorRecord(
+            id=txn.new_id("E"),
+            agent="alpha",
+            type="code_error",
+            severity="critical",
+            message="test suite crashed",
+            trace="Traceback: boom\n  line 3",
+            created_at=now,
+        )
+    )
+    txn.put(
+        ErrorRecord(
+            id=txn.new_id("E"),
+            agent="beta",
+            type="timeout",
+            severity="low",
+            message="slow fetch " + EVIL,
+            created_at=now,
+        )
+    )
+    txn.put(
+        Decision(
+            id=txn.new_id("D"),
+            agent="alpha",
+            category="architecture",
+            impact="high",
+            title="Use SQLite for the cache",
+            rationale="one file, no server",
+            alternatives=["Redis", "in-memory"],
+            created_at=now,
+        )
+    )
+    txn.put(
+        Decision(
+            id=txn.new_id("D"),
+            agent="beta",
+            category="process",
+            impact="low",
+            title="Squash merges",
+            rationale="clean history",
+            created_at=now,
+            status="approved",
+            reviewed_by="human:lead@example.com",
+            review_note="ok",
+        )
+    )
+    txn.put(
+        Task(
+            id=txn.new_id("T"),
+            title="Write the API docs",
+            resources=["docs/api.md"],
+            assignee="gamma",
+            priority="high",
+            created_by="alpha",
+            created_at=now,
+            status="blocked",
+            block_reason="waiting for the schema",
+        )
+    )
     txn.put(Summary(agent="alpha", day=date(2026, 1, 1), completed="old day", next="x", created_at=now))
-    txn.put(Summary(agent="alpha", day=date(2026, 1, 2), day_number=2, completed="endpoint merged",
-                    next="pagination", blockers="none", metrics={"tests": 42}, created_at=now))
+    txn.put(
+        Summary(
+            agent="alpha",
+            day=date(2026, 1, 2),
+            day_number=2,
+            completed="endpoint merged",
+            next="pagination",
+            blockers="none",
+            metrics={"tests": 42},
+            created_at=now,
+        )
+    )
     txn.action, txn.what = "seed", "dashboard fixtures"
 
 
@@ -112,14 +204,44 @@ def test_dashboard_shows_every_view(busy_repo: Path, tmp_path: Path) -> None:
     assert res.json()["path"] == str(out) and res.json()["bytes"] == out.stat().st_size
     page = parse(out.read_text(encoding="utf-8"))
     text = page.all_text
-    for expected in ("Agents", "Claims per agent, last 24 hours", "Live claims", "Help requests", "Errors",
-                     "Decisions", "Tasks", "Latest summaries",
-                     "alpha", "beta", "gamma", "backend", "src/api.py", "db:migrations", "tests written",
-                     "1 stale agent: missed the check-in.", "Priority urgent", "need src/api.py for the schema",
-                     "Priority low", "looks fine", "Severity critical", "test suite crashed", "Traceback: boom",
-                     "Severity low", "Proposed", "Use SQLite for the cache", "Redis; in-memory", "Approved",
-                     "human:lead@example.com: ok", "Blocked", "Write the API docs", "waiting for the schema",
-                     "endpoint merged", "pagination", "tests: 42", "alpha · 2026-01-02 (day 2)"):
+    for expected in (
+        "Agents",
+        "Claims per agent, last 24 hours",
+        "Live claims",
+        "Help requests",
+        "Errors",
+        "Decisions",
+        "Tasks",
+        "Latest summaries",
+        "alpha",
+        "beta",
+        "gamma",
+        "backend",
+        "src/api.py",
+        "db:migrations",
+        "tests written",
+        "1 stale agent: missed the check-in.",
+        "Priority urgent",
+        "need src/api.py for the schema",
+        "Priority low",
+        "looks fine",
+        "Severity critical",
+        "test suite crashed",
+        "Traceback: boom",
+        "Severity low",
+        "Proposed",
+        "Use SQLite for the cache",
+        "Redis; in-memory",
+        "Approved",
+        "human:lead@example.com: ok",
+        "Blocked",
+        "Write the API docs",
+        "waiting for the schema",
+        "endpoint merged",
+        "pagination",
+        "tests: 42",
+        "alpha · 2026-01-02 (day 2)",
+    ):
         assert expected in text, expected
     # Only the newest summary of an agent is shown.
     assert "old day" not in text
@@ -139,7 +261,9 @@ def test_dashboard_escapes_text_and_loads_nothing(busy_repo: Path) -> None:
     page = parse(html_text)
     # The hostile message is shown as text, never as markup.
     assert EVIL in page.all_text
-    assert not [t for t, _ in page.tags if t in {"script", "img", "link", "iframe", "object", "embed", "base"}]
+    assert not [
+        t for t, _ in page.tags if t in {"script", "img", "link", "iframe", "object", "embed", "base"}
+    ]
     for tag, attrs in page.tags:
         for name, value in attrs.items():
             assert not name.startswith("on"), (tag, name)
@@ -215,9 +339,19 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     assert CHROMIUM
-    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-           "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-           f"--user-data-dir={tmp_path / 'chromium-profile'}", *args]
+    cmd = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        *args,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
@@ -226,8 +360,8 @@ def _png_colours(data: bytes, rows: int) -> int:
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     pos, idat, header = 8, b"", b""
     while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        chunk = data[pos + 8:pos + 8 + length]
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        chunk = data[pos + 8 : pos + 8 + length]
         header = chunk if kind == b"IHDR" else header
         idat += chunk if kind == b"IDAT" else b""
         pos += 12 + length
@@ -239,9 +373,9 @@ def _png_colours(data: bytes, rows: int) -> int:
     prev = bytearray(stride)
     colours: set[bytes] = set()
     for y in range(min(rows, height)):
-        line = raw[y * (stride + 1):(y + 1) * (stride + 1)]
+        line = raw[y * (stride + 1) : (y + 1) * (stride + 1)]
         row = _unfilter(line[0], bytearray(line[1:]), prev, bpp)
-        colours.update(bytes(row[i:i + 3]) for i in range(0, stride, bpp * 7))
+        colours.update(bytes(row[i : i + 3]) for i in range(0, stride, bpp * 7))
         prev = row
     return len(colours)
 
@@ -272,7 +406,10 @@ def test_dashboard_renders_in_headless_chromium(busy_repo: Path, tmp_path: Path)
     dom = _chromium(tmp_path, "--dump-dom", out.as_uri())
     assert dom.returncode == 0, dom.stderr[-2000:]
     rendered = parse(dom.stdout)
-    assert "Use SQLite for the cache" in rendered.all_text and "need src/api.py for the schema" in rendered.all_text
+    assert (
+        "Use SQLite for the cache" in rendered.all_text
+        and "need src/api.py for the schema" in rendered.all_text
+    )
     # The hostile text stayed text in the live DOM too: no script ran, no element was injected.
     assert not [t for t, _ in rendered.tags if t in {"script", "img"}] and EVIL in rendered.all_text
     shot = tmp_path / "shot.png"

@@ -34,10 +34,12 @@ def test_demo_keeps_its_world_when_asked(tmp_path: Path) -> None:
         snap = remote.snapshot()
         helps = snap.records(HelpRequest)
         assert [(h.from_agent, h.to, h.status, h.resolved_by) for h in helps] == [
-            ("alpha", "gamma", "resolved", "gamma")]
+            ("alpha", "gamma", "resolved", "gamma")
+        ]
         decisions = snap.records(Decision)
         assert [(d.agent, d.status, d.reviewed_by) for d in decisions] == [
-            ("beta", "implemented", "human:liz@demo.invalid")]
+            ("beta", "implemented", "human:liz@demo.invalid")
+        ]
         errors = snap.records(ErrorRecord)
         assert len(errors) == 2 and all(e.status == "resolved" for e in errors)
         summaries: list[Summary] = remote.summaries()
@@ -49,8 +51,14 @@ def test_demo_keeps_its_world_when_asked(tmp_path: Path) -> None:
 def test_demo_leaves_nothing_behind(tmp_path: Path) -> None:
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    res = subprocess.run([*GITCOORD, "demo"], cwd=tmp_path, capture_output=True, text=True, timeout=600,
-                         env=dict(os.environ, TMPDIR=str(scratch)))
+    res = subprocess.run(
+        [*GITCOORD, "demo"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ, TMPDIR=str(scratch)),
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     assert "done in" in res.stdout
     assert list(scratch.iterdir()) == []

@@ -22,8 +22,9 @@ def _findings(res: Any) -> dict[str, dict[str, str]]:
 
 
 def _git_env(cwd: Path, *args: str, env: dict[str, str], data: bytes | None = None) -> str:
-    res = subprocess.run(["git", *args], cwd=cwd, input=data, capture_output=True, env={**os.environ, **env},
-                         check=True)
+    res = subprocess.run(
+        ["git", *args], cwd=cwd, input=data, capture_output=True, env={**os.environ, **env}, check=True
+    )
     return res.stdout.decode().strip()
 
 
@@ -57,8 +58,18 @@ def test_healthy_setup_exits_zero(hooked: Path) -> None:
     signing = found.pop("signing")  # no allowed signers here: signing is recommended, not required
     assert signing["level"] == "warning" and "allowed_signers" in signing["fix"]
     assert {f["level"] for f in found.values()} == {"ok"}
-    assert set(found) == {"config", "config-edits", "case", "identity", "remote", "coord-branch", "hooks",
-                          "editor-guard", "records", "clock"}
+    assert set(found) == {
+        "config",
+        "config-edits",
+        "case",
+        "identity",
+        "remote",
+        "coord-branch",
+        "hooks",
+        "editor-guard",
+        "records",
+        "clock",
+    }
 
 
 def test_finds_missing_hook_and_malformed_record(world: World, hooked: Path) -> None:
@@ -184,8 +195,14 @@ def test_remote_asking_for_a_password_never_prompts_on_the_terminal(hooked: Path
         git(hooked, "remote", "set-url", "origin", f"http://127.0.0.1:{server.server_port}/remote.git")
         command = shlex.join([sys.executable, "-m", "gitcoord", "-C", str(hooked), "doctor"])
         # Under a terminal, as a person runs it: git would ask for a user name there and wait.
-        res = subprocess.run(["script", "-qec", command, "/dev/null"], capture_output=True, text=True,
-                             stdin=subprocess.DEVNULL, timeout=60, env={**os.environ, "GITCOORD_AGENT": "alpha"})
+        res = subprocess.run(
+            ["script", "-qec", command, "/dev/null"],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=60,
+            env={**os.environ, "GITCOORD_AGENT": "alpha"},
+        )
     finally:
         server.shutdown()
     assert "Username for" not in res.stdout

@@ -15,7 +15,9 @@ from gitcoord import Coordinator
 from gitcoord.errors import Refused
 from tests.conftest import World, git, run
 
-pytestmark = pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="needs ssh-keygen (openssh-client)")
+pytestmark = pytest.mark.skipif(
+    shutil.which("ssh-keygen") is None, reason="needs ssh-keygen (openssh-client)"
+)
 
 LEAD = "lead@example.com"
 
@@ -37,7 +39,8 @@ def commit_signers(clone: Path, *entries: tuple[str, Path], reviewers: str = "")
     (clone / ".coord").mkdir(exist_ok=True)
     (clone / ".coord" / "allowed_signers").write_text("\n".join(lines) + "\n")
     (clone / ".coord" / "config.toml").write_text(
-        f'[review]\nallowed_signers = ".coord/allowed_signers"\nreviewers = [{reviewers}]\n')
+        f'[review]\nallowed_signers = ".coord/allowed_signers"\nreviewers = [{reviewers}]\n'
+    )
     git(clone, "add", ".coord")
     git(clone, "commit", "-q", "-m", "reviewers' keys")
 
@@ -60,8 +63,19 @@ def team(world: World, tmp_path: Path) -> tuple[World, Path, Path]:
 
 
 def propose(clone: Path, agent: str = "beta", title: str = "Use JWT") -> str:
-    res = run(clone, "log-decision", "--category", "api", "--impact", "high", "--rationale", "r", title,
-              "--json", agent=agent)
+    res = run(
+        clone,
+        "log-decision",
+        "--category",
+        "api",
+        "--impact",
+        "high",
+        "--rationale",
+        "r",
+        title,
+        "--json",
+        agent=agent,
+    )
     assert res.code == 0, res.err
     return str(res.json()["id"])
 
@@ -95,7 +109,9 @@ def test_the_leads_signed_approval_is_verified_and_can_be_implemented(team: tupl
     assert f"signed by {LEAD}" in run(a, "log").out
 
 
-def test_without_a_signing_key_the_act_is_refused_before_anything_is_written(team: tuple[World, Path, Path]) -> None:
+def test_without_a_signing_key_the_act_is_refused_before_anything_is_written(
+    team: tuple[World, Path, Path],
+) -> None:
     world, _, _ = team
     a, b, _ = world.clones
     did = propose(a)
@@ -143,12 +159,17 @@ def _hand_edit_coord(clone: Path, path: str, edit: dict[str, str]) -> None:
     git(clone, "checkout", "-q", "main")
 
 
-def test_a_hand_pushed_flip_reads_as_unverified_whatever_its_fields_say(team: tuple[World, Path, Path]) -> None:
+def test_a_hand_pushed_flip_reads_as_unverified_whatever_its_fields_say(
+    team: tuple[World, Path, Path],
+) -> None:
     world, _, _ = team
     a, b, _ = world.clones
     did = propose(a)
-    _hand_edit_coord(b, f".coord/decisions/{did}.toml",
-                     {"status": "approved", "reviewed_by": f"human:{LEAD}", "reviewed_at": "2026-01-01T00:00:00Z"})
+    _hand_edit_coord(
+        b,
+        f".coord/decisions/{did}.toml",
+        {"status": "approved", "reviewed_by": f"human:{LEAD}", "reviewed_at": "2026-01-01T00:00:00Z"},
+    )
     assert proof(a, did) == ("approved", False, None)
     refused = run(a, "decisions", "implement", did, agent="beta")
     assert refused.code == 3 and "is unsigned" in refused.err
@@ -187,7 +208,9 @@ def test_the_python_api_never_takes_a_reviewer_from_the_caller(team: tuple[World
     assert proof(a, did) == ("proposed", None, None)
 
 
-def test_a_signed_forced_release_is_reported_to_the_holder_with_the_signer(team: tuple[World, Path, Path]) -> None:
+def test_a_signed_forced_release_is_reported_to_the_holder_with_the_signer(
+    team: tuple[World, Path, Path],
+) -> None:
     world, _, evil = team
     a, b, c = world.clones
     assert run(a, "start", agent="alpha").code == 0
@@ -220,11 +243,18 @@ def test_speaking_for_another_agent_is_refused_and_its_bookkeeping_survives(worl
     claim_id = run(a, "claim", "src/api.py", "--json", agent="alpha").json()[0]["id"]
     assert run(b, "start", agent="beta").code == 0  # b is beta's worktree now
     task = run(a, "task", "add", "Write it", "--json", agent="alpha").json()["id"]
-    for args in (("release", claim_id), ("release", "--all"), ("check-in",), ("task", "done", task),
-                 ("task", "block", task, "--reason", "r")):
+    for args in (
+        ("release", claim_id),
+        ("release", "--all"),
+        ("check-in",),
+        ("task", "done", task),
+        ("task", "block", task, "--reason", "r"),
+    ):
         refused = run(b, "--agent", "alpha", *args)
         assert refused.code == 3, (args, refused.out)
-        assert "this worktree belongs to beta" in refused.err and "as alpha from here is refused" in refused.err
+        assert (
+            "this worktree belongs to beta" in refused.err and "as alpha from here is refused" in refused.err
+        )
     assert [c["id"] for c in run(a, "claims", "--json").json()] == [claim_id]
     # A person takes it; a start in alpha's name from beta's worktree tells, but does not use up, the news.
     assert run(world.clones[2], "release", "--force", "--reason", "stuck", claim_id).code == 0
@@ -283,11 +313,16 @@ def test_verify_reports_unsigned_human_acts_in_the_coord_range(team: tuple[World
     assert run(b, "decisions", "approve", bad).code == 0
     found = run(a, "verify", f"{start}..origin/coord")
     assert found.code == 3
-    assert "decision-approve by human:human@example.com is signed by a key not in the allowed signers" in found.out
+    assert (
+        "decision-approve by human:human@example.com is signed by a key not in the allowed signers"
+        in found.out
+    )
     assert "verify found 1 human act(s) no allowed signer signed" in found.err
 
 
-def test_doctor_recommends_signing_until_it_is_set_up(team: tuple[World, Path, Path], local_repo: Path) -> None:
+def test_doctor_recommends_signing_until_it_is_set_up(
+    team: tuple[World, Path, Path], local_repo: Path
+) -> None:
     world, _, _ = team
     plain = {f["check"]: f for f in run(local_repo, "doctor", "--json").json()["findings"]}["signing"]
     assert plain["level"] == "warning" and "allowed_signers" in plain["fix"]
@@ -326,7 +361,9 @@ def test_the_dashboard_shows_verified_and_unverified_reviews(team: tuple[World, 
     assert f"verified: {LEAD}</span>" in html and "UNVERIFIED</span>" in html
 
 
-def test_the_notion_bridge_signs_pulled_back_reviews_with_its_own_key(local_repo: Path, tmp_path: Path) -> None:
+def test_the_notion_bridge_signs_pulled_back_reviews_with_its_own_key(
+    local_repo: Path, tmp_path: Path
+) -> None:
     from gitcoord.records import Decision
     from tests.fake_notion import FakeNotion
     from tests.test_dashboard import _seed
@@ -347,8 +384,11 @@ def test_the_notion_bridge_signs_pulled_back_reviews_with_its_own_key(local_repo
         person = fake.add_user("Lead Person")
 
         def approve_in_notion(did: str) -> None:
-            fake.human_edit(str(page_of(fake, sources["decisions"], did)["id"]), person,
-                            {"Status": {"select": {"name": "approved"}}})
+            fake.human_edit(
+                str(page_of(fake, sources["decisions"], did)["id"]),
+                person,
+                {"Status": {"select": {"name": "approved"}}},
+            )
 
         # The CI job without its key: refused before writing, reported by the sync.
         approve_in_notion(first)
@@ -391,18 +431,23 @@ def _run_bridge_key_step(repo: Path, key: Path, runner_temp: Path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("gpg") is None, reason="needs gpg")
-def test_gpg_signatures_are_verified_when_present(local_repo: Path, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gpg_signatures_are_verified_when_present(
+    local_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     r = local_repo
     home = tmp_path / "gnupg"
     home.mkdir(mode=0o700)
     monkeypatch.setenv("GNUPGHOME", str(home))
 
     def gpg_key(uid: str) -> str:
-        subprocess.run(["gpg", "--batch", "--passphrase", "", "--quick-gen-key", uid, "ed25519", "sign", "never"],
-                       check=True, capture_output=True)
-        out = subprocess.run(["gpg", "--list-secret-keys", "--with-colons", uid], check=True, capture_output=True,
-                             text=True).stdout
+        subprocess.run(
+            ["gpg", "--batch", "--passphrase", "", "--quick-gen-key", uid, "ed25519", "sign", "never"],
+            check=True,
+            capture_output=True,
+        )
+        out = subprocess.run(
+            ["gpg", "--list-secret-keys", "--with-colons", uid], check=True, capture_output=True, text=True
+        ).stdout
         return next(line.split(":")[9] for line in out.splitlines() if line.startswith("fpr:"))
 
     try:
@@ -423,7 +468,8 @@ def test_gpg_signatures_are_verified_when_present(local_repo: Path, tmp_path: Pa
 
 
 def test_the_pre_receive_fence_refuses_unsigned_human_acts_on_the_coord_branch(
-        team: tuple[World, Path, Path]) -> None:
+    team: tuple[World, Path, Path],
+) -> None:
     world, _, evil = team
     a, b, c = world.clones
     installed = run(world.remote, "hooks", "install", "--server")
@@ -442,12 +488,17 @@ def test_the_pre_receive_fence_refuses_unsigned_human_acts_on_the_coord_branch(
     git(b, "commit", "-q", "-am", "approve it")
     pushed = subprocess.run(["git", "push", "origin", "hand:coord"], cwd=b, capture_output=True, text=True)
     assert pushed.returncode != 0
-    assert "hand-made change to decisions or claims by a commit no gitcoord write made is unsigned" in pushed.stderr
+    assert (
+        "hand-made change to decisions or claims by a commit no gitcoord write made is unsigned"
+        in pushed.stderr
+    )
     assert proof(a, bad) == ("proposed", None, None)
     assert proof(a, good) == ("approved", True, LEAD)
 
 
-def test_a_forced_release_without_a_key_or_with_a_broken_one_writes_nothing(team: tuple[World, Path, Path]) -> None:
+def test_a_forced_release_without_a_key_or_with_a_broken_one_writes_nothing(
+    team: tuple[World, Path, Path],
+) -> None:
     world, _, _ = team
     a, b, _ = world.clones
     assert run(a, "claim", "src/api.py", agent="alpha").code == 0
@@ -457,7 +508,9 @@ def test_a_forced_release_without_a_key_or_with_a_broken_one_writes_nothing(team
     use_key(b, world.root / "no-such-key")
     broken = run(b, "release", "--force", "--reason", "stuck", "src/api.py")
     assert broken.code == 3
-    assert broken.err.startswith("gitcoord: git could not sign the commit of this human act; nothing was written")
+    assert broken.err.startswith(
+        "gitcoord: git could not sign the commit of this human act; nothing was written"
+    )
     assert "Traceback" not in broken.err
     assert coord_tip(world) == before
     assert [c["resource"] for c in run(a, "claims", "--json").json()] == ["src/api.py"]
@@ -470,5 +523,7 @@ def test_a_bad_allowed_signers_setting_is_bad_input(local_repo: Path) -> None:
     git(r, "commit", "-q", "-m", "bad")
     res = run(r, "decisions", "list")
     assert res.code == 2
-    assert res.err.splitlines()[0] == ("gitcoord: review.allowed_signers in .coord/config.toml must be a path "
-                                       "inside the repository, not '../../etc/keys'.")
+    assert res.err.splitlines()[0] == (
+        "gitcoord: review.allowed_signers in .coord/config.toml must be a path "
+        "inside the repository, not '../../etc/keys'."
+    )

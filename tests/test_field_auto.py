@@ -23,14 +23,21 @@ from .test_guard import claude_call
 from .test_hooks import commit, stage
 
 
-def guard(cwd: Path, call: dict[str, Any], agent: str | None, env: dict[str, str] | None = None
-          ) -> subprocess.CompletedProcess[str]:
+def guard(
+    cwd: Path, call: dict[str, Any], agent: str | None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     full = dict(os.environ, **(env or {}))
     full.pop(AGENT_ENV, None)
     if agent:
         full[AGENT_ENV] = agent
-    return subprocess.run([sys.executable, "-m", "gitcoord", "guard", "--format", "claude"], input=json.dumps(call),
-                          cwd=cwd, capture_output=True, text=True, env=full)
+    return subprocess.run(
+        [sys.executable, "-m", "gitcoord", "guard", "--format", "claude"],
+        input=json.dumps(call),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=full,
+    )
 
 
 def denial(res: subprocess.CompletedProcess[str]) -> str:
@@ -92,9 +99,12 @@ def test_first_edit_claims_and_the_other_agent_is_denied(team: tuple[Path, Path]
     # beta's first edit, from its worktree, claims for beta on the ref both share
     assert allowed(guard(beta, claude_call(beta, "Write", str(beta / "src/b.py")), "beta"))
     assert [(c["agent"], c["resource"], c["auto"]) for c in claims_json(alpha)] == [
-        ("alpha", "src/api.py", True), ("beta", "src/b.py", True)]
-    assert "beta's exclusive claim" in denial(guard(alpha, claude_call(alpha, "Edit", str(alpha / "src/b.py")),
-                                                    "alpha"))
+        ("alpha", "src/api.py", True),
+        ("beta", "src/b.py", True),
+    ]
+    assert "beta's exclusive claim" in denial(
+        guard(alpha, claude_call(alpha, "Edit", str(alpha / "src/b.py")), "alpha")
+    )
 
 
 def test_a_path_already_held_costs_no_write(team: tuple[Path, Path]) -> None:
@@ -117,12 +127,24 @@ def test_renews_only_when_less_than_half_the_lease_is_left(team: tuple[Path, Pat
     [first] = claims_json(alpha)
     count = coord_commits(alpha)
     # 14 minutes on: 16 of 30 left, more than half: no write.
-    assert allowed(guard(alpha, claude_call(alpha, "Edit", str(alpha / "src/a.py")), "alpha",
-                         env={CLOCK_SKEW_ENV: str(14 * 60)}))
+    assert allowed(
+        guard(
+            alpha,
+            claude_call(alpha, "Edit", str(alpha / "src/a.py")),
+            "alpha",
+            env={CLOCK_SKEW_ENV: str(14 * 60)},
+        )
+    )
     assert coord_commits(alpha) == count
     # 20 minutes on: 10 left, less than half: one renewal, same claim and token.
-    assert allowed(guard(alpha, claude_call(alpha, "Edit", str(alpha / "src/a.py")), "alpha",
-                         env={CLOCK_SKEW_ENV: str(20 * 60)}))
+    assert allowed(
+        guard(
+            alpha,
+            claude_call(alpha, "Edit", str(alpha / "src/a.py")),
+            "alpha",
+            env={CLOCK_SKEW_ENV: str(20 * 60)},
+        )
+    )
     assert coord_commits(alpha) == count + 1
     assert git(alpha, "log", "-1", "--format=%s", "refs/heads/coord").startswith("alpha: auto-claim")
     [renewed] = claims_json(alpha)
@@ -254,7 +276,9 @@ def test_a_commit_with_a_path_held_by_another_is_refused_and_claims_nothing(team
     count = coord_commits(alpha)
     refused = commit(alpha, "-m", "both", agent="alpha")
     assert refused.returncode == 1
-    assert "commit refused for alpha" in refused.stderr and "src/b.py: beta's exclusive claim" in refused.stderr
+    assert (
+        "commit refused for alpha" in refused.stderr and "src/b.py: beta's exclusive claim" in refused.stderr
+    )
     assert coord_commits(alpha) == count
     assert [c["resource"] for c in claims_json(alpha)] == ["src/b.py"]
 
@@ -348,8 +372,14 @@ print(json.dumps({"code": code, "out": out, "heavy": [m for m in %r if m in sys.
 def probe_guard(cwd: Path, call: dict[str, Any], agent: str) -> dict[str, Any]:
     """The guard run in a fresh interpreter, and which heavy modules it imported."""
     env = dict(os.environ, **{AGENT_ENV: agent})
-    res = subprocess.run([sys.executable, "-c", _PROBE % (HEAVY,)], input=json.dumps(call), cwd=cwd,
-                         capture_output=True, text=True, env=env)
+    res = subprocess.run(
+        [sys.executable, "-c", _PROBE % (HEAVY,)],
+        input=json.dumps(call),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert res.returncode == 0, res.stderr
     return dict(json.loads(res.stdout))
 
@@ -384,8 +414,12 @@ def test_claiming_an_auto_claim_explicitly_makes_it_an_ordinary_claim(team: tupl
     res = run(alpha, "claim", "src/a.py", "-m", "keeping it", agent="alpha")
     assert res.code == 0, res.err
     [mine] = claims_json(alpha)
-    assert (mine["id"], mine["token"], mine["auto"], mine["message"]) == (auto["id"], auto["token"], False,
-                                                                          "keeping it")
+    assert (mine["id"], mine["token"], mine["auto"], mine["message"]) == (
+        auto["id"],
+        auto["token"],
+        False,
+        "keeping it",
+    )
 
 
 def test_commit_all_claims_through_git_s_temporary_index(team: tuple[Path, Path]) -> None:
@@ -415,15 +449,31 @@ def test_a_path_no_claim_can_name_is_denied_with_the_reason(team: tuple[Path, Pa
 
 def test_a_codex_patch_claims_every_path_it_touches_in_one_write(team: tuple[Path, Path]) -> None:
     alpha, beta = team
-    patch = ("*** Begin Patch\n*** Add File: src/new.py\n+x\n*** Update File: src/old.py\n"
-             "*** Move to: src/moved.py\n*** End Patch\n")
-    call = {"session_id": "s", "turn_id": "t", "cwd": str(alpha), "hook_event_name": "PreToolUse", "model": "m",
-            "permission_mode": "default", "tool_name": "apply_patch", "tool_use_id": "c1",
-            "tool_input": {"command": patch}}
+    patch = (
+        "*** Begin Patch\n*** Add File: src/new.py\n+x\n*** Update File: src/old.py\n"
+        "*** Move to: src/moved.py\n*** End Patch\n"
+    )
+    call = {
+        "session_id": "s",
+        "turn_id": "t",
+        "cwd": str(alpha),
+        "hook_event_name": "PreToolUse",
+        "model": "m",
+        "permission_mode": "default",
+        "tool_name": "apply_patch",
+        "tool_use_id": "c1",
+        "tool_input": {"command": patch},
+    }
     count = coord_commits(alpha)
     env = dict(os.environ, **{AGENT_ENV: "alpha"})
-    res = subprocess.run([sys.executable, "-m", "gitcoord", "guard", "--format", "codex"], input=json.dumps(call),
-                         cwd=alpha, capture_output=True, text=True, env=env)
+    res = subprocess.run(
+        [sys.executable, "-m", "gitcoord", "guard", "--format", "codex"],
+        input=json.dumps(call),
+        cwd=alpha,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert allowed(res), res.stdout + res.stderr
     assert coord_commits(alpha) == count + 1
     assert sorted(c["resource"] for c in claims_json(alpha)) == ["src/moved.py", "src/new.py", "src/old.py"]
@@ -431,8 +481,14 @@ def test_a_codex_patch_claims_every_path_it_touches_in_one_write(team: tuple[Pat
     call["cwd"] = str(beta)
     call["tool_input"] = {"command": patch.replace("src/new.py", "src/free.py")}
     env[AGENT_ENV] = "beta"
-    res = subprocess.run([sys.executable, "-m", "gitcoord", "guard", "--format", "codex"], input=json.dumps(call),
-                         cwd=beta, capture_output=True, text=True, env=env)
+    res = subprocess.run(
+        [sys.executable, "-m", "gitcoord", "guard", "--format", "codex"],
+        input=json.dumps(call),
+        cwd=beta,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert "src/old.py is claimed: alpha's exclusive claim" in denial(res)
     assert coord_commits(alpha) == count + 1
 

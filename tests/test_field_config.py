@@ -82,8 +82,12 @@ def test_sparse_checkout_runs_on_the_committed_config(tmp_path: Path) -> None:
 
     again = run(sparse, "init", "--json")
     assert again.code == 0, again.err
-    assert again.json() | {"remote": None} == {"created": False, "branch": "team-coord", "remote": None,
-                                               "config_written": False}
+    assert again.json() | {"remote": None} == {
+        "created": False,
+        "branch": "team-coord",
+        "remote": None,
+        "config_written": False,
+    }
     assert not (sparse / ".coord").exists()
     assert _remote_heads(remote) == {"main", "team-coord"}
     assert git(sparse, "status", "--porcelain") == ""
@@ -170,8 +174,19 @@ def test_doctor_says_an_uncommitted_reviewers_edit_does_not_apply(tmp_path: Path
 
 
 def _proposed(repo: Path) -> str:
-    res = run(repo, "log-decision", "--category", "architecture", "--impact", "low", "--rationale", "why",
-              "use sqlite", "--json", agent="alpha")
+    res = run(
+        repo,
+        "log-decision",
+        "--category",
+        "architecture",
+        "--impact",
+        "low",
+        "--rationale",
+        "why",
+        "use sqlite",
+        "--json",
+        agent="alpha",
+    )
     assert res.code == 0, res.err
     return str(res.json()["id"])
 
@@ -184,8 +199,10 @@ def test_reviewers_come_from_head_only(tmp_path: Path) -> None:
     path.write_text(TEAM_CONFIG.replace('"boss@example.com"', '"boss@example.com", "human@example.com"'))
     refused = run(full, "decisions", "approve", decision)
     assert refused.code == 3, refused.out + refused.err
-    assert "human:human@example.com may not review decisions here; the reviewers are boss@example.com" \
+    assert (
+        "human:human@example.com may not review decisions here; the reviewers are boss@example.com"
         in refused.err
+    )
     path.write_text(TEAM_CONFIG.replace("[review]\nreviewers", "[review]\nnobody_listed"))
     assert run(full, "decisions", "approve", decision).code == 2  # the typo is still refused
     path.unlink()
@@ -200,7 +217,7 @@ def test_reviewers_come_from_head_only(tmp_path: Path) -> None:
 
 
 def _case_team(tmp_path: Path, ignorecase: bool) -> Path:
-    config = f'[claims]\nignorecase = {"true" if ignorecase else "false"}\n'
+    config = f"[claims]\nignorecase = {'true' if ignorecase else 'false'}\n"
     _, full = _team(tmp_path, config)
     assert git(full, "config", "core.ignorecase", check=False) in ("", "false")  # a Linux clone
     install(full)
@@ -211,9 +228,14 @@ def _case_team(tmp_path: Path, ignorecase: bool) -> Path:
 
 def _guard(repo: Path, path: str) -> str:
     env = dict(os.environ, GITCOORD_AGENT="beta")
-    res = subprocess.run([sys.executable, "-m", "gitcoord", "guard", "--format", "claude"],
-                         input=json.dumps(claude_call(repo, "Write", str(repo / path))),
-                         cwd=repo, capture_output=True, text=True, env=env)
+    res = subprocess.run(
+        [sys.executable, "-m", "gitcoord", "guard", "--format", "claude"],
+        input=json.dumps(claude_call(repo, "Write", str(repo / path))),
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert res.returncode == 0, res.stderr
     return json.loads(res.stdout)["hookSpecificOutput"]["permissionDecision"] if res.stdout else "allow"
 
@@ -271,7 +293,9 @@ def test_an_invalid_ignorecase_is_refused_in_claim_and_hooks(tmp_path: Path) -> 
     stage(full, "src/x.py")
     hooked = commit(full, "-m", "x", agent="beta")
     assert hooked.returncode == 1
-    assert "claims.ignorecase: 'yes' is not true or false" in hooked.stderr and "Traceback" not in hooked.stderr
+    assert (
+        "claims.ignorecase: 'yes' is not true or false" in hooked.stderr and "Traceback" not in hooked.stderr
+    )
 
 
 def test_notion_setup_in_a_sparse_checkout_keeps_the_team_config(tmp_path: Path) -> None:
@@ -305,12 +329,19 @@ def _git_processes(repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
 
 
 def test_the_hooks_pay_a_git_process_for_the_config_only_without_a_work_tree_file(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     remote, full = _team(tmp_path)
     sparse = _sparse_clone(tmp_path, remote)
-    assert _git_processes(full, tmp_path, monkeypatch, "full") == ["rev-parse --path-format=absolute", "config -z"]
+    assert _git_processes(full, tmp_path, monkeypatch, "full") == [
+        "rev-parse --path-format=absolute",
+        "config -z",
+    ]
     assert _git_processes(sparse, tmp_path, monkeypatch, "sparse") == [
-        "rev-parse --path-format=absolute", "cat-file --batch", "config -z"]
+        "rev-parse --path-format=absolute",
+        "cat-file --batch",
+        "config -z",
+    ]
     from gitcoord import Coordinator
 
     with Coordinator(full, agent="beta") as coord:
@@ -328,7 +359,12 @@ def test_the_server_fence_reads_the_team_config_from_the_bare_repository(tmp_pat
     assert run(full, "claim", "Src/API.py", agent="alpha").code == 0
     stage(full, "src/api.py")
     assert commit(full, "--no-verify", "-m", "sneaky", agent="beta").returncode == 0
-    pushed = subprocess.run(["git", "push", "-q", "--no-verify", "origin", "HEAD:main"], cwd=full,
-                            capture_output=True, text=True, env=dict(os.environ, GITCOORD_AGENT="beta"))
+    pushed = subprocess.run(
+        ["git", "push", "-q", "--no-verify", "origin", "HEAD:main"],
+        cwd=full,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, GITCOORD_AGENT="beta"),
+    )
     assert pushed.returncode != 0 and "push to refs/heads/main refused" in pushed.stderr
     assert "src/api.py" in pushed.stderr and "Src/API.py" in pushed.stderr

@@ -15,8 +15,10 @@ import pytest
 
 from .conftest import git, make_repo, run
 
-NOT_INSTALLED = ("gitcoord: not installed for this clone; install it and run `gitcoord start` here "
-                 "(see README, Team setup)")
+NOT_INSTALLED = (
+    "gitcoord: not installed for this clone; install it and run `gitcoord start` here "
+    "(see README, Team setup)"
+)
 # A PATH with git and a shell but no gitcoord: the editor of a teammate whose venv is not active.
 BARE_PATH = "/usr/bin:/bin"
 
@@ -33,22 +35,42 @@ def _guard_commands(settings: Path) -> list[str]:
 
 def claude_payload(repo: Path, tool: str, path: Path) -> dict[str, Any]:
     """A PreToolUse call as Claude Code writes it on the hook's stdin."""
-    return {"session_id": "0b6f6c1e-4bd0-4d5b-9f0e-5d2f5c3c9a11", "transcript_path": "/tmp/session.jsonl",
-            "cwd": str(repo), "permission_mode": "default", "hook_event_name": "PreToolUse", "tool_name": tool,
-            "tool_input": {"file_path": str(path), "old_string": "a", "new_string": "b"},
-            "tool_use_id": "toolu_01ABC"}
+    return {
+        "session_id": "0b6f6c1e-4bd0-4d5b-9f0e-5d2f5c3c9a11",
+        "transcript_path": "/tmp/session.jsonl",
+        "cwd": str(repo),
+        "permission_mode": "default",
+        "hook_event_name": "PreToolUse",
+        "tool_name": tool,
+        "tool_input": {"file_path": str(path), "old_string": "a", "new_string": "b"},
+        "tool_use_id": "toolu_01ABC",
+    }
 
 
-def run_hook_command(command: str, repo: Path, payload: dict[str, Any], *, path: str = BARE_PATH,
-                     agent: str = "beta", cwd: Path | None = None, project_dir: bool = True,
-                     ) -> subprocess.CompletedProcess[str]:
+def run_hook_command(
+    command: str,
+    repo: Path,
+    payload: dict[str, Any],
+    *,
+    path: str = BARE_PATH,
+    agent: str = "beta",
+    cwd: Path | None = None,
+    project_dir: bool = True,
+) -> subprocess.CompletedProcess[str]:
     """Run a settings file's command the way the editor does: through the shell, JSON on stdin."""
     env = {k: v for k, v in os.environ.items() if k not in ("CLAUDE_PROJECT_DIR", "VIRTUAL_ENV")}
     env.update(PATH=path, GITCOORD_AGENT=agent)
     if project_dir:
         env["CLAUDE_PROJECT_DIR"] = str(repo)
-    return subprocess.run(["sh", "-c", command], cwd=cwd or repo, env=env, input=json.dumps(payload),
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        ["sh", "-c", command],
+        cwd=cwd or repo,
+        env=env,
+        input=json.dumps(payload),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture
@@ -65,7 +87,7 @@ def integrated(local_repo: Path) -> Path:
 def test_committed_command_has_no_machine_path_and_uses_the_launcher(integrated: Path) -> None:
     commands = _guard_commands(integrated / ".claude" / "settings.json")
     assert len(commands) == 1
-    assert ".coord/gitcoord\" guard --format claude" in commands[0]
+    assert '.coord/gitcoord" guard --format claude' in commands[0]
     assert sys.prefix not in commands[0] and str(integrated) not in commands[0]
     launcher = integrated / ".coord" / "gitcoord"
     assert launcher.read_text().startswith("#!/bin/sh\n# gitcoord-launcher-v1")
@@ -86,8 +108,13 @@ def test_launcher_answers_a_real_claude_call_without_gitcoord_on_path(integrated
     assert (free.returncode, free.stdout, free.stderr) == (0, "", "")
     # From a subdirectory, and with CLAUDE_PROJECT_DIR unset (a known Claude Code bug): still answers.
     (repo / "src").mkdir(exist_ok=True)
-    nested = run_hook_command(command, repo, claude_payload(repo, "Edit", repo / "src/api/x.py"),
-                              cwd=repo / "src", project_dir=False)
+    nested = run_hook_command(
+        command,
+        repo,
+        claude_payload(repo, "Edit", repo / "src/api/x.py"),
+        cwd=repo / "src",
+        project_dir=False,
+    )
     assert json.loads(nested.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"
 
 
@@ -108,8 +135,12 @@ def test_a_recorded_interpreter_that_is_gone_falls_back_to_path(integrated: Path
     gone = run_hook_command(command, repo, claude_payload(repo, "Edit", repo / "src/api/a.py"))
     assert (gone.returncode, gone.stderr.strip()) == (2, NOT_INSTALLED)
     # gitcoord on PATH (this venv's console script): the launcher takes its interpreter from the shebang.
-    on_path = run_hook_command(command, repo, claude_payload(repo, "Edit", repo / "src/api/a.py"),
-                               path=f"{Path(sys.executable).parent}:{BARE_PATH}")
+    on_path = run_hook_command(
+        command,
+        repo,
+        claude_payload(repo, "Edit", repo / "src/api/a.py"),
+        path=f"{Path(sys.executable).parent}:{BARE_PATH}",
+    )
     assert json.loads(on_path.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"
 
 
@@ -119,11 +150,12 @@ def test_a_gitcoord_on_path_that_is_not_a_python_script_still_runs(integrated: P
     wrapper_dir = tmp_path / "wrapper-bin"
     wrapper_dir.mkdir()
     wrapper = wrapper_dir / "gitcoord"
-    wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} -m gitcoord \"$@\"\n")
+    wrapper.write_text(f'#!/bin/sh\nexec {sys.executable} -m gitcoord "$@"\n')
     wrapper.chmod(0o755)
     command = _guard_commands(repo / ".claude" / "settings.json")[0]
-    res = run_hook_command(command, repo, claude_payload(repo, "Edit", repo / "src/api/a.py"),
-                           path=f"{wrapper_dir}:{BARE_PATH}")
+    res = run_hook_command(
+        command, repo, claude_payload(repo, "Edit", repo / "src/api/a.py"), path=f"{wrapper_dir}:{BARE_PATH}"
+    )
     assert json.loads(res.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"
 
 
@@ -134,10 +166,19 @@ def test_codex_command_finds_the_repo_top_from_its_cwd(local_repo: Path) -> None
     command = _guard_commands(repo / ".codex" / "hooks.json")[0]
     assert "git rev-parse --show-toplevel" in command and "guard --format codex" in command
     (repo / "docs").mkdir()
-    call = {"session_id": "s", "turn_id": "t", "cwd": str(repo / "docs"), "hook_event_name": "PreToolUse",
-            "model": "gpt-5", "permission_mode": "default", "tool_name": "apply_patch", "tool_use_id": "c1",
-            "tool_input": {"command": "*** Begin Patch\n*** Update File: ../src/api/h.py\n@@\n-a\n+b\n"
-                                      "*** End Patch\n"}}
+    call = {
+        "session_id": "s",
+        "turn_id": "t",
+        "cwd": str(repo / "docs"),
+        "hook_event_name": "PreToolUse",
+        "model": "gpt-5",
+        "permission_mode": "default",
+        "tool_name": "apply_patch",
+        "tool_use_id": "c1",
+        "tool_input": {
+            "command": "*** Begin Patch\n*** Update File: ../src/api/h.py\n@@\n-a\n+b\n*** End Patch\n"
+        },
+    }
     res = run_hook_command(command, repo, call, cwd=repo / "docs", project_dir=False)
     assert json.loads(res.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"
     _record(repo).unlink()
@@ -151,28 +192,42 @@ def test_launcher_hook_entry_runs_the_git_hook_through_a_real_commit(integrated:
     hooks = repo / ".githooks"
     hooks.mkdir()
     script = hooks / "pre-commit"
-    script.write_text('#!/bin/sh\nexec "$(git rev-parse --show-toplevel)/.coord/gitcoord" '
-                      'hook pre-commit "$0" - "$@"\n')
+    script.write_text(
+        '#!/bin/sh\nexec "$(git rev-parse --show-toplevel)/.coord/gitcoord" hook pre-commit "$0" - "$@"\n'
+    )
     script.chmod(0o755)
     git(repo, "config", "core.hooksPath", ".githooks")
     (repo / "src" / "api").mkdir(parents=True)
     (repo / "src" / "api" / "h.py").write_text("x\n")
     git(repo, "add", "src/api/h.py")
     env = dict(os.environ, PATH=BARE_PATH, GITCOORD_AGENT="beta")
-    refused = subprocess.run(["git", "commit", "-q", "-m", "touch a claimed file"], cwd=repo, env=env,
-                             capture_output=True, text=True, timeout=120)
+    refused = subprocess.run(
+        ["git", "commit", "-q", "-m", "touch a claimed file"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert refused.returncode != 0 and "src/api/h.py" in refused.stderr and "alpha" in refused.stderr
     git(repo, "reset", "-q")
     (repo / "free.txt").write_text("y\n")
     git(repo, "add", "free.txt")
-    ok = subprocess.run(["git", "commit", "-q", "-m", "free"], cwd=repo, env=env, capture_output=True, text=True,
-                        timeout=120)
+    ok = subprocess.run(
+        ["git", "commit", "-q", "-m", "free"], cwd=repo, env=env, capture_output=True, text=True, timeout=120
+    )
     assert ok.returncode == 0, ok.stderr
     _record(repo).unlink()
     (repo / "free.txt").write_text("z\n")
     git(repo, "add", "free.txt")
-    closed = subprocess.run(["git", "commit", "-q", "-m", "no gitcoord"], cwd=repo, env=env, capture_output=True,
-                            text=True, timeout=120)
+    closed = subprocess.run(
+        ["git", "commit", "-q", "-m", "no gitcoord"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert closed.returncode != 0 and NOT_INSTALLED in closed.stderr  # git reports any refusal as 1
 
 
@@ -183,8 +238,11 @@ def test_integrate_upgrades_old_bare_commands_and_keeps_other_hooks(local_repo: 
         settings = repo / rel
         settings.parent.mkdir()
         old = {"type": "command", "command": f"gitcoord guard --format {editor}", "timeout": 10}
-        settings.write_text(json.dumps({"model": "x", "hooks": {"PreToolUse": [
-            {"matcher": "Edit|Write", "hooks": [lint, old]}]}}))
+        settings.write_text(
+            json.dumps(
+                {"model": "x", "hooks": {"PreToolUse": [{"matcher": "Edit|Write", "hooks": [lint, old]}]}}
+            )
+        )
         res = run(repo, "integrate", editor)
         assert res.code == 0, res.err
         data = json.loads(settings.read_text())
@@ -192,7 +250,7 @@ def test_integrate_upgrades_old_bare_commands_and_keeps_other_hooks(local_repo: 
         commands = _guard_commands(settings)
         assert commands.count("npx eslint --stdin") == 1
         ours = [c for c in commands if "guard --format" in c]
-        assert len(ours) == 1 and ".coord/gitcoord\" guard --format " + editor in ours[0]
+        assert len(ours) == 1 and '.coord/gitcoord" guard --format ' + editor in ours[0]
         again = settings.read_text()
         assert run(repo, "integrate", editor).code == 0
         assert settings.read_text() == again
@@ -259,8 +317,20 @@ def test_doctor_probe_ok_then_failing(integrated: Path) -> None:
 def test_doctor_flags_an_old_bare_command_it_cannot_run(local_repo: Path) -> None:
     settings = local_repo / ".claude" / "settings.json"
     settings.parent.mkdir()
-    settings.write_text(json.dumps({"hooks": {"PreToolUse": [{"matcher": "Edit", "hooks": [
-        {"type": "command", "command": "gitcoord guard --format claude"}]}]}}))
+    settings.write_text(
+        json.dumps(
+            {
+                "hooks": {
+                    "PreToolUse": [
+                        {
+                            "matcher": "Edit",
+                            "hooks": [{"type": "command", "command": "gitcoord guard --format claude"}],
+                        }
+                    ]
+                }
+            }
+        )
+    )
     res = run(local_repo, "doctor", "--json", env={"PATH": BARE_PATH})
     found = _guard_findings(res)
     assert [f["level"] for f in found] == ["problem"]
@@ -283,9 +353,12 @@ def _assert_refused(res: Any, link: str, target: Path) -> None:
     assert "Traceback" not in res.err
 
 
-@pytest.mark.parametrize("target,name", [("claude", "CLAUDE.md"), ("codex", "AGENTS.md"), ("agents-md", "AGENTS.md")])
-def test_integrate_refuses_an_instructions_file_linking_out(local_repo: Path, outside: Path, target: str,
-                                                            name: str) -> None:
+@pytest.mark.parametrize(
+    "target,name", [("claude", "CLAUDE.md"), ("codex", "AGENTS.md"), ("agents-md", "AGENTS.md")]
+)
+def test_integrate_refuses_an_instructions_file_linking_out(
+    local_repo: Path, outside: Path, target: str, name: str
+) -> None:
     victim = outside / "x.md"
     victim.write_text("precious\n")
     (local_repo / name).symlink_to(victim)
@@ -299,7 +372,9 @@ def test_integrate_refuses_an_instructions_file_linking_out(local_repo: Path, ou
 
 
 @pytest.mark.parametrize("editor,rel", [("claude", ".claude/settings.json"), ("codex", ".codex/hooks.json")])
-def test_integrate_refuses_editor_settings_linking_out(local_repo: Path, outside: Path, editor: str, rel: str) -> None:
+def test_integrate_refuses_editor_settings_linking_out(
+    local_repo: Path, outside: Path, editor: str, rel: str
+) -> None:
     victim = outside / "settings.json"
     victim.write_text("{}\n")
     (local_repo / rel).parent.mkdir()
@@ -324,7 +399,9 @@ def test_a_link_that_stays_inside_the_repository_is_written_through(local_repo: 
     (local_repo / "AGENTS.md").write_text("# agents\n")
     (local_repo / "CLAUDE.md").symlink_to("AGENTS.md")
     assert run(local_repo, "integrate", "claude").code == 0
-    assert (local_repo / "CLAUDE.md").is_symlink() and "gitcoord start" in (local_repo / "AGENTS.md").read_text()
+    assert (local_repo / "CLAUDE.md").is_symlink() and "gitcoord start" in (
+        local_repo / "AGENTS.md"
+    ).read_text()
 
 
 def test_a_link_into_the_git_directory_is_refused(local_repo: Path) -> None:
@@ -349,7 +426,8 @@ def test_ci_github_refuses_a_workflow_dir_linking_out(local_repo: Path, outside:
 
 
 def test_dashboard_default_path_linking_out_is_refused_explicit_outside_path_is_written(
-        local_repo: Path, outside: Path) -> None:
+    local_repo: Path, outside: Path
+) -> None:
     victim = outside / "page.html"
     victim.write_text("keep\n")
     (local_repo / "gitcoord-dashboard.html").symlink_to(victim)

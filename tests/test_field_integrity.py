@@ -28,21 +28,34 @@ def _missing_objects(repo: Path, rev: str) -> set[str]:
     return {line[1:] for line in out.splitlines() if line.startswith("?")}
 
 
-def _commit(repo: Path, path: str, *, agent: str | None, no_verify: bool = False) -> subprocess.CompletedProcess[str]:
+def _commit(
+    repo: Path, path: str, *, agent: str | None, no_verify: bool = False
+) -> subprocess.CompletedProcess[str]:
     (repo / path).parent.mkdir(parents=True, exist_ok=True)
     (repo / path).write_text(f"edit of {path}\n")
     git(repo, "add", path)
     env = {k: v for k, v in os.environ.items() if k != "GITCOORD_AGENT"}
     if agent:
         env["GITCOORD_AGENT"] = agent
-    return subprocess.run(["git", "commit", "-q", "-m", f"edit {path}", *(["--no-verify"] if no_verify else [])],
-                          cwd=repo, capture_output=True, text=True, env=env)
+    return subprocess.run(
+        ["git", "commit", "-q", "-m", f"edit {path}", *(["--no-verify"] if no_verify else [])],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
 
 
 def _guard(repo: Path, path: str, agent: str) -> subprocess.CompletedProcess[str]:
     call = {"tool_name": "Edit", "cwd": str(repo), "tool_input": {"file_path": str(repo / path)}}
-    return subprocess.run([*GITCOORD, "guard", "--format", "claude"], cwd=repo, input=json.dumps(call),
-                          capture_output=True, text=True, env=dict(os.environ, GITCOORD_AGENT=agent))
+    return subprocess.run(
+        [*GITCOORD, "guard", "--format", "claude"],
+        cwd=repo,
+        input=json.dumps(call),
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, GITCOORD_AGENT=agent),
+    )
 
 
 def _cached_nulls(repo: Path) -> list[str]:
@@ -83,7 +96,9 @@ def partial(tmp_path: Path) -> tuple[Path, Path, Path, str]:
     return remote, a, b, blob
 
 
-def test_partial_clone_unreadable_claim_fails_closed_everywhere(partial: tuple[Path, Path, Path, str]) -> None:
+def test_partial_clone_unreadable_claim_fails_closed_everywhere(
+    partial: tuple[Path, Path, Path, str],
+) -> None:
     remote, _, b, blob = partial
     base = git(b, "rev-parse", "HEAD")
 
@@ -153,7 +168,9 @@ def test_cache_entry_of_a_failed_read_is_read_again(partial: tuple[Path, Path, P
     assert refused.returncode != 0 and "alpha" in refused.stderr, refused.stderr
 
 
-def test_verify_refuses_to_judge_a_token_whose_claim_it_cannot_read(partial: tuple[Path, Path, Path, str]) -> None:
+def test_verify_refuses_to_judge_a_token_whose_claim_it_cannot_read(
+    partial: tuple[Path, Path, Path, str],
+) -> None:
     """A commit made under a claim since released: verify reads that claim from the history.
     If it cannot, it says so (exit 4) instead of calling the commit a violation or clean."""
     remote, a, b, _ = partial
@@ -175,7 +192,9 @@ def test_verify_refuses_to_judge_a_token_whose_claim_it_cannot_read(partial: tup
     assert verified.code == 0 and "clean" in verified.out, verified
 
 
-def test_a_fetch_brings_every_coord_record_into_a_partial_clone(partial: tuple[Path, Path, Path, str]) -> None:
+def test_a_fetch_brings_every_coord_record_into_a_partial_clone(
+    partial: tuple[Path, Path, Path, str],
+) -> None:
     """Records fetched with the branch are readable later, with the remote gone."""
     remote, _, b, _ = partial
     (remote.parent / "remote.away").rename(remote)
@@ -197,10 +216,12 @@ _IMPOSSIBLE = {
     ".coord/claims/C-90.toml": (
         f'id = "C-90"\nagent = "zed"\nresource = "{_LONG}"\nmode = "exclusive"\ntoken = 90\n'
         'created_at = "2020-01-01T00:00:00Z"\nlast_check_in = "2020-01-01T00:00:00Z"\n'
-        'expires_at = "2999-01-01T00:00:00Z"\n'),
+        'expires_at = "2999-01-01T00:00:00Z"\n'
+    ),
     ".coord/tasks/T-91.toml": (
         'id = "T-91"\ntitle = "planted"\nresources = ["../../etc/passwd"]\nstatus = "todo"\n'
-        'created_by = "zed"\ncreated_at = "2020-01-01T00:00:00Z"\n'),
+        'created_by = "zed"\ncreated_at = "2020-01-01T00:00:00Z"\n'
+    ),
 }
 
 
@@ -229,7 +250,10 @@ def test_records_with_impossible_values_are_skipped_and_reported(local_repo: Pat
     problems = [f for f in doctor.json()["findings"] if f["level"] == "problem"]
     assert [f["check"] for f in problems] == ["records"], problems
     assert "2 malformed record(s)" in problems[0]["message"]
-    assert ".coord/claims/C-90.toml" in problems[0]["message"] and ".coord/tasks/T-91.toml" in problems[0]["message"]
+    assert (
+        ".coord/claims/C-90.toml" in problems[0]["message"]
+        and ".coord/tasks/T-91.toml" in problems[0]["message"]
+    )
 
 
 def test_impossible_claim_is_ignored_by_the_hooks_too(local_repo: Path) -> None:

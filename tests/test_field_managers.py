@@ -19,14 +19,22 @@ from .test_hooks import commit, stage
 
 TOOLS = Path(__file__).resolve().parent.parent / ".ci" / "tools" / "node_modules" / ".bin"
 HUSKY, LEFTHOOK = TOOLS / "husky", TOOLS / "lefthook"
-needs_husky = pytest.mark.skipif(not HUSKY.exists(), reason="husky 9 is not installed: `npm ci --prefix .ci/tools`")
-needs_lefthook = pytest.mark.skipif(not LEFTHOOK.exists(),
-                                    reason="lefthook 2 is not installed: `npm ci --prefix .ci/tools`")
+needs_husky = pytest.mark.skipif(
+    not HUSKY.exists(), reason="husky 9 is not installed: `npm ci --prefix .ci/tools`"
+)
+needs_lefthook = pytest.mark.skipif(
+    not LEFTHOOK.exists(), reason="lefthook 2 is not installed: `npm ci --prefix .ci/tools`"
+)
 
 
 def tool(repo: Path, *argv: str | Path) -> None:
-    res = subprocess.run([str(a) for a in argv], cwd=repo, capture_output=True, text=True,
-                         env=dict(os.environ, CI="", LEFTHOOK="1"))
+    res = subprocess.run(
+        [str(a) for a in argv],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, CI="", LEFTHOOK="1"),
+    )
     assert res.returncode == 0, res.stdout + res.stderr
 
 
@@ -71,14 +79,16 @@ def team_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def husky_repo(repo: Path) -> str:
     (repo / ".husky").mkdir()
-    original = "echo team ran >> \"$TEAM_LOG\"\n"
+    original = 'echo team ran >> "$TEAM_LOG"\n'
     (repo / ".husky" / "pre-commit").write_text(original)
     tracked(repo, ".husky/pre-commit")
     return original
 
 
 @needs_husky
-def test_husky_then_gitcoord_runs_in_the_teams_scripts_and_survives_husky(local_repo: Path, team_log: Path) -> None:
+def test_husky_then_gitcoord_runs_in_the_teams_scripts_and_survives_husky(
+    local_repo: Path, team_log: Path
+) -> None:
     repo = local_repo
     original = husky_repo(repo)
     tool(repo, HUSKY)
@@ -97,7 +107,9 @@ def test_husky_then_gitcoord_runs_in_the_teams_scripts_and_survives_husky(local_
 
     assert run(repo, "hooks", "uninstall").code == 0
     assert (repo / ".husky" / "pre-commit").read_text() == original
-    assert not (repo / ".husky" / "prepare-commit-msg").exists() and not (repo / ".husky" / "pre-push").exists()
+    assert (
+        not (repo / ".husky" / "prepare-commit-msg").exists() and not (repo / ".husky" / "pre-push").exists()
+    )
     assert (repo / ".husky" / "_" / "pre-commit").read_text() == stub
 
 
@@ -113,7 +125,11 @@ def test_gitcoord_then_husky_is_reported_and_start_repairs_it(local_repo: Path, 
     started = run(repo, "start", "--json", agent="beta")
     assert started.code == 0, started.err
     hooks = started.json()["hooks"]
-    assert hooks["manager"] == "husky" and hooks["installed"] == ["pre-commit", "prepare-commit-msg", "pre-push"]
+    assert hooks["manager"] == "husky" and hooks["installed"] == [
+        "pre-commit",
+        "prepare-commit-msg",
+        "pre-push",
+    ]
     guarded(repo, team_log)
 
 
@@ -138,8 +154,9 @@ def sneaked_push_is_refused(repo: Path) -> None:
     stage(repo, "held.py")
     assert commit(repo, "--no-verify", "-m", "sneaked", agent="beta").returncode == 0
     env = dict(os.environ, GITCOORD_AGENT="beta")
-    res = subprocess.run(["git", "push", "-q", "origin", "HEAD:main"], cwd=repo, capture_output=True, text=True,
-                         env=env)
+    res = subprocess.run(
+        ["git", "push", "-q", "origin", "HEAD:main"], cwd=repo, capture_output=True, text=True, env=env
+    )
     assert res.returncode != 0 and "alpha" in res.stdout + res.stderr, res.stdout + res.stderr
 
 
@@ -157,12 +174,13 @@ def test_lefthook_pre_push_refuses_a_sneaked_commit(world: World, team_log: Path
 # -- lefthook 2 -----------------------------------------------------------------------------
 
 
-LEFTHOOK_CONFIG = "pre-commit:\n  jobs:\n    - name: team\n      run: echo team ran >> \"$TEAM_LOG\"\n"
+LEFTHOOK_CONFIG = 'pre-commit:\n  jobs:\n    - name: team\n      run: echo team ran >> "$TEAM_LOG"\n'
 
 
 @needs_lefthook
-def test_lefthook_then_gitcoord_runs_as_lefthook_jobs_and_survives_reinstall(local_repo: Path,
-                                                                             team_log: Path) -> None:
+def test_lefthook_then_gitcoord_runs_as_lefthook_jobs_and_survives_reinstall(
+    local_repo: Path, team_log: Path
+) -> None:
     repo = local_repo
     (repo / "lefthook.yml").write_text(LEFTHOOK_CONFIG)
     tracked(repo, "lefthook.yml")
@@ -203,14 +221,21 @@ def test_gitcoord_then_lefthook_install_keeps_enforcement(local_repo: Path, team
 # -- the pre-commit framework ---------------------------------------------------------------
 
 
-FRAMEWORK_CONFIG = ("repos:\n- repo: local\n  hooks:\n  - id: team\n    name: team\n"
-                    "    entry: sh -c 'echo team ran >> \"$TEAM_LOG\"'\n    language: unsupported\n"
-                    "    pass_filenames: false\n    always_run: true\n")
+FRAMEWORK_CONFIG = (
+    "repos:\n- repo: local\n  hooks:\n  - id: team\n    name: team\n"
+    "    entry: sh -c 'echo team ran >> \"$TEAM_LOG\"'\n    language: unsupported\n"
+    "    pass_filenames: false\n    always_run: true\n"
+)
 
 
 def framework(repo: Path, home: Path, *args: str) -> None:
-    res = subprocess.run([sys.executable, "-m", "pre_commit", *args], cwd=repo, capture_output=True, text=True,
-                         env=dict(os.environ, PRE_COMMIT_HOME=str(home)))
+    res = subprocess.run(
+        [sys.executable, "-m", "pre_commit", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PRE_COMMIT_HOME=str(home)),
+    )
     assert res.returncode == 0, res.stdout + res.stderr
 
 
@@ -225,19 +250,22 @@ def framework_repo(local_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_framework_first_refuses_with_the_lines_and_never_renames_its_script(
-        framework_repo: tuple[Path, Path], team_log: Path) -> None:
+    framework_repo: tuple[Path, Path], team_log: Path
+) -> None:
     repo, home = framework_repo
     framework(repo, home, "install")
     script = (repo / ".git" / "hooks" / "pre-commit").read_text()
     refused = run(repo, "hooks", "install")
     assert refused.code == 3
-    assert "the pre-commit framework owns pre-commit" in refused.err and "- id: gitcoord-claims" in refused.err
+    assert (
+        "the pre-commit framework owns pre-commit" in refused.err and "- id: gitcoord-claims" in refused.err
+    )
     assert (repo / ".git" / "hooks" / "pre-commit").read_text() == script
     assert not (repo / ".git" / "hooks" / "pre-commit.legacy").exists()
     stage(repo, "before.py")
     assert commit(repo, "-m", "the team still commits").returncode == 0  # no "migration mode" failure
 
-    lines = refused.err[refused.err.index("- repo: local"):].split("\nand run")[0]
+    lines = refused.err[refused.err.index("- repo: local") :].split("\nand run")[0]
     (repo / ".pre-commit-config.yaml").write_text(FRAMEWORK_CONFIG + lines + "\n")
     no_machine_path(repo / ".pre-commit-config.yaml")
     tracked(repo, ".pre-commit-config.yaml", ".coord/gitcoord")
@@ -252,7 +280,8 @@ def test_framework_first_refuses_with_the_lines_and_never_renames_its_script(
 
 
 def test_gitcoord_then_framework_install_runs_ours_in_migration_mode(
-        framework_repo: tuple[Path, Path], team_log: Path) -> None:
+    framework_repo: tuple[Path, Path], team_log: Path
+) -> None:
     repo, home = framework_repo
     assert run(repo, "hooks", "install").code == 0
     framework(repo, home, "install")  # ours becomes pre-commit.legacy
@@ -266,12 +295,13 @@ def test_gitcoord_then_framework_install_runs_ours_in_migration_mode(
 # -- a tracked core.hooksPath ----------------------------------------------------------------
 
 
-def test_tracked_hooks_path_gets_the_launcher_and_guards_other_worktrees(local_repo: Path, team_log: Path,
-                                                                          tmp_path: Path) -> None:
+def test_tracked_hooks_path_gets_the_launcher_and_guards_other_worktrees(
+    local_repo: Path, team_log: Path, tmp_path: Path
+) -> None:
     repo = local_repo
     git(repo, "config", "core.hooksPath", ".githooks")
     (repo / ".githooks").mkdir()
-    team = "#!/bin/sh\necho team ran >> \"$TEAM_LOG\"\n"
+    team = '#!/bin/sh\necho team ran >> "$TEAM_LOG"\n'
     (repo / ".githooks" / "pre-commit").write_text(team)
     (repo / ".githooks" / "pre-commit").chmod(0o755)
     tracked(repo, ".githooks/pre-commit")
@@ -328,9 +358,11 @@ def test_a_lefthook_config_with_its_own_extends_is_refused_with_the_line_to_add(
     (repo / "lefthook.yml").write_text(config)
     refused = run(repo, "hooks", "install")
     assert refused.code == 3
-    assert refused.err == ("gitcoord: lefthook.yml already has an `extends:` list; gitcoord does not rewrite it.\n"
-                           "hint: add `  - .coord/lefthook.yml` to that list and install again (it writes that "
-                           "file).\n")
+    assert refused.err == (
+        "gitcoord: lefthook.yml already has an `extends:` list; gitcoord does not rewrite it.\n"
+        "hint: add `  - .coord/lefthook.yml` to that list and install again (it writes that "
+        "file).\n"
+    )
     assert (repo / "lefthook.yml").read_text() == config
     assert not (repo / ".coord" / "lefthook.yml").exists() and not (repo / ".coord" / "gitcoord").exists()
     assert not (repo / ".git" / "hooks" / "pre-commit").exists()

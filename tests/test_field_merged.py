@@ -75,8 +75,18 @@ def test_an_agent_releases_only_its_own_landed_claims(local_repo: Path, tmp_path
     assert run(beta, "claim", "c.txt", "--until-merged").code == 0
     _commit(alpha, "a.txt", "a\n", "a")
     _commit(beta, "c.txt", "c\n", "c")
-    git(local_repo, "-c", "core.hooksPath=/dev/null", "merge", "-q", "--no-ff", "-m", "both", "alpha-work",
-        "beta-work")  # no post-merge: the command does the work here
+    git(
+        local_repo,
+        "-c",
+        "core.hooksPath=/dev/null",
+        "merge",
+        "-q",
+        "--no-ff",
+        "-m",
+        "both",
+        "alpha-work",
+        "beta-work",
+    )  # no post-merge: the command does the work here
 
     res = run(alpha, "release", "--merged", "--json")
     assert res.code == 0, res.err
@@ -115,7 +125,10 @@ def test_conflicts_named_before_the_merge_in_worktrees(local_repo: Path, tmp_pat
 
     report = run(local_repo, "conflicts", "--json").json()
     assert report["default"] == "main"
-    assert {b["agent"]: b["branch"] for b in report["branches"]} == {"alpha": "alpha-work", "beta": "beta-work"}
+    assert {b["agent"]: b["branch"] for b in report["branches"]} == {
+        "alpha": "alpha-work",
+        "beta": "beta-work",
+    }
     [pair] = report["pairs"]
     assert (pair["a"], pair["b"], pair["conflicts"]) == ("alpha", "beta", ["README.md"])
     assert "rebase" in pair["next"] and "request-help" in pair["next"]
@@ -124,8 +137,9 @@ def test_conflicts_named_before_the_merge_in_worktrees(local_repo: Path, tmp_pat
     assert "alpha (alpha-work) x beta (beta-work): conflict in README.md" in text
 
     started = run(alpha, "start", "--json").json()
-    assert started["conflicts"] == [{"path": "README.md", "with": "beta", "branch": "beta-work",
-                                     "next": pair["next"]}]
+    assert started["conflicts"] == [
+        {"path": "README.md", "with": "beta", "branch": "beta-work", "next": pair["next"]}
+    ]
     lines = run(beta, "start").out.splitlines()
     warning = next(i for i, line in enumerate(lines) if "README.md" in line and "alpha" in line)
     assert warning < 5, lines  # near the top
@@ -186,8 +200,13 @@ def test_inbox_wait_wakes_on_a_message(local_repo: Path, tmp_path: Path) -> None
 
     trace = tmp_path / "trace"
     env = dict(os.environ, GITCOORD_AGENT="beta", GIT_TRACE=str(trace))
-    waiter = subprocess.Popen([*GITCOORD, "-C", str(local_repo), "inbox", "--wait", "600", "--json"],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    waiter = subprocess.Popen(
+        [*GITCOORD, "-C", str(local_repo), "inbox", "--wait", "600", "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         # It has read the coord branch once (its cat-file started) and now sleeps on the ref.
         wait_for(lambda: trace.exists() and "cat-file" in trace.read_text(errors="replace"), "the first read")
@@ -297,11 +316,16 @@ def test_mcp_inbox_and_help_requests_take_wait(local_repo: Path) -> None:
     with Coordinator(local_repo, agent="alpha") as alpha:
         alpha.send("beta", "parser fixed")
         alpha.request_help("beta", "review the parser")
-    _, (inbox, helps, bad) = anyio.run(_session_run, local_repo, "beta", [
-        ("inbox", {"wait": 600, "mark_read": True}),
-        ("help_requests", {"wait": 600}),
-        ("inbox", {"wait": -1}),
-    ])
+    _, (inbox, helps, bad) = anyio.run(
+        _session_run,
+        local_repo,
+        "beta",
+        [
+            ("inbox", {"wait": 600, "mark_read": True}),
+            ("help_requests", {"wait": 600}),
+            ("inbox", {"wait": -1}),
+        ],
+    )
     assert [m["body"] for m in _data(inbox)["messages"]] == ["parser fixed"]
     assert [h["message"] for h in _data(helps)["help_requests"]] == ["review the parser"]
     assert bad.is_error and "--wait must be 0 or more seconds" in bad.content[0].text

@@ -48,7 +48,9 @@ def make_world(root: Path, fmt: str) -> tuple[Path, Path, Path]:
 
 
 def assert_fsck_clean(repo: Path) -> None:
-    res = subprocess.run(["git", "fsck", "--strict", "--no-progress"], cwd=repo, capture_output=True, text=True)
+    res = subprocess.run(
+        ["git", "fsck", "--strict", "--no-progress"], cwd=repo, capture_output=True, text=True
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     assert "bad" not in res.stdout + res.stderr and "error" not in res.stdout + res.stderr
 
@@ -149,8 +151,9 @@ def test_an_object_store_that_refuses_new_files_is_exit_4_and_nothing_is_written
 @contextmanager
 def _small_disk(where: Path, size: str) -> Iterator[Path]:
     where.mkdir()
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True, text=True
+    )
     if res.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN): {res.stderr.strip()}")
     try:
@@ -183,8 +186,9 @@ def test_a_full_disk_is_exit_4_with_the_cause_and_the_next_command_works(tmp_pat
         filler = _fill(disk)
         failed = run(repo, "claim", "src/api.py", "-m", "x" * 2000, agent="alpha")
         objects = repo / ".git" / "objects"
-        assert_failed(failed, 4, f"cannot write git objects in {objects}: No space left on device",
-                      "free disk space")
+        assert_failed(
+            failed, 4, f"cannot write git objects in {objects}: No space left on device", "free disk space"
+        )
         assert _coord_state(repo) == before
         _no_temp_objects(objects)
         filler.unlink()
@@ -245,7 +249,10 @@ def test_a_stale_tracking_ref_lock_is_named_in_remote_mode(tmp_path: Path) -> No
     failed = run(b, "claim", "src/api.py", agent="beta")
     assert_failed(failed, 4, f"refs/remotes/origin/coord.lock {STALE_LOCK}")
     assert "cannot be reached" not in failed.err
-    assert git(remote, "ls-tree", "--name-only", "refs/heads/coord", ".coord/claims/") == ".coord/claims/C-1.toml"
+    assert (
+        git(remote, "ls-tree", "--name-only", "refs/heads/coord", ".coord/claims/")
+        == ".coord/claims/C-1.toml"
+    )
     report = run(b, "doctor", "--json")
     found = [f for f in report.json()["findings"] if f["check"] == "ref-locks"]
     assert report.code == 3 and found and "refs/remotes/origin/coord.lock" in found[0]["message"]
@@ -253,12 +260,13 @@ def test_a_stale_tracking_ref_lock_is_named_in_remote_mode(tmp_path: Path) -> No
     assert run(b, "claim", "src/api.py", agent="beta").code == 0
 
 
-
 def test_a_stale_lock_on_the_remote_is_named(tmp_path: Path) -> None:
     remote, a, b = make_world(tmp_path, "sha256")
     lock = remote / "refs" / "heads" / "coord.lock"
     lock.write_text("")
     failed = run(a, "claim", "src/api.py", agent="alpha")
-    assert_failed(failed, 4, f"the remote 'origin' could not take the write: refs/heads/coord.lock {STALE_LOCK}")
+    assert_failed(
+        failed, 4, f"the remote 'origin' could not take the write: refs/heads/coord.lock {STALE_LOCK}"
+    )
     lock.unlink()
     assert run(b, "claim", "src/api.py", agent="beta").code == 0

@@ -50,8 +50,11 @@ def test_init_refuses_a_second_store_its_clone_has_not_fetched(tmp_path: Path, h
 
 
 def _git_processes(trace: Path) -> list[str]:
-    return [line.split("trace: built-in: ", 1)[1] for line in trace.read_text().splitlines()
-            if "trace: built-in: " in line]
+    return [
+        line.split("trace: built-in: ", 1)[1]
+        for line in trace.read_text().splitlines()
+        if "trace: built-in: " in line
+    ]
 
 
 def test_a_fetch_asks_git_config_nothing_it_already_read(world: World, tmp_path: Path) -> None:
@@ -76,11 +79,18 @@ def test_hooks_name_the_unreadable_coord_tree_of_a_tree0_clone(tmp_path: Path) -
     (b / "src").mkdir()
     (b / "src" / "api.py").write_text("beta's edit\n")
     git(b, "add", "src/api.py")
-    refused = subprocess.run(["git", "commit", "-q", "-m", "edit"], cwd=b, capture_output=True, text=True,
-                             env=dict(os.environ, GITCOORD_AGENT="beta"))
+    refused = subprocess.run(
+        ["git", "commit", "-q", "-m", "edit"],
+        cwd=b,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, GITCOORD_AGENT="beta"),
+    )
     assert refused.returncode != 0
     said = refused.stderr
-    assert "commit refused: the claims cannot be checked: cannot read the coord records: .coord/claims" in said
+    assert (
+        "commit refused: the claims cannot be checked: cannot read the coord records: .coord/claims" in said
+    )
     assert "(object refs/" not in said, said
     assert "refs/remotes/origin/coord:.coord/claims" in said, said
 
@@ -90,16 +100,21 @@ def test_hooks_name_the_unreadable_coord_tree_of_a_tree0_clone(tmp_path: Path) -
 TOOLS = Path(__file__).resolve().parent.parent / ".ci" / "tools" / "node_modules" / ".bin"
 
 
-@pytest.mark.skipif(not (TOOLS / "husky").exists(), reason="husky 9 is not installed: `npm ci --prefix .ci/tools`")
-@pytest.mark.parametrize("original", ["#!/bin/sh", "#!/bin/sh\necho team ran >> \"$TEAM_LOG\""])
-def test_husky_script_without_a_final_newline_is_guarded_and_restored_exactly(local_repo: Path, original: str,
-                                                                                tmp_path: Path) -> None:
+@pytest.mark.skipif(
+    not (TOOLS / "husky").exists(), reason="husky 9 is not installed: `npm ci --prefix .ci/tools`"
+)
+@pytest.mark.parametrize("original", ["#!/bin/sh", '#!/bin/sh\necho team ran >> "$TEAM_LOG"'])
+def test_husky_script_without_a_final_newline_is_guarded_and_restored_exactly(
+    local_repo: Path, original: str, tmp_path: Path
+) -> None:
     repo = local_repo
     (repo / ".husky").mkdir()
     (repo / ".husky" / "pre-commit").write_text(original)
     git(repo, "add", ".husky/pre-commit")
     git(repo, "commit", "-q", "--no-verify", "-m", "team hook")
-    done = subprocess.run([str(TOOLS / "husky")], cwd=repo, capture_output=True, text=True, env=dict(os.environ, CI=""))
+    done = subprocess.run(
+        [str(TOOLS / "husky")], cwd=repo, capture_output=True, text=True, env=dict(os.environ, CI="")
+    )
     assert done.returncode == 0, done.stderr
     assert run(repo, "hooks", "install").code == 0
     script = (repo / ".husky" / "pre-commit").read_text()
@@ -107,8 +122,13 @@ def test_husky_script_without_a_final_newline_is_guarded_and_restored_exactly(lo
     assert run(repo, "claim", "held.py", agent="alpha").code == 0
     (repo / "held.py").write_text("beta's edit\n")
     git(repo, "add", "held.py")
-    refused = subprocess.run(["git", "commit", "-q", "-m", "edit"], cwd=repo, capture_output=True, text=True,
-                             env=dict(os.environ, GITCOORD_AGENT="beta", TEAM_LOG=str(tmp_path / "log")))
+    refused = subprocess.run(
+        ["git", "commit", "-q", "-m", "edit"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, GITCOORD_AGENT="beta", TEAM_LOG=str(tmp_path / "log")),
+    )
     assert refused.returncode != 0 and "alpha's exclusive claim" in refused.stderr, refused.stderr
     assert run(repo, "hooks", "uninstall").code == 0
     assert (repo / ".husky" / "pre-commit").read_text() == original
@@ -121,8 +141,13 @@ def test_lefthook_config_without_a_final_newline_is_restored_exactly(local_repo:
     (repo / "lefthook.yml").write_text(original)
     git(repo, "add", "lefthook.yml")
     git(repo, "commit", "-q", "--no-verify", "-m", "team hooks")
-    done = subprocess.run([str(TOOLS / "lefthook"), "install"], cwd=repo, capture_output=True, text=True,
-                          env=dict(os.environ, CI="", LEFTHOOK="1"))
+    done = subprocess.run(
+        [str(TOOLS / "lefthook"), "install"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, CI="", LEFTHOOK="1"),
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert run(repo, "hooks", "install").code == 0
     assert ".coord/lefthook.yml" in (repo / "lefthook.yml").read_text()

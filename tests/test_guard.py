@@ -24,17 +24,32 @@ PATCH = """*** Begin Patch
 """
 
 
-def guard(repo: Path, fmt: str, call: dict[str, Any], agent: str = "beta") -> subprocess.CompletedProcess[str]:
+def guard(
+    repo: Path, fmt: str, call: dict[str, Any], agent: str = "beta"
+) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, GITCOORD_AGENT=agent)
-    return subprocess.run([sys.executable, "-m", "gitcoord", "guard", "--format", fmt], input=json.dumps(call),
-                          cwd=repo, capture_output=True, text=True, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "gitcoord", "guard", "--format", fmt],
+        input=json.dumps(call),
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
 
 
 def claude_call(repo: Path, tool: str, path: str) -> dict[str, Any]:
     key = "notebook_path" if tool == "NotebookEdit" else "file_path"
-    return {"session_id": "s1", "transcript_path": "/tmp/t.jsonl", "cwd": str(repo), "permission_mode": "default",
-            "hook_event_name": "PreToolUse", "tool_name": tool, "tool_use_id": "toolu_1",
-            "tool_input": {key: path, "content": "x"}}
+    return {
+        "session_id": "s1",
+        "transcript_path": "/tmp/t.jsonl",
+        "cwd": str(repo),
+        "permission_mode": "default",
+        "hook_event_name": "PreToolUse",
+        "tool_name": tool,
+        "tool_use_id": "toolu_1",
+        "tool_input": {key: path, "content": "x"},
+    }
 
 
 def test_claude_denies_claimed_allows_unclaimed_and_outside(local_repo: Path, tmp_path: Path) -> None:
@@ -59,9 +74,17 @@ def test_claude_denies_claimed_allows_unclaimed_and_outside(local_repo: Path, tm
 def test_codex_apply_patch_paths_inside_the_patch(local_repo: Path) -> None:
     repo = local_repo
     assert run(repo, "claim", "src/api/", agent="alpha").code == 0
-    call = {"session_id": "s", "turn_id": "t", "cwd": str(repo), "hook_event_name": "PreToolUse", "model": "m",
-            "permission_mode": "default", "tool_name": "apply_patch", "tool_use_id": "c1",
-            "tool_input": {"command": PATCH}}
+    call = {
+        "session_id": "s",
+        "turn_id": "t",
+        "cwd": str(repo),
+        "hook_event_name": "PreToolUse",
+        "model": "m",
+        "permission_mode": "default",
+        "tool_name": "apply_patch",
+        "tool_use_id": "c1",
+        "tool_input": {"command": PATCH},
+    }
     denied = guard(repo, "codex", call)
     out = json.loads(denied.stdout)["hookSpecificOutput"]
     assert out["permissionDecision"] == "deny" and "src/api/moved.py" in out["permissionDecisionReason"]
@@ -72,17 +95,27 @@ def test_codex_apply_patch_paths_inside_the_patch(local_repo: Path) -> None:
 
 
 def test_internal_failure_warns_and_allows(local_repo: Path) -> None:
-    broken = subprocess.run([sys.executable, "-m", "gitcoord", "guard", "--format", "claude"], input="{not json",
-                            cwd=local_repo, capture_output=True, text=True)
+    broken = subprocess.run(
+        [sys.executable, "-m", "gitcoord", "guard", "--format", "claude"],
+        input="{not json",
+        cwd=local_repo,
+        capture_output=True,
+        text=True,
+    )
     assert broken.returncode == 0 and broken.stdout == "" and "warning" in broken.stderr
 
 
 def test_install_guard_keeps_settings_and_is_idempotent(tmp_path: Path) -> None:
     settings = tmp_path / ".claude" / "settings.json"
     settings.parent.mkdir()
-    existing = {"model": "opus", "permissions": {"allow": ["Bash(ls)"]},
-                "hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": "audit"}]}],
-                          "Stop": [{"hooks": [{"type": "command", "command": "notify"}]}]}}
+    existing = {
+        "model": "opus",
+        "permissions": {"allow": ["Bash(ls)"]},
+        "hooks": {
+            "PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": "audit"}]}],
+            "Stop": [{"hooks": [{"type": "command", "command": "notify"}]}],
+        },
+    }
     settings.write_text(json.dumps(existing))
     assert install_guard(tmp_path, "claude") == settings
     once = json.loads(settings.read_text())

@@ -14,8 +14,9 @@ from gitcoord.records import ErrorRecord
 from .conftest import GITCOORD, Result, World, git, run
 
 
-def commit(repo: Path, *args: str, agent: str | None = None, env: dict[str, str] | None = None
-           ) -> subprocess.CompletedProcess[str]:
+def commit(
+    repo: Path, *args: str, agent: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     full = dict(os.environ, **(env or {}))
     full.pop("GITCOORD_AGENT", None)
     if agent:
@@ -293,22 +294,34 @@ def test_trailers_by_hand_off_and_without_pre_commit(world: World) -> None:
     assert "Coord-Agent: alpha" in body and "Coord-Claim: C-1@1" in body
 
 
-
 def test_forged_override_trailers_do_not_pass_verify(local_repo: Path) -> None:
     """An override counts only as the record pre-commit wrote: by the committer, for those paths."""
     repo = local_repo
     assert run(repo, "claim", "api.py", "db.py", agent="alpha").code == 0
     install(repo)
     stage(repo, "api.py")
-    assert commit(repo, "-m", "legit", agent="beta", env={"GITCOORD_OVERRIDE": "urgent hotfix"}).returncode == 0
+    assert (
+        commit(repo, "-m", "legit", agent="beta", env={"GITCOORD_OVERRIDE": "urgent hotfix"}).returncode == 0
+    )
     assert run(repo, "verify", "HEAD~1..HEAD").code == 0
     # A look-alike conflict record written by hand is not an override.
-    assert run(repo, "log-error", "--type", "conflict", "--severity", "low",
-               "beta overrode the pre-commit hook for db.py; claims: C-1 (alpha); reason: e", agent="beta").code == 0
+    assert (
+        run(
+            repo,
+            "log-error",
+            "--type",
+            "conflict",
+            "--severity",
+            "low",
+            "beta overrode the pre-commit hook for db.py; claims: C-1 (alpha); reason: e",
+            agent="beta",
+        ).code
+        == 0
+    )
     forgeries = [
-        "e",                      # no record at all, a reason found in many messages
-        "E-2 urgent hotfix",      # a real override, but for api.py, not db.py
-        "E-4 e",                  # the hand-written look-alike
+        "e",  # no record at all, a reason found in many messages
+        "E-2 urgent hotfix",  # a real override, but for api.py, not db.py
+        "E-4 e",  # the hand-written look-alike
     ]
     for trailer in forgeries:
         stage(repo, "db.py", text=f"{trailer}\n")
@@ -365,8 +378,9 @@ def test_pre_commit_framework_entries_run_as_written(local_repo: Path) -> None:
     def framework(hook: str, *files: str, agent: str) -> subprocess.CompletedProcess[str]:
         # The framework runs `entry` (plus file names, where it passes them) in the work tree.
         argv = [*GITCOORD, *entries[hook][1:], *files]
-        return subprocess.run(argv, cwd=repo, capture_output=True, text=True,
-                              env=dict(os.environ, GITCOORD_AGENT=agent))
+        return subprocess.run(
+            argv, cwd=repo, capture_output=True, text=True, env=dict(os.environ, GITCOORD_AGENT=agent)
+        )
 
     claims = framework("gitcoord-claims", agent="beta")
     assert claims.returncode == 1 and "alpha's exclusive claim" in claims.stderr
@@ -384,20 +398,31 @@ def use_framework(repo: Path, home: Path, *hook_types: str) -> dict[str, str]:
     import yaml
 
     manifest = yaml.safe_load((Path(__file__).resolve().parent.parent / ".pre-commit-hooks.yaml").read_text())
-    local_hooks = [{**hook, "entry": f"{sys.executable} -m {hook['entry']}", "language": "unsupported"}
-                   for hook in manifest]
-    (repo / ".pre-commit-config.yaml").write_text(yaml.safe_dump({"repos": [{"repo": "local", "hooks": local_hooks}]}))
+    local_hooks = [
+        {**hook, "entry": f"{sys.executable} -m {hook['entry']}", "language": "unsupported"}
+        for hook in manifest
+    ]
+    (repo / ".pre-commit-config.yaml").write_text(
+        yaml.safe_dump({"repos": [{"repo": "local", "hooks": local_hooks}]})
+    )
     git(repo, "add", ".pre-commit-config.yaml")
     git(repo, "commit", "-q", "--no-verify", "-m", "use the pre-commit framework")
     env = {"PRE_COMMIT_HOME": str(home)}
     types = [arg for kind in hook_types for arg in ("-t", kind)]
-    installed = subprocess.run([sys.executable, "-m", "pre_commit", "install", *types], cwd=repo,
-                               capture_output=True, text=True, env={**os.environ, **env})
+    installed = subprocess.run(
+        [sys.executable, "-m", "pre_commit", "install", *types],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+    )
     assert installed.returncode == 0, installed.stderr
     return env
 
 
-def test_the_pre_commit_framework_runs_the_manifest_and_doctor_sees_it(local_repo: Path, tmp_path: Path) -> None:
+def test_the_pre_commit_framework_runs_the_manifest_and_doctor_sees_it(
+    local_repo: Path, tmp_path: Path
+) -> None:
     """The real framework, configured from .pre-commit-hooks.yaml (as a local repo: no network)."""
     repo = local_repo
     env = use_framework(repo, tmp_path / "pre-commit-home", "pre-commit", "prepare-commit-msg")
@@ -405,8 +430,15 @@ def test_the_pre_commit_framework_runs_the_manifest_and_doctor_sees_it(local_rep
     assert half.code == 3
     hooks = next(f for f in half.json()["findings"] if f["check"] == "hooks")
     assert "not pre-push" in hooks["message"] and "gitcoord-verify" in hooks["fix"]
-    assert subprocess.run([sys.executable, "-m", "pre_commit", "install", "-t", "pre-push"], cwd=repo,
-                          capture_output=True, env={**os.environ, **env}).returncode == 0
+    assert (
+        subprocess.run(
+            [sys.executable, "-m", "pre_commit", "install", "-t", "pre-push"],
+            cwd=repo,
+            capture_output=True,
+            env={**os.environ, **env},
+        ).returncode
+        == 0
+    )
     healthy = {f["check"]: f for f in run(repo, "doctor", "--json").json()["findings"]}
     assert healthy["hooks"]["level"] == "ok" and "pre-commit framework" in healthy["hooks"]["message"]
 
@@ -419,8 +451,9 @@ def test_the_pre_commit_framework_runs_the_manifest_and_doctor_sees_it(local_rep
     assert "Coord-Claim: C-1@1" in git(repo, "log", "-1", "--format=%B")
 
 
-def test_the_framework_pre_push_refuses_a_sneaked_commit_and_skips_the_coord_branch(world: World,
-                                                                                    tmp_path: Path) -> None:
+def test_the_framework_pre_push_refuses_a_sneaked_commit_and_skips_the_coord_branch(
+    world: World, tmp_path: Path
+) -> None:
     a, b = world.clones[0], world.clones[1]
     env = use_framework(b, tmp_path / "pre-commit-home", "pre-push")
     assert run(a, "claim", "src/api.py", agent="alpha").code == 0
@@ -428,11 +461,18 @@ def test_the_framework_pre_push_refuses_a_sneaked_commit_and_skips_the_coord_bra
     stage(b, "src/api.py")
     assert commit(b, "--no-verify", "-m", "beta's sneaky edit", agent="beta").returncode == 0
     full = {**os.environ, **env, "GITCOORD_AGENT": "beta"}
-    pushed = subprocess.run(["git", "push", "-q", "origin", "HEAD"], cwd=b, capture_output=True, text=True, env=full)
+    pushed = subprocess.run(
+        ["git", "push", "-q", "origin", "HEAD"], cwd=b, capture_output=True, text=True, env=full
+    )
     assert pushed.returncode != 0 and "src/api.py" in pushed.stdout + pushed.stderr
     # A branch the remote has never seen: the framework gives no range, only the branch.
-    fresh = subprocess.run(["git", "push", "-q", "origin", "HEAD:refs/heads/side"], cwd=b, capture_output=True,
-                           text=True, env=full)
+    fresh = subprocess.run(
+        ["git", "push", "-q", "origin", "HEAD:refs/heads/side"],
+        cwd=b,
+        capture_output=True,
+        text=True,
+        env=full,
+    )
     assert fresh.returncode != 0 and "src/api.py" in fresh.stdout + fresh.stderr
     # The coord branch itself goes through: its commits are records, not code. Made a violation
     # anywhere else by an (odd) claim on .coord/, a record commit pushed by hand shows it.
@@ -441,18 +481,29 @@ def test_the_framework_pre_push_refuses_a_sneaked_commit_and_skips_the_coord_bra
     index = {**full, "GIT_INDEX_FILE": str(tmp_path / "scratch-index")}
 
     def plumb(*args: str, stdin: str | None = None) -> str:
-        return subprocess.run(["git", *args], cwd=b, env=index, input=stdin, capture_output=True, text=True,
-                              check=True).stdout.strip()
+        return subprocess.run(
+            ["git", *args], cwd=b, env=index, input=stdin, capture_output=True, text=True, check=True
+        ).stdout.strip()
 
     plumb("read-tree", "refs/remotes/origin/coord")
     blob = plumb("hash-object", "-w", "--stdin", stdin="note = 1\n")
     plumb("update-index", "--add", "--cacheinfo", f"100644,{blob},.coord/extra.toml")
     record = plumb("commit-tree", plumb("write-tree"), "-p", "refs/remotes/origin/coord", "-m", "a record")
-    elsewhere = subprocess.run(["git", "push", "-q", "origin", f"{record}:refs/heads/records-copy"], cwd=b,
-                               capture_output=True, text=True, env=full)
+    elsewhere = subprocess.run(
+        ["git", "push", "-q", "origin", f"{record}:refs/heads/records-copy"],
+        cwd=b,
+        capture_output=True,
+        text=True,
+        env=full,
+    )
     assert elsewhere.returncode != 0 and ".coord/extra.toml" in elsewhere.stdout + elsewhere.stderr
-    coord = subprocess.run(["git", "push", "-q", "origin", f"{record}:refs/heads/coord"], cwd=b,
-                           capture_output=True, text=True, env=full)
+    coord = subprocess.run(
+        ["git", "push", "-q", "origin", f"{record}:refs/heads/coord"],
+        cwd=b,
+        capture_output=True,
+        text=True,
+        env=full,
+    )
     assert coord.returncode == 0, coord.stdout + coord.stderr
 
 
@@ -468,11 +519,12 @@ def test_override_on_record_without_the_hand_off(local_repo: Path) -> None:
     assert run(repo, "claim", "api.py", agent="alpha").code == 0
     stage(repo, "api.py")
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"  # the gitcoord under test
-    done = commit(repo, "-m", "hotfix", agent="beta", env={"GITCOORD_OVERRIDE": "prod  is\tdown", "PATH": path})
+    done = commit(
+        repo, "-m", "hotfix", agent="beta", env={"GITCOORD_OVERRIDE": "prod  is\tdown", "PATH": path}
+    )
     assert done.returncode == 0, done.stderr
     assert "Coord-Override: E-2 prod is down" in git(repo, "log", "-1", "--format=%B")
     assert run(repo, "verify", "HEAD~1..HEAD").code == 0
-
 
 
 def test_override_id_found_without_any_hand_off(local_repo: Path) -> None:
@@ -487,7 +539,10 @@ def test_override_id_found_without_any_hand_off(local_repo: Path) -> None:
         handoff.unlink()  # as if the next hook ran in another process tree
     message = repo / ".git" / "COMMIT_EDITMSG"
     message.write_text("hotfix\n")
-    assert subprocess.run([*hook, "prepare-commit-msg", "-", "-", str(message)], cwd=repo, env=env).returncode == 0
+    assert (
+        subprocess.run([*hook, "prepare-commit-msg", "-", "-", str(message)], cwd=repo, env=env).returncode
+        == 0
+    )
     assert "Coord-Override: E-2 prod is down" in message.read_text()
 
 

@@ -43,8 +43,9 @@ def _layer(module: str) -> int:
 
 
 def _is_type_checking(test: ast.expr) -> bool:
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or \
-        (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _targets(module: str, node: ast.Import | ast.ImportFrom) -> Iterator[str]:
@@ -144,24 +145,28 @@ def test_the_walker_sees_the_package() -> None:
 def test_no_import_cycle() -> None:
     cycles = _cycles(_eager_graph())
     assert not cycles, "modules that import each other at import time: " + "; ".join(
-        " <-> ".join(c) for c in cycles)
+        " <-> ".join(c) for c in cycles
+    )
 
 
 def test_imports_point_down() -> None:
     """The library never reaches up into the MCP server or the CLI, nor commands into `gitcoord.cli`."""
-    upward = [f"{module}:{line} imports {target}"
-              for module in MODULES for target, _, line in _imports(module)
-              if _layer(target) > _layer(module)]
+    upward = [
+        f"{module}:{line} imports {target}"
+        for module in MODULES
+        for target, _, line in _imports(module)
+        if _layer(target) > _layer(module)
+    ]
     assert not upward, "upward imports:\n" + "\n".join(upward)
 
 
 @pytest.mark.parametrize("module", [m for m in MODULES if not m.endswith("__main__")])
 def test_module_imports_alone(module: str) -> None:
     """Imported first, in a fresh interpreter, each module loads (no half-initialised partner)."""
-    done = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, f"import {module} failed:\n{done.stderr}"
-
 
 
 def _commands(command: click.Command, path: str = "gitcoord") -> Iterator[tuple[str, Callable[..., Any]]]:
@@ -178,9 +183,15 @@ def test_every_command_is_a_module_level_function() -> None:
 
     found = dict(_commands(cli))
     assert len(found) > 40
-    nested = [f"{path}: {callback.__module__}.{callback.__qualname__}"
-              for path, callback in found.items() if "<locals>" in callback.__qualname__]
+    nested = [
+        f"{path}: {callback.__module__}.{callback.__qualname__}"
+        for path, callback in found.items()
+        if "<locals>" in callback.__qualname__
+    ]
     assert not nested, "commands defined inside functions:\n" + "\n".join(nested)
-    outside = [path for path, callback in found.items()
-               if path != "gitcoord" and not callback.__module__.startswith("gitcoord.commands.")]
+    outside = [
+        path
+        for path, callback in found.items()
+        if path != "gitcoord" and not callback.__module__.startswith("gitcoord.commands.")
+    ]
     assert not outside, f"commands outside gitcoord/commands/: {outside}"

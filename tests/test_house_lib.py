@@ -71,7 +71,8 @@ def test_shipped_schema_is_current(name: str) -> None:
     shipped = ROOT / "docs" / "schema" / f"{name}.json"
     assert shipped.exists(), f"{shipped} is missing: run python scripts/gen_schema.py"
     assert shipped.read_text(encoding="utf-8") == _generator().render(name), (
-        f"docs/schema/{name}.json is stale: run python scripts/gen_schema.py")
+        f"docs/schema/{name}.json is stale: run python scripts/gen_schema.py"
+    )
 
 
 def _closed(schema: Any) -> Any:
@@ -101,7 +102,9 @@ def _check(name: str, document: Any) -> None:
         types = _generator().SCHEMAS
         TypeAdapter(types[name], config=ConfigDict(extra="forbid")).validate_python(document)
         return
-    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    validator = jsonschema.Draft202012Validator(
+        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
     problems = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
     assert not problems, "\n".join(f"{list(p.absolute_path)}: {p.message}" for p in problems[:10])
 
@@ -112,11 +115,26 @@ def _busy(repo: Path) -> None:
     asked = run(repo, "request-help", "--to", "alpha", "--priority", "high", "need the schema", agent="beta")
     assert asked.code == 0, asked.err
     assert run(repo, "send", "--to", "alpha", "the API is in", agent="beta").code == 0
-    queued = run(repo, "task", "add", "write the docs", "--assign", "alpha", "--resource", "docs/", agent="beta")
+    queued = run(
+        repo, "task", "add", "write the docs", "--assign", "alpha", "--resource", "docs/", agent="beta"
+    )
     assert queued.code == 0, queued.err
-    assert run(repo, "log-error", "--type", "timeout", "--severity", "high", "LMS down", agent="beta").code == 0
-    proposed = run(repo, "log-decision", "--category", "api", "--impact", "high", "--rationale", "simple",
-                   "REST", "--json", agent="alpha")
+    assert (
+        run(repo, "log-error", "--type", "timeout", "--severity", "high", "LMS down", agent="beta").code == 0
+    )
+    proposed = run(
+        repo,
+        "log-decision",
+        "--category",
+        "api",
+        "--impact",
+        "high",
+        "--rationale",
+        "simple",
+        "REST",
+        "--json",
+        agent="alpha",
+    )
     assert proposed.code == 0, proposed.err
     approved = run(repo, "decisions", "approve", proposed.json()["id"])  # a person, no agent identity
     assert approved.code == 0, approved.err
@@ -186,7 +204,9 @@ def test_mcp_log_keeps_the_trailers_of_a_commit_pushed_by_hand(local_repo: Path)
 
     tip = git(local_repo, "rev-parse", "refs/heads/coord")
     tree = git(local_repo, "rev-parse", "refs/heads/coord^{tree}")
-    made = git(local_repo, "commit-tree", tree, "-p", tip, "-m", "by hand\n\nCoord-Agent: alpha\nCoord-Ticket: OPS-7")
+    made = git(
+        local_repo, "commit-tree", tree, "-p", tip, "-m", "by hand\n\nCoord-Agent: alpha\nCoord-Ticket: OPS-7"
+    )
     git(local_repo, "update-ref", "refs/heads/coord", made, tip)
     with Coordinator(local_repo, agent="alpha") as alpha:
         page: Any = {"entries": alpha.log(limit=1)}
@@ -206,8 +226,11 @@ def test_mcp_prints_typed_results_as_the_cli_does(local_repo: Path) -> None:
 
     _busy(local_repo)
     with Coordinator(local_repo, agent="alpha") as alpha:
-        results = [(StartContext, alpha.start()), (StatusReport, alpha.status()),
-                   (CheckInResult, alpha.check_in(progress=10))]
+        results = [
+            (StartContext, alpha.start()),
+            (StatusReport, alpha.status()),
+            (CheckInResult, alpha.check_in(progress=10)),
+        ]
     for kind, value in results:
         adapter: Any = TypeAdapter(kind)
         assert adapter.dump_python(adapter.validate_python(value), mode="json") == json.loads(to_json(value))

@@ -24,11 +24,19 @@ from .conftest import git
 PACKAGE = Path(__file__).resolve().parent.parent / "gitcoord"
 
 # Two-word lists (open/resolved, exclusive/shared) are too common to search for as a set.
-WORD_LISTS = {name: frozenset(words) for name, words in {
-    "PRIORITIES": constants.PRIORITIES, "SEVERITIES": constants.SEVERITIES, "ERROR_TYPES": constants.ERROR_TYPES,
-    "IMPACTS": constants.IMPACTS, "TASK_STATUSES": constants.TASK_STATUSES, "HELP_STATUSES": constants.HELP_STATUSES,
-    "DECISION_STATUSES": constants.DECISION_STATUSES, "HOOK_MODES": constants.HOOK_MODES,
-}.items()}
+WORD_LISTS = {
+    name: frozenset(words)
+    for name, words in {
+        "PRIORITIES": constants.PRIORITIES,
+        "SEVERITIES": constants.SEVERITIES,
+        "ERROR_TYPES": constants.ERROR_TYPES,
+        "IMPACTS": constants.IMPACTS,
+        "TASK_STATUSES": constants.TASK_STATUSES,
+        "HELP_STATUSES": constants.HELP_STATUSES,
+        "DECISION_STATUSES": constants.DECISION_STATUSES,
+        "HOOK_MODES": constants.HOOK_MODES,
+    }.items()
+}
 
 
 def _string_groups(tree: ast.AST) -> Iterator[tuple[int, frozenset[str]]]:
@@ -55,8 +63,11 @@ def repeated_word_lists(package: Path) -> list[str]:
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for line, words in _string_groups(tree):
-            found += [f"{path.relative_to(package.parent)}:{line} {name}"
-                      for name, listed in WORD_LISTS.items() if words == listed]
+            found += [
+                f"{path.relative_to(package.parent)}:{line} {name}"
+                for name, listed in WORD_LISTS.items()
+                if words == listed
+            ]
     return found
 
 
@@ -68,16 +79,28 @@ def test_the_scan_finds_a_list_spelled_again(tmp_path: Path) -> None:
     package = tmp_path / "gitcoord"
     package.mkdir()
     (package / "constants.py").write_text('P = ("low", "normal", "high", "urgent")\n', encoding="utf-8")
-    (package / "other.py").write_text('from typing import Literal\nX = Literal["urgent", "high", "normal", "low"]\n'
-                                      'Y = {"off": 1, "warn": 2, "others": 3, "strict": 4}\n', encoding="utf-8")
-    assert sorted(repeated_word_lists(package)) == ["gitcoord/other.py:2 PRIORITIES", "gitcoord/other.py:3 HOOK_MODES"]
+    (package / "other.py").write_text(
+        'from typing import Literal\nX = Literal["urgent", "high", "normal", "low"]\n'
+        'Y = {"off": 1, "warn": 2, "others": 3, "strict": 4}\n',
+        encoding="utf-8",
+    )
+    assert sorted(repeated_word_lists(package)) == [
+        "gitcoord/other.py:2 PRIORITIES",
+        "gitcoord/other.py:3 HOOK_MODES",
+    ]
 
 
-@pytest.mark.parametrize(("order", "words"), [
-    (constants.PRIORITY_ORDER, constants.PRIORITIES), (constants.SEVERITY_ORDER, constants.SEVERITIES),
-    (constants.IMPACT_ORDER, constants.IMPACTS), (constants.HELP_STATUS_ORDER, constants.HELP_STATUSES),
-    (constants.TASK_STATUS_ORDER, constants.TASK_STATUSES), (constants.TASK_BOARD_ORDER, constants.TASK_STATUSES),
-])
+@pytest.mark.parametrize(
+    ("order", "words"),
+    [
+        (constants.PRIORITY_ORDER, constants.PRIORITIES),
+        (constants.SEVERITY_ORDER, constants.SEVERITIES),
+        (constants.IMPACT_ORDER, constants.IMPACTS),
+        (constants.HELP_STATUS_ORDER, constants.HELP_STATUSES),
+        (constants.TASK_STATUS_ORDER, constants.TASK_STATUSES),
+        (constants.TASK_BOARD_ORDER, constants.TASK_STATUSES),
+    ],
+)
 def test_every_order_ranks_exactly_the_words_of_its_list(order: object, words: tuple[str, ...]) -> None:
     ranked = list(order) if isinstance(order, (dict, tuple)) else []
     assert sorted(ranked) == sorted(words) and len(set(ranked)) == len(ranked)
@@ -102,14 +125,30 @@ def test_the_records_and_the_cli_accept_the_same_words() -> None:
     assert choices(["log-error"], "type_") == constants.ERROR_TYPES
     assert choices(["log-decision"], "impact") == constants.IMPACTS
     assert choices(["hooks", "install"], "mode") == constants.HOOK_MODES
-    for model, words in [(Task, constants.TASK_STATUSES), (HelpRequest, constants.HELP_STATUSES),
-                         (ErrorRecord, constants.ERROR_STATUSES), (Decision, constants.DECISION_STATUSES)]:
+    for model, words in [
+        (Task, constants.TASK_STATUSES),
+        (HelpRequest, constants.HELP_STATUSES),
+        (ErrorRecord, constants.ERROR_STATUSES),
+        (Decision, constants.DECISION_STATUSES),
+    ]:
         assert model.model_json_schema()["properties"]["status"]["enum"] == list(words)
 
 
 def test_no_room_of_this_slice_is_over_500_lines() -> None:
-    rooms = ["resources.py", "overlap.py", "store.py", "snapshot.py", "cas.py", "dashboard.py", "ci.py",
-             "constants.py", "records.py", "config.py", "hooks", "notion"]
+    rooms = [
+        "resources.py",
+        "overlap.py",
+        "store.py",
+        "snapshot.py",
+        "cas.py",
+        "dashboard.py",
+        "ci.py",
+        "constants.py",
+        "records.py",
+        "config.py",
+        "hooks",
+        "notion",
+    ]
     long = []
     for room in rooms:
         for path in sorted((PACKAGE / room).rglob("*.py")) if (PACKAGE / room).is_dir() else [PACKAGE / room]:
@@ -128,13 +167,19 @@ def test_an_override_is_recorded_by_the_coordinator(local_repo: Path) -> None:
     from gitcoord.records import ErrorRecord
 
     with Coordinator(local_repo) as coord:
-        error_id = coord.record_override(["src/b.py", "src/a.py", "src/a.py"], ["C-1 (alpha)"], "prod\n is  down",
-                                         actor="beta")
+        error_id = coord.record_override(
+            ["src/b.py", "src/a.py", "src/a.py"], ["C-1 (alpha)"], "prod\n is  down", actor="beta"
+        )
         record = coord.snapshot().record(ErrorRecord, error_id)
-    assert record is not None and (record.type, record.severity, record.agent) == ("conflict", "medium", "beta")
+    assert record is not None and (record.type, record.severity, record.agent) == (
+        "conflict",
+        "medium",
+        "beta",
+    )
     assert json.loads(record.trace) == ["src/a.py", "src/b.py"] and record.resource == "src/a.py"
-    assert record.message == ("beta overrode the pre-commit hook for src/a.py, src/b.py; claims: C-1 (alpha); "
-                              "reason: prod is down")
+    assert record.message == (
+        "beta overrode the pre-commit hook for src/a.py, src/b.py; claims: C-1 (alpha); reason: prod is down"
+    )
     body = git(local_repo, "log", "-1", "--format=%B", "coord")
     assert "Coord-Action: override" in body and "Coord-Override: prod is down" in body
 

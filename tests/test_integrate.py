@@ -29,8 +29,16 @@ def test_agents_md_keeps_content_and_is_idempotent(local_repo: Path) -> None:
     text = agents_md.read_text()
     assert text.startswith(USER_TEXT)
     assert text.count(BEGIN) == 1 and text.count(END) == 1
-    for step in ("gitcoord start", "gitcoord claim", "gitcoord check-in", "gitcoord release",
-                 "gitcoord request-help", "gitcoord log-error", "gitcoord log-decision", "gitcoord daily-summary"):
+    for step in (
+        "gitcoord start",
+        "gitcoord claim",
+        "gitcoord check-in",
+        "gitcoord release",
+        "gitcoord request-help",
+        "gitcoord log-error",
+        "gitcoord log-decision",
+        "gitcoord daily-summary",
+    ):
         assert step in text
     # A user edit after the block survives a second run, which changes nothing else.
     agents_md.write_text(text + "\n## Later notes\nkeep me\n")
@@ -52,7 +60,9 @@ def test_a_stale_block_is_replaced_in_place(local_repo: Path) -> None:
 
 
 def test_claude_and_codex_install_the_editor_guard(local_repo: Path) -> None:
-    editors = pytest.importorskip("gitcoord.hooks.editors", reason="the enforcement module (editor guard) is missing")
+    editors = pytest.importorskip(
+        "gitcoord.hooks.editors", reason="the enforcement module (editor guard) is missing"
+    )
     guard_command = editors.guard_command
     settings = local_repo / ".claude" / "settings.json"
     settings.parent.mkdir()
@@ -65,8 +75,12 @@ def test_claude_and_codex_install_the_editor_guard(local_repo: Path) -> None:
     assert commands == [guard_command("claude")]
     assert (local_repo / "CLAUDE.md").exists()
     assert run(local_repo, "integrate", "codex").code == 0
-    assert guard_command("codex") in json.loads((local_repo / ".codex" / "hooks.json").read_text())["hooks"][
-        "PreToolUse"][0]["hooks"][0]["command"]
+    assert (
+        guard_command("codex")
+        in json.loads((local_repo / ".codex" / "hooks.json").read_text())["hooks"]["PreToolUse"][0]["hooks"][
+            0
+        ]["command"]
+    )
     assert "gitcoord start" in (local_repo / "AGENTS.md").read_text()
     assert run(local_repo, "integrate", "claude", "--remove").code == 0
     assert json.loads(settings.read_text()) == {"permissions": {"allow": ["Bash(ls)"]}}
@@ -86,9 +100,13 @@ def test_claim_wait_gets_a_resource_released_during_the_wait(world: World) -> No
     assert run(a, "claim", "src/api.py", agent="alpha").code == 0
     trace = world.root / "waiter.trace"
     env = {"GITCOORD_AGENT": "beta", "GIT_TRACE": str(trace)}
-    waiter = subprocess.Popen([*GITCOORD, "-C", str(b), "claim", "src/api.py", "--wait", "600", "--json"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env={**os.environ, **env})
+    waiter = subprocess.Popen(
+        [*GITCOORD, "-C", str(b), "claim", "src/api.py", "--wait", "600", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **env},
+    )
     try:
         # Refused on the remote's tip at least twice (each attempt fetches): it is waiting.
         wait_for(lambda: fetches(trace) >= 3 or waiter.poll() is not None, "the waiter's second attempt")
@@ -150,10 +168,16 @@ def test_local_wait_wakes_on_the_release_not_on_its_timer(local_repo: Path, tmp_
     git(local_repo, "worktree", "add", "-q", "--detach", str(wt))
     names = ["src/a.py", "src/b.py", "src/c.py"]
     assert run(local_repo, "claim", *names, agent="alpha").code == 0
-    waiters = [subprocess.Popen([*GITCOORD, "-C", str(wt), "claim", name, "--wait", "60", "--json"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env={**os.environ, "GITCOORD_AGENT": f"w{n}"})
-               for n, name in enumerate(names)]
+    waiters = [
+        subprocess.Popen(
+            [*GITCOORD, "-C", str(wt), "claim", name, "--wait", "60", "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "GITCOORD_AGENT": f"w{n}"},
+        )
+        for n, name in enumerate(names)
+    ]
     time.sleep(5)  # not a synchronisation: lets the waiters' timed retries grow seconds apart
     assert all(w.poll() is None for w in waiters), "a waiter gave up while alpha held its claim"
     for n, (name, waiter) in enumerate(zip(names, waiters, strict=True)):
@@ -169,5 +193,6 @@ def test_local_wait_wakes_on_the_release_not_on_its_timer(local_repo: Path, tmp_
         granted_after = time.monotonic() - released
         assert waiter.returncode == 0, err
         assert json.loads(out)[0]["agent"] == f"w{n}"
-        assert granted_after < 0.6 + one_claim, \
+        assert granted_after < 0.6 + one_claim, (
             f"{name}'s release was noticed only after {granted_after:.2f}s (one claim takes {one_claim:.2f}s)"
+        )

@@ -23,18 +23,49 @@ mcp = pytest.importorskip("mcp", reason="the official `mcp` SDK is not installed
 from mcp import ClientSession, StdioServerParameters  # noqa: E402
 from mcp.client.stdio import stdio_client  # noqa: E402
 
-EXPECTED_TOOLS = {"start", "claim", "check_in", "release", "claims", "request_help", "help_requests", "ack_help",
-                  "resolve_help", "send_message", "inbox", "log_error", "errors", "resolve_error", "log_decision",
-                  "decisions", "implement_decision", "daily_summary", "summaries", "status", "log", "task_next",
-                  "task_done", "task_block", "task_unblock", "tasks", "task_add"}
+EXPECTED_TOOLS = {
+    "start",
+    "claim",
+    "check_in",
+    "release",
+    "claims",
+    "request_help",
+    "help_requests",
+    "ack_help",
+    "resolve_help",
+    "send_message",
+    "inbox",
+    "log_error",
+    "errors",
+    "resolve_error",
+    "log_decision",
+    "decisions",
+    "implement_decision",
+    "daily_summary",
+    "summaries",
+    "status",
+    "log",
+    "task_next",
+    "task_done",
+    "task_block",
+    "task_unblock",
+    "tasks",
+    "task_add",
+}
 
 
 def _params(clone: Path, agent: str) -> StdioServerParameters:
-    return StdioServerParameters(command=sys.executable, args=["-m", "gitcoord", "-C", str(clone), "mcp"],
-                                 env={**os.environ, "GITCOORD_AGENT": agent}, cwd=str(clone))
+    return StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "gitcoord", "-C", str(clone), "mcp"],
+        env={**os.environ, "GITCOORD_AGENT": agent},
+        cwd=str(clone),
+    )
 
 
-async def _session_run(clone: Path, agent: str, calls: list[tuple[str, dict[str, Any]]]) -> tuple[set[str], list[Any]]:
+async def _session_run(
+    clone: Path, agent: str, calls: list[tuple[str, dict[str, Any]]]
+) -> tuple[set[str], list[Any]]:
     async with stdio_client(_params(clone, agent)) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
         listed = await session.list_tools()
@@ -55,18 +86,33 @@ def test_tools_listed_and_called_over_stdio(world: World) -> None:
     a, b = world.clones[0], world.clones[1]
     with Coordinator(b, agent="beta") as beta:
         beta.claim(["backend/lms_routes.py"], message="building endpoints")
-    names, results = anyio.run(_session_run, a, "alpha", [
-        ("start", {"role": "content"}),
-        ("claim", {"resources": ["modules/power/battery.md"], "minutes": 30, "message": "writing"}),
-        ("claim", {"resources": ["backend/"]}),
-        ("check_in", {"progress": 60, "message": "Creating assessment questions"}),
-        ("request_help", {"to": "gamma", "message": "Need ghost cohort data", "priority": "high"}),
-        ("log_error", {"type": "code_error", "message": "API endpoint returning 500", "severity": "high"}),
-        ("log_decision", {"category": "api_design", "title": "Use JWT tokens", "rationale": "stateless",
-                          "impact": "high"}),
-        ("status", {}),
-        ("release", {"resources": ["modules/power/battery.md"], "message": "done"}),
-    ])
+    names, results = anyio.run(
+        _session_run,
+        a,
+        "alpha",
+        [
+            ("start", {"role": "content"}),
+            ("claim", {"resources": ["modules/power/battery.md"], "minutes": 30, "message": "writing"}),
+            ("claim", {"resources": ["backend/"]}),
+            ("check_in", {"progress": 60, "message": "Creating assessment questions"}),
+            ("request_help", {"to": "gamma", "message": "Need ghost cohort data", "priority": "high"}),
+            (
+                "log_error",
+                {"type": "code_error", "message": "API endpoint returning 500", "severity": "high"},
+            ),
+            (
+                "log_decision",
+                {
+                    "category": "api_design",
+                    "title": "Use JWT tokens",
+                    "rationale": "stateless",
+                    "impact": "high",
+                },
+            ),
+            ("status", {}),
+            ("release", {"resources": ["modules/power/battery.md"], "message": "done"}),
+        ],
+    )
     assert names >= EXPECTED_TOOLS
     started, granted, refused, checked, helped, error, decision, status, released = results
     assert _data(started)["agent"] == "alpha"
@@ -89,30 +135,42 @@ def test_tools_listed_and_called_over_stdio(world: World) -> None:
     # Everything landed on the shared remote, seen from another clone.
     with Coordinator(world.clones[2]) as view:
         view.snapshot(fetch=True)
-        assert [(c.agent, c.resource) for c in view.snapshot().records(Claim)] == [("beta", "backend/lms_routes.py")]
+        assert [(c.agent, c.resource) for c in view.snapshot().records(Claim)] == [
+            ("beta", "backend/lms_routes.py")
+        ]
         assert [h.from_agent for h in view.help_requests()] == ["alpha"]
 
 
 def test_bad_input_is_a_tool_error_with_a_hint(world: World) -> None:
-    _, results = anyio.run(_session_run, world.clones[0], "alpha", [
-        ("claim", {"resources": ["../outside"]}),
-        ("resolve_error", {"error_id": "nonsense", "note": "x"}),
-    ])
+    _, results = anyio.run(
+        _session_run,
+        world.clones[0],
+        "alpha",
+        [
+            ("claim", {"resources": ["../outside"]}),
+            ("resolve_error", {"error_id": "nonsense", "note": "x"}),
+        ],
+    )
     bad_path, bad_id = results
     assert bad_path.is_error and "bad input (exit 2)" in _text(bad_path) and ".." in _text(bad_path)
     assert bad_id.is_error and "E-42" in _text(bad_id)
 
 
 def test_task_unblock_summaries_and_log_tools(local_repo: Path) -> None:
-    _, results = anyio.run(_session_run, local_repo, "alpha", [
-        ("task_add", {"title": "Write the battery module", "resources": ["modules/power/battery.md"]}),
-        ("task_block", {"task_id": "T-1", "reason": "waiting for the schema"}),
-        ("task_unblock", {"task_id": "T-1"}),
-        ("daily_summary", {"completed": "battery outline", "next": "questions", "day_number": 4}),
-        ("summaries", {"agent": "alpha"}),
-        ("log", {"agent": "alpha", "limit": 3}),
-        ("log", {"since": "1 hour ago", "limit": 100}),
-    ])
+    _, results = anyio.run(
+        _session_run,
+        local_repo,
+        "alpha",
+        [
+            ("task_add", {"title": "Write the battery module", "resources": ["modules/power/battery.md"]}),
+            ("task_block", {"task_id": "T-1", "reason": "waiting for the schema"}),
+            ("task_unblock", {"task_id": "T-1"}),
+            ("daily_summary", {"completed": "battery outline", "next": "questions", "day_number": 4}),
+            ("summaries", {"agent": "alpha"}),
+            ("log", {"agent": "alpha", "limit": 3}),
+            ("log", {"since": "1 hour ago", "limit": 100}),
+        ],
+    )
     added, blocked, unblocked, summary, summaries, log, recent = results
     assert _data(added)["id"] == "T-1" and _data(blocked)["status"] == "blocked"
     assert _data(unblocked)["status"] == "todo"
@@ -126,11 +184,16 @@ def test_lists_are_capped_and_mark_read_marks_only_what_was_shown(local_repo: Pa
     with Coordinator(local_repo, agent="beta") as beta:
         for n in range(5):
             beta.send("alpha", f"note {n}")
-    _, (first, rest, claims) = anyio.run(_session_run, local_repo, "alpha", [
-        ("inbox", {"limit": 2, "mark_read": True}),
-        ("inbox", {}),
-        ("claims", {"limit": 0}),
-    ])
+    _, (first, rest, claims) = anyio.run(
+        _session_run,
+        local_repo,
+        "alpha",
+        [
+            ("inbox", {"limit": 2, "mark_read": True}),
+            ("inbox", {}),
+            ("claims", {"limit": 0}),
+        ],
+    )
     assert len(_data(first)["messages"]) == 2 and _data(first)["omitted"] == 3
     shown = {m["id"] for m in _data(first)["messages"]}
     left = {m["id"] for m in _data(rest)["messages"]}
@@ -192,8 +255,14 @@ def test_a_grant_that_lands_after_the_cancel_is_taken_back(local_repo: Path) -> 
         assert view.snapshot().records(Claim) == []
 
 
-def _cancel_mid_attempt(monkeypatch: pytest.MonkeyPatch, repo: Path, method: str, tool: str, args: dict[str, Any],
-                        meanwhile: Any = lambda: None) -> None:
+def _cancel_mid_attempt(
+    monkeypatch: pytest.MonkeyPatch,
+    repo: Path,
+    method: str,
+    tool: str,
+    args: dict[str, Any],
+    meanwhile: Any = lambda: None,
+) -> None:
     """Call the real `tool` in process and cancel it while its attempt is under way.
 
     The Coordinator's `method` waits for the cancellation, runs `meanwhile` (what another
@@ -232,8 +301,9 @@ def _cancel_mid_attempt(monkeypatch: pytest.MonkeyPatch, repo: Path, method: str
     monkeypatch.undo()
 
 
-def test_a_cancelled_claim_keeps_what_another_request_claimed_meanwhile(local_repo: Path,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_cancelled_claim_keeps_what_another_request_claimed_meanwhile(
+    local_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """alpha's other request claims the file during the wait; the late attempt only renews it."""
     got: list[str] = []
     claim = Coordinator.claim  # the real one: the helper patches the class
@@ -242,13 +312,16 @@ def test_a_cancelled_claim_keeps_what_another_request_claimed_meanwhile(local_re
         with Coordinator(local_repo, agent="alpha") as alpha:
             got.extend(c.id for c in claim(alpha, ["src/api.py"]))
 
-    _cancel_mid_attempt(monkeypatch, local_repo, "claim", "claim", {"resources": ["src/api.py"], "wait": 30},
-                        other_request)
+    _cancel_mid_attempt(
+        monkeypatch, local_repo, "claim", "claim", {"resources": ["src/api.py"], "wait": 30}, other_request
+    )
     with Coordinator(local_repo) as view:
         assert [(c.id, c.agent) for c in view.snapshot().records(Claim)] == [(got[0], "alpha")]
 
 
-def test_a_cancelled_task_next_puts_the_task_back_as_it_was(local_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_cancelled_task_next_puts_the_task_back_as_it_was(
+    local_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with Coordinator(local_repo, agent="alpha") as alpha:
         held = alpha.claim(["src/b.py"])[0].id  # alpha's before the task: taking it renews this one
         queued = alpha.add_task("Battery module", resources=["src/b.py", "src/c.py"]).id
@@ -277,11 +350,16 @@ def test_check_in_after_a_takeover_is_a_refusal_naming_the_new_holder(world: Wor
     with pytest.MonkeyPatch.context() as env, Coordinator(world.clones[1], agent="beta") as beta:
         env.setenv("GITCOORD_CLOCK_SKEW_SECONDS", "7200")
         beta.claim(["src/x.py"])
-    _, (lost, listed, again) = anyio.run(_session_run, a, "alpha", [
-        ("check_in", {"progress": 10, "minutes": 120}),
-        ("claims", {}),
-        ("check_in", {}),
-    ])
+    _, (lost, listed, again) = anyio.run(
+        _session_run,
+        a,
+        "alpha",
+        [
+            ("check_in", {"progress": 10, "minutes": 120}),
+            ("claims", {}),
+            ("check_in", {}),
+        ],
+    )
     assert lost.is_error
     said = _text(lost)
     assert "refused (exit 3)" in said and "src/x.py" in said and "beta" in said
@@ -289,7 +367,9 @@ def test_check_in_after_a_takeover_is_a_refusal_naming_the_new_holder(world: Wor
     # What alpha still held was renewed all the same, for the lease asked for; the news is told once.
     assert f"Renewed all the same: {kept}." in said
     y = Claim.model_validate(next(c for c in _data(listed)["claims"] if c["id"] == kept))
-    assert y.agent == "alpha" and y.progress == 10 and y.expires_at - y.last_check_in == timedelta(minutes=120)
+    assert (
+        y.agent == "alpha" and y.progress == 10 and y.expires_at - y.last_check_in == timedelta(minutes=120)
+    )
     assert _data(again)["lost"] == []
 
 
@@ -312,9 +392,16 @@ async def _many_calls(clone: Path, rounds: int) -> tuple[list[int], list[list[in
         await session.initialize()
         server = next(p for p in _children(os.getpid()) if b"mcp" in Path(f"/proc/{p}/cmdline").read_bytes())
         for i in range(rounds):
-            for name, args in [("start", {}), ("claim", {"resources": [f"src/{i}.py"]}), ("claims", {}),
-                               ("claim", {"resources": ["../outside"]}), ("check_in", {"resources": ["gone.py"]}),
-                               ("status", {}), ("release", {"resources": [f"src/{i}.py"]}), ("inbox", {})]:
+            for name, args in [
+                ("start", {}),
+                ("claim", {"resources": [f"src/{i}.py"]}),
+                ("claims", {}),
+                ("claim", {"resources": ["../outside"]}),
+                ("check_in", {"resources": ["gone.py"]}),
+                ("status", {}),
+                ("release", {"resources": [f"src/{i}.py"]}),
+                ("inbox", {}),
+            ]:
                 failed += (await session.call_tool(name, args)).is_error
             fds.append(len(list(Path(f"/proc/{server}/fd").iterdir())))
             children.append(_children(server))

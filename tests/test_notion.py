@@ -69,12 +69,15 @@ def writes(fake: FakeNotion) -> int:
 
 
 def ids_of(fake: FakeNotion, source: str) -> list[str]:
-    return sorted("".join(t["plain_text"] for t in p["properties"]["Record ID"]["rich_text"])
-                  for p in fake.rows(source))
+    return sorted(
+        "".join(t["plain_text"] for t in p["properties"]["Record ID"]["rich_text"]) for p in fake.rows(source)
+    )
 
 
 def page_of(fake: FakeNotion, source: str, rid: str) -> dict[str, object]:
-    found = [p for p in fake.rows(source) if p["properties"]["Record ID"]["rich_text"][0]["plain_text"] == rid]
+    found = [
+        p for p in fake.rows(source) if p["properties"]["Record ID"]["rich_text"][0]["plain_text"] == rid
+    ]
     assert len(found) == 1
     return found[0]
 
@@ -124,8 +127,10 @@ def test_sync_upserts_once_and_resync_writes_nothing(repo: Path, fake: FakeNotio
     assert run(repo, "release", "src/api.py", agent="alpha").code == 0
     third = sync(repo, fake)
     assert third["activity_appended"] == 1 and third["created"] == 0
-    claims = {p["properties"]["Resource"]["rich_text"][0]["plain_text"]: p["properties"]["State"]["select"]["name"]
-              for p in fake.rows(sources["claims"])}
+    claims = {
+        p["properties"]["Resource"]["rich_text"][0]["plain_text"]: p["properties"]["State"]["select"]["name"]
+        for p in fake.rows(sources["claims"])
+    }
     assert claims["src/api.py"] == "released"
 
 
@@ -144,15 +149,27 @@ def test_human_review_comes_back_as_a_coord_commit(repo: Path, fake: FakeNotion)
         approved = next(d for d in coord.snapshot().records(Decision) if d.status == "approved")
         help_id = next(h.id for h in coord.snapshot().records(HelpRequest) if h.status == "open")
     page = page_of(fake, sources["decisions"], proposed.id)
-    fake.human_edit(str(page["id"]), lead, {"Status": {"select": {"name": "approved"}},
-                                            "Review note": {"rich_text": [{"text": {"content": "go ahead"}}]},
-                                            "Rationale": {"rich_text": [{"text": {"content": "human scribble"}}]}})
+    fake.human_edit(
+        str(page["id"]),
+        lead,
+        {
+            "Status": {"select": {"name": "approved"}},
+            "Review note": {"rich_text": [{"text": {"content": "go ahead"}}]},
+            "Rationale": {"rich_text": [{"text": {"content": "human scribble"}}]},
+        },
+    )
     # An invalid transition: an already approved decision rejected in Notion is reported, not applied.
     other = page_of(fake, sources["decisions"], approved.id)
     fake.human_edit(str(other["id"]), lead, {"Status": {"select": {"name": "rejected"}}})
     help_page = page_of(fake, sources["help"], help_id)
-    fake.human_edit(str(help_page["id"]), lead, {"Status": {"select": {"name": "resolved"}},
-                                                 "Resolution": {"rich_text": [{"text": {"content": "done it"}}]}})
+    fake.human_edit(
+        str(help_page["id"]),
+        lead,
+        {
+            "Status": {"select": {"name": "resolved"}},
+            "Resolution": {"rich_text": [{"text": {"content": "done it"}}]},
+        },
+    )
     counts = sync(repo, fake)
     assert counts["pulled_back"] == 2
     with Coordinator(repo) as coord:
@@ -170,7 +187,10 @@ def test_human_review_comes_back_as_a_coord_commit(repo: Path, fake: FakeNotion)
     # Notion shows git's truth again after the sync, the scribble gone.
     props = page_of(fake, sources["decisions"], proposed.id)["properties"]
     assert props["Rationale"]["rich_text"][0]["plain_text"] == proposed.rationale  # type: ignore[index]
-    assert page_of(fake, sources["decisions"], approved.id)["properties"]["Status"]["select"]["name"] == "approved"  # type: ignore[index]
+    assert (
+        page_of(fake, sources["decisions"], approved.id)["properties"]["Status"]["select"]["name"]
+        == "approved"
+    )  # type: ignore[index]
 
 
 def test_long_text_is_split_or_cut_within_limits(repo: Path, fake: FakeNotion) -> None:
@@ -179,8 +199,11 @@ def test_long_text_is_split_or_cut_within_limits(repo: Path, fake: FakeNotion) -
     with Coordinator(repo, agent="alpha") as coord:
         coord.log_error("other", long, severity="low")
     sync(repo, fake)  # the stand-in refuses any item over 2,000 characters
-    rows = [p for p in fake.rows(sources["errors"])
-            if "".join(t["plain_text"] for t in p["properties"]["Message"]["rich_text"]) == long]
+    rows = [
+        p
+        for p in fake.rows(sources["errors"])
+        if "".join(t["plain_text"] for t in p["properties"]["Message"]["rich_text"]) == long
+    ]
     assert len(rows) == 1 and len(rows[0]["properties"]["Message"]["rich_text"]) == 2
     huge = split_text("y" * 300_000)
     assert len(huge) == 100 and all(len(i["text"]["content"]) <= 2000 for i in huge)
@@ -258,12 +281,18 @@ def test_reviewers_list_matches_notion_emails(repo: Path, fake: FakeNotion) -> N
     with Coordinator(repo) as coord:
         proposed = [d for d in coord.snapshot().records(Decision) if d.status == "proposed"]
     assert proposed, "the seed has a proposed decision"
-    fake.human_edit(str(page_of(fake, sources["decisions"], proposed[0].id)["id"]), intern,
-                    {"Status": {"select": {"name": "approved"}}})
+    fake.human_edit(
+        str(page_of(fake, sources["decisions"], proposed[0].id)["id"]),
+        intern,
+        {"Status": {"select": {"name": "approved"}}},
+    )
     counts = sync(repo, fake)
     assert counts["pulled_back"] == 0 and any("may not review" in r for r in counts["refused"])  # type: ignore[attr-defined]
-    fake.human_edit(str(page_of(fake, sources["decisions"], proposed[0].id)["id"]), lead,
-                    {"Status": {"select": {"name": "approved"}}})
+    fake.human_edit(
+        str(page_of(fake, sources["decisions"], proposed[0].id)["id"]),
+        lead,
+        {"Status": {"select": {"name": "approved"}}},
+    )
     assert sync(repo, fake)["pulled_back"] == 1
     with Coordinator(repo) as coord:
         decision = coord.snapshot().record(Decision, proposed[0].id)
@@ -296,8 +325,10 @@ def shown(blocks: list[dict[str, Any]]) -> str:
 
 def long_trace(n: int, tag: str = "") -> str:
     """A Python-looking trace of more than 10,000 characters, with a few 2-unit characters for Notion's count."""
-    frames = "".join(f'  File "src/module_{i}.py", line {i}, in handler_{i}{tag}\n    raise Boom("😀 {i}")\n'
-                     for i in range(n))
+    frames = "".join(
+        f'  File "src/module_{i}.py", line {i}, in handler_{i}{tag}\n    raise Boom("😀 {i}")\n'
+        for i in range(n)
+    )
     return "Traceback (most recent call last):\n" + frames + "Boom: it broke\n"
 
 
@@ -331,7 +362,9 @@ def test_long_trace_goes_into_the_page_body_once(repo: Path, fake: FakeNotion) -
     assert (writes(fake), block_writes(fake), fake.count("GET", "/v1/blocks/.*/children")) == before
     assert counts["bodies_written"] == 0 and trace_of(fake, page) == blocks
     # The seed's short trace got its block too.
-    seeded = next(e for e in Coordinator(repo).snapshot().records(ErrorRecord) if e.trace.startswith("Traceback: boom"))
+    seeded = next(
+        e for e in Coordinator(repo).snapshot().records(ErrorRecord) if e.trace.startswith("Traceback: boom")
+    )
     assert shown(trace_of(fake, str(page_of(fake, sources["errors"], seeded.id)["id"]))) == seeded.trace
 
 
@@ -341,7 +374,9 @@ def test_changed_trace_replaces_ours_and_keeps_a_persons_blocks(repo: Path, fake
         rid = coord.log_error("code_error", "flaky", severity="low", trace=long_trace(120)).id
     sync(repo, fake)
     page = str(page_of(fake, sources["errors"], rid)["id"])
-    note = fake._check_blocks([{"paragraph": {"rich_text": [{"text": {"content": "seen it, looking"}}]}}], "x")
+    note = fake._check_blocks(
+        [{"paragraph": {"rich_text": [{"text": {"content": "seen it, looking"}}]}}], "x"
+    )
     fake._attach(page, note)  # what a person types under the row
     new = long_trace(150, tag=" (retry)")
     set_trace(repo, rid, new)
@@ -366,7 +401,8 @@ def test_changed_trace_replaces_ours_and_keeps_a_persons_blocks(repo: Path, fake
 
 
 def test_trace_over_one_request_is_split_across_blocks_and_requests(
-        repo: Path, fake: FakeNotion, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo: Path, fake: FakeNotion, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Records cap traces at 64 KiB (one block); smaller caps here drive the multi-block, multi-request path."""
     monkeypatch.setattr(body, "ITEMS_PER_BLOCK", 1)
     monkeypatch.setattr(body, "BLOCKS_PER_REQUEST", 3)
@@ -453,15 +489,27 @@ def test_split_text_counts_utf16_units() -> None:
 
 
 def claim_states(fake: FakeNotion, source: str) -> dict[str, str]:
-    return {"".join(t["plain_text"] for t in p["properties"]["Record ID"]["rich_text"]):
-            p["properties"]["State"]["select"]["name"] for p in fake.rows(source)}
+    return {
+        "".join(t["plain_text"] for t in p["properties"]["Record ID"]["rich_text"]): p["properties"]["State"][
+            "select"
+        ]["name"]
+        for p in fake.rows(source)
+    }
 
 
 def test_claims_show_live_expired_dead_released_and_taken_over(repo: Path, fake: FakeNotion) -> None:
     def expiring(txn: Txn) -> None:  # lease past by a minute: in its 5-minute grace
-        txn.put(Claim(id=txn.new_id("C"), agent="beta", resource="src/late.py", token=99,
-                      created_at=txn.now - timedelta(hours=1), last_check_in=txn.now - timedelta(hours=1),
-                      expires_at=txn.now - timedelta(minutes=1)))
+        txn.put(
+            Claim(
+                id=txn.new_id("C"),
+                agent="beta",
+                resource="src/late.py",
+                token=99,
+                created_at=txn.now - timedelta(hours=1),
+                last_check_in=txn.now - timedelta(hours=1),
+                expires_at=txn.now - timedelta(minutes=1),
+            )
+        )
         txn.action, txn.what = "seed", "an expired claim"
 
     with Coordinator(repo) as coord:
@@ -486,7 +534,9 @@ def test_claims_show_live_expired_dead_released_and_taken_over(repo: Path, fake:
     with Coordinator(repo) as coord:
         new_claim = next(c.id for c in coord.snapshot().records(Claim) if c.resource == "old/lingering.txt")
     assert states[new_claim] == "live"
-    options = {o["name"] for o in fake.data_sources[sources["claims"]]["properties"]["State"]["select"]["options"]}
+    options = {
+        o["name"] for o in fake.data_sources[sources["claims"]]["properties"]["State"]["select"]["options"]
+    }
     assert {"live", "expired", "dead", "released", "taken over"} <= options
     before = writes(fake)
     sync(repo, fake)
@@ -588,7 +638,9 @@ def test_rows_a_person_added_are_left_alone(repo: Path, fake: FakeNotion) -> Non
     sources = set_up(repo, fake)
     lead = fake.add_user("Lead Person")
     title = {"Name": {"title": [{"text": {"content": "scratch"}}]}}
-    mine = [fake.human_row(sources[kind], lead, title) for kind in ("claims", "claims", "decisions", "decisions")]
+    mine = [
+        fake.human_row(sources[kind], lead, title) for kind in ("claims", "claims", "decisions", "decisions")
+    ]
     counts = sync(repo, fake)
     assert counts["trashed_duplicates"] == 0
     for pid in mine:
@@ -605,10 +657,16 @@ def test_a_status_notion_cannot_apply_is_reported_once(repo: Path, fake: FakeNot
         snap = coord.snapshot()
         approved = next(d.id for d in snap.records(Decision) if d.status == "approved")
         help_id = next(h.id for h in snap.records(HelpRequest) if h.status == "open")
-    fake.human_edit(str(page_of(fake, sources["decisions"], approved)["id"]), lead,
-                    {"Status": {"select": {"name": "rejected"}}})
-    fake.human_edit(str(page_of(fake, sources["help"], help_id)["id"]), lead,
-                    {"Status": {"select": {"name": "acknowledged"}}})
+    fake.human_edit(
+        str(page_of(fake, sources["decisions"], approved)["id"]),
+        lead,
+        {"Status": {"select": {"name": "rejected"}}},
+    )
+    fake.human_edit(
+        str(page_of(fake, sources["help"], help_id)["id"]),
+        lead,
+        {"Status": {"select": {"name": "acknowledged"}}},
+    )
     counts = sync(repo, fake)
     refused = counts["refused"]
     assert isinstance(refused, list) and len(refused) == 1, refused
@@ -644,8 +702,11 @@ def test_an_activity_row_without_rev_does_not_restart_the_history(repo: Path, fa
     """The API docs do not say where empty values sort; the stand-in puts them first when descending."""
     sources = set_up(repo, fake)
     sync(repo, fake)
-    fake.human_row(sources["activity"], fake.add_user("Lead Person"),
-                   {"Name": {"title": [{"text": {"content": "note to self"}}]}})
+    fake.human_row(
+        sources["activity"],
+        fake.add_user("Lead Person"),
+        {"Name": {"title": [{"text": {"content": "note to self"}}]}},
+    )
     assert sync(repo, fake)["activity_appended"] == 0
     with Coordinator(repo) as coord:
         assert len(fake.rows(sources["activity"])) == len(coord.log()) + 1

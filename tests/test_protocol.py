@@ -28,34 +28,57 @@ def _coord_commits(repo: Path) -> int:
 
 def test_help_request_lifecycle_and_refusals(local_repo: Path) -> None:
     r = local_repo
-    hid = _id(run(r, "request-help", "--to", "gamma", "--priority", "high", "--resource", "./data//ghosts/",
-                  "Need ghost cohort data", "--json", agent="alpha"))
+    hid = _id(
+        run(
+            r,
+            "request-help",
+            "--to",
+            "gamma",
+            "--priority",
+            "high",
+            "--resource",
+            "./data//ghosts/",
+            "Need ghost cohort data",
+            "--json",
+            agent="alpha",
+        )
+    )
     listed = run(r, "help-requests", "list", "--open", "--json").json()
-    assert [(h["id"], h["status"], h["resource"], h["from_agent"]) for h in listed] == \
-        [(hid, "open", "data/ghosts/", "alpha")]
+    assert [(h["id"], h["status"], h["resource"], h["from_agent"]) for h in listed] == [
+        (hid, "open", "data/ghosts/", "alpha")
+    ]
     own = run(r, "help-requests", "ack", hid, agent="alpha")
     assert own.code == 3 and "your own request" in own.err
     assert run(r, "help-requests", "ack", hid, agent="gamma").code == 0
     again = run(r, "help-requests", "ack", hid, agent="beta")
     assert again.code == 3 and "already acknowledged by gamma" in again.err
-    done = run(r, "help-requests", "resolve", hid, "--note", "loaded the cohort", "--json", agent="gamma").json()
-    assert (done["status"], done["resolved_by"], done["resolution_note"]) == ("resolved", "gamma", "loaded the cohort")
+    done = run(
+        r, "help-requests", "resolve", hid, "--note", "loaded the cohort", "--json", agent="gamma"
+    ).json()
+    assert (done["status"], done["resolved_by"], done["resolution_note"]) == (
+        "resolved",
+        "gamma",
+        "loaded the cohort",
+    )
     twice = run(r, "help-requests", "resolve", hid, "--note", "again", agent="gamma")
     assert twice.code == 3 and "already resolved by gamma" in twice.err
     assert run(r, "help-requests", "ack", hid, agent="beta").code == 3
     assert run(r, "help-requests", "list", "--open", "--json").json() == []
 
 
-@pytest.mark.parametrize(("args", "needle"), [
-    (["help-requests", "ack", "H-999"], "there is no help request H-999"),
-    (["help-requests", "ack", "E-1"], "not a valid H- id"),
-    (["help-requests", "resolve", "H-999", "--note", "x"], "there is no help request"),
-    (["request-help", "--to", "gamma", "x" * 4001], "limit is 4000"),
-    (["request-help", "--to", "Gamma!", "help"], "not a valid recipient"),
-    (["request-help", "--to", "alpha", "help"], "cannot ask yourself"),
-    (["request-help", "--to", "gamma", "--priority", "asap", "help"], "asap"),
-    (["request-help", "--to", "gamma", "--resource", "../x", "help"], ".."),
-])
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["help-requests", "ack", "H-999"], "there is no help request H-999"),
+        (["help-requests", "ack", "E-1"], "not a valid H- id"),
+        (["help-requests", "resolve", "H-999", "--note", "x"], "there is no help request"),
+        (["request-help", "--to", "gamma", "x" * 4001], "limit is 4000"),
+        (["request-help", "--to", "Gamma!", "help"], "not a valid recipient"),
+        (["request-help", "--to", "alpha", "help"], "cannot ask yourself"),
+        (["request-help", "--to", "gamma", "--priority", "asap", "help"], "asap"),
+        (["request-help", "--to", "gamma", "--resource", "../x", "help"], ".."),
+    ],
+)
 def test_help_bad_input_exit_2(local_repo: Path, args: list[str], needle: str) -> None:
     res = run(local_repo, *args, agent="alpha")
     assert res.code == 2, res.err
@@ -81,8 +104,10 @@ def test_messages_inbox_is_read_only_until_mark_read(local_repo: Path) -> None:
     r = local_repo
     m1 = _id(run(r, "send", "--to", "beta", "schema", "is", "ready", "--json", agent="alpha"))
     m2 = _id(run(r, "send", "--to", "any", "standup at noon", "--json", agent="alpha"))
-    assert [m["body"] for m in run(r, "inbox", "--json", agent="beta").json()] == ["schema is ready",
-                                                                                   "standup at noon"]
+    assert [m["body"] for m in run(r, "inbox", "--json", agent="beta").json()] == [
+        "schema is ready",
+        "standup at noon",
+    ]
     assert [m["id"] for m in run(r, "inbox", "--json", agent="gamma").json()] == [m2]
     assert run(r, "inbox", "--json", agent="alpha").json() == []  # not one's own broadcast
     assert len(run(r, "inbox", "--json", agent="beta").json()) == 2  # reading did not mark
@@ -121,10 +146,38 @@ def test_message_refusals(local_repo: Path) -> None:
 def test_task_queue_priority_dependencies_and_claims(local_repo: Path) -> None:
     r = local_repo
     low = _id(run(r, "task", "add", "Polish docs", "--priority", "low", "--json", agent="lead"))
-    schema = _id(run(r, "task", "add", "Write schema", "--resource", "db/schema.sql", "--priority", "high",
-                     "--json", agent="lead"))
-    api = _id(run(r, "task", "add", "Build API", "--resource", "src/api/", "--resource", "src/app.py",
-                  "--depends-on", schema, "--priority", "urgent", "--json", agent="lead"))
+    schema = _id(
+        run(
+            r,
+            "task",
+            "add",
+            "Write schema",
+            "--resource",
+            "db/schema.sql",
+            "--priority",
+            "high",
+            "--json",
+            agent="lead",
+        )
+    )
+    api = _id(
+        run(
+            r,
+            "task",
+            "add",
+            "Build API",
+            "--resource",
+            "src/api/",
+            "--resource",
+            "src/app.py",
+            "--depends-on",
+            schema,
+            "--priority",
+            "urgent",
+            "--json",
+            agent="lead",
+        )
+    )
     assert run(r, "task", "add", "x", "--depends-on", "T-999", agent="lead").code == 2
 
     ready = [t["id"] for t in run(r, "task", "list", "--ready", "--json", agent="alpha").json()]
@@ -132,8 +185,9 @@ def test_task_queue_priority_dependencies_and_claims(local_repo: Path) -> None:
     took = run(r, "task", "next", "--json", agent="alpha").json()
     assert (took["id"], took["status"], took["assignee"]) == (schema, "in_progress", "alpha")
     claims = run(r, "claims", "--json").json()
-    assert [(c["id"], c["agent"], c["resource"]) for c in claims] == [(took["claim_ids"][0], "alpha",
-                                                                      "db/schema.sql")]
+    assert [(c["id"], c["agent"], c["resource"]) for c in claims] == [
+        (took["claim_ids"][0], "alpha", "db/schema.sql")
+    ]
     assert run(r, "task", "next", "--json", agent="beta").json()["id"] == low
     nothing = run(r, "task", "next", agent="gamma")
     assert nothing.code == 3 and f"{api} (needs {schema})" in nothing.err
@@ -150,9 +204,23 @@ def test_task_queue_priority_dependencies_and_claims(local_repo: Path) -> None:
 
 def test_task_next_prefers_assigned_and_skips_held_resources(local_repo: Path) -> None:
     r = local_repo
-    urgent = _id(run(r, "task", "add", "Hot file", "--resource", "hot.py", "--priority", "urgent", "--json",
-                     agent="lead"))
-    mine = _id(run(r, "task", "add", "For beta", "--assign", "beta", "--priority", "low", "--json", agent="lead"))
+    urgent = _id(
+        run(
+            r,
+            "task",
+            "add",
+            "Hot file",
+            "--resource",
+            "hot.py",
+            "--priority",
+            "urgent",
+            "--json",
+            agent="lead",
+        )
+    )
+    mine = _id(
+        run(r, "task", "add", "For beta", "--assign", "beta", "--priority", "low", "--json", agent="lead")
+    )
     free = _id(run(r, "task", "add", "Cold file", "--resource", "cold.py", "--json", agent="lead"))
     assert run(r, "task", "list", "--mine", "--json", agent="beta").json()[0]["id"] == mine
     assert run(r, "task", "next", "--json", agent="beta").json()["id"] == mine  # assigned to me first
@@ -174,7 +242,11 @@ def test_task_block_releases_and_unblock_requeues(local_repo: Path) -> None:
     assert run(r, "task", "block", tid, "--reason", "needs the schema", agent="beta").code == 3
     assert run(r, "task", "block", tid, agent="alpha").code == 2  # --reason is required
     blocked = run(r, "task", "block", tid, "--reason", "needs the schema", "--json", agent="alpha").json()
-    assert (blocked["status"], blocked["block_reason"], blocked["claim_ids"]) == ("blocked", "needs the schema", [])
+    assert (blocked["status"], blocked["block_reason"], blocked["claim_ids"]) == (
+        "blocked",
+        "needs the schema",
+        [],
+    )
     assert run(r, "claims", "--json").json() == []
     assert run(r, "task", "block", tid, "--reason", "again", agent="alpha").code == 3
     finish = run(r, "task", "done", tid, agent="alpha")
@@ -189,7 +261,9 @@ def test_task_block_releases_and_unblock_requeues(local_repo: Path) -> None:
 def test_context_lists_my_tasks_then_ready_ones_with_what_they_wait_on(local_repo: Path) -> None:
     r = local_repo
     first = _id(run(r, "task", "add", "Schema", "--json", agent="lead"))
-    second = _id(run(r, "task", "add", "API", "--assign", "alpha", "--depends-on", first, "--json", agent="lead"))
+    second = _id(
+        run(r, "task", "add", "API", "--assign", "alpha", "--depends-on", first, "--json", agent="lead")
+    )
     run(r, "task", "add", "Beta's", "--assign", "beta", agent="lead")
     ctx = run(r, "start", "--json", agent="alpha").json()
     assert [(t["id"], t.get("waiting_on")) for t in ctx["my_tasks"]] == [(second, [first]), (first, None)]
@@ -203,11 +277,17 @@ def test_two_processes_task_next_never_share_a_task(world: World) -> None:
     a, b = world.clones[0], world.clones[1]
     for rounds in range(3):
         for i in range(2):
-            assert run(a, "task", "add", f"job {rounds}.{i}", "--resource", f"jobs/{rounds}-{i}.py",
-                       agent="lead").code == 0
+            assert (
+                run(
+                    a, "task", "add", f"job {rounds}.{i}", "--resource", f"jobs/{rounds}-{i}.py", agent="lead"
+                ).code
+                == 0
+            )
         with ThreadPoolExecutor(2) as pool:
-            futures = {agent: pool.submit(spawn, clone, "task", "next", "--json", agent=agent)
-                       for agent, clone in (("alpha", a), ("beta", b))}
+            futures = {
+                agent: pool.submit(spawn, clone, "task", "next", "--json", agent=agent)
+                for agent, clone in (("alpha", a), ("beta", b))
+            }
             results = {agent: future.result() for agent, future in futures.items()}
         assert all(r.code == 0 for r in results.values()), {k: r.err for k, r in results.items()}
         got = {agent: r.json()["id"] for agent, r in results.items()}
@@ -226,11 +306,23 @@ def test_two_processes_task_next_never_share_a_task(world: World) -> None:
 def test_two_processes_one_task_exactly_one_wins(world: World) -> None:
     a, b = world.clones[0], world.clones[1]
     for rounds in range(3):
-        tid = _id(run(a, "task", "add", f"only one {rounds}", "--resource", f"one/{rounds}.py", "--json",
-                      agent="lead"))
+        tid = _id(
+            run(
+                a,
+                "task",
+                "add",
+                f"only one {rounds}",
+                "--resource",
+                f"one/{rounds}.py",
+                "--json",
+                agent="lead",
+            )
+        )
         with ThreadPoolExecutor(2) as pool:
-            futures = [pool.submit(spawn, clone, "task", "next", "--json", agent=agent)
-                       for agent, clone in (("alpha", a), ("beta", b))]
+            futures = [
+                pool.submit(spawn, clone, "task", "next", "--json", agent=agent)
+                for agent, clone in (("alpha", a), ("beta", b))
+            ]
             results = [f.result() for f in futures]
         assert sorted(r.code for r in results) == [0, 3], [r.err for r in results]
         winner = next(r for r in results if r.code == 0).json()
@@ -239,12 +331,17 @@ def test_two_processes_one_task_exactly_one_wins(world: World) -> None:
             snap = c.snapshot(fetch=True)
             claims = snap.records(Claim)
         assert [c.agent for c in claims if c.resource == f"one/{rounds}.py"] == [winner["assignee"]]
-        assert run(a if winner["assignee"] == "alpha" else b, "task", "done", tid, agent=winner["assignee"]).code == 0
+        assert (
+            run(a if winner["assignee"] == "alpha" else b, "task", "done", tid, agent=winner["assignee"]).code
+            == 0
+        )
 
 
 def test_task_next_lost_race_is_judged_again(local_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Force the collision: beta lands its `task next` between alpha's read and alpha's swap."""
-    tid = _id(run(local_repo, "task", "add", "the only task", "--resource", "only.py", "--json", agent="lead"))
+    tid = _id(
+        run(local_repo, "task", "add", "the only task", "--resource", "only.py", "--json", agent="lead")
+    )
     with Coordinator(local_repo, agent="alpha") as alpha, Coordinator(local_repo, agent="beta") as beta:
         real_swap = alpha.store._swap
         taken: list[Task] = []
@@ -265,11 +362,15 @@ def test_task_next_lost_race_is_judged_again(local_repo: Path, monkeypatch: pyte
 
 def test_concurrent_writers_lose_nothing(world: World) -> None:
     """Messages, errors and help requests from three processes at once: every one lands."""
-    jobs = [("alpha", ["send", "--to", "any", "from alpha"]),
-            ("beta", ["log-error", "--type", "timeout", "--severity", "low", "slow CI"]),
-            ("gamma", ["request-help", "--to", "alpha", "review please"])]
+    jobs = [
+        ("alpha", ["send", "--to", "any", "from alpha"]),
+        ("beta", ["log-error", "--type", "timeout", "--severity", "low", "slow CI"]),
+        ("gamma", ["request-help", "--to", "alpha", "review please"]),
+    ]
     with ThreadPoolExecutor(3) as pool:
-        futures = [pool.submit(spawn, world.clones[i], *args, agent=agent) for i, (agent, args) in enumerate(jobs)]
+        futures = [
+            pool.submit(spawn, world.clones[i], *args, agent=agent) for i, (agent, args) in enumerate(jobs)
+        ]
         assert all(f.result().code == 0 for f in futures), [f.result().err for f in futures]
     status = run(world.clones[0], "status", "--json").json()
     assert [e["message"] for e in status["errors"]] == ["slow CI"]
@@ -283,14 +384,35 @@ def test_concurrent_writers_lose_nothing(world: World) -> None:
 def test_error_lifecycle_trace_and_filters(local_repo: Path, tmp_path: Path) -> None:
     r = local_repo
     trace = tmp_path / "trace.txt"
-    trace.write_text("Traceback (most recent call last):\r\n  File \"x.py\"\r\n\x1b[31mKeyError\x1b[0m: 'k'\n")
-    eid = _id(run(r, "log-error", "--type", "code_error", "--severity", "high", "--resource", "src/api.py",
-                  "--trace-file", str(trace), "API", "endpoint", "returning", "500", "--json", agent="beta"))
+    trace.write_text(
+        "Traceback (most recent call last):\r\n  File \"x.py\"\r\n\x1b[31mKeyError\x1b[0m: 'k'\n"
+    )
+    eid = _id(
+        run(
+            r,
+            "log-error",
+            "--type",
+            "code_error",
+            "--severity",
+            "high",
+            "--resource",
+            "src/api.py",
+            "--trace-file",
+            str(trace),
+            "API",
+            "endpoint",
+            "returning",
+            "500",
+            "--json",
+            agent="beta",
+        )
+    )
     run(r, "log-error", "--type", "timeout", "--severity", "low", "slow", agent="beta")
     run(r, "log-error", "--type", "conflict", "--severity", "critical", "lost claim", agent="alpha")
     stored = run(r, "errors", "list", "--severity", "high", "--json").json()
-    assert [(e["id"], e["message"], e["resource"]) for e in stored] == [(eid, "API endpoint returning 500",
-                                                                         "src/api.py")]
+    assert [(e["id"], e["message"], e["resource"]) for e in stored] == [
+        (eid, "API endpoint returning 500", "src/api.py")
+    ]
     assert stored[0]["trace"] == "Traceback (most recent call last):\n  File \"x.py\"\nKeyError: 'k'\n"
     assert [e["severity"] for e in run(r, "errors", "list", "--json").json()] == ["critical", "high", "low"]
     resolved = run(r, "errors", "resolve", eid, "--note", "fixed the handler", "--json", agent="alpha").json()
@@ -306,16 +428,35 @@ def test_error_limits(local_repo: Path, tmp_path: Path) -> None:
     r = local_repo
     big = tmp_path / "big.txt"
     big.write_bytes(b"x" * (64 * 1024 + 1))
-    res = run(r, "log-error", "--type", "other", "--severity", "low", "--trace-file", str(big), "m", agent="a")
+    res = run(
+        r, "log-error", "--type", "other", "--severity", "low", "--trace-file", str(big), "m", agent="a"
+    )
     assert res.code == 2 and "64 KiB" in res.err
     ok = tmp_path / "ok.txt"
     ok.write_bytes(b"y" * (64 * 1024))
-    assert run(r, "log-error", "--type", "other", "--severity", "low", "--trace-file", str(ok), "m",
-               agent="a").code == 0
+    assert (
+        run(
+            r, "log-error", "--type", "other", "--severity", "low", "--trace-file", str(ok), "m", agent="a"
+        ).code
+        == 0
+    )
     assert run(r, "log-error", "--type", "oops", "--severity", "low", "m", agent="a").code == 2
     assert run(r, "log-error", "--type", "other", "--severity", "low", "z" * 4001, agent="a").code == 2
-    assert run(r, "log-error", "--type", "other", "--severity", "low", "--trace-file", str(tmp_path / "none"),
-               "m", agent="a").code == 2
+    assert (
+        run(
+            r,
+            "log-error",
+            "--type",
+            "other",
+            "--severity",
+            "low",
+            "--trace-file",
+            str(tmp_path / "none"),
+            "m",
+            agent="a",
+        ).code
+        == 2
+    )
     with Coordinator(r, agent="a") as c, pytest.raises(InvalidInput, match="64 KiB"):
         c.log_error("other", "m", severity="low", trace="é" * (33 * 1024))  # bytes, not characters
 
@@ -325,9 +466,23 @@ def test_error_limits(local_repo: Path, tmp_path: Path) -> None:
 
 def test_decision_agent_cannot_approve_human_can_proposer_implements(world: World) -> None:
     a, human_clone = world.clones[0], world.clones[2]
-    did = _id(run(a, "log-decision", "--category", "api_design", "--impact", "high", "--rationale",
-                  "Better for SPA, stateless API", "--alternative", "sessions", "Use JWT tokens", "--json",
-                  agent="beta"))
+    did = _id(
+        run(
+            a,
+            "log-decision",
+            "--category",
+            "api_design",
+            "--impact",
+            "high",
+            "--rationale",
+            "Better for SPA, stateless API",
+            "--alternative",
+            "sessions",
+            "Use JWT tokens",
+            "--json",
+            agent="beta",
+        )
+    )
     early = run(a, "decisions", "implement", did, agent="beta")
     assert early.code == 3 and "needs a human's approval first" in early.err
     for agent in ("beta", "alpha"):
@@ -349,10 +504,36 @@ def test_decision_agent_cannot_approve_human_can_proposer_implements(world: Worl
 
 def test_decision_reject_reviewers_and_notion_reviewer(local_repo: Path) -> None:
     r = local_repo
-    d1 = _id(run(r, "log-decision", "--category", "data", "--impact", "low", "--rationale", "r", "Use CSV",
-                 "--json", agent="alpha"))
-    d2 = _id(run(r, "log-decision", "--category", "data", "--impact", "medium", "--rationale", "r", "Use SQL",
-                 "--json", agent="alpha"))
+    d1 = _id(
+        run(
+            r,
+            "log-decision",
+            "--category",
+            "data",
+            "--impact",
+            "low",
+            "--rationale",
+            "r",
+            "Use CSV",
+            "--json",
+            agent="alpha",
+        )
+    )
+    d2 = _id(
+        run(
+            r,
+            "log-decision",
+            "--category",
+            "data",
+            "--impact",
+            "medium",
+            "--rationale",
+            "r",
+            "Use SQL",
+            "--json",
+            agent="alpha",
+        )
+    )
     rejected = run(r, "decisions", "reject", d1, "--note", "too loose", "--json").json()
     assert rejected["status"] == "rejected" and rejected["review_note"] == "too loose"
     assert run(r, "decisions", "implement", d1, agent="alpha").code == 3
@@ -369,22 +550,41 @@ def test_decision_reject_reviewers_and_notion_reviewer(local_repo: Path) -> None
     with Coordinator(r) as c:
         done = c.review_from_notion(d2, "approved", "notion:liz@example.com", note="from Notion")
     assert (done.status, done.reviewed_by) == ("approved", "notion:liz@example.com")
-    assert run(r, "log-decision", "--category", "c", "--impact", "huge", "--rationale", "r", "t",
-               agent="alpha").code == 2
+    assert (
+        run(
+            r, "log-decision", "--category", "c", "--impact", "huge", "--rationale", "r", "t", agent="alpha"
+        ).code
+        == 2
+    )
 
 
 def test_reviewed_decisions_show_once_in_the_proposers_next_session(local_repo: Path) -> None:
     r = local_repo
     run(r, "start", "--json", agent="alpha")
-    did = _id(run(r, "log-decision", "--category", "c", "--impact", "high", "--rationale", "r", "Pick A", "--json",
-                  agent="alpha"))
+    did = _id(
+        run(
+            r,
+            "log-decision",
+            "--category",
+            "c",
+            "--impact",
+            "high",
+            "--rationale",
+            "r",
+            "Pick A",
+            "--json",
+            agent="alpha",
+        )
+    )
     person = r.parent / "person"  # this worktree is alpha's now: a person reviews from their own
     git(r, "worktree", "add", "-q", "--detach", str(person))
     with Coordinator(person) as c:
         c.approve_decision(did, note="fine")
     # Timestamps have one-second resolution: later sessions run on a clock a minute ahead.
     first = run(r, "start", "--json", agent="alpha", env={"GITCOORD_CLOCK_SKEW_SECONDS": "60"}).json()
-    assert [(d["id"], d["status"], d["review_note"]) for d in first["decisions"]] == [(did, "approved", "fine")]
+    assert [(d["id"], d["status"], d["review_note"]) for d in first["decisions"]] == [
+        (did, "approved", "fine")
+    ]
     later = run(r, "start", "--json", agent="alpha", env={"GITCOORD_CLOCK_SKEW_SECONDS": "120"}).json()
     assert later["decisions"] == []
 
@@ -394,21 +594,53 @@ def test_reviewed_decisions_show_once_in_the_proposers_next_session(local_repo: 
 
 def test_daily_summary_one_per_agent_per_day(local_repo: Path) -> None:
     r = local_repo
-    first = run(r, "daily-summary", "--day", "4", "--completed", "battery module", "--next", "solar",
-                "--metric", "modules=1", agent="alpha")
+    first = run(
+        r,
+        "daily-summary",
+        "--day",
+        "4",
+        "--completed",
+        "battery module",
+        "--next",
+        "solar",
+        "--metric",
+        "modules=1",
+        agent="alpha",
+    )
     assert first.code == 0, first.err
-    second = run(r, "daily-summary", "--day", "4", "--completed", "battery and solar", "--next", "wind",
-                 "--blockers", "None", "--metric", "modules=2", "--metric", "coverage=81%", "--json", agent="alpha")
+    second = run(
+        r,
+        "daily-summary",
+        "--day",
+        "4",
+        "--completed",
+        "battery and solar",
+        "--next",
+        "wind",
+        "--blockers",
+        "None",
+        "--metric",
+        "modules=2",
+        "--metric",
+        "coverage=81%",
+        "--json",
+        agent="alpha",
+    )
     assert second.code == 0
     run(r, "daily-summary", "--completed", "api", "--next", "tests", agent="beta")
     mine = run(r, "summaries", "list", "--agent", "alpha", "--json").json()
     assert len(mine) == 1
-    assert (mine[0]["completed"], mine[0]["metrics"], mine[0]["day_number"]) == \
-        ("battery and solar", {"modules": "2", "coverage": "81%"}, 4)
+    assert (mine[0]["completed"], mine[0]["metrics"], mine[0]["day_number"]) == (
+        "battery and solar",
+        {"modules": "2", "coverage": "81%"},
+        4,
+    )
     assert sorted(s["agent"] for s in run(r, "summaries", "list", "--json").json()) == ["alpha", "beta"]
     assert "alpha: summary-write " in git(r, "log", "-2", "--format=%s", "coord")
     assert git(r, "log", "--format=%s", "coord").count("(replaced)") == 1
-    assert run(r, "daily-summary", "--completed", "x", "--next", "y", "--metric", "novalue", agent="a").code == 2
+    assert (
+        run(r, "daily-summary", "--completed", "x", "--next", "y", "--metric", "novalue", agent="a").code == 2
+    )
     assert run(r, "daily-summary", "--completed", "x", agent="a").code == 2  # --next is required
 
 
@@ -424,7 +656,11 @@ def test_every_change_is_one_commit_with_trailers(local_repo: Path) -> None:
         ("alpha", ["task", "add", "t", "--resource", "t.py"], "task-add"),
         ("beta", ["task", "next"], "task-take"),
         ("beta", ["log-error", "--type", "other", "--severity", "low", "e"], "error-log"),
-        ("beta", ["log-decision", "--category", "c", "--impact", "low", "--rationale", "r", "d"], "decision-propose"),
+        (
+            "beta",
+            ["log-decision", "--category", "c", "--impact", "low", "--rationale", "r", "d"],
+            "decision-propose",
+        ),
         ("beta", ["daily-summary", "--completed", "c", "--next", "n"], "summary-write"),
     ]
     for agent, args, action in steps:
@@ -436,8 +672,10 @@ def test_every_change_is_one_commit_with_trailers(local_repo: Path) -> None:
         assert body.startswith(f"{agent}: {action} ")
         assert f"Coord-Agent: {agent}\nCoord-Action: {action}\nCoord-Rev: {before}" in body
         assert "Coord-Records: " in body
-    assert [e["action"] for e in run(r, "log", "--agent", "beta", "--json").json()][:2] == ["summary-write",
-                                                                                         "decision-propose"]
+    assert [e["action"] for e in run(r, "log", "--agent", "beta", "--json").json()][:2] == [
+        "summary-write",
+        "decision-propose",
+    ]
 
 
 def test_status_lists_open_items_by_urgency(local_repo: Path) -> None:
@@ -466,20 +704,34 @@ def _busy_team(repo: Path) -> None:
     words = "the cohort loader times out when the ghost data set is larger than the cache; " * 3
     for i in range(10):
         with Coordinator(repo, agent=f"agent-{i:02d}") as c:
-            c.claim([f"src/team{i}/module{j}/very/deep/path/file_{j}.py" for j in range(5)],
-                    message=f"working on team {i}: {words}")
+            c.claim(
+                [f"src/team{i}/module{j}/very/deep/path/file_{j}.py" for j in range(5)],
+                message=f"working on team {i}: {words}",
+            )
     with Coordinator(repo, agent="agent-01") as c:
         for i in range(8):
-            c.request_help("alpha" if i % 2 else "any", f"help {i}: {words}",
-                           priority=("low", "normal", "high", "urgent")[i % 4], resource=f"src/team1/module{i % 5}/")
+            c.request_help(
+                "alpha" if i % 2 else "any",
+                f"help {i}: {words}",
+                priority=("low", "normal", "high", "urgent")[i % 4],
+                resource=f"src/team1/module{i % 5}/",
+            )
         for i in range(8):
             c.send("alpha" if i % 2 else "any", f"message {i}: {words}")
         for i in range(4):
-            c.log_error("code_error", f"error {i}: {words}", severity="critical" if i == 3 else "high",
-                        trace="Traceback\n" * 200)
+            c.log_error(
+                "code_error",
+                f"error {i}: {words}",
+                severity="critical" if i == 3 else "high",
+                trace="Traceback\n" * 200,
+            )
         for i in range(6):
-            c.add_task(f"task {i}: {words}", resources=[f"src/tasks/t{i}.py"], assign="alpha" if i < 3 else "",
-                       priority="urgent" if i == 5 else "normal")
+            c.add_task(
+                f"task {i}: {words}",
+                resources=[f"src/tasks/t{i}.py"],
+                assign="alpha" if i < 3 else "",
+                priority="urgent" if i == 5 else "normal",
+            )
     with Coordinator(repo, agent="alpha") as c:
         ids = [c.log_decision("design", f"decision {i}: {words}", words, impact="high").id for i in range(4)]
     with Coordinator(repo) as human:
@@ -493,8 +745,16 @@ def test_start_json_for_a_busy_team_fits_in_8kb_most_urgent_first(local_repo: Pa
     assert res.code == 0, res.err
     assert len(res.out.encode()) < 8 * 1024, len(res.out.encode())
     ctx = res.json()
-    for key in ("agent", "session_id", "messages", "active_claims", "help_requests", "my_tasks", "decisions",
-                "errors"):
+    for key in (
+        "agent",
+        "session_id",
+        "messages",
+        "active_claims",
+        "help_requests",
+        "my_tasks",
+        "decisions",
+        "errors",
+    ):
         assert key in ctx
     assert list(ctx)[4:7] == ["lost_claims", "help_requests", "messages"]  # urgent sections first
     assert ctx["help_requests"][0]["priority"] == "urgent"
@@ -503,9 +763,13 @@ def test_start_json_for_a_busy_team_fits_in_8kb_most_urgent_first(local_repo: Pa
     assert ctx["errors"][0]["severity"] == "critical"
     assert ctx["my_tasks"][0]["assignee"] == "alpha"
     assert ctx["omitted"]["active_claims"] >= 30  # capped, and it says how many were left out
-    total = sum(len(ctx[k]) + ctx["omitted"].get(k, 0) for k in ("help_requests", "messages", "active_claims"))
+    total = sum(
+        len(ctx[k]) + ctx["omitted"].get(k, 0) for k in ("help_requests", "messages", "active_claims")
+    )
     assert total == 8 + 8 + 50
-    assert all(ctx[k] for k in ("help_requests", "messages", "my_tasks", "decisions", "errors", "active_claims"))
+    assert all(
+        ctx[k] for k in ("help_requests", "messages", "my_tasks", "decisions", "errors", "active_claims")
+    )
     assert all(len(m["body"]) <= 160 for m in ctx["messages"])
     text = run(local_repo, "start", agent="alpha").out
     assert len(text.encode()) < 8 * 1024

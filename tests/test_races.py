@@ -19,9 +19,18 @@ def _race(world: World, agents: list[str], resource_for: dict[str, str]) -> list
     for i, agent in enumerate(agents):
         clone = world.clones[i] if i < len(world.clones) else world.clone(f"agent-{agent}")
         env = dict(os.environ, GITCOORD_AGENT=agent)
-        procs.append((agent, subprocess.Popen([*GITCOORD, "-C", str(clone), "claim", resource_for[agent]],
-                                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                              text=True)))
+        procs.append(
+            (
+                agent,
+                subprocess.Popen(
+                    [*GITCOORD, "-C", str(clone), "claim", resource_for[agent]],
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                ),
+            )
+        )
     results = []
     for agent, proc in procs:
         _out, err = proc.communicate(timeout=120)
@@ -73,8 +82,9 @@ def test_sigkill_mid_write_leaves_old_or_new(world: World) -> None:
             outcomes.add("new")
         # Every record parses, fsck is clean, the next write succeeds.
         for repo in (world.remote, a):
-            subprocess.run(["git", "fsck", "--no-progress", "--strict"], cwd=repo, check=True,
-                           capture_output=True)
+            subprocess.run(
+                ["git", "fsck", "--no-progress", "--strict"], cwd=repo, check=True, capture_output=True
+            )
         with Coordinator(a) as c:
             snap = c.snapshot(fetch=True)
             snap.records(Claim)

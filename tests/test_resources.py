@@ -44,7 +44,11 @@ def _segments_match(pattern: tuple[str, ...], names: tuple[str, ...], flags: int
         if not rest:
             return len(names) >= 1
         return any(_segments_match(rest, names[skip:], flags) for skip in range(len(names) + 1))
-    return bool(names) and fnmatch.fnmatch(names[0], head, flags=flags) and _segments_match(rest, names[1:], flags)
+    return (
+        bool(names)
+        and fnmatch.fnmatch(names[0], head, flags=flags)
+        and _segments_match(rest, names[1:], flags)
+    )
 
 
 @cache
@@ -274,7 +278,9 @@ def test_covers(resource: str, path: str, expected: bool) -> None:
 def test_covers_ignorecase() -> None:
     assert covers(P("Src/*.PY"), "src/a.py", ignorecase=True)
     assert not covers(P("Src/*.PY"), "src/a.py")
-    assert ResourceIndex([(P("Docs/"), 1), (P("**/*.MD"), 2)], ignorecase=True).covering("docs/README.md") == [1, 2]
+    assert ResourceIndex([(P("Docs/"), 1), (P("**/*.MD"), 2)], ignorecase=True).covering(
+        "docs/README.md"
+    ) == [1, 2]
 
 
 def test_index_returns_payloads_in_given_order() -> None:
@@ -302,7 +308,12 @@ def test_index_agrees_with_covers_at_hook_scale() -> None:
     items: list[tuple[Resource, int]] = []
     for number in range(1000):
         area = f"pkg{number % 25}/mod{number % 7}"
-        text = [f"{area}/file{number}.py", f"{area}/sub{number}/", f"{area}/**/*_{number}.py", f"**/gen{number}_*"]
+        text = [
+            f"{area}/file{number}.py",
+            f"{area}/sub{number}/",
+            f"{area}/**/*_{number}.py",
+            f"**/gen{number}_*",
+        ]
         items.append((P(text[number % 4]), number))
     paths = [f"pkg{k % 25}/mod{k % 7}/sub{k}/gen{k}_x_{k}.py" for k in range(200)]
     index = ResourceIndex(items)
@@ -341,9 +352,9 @@ _mixed_case_pattern = st.lists(
     min_size=1,
     max_size=3,
 ).map(lambda segments: P("/".join(segments)))
-_mixed_case_path = st.lists(st.sampled_from(["a", "A", "b", "B", "c", "aB", "Ab"]), min_size=1, max_size=4).map(
-    "/".join
-)
+_mixed_case_path = st.lists(
+    st.sampled_from(["a", "A", "b", "B", "c", "aB", "Ab"]), min_size=1, max_size=4
+).map("/".join)
 
 _fast = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -398,7 +409,9 @@ def test_covers_agrees_with_overlaps(resource: Resource, path: str) -> None:
 def test_index_agrees_with_covers(resources: list[Resource], paths: list[str], ignorecase: bool) -> None:
     index = ResourceIndex([(resource, n) for n, resource in enumerate(resources)], ignorecase=ignorecase)
     for path in paths:
-        expected = [n for n, resource in enumerate(resources) if covers(resource, path, ignorecase=ignorecase)]
+        expected = [
+            n for n, resource in enumerate(resources) if covers(resource, path, ignorecase=ignorecase)
+        ]
         assert index.covering(path) == expected
 
 
@@ -420,7 +433,9 @@ def test_ignorecase_against_oracle(a: Resource, b: Resource, paths: list[str]) -
 @given(st.lists(st.sampled_from(["a", "b*", "[ab]", "**"]), min_size=1, max_size=4), st.data())
 def test_noise_normalises_away(segments: list[str], data: st.DataObject) -> None:
     noisy = "".join(
-        data.draw(st.sampled_from(["", "./", "././"])) + segment + data.draw(st.sampled_from(["/", "//", "/./"]))
+        data.draw(st.sampled_from(["", "./", "././"]))
+        + segment
+        + data.draw(st.sampled_from(["/", "//", "/./"]))
         for segment in segments
     )
     assert P(noisy) == P("/".join(segments) + "/")

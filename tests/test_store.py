@@ -18,9 +18,16 @@ from .conftest import GITCOORD, World, git, make_repo, run, spawn
 def test_many_processes_in_one_clone(world: World) -> None:
     """Ref-lock contention on fetch and on the tracking ref is normal and handled."""
     a = world.clones[0]
-    procs = [subprocess.Popen([*GITCOORD, "-C", str(a), "claim", f"same-clone/{i}.py"],
-                              env=dict(os.environ, GITCOORD_AGENT=f"p{i}"),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(6)]
+    procs = [
+        subprocess.Popen(
+            [*GITCOORD, "-C", str(a), "claim", f"same-clone/{i}.py"],
+            env=dict(os.environ, GITCOORD_AGENT=f"p{i}"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(6)
+    ]
     results = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in procs]
     assert all(code == 0 for code, _ in results), results
     with Coordinator(world.clones[1]) as c:
@@ -74,9 +81,16 @@ def test_every_write_is_one_commit_with_trailers(world: World) -> None:
 
 def test_local_mode_lost_race_is_retried(local_repo: Path) -> None:
     """Many writers on one ref with update-ref CAS: all land, nothing is lost."""
-    procs = [subprocess.Popen([*GITCOORD, "-C", str(local_repo), "claim", f"l/{i}.py"],
-                              env=dict(os.environ, GITCOORD_AGENT=f"l{i}"),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(6)]
+    procs = [
+        subprocess.Popen(
+            [*GITCOORD, "-C", str(local_repo), "claim", f"l/{i}.py"],
+            env=dict(os.environ, GITCOORD_AGENT=f"l{i}"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(6)
+    ]
     assert all(p.wait(timeout=120) == 0 for p in procs)
     log = git(local_repo, "log", "--format=%s", "coord").splitlines()
     assert len([line for line in log if ": claim " in line]) == 6
@@ -138,7 +152,10 @@ def test_a_code_branch_is_never_used_as_the_store(tmp_path: Path) -> None:
     (repo / ".coord" / "config.toml").write_text('[coord]\nbranch = "main"\n')
     res = run(repo, "claim", "x.py", agent="alpha")
     assert res.code == 2 and "not a coord store" in res.err
-    assert git(repo, "rev-parse", "HEAD") == head and git(repo, "status", "--porcelain", "--untracked-files=no") == ""
+    assert (
+        git(repo, "rev-parse", "HEAD") == head
+        and git(repo, "status", "--porcelain", "--untracked-files=no") == ""
+    )
 
 
 def test_init_never_publishes_a_code_branch_named_coord(world: World, tmp_path: Path) -> None:
@@ -159,7 +176,9 @@ def test_a_push_the_remote_accepted_is_a_success_whatever_git_exits_with(world: 
     b = world.clones[1]
     hook = world.remote / "hooks" / "post-receive"
     # Runs after the ref moved, says something alarming, and drops the connection.
-    hook.write_text("#!/bin/sh\necho 'cannot stat: No such file or directory' >&2\nsleep 0.3\nkill -9 $PPID\n")
+    hook.write_text(
+        "#!/bin/sh\necho 'cannot stat: No such file or directory' >&2\nsleep 0.3\nkill -9 $PPID\n"
+    )
     hook.chmod(0o755)
     res = run(b, "send", "--to", "any", "hello", agent="beta")
     hook.unlink()

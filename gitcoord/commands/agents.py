@@ -15,8 +15,13 @@ from gitcoord.commands.base import agent_option, ctx_agent, json_option, repo_pa
 
 
 @click.command()
-@click.option("--keep", type=click.Path(file_okay=False, path_type=Path), default=None, metavar="DIR",
-              help="Build the world in DIR (new or empty) and leave it there, dashboard included.")
+@click.option(
+    "--keep",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    metavar="DIR",
+    help="Build the world in DIR (new or empty) and leave it there, dashboard included.",
+)
 def demo(keep: Path | None) -> None:
     """Three agents coordinate through a throwaway shared repository (about 15 s).
 
@@ -29,8 +34,10 @@ def demo(keep: Path | None) -> None:
     from gitcoord.demo import DemoFailed, run_demo
 
     if run_demo(keep):
-        raise DemoFailed("the demo did not complete: see the lines above.",
-                         hint="please report it with the output; --keep DIR leaves the world to inspect.")
+        raise DemoFailed(
+            "the demo did not complete: see the lines above.",
+            hint="please report it with the output; --keep DIR leaves the world to inspect.",
+        )
 
 
 @click.command()
@@ -66,8 +73,10 @@ def doctor(as_json: bool) -> None:
     if problems:
         # An exception, not click's Exit: gitcoord's main maps exit codes from errors only.
         error = Unavailable if report["remote_unreachable"] else Refused
-        raise error(f"doctor found {len(problems)} problem(s): {', '.join(f['check'] for f in problems)}.",
-                    hint="apply the fixes above, then run `gitcoord doctor` again.")
+        raise error(
+            f"doctor found {len(problems)} problem(s): {', '.join(f['check'] for f in problems)}.",
+            hint="apply the fixes above, then run `gitcoord doctor` again.",
+        )
 
 
 @click.command()

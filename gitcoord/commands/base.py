@@ -77,28 +77,43 @@ def _given_agent(ctx: click.Context, param: click.Parameter, value: str | None) 
         from gitcoord.errors import InvalidInput
         from gitcoord.validate import quoted
 
-        raise InvalidInput(f"--agent is given but empty ({quoted(value)}).",
-                           hint="pass the agent's name; a person acting as a human leaves --agent out.")
+        raise InvalidInput(
+            f"--agent is given but empty ({quoted(value)}).",
+            hint="pass the agent's name; a person acting as a human leaves --agent out.",
+        )
     return value
 
 
 def agent_option(func: F) -> F:
     """`--agent NAME` on every command as well as on the group."""
-    return click.option("--agent", "agent", metavar="NAME", default=None, callback=_given_agent,
-                        help="Act as this agent (else GITCOORD_AGENT, `start`, git config coord.agent).")(func)
+    return click.option(
+        "--agent",
+        "agent",
+        metavar="NAME",
+        default=None,
+        callback=_given_agent,
+        help="Act as this agent (else GITCOORD_AGENT, `start`, git config coord.agent).",
+    )(func)
 
 
 def fetch_option(func: F) -> F:
     """`--fetch/--no-fetch` on reads: in remote mode, fetch the coord branch first (default)."""
-    return click.option("--fetch/--no-fetch", default=True,
-                        help="Fetch the remote first (remote mode; --no-fetch reads the local copy).")(func)
+    return click.option(
+        "--fetch/--no-fetch",
+        default=True,
+        help="Fetch the remote first (remote mode; --no-fetch reads the local copy).",
+    )(func)
 
 
 def wait_option(func: F) -> F:
     """`--wait SECS` on reads: return as soon as something new for the agent is there."""
-    return click.option("--wait", type=float, default=0, metavar="SECS",
-                        help="Wait up to SECS seconds for something new for you (returns as soon as it is "
-                             "there).")(func)
+    return click.option(
+        "--wait",
+        type=float,
+        default=0,
+        metavar="SECS",
+        help="Wait up to SECS seconds for something new for you (returns as soon as it is there).",
+    )(func)
 
 
 def json_option(func: F) -> F:
@@ -128,8 +143,9 @@ def dump(record: BaseModel) -> dict[str, Any]:
     return record.model_dump(mode="json")
 
 
-def show(records: Sequence[R], as_json: bool, title: str, columns: list[str],
-         row: Callable[[R], list[Any]]) -> None:
+def show(
+    records: Sequence[R], as_json: bool, title: str, columns: list[str], row: Callable[[R], list[Any]]
+) -> None:
     """Records as a JSON list or as a table, one row each."""
     if as_json:
         output.print_json([dump(r) for r in records])

@@ -23,23 +23,43 @@ CLAIM_COLUMNS = ["id", "agent", "resource", "mode", "state", "until", "%", "mess
 @click.option("--shared", is_flag=True, help="A shared claim: conflicts only with exclusive ones.")
 @click.option("-m", "--message", default="", help="What you are doing with it.")
 @click.option("--wait", type=float, default=0, metavar="SECS", help="Keep trying up to SECS seconds.")
-@click.option("--until-merged", is_flag=True,
-              help="Release it when its work lands on the default branch (release --merged).")
+@click.option(
+    "--until-merged",
+    is_flag=True,
+    help="Release it when its work lands on the default branch (release --merged).",
+)
 @agent_option
 @json_option
-def claim(resources: tuple[str, ...], minutes: float | None, shared: bool, message: str, wait: float,
-          until_merged: bool, agent: str | None, as_json: bool) -> None:
+def claim(
+    resources: tuple[str, ...],
+    minutes: float | None,
+    shared: bool,
+    message: str,
+    wait: float,
+    until_merged: bool,
+    agent: str | None,
+    as_json: bool,
+) -> None:
     """Claim RESOURCES (paths, dirs/, globs, scheme:names), all or nothing."""
     with coord(agent) as c:
-        granted = c.claim(list(resources), minutes=minutes, shared=shared, message=message, wait=wait,
-                          until_merged=until_merged)
+        granted = c.claim(
+            list(resources),
+            minutes=minutes,
+            shared=shared,
+            message=message,
+            wait=wait,
+            until_merged=until_merged,
+        )
         views = [c.claim_view(g, c.store.clock(), c.agent) for g in granted]
     if as_json:
         return output.print_json(views)
     for v in views:
         lands = ", released when its work lands" if v.get("until_merged") else ""
-        output.say(f"claimed {v['resource']} as {v['id']} (token {v['token']}, {v['mode']}{lands}) "
-                   f"until {v['expires_at']}", style="green")
+        output.say(
+            f"claimed {v['resource']} as {v['id']} (token {v['token']}, {v['mode']}{lands}) "
+            f"until {v['expires_at']}",
+            style="green",
+        )
 
 
 @click.command("check-in")
@@ -49,8 +69,14 @@ def claim(resources: tuple[str, ...], minutes: float | None, shared: bool, messa
 @click.option("--minutes", type=float, default=None, help="New lease length.")
 @agent_option
 @json_option
-def check_in(resources: tuple[str, ...], progress: int | None, message: str, minutes: float | None,
-             agent: str | None, as_json: bool) -> None:
+def check_in(
+    resources: tuple[str, ...],
+    progress: int | None,
+    message: str,
+    minutes: float | None,
+    agent: str | None,
+    as_json: bool,
+) -> None:
     """Heartbeat: renew my claims (all, or RESOURCES) and record progress."""
     with coord(agent) as c:
         result = c.check_in(list(resources), progress=progress, message=message, minutes=minutes)
@@ -67,10 +93,16 @@ def check_in(resources: tuple[str, ...], progress: int | None, message: str, min
     if result["lost"]:
         from gitcoord.briefing import removal_proof
 
-        lost = "; ".join(f"{x['id']} on {x['resource']}" + (f", now {x['now_held_by']}'s" if x["now_held_by"] else "")
-                         + removal_proof(x) for x in result["lost"])
-        raise Refused(f"you lost claims since your last check-in: {lost}.",
-                      hint="stop editing them; claim them again (gitcoord claim ... --wait) before you go on.")
+        lost = "; ".join(
+            f"{x['id']} on {x['resource']}"
+            + (f", now {x['now_held_by']}'s" if x["now_held_by"] else "")
+            + removal_proof(x)
+            for x in result["lost"]
+        )
+        raise Refused(
+            f"you lost claims since your last check-in: {lost}.",
+            hint="stop editing them; claim them again (gitcoord claim ... --wait) before you go on.",
+        )
 
 
 @click.command()
@@ -79,12 +111,23 @@ def check_in(resources: tuple[str, ...], progress: int | None, message: str, min
 @click.option("-m", "--message", default="", help="What was done.")
 @click.option("--force", is_flag=True, help="Release someone else's claim (humans; recorded).")
 @click.option("--reason", default="", help="Why, for --force (recorded in the commit).")
-@click.option("--merged", is_flag=True,
-              help="Release the until-merged claims whose work landed on REF (default: the default branch).")
+@click.option(
+    "--merged",
+    is_flag=True,
+    help="Release the until-merged claims whose work landed on REF (default: the default branch).",
+)
 @agent_option
 @json_option
-def release(resources: tuple[str, ...], all_: bool, message: str, force: bool, reason: str, merged: bool,
-            agent: str | None, as_json: bool) -> None:
+def release(
+    resources: tuple[str, ...],
+    all_: bool,
+    message: str,
+    force: bool,
+    reason: str,
+    merged: bool,
+    agent: str | None,
+    as_json: bool,
+) -> None:
     """Release RESOURCES (or claim ids), or --all; or, with --merged [REF], what landed."""
     if merged:
         return _release_merged(resources, all_=all_, force=force, agent=agent, as_json=as_json)
@@ -98,18 +141,23 @@ def release(resources: tuple[str, ...], all_: bool, message: str, force: bool, r
         output.say(f"released {r.resource} ({r.id}, {r.agent})")
 
 
-def _release_merged(resources: tuple[str, ...], *, all_: bool, force: bool, agent: str | None,
-                    as_json: bool) -> None:
+def _release_merged(
+    resources: tuple[str, ...], *, all_: bool, force: bool, agent: str | None, as_json: bool
+) -> None:
     """`release --merged [REF]`: release what landed (see `gitcoord.merged`)."""
     from gitcoord.errors import InvalidInput
     from gitcoord.merged import release_merged
 
     if all_ or force:
-        raise InvalidInput("--merged goes alone: it releases the until-merged claims whose work landed.",
-                           hint="gitcoord release --merged [REF]")
+        raise InvalidInput(
+            "--merged goes alone: it releases the until-merged claims whose work landed.",
+            hint="gitcoord release --merged [REF]",
+        )
     if len(resources) > 1:
-        raise InvalidInput(f"--merged takes at most one REF, not {len(resources)} arguments.",
-                           hint="gitcoord release --merged [REF], e.g. gitcoord release --merged origin/main")
+        raise InvalidInput(
+            f"--merged takes at most one REF, not {len(resources)} arguments.",
+            hint="gitcoord release --merged [REF], e.g. gitcoord release --merged origin/main",
+        )
     with coord(agent) as c:
         result = release_merged(c, resources[0] if resources else None)
     if as_json:
@@ -137,9 +185,19 @@ def claims(all_: bool, fetch: bool, agent: str | None, as_json: bool) -> None:
 
 
 def _claims_rows(claims: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
-    return [[c["id"], c["agent"], c["resource"], output.claim_mode(c), c["state"],
-             output.short_time(c["expires_at"]), c.get("progress") if c.get("progress") is not None else "",
-             c.get("message", "")] for c in claims]
+    return [
+        [
+            c["id"],
+            c["agent"],
+            c["resource"],
+            output.claim_mode(c),
+            c["state"],
+            output.short_time(c["expires_at"]),
+            c.get("progress") if c.get("progress") is not None else "",
+            c.get("message", ""),
+        ]
+        for c in claims
+    ]
 
 
 COMMANDS = (claim, check_in, release, claims)

@@ -26,8 +26,12 @@ def hooks_group() -> None:
 
 
 @hooks_group.command("install")
-@click.option("--mode", type=MODE_CHOICE, default=None,
-              help="Enforcement mode for these hooks (default: hooks.mode in .coord/config.toml, else others).")
+@click.option(
+    "--mode",
+    type=MODE_CHOICE,
+    default=None,
+    help="Enforcement mode for these hooks (default: hooks.mode in .coord/config.toml, else others).",
+)
 @click.option("--server", is_flag=True, help="In a bare repository: install the pre-receive fence.")
 @json_option
 def hooks_install(mode: str | None, server: bool, as_json: bool) -> None:
@@ -42,8 +46,9 @@ def hooks_install(mode: str | None, server: bool, as_json: bool) -> None:
     if as_json:
         return output.print_json(report)
     how = f" through {report['manager']}" if report["manager"] not in ("none", "tracked") else ""
-    output.say(f"installed {', '.join(report['installed'])} in {report['hooks_dir']}{how} "
-               f"(mode: {report['mode']}).")
+    output.say(
+        f"installed {', '.join(report['installed'])} in {report['hooks_dir']}{how} (mode: {report['mode']})."
+    )
     for name in report["kept_legacy"]:
         output.say(f"kept the existing {name} hook as {name}.legacy; it runs first.")
     _say_files(report)
@@ -95,19 +100,27 @@ def verify(revrange: tuple[str, ...], fetch: bool, as_json: bool) -> None:
     report = verify_range(LeanRepo(path), list(revrange))
     unsigned = _unsigned_human_acts(path, list(revrange))
     if as_json:
-        output.print_json(report.as_dict() | ({"unsigned_human_acts": unsigned} if unsigned is not None else {}))
+        output.print_json(
+            report.as_dict() | ({"unsigned_human_acts": unsigned} if unsigned is not None else {})
+        )
     else:
         output.say(report.render())
         for act in unsigned or []:
-            output.say(f"commit {act['commit'][:12]}: {act['action']} by {act['actor']} is {act['signature']}.")
+            output.say(
+                f"commit {act['commit'][:12]}: {act['action']} by {act['actor']} is {act['signature']}."
+            )
     if unsigned:
-        raise Refused(f"verify found {len(unsigned)} human act(s) no allowed signer signed in {' '.join(revrange)}.",
-                      hint="review.allowed_signers lists who may approve, reject and force a release; "
-                           "an unsigned one was not made through a signed gitcoord act.")
+        raise Refused(
+            f"verify found {len(unsigned)} human act(s) no allowed signer signed in {' '.join(revrange)}.",
+            hint="review.allowed_signers lists who may approve, reject and force a release; "
+            "an unsigned one was not made through a signed gitcoord act.",
+        )
     if not report.clean:
         first = report.violations[0]
-        raise Refused(f"verify found {len(report.violations)} violation(s) in {' '.join(revrange)}.",
-                      hint=f"the first: {first.describe()}")
+        raise Refused(
+            f"verify found {len(report.violations)} violation(s) in {' '.join(revrange)}.",
+            hint=f"the first: {first.describe()}",
+        )
 
 
 def _unsigned_human_acts(path: Path, revrange: list[str]) -> list[dict[str, str]] | None:
@@ -119,8 +132,13 @@ def _unsigned_human_acts(path: Path, revrange: list[str]) -> list[dict[str, str]
 
 
 @click.command("guard")
-@click.option("--format", "fmt", type=click.Choice(["claude", "codex"]), required=True,
-              help="The editor whose PreToolUse hook JSON arrives on stdin.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["claude", "codex"]),
+    required=True,
+    help="The editor whose PreToolUse hook JSON arrives on stdin.",
+)
 def guard(fmt: str) -> None:
     """Read an editor's tool call on stdin; deny an edit of a path another agent claims."""
     from gitcoord.hooks.guard import run_guard

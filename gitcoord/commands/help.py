@@ -30,13 +30,18 @@ if TYPE_CHECKING:
 @click.argument("message", nargs=-1, required=True)
 @agent_option
 @json_option
-def request_help(to: str, priority: str, resource: str, message: tuple[str, ...], agent: str | None,
-                 as_json: bool) -> None:
+def request_help(
+    to: str, priority: str, resource: str, message: tuple[str, ...], agent: str | None, as_json: bool
+) -> None:
     """Ask another agent (or any agent) for help with MESSAGE."""
     with coord(agent) as c:
         record = c.request_help(to, words(message, "message"), priority=priority, resource=resource)
-    done(record, as_json, f"asked {to} for help as {record.id} ({priority}); "
-                          f"it shows in their `gitcoord start` until resolved.")
+    done(
+        record,
+        as_json,
+        f"asked {to} for help as {record.id} ({priority}); "
+        f"it shows in their `gitcoord start` until resolved.",
+    )
 
 
 @click.group("help-requests")
@@ -63,7 +68,13 @@ def help_list(open_only: bool, wait: float, fetch: bool, agent: str | None, as_j
             found = waiting.help_requests(c, wait, open_only=open_only)
         else:
             found = c.help_requests(open_only=open_only, fetch=fetch)
-    show(found, as_json, "help requests", ["id", "priority", "status", "from", "to", "resource", "message"], _row)
+    show(
+        found,
+        as_json,
+        "help requests",
+        ["id", "priority", "status", "from", "to", "resource", "message"],
+        _row,
+    )
 
 
 @help_requests.command("ack")
@@ -74,8 +85,12 @@ def help_ack(help_id: str, agent: str | None, as_json: bool) -> None:
     """Say you are on it: ID becomes acknowledged."""
     with coord(agent) as c:
         record = c.ack_help(help_id)
-    done(record, as_json, f"acknowledged {record.id} from {record.from_agent}; "
-                          f"when done: gitcoord help-requests resolve {record.id} --note \"...\"")
+    done(
+        record,
+        as_json,
+        f"acknowledged {record.id} from {record.from_agent}; "
+        f'when done: gitcoord help-requests resolve {record.id} --note "..."',
+    )
 
 
 @help_requests.command("resolve")

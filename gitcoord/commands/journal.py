@@ -40,17 +40,31 @@ TRACE_LIMIT = 64 * 1024
 @click.option("--type", "type_", type=click.Choice(ERROR_TYPES), required=True, help="What kind of error.")
 @click.option("--severity", type=click.Choice(SEVERITIES), required=True, help="How bad.")
 @click.option("--resource", default="", metavar="R", help="The resource it concerns.")
-@click.option("--trace-file", type=click.Path(dir_okay=False, allow_dash=True), default=None, metavar="F",
-              help="A stack trace to attach (up to 64 KiB; - reads stdin).")
+@click.option(
+    "--trace-file",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    default=None,
+    metavar="F",
+    help="A stack trace to attach (up to 64 KiB; - reads stdin).",
+)
 @click.argument("message", nargs=-1, required=True)
 @agent_option
 @json_option
-def log_error(type_: str, severity: str, resource: str, trace_file: str | None, message: tuple[str, ...],
-              agent: str | None, as_json: bool) -> None:
+def log_error(
+    type_: str,
+    severity: str,
+    resource: str,
+    trace_file: str | None,
+    message: tuple[str, ...],
+    agent: str | None,
+    as_json: bool,
+) -> None:
     """Record an error (MESSAGE) for the team and the humans."""
     trace = _read_trace(trace_file) if trace_file else ""
     with coord(agent) as c:
-        record = c.log_error(type_, words(message, "message"), severity=severity, resource=resource, trace=trace)
+        record = c.log_error(
+            type_, words(message, "message"), severity=severity, resource=resource, trace=trace
+        )
     done(record, as_json, f"logged {record.id} ({type_}, {severity}).")
 
 
@@ -68,7 +82,9 @@ def _read_trace(path: str) -> str:
         except OSError as exc:
             raise InvalidInput(f"cannot read the trace file {path}: {exc.strerror}.") from exc
     if len(data) > TRACE_LIMIT:
-        raise InvalidInput(f"the trace file {path} is over 64 KiB.", hint="attach its last part: tail -c 60000 F")
+        raise InvalidInput(
+            f"the trace file {path} is over 64 KiB.", hint="attach its last part: tail -c 60000 F"
+        )
     return data.decode("utf-8", errors="replace")
 
 
@@ -87,8 +103,13 @@ def errors_list(open_only: bool, severity: str | None, fetch: bool, agent: str |
     """Errors, open ones first, most severe first."""
     with coord(agent) as c:
         found = c.errors(open_only=open_only, severity=severity, fetch=fetch)
-    show(found, as_json, "errors", ["id", "severity", "type", "status", "agent", "resource", "message"],
-         lambda e: [e.id, e.severity, e.type, e.status, e.agent, e.resource, clip(e.message)])
+    show(
+        found,
+        as_json,
+        "errors",
+        ["id", "severity", "type", "status", "agent", "resource", "message"],
+        lambda e: [e.id, e.severity, e.type, e.status, e.agent, e.resource, clip(e.message)],
+    )
 
 
 @errors.command("resolve")
@@ -114,14 +135,25 @@ def errors_resolve(error_id: str, note: str, agent: str | None, as_json: bool) -
 @click.argument("title", nargs=-1, required=True)
 @agent_option
 @json_option
-def log_decision(category: str, impact: str, rationale: str, alternatives: tuple[str, ...],
-                 title: tuple[str, ...], agent: str | None, as_json: bool) -> None:
+def log_decision(
+    category: str,
+    impact: str,
+    rationale: str,
+    alternatives: tuple[str, ...],
+    title: tuple[str, ...],
+    agent: str | None,
+    as_json: bool,
+) -> None:
     """Propose a decision called TITLE; a human approves or rejects it."""
     with coord(agent) as c:
-        record = c.log_decision(category, words(title, "title"), rationale, impact=impact,
-                                alternatives=alternatives)
-    done(record, as_json, f"proposed {record.id}; once a human approves it: "
-                          f"gitcoord decisions implement {record.id}")
+        record = c.log_decision(
+            category, words(title, "title"), rationale, impact=impact, alternatives=alternatives
+        )
+    done(
+        record,
+        as_json,
+        f"proposed {record.id}; once a human approves it: gitcoord decisions implement {record.id}",
+    )
 
 
 @click.group()
@@ -148,9 +180,23 @@ def decisions_list(status: str | None, fetch: bool, agent: str | None, as_json: 
         proof = c.review_status(found)
     if as_json:
         return output.print_json([dump(d) | proof[d.id] for d in found])
-    output.table("decisions", ["id", "status", "impact", "category", "agent", "reviewed by", "review", "title"],
-                 [[d.id, d.status, d.impact, d.category, d.agent, d.reviewed_by, _proof(proof[d.id]),
-                   clip(d.title, 60)] for d in found])
+    output.table(
+        "decisions",
+        ["id", "status", "impact", "category", "agent", "reviewed by", "review", "title"],
+        [
+            [
+                d.id,
+                d.status,
+                d.impact,
+                d.category,
+                d.agent,
+                d.reviewed_by,
+                _proof(proof[d.id]),
+                clip(d.title, 60),
+            ]
+            for d in found
+        ],
+    )
 
 
 @decisions.command("approve")
@@ -208,14 +254,28 @@ def decisions_implement(decision_id: str, agent: str | None, as_json: bool) -> N
 @click.option("--metric", "metrics", multiple=True, metavar="K=V", help="A metric (repeatable).")
 @agent_option
 @json_option
-def daily_summary(day_number: int | None, completed: str, next_: str, blockers: str, messages: str,
-                  metrics: tuple[str, ...], agent: str | None, as_json: bool) -> None:
+def daily_summary(
+    day_number: int | None,
+    completed: str,
+    next_: str,
+    blockers: str,
+    messages: str,
+    metrics: tuple[str, ...],
+    agent: str | None,
+    as_json: bool,
+) -> None:
     """Write today's summary (a second one the same day replaces it)."""
     from gitcoord.journal import parse_metrics
 
     with coord(agent) as c:
-        record = c.daily_summary(completed=completed, next=next_, blockers=blockers, messages=messages,
-                                 metrics=parse_metrics(metrics), day_number=day_number)
+        record = c.daily_summary(
+            completed=completed,
+            next=next_,
+            blockers=blockers,
+            messages=messages,
+            metrics=parse_metrics(metrics),
+            day_number=day_number,
+        )
     done(record, as_json, f"wrote the summary of {record.day.isoformat()} for {record.agent}.")
 
 
@@ -232,9 +292,20 @@ def summaries_list(who: str | None, fetch: bool, as_json: bool) -> None:
     """Daily summaries, newest first."""
     with coord() as c:
         found = c.summaries(agent=who, fetch=fetch)
-    show(found, as_json, "daily summaries", ["day", "agent", "#", "completed", "next", "blockers"],
-         lambda s: [s.day.isoformat(), s.agent, s.day_number if s.day_number is not None else "",
-                    clip(s.completed, 50), clip(s.next, 50), clip(s.blockers, 40)])
+    show(
+        found,
+        as_json,
+        "daily summaries",
+        ["day", "agent", "#", "completed", "next", "blockers"],
+        lambda s: [
+            s.day.isoformat(),
+            s.agent,
+            s.day_number if s.day_number is not None else "",
+            clip(s.completed, 50),
+            clip(s.next, 50),
+            clip(s.blockers, 40),
+        ],
+    )
 
 
 COMMANDS = (log_error, errors, log_decision, decisions, daily_summary, summaries)

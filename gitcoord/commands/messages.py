@@ -5,7 +5,16 @@ from __future__ import annotations
 import click
 
 from gitcoord import output
-from gitcoord.commands.base import agent_option, coord, done, fetch_option, json_option, show, wait_option, words
+from gitcoord.commands.base import (
+    agent_option,
+    coord,
+    done,
+    fetch_option,
+    json_option,
+    show,
+    wait_option,
+    words,
+)
 
 
 @click.command()
@@ -29,8 +38,15 @@ def send(to: str, reply_to: str, message: tuple[str, ...], agent: str | None, as
 @fetch_option
 @agent_option
 @json_option
-def inbox(ids: tuple[str, ...], all_: bool, mark_read: bool, wait: float, fetch: bool, agent: str | None,
-          as_json: bool) -> None:
+def inbox(
+    ids: tuple[str, ...],
+    all_: bool,
+    mark_read: bool,
+    wait: float,
+    fetch: bool,
+    agent: str | None,
+    as_json: bool,
+) -> None:
     """Messages to me or to everyone: unread ones (read-only unless --mark-read)."""
     if ids and not mark_read:
         raise click.UsageError("IDs go with --mark-read.")
@@ -46,8 +62,13 @@ def inbox(ids: tuple[str, ...], all_: bool, mark_read: bool, wait: float, fetch:
     if mark_read and not as_json:
         output.say(f"marked {len(found)} message(s) read: {', '.join(m.id for m in found) or 'none'}.")
         return
-    show(found, as_json, "inbox", ["id", "from", "to", "reply to", "message"],
-         lambda m: [m.id, m.from_agent, m.to, m.reply_to, m.body])
+    show(
+        found,
+        as_json,
+        "inbox",
+        ["id", "from", "to", "reply to", "message"],
+        lambda m: [m.id, m.from_agent, m.to, m.reply_to, m.body],
+    )
 
 
 COMMANDS = (send, inbox)

@@ -15,8 +15,15 @@ from gitcoord.commands.base import coord, json_option
 
 
 @click.command()
-@click.option("--out", "out", default="gitcoord-dashboard.html", show_default=True, metavar="FILE",
-              type=click.Path(dir_okay=False, path_type=Path), help="Where to write the HTML page.")
+@click.option(
+    "--out",
+    "out",
+    default="gitcoord-dashboard.html",
+    show_default=True,
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the HTML page.",
+)
 @click.option("--fetch/--no-fetch", default=True, help="Fetch the remote first (remote mode).")
 @json_option
 def dashboard(out: Path, fetch: bool, as_json: bool) -> None:
@@ -36,7 +43,9 @@ def notion() -> None:
 
 
 @notion.command("setup")
-@click.option("--parent", required=True, metavar="PAGE_ID", help="The Notion page to create the databases under.")
+@click.option(
+    "--parent", required=True, metavar="PAGE_ID", help="The Notion page to create the databases under."
+)
 @json_option
 def notion_setup(parent: str, as_json: bool) -> None:
     """Create the databases (or add missing properties) and record their ids in .coord/config.toml."""
@@ -50,8 +59,10 @@ def notion_setup(parent: str, as_json: bool) -> None:
         result = notion_sync.setup(c, api, parent)
     if as_json:
         return output.print_json(result)
-    output.say(f"created: {', '.join(result['created']) or 'none'}; "
-               f"completed: {', '.join(result['extended']) or 'none'}.")
+    output.say(
+        f"created: {', '.join(result['created']) or 'none'}; "
+        f"completed: {', '.join(result['extended']) or 'none'}."
+    )
     output.say("database ids recorded in .coord/config.toml: commit it on your code branch.")
 
 
@@ -68,9 +79,11 @@ def notion_sync_cmd(dry_run: bool, as_json: bool) -> None:
     if as_json:
         return output.print_json(counts)
     verb = "would be" if dry_run else "were"
-    output.say(f"{counts['created']} created, {counts['updated']} updated, {counts['unchanged']} unchanged, "
-               f"{counts['activity_appended']} activity rows, {counts['pulled_back']} pulled back ({verb}); "
-               f"{counts['requests']} requests.")
+    output.say(
+        f"{counts['created']} created, {counts['updated']} updated, {counts['unchanged']} unchanged, "
+        f"{counts['activity_appended']} activity rows, {counts['pulled_back']} pulled back ({verb}); "
+        f"{counts['requests']} requests."
+    )
     for line in counts["refused"]:
         output.say(f"not applied from Notion: {line}", style="yellow")
 
@@ -81,10 +94,20 @@ def ci() -> None:
 
 
 @ci.command("github")
-@click.option("--install", default="gitcoord", show_default=True, metavar="SPEC",
-              help="What the workflow installs with pip (a name, a path or a git URL).")
-@click.option("--coord/--no-coord", "on_coord", default=True, show_default=True,
-              help="Also commit the workflow on the coord branch, where pushes to it are read from.")
+@click.option(
+    "--install",
+    default="gitcoord",
+    show_default=True,
+    metavar="SPEC",
+    help="What the workflow installs with pip (a name, a path or a git URL).",
+)
+@click.option(
+    "--coord/--no-coord",
+    "on_coord",
+    default=True,
+    show_default=True,
+    help="Also commit the workflow on the coord branch, where pushes to it are read from.",
+)
 @json_option
 def ci_github(install: str, on_coord: bool, as_json: bool) -> None:
     """Write .github/workflows/gitcoord-notion.yml (sync on push to coord, every 15 min, by hand;
@@ -100,17 +123,23 @@ def ci_github(install: str, on_coord: bool, as_json: bool) -> None:
     with coord() as c:
         if c.top is None:
             raise InvalidInput("ci github needs a working tree to write the workflow in.")
-        path = write_workflow(c.top, branch=c.store.branch, install=install, default_branch=default_branch_name(c))
+        path = write_workflow(
+            c.top, branch=c.store.branch, install=install, default_branch=default_branch_name(c)
+        )
         coord_state = "skipped"
         if on_coord:
-            coord_state = "updated" if c.put_workflow(WORKFLOW_NAME, path.read_text(encoding="utf-8")) else "unchanged"
+            coord_state = (
+                "updated" if c.put_workflow(WORKFLOW_NAME, path.read_text(encoding="utf-8")) else "unchanged"
+            )
     if as_json:
         return output.print_json({"path": str(path), "coord": coord_state})
     output.say(f"wrote {path}: commit it on the default branch, and add the repository secret NOTION_TOKEN.")
     if coord_state != "skipped":
         where = f"the {c.store.branch} branch" + (f" (pushed to {c.store.remote})" if c.store.remote else "")
-        output.say(f"{'committed it on' if coord_state == 'updated' else 'already on'} {where}, "
-                   "so pushes there run it.")
+        output.say(
+            f"{'committed it on' if coord_state == 'updated' else 'already on'} {where}, "
+            "so pushes there run it."
+        )
 
 
 COMMANDS = (dashboard, notion, ci)

@@ -84,9 +84,17 @@ def log(since: str | None, who: str | None, limit: int | None, fetch: bool, as_j
         entries = c.log(since=since, agent=who, limit=limit, fetch=fetch)
     if as_json:
         return output.print_json(entries)
-    rows = [[e["time"][:19].replace("T", " "), e.get("rev", ""), e.get("agent", ""), e.get("action", ""),
-             _what(e) + (f" [{e['signature']}]" if e.get("signature") else ""), ", ".join(e.get("records", []))]
-            for e in entries]
+    rows = [
+        [
+            e["time"][:19].replace("T", " "),
+            e.get("rev", ""),
+            e.get("agent", ""),
+            e.get("action", ""),
+            _what(e) + (f" [{e['signature']}]" if e.get("signature") else ""),
+            ", ".join(e.get("records", [])),
+        ]
+        for e in entries
+    ]
     output.table("coord log", ["time", "rev", "agent", "action", "what", "records"], rows)
 
 
@@ -94,7 +102,7 @@ def _what(entry: Mapping[str, Any]) -> str:
     """The object of a log subject `<agent>: <action> <what>`."""
     rest = str(entry["subject"]).partition(": ")[2]
     action = entry.get("action", "")
-    return rest[len(action):].strip() if action and rest.startswith(action) else rest
+    return rest[len(action) :].strip() if action and rest.startswith(action) else rest
 
 
 COMMANDS = (init, start, status, log)

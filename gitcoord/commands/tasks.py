@@ -6,7 +6,17 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from gitcoord.commands.base import PRIORITIES, agent_option, clip, coord, done, fetch_option, json_option, show, words
+from gitcoord.commands.base import (
+    PRIORITIES,
+    agent_option,
+    clip,
+    coord,
+    done,
+    fetch_option,
+    json_option,
+    show,
+    words,
+)
 
 if TYPE_CHECKING:
     from gitcoord.records import Task
@@ -20,8 +30,15 @@ def task() -> None:
 
 
 def _row(t: Task) -> list[Any]:
-    return [t.id, t.priority, t.status, t.assignee, ", ".join(t.resources), ", ".join(t.depends_on),
-            clip(t.title, 60)]
+    return [
+        t.id,
+        t.priority,
+        t.status,
+        t.assignee,
+        ", ".join(t.resources),
+        ", ".join(t.depends_on),
+        clip(t.title, 60),
+    ]
 
 
 @task.command("add")
@@ -33,12 +50,26 @@ def _row(t: Task) -> list[Any]:
 @click.option("-m", "--message", "description", default="", help="A longer description.")
 @agent_option
 @json_option
-def task_add(title: tuple[str, ...], resources: tuple[str, ...], assign: str, priority: str,
-             depends_on: tuple[str, ...], description: str, agent: str | None, as_json: bool) -> None:
+def task_add(
+    title: tuple[str, ...],
+    resources: tuple[str, ...],
+    assign: str,
+    priority: str,
+    depends_on: tuple[str, ...],
+    description: str,
+    agent: str | None,
+    as_json: bool,
+) -> None:
     """Queue a task called TITLE."""
     with coord(agent) as c:
-        record = c.add_task(words(title, "title"), resources=resources, assign=assign, priority=priority,
-                            depends_on=depends_on, description=description)
+        record = c.add_task(
+            words(title, "title"),
+            resources=resources,
+            assign=assign,
+            priority=priority,
+            depends_on=depends_on,
+            description=description,
+        )
     done(record, as_json, f"added {record.id} ({priority})" + (f" for {assign}" if assign else "") + ".")
 
 
@@ -69,8 +100,11 @@ def task_next(wait: float, agent: str | None, as_json: bool) -> None:
     with coord(agent) as c:
         record = c.next_task(wait=wait)
     claims = f", claimed {', '.join(record.claim_ids)}" if record.claim_ids else ""
-    done(record, as_json, f"took {record.id}: {record.title}{claims}. "
-                          f"When done: gitcoord task done {record.id} -m \"...\"")
+    done(
+        record,
+        as_json,
+        f'took {record.id}: {record.title}{claims}. When done: gitcoord task done {record.id} -m "..."',
+    )
 
 
 @task.command("done")

@@ -45,8 +45,9 @@ class Needs:
         return list(dict.fromkeys([*self.claim, *(p for paths in self.renew.values() for p in paths)]))
 
 
-def needs(paths: Sequence[str], index: ClaimIndex, agent: str | None, *, lease: timedelta,
-          now: datetime) -> Needs:
+def needs(
+    paths: Sequence[str], index: ClaimIndex, agent: str | None, *, lease: timedelta, now: datetime
+) -> Needs:
     """The claims and renewals `agent` needs for `paths`, from the local read alone."""
     found = Needs()
     for path in paths:
@@ -99,9 +100,13 @@ class AutoFailed(Exception):
 
 
 def no_identity(paths: Sequence[str]) -> AutoFailed:
-    return AutoFailed(paths, None, "there is no agent identity to claim them for. Name the agent, then retry: "
-                                   "gitcoord start --agent NAME (remembered for this worktree), or set "
-                                   "GITCOORD_AGENT=NAME")
+    return AutoFailed(
+        paths,
+        None,
+        "there is no agent identity to claim them for. Name the agent, then retry: "
+        "gitcoord start --agent NAME (remembered for this worktree), or set "
+        "GITCOORD_AGENT=NAME",
+    )
 
 
 def write(repo: LeanRepo, agent: str | None, found: Needs, *, within: float | None = None) -> list[HeldClaim]:
@@ -120,7 +125,9 @@ def write(repo: LeanRepo, agent: str | None, found: Needs, *, within: float | No
         try:
             from gitcoord.autoclaim import auto_claim
 
-            outcome.append(auto_claim(repo.top or repo.cwd, agent, found.claim, found.renew, message=AUTO_MESSAGE))
+            outcome.append(
+                auto_claim(repo.top or repo.cwd, agent, found.claim, found.renew, message=AUTO_MESSAGE)
+            )
         except BaseException as exc:  # handed to the caller's thread
             outcome.append(exc)
 
@@ -133,8 +140,11 @@ def write(repo: LeanRepo, agent: str | None, found: Needs, *, within: float | No
         worker.start()
         worker.join(within)
     if not outcome:
-        raise AutoFailed(found.paths(), agent, f"the coord store gave no answer within {within:.0f} s "
-                                               "(a slow or unreachable remote)")
+        raise AutoFailed(
+            found.paths(),
+            agent,
+            f"the coord store gave no answer within {within:.0f} s (a slow or unreachable remote)",
+        )
     result = outcome[0]
     if isinstance(result, BaseException):  # whatever stopped it, the edit or commit must not go ahead
         render = getattr(result, "render", None)
@@ -142,8 +152,9 @@ def write(repo: LeanRepo, agent: str | None, found: Needs, *, within: float | No
     return [HeldClaim.from_toml(data) for data in result]
 
 
-def edit_denial(repo: LeanRepo, agent: str | None, paths: Sequence[str], index: ClaimIndex,
-                now: datetime) -> str | None:
+def edit_denial(
+    repo: LeanRepo, agent: str | None, paths: Sequence[str], index: ClaimIndex, now: datetime
+) -> str | None:
     """The guard in auto mode, once no other agent's claim stands in the way: None allows the
     edit (after claiming what it needed), a reason denies it."""
     found = needs(paths, index, agent, lease=lease(repo), now=now)
@@ -152,13 +163,17 @@ def edit_denial(repo: LeanRepo, agent: str | None, paths: Sequence[str], index: 
     try:
         write(repo, agent, found, within=GUARD_WRITE_SECONDS)
     except AutoFailed as exc:
-        return (f"gitcoord: {exc.head}, so this edit is denied: {exc.reason}\n"
-                "Retry the edit (it claims the path again), or claim it yourself first: "
-                f'gitcoord claim {literal_resource(found.paths()[0])} -m "why".')
+        return (
+            f"gitcoord: {exc.head}, so this edit is denied: {exc.reason}\n"
+            "Retry the edit (it claims the path again), or claim it yourself first: "
+            f'gitcoord claim {literal_resource(found.paths()[0])} -m "why".'
+        )
     return None
 
 
-def commit_claims(repo: LeanRepo, agent: str, paths: Sequence[str], index: ClaimIndex) -> list[HeldClaim] | None:
+def commit_claims(
+    repo: LeanRepo, agent: str, paths: Sequence[str], index: ClaimIndex
+) -> list[HeldClaim] | None:
     """pre-commit in auto mode, once no other agent's claim stops the commit: the claims
     written for its paths ([] when none was needed), or None after saying why the commit
     is refused."""
@@ -172,8 +187,10 @@ def commit_claims(repo: LeanRepo, agent: str, paths: Sequence[str], index: Claim
     try:
         return write(repo, agent, found)
     except AutoFailed as exc:
-        sys.stderr.write(f"gitcoord: commit refused: {exc.head}: {exc.reason}\n"
-                         "hint: retry the commit (it claims them again), or claim them first: gitcoord claim PATH...\n"
-                         "hint: to commit without the check (verify and the server still check): "
-                         "git commit --no-verify\n")
+        sys.stderr.write(
+            f"gitcoord: commit refused: {exc.head}: {exc.reason}\n"
+            "hint: retry the commit (it claims them again), or claim them first: gitcoord claim PATH...\n"
+            "hint: to commit without the check (verify and the server still check): "
+            "git commit --no-verify\n"
+        )
         return None

@@ -61,8 +61,13 @@ def configured_guards(top: Path) -> dict[Editor, list[str]]:
             continue
         hooks = settings.get("hooks")
         groups = hooks.get("PreToolUse", []) if isinstance(hooks, dict) else []
-        commands = [str(h["command"]) for g in groups if isinstance(g, dict) and isinstance(g.get("hooks"), list)
-                    for h in g["hooks"] if _is_guard(h)]
+        commands = [
+            str(h["command"])
+            for g in groups
+            if isinstance(g, dict) and isinstance(g.get("hooks"), list)
+            for h in g["hooks"]
+            if _is_guard(h)
+        ]
         if commands:
             found[editor] = commands
     return found
@@ -89,8 +94,14 @@ def install_guard(top: Path, editor: Editor, *, remove: bool = False) -> Path:
         group["hooks"] = [h for h in group.get("hooks", []) if not _is_guard(h)]
     groups = [g for g in groups if g.get("hooks")]
     if not remove:
-        groups.append({"matcher": MATCHERS[editor], "hooks": [
-            {"type": "command", "command": guard_command(editor), "timeout": GUARD_TIMEOUT_SECONDS}]})
+        groups.append(
+            {
+                "matcher": MATCHERS[editor],
+                "hooks": [
+                    {"type": "command", "command": guard_command(editor), "timeout": GUARD_TIMEOUT_SECONDS}
+                ],
+            }
+        )
     if groups or others:
         hooks["PreToolUse"] = others + groups
     else:
@@ -107,7 +118,9 @@ def _load(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"{path} is not valid JSON: {exc}", hint="fix or remove it, then try again.") from exc
+        raise InvalidInput(
+            f"{path} is not valid JSON: {exc}", hint="fix or remove it, then try again."
+        ) from exc
     if not isinstance(data, dict):
         raise InvalidInput(f"{path} does not hold a JSON object.")
     return data

@@ -41,23 +41,33 @@ class InstallReport:
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"hooks_dir": str(self.hooks_dir), "mode": self.mode or "config", "manager": self.manager,
-                "installed": self.installed, "kept_legacy": self.kept_legacy, "removed": self.removed,
-                "restored": self.restored, "files": self.files, "notes": self.notes}
+        return {
+            "hooks_dir": str(self.hooks_dir),
+            "mode": self.mode or "config",
+            "manager": self.manager,
+            "installed": self.installed,
+            "kept_legacy": self.kept_legacy,
+            "removed": self.removed,
+            "restored": self.restored,
+            "files": self.files,
+            "notes": self.notes,
+        }
 
 
 def script(hook: str, mode: str | None, python: str | None = None, *, launcher: bool = False) -> str:
     """The text of an installed hook: it runs the interpreter that installed it (or the launcher)."""
-    head = ("#!/bin/sh\n"
-            f"# {MARKER}: installed by `gitcoord hooks install`; `gitcoord hooks uninstall` removes it\n"
-            f"# and puts back {hook}.legacy (the hook that was here before), which runs first.\n")
+    head = (
+        "#!/bin/sh\n"
+        f"# {MARKER}: installed by `gitcoord hooks install`; `gitcoord hooks uninstall` removes it\n"
+        f"# and puts back {hook}.legacy (the hook that was here before), which runs first.\n"
+    )
     if launcher:
         # A hooks directory in the work tree is committed: no path of this machine in it.
-        run = f"exec {LAUNCHER} hook {hook} \"$0\" {shlex.quote(mode or '-')} \"$@\"\n"
+        run = f'exec {LAUNCHER} hook {hook} "$0" {shlex.quote(mode or "-")} "$@"\n'
     else:
         interpreter = shlex.quote(python or sys.executable)
         # -P: never import from the working directory (in a bare repository that is the git dir).
-        run = f"exec {interpreter} -P -m gitcoord.hooks {hook} \"$0\" {shlex.quote(mode or '-')} \"$@\"\n"
+        run = f'exec {interpreter} -P -m gitcoord.hooks {hook} "$0" {shlex.quote(mode or "-")} "$@"\n'
     if hook == "prepare-commit-msg":
         return head + _PREPARE_FAST_PATH + run
     return head + run
@@ -106,8 +116,10 @@ def in_work_tree(top: Path, where: Path) -> bool:
 
 def write_file(path: Path, text: str, mode: int | None = None) -> None:
     if path.is_symlink():
-        raise Refused(f"{path} is a symbolic link; gitcoord does not write through it.",
-                      hint="replace it with a regular file and install again.")
+        raise Refused(
+            f"{path} is a symbolic link; gitcoord does not write through it.",
+            hint="replace it with a regular file and install again.",
+        )
     tmp = path.with_name(f".{path.name}.gitcoord-tmp")
     tmp.write_text(text, encoding="utf-8")
     if mode is not None:

@@ -53,7 +53,7 @@ def patch_paths(patch: str) -> list[str]:
     for line in patch.splitlines():
         for marker in _PATCH_MARKERS:
             if line.startswith(marker):
-                found.append(line[len(marker):].strip())
+                found.append(line[len(marker) :].strip())
     return list(dict.fromkeys(p for p in found if p))
 
 
@@ -79,7 +79,9 @@ def conflicts(call: dict[str, Any], repo: LeanRepo, cwd: Path) -> list[tuple[str
     return check(call, repo, cwd)[0]
 
 
-def check(call: dict[str, Any], repo: LeanRepo, cwd: Path) -> tuple[list[tuple[str, HeldClaim | None]], str | None]:
+def check(
+    call: dict[str, Any], repo: LeanRepo, cwd: Path
+) -> tuple[list[tuple[str, HeldClaim | None]], str | None]:
     """(conflicts, auto mode's deny reason or None): in mode auto, an edit no other agent's
     claim stops claims what it needs first (gitcoord.hooks.auto), and is denied if it cannot."""
     if repo.top is None:
@@ -99,8 +101,9 @@ def check(call: dict[str, Any], repo: LeanRepo, cwd: Path) -> tuple[list[tuple[s
     return found, edit_denial(repo, agent, list(dict.fromkeys(relative)), index, now)
 
 
-def _conflicts(relative: list[str], index: ClaimIndex, agent: str | None, *, strict: bool
-               ) -> list[tuple[str, HeldClaim | None]]:
+def _conflicts(
+    relative: list[str], index: ClaimIndex, agent: str | None, *, strict: bool
+) -> list[tuple[str, HeldClaim | None]]:
     found: list[tuple[str, HeldClaim | None]] = []
     for path in relative:
         holders = index.covering(path)
@@ -112,13 +115,18 @@ def _conflicts(relative: list[str], index: ClaimIndex, agent: str | None, *, str
 
 def deny_reason(found: Iterable[tuple[str, HeldClaim | None]]) -> str:
     items = list(found)
-    lines = [f"gitcoord: {path} is claimed: {claim.describe()}." if claim else
-             f"gitcoord: {path} is not claimed by you, and this repository is in strict mode."
-             for path, claim in items]
+    lines = [
+        f"gitcoord: {path} is claimed: {claim.describe()}."
+        if claim
+        else f"gitcoord: {path} is not claimed by you, and this repository is in strict mode."
+        for path, claim in items
+    ]
     held = next((claim for _, claim in items if claim is not None), None)
     if held is not None:
-        lines.append(f'Do not edit it. Ask for it: gitcoord request-help --to {held.agent} --resource {held.resource} '
-                     f'"..."; or wait for it: gitcoord claim {held.resource} --wait 600; or work on something else.')
+        lines.append(
+            f"Do not edit it. Ask for it: gitcoord request-help --to {held.agent} --resource {held.resource} "
+            f'"..."; or wait for it: gitcoord claim {held.resource} --wait 600; or work on something else.'
+        )
     else:
         lines.append(f'Claim it first: gitcoord claim {items[0][0]} -m "why", then edit.')
     return "\n".join(lines)
@@ -126,8 +134,13 @@ def deny_reason(found: Iterable[tuple[str, HeldClaim | None]]) -> str:
 
 def decision(reason: str) -> dict[str, Any]:
     """The PreToolUse deny document, the same for Claude Code and Codex."""
-    return {"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "deny",
-                                   "permissionDecisionReason": reason}}
+    return {
+        "hookSpecificOutput": {
+            "hookEventName": "PreToolUse",
+            "permissionDecision": "deny",
+            "permissionDecisionReason": reason,
+        }
+    }
 
 
 def run_guard(fmt: Format, stdin: str) -> tuple[int, str]:

@@ -66,8 +66,12 @@ class HookState:
     unguarded: list[str]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"hooks_dir": str(self.hooks_dir), "manager": self.manager, "guarded": self.guarded,
-                "unguarded": self.unguarded}
+        return {
+            "hooks_dir": str(self.hooks_dir),
+            "manager": self.manager,
+            "guarded": self.guarded,
+            "unguarded": self.unguarded,
+        }
 
 
 def hooks_dir(cwd: Path) -> Path:
@@ -133,11 +137,15 @@ def install(cwd: Path, *, mode: str | None = None, server: bool = False) -> Inst
         raise InvalidInput(f"unknown mode {mode!r}.", hint=f"use one of {', '.join(MODES)}.")
     bare = is_bare(cwd)
     if server and not bare:
-        raise InvalidInput("--server installs pre-receive in a bare repository, and this one is not bare.",
-                           hint="run it in the shared remote (the repository agents push to).")
+        raise InvalidInput(
+            "--server installs pre-receive in a bare repository, and this one is not bare.",
+            hint="run it in the shared remote (the repository agents push to).",
+        )
     if bare and not server:
-        raise InvalidInput("this is a bare repository: nobody commits here.",
-                           hint="use `gitcoord hooks install --server` for the pre-receive fence.")
+        raise InvalidInput(
+            "this is a bare repository: nobody commits here.",
+            hint="use `gitcoord hooks install --server` for the pre-receive fence.",
+        )
     where = hooks_dir(cwd)
     if server:
         return _install_plain(where, SERVER_HOOKS, InstallReport(where, mode), mode, launcher=False)
@@ -182,8 +190,10 @@ def _install_merge_hooks(where: Path, report: InstallReport, mode: str | None, *
     if report.manager in ("none", "tracked"):
         _install_plain(where, MERGE_HOOKS, report, mode, launcher=launcher)
     else:
-        report.notes.append(f"{report.manager} runs this clone's hooks: to release claims when their work "
-                            "lands, run `gitcoord release --merged` from its post-merge hook.")
+        report.notes.append(
+            f"{report.manager} runs this clone's hooks: to release claims when their work "
+            "lands, run `gitcoord release --merged` from its post-merge hook."
+        )
 
 
 def _launcher(top: Path, report: InstallReport, ensure: Any) -> None:
@@ -191,8 +201,14 @@ def _launcher(top: Path, report: InstallReport, ensure: Any) -> None:
         report.files.append(LAUNCHER)
 
 
-def _install_plain(where: Path, names: tuple[str, ...] | list[str], report: InstallReport, mode: str | None,
-                   *, launcher: bool) -> InstallReport:
+def _install_plain(
+    where: Path,
+    names: tuple[str, ...] | list[str],
+    report: InstallReport,
+    mode: str | None,
+    *,
+    launcher: bool,
+) -> InstallReport:
     where.mkdir(parents=True, exist_ok=True)
     for name in names:
         _check_installable(where / name)
@@ -216,9 +232,11 @@ def _common_dir(cwd: Path) -> Path:
 def _check_installable(path: Path) -> None:
     legacy = path.with_name(path.name + ".legacy")
     if path.exists() and not is_ours(path) and legacy.exists():
-        raise Refused(f"both {path} and {legacy} exist, and neither is gitcoord's.",
-                      hint=f"merge them into {legacy} (it runs before gitcoord's hook), remove {path}, "
-                           "and install again.")
+        raise Refused(
+            f"both {path} and {legacy} exist, and neither is gitcoord's.",
+            hint=f"merge them into {legacy} (it runs before gitcoord's hook), remove {path}, "
+            "and install again.",
+        )
 
 
 def _install_one(path: Path, text: str) -> bool:
@@ -242,8 +260,10 @@ def uninstall(cwd: Path) -> InstallReport:
             uninstall_husky(top, where, report)
         uninstall_lefthook(top, lefthook_config(top), report)
         if framework_ids(top) and any(is_framework(where / n) for n in CLIENT_HOOKS):
-            report.notes.append(f"remove gitcoord's hooks ({', '.join(sorted(framework_ids(top)))}) from "
-                                f"{FRAMEWORK_CONFIG} yourself: gitcoord does not edit it.")
+            report.notes.append(
+                f"remove gitcoord's hooks ({', '.join(sorted(framework_ids(top)))}) from "
+                f"{FRAMEWORK_CONFIG} yourself: gitcoord does not edit it."
+            )
     for name in ALL_HOOKS:
         path = where / name
         for aside in (path.with_name(f"{name}.legacy"), path.with_name(f"{name}.old")):
@@ -261,7 +281,9 @@ def uninstall(cwd: Path) -> InstallReport:
     return report
 
 
-def ensure_clone_hooks(top: Path | None, common_dir: Path, hooks_path: str, mode: str) -> dict[str, Any] | None:
+def ensure_clone_hooks(
+    top: Path | None, common_dir: Path, hooks_path: str, mode: str
+) -> dict[str, Any] | None:
     """Install or repair this work tree's hooks when the team's config enforces claims.
 
     What `start` runs in every clone and worktree: a few small reads when the hooks are in place,
@@ -274,8 +296,13 @@ def ensure_clone_hooks(top: Path | None, common_dir: Path, hooks_path: str, mode
 
     where = hooks_dir_from(top, common_dir, hooks_path)
     before = state(top, where)
-    result: dict[str, Any] = {"manager": before.manager, "hooks_dir": str(where), "installed": [],
-                              "files": [], "problem": ""}
+    result: dict[str, Any] = {
+        "manager": before.manager,
+        "hooks_dir": str(where),
+        "installed": [],
+        "files": [],
+        "problem": "",
+    }
     try:
         if not before.unguarded:
             # Hooks committed in tracked files run the launcher: it needs this clone's record and itself.
@@ -291,8 +318,11 @@ def ensure_clone_hooks(top: Path | None, common_dir: Path, hooks_path: str, mode
         result["problem"] = f"could not write the hooks: {exc}"
         return result
     after = state(top, where)
-    result.update(manager=after.manager, installed=[n for n in before.unguarded if n in after.guarded],
-                  files=report.files)
+    result.update(
+        manager=after.manager,
+        installed=[n for n in before.unguarded if n in after.guarded],
+        files=report.files,
+    )
     if after.unguarded:
         result["problem"] = f"git would still not run gitcoord's {', '.join(after.unguarded)} hook here."
     return result

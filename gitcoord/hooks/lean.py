@@ -33,11 +33,31 @@ class HeldClaim:
     A plain class, not a dataclass: generating dataclass methods costs milliseconds at import.
     """
 
-    __slots__ = ("agent", "created_at", "expires_at", "id", "last_check_in", "message", "mode", "resource",
-                 "token")
+    __slots__ = (
+        "agent",
+        "created_at",
+        "expires_at",
+        "id",
+        "last_check_in",
+        "message",
+        "mode",
+        "resource",
+        "token",
+    )
 
-    def __init__(self, *, id: str, agent: str, resource: str, mode: str, token: int, message: str,
-                 created_at: str, last_check_in: str, expires_at: datetime) -> None:
+    def __init__(
+        self,
+        *,
+        id: str,
+        agent: str,
+        resource: str,
+        mode: str,
+        token: int,
+        message: str,
+        created_at: str,
+        last_check_in: str,
+        expires_at: datetime,
+    ) -> None:
         self.id, self.agent, self.resource, self.mode, self.token = id, agent, resource, mode, token
         self.message, self.created_at, self.last_check_in = message, created_at, last_check_in
         self.expires_at = expires_at
@@ -47,17 +67,25 @@ class HeldClaim:
 
     @classmethod
     def from_toml(cls, data: dict[str, Any]) -> HeldClaim:
-        return cls(id=str(data["id"]), agent=str(data["agent"]), resource=str(data["resource"]),
-                   mode=str(data.get("mode", "exclusive")), token=int(data["token"]),
-                   message=str(data.get("message", "")), created_at=str(data.get("created_at", "")),
-                   last_check_in=str(data.get("last_check_in", "")),
-                   expires_at=parse_utc(data["expires_at"]))
+        return cls(
+            id=str(data["id"]),
+            agent=str(data["agent"]),
+            resource=str(data["resource"]),
+            mode=str(data.get("mode", "exclusive")),
+            token=int(data["token"]),
+            message=str(data.get("message", "")),
+            created_at=str(data.get("created_at", "")),
+            last_check_in=str(data.get("last_check_in", "")),
+            expires_at=parse_utc(data["expires_at"]),
+        )
 
     def describe(self) -> str:
         said = f', last said "{self.message}"' if self.message else ""
         until = self.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")
-        return (f"{self.agent}'s {self.mode} claim {self.id} on {self.resource} (token {self.token}, "
-                f"since {self.created_at}, until {until}, last check-in {self.last_check_in}{said})")
+        return (
+            f"{self.agent}'s {self.mode} claim {self.id} on {self.resource} (token {self.token}, "
+            f"since {self.created_at}, until {until}, last check-in {self.last_check_in}{said})"
+        )
 
 
 class LeanRepo:
@@ -128,15 +156,21 @@ class LeanRepo:
         reader = CatFile(where)
         try:
             try:
-                tree = next((found for found in reader.read([f"{n}:.coord/{directory}" for n in names]) if found),
-                            None)
+                tree = next(
+                    (found for found in reader.read([f"{n}:.coord/{directory}" for n in names]) if found),
+                    None,
+                )
             except ObjectUnreadable as exc:
                 raise records_unreadable(where, f".coord/{directory}", exc.name) from exc
             if tree is None or tree[1] != "tree":
                 return []
             entries = {name: e.sha for name, e in parse_tree(tree[2], tree[0]).items() if is_file(e.mode)}
-            parsed, _ = self.cache.read(f".coord/{directory}", tree[0], lambda: entries,
-                                        lambda shas: _read_files(reader, where, directory, entries, shas))
+            parsed, _ = self.cache.read(
+                f".coord/{directory}",
+                tree[0],
+                lambda: entries,
+                lambda shas: _read_files(reader, where, directory, entries, shas),
+            )
         finally:
             reader.close()
         # A malformed record is the store's warning to give, not the hook's.
@@ -157,14 +191,17 @@ class LeanRepo:
         return found
 
 
-def _read_files(reader: CatFile, where: Path, directory: str, entries: dict[str, str],
-                shas: Sequence[str]) -> list[bytes]:
+def _read_files(
+    reader: CatFile, where: Path, directory: str, entries: dict[str, str], shas: Sequence[str]
+) -> list[bytes]:
     """The contents of the blobs of one coord directory; RecordsUnreadable for any git cannot produce."""
     names = {sha: name for name, sha in entries.items()}
     try:
         found = reader.read(list(shas))
     except ObjectUnreadable as exc:
-        raise records_unreadable(where, f".coord/{directory}/{names.get(exc.name, exc.name)}", exc.name) from exc
+        raise records_unreadable(
+            where, f".coord/{directory}/{names.get(exc.name, exc.name)}", exc.name
+        ) from exc
     for sha, item in zip(shas, found, strict=True):
         if item is None or item[1] != "blob":
             raise records_unreadable(where, f".coord/{directory}/{names.get(sha, sha)}", sha)
@@ -201,7 +238,7 @@ def parse_name_status(out: bytes) -> list[str]:
     while i < len(fields) and fields[i]:
         status = fields[i]
         count = 2 if status[:1] in ("R", "C") else 1
-        paths.extend(fields[i + 1:i + 1 + count])
+        paths.extend(fields[i + 1 : i + 1 + count])
         i += 1 + count
     return list(dict.fromkeys(paths))
 

@@ -27,10 +27,14 @@ def run_post_merge(repo: LeanRepo, mode: str) -> int:
         with Coordinator(repo.top) as coord:
             result = release_merged(coord, everyone=True)
     except GitcoordError as exc:
-        sys.stderr.write(f"gitcoord: post-merge: claims not released: {exc.render()}\n"
-                         "hint: run `gitcoord release --merged` when it is fixed.\n")
+        sys.stderr.write(
+            f"gitcoord: post-merge: claims not released: {exc.render()}\n"
+            "hint: run `gitcoord release --merged` when it is fixed.\n"
+        )
         return 0
     for r in result["released"]:
-        sys.stderr.write(f"gitcoord: released {r['resource']} ({r['id']}, {r['agent']}): "
-                         f"its work landed on {result['ref']}.\n")
+        sys.stderr.write(
+            f"gitcoord: released {r['resource']} ({r['id']}, {r['agent']}): "
+            f"its work landed on {result['ref']}.\n"
+        )
     return 0

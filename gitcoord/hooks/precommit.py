@@ -61,12 +61,16 @@ def refusal(problems: Sequence[Problem], agent: str | None) -> str:
     if held:
         first = held[0].holder
         assert first is not None
-        lines.append(f'hint: ask for it: gitcoord request-help --to {first.agent} --resource {first.resource} "..."; '
-                     f"or wait for it: gitcoord claim {first.resource} --wait 600; or unstage it: "
-                     f"git restore --staged {held[0].path}")
+        lines.append(
+            f'hint: ask for it: gitcoord request-help --to {first.agent} --resource {first.resource} "..."; '
+            f"or wait for it: gitcoord claim {first.resource} --wait 600; or unstage it: "
+            f"git restore --staged {held[0].path}"
+        )
     if any(p.holder is None for p in problems):
         lines.append("hint: claim what you change first: gitcoord claim PATH...")
-    lines.append(f'hint: to go ahead anyway (recorded on the coord branch): {OVERRIDE_ENV}="reason" git commit ...')
+    lines.append(
+        f'hint: to go ahead anyway (recorded on the coord branch): {OVERRIDE_ENV}="reason" git commit ...'
+    )
     return "\n".join(lines)
 
 
@@ -93,8 +97,9 @@ def run_pre_commit(repo: LeanRepo, mode: str) -> int:
         claims = [*claims, *written]
     verdict, override_id = _verdict(repo, agent, problems, mode)
     if verdict == 0:
-        hand_off_trailers(repo, commit_trailers(agent, claims, paths, ignorecase=repo.ignorecase,
-                                                override_id=override_id))
+        hand_off_trailers(
+            repo, commit_trailers(agent, claims, paths, ignorecase=repo.ignorecase, override_id=override_id)
+        )
     return verdict
 
 
@@ -103,9 +108,11 @@ def _unreadable(exc: RecordsUnreadable, mode: str) -> int:
     if mode == "warn":
         sys.stderr.write(f"gitcoord: warning (mode warn, not refused): {exc.render()}\n")
         return 0
-    sys.stderr.write(f"gitcoord: commit refused: the claims cannot be checked: {exc.render()}\n"
-                     "hint: to commit without the check (verify and the server still check): "
-                     "git commit --no-verify\n")
+    sys.stderr.write(
+        f"gitcoord: commit refused: the claims cannot be checked: {exc.render()}\n"
+        "hint: to commit without the check (verify and the server still check): "
+        "git commit --no-verify\n"
+    )
     return 1
 
 
@@ -137,10 +144,19 @@ def fetch_coord(repo: LeanRepo) -> None:
     timeout = float(repo.setting("hooks", "fetch_timeout_seconds", 3))
     ref = f"refs/heads/{repo.branch}"
     try:
-        repo.git("fetch", "--no-tags", "--no-write-fetch-head", "--quiet", str(repo.remote),
-                 f"+{ref}:refs/remotes/{repo.remote}/{repo.branch}", timeout=timeout)
+        repo.git(
+            "fetch",
+            "--no-tags",
+            "--no-write-fetch-head",
+            "--quiet",
+            str(repo.remote),
+            f"+{ref}:refs/remotes/{repo.remote}/{repo.branch}",
+            timeout=timeout,
+        )
     except GitcoordError as exc:
-        sys.stderr.write(f"gitcoord: warning: could not fetch the coord branch ({exc}); using the local copy.\n")
+        sys.stderr.write(
+            f"gitcoord: warning: could not fetch the coord branch ({exc}); using the local copy.\n"
+        )
 
 
 def record_override(repo: LeanRepo, agent: str | None, problems: Sequence[Problem], reason: str) -> str:
@@ -159,8 +175,14 @@ def record_override(repo: LeanRepo, agent: str | None, problems: Sequence[Proble
 # -- prepare-commit-msg -----------------------------------------------------------------
 
 
-def commit_trailers(agent: str | None, claims: Sequence[HeldClaim], paths: Sequence[str], *,
-                    ignorecase: bool, override_id: str = "") -> list[tuple[str, str]]:
+def commit_trailers(
+    agent: str | None,
+    claims: Sequence[HeldClaim],
+    paths: Sequence[str],
+    *,
+    ignorecase: bool,
+    override_id: str = "",
+) -> list[tuple[str, str]]:
     """Coord-Agent, a Coord-Claim per own claim covering a path, and Coord-Override when set.
 
     The override trailer names the error record pre-commit wrote for it
@@ -241,8 +263,11 @@ def run_prepare_commit_msg(repo: LeanRepo, args: Sequence[str]) -> int:
             # without Coord-Claim trailers, which verify then judges against the claims.
             sys.stderr.write(f"gitcoord: warning: no Coord-Claim trailers added: {exc.message}\n")
             claims = []
-        options = trailer_options(commit_trailers(agent, claims, paths, ignorecase=repo.ignorecase,
-                                                  override_id=_recorded_override(repo, agent)))
+        options = trailer_options(
+            commit_trailers(
+                agent, claims, paths, ignorecase=repo.ignorecase, override_id=_recorded_override(repo, agent)
+            )
+        )
     if options:
         repo.git("interpret-trailers", "--in-place", *options, str(Path(args[0]).resolve()))
     return 0

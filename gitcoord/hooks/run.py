@@ -32,8 +32,10 @@ def main(argv: Sequence[str]) -> int:
     try:
         return dispatch(hook, None if mode in ("", "-") else mode, args, stdin or b"")
     except GitcoordError as exc:
-        sys.stderr.write(f"gitcoord: {hook} hook failed: {exc.render()}\n"
-                         "hint: fix it, or bypass this once with --no-verify (verify and the server still check).\n")
+        sys.stderr.write(
+            f"gitcoord: {hook} hook failed: {exc.render()}\n"
+            "hint: fix it, or bypass this once with --no-verify (verify and the server still check).\n"
+        )
         return 1
 
 

@@ -40,15 +40,24 @@ class Violation:
     token: int | None = None  # the commit's superseded token (stale_token)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"commit": self.commit, "path": self.path, "committed_by": self.agent, "kind": self.kind,
-                "holder": self.holder.agent, "claim": self.holder.id, "holder_token": self.holder.token,
-                "token": self.token}
+        return {
+            "commit": self.commit,
+            "path": self.path,
+            "committed_by": self.agent,
+            "kind": self.kind,
+            "holder": self.holder.agent,
+            "claim": self.holder.id,
+            "holder_token": self.holder.token,
+            "token": self.token,
+        }
 
     def describe(self) -> str:
         who = self.agent or "a human (no Coord-Agent)"
         if self.kind == "stale_token":
-            return (f"commit {self.commit[:12]} by {who} touches {self.path} under token {self.token}, "
-                    f"superseded by {self.holder.describe()}")
+            return (
+                f"commit {self.commit[:12]} by {who} touches {self.path} under token {self.token}, "
+                f"superseded by {self.holder.describe()}"
+            )
         return f"commit {self.commit[:12]} by {who} touches {self.path}, under {self.holder.describe()}"
 
 
@@ -63,12 +72,19 @@ class Report:
         return not self.violations
 
     def as_dict(self) -> dict[str, Any]:
-        return {"clean": self.clean, "commits": len(self.commits),
-                "violations": [v.as_dict() for v in self.violations], "overridden": self.overridden}
+        return {
+            "clean": self.clean,
+            "commits": len(self.commits),
+            "violations": [v.as_dict() for v in self.violations],
+            "overridden": self.overridden,
+        }
 
     def render(self) -> str:
         lines = [v.describe() for v in self.violations]
-        lines += [f"commit {o['commit'][:12]} overrode the claims (recorded): {o['reason']}" for o in self.overridden]
+        lines += [
+            f"commit {o['commit'][:12]} overrode the claims (recorded): {o['reason']}"
+            for o in self.overridden
+        ]
         verdict = "clean" if self.clean else f"{len(self.violations)} violation(s)"
         return "\n".join([*lines, f"{len(self.commits)} commit(s) checked: {verdict}."])
 
@@ -117,8 +133,13 @@ def judge_for(repo: LeanRepo) -> Callable[[], Judge]:
     return cache(lambda: (ClaimIndex(repo.claims(), ignorecase=repo.ignorecase), coord_facts(repo)))
 
 
-def verify_range(repo: LeanRepo, rev_args: Sequence[str], *, options: Sequence[str] = (),
-                 judge: Callable[[], Judge] | None = None) -> Report:
+def verify_range(
+    repo: LeanRepo,
+    rev_args: Sequence[str],
+    *,
+    options: Sequence[str] = (),
+    judge: Callable[[], Judge] | None = None,
+) -> Report:
     """Check the non-merge commits `git rev-list OPTIONS REV_ARGS` names against the local coord claims.
 
     `rev_args` are revisions only (a user's REVRANGE: never read as options);
@@ -162,13 +183,19 @@ def check_commit(repo: LeanRepo, info: CommitInfo, index: ClaimIndex, facts: Coo
     return out
 
 
-def _own_claim_covering(repo: LeanRepo, info: CommitInfo, path: str, facts: CoordFacts) -> tuple[str, int] | None:
+def _own_claim_covering(
+    repo: LeanRepo, info: CommitInfo, path: str, facts: CoordFacts
+) -> tuple[str, int] | None:
     """(id, token) of a claim named in the commit's trailers that its agent held on `path`."""
     for claim_id, token in info.tokens.items():
         record = facts.claim(repo, claim_id)
-        if (record is not None and info.agent and record.get("agent") == info.agent
-                and record.get("token") == token and covers(parse_resource(str(record.get("resource"))), path,
-                                                            ignorecase=repo.ignorecase)):
+        if (
+            record is not None
+            and info.agent
+            and record.get("agent") == info.agent
+            and record.get("token") == token
+            and covers(parse_resource(str(record.get("resource"))), path, ignorecase=repo.ignorecase)
+        ):
             return claim_id, token
     return None
 
@@ -214,8 +241,15 @@ def coord_facts(repo: LeanRepo) -> CoordFacts:
     facts = CoordFacts(tip=tip)
     if tip is None:
         return facts
-    out = repo.git("log", "-z", "--format=%B", "--grep=^Coord-Takeover: ", "--grep=^Coord-Released: ",
-                   "--grep=^Coord-Action: override$", tip)
+    out = repo.git(
+        "log",
+        "-z",
+        "--format=%B",
+        "--grep=^Coord-Takeover: ",
+        "--grep=^Coord-Released: ",
+        "--grep=^Coord-Action: override$",
+        tip,
+    )
     reasons: dict[str, str] = {}
     for body in out.decode(errors="replace").split("\0"):
         trailers = parse_trailers(body)
@@ -226,8 +260,11 @@ def coord_facts(repo: LeanRepo) -> CoordFacts:
             for value in trailers.get("Coord-Records", []):
                 reasons.update((r, trailers["Coord-Override"][-1].strip()) for r in override_ids(value))
     if reasons:
-        facts.overrides = {str(r["id"]): Override(str(r.get("agent", "")), _override_paths(r), reasons[str(r["id"])])
-                           for r in repo.records("errors") if r.get("id") in reasons}
+        facts.overrides = {
+            str(r["id"]): Override(str(r.get("agent", "")), _override_paths(r), reasons[str(r["id"])])
+            for r in repo.records("errors")
+            if r.get("id") in reasons
+        }
     return facts
 
 
@@ -245,12 +282,15 @@ def _override_paths(record: dict[str, Any]) -> frozenset[str]:
 def _commits(repo: LeanRepo, rev_args: Sequence[str], options: Sequence[str]) -> list[CommitInfo]:
     try:
         # --end-of-options: a "revision" such as --output=FILE must never be taken as an option.
-        out = repo.git("log", "--no-merges", "-z", "--format=%H%x1f%B", *options, "--end-of-options",
-                       *rev_args, "--")
+        out = repo.git(
+            "log", "--no-merges", "-z", "--format=%H%x1f%B", *options, "--end-of-options", *rev_args, "--"
+        )
     except GitcoordError as exc:
-        raise InvalidInput(f"cannot read the commits of {quoted(' '.join(rev_args), 200)}: "
-                           f"{quoted(exc.message.rpartition(': ')[2], 200)}",
-                           hint="give a revision range git understands, such as origin/main..HEAD.") from exc
+        raise InvalidInput(
+            f"cannot read the commits of {quoted(' '.join(rev_args), 200)}: "
+            f"{quoted(exc.message.rpartition(': ')[2], 200)}",
+            hint="give a revision range git understands, such as origin/main..HEAD.",
+        ) from exc
     infos = []
     for item in out.decode(errors="replace").split("\0"):
         if not item.strip():
@@ -283,8 +323,10 @@ def _refuse(report: Report, mode: str, where: str) -> int:
     if mode == "warn":
         sys.stderr.write("gitcoord: mode warn: not refused.\n")
         return 0
-    sys.stderr.write("hint: the holder can release the path, or ask them: gitcoord request-help --to HOLDER ...; "
-                     "commits made under an override must carry its Coord-Override trailer.\n")
+    sys.stderr.write(
+        "hint: the holder can release the path, or ask them: gitcoord request-help --to HOLDER ...; "
+        "commits made under an override must carry its Coord-Override trailer.\n"
+    )
     return 1
 
 
@@ -324,7 +366,9 @@ def _framework_pre_push(repo: LeanRepo, mode: str, judge: Callable[[], Judge]) -
         return 0  # the coord branch itself is exempt, as on stdin
     to, start = env.get("PRE_COMMIT_TO_REF", ""), env.get("PRE_COMMIT_FROM_REF", "")
     if to:
-        report = verify_range(repo, [to, *([f"^{start}"] if start and not is_zero_oid(start) else [])], judge=judge)
+        report = verify_range(
+            repo, [to, *([f"^{start}"] if start and not is_zero_oid(start) else [])], judge=judge
+        )
     elif local := env.get("PRE_COMMIT_LOCAL_BRANCH", ""):
         # A push of a whole new history: no range, so what no remote has yet.
         report = verify_range(repo, [local], options=["--not", "--remotes", "--not"], judge=judge)
@@ -346,8 +390,11 @@ def run_pre_receive(repo: LeanRepo, mode: str, stdin: bytes) -> int:
         if len(parts) != 3 or is_zero_oid(parts[1]) or parts[2] == f"refs/heads/{repo.branch}":
             continue
         old, new = parts[0], parts[1]
-        report = (verify_range(repo, [new, f"^{old}"], judge=judge) if not is_zero_oid(old)
-                  else verify_range(repo, [new], options=["--not", "--all", "--not"], judge=judge))
+        report = (
+            verify_range(repo, [new, f"^{old}"], judge=judge)
+            if not is_zero_oid(old)
+            else verify_range(repo, [new], options=["--not", "--all", "--not"], judge=judge)
+        )
         code = max(code, _refuse(report, mode, f"push to {parts[2]} refused"))
     return code
 
@@ -364,13 +411,17 @@ def _refuse_unsigned_acts(repo: LeanRepo, mode: str, old: str, new: str) -> int:
     if not acts:
         return 0
     for act in acts:
-        sys.stderr.write(f"gitcoord: coord push refused: commit {act['commit'][:12]}: {act['action']} by "
-                         f"{act['actor']} is {act['signature']}.\n")
+        sys.stderr.write(
+            f"gitcoord: coord push refused: commit {act['commit'][:12]}: {act['action']} by "
+            f"{act['actor']} is {act['signature']}.\n"
+        )
     if mode == "warn":
         sys.stderr.write("gitcoord: mode warn: not refused.\n")
         return 0
-    sys.stderr.write(f"hint: human acts are signed by a key in {authority.path}; make them with gitcoord "
-                     "and your signing key set up.\n")
+    sys.stderr.write(
+        f"hint: human acts are signed by a key in {authority.path}; make them with gitcoord "
+        "and your signing key set up.\n"
+    )
     return 1
 
 

@@ -83,20 +83,29 @@ class Api:
     command: str = "sync"  # the `gitcoord notion` command running, named in what to do next
 
     @classmethod
-    def connect(cls, token: str, base_url: str, *, rate: float = RATE_PER_SECOND,
-                timeout_seconds: float = 30) -> Api:
+    def connect(
+        cls, token: str, base_url: str, *, rate: float = RATE_PER_SECOND, timeout_seconds: float = 30
+    ) -> Api:
         if not token:
-            raise InvalidInput("NOTION_TOKEN is not set.",
-                               hint="create an internal integration in Notion, share the parent page with it, "
-                                    "and export NOTION_TOKEN=<its secret>.")
+            raise InvalidInput(
+                "NOTION_TOKEN is not set.",
+                hint="create an internal integration in Notion, share the parent page with it, "
+                "and export NOTION_TOKEN=<its secret>.",
+            )
         import logging
 
         from notion_client import Client
 
         quiet = logging.getLogger("gitcoord.notion.client")
         quiet.setLevel(logging.CRITICAL)
-        client = Client(auth=token, base_url=base_url.rstrip("/"), notion_version=NOTION_VERSION,
-                        retry=False, timeout_ms=int(timeout_seconds * 1000), logger=quiet)
+        client = Client(
+            auth=token,
+            base_url=base_url.rstrip("/"),
+            notion_version=NOTION_VERSION,
+            retry=False,
+            timeout_ms=int(timeout_seconds * 1000),
+            logger=quiet,
+        )
         return cls(client, RateLimiter(rate=rate, burst=max(1.0, rate)), base_url=base_url)
 
     def call(self, func: Callable[..., Any], *args: Any, idempotent: bool = True, **kwargs: Any) -> Any:
@@ -138,21 +147,25 @@ class Api:
 
         host = urlsplit(self.base_url).netloc or self.base_url
         why = reason or "its name does not resolve"
-        return Unavailable(f"could not reach the Notion API at {host}: {why} ({_first_line(exc)}).",
-                           hint="check the network, and NOTION_BASE_URL or notion.base_url if set; then run "
-                                f"`gitcoord notion {self.command}` again.")
+        return Unavailable(
+            f"could not reach the Notion API at {host}: {why} ({_first_line(exc)}).",
+            hint="check the network, and NOTION_BASE_URL or notion.base_url if set; then run "
+            f"`gitcoord notion {self.command}` again.",
+        )
 
     def pause(self, attempt: int, exc: BaseException | None = None) -> None:
         """Wait before retry number `attempt + 1`: the answer's Retry-After, else jittered exponential backoff."""
-        delay = min(self.backoff * 2 ** attempt, MAX_BACKOFF) * random.uniform(0.5, 1.5)
+        delay = min(self.backoff * 2**attempt, MAX_BACKOFF) * random.uniform(0.5, 1.5)
         time.sleep(_retry_after(exc, delay))
 
 
 def unavailable(command: str = "sync") -> Unavailable:
     """Notion answered, but kept failing; `command` is the `gitcoord notion` command to run again."""
     then = "it completes what this one started" if command == "sync" else "it completes what is missing"
-    return Unavailable("Notion kept failing (5xx, conflicts or timeouts) after several retries.",
-                       hint=f"run `gitcoord notion {command}` again later: {then}.")
+    return Unavailable(
+        "Notion kept failing (5xx, conflicts or timeouts) after several retries.",
+        hint=f"run `gitcoord notion {command}` again later: {then}.",
+    )
 
 
 def _unreachable_reason(exc: BaseException) -> str | None:
@@ -207,6 +220,8 @@ def _retry_after(exc: Any, fallback: float) -> float:
 
 def _refused(exc: Any) -> InvalidInput:
     code = getattr(exc, "code", "")
-    return InvalidInput(f"Notion refused a request ({getattr(exc, 'status', '?')} {code}): {exc}",
-                        hint="check NOTION_TOKEN, that the parent page is shared with the integration, "
-                             "and rerun `gitcoord notion setup`.")
+    return InvalidInput(
+        f"Notion refused a request ({getattr(exc, 'status', '?')} {code}): {exc}",
+        hint="check NOTION_TOKEN, that the parent page is shared with the integration, "
+        "and rerun `gitcoord notion setup`.",
+    )

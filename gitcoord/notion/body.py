@@ -31,7 +31,7 @@ def trace_blocks(trace: str) -> list[dict[str, Any]]:
     ['plain text']
     """
     pieces = chunk_text(trace)
-    groups = [pieces[i:i + ITEMS_PER_BLOCK] for i in range(0, len(pieces), ITEMS_PER_BLOCK)]
+    groups = [pieces[i : i + ITEMS_PER_BLOCK] for i in range(0, len(pieces), ITEMS_PER_BLOCK)]
     return [_code(group, _caption(n, len(groups))) for n, group in enumerate(groups, 1)]
 
 
@@ -40,13 +40,16 @@ def _caption(part: int, parts: int) -> str:
 
 
 def _code(pieces: list[str], caption: str) -> dict[str, Any]:
-    return {"object": "block", "type": "code",
-            "code": {"rich_text": rich_items(pieces), "caption": rich_items([caption]), "language": LANGUAGE}}
+    return {
+        "object": "block",
+        "type": "code",
+        "code": {"rich_text": rich_items(pieces), "caption": rich_items([caption]), "language": LANGUAGE},
+    }
 
 
 def batches(blocks: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     """The blocks in requests of at most 100."""
-    return [blocks[i:i + BLOCKS_PER_REQUEST] for i in range(0, len(blocks), BLOCKS_PER_REQUEST)]
+    return [blocks[i : i + BLOCKS_PER_REQUEST] for i in range(0, len(blocks), BLOCKS_PER_REQUEST)]
 
 
 def is_ours(block: dict[str, Any]) -> bool:

@@ -25,7 +25,11 @@ if TYPE_CHECKING:
 # The statuses a record may have had before its current one, by database: a row with an older Rev
 # showing one of them is a stale copy, not a person's edit.
 EARLIER: dict[str, dict[str, tuple[str, ...]]] = {
-    "decisions": {"approved": ("proposed",), "rejected": ("proposed",), "implemented": ("proposed", "approved")},
+    "decisions": {
+        "approved": ("proposed",),
+        "rejected": ("proposed",),
+        "implemented": ("proposed", "approved"),
+    },
     "help": {"acknowledged": ("open",), "resolved": ("open", "acknowledged")},
     "errors": {"resolved": ("open",)},
 }
@@ -45,19 +49,40 @@ class PullBack:
     def run(self, pages: dict[str, dict[str, dict[str, Any]]]) -> None:
         snap = self.coord.snapshot()
         for record in snap.records(Decision):
-            self.consider("decisions", record, pages["decisions"].get(record.id),
-                          {"approved": functools.partial(self._review, record, "approved"),
-                           "rejected": functools.partial(self._review, record, "rejected")})
+            self.consider(
+                "decisions",
+                record,
+                pages["decisions"].get(record.id),
+                {
+                    "approved": functools.partial(self._review, record, "approved"),
+                    "rejected": functools.partial(self._review, record, "rejected"),
+                },
+            )
         for help_request in snap.records(HelpRequest):
-            self.consider("help", help_request, pages["help"].get(help_request.id),
-                          {"acknowledged": functools.partial(self._ack, help_request.id),
-                           "resolved": functools.partial(self._resolve, self.coord.resolve_help, help_request.id)})
+            self.consider(
+                "help",
+                help_request,
+                pages["help"].get(help_request.id),
+                {
+                    "acknowledged": functools.partial(self._ack, help_request.id),
+                    "resolved": functools.partial(self._resolve, self.coord.resolve_help, help_request.id),
+                },
+            )
         for error in snap.records(ErrorRecord):
-            self.consider("errors", error, pages["errors"].get(error.id),
-                          {"resolved": functools.partial(self._resolve, self.coord.resolve_error, error.id)})
+            self.consider(
+                "errors",
+                error,
+                pages["errors"].get(error.id),
+                {"resolved": functools.partial(self._resolve, self.coord.resolve_error, error.id)},
+            )
 
-    def consider(self, kind: str, record: Decision | HelpRequest | ErrorRecord, page: dict[str, Any] | None,
-                 acts: dict[str, Callable[[dict[str, Any], str], Any]]) -> None:
+    def consider(
+        self,
+        kind: str,
+        record: Decision | HelpRequest | ErrorRecord,
+        page: dict[str, Any] | None,
+        acts: dict[str, Callable[[dict[str, Any], str], Any]],
+    ) -> None:
         """Apply (or report) the Status a person set in Notion, when it differs from git's.
 
         A row whose Rev is older than the record's may simply show an earlier
@@ -74,8 +99,10 @@ class PullBack:
             return
         act = acts.get(status)
         if act is None:
-            self.refused.append(f"{record.id}: Status {status} is not taken from Notion (it is "
-                                       f"{record.status} in git; Notion may set {' or '.join(acts)}).")
+            self.refused.append(
+                f"{record.id}: Status {status} is not taken from Notion (it is "
+                f"{record.status} in git; Notion may set {' or '.join(acts)})."
+            )
             return
         self.apply(record.id, page, functools.partial(act, page))
 
@@ -88,7 +115,9 @@ class PullBack:
 
     def _review(self, record: Decision, status: str, page: dict[str, Any], who: str) -> None:
         note = plain_text(page, "Review note")
-        self.coord.review_from_notion(record.id, "approved" if status == "approved" else "rejected", who, note=note)
+        self.coord.review_from_notion(
+            record.id, "approved" if status == "approved" else "rejected", who, note=note
+        )
 
     def apply(self, rid: str, page: dict[str, Any], act: Callable[[str], Any]) -> None:
         who = self.editor(page)

@@ -20,29 +20,71 @@ if TYPE_CHECKING:
 
 
 def _agent_row(a: Mapping[str, Any]) -> dict[str, Plain]:
-    return {"Name": a["name"], "Record ID": a["name"], "Rev": a.get("updated_rev", 0), "Status": a["status"],
-            "Role": a.get("role", ""), "Current resource": a.get("resource", ""), "Progress": a.get("progress"),
-            "Last check-in": a.get("last_check_in"), "Next check-in": a.get("next_check_in"),
-            "Stale": a["status"] == "stale", "Message": a.get("message", "")}
+    return {
+        "Name": a["name"],
+        "Record ID": a["name"],
+        "Rev": a.get("updated_rev", 0),
+        "Status": a["status"],
+        "Role": a.get("role", ""),
+        "Current resource": a.get("resource", ""),
+        "Progress": a.get("progress"),
+        "Last check-in": a.get("last_check_in"),
+        "Next check-in": a.get("next_check_in"),
+        "Stale": a["status"] == "stale",
+        "Message": a.get("message", ""),
+    }
 
 
 def _claim_row(c: Claim, state: str) -> dict[str, Plain]:
-    return {"Name": c.resource, "Record ID": c.id, "Rev": c.updated_rev, "Agent": c.agent, "Resource": c.resource,
-            "Mode": c.mode, "State": state, "Token": c.token, "Progress": c.progress, "Since": when(c.created_at),
-            "Until": when(c.expires_at), "Message": c.message}
+    return {
+        "Name": c.resource,
+        "Record ID": c.id,
+        "Rev": c.updated_rev,
+        "Agent": c.agent,
+        "Resource": c.resource,
+        "Mode": c.mode,
+        "State": state,
+        "Token": c.token,
+        "Progress": c.progress,
+        "Since": when(c.created_at),
+        "Until": when(c.expires_at),
+        "Message": c.message,
+    }
 
 
 def _error_row(e: ErrorRecord) -> dict[str, Plain]:
-    return {"Name": e.message[:200], "Record ID": e.id, "Rev": e.updated_rev, "Agent": e.agent, "Type": e.type,
-            "Severity": e.severity, "Status": e.status, "Resource": e.resource, "Message": e.message,
-            "Created": when(e.created_at), "Resolved by": e.resolved_by, "Resolution": e.resolution_note}
+    return {
+        "Name": e.message[:200],
+        "Record ID": e.id,
+        "Rev": e.updated_rev,
+        "Agent": e.agent,
+        "Type": e.type,
+        "Severity": e.severity,
+        "Status": e.status,
+        "Resource": e.resource,
+        "Message": e.message,
+        "Created": when(e.created_at),
+        "Resolved by": e.resolved_by,
+        "Resolution": e.resolution_note,
+    }
 
 
 def _decision_row(d: Decision, proof: Mapping[str, Any]) -> dict[str, Plain]:
-    return {"Name": d.title, "Record ID": d.id, "Rev": d.updated_rev, "Agent": d.agent, "Category": d.category,
-            "Impact": d.impact, "Status": d.status, "Rationale": d.rationale, "Alternatives": "; ".join(d.alternatives),
-            "Created": when(d.created_at), "Reviewed by": d.reviewed_by, "Review note": d.review_note,
-            "Review proof": _review_proof(proof)}
+    return {
+        "Name": d.title,
+        "Record ID": d.id,
+        "Rev": d.updated_rev,
+        "Agent": d.agent,
+        "Category": d.category,
+        "Impact": d.impact,
+        "Status": d.status,
+        "Rationale": d.rationale,
+        "Alternatives": "; ".join(d.alternatives),
+        "Created": when(d.created_at),
+        "Reviewed by": d.reviewed_by,
+        "Review note": d.review_note,
+        "Review proof": _review_proof(proof),
+    }
 
 
 def _review_proof(proof: Mapping[str, Any]) -> str:
@@ -55,21 +97,50 @@ def _review_proof(proof: Mapping[str, Any]) -> str:
 
 
 def _help_row(h: HelpRequest) -> dict[str, Plain]:
-    return {"Name": h.message[:200], "Record ID": h.id, "Rev": h.updated_rev, "From": h.from_agent, "To": h.to,
-            "Priority": h.priority, "Status": h.status, "Resource": h.resource, "Message": h.message,
-            "Created": when(h.created_at), "Resolved by": h.resolved_by, "Resolution": h.resolution_note}
+    return {
+        "Name": h.message[:200],
+        "Record ID": h.id,
+        "Rev": h.updated_rev,
+        "From": h.from_agent,
+        "To": h.to,
+        "Priority": h.priority,
+        "Status": h.status,
+        "Resource": h.resource,
+        "Message": h.message,
+        "Created": when(h.created_at),
+        "Resolved by": h.resolved_by,
+        "Resolution": h.resolution_note,
+    }
 
 
 def _task_row(t: Task) -> dict[str, Plain]:
-    return {"Name": t.title, "Record ID": t.id, "Rev": t.updated_rev, "Assignee": t.assignee, "Priority": t.priority,
-            "Status": t.status, "Resources": ", ".join(t.resources), "Depends on": ", ".join(t.depends_on),
-            "Created": when(t.created_at), "Done": when(t.done_at), "Note": t.block_reason or t.note}
+    return {
+        "Name": t.title,
+        "Record ID": t.id,
+        "Rev": t.updated_rev,
+        "Assignee": t.assignee,
+        "Priority": t.priority,
+        "Status": t.status,
+        "Resources": ", ".join(t.resources),
+        "Depends on": ", ".join(t.depends_on),
+        "Created": when(t.created_at),
+        "Done": when(t.done_at),
+        "Note": t.block_reason or t.note,
+    }
 
 
 def _summary_row(s: Summary) -> dict[str, Plain]:
-    return {"Name": f"{s.agent} {s.day.isoformat()}", "Record ID": s.key, "Rev": s.updated_rev, "Agent": s.agent,
-            "Day": s.day.isoformat(), "Completed": s.completed, "Next": s.next, "Blockers": s.blockers,
-            "Metrics": ", ".join(f"{k}={v}" for k, v in sorted(s.metrics.items()))}
+    return {
+        "Name": f"{s.agent} {s.day.isoformat()}",
+        "Record ID": s.key,
+        "Rev": s.updated_rev,
+        "Agent": s.agent,
+        "Day": s.day.isoformat(),
+        "Completed": s.completed,
+        "Next": s.next,
+        "Blockers": s.blockers,
+        "Metrics": ", ".join(f"{k}={v}" for k, v in sorted(s.metrics.items())),
+    }
 
 
 def desired_traces(coord: Coordinator) -> dict[str, str]:
@@ -90,8 +161,12 @@ def desired_rows(coord: Coordinator) -> dict[str, dict[str, dict[str, Plain]]]:
     rows["decisions"] = {d.id: _decision_row(d, proof[d.id]) for d in decisions}
     rows["help"] = {h.id: _help_row(h) for h in snap.records(HelpRequest)}
     rows["tasks"] = {t.id: _task_row(t) for t in snap.records(Task)}
-    summaries = [s for name, e in snap.entries(f"{ROOT}/{Summary.directory}").items() if e.is_tree
-                 for s in snap.records(Summary, name)]
+    summaries = [
+        s
+        for name, e in snap.entries(f"{ROOT}/{Summary.directory}").items()
+        if e.is_tree
+        for s in snap.records(Summary, name)
+    ]
     rows["summaries"] = {s.key: _summary_row(s) for s in summaries}
     return rows
 
@@ -105,6 +180,13 @@ def activity_rev(entry: dict[str, Any]) -> int:
 
 def activity_row(entry: dict[str, Any]) -> dict[str, Plain]:
     stamp = datetime.fromisoformat(entry["time"])
-    return {"Name": entry["subject"][:200], "Record ID": entry["commit"][:12], "Rev": activity_rev(entry),
-            "When": when(stamp), "Agent": entry.get("agent", ""), "Action": entry.get("action", ""),
-            "Records": ", ".join(entry.get("records", [])), "Subject": entry["subject"]}
+    return {
+        "Name": entry["subject"][:200],
+        "Record ID": entry["commit"][:12],
+        "Rev": activity_rev(entry),
+        "When": when(stamp),
+        "Agent": entry.get("agent", ""),
+        "Action": entry.get("action", ""),
+        "Records": ", ".join(entry.get("records", [])),
+        "Subject": entry["subject"],
+    }

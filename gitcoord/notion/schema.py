@@ -52,27 +52,93 @@ SEVERITY = _select(*reversed(SEVERITIES))
 COMMON: dict[str, dict[str, Any]] = {"Name": {"title": {}}, "Record ID": TEXT, "Rev": NUMBER}
 
 DATABASES: dict[str, tuple[str, dict[str, dict[str, Any]]]] = {
-    "agents": ("Agents", {"Status": _select("active", "idle", "stale"), "Role": TEXT, "Current resource": TEXT,
-                          "Progress": NUMBER, "Last check-in": DATE, "Next check-in": DATE, "Stale": CHECK,
-                          "Message": TEXT}),
-    "claims": ("Claims", {"Agent": TEXT, "Resource": TEXT, "Mode": _select(*CLAIM_MODES),
-                          "State": _select(*CLAIM_STATES), "Token": NUMBER,
-                          "Progress": NUMBER, "Since": DATE, "Until": DATE, "Message": TEXT}),
-    "errors": ("Errors", {"Agent": TEXT, "Type": _select(*ERROR_TYPES),
-                          "Severity": SEVERITY, "Status": _select(*ERROR_STATUSES), "Resource": TEXT,
-                          "Message": TEXT, "Created": DATE, "Resolved by": TEXT, "Resolution": TEXT}),
-    "decisions": ("Decisions", {"Agent": TEXT, "Category": TEXT, "Impact": _select(*IMPACTS),
-                                "Status": _select(*DECISION_STATUSES),
-                                "Rationale": TEXT, "Alternatives": TEXT, "Created": DATE, "Reviewed by": TEXT,
-                                "Review note": TEXT, "Review proof": TEXT}),
-    "help": ("Help requests", {"From": TEXT, "To": TEXT, "Priority": PRIORITY,
-                               "Status": _select(*HELP_STATUSES), "Resource": TEXT,
-                               "Message": TEXT, "Created": DATE, "Resolved by": TEXT, "Resolution": TEXT}),
-    "tasks": ("Tasks", {"Assignee": TEXT, "Priority": PRIORITY,
-                        "Status": _select(*TASK_STATUSES), "Resources": TEXT,
-                        "Depends on": TEXT, "Created": DATE, "Done": DATE, "Note": TEXT}),
-    "summaries": ("Daily summaries", {"Agent": TEXT, "Day": DATE, "Completed": TEXT, "Next": TEXT,
-                                      "Blockers": TEXT, "Metrics": TEXT}),
+    "agents": (
+        "Agents",
+        {
+            "Status": _select("active", "idle", "stale"),
+            "Role": TEXT,
+            "Current resource": TEXT,
+            "Progress": NUMBER,
+            "Last check-in": DATE,
+            "Next check-in": DATE,
+            "Stale": CHECK,
+            "Message": TEXT,
+        },
+    ),
+    "claims": (
+        "Claims",
+        {
+            "Agent": TEXT,
+            "Resource": TEXT,
+            "Mode": _select(*CLAIM_MODES),
+            "State": _select(*CLAIM_STATES),
+            "Token": NUMBER,
+            "Progress": NUMBER,
+            "Since": DATE,
+            "Until": DATE,
+            "Message": TEXT,
+        },
+    ),
+    "errors": (
+        "Errors",
+        {
+            "Agent": TEXT,
+            "Type": _select(*ERROR_TYPES),
+            "Severity": SEVERITY,
+            "Status": _select(*ERROR_STATUSES),
+            "Resource": TEXT,
+            "Message": TEXT,
+            "Created": DATE,
+            "Resolved by": TEXT,
+            "Resolution": TEXT,
+        },
+    ),
+    "decisions": (
+        "Decisions",
+        {
+            "Agent": TEXT,
+            "Category": TEXT,
+            "Impact": _select(*IMPACTS),
+            "Status": _select(*DECISION_STATUSES),
+            "Rationale": TEXT,
+            "Alternatives": TEXT,
+            "Created": DATE,
+            "Reviewed by": TEXT,
+            "Review note": TEXT,
+            "Review proof": TEXT,
+        },
+    ),
+    "help": (
+        "Help requests",
+        {
+            "From": TEXT,
+            "To": TEXT,
+            "Priority": PRIORITY,
+            "Status": _select(*HELP_STATUSES),
+            "Resource": TEXT,
+            "Message": TEXT,
+            "Created": DATE,
+            "Resolved by": TEXT,
+            "Resolution": TEXT,
+        },
+    ),
+    "tasks": (
+        "Tasks",
+        {
+            "Assignee": TEXT,
+            "Priority": PRIORITY,
+            "Status": _select(*TASK_STATUSES),
+            "Resources": TEXT,
+            "Depends on": TEXT,
+            "Created": DATE,
+            "Done": DATE,
+            "Note": TEXT,
+        },
+    ),
+    "summaries": (
+        "Daily summaries",
+        {"Agent": TEXT, "Day": DATE, "Completed": TEXT, "Next": TEXT, "Blockers": TEXT, "Metrics": TEXT},
+    ),
     "activity": ("Activity", {"When": DATE, "Agent": TEXT, "Action": TEXT, "Records": TEXT, "Subject": TEXT}),
 }
 
@@ -90,7 +156,7 @@ def kind_of(kind: str, prop: str) -> str:
 def chunk_text(text: str, size: int = TEXT_ITEM) -> list[str]:
     """`text` in pieces of at most `size` UTF-16 code units, never splitting a character."""
     if not text or max(text) < "\U00010000":  # all in the BMP: one unit a character
-        return [text[i:i + size] for i in range(0, len(text), size)]
+        return [text[i : i + size] for i in range(0, len(text), size)]
     pieces: list[str] = []
     start, units = 0, 0
     for n, char in enumerate(text):

@@ -76,16 +76,24 @@ def setup(coord: Coordinator, api: Api, parent: str) -> dict[str, Any]:
                 extended.append(kind)
             continue
         # Not idempotent: a lost answer could leave an orphan database, never a wrong id.
-        db = api.call(api.client.databases.create, idempotent=False,
-                      parent={"type": "page_id", "page_id": parent},
-                      title=[{"type": "text", "text": {"content": f"gitcoord · {title}"}}],
-                      initial_data_source={"properties": wanted})
+        db = api.call(
+            api.client.databases.create,
+            idempotent=False,
+            parent={"type": "page_id", "page_id": parent},
+            title=[{"type": "text", "text": {"content": f"gitcoord · {title}"}}],
+            initial_data_source={"properties": wanted},
+        )
         databases[kind], sources[kind] = db["id"], db["data_sources"][0]["id"]
         created.append(kind)
         _save_ids(coord, parent, databases, sources)  # after each one: a crash loses nothing
     _save_ids(coord, parent, databases, sources)
-    return {"created": created, "extended": extended, "databases": databases, "data_sources": sources,
-            "requests": api.requests}
+    return {
+        "created": created,
+        "extended": extended,
+        "databases": databases,
+        "data_sources": sources,
+        "requests": api.requests,
+    }
 
 
 def complete_schema(api: Api, kind: str, source: str, *, dry_run: bool = False) -> list[str]:
@@ -104,8 +112,14 @@ def _save_ids(coord: Coordinator, parent: str, databases: dict[str, str], source
     path = coord.top / CONFIG_PATH
     # Without a work-tree file (sparse checkout) start from HEAD's: a file holding only
     # [notion] would replace every other setting of the team's config.
-    data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {
-        name: dict(value) if isinstance(value, dict) else value for name, value in coord.workspace.table.items()}
+    data: dict[str, Any] = (
+        tomllib.loads(path.read_text(encoding="utf-8"))
+        if path.exists()
+        else {
+            name: dict(value) if isinstance(value, dict) else value
+            for name, value in coord.workspace.table.items()
+        }
+    )
     section = data.setdefault("notion", {})
     section.update({"parent_page": parent, "databases": databases, "data_sources": sources})
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -168,8 +182,10 @@ class Syncer:
     def source(self, kind: str) -> str:
         found = self.coord.config.notion.data_sources.get(kind)
         if not found:
-            raise InvalidInput(f"the Notion database for {kind} is not set up.",
-                               hint="run `gitcoord notion setup --parent PAGE_ID` first.")
+            raise InvalidInput(
+                f"the Notion database for {kind} is not set up.",
+                hint="run `gitcoord notion setup --parent PAGE_ID` first.",
+            )
         return found
 
     def run(self) -> Counts:
@@ -182,8 +198,9 @@ class Syncer:
             pages[kind] = self.rows(kind)
             self.progress.step()
         for kind in DATABASES:  # a property a person deleted or renamed would make every write fail
-            self.counts.properties_restored += len(complete_schema(self.api, kind, self.source(kind),
-                                                                   dry_run=self.dry_run))
+            self.counts.properties_restored += len(
+                complete_schema(self.api, kind, self.source(kind), dry_run=self.dry_run)
+            )
         back = PullBack(self.coord, self.api, dry_run=self.dry_run)
         back.run(pages)
         self.counts.pulled_back += back.pulled_back
@@ -203,8 +220,9 @@ class Syncer:
         cursor: str | None = None
         while True:
             extra: dict[str, Any] = {"start_cursor": cursor} if cursor else {}
-            answer = self.api.call(self.api.client.data_sources.query, self.source(kind), page_size=100,
-                                   **body, **extra)
+            answer = self.api.call(
+                self.api.client.data_sources.query, self.source(kind), page_size=100, **body, **extra
+            )
             yield from answer["results"]
             if not answer.get("has_more"):
                 return
@@ -265,13 +283,20 @@ class Syncer:
             if plain_select(page, "State") != state:
                 self.counts.updated += 1
                 if not self.dry_run:
-                    self.api.call(self.api.client.pages.update, page["id"],
-                                  properties=to_notion("claims", {"State": state}))
+                    self.api.call(
+                        self.api.client.pages.update,
+                        page["id"],
+                        properties=to_notion("claims", {"State": state}),
+                    )
 
     def taken_over(self) -> set[str]:
         """Ids of the claims some commit removed by taking them over (`Coord-Takeover: C-3 (beta), ...`)."""
-        return {item.split()[0] for entry in self.history()
-                for item in str(entry.get("takeover", "")).split(",") if item.strip()}
+        return {
+            item.split()[0]
+            for entry in self.history()
+            for item in str(entry.get("takeover", "")).split(",")
+            if item.strip()
+        }
 
     def create(self, kind: str, rid: str, values: dict[str, Plain]) -> None:
         """Create a row exactly once, even when an answer is lost (5xx after the write).
@@ -288,14 +313,18 @@ class Syncer:
             self.write_body(page["id"], self.traces[rid])
             self.api.call(self.api.client.pages.update, page["id"], properties=to_notion(kind, values))
 
-    def _create_once(self, kind: str, rid: str, values: dict[str, Plain],
-                     children: list[dict[str, Any]]) -> dict[str, Any]:
+    def _create_once(
+        self, kind: str, rid: str, values: dict[str, Plain], children: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         for attempt in range(MAX_ATTEMPTS):
             try:
                 page: dict[str, Any] = self.api.call(
-                    self.api.client.pages.create, idempotent=False,
+                    self.api.client.pages.create,
+                    idempotent=False,
                     parent={"type": "data_source_id", "data_source_id": self.source(kind)},
-                    properties=to_notion(kind, values), **({"children": children} if children else {}))
+                    properties=to_notion(kind, values),
+                    **({"children": children} if children else {}),
+                )
                 return page
             except Transient:
                 found = self.lookup(kind, rid)
@@ -333,8 +362,9 @@ class Syncer:
                 for block in ours:
                     self.api.call(self.api.client.blocks.delete, block["id"], idempotent=False)
                 for batch in batches(want):
-                    self.api.call(self.api.client.blocks.children.append, page_id, children=batch,
-                                  idempotent=False)
+                    self.api.call(
+                        self.api.client.blocks.children.append, page_id, children=batch, idempotent=False
+                    )
             except Transient:
                 self.api.pause(attempt)
                 continue
@@ -350,9 +380,13 @@ class Syncer:
 
     def last_activity_rev(self) -> int:
         """The highest Rev in Activity; rows without one (a person's) are left out, wherever Notion sorts them."""
-        answer = self.api.call(self.api.client.data_sources.query, self.source("activity"), page_size=1,
-                               filter={"property": "Rev", "number": {"is_not_empty": True}},
-                               sorts=[{"property": "Rev", "direction": "descending"}])
+        answer = self.api.call(
+            self.api.client.data_sources.query,
+            self.source("activity"),
+            page_size=1,
+            filter={"property": "Rev", "number": {"is_not_empty": True}},
+            sorts=[{"property": "Rev", "direction": "descending"}],
+        )
         results = answer["results"]
         if not results:
             return -1
@@ -367,7 +401,9 @@ class Syncer:
 
     def append_activity(self) -> None:
         cursor = self.last_activity_rev()
-        pending = sorted((e for e in self.history() if activity_rev(e) > cursor), key=activity_rev)[:ACTIVITY_BATCH]
+        pending = sorted((e for e in self.history() if activity_rev(e) > cursor), key=activity_rev)[
+            :ACTIVITY_BATCH
+        ]
         self.progress.stage("Activity", len(pending))
         for entry in pending:
             self.counts.activity_appended += 1
@@ -376,8 +412,9 @@ class Syncer:
             self.progress.step()
 
 
-def sync(coord: Coordinator, api: Api, *, dry_run: bool = False,
-         progress: Progress | None = None) -> dict[str, Any]:
+def sync(
+    coord: Coordinator, api: Api, *, dry_run: bool = False, progress: Progress | None = None
+) -> dict[str, Any]:
     """One sync run; the counts (created, updated, unchanged, pulled back, requests, ...).
 
     >>> sync(coord, connect(coord))["created"]  # doctest: +SKIP

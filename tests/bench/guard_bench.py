@@ -59,9 +59,11 @@ def setup(root: Path) -> Path:
         coord.init()
         wanted = [parse_resource(resource(i)) for i in range(CLAIMS)]
         for n in range(10):  # ten other agents, a hundred claims each, one write each
+
             def work(txn: Txn, n: int = n) -> None:
-                coord.grant_claims(txn, f"other{n}", wanted[n * 100:(n + 1) * 100])
+                coord.grant_claims(txn, f"other{n}", wanted[n * 100 : (n + 1) * 100])
                 txn.action, txn.what = "claim", "bench"
+
             coord.write(work, actor=f"other{n}")
     with Coordinator(repo, agent=ME) as coord:
         coord.claim(["src/mine.py"])
@@ -77,12 +79,23 @@ def set_mode(repo: Path, mode: str) -> None:
 
 
 def guard_ms(repo: Path, path: str) -> tuple[float, str]:
-    call = {"cwd": str(repo), "hook_event_name": "PreToolUse", "tool_name": "Edit",
-            "tool_input": {"file_path": str(repo / path), "old_string": "a", "new_string": "b"}}
+    call = {
+        "cwd": str(repo),
+        "hook_event_name": "PreToolUse",
+        "tool_name": "Edit",
+        "tool_input": {"file_path": str(repo / path), "old_string": "a", "new_string": "b"},
+    }
     env = dict(os.environ, GITCOORD_AGENT=ME)
     start = time.perf_counter()
-    res = subprocess.run([sys.executable, "-P", "-m", "gitcoord", "guard", "--format", "claude"],
-                         input=json.dumps(call), cwd=repo, capture_output=True, text=True, env=env, check=True)
+    res = subprocess.run(
+        [sys.executable, "-P", "-m", "gitcoord", "guard", "--format", "claude"],
+        input=json.dumps(call),
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     return (time.perf_counter() - start) * 1000, res.stdout
 
 
@@ -115,7 +128,7 @@ def main() -> None:
             first.append(ms)
             guard_ms(repo, "src/mine.py")  # untimed: reads the new coord tree once, as any next call would
             # Alternate which goes first, so neither always meets the machine in the same state.
-            for mode in (("others", "auto") if r % 2 == 0 else ("auto", "others")):
+            for mode in ("others", "auto") if r % 2 == 0 else ("auto", "others"):
                 set_mode(repo, mode)
                 before = git(repo, "rev-parse", "refs/heads/coord")
                 ms, out = guard_ms(repo, "src/mine.py")
@@ -123,14 +136,25 @@ def main() -> None:
                 (others if mode == "others" else held).append(ms)
                 writes += before != git(repo, "rev-parse", "refs/heads/coord")
         floor_median = statistics.median(floor)
-        print(json.dumps({"guard_ms": {
-            "others_median": round(statistics.median(others), 1),
-            "auto_held_median": round(statistics.median(held), 1),
-            "auto_first_edit_median": round(statistics.median(first), 1),
-            "floor_median": round(floor_median, 1),
-            "auto_held_over_others_ms": round(statistics.median(held) - statistics.median(others), 1),
-            "held_path_writes": writes,
-            "claims": CLAIMS + 1, "rounds": rounds, "python": sys.version.split()[0]}}))
+        print(
+            json.dumps(
+                {
+                    "guard_ms": {
+                        "others_median": round(statistics.median(others), 1),
+                        "auto_held_median": round(statistics.median(held), 1),
+                        "auto_first_edit_median": round(statistics.median(first), 1),
+                        "floor_median": round(floor_median, 1),
+                        "auto_held_over_others_ms": round(
+                            statistics.median(held) - statistics.median(others), 1
+                        ),
+                        "held_path_writes": writes,
+                        "claims": CLAIMS + 1,
+                        "rounds": rounds,
+                        "python": sys.version.split()[0],
+                    }
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -50,9 +50,11 @@ def setup(root: Path) -> Path:
         coord.init()
         wanted = [parse_resource(resource(i)) for i in range(CLAIMS)]
         for n in range(10):  # ten other agents, a hundred claims each, one write each
+
             def work(txn: Txn, n: int = n) -> None:
-                coord.grant_claims(txn, f"other{n}", wanted[n * 100:(n + 1) * 100])
+                coord.grant_claims(txn, f"other{n}", wanted[n * 100 : (n + 1) * 100])
                 txn.action, txn.what = "claim", "bench"
+
             coord.write(work, actor=f"other{n}")
     empty = root / "no-hooks"
     empty.mkdir()
@@ -93,11 +95,21 @@ def main() -> None:
             hooked.append(commit_ms(repo, 3 * r + 1, env, []))
             pre.append(commit_ms(repo, 3 * r + 2, env, ["-c", f"core.hooksPath={only_pre_commit}"]))
         floor_median = statistics.median(floor)
-        print(json.dumps({"hook_ms": {
-            "median": round(statistics.median(hooked) - floor_median, 1),
-            "floor_median": round(floor_median, 1),
-            "pre_commit_only_median": round(statistics.median(pre) - floor_median, 1),
-            "claims": CLAIMS, "staged": STAGED, "rounds": rounds, "python": sys.version.split()[0]}}))
+        print(
+            json.dumps(
+                {
+                    "hook_ms": {
+                        "median": round(statistics.median(hooked) - floor_median, 1),
+                        "floor_median": round(floor_median, 1),
+                        "pre_commit_only_median": round(statistics.median(pre) - floor_median, 1),
+                        "claims": CLAIMS,
+                        "staged": STAGED,
+                        "rounds": rounds,
+                        "python": sys.version.split()[0],
+                    }
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

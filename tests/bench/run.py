@@ -34,13 +34,25 @@ from typing import Any
 
 HERE = Path(__file__).resolve()
 PINNED_ENV = {
-    "GIT_AUTHOR_NAME": "Bench Human", "GIT_AUTHOR_EMAIL": "bench@example.com",
-    "GIT_COMMITTER_NAME": "Bench Human", "GIT_COMMITTER_EMAIL": "bench@example.com",
-    "GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0",
+    "GIT_AUTHOR_NAME": "Bench Human",
+    "GIT_AUTHOR_EMAIL": "bench@example.com",
+    "GIT_COMMITTER_NAME": "Bench Human",
+    "GIT_COMMITTER_EMAIL": "bench@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_TERMINAL_PROMPT": "0",
 }
 # Variables that would point our git calls (or gitcoord's identity) somewhere else.
-SCRUBBED_ENV = ("GITCOORD_AGENT", "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
-                "GIT_COMMON_DIR", "GITCOORD_CLOCK_SKEW_SECONDS", "NOTION_TOKEN", "NOTION_BASE_URL")
+SCRUBBED_ENV = (
+    "GITCOORD_AGENT",
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_COMMON_DIR",
+    "GITCOORD_CLOCK_SKEW_SECONDS",
+    "NOTION_TOKEN",
+    "NOTION_BASE_URL",
+)
 # What a cold `claim` imports before it talks to git: the CLI and the library under it.
 CLAIM_IMPORTS = "import gitcoord.cli, gitcoord.coordinator"
 REQUIRED_LIBRARIES = "import git, pydantic, pydantic.main, click, tomli_w, tomllib"
@@ -49,14 +61,16 @@ HOT = ["hot/core.py", "hot/", "hot/*.py", "hot/sub/x.py"]
 
 # -- environment and processes ---------------------------------------------------------
 
+
 def pin_environment(root: Path) -> None:
     """Point HOME and the global git config into `root`: the real user config is never read."""
     home = root / "home"
     home.mkdir(parents=True, exist_ok=True)
     (home / ".gitconfig").write_text(
         "[user]\n\tname = Bench Human\n\temail = bench@example.com\n"
-        "[init]\n\tdefaultBranch = main\n[protocol \"file\"]\n\tallow = always\n"
-        "[gc]\n\tauto = 0\n")
+        '[init]\n\tdefaultBranch = main\n[protocol "file"]\n\tallow = always\n'
+        "[gc]\n\tauto = 0\n"
+    )
     for name in SCRUBBED_ENV:
         os.environ.pop(name, None)
     os.environ.update(PINNED_ENV, HOME=str(home), GIT_CONFIG_GLOBAL=str(home / ".gitconfig"))
@@ -75,12 +89,19 @@ def git(cwd: Path, *args: str, input: bytes | None = None) -> str:
     return res.stdout.decode().strip()
 
 
-def timed(cmd: Sequence[str], cwd: Path, *, env: dict[str, str] | None = None,
-          input: bytes | None = None, ok: Sequence[int] = (0,)) -> tuple[float, bytes]:
+def timed(
+    cmd: Sequence[str],
+    cwd: Path,
+    *,
+    env: dict[str, str] | None = None,
+    input: bytes | None = None,
+    ok: Sequence[int] = (0,),
+) -> tuple[float, bytes]:
     """Run one process; (wall milliseconds, stdout). Raises when the exit code is unexpected."""
     start = time.perf_counter()
-    res = subprocess.run(list(cmd), cwd=cwd, input=input, capture_output=True,
-                         env=dict(os.environ, **(env or {})))
+    res = subprocess.run(
+        list(cmd), cwd=cwd, input=input, capture_output=True, env=dict(os.environ, **(env or {}))
+    )
     ms = (time.perf_counter() - start) * 1000
     if res.returncode not in ok:
         raise RuntimeError(f"{' '.join(cmd)} exited {res.returncode}: {res.stderr.decode(errors='replace')}")
@@ -97,6 +118,7 @@ def p95(values: Sequence[float]) -> float:
 
 
 # -- repositories ---------------------------------------------------------------------------
+
 
 class World:
     """A bare remote with the coord branch, and clones of it over file:// URLs."""
@@ -127,10 +149,12 @@ def bulk_write(clone: Path, records: Callable[[Any], list[Any]]) -> None:
     from gitcoord import Coordinator
 
     with Coordinator(clone, agent="seeder") as coord:
+
         def work(txn: Any) -> None:
             for record in records(txn):
                 txn.put(record)
             txn.action, txn.what = "seed", "bench records"
+
         coord.write(work)
 
 
@@ -146,19 +170,49 @@ def many_records(count: int) -> Callable[[Any], list[Any]]:
             if kind == 0:
                 out.append(Task(id=txn.new_id("T"), title=f"task {i}", created_by="seeder", created_at=now))
             elif kind == 1:
-                out.append(Message(id=txn.new_id("M"), from_agent="seeder", to="any", body=f"note {i}",
-                                   created_at=now))
+                out.append(
+                    Message(
+                        id=txn.new_id("M"), from_agent="seeder", to="any", body=f"note {i}", created_at=now
+                    )
+                )
             elif kind == 2:
-                out.append(HelpRequest(id=txn.new_id("H"), from_agent="seeder", to="any",
-                                       message=f"help {i}", created_at=now, status="resolved"))
+                out.append(
+                    HelpRequest(
+                        id=txn.new_id("H"),
+                        from_agent="seeder",
+                        to="any",
+                        message=f"help {i}",
+                        created_at=now,
+                        status="resolved",
+                    )
+                )
             elif kind == 3:
-                out.append(ErrorRecord(id=txn.new_id("E"), agent="seeder", type="other", severity="low",
-                                       message=f"error {i}", created_at=now, status="resolved"))
+                out.append(
+                    ErrorRecord(
+                        id=txn.new_id("E"),
+                        agent="seeder",
+                        type="other",
+                        severity="low",
+                        message=f"error {i}",
+                        created_at=now,
+                        status="resolved",
+                    )
+                )
             else:
-                out.append(Decision(id=txn.new_id("D"), agent="seeder", category="bench", impact="low",
-                                    title=f"decision {i}", rationale="bench", created_at=now,
-                                    status="implemented"))
+                out.append(
+                    Decision(
+                        id=txn.new_id("D"),
+                        agent="seeder",
+                        category="bench",
+                        impact="low",
+                        title=f"decision {i}",
+                        rationale="bench",
+                        created_at=now,
+                        status="implemented",
+                    )
+                )
         return out
+
     return build
 
 
@@ -172,9 +226,19 @@ def others_claims(count: int, start: int = 0) -> Callable[[Any], list[Any]]:
         for i in range(start, start + count):
             cid = txn.new_id("C")
             resource = f"area{i}/module.py" if i % 3 else f"area{i}/"
-            out.append(Claim(id=cid, agent=f"other{i % 20}", resource=resource, token=int(cid[2:]),
-                             created_at=now, last_check_in=now, expires_at=now + timedelta(hours=2)))
+            out.append(
+                Claim(
+                    id=cid,
+                    agent=f"other{i % 20}",
+                    resource=resource,
+                    token=int(cid[2:]),
+                    created_at=now,
+                    last_check_in=now,
+                    expires_at=now + timedelta(hours=2),
+                )
+            )
         return out
+
     return build
 
 
@@ -187,8 +251,12 @@ def add_history(clone: Path, commits: int) -> None:
     for i in range(commits):
         msg = f"bench: filler {i}\n\nCoord-Agent: bench\nCoord-Action: filler\n".encode()
         frm = f"from {tip}\n" if i == 0 else ""
-        chunks.append(f"commit refs/heads/coord\ncommitter Bench <b@example.com> {stamp} +0000\n"
-                      f"data {len(msg)}\n".encode() + msg + f"{frm}M 040000 {tree} \n\n".encode())
+        chunks.append(
+            f"commit refs/heads/coord\ncommitter Bench <b@example.com> {stamp} +0000\n"
+            f"data {len(msg)}\n".encode()
+            + msg
+            + f"{frm}M 040000 {tree} \n\n".encode()
+        )
     # `M 040000 <tree> ` with an empty path replaces the root with the same tree.
     git(clone, "fast-import", "--quiet", input=b"".join(chunks))
     git(clone, "push", "-q", "origin", "refs/heads/coord:refs/heads/coord")
@@ -196,6 +264,7 @@ def add_history(clone: Path, commits: int) -> None:
 
 
 # -- claim latency against its floor --------------------------------------------------------------
+
 
 def claim_cycle(clone: Path, runs: int, resource: str = "bench/x.py") -> dict[str, list[float]]:
     """Cold `claim` then `release` (a new process each), timed per command."""
@@ -213,9 +282,13 @@ def floor_once(clone: Path, parent: str | None, n: int) -> tuple[float, str]:
     total, _ = timed([sys.executable, "-c", "pass"], clone)
     ms, blob = timed(["git", "hash-object", "-w", "--stdin"], clone, input=f"floor {n}\n".encode())
     total += ms
-    ms, tree = timed(["git", "mktree"], clone, input=f"100644 blob {blob.decode().strip()}\tf.toml\n".encode())
+    ms, tree = timed(
+        ["git", "mktree"], clone, input=f"100644 blob {blob.decode().strip()}\tf.toml\n".encode()
+    )
     total += ms
-    args = ["git", "commit-tree", tree.decode().strip(), "-m", f"floor {n}"] + (["-p", parent] if parent else [])
+    args = ["git", "commit-tree", tree.decode().strip(), "-m", f"floor {n}"] + (
+        ["-p", parent] if parent else []
+    )
     ms, commit = timed(args, clone)
     total += ms
     sha = commit.decode().strip()
@@ -243,9 +316,13 @@ def bench_claim(root: Path, runs: int) -> dict[str, Any]:
     libraries = [timed([sys.executable, "-c", REQUIRED_LIBRARIES], clone)[0] for _ in range(runs)]
     ratio = round(median(per_command) / median(floors), 2)
     return {
-        "median": median(per_command), "floor_median": median(floors), "ratio": ratio, "target_ratio": 2.5,
+        "median": median(per_command),
+        "floor_median": median(floors),
+        "ratio": ratio,
+        "target_ratio": 2.5,
         "meets_target": ratio <= 2.5,
-        "claim_median": median(cycles["claim"]), "release_median": median(cycles["release"]),
+        "claim_median": median(cycles["claim"]),
+        "release_median": median(cycles["release"]),
         "interpreter_ms": median(starts),
         # What importing the CLI adds to a bare interpreter start: the share of a cold command
         # that is Python imports rather than git work.
@@ -261,8 +338,9 @@ def bench_claim(root: Path, runs: int) -> dict[str, Any]:
 
 def import_breakdown(cwd: Path, top: int = 8) -> dict[str, float]:
     """Where the claim path's imports spend its time: self ms per top-level package (-X importtime)."""
-    res = subprocess.run([sys.executable, "-X", "importtime", "-c", CLAIM_IMPORTS], cwd=cwd,
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", CLAIM_IMPORTS], cwd=cwd, capture_output=True, text=True
+    )
     totals: dict[str, float] = {}
     for line in res.stderr.splitlines():
         parts = line.removeprefix("import time:").split("|")
@@ -278,13 +356,20 @@ def import_breakdown(cwd: Path, top: int = 8) -> dict[str, float]:
 
 # -- status and scale ---------------------------------------------------------------------------
 
+
 def status_times(clone: Path, runs: int) -> list[float]:
     cmd = [*gitcoord_command(), "-C", str(clone), "status", "--json"]
     return [timed(cmd, clone)[0] for _ in range(runs)]
 
 
-def bench_scale(root: Path, record_sizes: Sequence[int], claim_sizes: Sequence[int], history: int,
-                runs: int, status_runs: int) -> tuple[dict[str, Any], dict[str, Any]]:
+def bench_scale(
+    root: Path,
+    record_sizes: Sequence[int],
+    claim_sizes: Sequence[int],
+    history: int,
+    runs: int,
+    status_runs: int,
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Claim latency and status time as records, live claims and history grow (one world each)."""
     scale: dict[str, Any] = {"records": {}, "live_claims": {}, "history": {}}
     world = World(root / "scale-records")
@@ -297,22 +382,32 @@ def bench_scale(root: Path, record_sizes: Sequence[int], claim_sizes: Sequence[i
         times = status_times(world.first, status_runs if size == max(record_sizes) else runs)
         scale["records"][str(size)] = {"claim_ms": median(cycle["claim"]), "status_ms": median(times)}
         if size == max(record_sizes):
-            status_ms = {"median": median(times), "records": size, "runs": len(times), "target_ms": 1000,
-                         "meets_target": median(times) <= 1000}
+            status_ms = {
+                "median": median(times),
+                "records": size,
+                "runs": len(times),
+                "target_ms": 1000,
+                "meets_target": median(times) <= 1000,
+            }
     base = scale["records"][str(min(record_sizes))]
     if history:
         add_history(world.first, history)
         cycle = claim_cycle(world.first, runs)
-        scale["history"] = {"extra_commits": history, "claim_ms": median(cycle["claim"]),
-                            "claim_ms_before": scale["records"][str(max(record_sizes))]["claim_ms"]}
+        scale["history"] = {
+            "extra_commits": history,
+            "claim_ms": median(cycle["claim"]),
+            "claim_ms_before": scale["records"][str(max(record_sizes))]["claim_ms"],
+        }
     world = World(root / "scale-claims")
     have = 0
     for size in claim_sizes:
         bulk_write(world.first, others_claims(size - have, have))
         have = size
         cycle = claim_cycle(world.first, runs)
-        scale["live_claims"][str(size)] = {"claim_ms": median(cycle["claim"]),
-                                           "status_ms": median(status_times(world.first, runs))}
+        scale["live_claims"][str(size)] = {
+            "claim_ms": median(cycle["claim"]),
+            "status_ms": median(status_times(world.first, runs)),
+        }
     top = scale["records"][str(max(record_sizes))]
     scale["records_claim_growth"] = round(top["claim_ms"] / base["claim_ms"], 2)
     lo, hi = scale["live_claims"][str(min(claim_sizes))], scale["live_claims"][str(max(claim_sizes))]
@@ -322,6 +417,7 @@ def bench_scale(root: Path, record_sizes: Sequence[int], claim_sizes: Sequence[i
 
 
 # -- contention: 8 agents, one remote -------------------------------------------------------------
+
 
 def worker(clone: str, agent: str, start_at: float, seconds: float, seed: int) -> None:
     """One agent process: claim/release cycles until the time is up; a JSON report on stdout."""
@@ -347,19 +443,27 @@ def worker(clone: str, agent: str, start_at: float, seconds: float, seed: int) -
     while time.time() < deadline:
         n += 1
         resource = rng.choice(HOT) if rng.random() < 0.5 else f"own/{agent}/f{n % 7}.py"
-        op = run_op(partial(coord.claim, [resource], minutes=10), last, "claim", resource,
-                    Refused, Unavailable)
+        op = run_op(
+            partial(coord.claim, [resource], minutes=10), last, "claim", resource, Refused, Unavailable
+        )
         ops.append(op)
         if op["ok"]:
             time.sleep(rng.uniform(0, 0.03))  # hold it a moment, as an agent editing would
-            ops.append(run_op(partial(coord.release, [resource]), last, "release", resource,
-                              Refused, Unavailable))
+            ops.append(
+                run_op(partial(coord.release, [resource]), last, "release", resource, Refused, Unavailable)
+            )
     coord.close()
     print(json.dumps({"agent": agent, "ops": ops}))
 
 
-def run_op(call: Callable[[], Any], last: dict[str, Any], kind: str, resource: str,
-           refused: type[Exception], unavailable: type[Exception]) -> dict[str, Any]:
+def run_op(
+    call: Callable[[], Any],
+    last: dict[str, Any],
+    kind: str,
+    resource: str,
+    refused: type[Exception],
+    unavailable: type[Exception],
+) -> dict[str, Any]:
     last.clear()
     started = time.perf_counter()
     op: dict[str, Any] = {"op": kind, "resource": resource, "t": time.time()}
@@ -380,9 +484,24 @@ def bench_contention(root: Path, agents: int, seconds: float) -> dict[str, Any]:
     world = World(root / "contention")
     clones = [world.first] + [world.clone(f"agent{i}") for i in range(1, agents)]
     start_at = time.time() + 3.0  # every worker has imported gitcoord by then
-    procs = [subprocess.Popen([sys.executable, str(HERE), "--worker", str(clone), f"agent{i}", str(start_at),
-                               str(seconds), str(i)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for i, clone in enumerate(clones)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(HERE),
+                "--worker",
+                str(clone),
+                f"agent{i}",
+                str(start_at),
+                str(seconds),
+                str(i),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i, clone in enumerate(clones)
+    ]
     reports, errors = [], []
     for proc in procs:
         out, err = proc.communicate(timeout=seconds + 120)
@@ -393,20 +512,30 @@ def bench_contention(root: Path, agents: int, seconds: float) -> dict[str, Any]:
     ops = [dict(op, agent=r["agent"]) for r in reports for op in r["ops"]]
     landed = [op for op in ops if op["ok"]]
     replay = replay_history(world.remote)
-    phantoms = [op for op in landed if op["op"] == "claim"
-                and (op["id"], op["agent"]) not in replay["granted"].get(op["rev"], set())]
+    phantoms = [
+        op
+        for op in landed
+        if op["op"] == "claim" and (op["id"], op["agent"]) not in replay["granted"].get(op["rev"], set())
+    ]
     bad_refusals = [op for op in ops if op.get("refused") and not refusal_named_live_holder(op, replay)]
     return {
-        "agents": agents, "seconds": seconds, "writes": len(landed),
+        "agents": agents,
+        "seconds": seconds,
+        "writes": len(landed),
         "writes_per_s": round(len(landed) / seconds, 1),
-        "violations": len(replay["violations"]), "violation_examples": replay["violations"][:3],
+        "violations": len(replay["violations"]),
+        "violation_examples": replay["violations"][:3],
         "retries": sum(op["attempts"] - 1 for op in landed),
-        "p95_ms": p95([op["ms"] for op in landed]), "median_ms": median([op["ms"] for op in landed] or [0]),
+        "p95_ms": p95([op["ms"] for op in landed]),
+        "median_ms": median([op["ms"] for op in landed] or [0]),
         "refused": sum(1 for op in ops if op.get("refused")),
         "unavailable": sum(1 for op in ops if op.get("unavailable")),
-        "phantom_grants": len(phantoms), "refusals_without_live_holder": len(bad_refusals),
-        "revisions_replayed": replay["commits"], "worker_failures": len(errors),
-        "worker_errors": errors[:2], "target_writes_per_s": 15,
+        "phantom_grants": len(phantoms),
+        "refusals_without_live_holder": len(bad_refusals),
+        "revisions_replayed": replay["commits"],
+        "worker_failures": len(errors),
+        "worker_errors": errors[:2],
+        "target_writes_per_s": 15,
         "meets_target": len(landed) / seconds >= 15 and not replay["violations"] and not errors,
     }
 
@@ -442,13 +571,14 @@ def replay_history(repo: Path, branch: str = "coord") -> dict[str, Any]:
         live_by_rev[rev] = live
         for i, a in enumerate(live):
             ra = parsed.setdefault(a.resource, parse_resource(a.resource))
-            for b in live[i + 1:]:
+            for b in live[i + 1 :]:
                 if a.agent == b.agent or (a.mode == "shared" and b.mode == "shared"):
                     continue
                 rb = parsed.setdefault(b.resource, parse_resource(b.resource))
                 if overlaps(ra, rb):
-                    violations.append(f"rev {rev}: {a.id} ({a.agent}, {a.resource}) and "
-                                      f"{b.id} ({b.agent}, {b.resource})")
+                    violations.append(
+                        f"rev {rev}: {a.id} ({a.agent}, {a.resource}) and {b.id} ({b.agent}, {b.resource})"
+                    )
     store.git.close()
     return {"commits": len(lines), "violations": violations, "granted": granted, "live": live_by_rev}
 
@@ -469,6 +599,7 @@ def refusal_named_live_holder(op: dict[str, Any], replay: dict[str, Any]) -> boo
 
 # -- hooks, notion, comparison --------------------------------------------------------------------
 
+
 def command_exists(*words: str) -> bool:
     res = subprocess.run([*gitcoord_command(), *words, "--help"], capture_output=True)
     return res.returncode == 0
@@ -476,8 +607,11 @@ def command_exists(*words: str) -> bool:
 
 def bench_hooks(root: Path, runs: int, live_claims: int = 1000, files: int = 200) -> dict[str, Any]:
     if not command_exists("hooks", "install"):
-        return {"median": None, "floor_median": None,
-                "skipped": "`gitcoord hooks install` does not exist yet in this checkout"}
+        return {
+            "median": None,
+            "floor_median": None,
+            "skipped": "`gitcoord hooks install` does not exist yet in this checkout",
+        }
     world = World(root / "hooks")
     bulk_write(world.first, others_claims(live_claims))
     hooked, plain = world.first, world.clone("plain")
@@ -500,9 +634,17 @@ def bench_hooks(root: Path, runs: int, live_claims: int = 1000, files: int = 200
 
     with_hooks, without = commit_times(hooked), commit_times(plain)
     over = median(with_hooks) - median(without)
-    return {"median": median(with_hooks), "floor_median": median(without), "over_floor_ms": round(over, 1),
-            "target_over_floor_ms": 80, "meets_target": over <= 80, "live_claims": live_claims,
-            "staged_files": files, "runs": runs, "refuses_claimed_path": hook_refuses(hooked, env)}
+    return {
+        "median": median(with_hooks),
+        "floor_median": median(without),
+        "over_floor_ms": round(over, 1),
+        "target_over_floor_ms": 80,
+        "meets_target": over <= 80,
+        "live_claims": live_claims,
+        "staged_files": files,
+        "runs": runs,
+        "refuses_claimed_path": hook_refuses(hooked, env),
+    }
 
 
 def hook_refuses(repo: Path, env: dict[str, str]) -> bool:
@@ -511,16 +653,23 @@ def hook_refuses(repo: Path, env: dict[str, str]) -> bool:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("mine now\n")
     git(repo, "add", "area1")
-    res = subprocess.run(["git", "commit", "-q", "-m", "should be refused"], cwd=repo, capture_output=True,
-                         env=dict(os.environ, **env))
+    res = subprocess.run(
+        ["git", "commit", "-q", "-m", "should be refused"],
+        cwd=repo,
+        capture_output=True,
+        env=dict(os.environ, **env),
+    )
     return res.returncode != 0
 
 
 def bench_notion(root: Path, records: int) -> dict[str, Any]:
     fake = HERE.parent.parent / "fake_notion.py"
     if not fake.exists() or not command_exists("notion", "sync"):
-        return {"first_sync_requests": None, "resync_writes": None,
-                "skipped": "tests/fake_notion.py or `gitcoord notion sync` does not exist yet in this checkout"}
+        return {
+            "first_sync_requests": None,
+            "resync_writes": None,
+            "skipped": "tests/fake_notion.py or `gitcoord notion sync` does not exist yet in this checkout",
+        }
     return notion_sync_figures(root, fake, records)
 
 
@@ -547,15 +696,28 @@ def notion_sync_figures(root: Path, fake_path: Path, records: int) -> dict[str, 
         first = len(fake.requests) - before
         mark = len(fake.requests)
         again_ms, _ = timed([*cmd, "sync"], world.first, env=env)
-        writes = sum(1 for method, _path, _status in fake.requests[mark:] if method in ("POST", "PATCH")
-                     and not _path.endswith("/query"))
-        return {"first_sync_requests": first, "resync_writes": writes, "resync_requests": len(fake.requests) - mark,
-                "first_sync_ms": round(first_ms, 1), "resync_ms": round(again_ms, 1), "records": records,
-                "first_sync_s_at_3_per_s": round(first / 3, 1),
-                "target_resync_writes": 0, "meets_target": writes == 0}
+        writes = sum(
+            1
+            for method, _path, _status in fake.requests[mark:]
+            if method in ("POST", "PATCH") and not _path.endswith("/query")
+        )
+        return {
+            "first_sync_requests": first,
+            "resync_writes": writes,
+            "resync_requests": len(fake.requests) - mark,
+            "first_sync_ms": round(first_ms, 1),
+            "resync_ms": round(again_ms, 1),
+            "records": records,
+            "first_sync_s_at_3_per_s": round(first / 3, 1),
+            "target_resync_writes": 0,
+            "meets_target": writes == 0,
+        }
     except Exception as exc:  # the sync is younger than this harness: report, don't sink the whole run
-        return {"first_sync_requests": None, "resync_writes": None,
-                "skipped": f"notion sync present but failed here: {type(exc).__name__}: {str(exc)[:300]}"}
+        return {
+            "first_sync_requests": None,
+            "resync_writes": None,
+            "skipped": f"notion sync present but failed here: {type(exc).__name__}: {str(exc)[:300]}",
+        }
     finally:
         fake.stop()
 
@@ -570,9 +732,11 @@ def bench_comparison(root: Path, runs: int) -> dict[str, Any]:
     python = os.environ.get("GITCOORD_BENCH_AGENTSYNC_PYTHON", sys.executable)
     probe = subprocess.run([python, "-c", "import agentsync_server"], capture_output=True)
     if probe.returncode != 0:
-        return {"skipped": "agentsync-mcp (the only comparable PyPI tool found: claims on a git branch, "
-                           "push as CAS) is not importable; set GITCOORD_BENCH_AGENTSYNC_PYTHON to an "
-                           "interpreter that has it. git-lfs locks is not on PyPI."}
+        return {
+            "skipped": "agentsync-mcp (the only comparable PyPI tool found: claims on a git branch, "
+            "push as CAS) is not importable; set GITCOORD_BENCH_AGENTSYNC_PYTHON to an "
+            "interpreter that has it. git-lfs locks is not on PyPI."
+        }
     world = World(root / "agentsync")
     clone = world.first
     env = {"AGENTSYNC_AGENT_ID": "bencher", "AGENTSYNC_BOARD_REPO": str(clone)}
@@ -585,12 +749,18 @@ def bench_comparison(root: Path, runs: int) -> dict[str, Any]:
         times.append(timed(claim, clone, env=env)[0])
         times.append(timed(release, clone, env=env)[0])
     imports = [timed([python, "-c", "import agentsync_server"], clone)[0] for _ in range(3)]
-    return {"tool": "agentsync-mcp", "median": median(times), "import_ms": median(imports), "runs": runs,
-            "note": "cold process calling agentsync_server.claim()/release() (its MCP tools) per command; "
-                    "same remote setup; it does fetch+worktree reset+commit+push per write"}
+    return {
+        "tool": "agentsync-mcp",
+        "median": median(times),
+        "import_ms": median(imports),
+        "runs": runs,
+        "note": "cold process calling agentsync_server.claim()/release() (its MCP tools) per command; "
+        "same remote setup; it does fetch+worktree reset+commit+push per write",
+    }
 
 
 # -- the whole run ------------------------------------------------------------------------------------
+
 
 def precompile() -> None:
     """Byte-compile gitcoord as `pip install` does for an installed package.
@@ -614,17 +784,28 @@ def run(quick: bool) -> dict[str, Any]:
     try:
         runs = 5 if quick else 9
         figures: dict[str, Any] = {
-            "meta": {"quick": quick, "python": sys.version.split()[0], "cpus": os.cpu_count(),
-                     "git": git(root, "--version"), "gitcoord": " ".join(gitcoord_command()),
-                     "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")},
+            "meta": {
+                "quick": quick,
+                "python": sys.version.split()[0],
+                "cpus": os.cpu_count(),
+                "git": git(root, "--version"),
+                "gitcoord": " ".join(gitcoord_command()),
+                "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            },
         }
         figures["claim_ms"] = bench_claim(root, runs)
         figures["contention"] = bench_contention(root, 8, 6.0 if quick else 20.0)
         figures["scale"], figures["status_ms"] = bench_scale(
-            root, [100, 1000] if quick else [100, 1000, 10000], [10, 100] if quick else [10, 100, 1000],
-            history=0 if quick else 5000, runs=3, status_runs=3 if quick else 5)
-        figures["hook_ms"] = bench_hooks(root, 3 if quick else 7, live_claims=100 if quick else 1000,
-                                         files=50 if quick else 200)
+            root,
+            [100, 1000] if quick else [100, 1000, 10000],
+            [10, 100] if quick else [10, 100, 1000],
+            history=0 if quick else 5000,
+            runs=3,
+            status_runs=3 if quick else 5,
+        )
+        figures["hook_ms"] = bench_hooks(
+            root, 3 if quick else 7, live_claims=100 if quick else 1000, files=50 if quick else 200
+        )
         figures["notion"] = bench_notion(root, 100 if quick else 1000)
         figures["comparison"] = bench_comparison(root, 3 if quick else 5)
         figures["meta"]["seconds"] = round(time.perf_counter() - started, 1)

@@ -30,20 +30,62 @@ from gitcoord.resources import MAX_RESOURCE_BYTES, parse_resource
 
 from ..conftest import Result, make_repo, run
 
-SETTINGS = settings(max_examples=100, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                           HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=100,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
 
 # Every code point argv can carry: no surrogates (Cs) and no NUL.
 _ANY_CHAR = st.characters(exclude_categories=("Cs",), exclude_characters="\0")
-_ODD = st.sampled_from(["\u202e", "\u200b", "\u2028", "\u2029", "\ufeff", "\uffff", "\U0010fffd", "\u0301",
-                        "\x1b[31m", "\r", "\x7f", "\x85", "\t", "\n", "\U0001f600", "\uff0e\uff0f", "..", "/",
-                        "\\", "*", "**", "[", "]", "!", ":", "C-1", "%2e", " ", "~", "\u00e9", "e\u0301"])
+_ODD = st.sampled_from(
+    [
+        "\u202e",
+        "\u200b",
+        "\u2028",
+        "\u2029",
+        "\ufeff",
+        "\uffff",
+        "\U0010fffd",
+        "\u0301",
+        "\x1b[31m",
+        "\r",
+        "\x7f",
+        "\x85",
+        "\t",
+        "\n",
+        "\U0001f600",
+        "\uff0e\uff0f",
+        "..",
+        "/",
+        "\\",
+        "*",
+        "**",
+        "[",
+        "]",
+        "!",
+        ":",
+        "C-1",
+        "%2e",
+        " ",
+        "~",
+        "\u00e9",
+        "e\u0301",
+    ]
+)
 TEXT = st.one_of(
     st.text(_ANY_CHAR, max_size=60),
     st.lists(st.one_of(_ODD, st.text(_ANY_CHAR, max_size=4)), max_size=12).map("".join),
-    st.builds(lambda c, n: c * n, st.sampled_from(["x", "\u00e9", "/", "\U0001f600", "a\n"]),
-              st.sampled_from([1000, 1024, 1025, 4000, 4001, 70_000, 300_000])),
+    st.builds(
+        lambda c, n: c * n,
+        st.sampled_from(["x", "\u00e9", "/", "\U0001f600", "a\n"]),
+        st.sampled_from([1000, 1024, 1025, 4000, 4001, 70_000, 300_000]),
+    ),
 )
 
 
@@ -120,13 +162,14 @@ def test_any_agent_name_acts_or_is_refused_with_exit_2(repo: Path, name: str) ->
 def records(repo: Path) -> dict[str, str]:
     """One record of each kind, so generated ids sometimes name one that exists."""
     made: dict[str, str] = {}
-    for kind, args, agent in (("H", ["request-help", "--to", "beta", "help"], "alpha"),
-                              ("M", ["send", "--to", "beta", "hi"], "alpha"),
-                              ("T", ["task", "add", "t"], "alpha"),
-                              ("E", ["log-error", "--type", "other", "--severity", "low", "e"], "alpha"),
-                              ("D", ["log-decision", "--category", "c", "--impact", "low", "--rationale", "r", "d"],
-                               "alpha"),
-                              ("C", ["claim", "ids/held.py"], "beta")):
+    for kind, args, agent in (
+        ("H", ["request-help", "--to", "beta", "help"], "alpha"),
+        ("M", ["send", "--to", "beta", "hi"], "alpha"),
+        ("T", ["task", "add", "t"], "alpha"),
+        ("E", ["log-error", "--type", "other", "--severity", "low", "e"], "alpha"),
+        ("D", ["log-decision", "--category", "c", "--impact", "low", "--rationale", "r", "d"], "alpha"),
+        ("C", ["claim", "ids/held.py"], "beta"),
+    ):
         res = run(repo, *args, "--json", agent=agent)
         assert res.code == 0, res.err
         data = res.json()
@@ -149,10 +192,12 @@ ID_COMMANDS: dict[str, tuple[str, list[str]]] = {
     "decision-reject": ("D", ["decisions", "reject", "--json", "--", "{}"]),
     "release": ("C", ["release", "--json", "--", "{}"]),
 }
-_ID_LIKE = st.builds(lambda k, n, tail: f"{k}-{n}{tail}", st.sampled_from("CTHMEDXc"),
-                     st.one_of(st.integers(-5, 10**20).map(str),
-                               st.sampled_from(["01", "", "1e3", "\uff11", "\u0663"])),
-                     st.sampled_from(["", " ", "/..", ".toml", "\n", "/", "\u200b"]))
+_ID_LIKE = st.builds(
+    lambda k, n, tail: f"{k}-{n}{tail}",
+    st.sampled_from("CTHMEDXc"),
+    st.one_of(st.integers(-5, 10**20).map(str), st.sampled_from(["01", "", "1e3", "\uff11", "\u0663"])),
+    st.sampled_from(["", " ", "/..", ".toml", "\n", "/", "\u200b"]),
+)
 
 
 def _round_trip(name: str, value: str, res: Result, agent: str | None) -> None:
@@ -170,15 +215,19 @@ def _round_trip(name: str, value: str, res: Result, agent: str | None) -> None:
 
 @SETTINGS
 @given(data=st.data())
-def test_any_id_for_every_id_command_exit_2_or_acts_on_that_record(repo: Path, records: dict[str, str],
-                                                                     data: st.DataObject) -> None:
+def test_any_id_for_every_id_command_exit_2_or_acts_on_that_record(
+    repo: Path, records: dict[str, str], data: st.DataObject
+) -> None:
     name = data.draw(st.sampled_from(sorted(ID_COMMANDS)), label="command")
     kind, argv = ID_COMMANDS[name]
     value = data.draw(st.one_of(st.sampled_from(sorted(records.values())), _ID_LIKE, TEXT), label="id")
     assume(not (name == "reply-to" and value == ""))  # empty --reply-to means "not a reply"
     # Reviews are for people (no agent); release for the holder; the rest for the addressee.
-    agent = None if name.startswith("decision-a") or name == "decision-reject" else (
-        "beta" if name in ("release", "mark-read", "help-ack") else "alpha")
+    agent = (
+        None
+        if name.startswith("decision-a") or name == "decision-reject"
+        else ("beta" if name in ("release", "mark-read", "help-ack") else "alpha")
+    )
     args = [a.replace("{}", value) for a in argv]
     res = run(repo, *args, agent=agent)
     _no_crash(res)
@@ -201,13 +250,26 @@ def test_any_id_for_every_id_command_exit_2_or_acts_on_that_record(repo: Path, r
 TEXT_COMMANDS: dict[str, tuple[list[str], int, bool, str]] = {
     "send": (["send", "--to", "any", "--json", "--", "{}"], 4000, True, "body"),
     "request-help": (["request-help", "--to", "any", "--json", "--", "{}"], 4000, True, "message"),
-    "log-error": (["log-error", "--type", "other", "--severity", "low", "--json", "--", "{}"], 4000, True, "message"),
+    "log-error": (
+        ["log-error", "--type", "other", "--severity", "low", "--json", "--", "{}"],
+        4000,
+        True,
+        "message",
+    ),
     "task-add": (["task", "add", "--json", "--", "{}"], 300, True, "title"),
     "task-description": (["task", "add", "-m", "{}", "--json", "titled"], 4000, False, "description"),
-    "decision-title": (["log-decision", "--category", "c", "--impact", "low", "--rationale", "r", "--json", "--",
-                        "{}"], 300, True, "title"),
-    "decision-rationale": (["log-decision", "--category", "c", "--impact", "low", "--rationale", "{}", "--json",
-                            "t"], 4000, True, "rationale"),
+    "decision-title": (
+        ["log-decision", "--category", "c", "--impact", "low", "--rationale", "r", "--json", "--", "{}"],
+        300,
+        True,
+        "title",
+    ),
+    "decision-rationale": (
+        ["log-decision", "--category", "c", "--impact", "low", "--rationale", "{}", "--json", "t"],
+        4000,
+        True,
+        "rationale",
+    ),
     # A fresh resource each time: re-claiming one with an empty -m keeps the message it had.
     "claim-message": (["claim", "text/{n}.py", "-m", "{}", "--json"], 4000, False, "message"),
 }
@@ -244,21 +306,86 @@ def test_any_text_is_stored_exactly_or_refused_with_exit_2(repo: Path, data: st.
 
 # -- whole command lines --------------------------------------------------------------------------------------
 
-COMMANDS = [["claim"], ["check-in"], ["release"], ["claims"], ["status"], ["log"], ["send"], ["inbox"],
-            ["request-help"], ["help-requests", "ack"], ["task", "add"], ["task", "next"], ["task", "done"],
-            ["log-error"], ["errors", "resolve"], ["log-decision"], ["decisions", "approve"], ["daily-summary"],
-            ["summaries", "list"], ["start"], ["verify"], ["doctor"]]
-OPTIONS = st.sampled_from(["--minutes", "--wait", "--progress", "--day", "--to", "--priority", "--severity", "--type",
-                           "--impact", "--metric", "--since", "-n", "--json", "--all", "--force", "--reason", "-m",
-                           "--shared", "--note", "--agent", "--status", "--", "-", "-x", "--nope"])
-NUMBERS = st.sampled_from(["nan", "inf", "-inf", "-1", "0", "1e400", "99999999999999999999999", "1_0", "0x10",
-                           "\uff11", "", " 5", "3.5", "-0"])
+COMMANDS = [
+    ["claim"],
+    ["check-in"],
+    ["release"],
+    ["claims"],
+    ["status"],
+    ["log"],
+    ["send"],
+    ["inbox"],
+    ["request-help"],
+    ["help-requests", "ack"],
+    ["task", "add"],
+    ["task", "next"],
+    ["task", "done"],
+    ["log-error"],
+    ["errors", "resolve"],
+    ["log-decision"],
+    ["decisions", "approve"],
+    ["daily-summary"],
+    ["summaries", "list"],
+    ["start"],
+    ["verify"],
+    ["doctor"],
+]
+OPTIONS = st.sampled_from(
+    [
+        "--minutes",
+        "--wait",
+        "--progress",
+        "--day",
+        "--to",
+        "--priority",
+        "--severity",
+        "--type",
+        "--impact",
+        "--metric",
+        "--since",
+        "-n",
+        "--json",
+        "--all",
+        "--force",
+        "--reason",
+        "-m",
+        "--shared",
+        "--note",
+        "--agent",
+        "--status",
+        "--",
+        "-",
+        "-x",
+        "--nope",
+    ]
+)
+NUMBERS = st.sampled_from(
+    [
+        "nan",
+        "inf",
+        "-inf",
+        "-1",
+        "0",
+        "1e400",
+        "99999999999999999999999",
+        "1_0",
+        "0x10",
+        "\uff11",
+        "",
+        " 5",
+        "3.5",
+        "-0",
+    ]
+)
 
 
 @SETTINGS
-@given(command=st.sampled_from(COMMANDS),
-       rest=st.lists(st.one_of(OPTIONS, NUMBERS, TEXT, st.from_regex(r"[a-z]+=[^\0]{0,5}", fullmatch=True)),
-                     max_size=6))
+@given(
+    command=st.sampled_from(COMMANDS),
+    rest=st.lists(
+        st.one_of(OPTIONS, NUMBERS, TEXT, st.from_regex(r"[a-z]+=[^\0]{0,5}", fullmatch=True)), max_size=6
+    ),
+)
 def test_any_command_line_never_crashes(repo: Path, command: list[str], rest: list[str]) -> None:
     # --wait with a refusal would really wait; --since and -n only filter; so waiting is kept short.
     assume(not ("--wait" in rest and command in (["claim"], ["task", "next"])))
@@ -289,14 +416,20 @@ def test_verify_does_not_echo_control_characters(repo: Path) -> None:
 HUGE = "a" * 2_000_000
 # Refusals that already cut what they quote, and those that echoed it whole (the bug below):
 # each with the words its one-line refusal must say.
-CUT = [(["claim", "--", HUGE], "is 2000000 bytes long, over the limit of 1024 bytes."),
-       (["send", "--to", "any", "--", HUGE], "the message is 2000000 characters long; the limit is 4000."),
-       (["task", "add", "--", HUGE], "the title is 2000000 characters long; the limit is 300."),
-       (["claim", *[f"many/{i}.py" for i in range(5000)], "-m", HUGE],
-        "the message is 2000000 characters long; the limit is 4000.")]
-ECHOED = [(["--agent", HUGE, "claims"], "... (2000000 characters) is not a valid agent name."),
-          (["help-requests", "ack", "--", f"H-{'9' * 100_000}"], "... (100002 characters) is not a valid H- id."),
-          (["send", "--to", HUGE, "hi"], "... (2000000 characters) is not a valid recipient.")]
+CUT = [
+    (["claim", "--", HUGE], "is 2000000 bytes long, over the limit of 1024 bytes."),
+    (["send", "--to", "any", "--", HUGE], "the message is 2000000 characters long; the limit is 4000."),
+    (["task", "add", "--", HUGE], "the title is 2000000 characters long; the limit is 300."),
+    (
+        ["claim", *[f"many/{i}.py" for i in range(5000)], "-m", HUGE],
+        "the message is 2000000 characters long; the limit is 4000.",
+    ),
+]
+ECHOED = [
+    (["--agent", HUGE, "claims"], "... (2000000 characters) is not a valid agent name."),
+    (["help-requests", "ack", "--", f"H-{'9' * 100_000}"], "... (100002 characters) is not a valid H- id."),
+    (["send", "--to", HUGE, "hi"], "... (2000000 characters) is not a valid recipient."),
+]
 
 
 @pytest.mark.parametrize(("argv", "said"), CUT, ids=["resource", "body", "title", "many-resources"])
@@ -319,17 +452,48 @@ def test_trace_file_limits(repo: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         big = Path(tmp) / "big.txt"
         big.write_bytes(b"x" * (64 * 1024 + 1))
-        res = run(repo, "log-error", "--type", "other", "--severity", "low", "--trace-file", str(big), "m",
-                  agent="alpha")
+        res = run(
+            repo,
+            "log-error",
+            "--type",
+            "other",
+            "--severity",
+            "low",
+            "--trace-file",
+            str(big),
+            "m",
+            agent="alpha",
+        )
         _clean_failure(res)
         assert f"gitcoord: the trace file {big} is over 64 KiB." in res.err
-        res = run(repo, "log-error", "--type", "other", "--severity", "low", "--trace-file",
-                  str(Path(tmp) / "missing.txt"), "m", agent="alpha")
+        res = run(
+            repo,
+            "log-error",
+            "--type",
+            "other",
+            "--severity",
+            "low",
+            "--trace-file",
+            str(Path(tmp) / "missing.txt"),
+            "m",
+            agent="alpha",
+        )
         _clean_failure(res)
         assert "cannot read the trace file" in res.err and "No such file or directory" in res.err
         odd = Path(tmp) / "odd.txt"
         odd.write_bytes(b"\xff\xfe\x1b[31mred\x1b[0m\r\nline\x00end")
-        res = run(repo, "log-error", "--type", "other", "--severity", "low", "--trace-file", str(odd), "--json", "m",
-                  agent="alpha")
+        res = run(
+            repo,
+            "log-error",
+            "--type",
+            "other",
+            "--severity",
+            "low",
+            "--trace-file",
+            str(odd),
+            "--json",
+            "m",
+            agent="alpha",
+        )
         assert res.code == 0, res.err
         assert "\x1b" not in res.json()["trace"] and "\x00" not in res.json()["trace"]

@@ -100,7 +100,9 @@ def _tip(repo: Path) -> str:
 
 
 def _fsck(repo: Path) -> None:
-    res = subprocess.run(["git", "fsck", "--no-progress", "--strict"], cwd=repo, capture_output=True, text=True)
+    res = subprocess.run(
+        ["git", "fsck", "--no-progress", "--strict"], cwd=repo, capture_output=True, text=True
+    )
     assert res.returncode == 0, f"git fsck in {repo}: {res.stdout}{res.stderr}"
 
 

@@ -32,10 +32,14 @@ CORRUPT: dict[str, bytes] = {
     ".coord/claims/C-900.toml": b"this is = = not toml\n",
     ".coord/tasks/T-901.toml": b'id = "T-901"\ntitle = "no creator, no date"\n',
     ".coord/messages/M-902.toml": b'id = "M-902"\nbody = "\xff\xfe not utf-8"\n',
-    ".coord/errors/E-903.toml": (f'id = "E-903"\nagent = "zed"\ntype = "other"\nseverity = "apocalyptic"\n'
-                                 f'message = "m"\ncreated_at = "{_T}"\n').encode(),
-    ".coord/decisions/D-904.toml": (b'id = "D-904"\nagent = "zed"\ncategory = "c"\nimpact = "low"\ntitle = "t"\n'
-                                    b'rationale = "r"\ncreated_at = [1, 2]\n'),
+    ".coord/errors/E-903.toml": (
+        f'id = "E-903"\nagent = "zed"\ntype = "other"\nseverity = "apocalyptic"\n'
+        f'message = "m"\ncreated_at = "{_T}"\n'
+    ).encode(),
+    ".coord/decisions/D-904.toml": (
+        b'id = "D-904"\nagent = "zed"\ncategory = "c"\nimpact = "low"\ntitle = "t"\n'
+        b'rationale = "r"\ncreated_at = [1, 2]\n'
+    ),
     ".coord/help/H-905.toml": b'id = "H-905"\nfrom_agent = "zed"\nto = "any"\nmessage = "half a rec',
     ".coord/agents/zed.toml": b"",
     ".coord/summaries/zed/2020-01-01.toml": b"[[[\n",
@@ -52,7 +56,10 @@ READS: list[tuple[list[str], list[str]]] = [
     (["decisions", "list", "--json"], [".coord/decisions/D-904.toml"]),
     (["help-requests", "list", "--json"], [".coord/help/H-905.toml"]),
     (["summaries", "list", "--json"], [".coord/summaries/zed/2020-01-01.toml"]),
-    (["start", "--json"], [".coord/messages/M-902.toml", ".coord/help/H-905.toml", ".coord/tasks/T-901.toml"]),
+    (
+        ["start", "--json"],
+        [".coord/messages/M-902.toml", ".coord/help/H-905.toml", ".coord/tasks/T-901.toml"],
+    ),
 ]
 
 
@@ -71,7 +78,9 @@ def _push_by_hand(world: World, files: dict[str, bytes]) -> None:
 
 
 def _warned(err: str, path: str) -> bool:
-    return any(line.startswith(f"gitcoord: warning: skipping malformed record {path}:") for line in err.splitlines())
+    return any(
+        line.startswith(f"gitcoord: warning: skipping malformed record {path}:") for line in err.splitlines()
+    )
 
 
 def test_corrupted_records_of_every_kind_are_skipped_reported_and_writes_go_on(world: World) -> None:
@@ -94,16 +103,25 @@ def test_corrupted_records_of_every_kind_are_skipped_reported_and_writes_go_on(w
         assert path in records["message"], path
     assert "git show coord:PATH" in records["fix"] and "fix or delete" in records["fix"]
     # Every kind of write goes on, next to the broken records of its own kind.
-    for argv in (["claim", "more.py"], ["check-in", "--progress", "10"], ["task", "add", "t", "--resource", "t.py"],
-                 ["task", "next"], ["send", "--to", "any", "still here"], ["request-help", "--to", "any", "h"],
-                 ["log-error", "--type", "other", "--severity", "low", "e"],
-                 ["log-decision", "--category", "c", "--impact", "low", "--rationale", "r", "d"],
-                 ["daily-summary", "--completed", "c", "--next", "n"], ["inbox", "--mark-read"],
-                 ["release", "more.py"]):
+    for argv in (
+        ["claim", "more.py"],
+        ["check-in", "--progress", "10"],
+        ["task", "add", "t", "--resource", "t.py"],
+        ["task", "next"],
+        ["send", "--to", "any", "still here"],
+        ["request-help", "--to", "any", "h"],
+        ["log-error", "--type", "other", "--severity", "low", "e"],
+        ["log-decision", "--category", "c", "--impact", "low", "--rationale", "r", "d"],
+        ["daily-summary", "--completed", "c", "--next", "n"],
+        ["inbox", "--mark-read"],
+        ["release", "more.py"],
+    ):
         res = run(b, *argv, agent="beta")
         assert res.code == 0 and "Traceback" not in res.err, (argv, res.err)
     # The writes neither lost the broken files nor the good ones: doctor still sees exactly those.
-    again = next(f for f in run(a, "doctor", "--json", agent="alpha").json()["findings"] if f["check"] == "records")
+    again = next(
+        f for f in run(a, "doctor", "--json", agent="alpha").json()["findings"] if f["check"] == "records"
+    )
     assert f"{len(CORRUPT)} malformed record(s)" in again["message"]
     mine = run(a, "claims", "--json", agent="alpha").json()
     # alpha's claim, the one `task next` took for beta; more.py was released.
@@ -151,9 +169,13 @@ def test_remote_renamed_during_a_wait_loop_exit_4_promptly_nothing_diverges(worl
     a, b = world.clones[0], world.clones[1]
     assert run(b, "claim", "hot.py", agent="beta").code == 0
     trace = world.root / "waiter.trace"
-    proc = subprocess.Popen([*GITCOORD, "-C", str(a), "claim", "hot.py", "--wait", "600"],
-                            env=dict(os.environ, GITCOORD_AGENT="alpha", GIT_TRACE=str(trace)),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*GITCOORD, "-C", str(a), "claim", "hot.py", "--wait", "600"],
+        env=dict(os.environ, GITCOORD_AGENT="alpha", GIT_TRACE=str(trace)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         # In the wait loop: refused at least once on the remote's tip (each attempt fetches).
         wait_for(lambda: fetches(trace) >= 2 or proc.poll() is not None, "the --wait loop to start")
@@ -185,9 +207,11 @@ def _hanging_pre_receive(remote: Path, release: Path, marker: Path, pid_file: Pa
     """A pre-receive hook that hangs until `release` exists, then touches `marker`. `pid_file`
     gets its pid and its receive-pack's (which would update the ref after it)."""
     hook = remote / "hooks" / "pre-receive"
-    hook.write_text(f"#!/bin/sh\ncat >/dev/null\necho $$ $PPID > '{pid_file}'\n"
-                    f"i=0\nwhile [ ! -e '{release}' ] && [ $i -lt 6000 ]; do sleep 0.1; i=$((i+1)); done\n"
-                    f"touch '{marker}'\n")
+    hook.write_text(
+        f"#!/bin/sh\ncat >/dev/null\necho $$ $PPID > '{pid_file}'\n"
+        f"i=0\nwhile [ ! -e '{release}' ] && [ $i -lt 6000 ]; do sleep 0.1; i=$((i+1)); done\n"
+        f"touch '{marker}'\n"
+    )
     hook.chmod(0o755)
 
 
@@ -206,7 +230,11 @@ def test_remote_hanging_in_pre_receive_exit_4_within_timeout_nothing_lands(world
     (a / ".coord" / "config.toml").write_text("[store]\nremote_timeout_seconds = 5\n")
     before = git(world.remote, "rev-parse", "coord")
     assert _refs(a) == (before, before)
-    release, marker, pid_file = world.root / "release", world.root / "hook-finished", world.root / "receive-pack.pid"
+    release, marker, pid_file = (
+        world.root / "release",
+        world.root / "hook-finished",
+        world.root / "receive-pack.pid",
+    )
     _hanging_pre_receive(world.remote, release, marker, pid_file)
     # The hook hangs until this test lets it go: only the client's own timeout can end the push.
     res = spawn(a, "claim", "second.py", agent="alpha", timeout=300)

@@ -48,8 +48,7 @@ STEP = 60.0  # seconds of the agents' clock per turn of the whole team
 LEASE_TURNS = 8
 # Leases of LEASE_TURNS turns, dead as soon as expired; the give-up time of a contended write is
 # made generous, because this test is about what lands, not about how fast.
-CONFIG = (f"[lease]\nminutes = {LEASE_TURNS * STEP / 60}\ngrace_minutes = 0\n"
-          "[store]\nretry_seconds = 600\n")
+CONFIG = f"[lease]\nminutes = {LEASE_TURNS * STEP / 60}\ngrace_minutes = 0\n[store]\nretry_seconds = 600\n"
 GRACE = timedelta(0)
 SLACK = timedelta(seconds=1)  # timestamps on disk are to the second
 
@@ -85,12 +84,19 @@ class TeamClock:
 def _gitcoord(clone: Path, agent: str, clock: TeamClock, *args: str) -> Op:
     skew, at = clock.next_skew()
     started = datetime.now(UTC)
-    res = subprocess.run([*GITCOORD, "-C", str(clone), *args], capture_output=True, text=True, timeout=600,
-                         env=dict(os.environ, GITCOORD_AGENT=agent, GITCOORD_CLOCK_SKEW_SECONDS=f"{skew:.6f}"))
+    res = subprocess.run(
+        [*GITCOORD, "-C", str(clone), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ, GITCOORD_AGENT=agent, GITCOORD_CLOCK_SKEW_SECONDS=f"{skew:.6f}"),
+    )
     return Op(agent, list(args), res.returncode, res.stdout, res.stderr, started, datetime.now(UTC), at)
 
 
-def _agent_loop(clone: Path, agent: str, seed: int, ops: list[Op], lock: threading.Lock, clock: TeamClock) -> None:
+def _agent_loop(
+    clone: Path, agent: str, seed: int, ops: list[Op], lock: threading.Lock, clock: TeamClock
+) -> None:
     rng = random.Random(seed)
     held: list[str] = []
     turns = 0
@@ -133,8 +139,14 @@ def _replay(remote: Path) -> tuple[list[tuple[datetime, int, list[Claim]]], list
     store = Store(Git(remote))
     landed = _landings(remote)
     revisions, violations, takeovers = [], [], []
-    log = git(remote, "log", "--reverse", "--format=%H %ct %(trailers:key=Coord-Agent,valueonly,separator=;) "
-              "%(trailers:key=Coord-Takeover,valueonly,separator=;)", "coord").splitlines()
+    log = git(
+        remote,
+        "log",
+        "--reverse",
+        "--format=%H %ct %(trailers:key=Coord-Agent,valueonly,separator=;) "
+        "%(trailers:key=Coord-Takeover,valueonly,separator=;)",
+        "coord",
+    ).splitlines()
     for line in log:
         sha, stamp, writer, *takeover = line.split(" ", 3)
         snap = store.snapshot_at(sha)
@@ -145,10 +157,15 @@ def _replay(remote: Path) -> tuple[list[tuple[datetime, int, list[Claim]]], list
             takeovers.append(takeover[0])
         live = [c for c in claims if not is_dead(c, when, GRACE)]
         for i, a in enumerate(live):
-            for b in live[i + 1:]:
-                if a.agent != b.agent and not (a.mode == b.mode == "shared") \
-                        and overlaps(parse_resource(a.resource), parse_resource(b.resource)):
-                    violations.append(f"rev {snap.rev}: {a.id} {a.agent} {a.resource} / {b.id} {b.agent} {b.resource}")
+            for b in live[i + 1 :]:
+                if (
+                    a.agent != b.agent
+                    and not (a.mode == b.mode == "shared")
+                    and overlaps(parse_resource(a.resource), parse_resource(b.resource))
+                ):
+                    violations.append(
+                        f"rev {snap.rev}: {a.id} {a.agent} {a.resource} / {b.id} {b.agent} {b.resource}"
+                    )
     store.git.close()
     return revisions, violations, takeovers
 
@@ -172,8 +189,9 @@ def _named_holders(err: str) -> list[tuple[str, str]]:
 
 
 def test_history_replay_under_churn(world: World) -> None:
-    clones = [world.clones[i] if i < len(world.clones) else world.clone(f"agent-{a}")
-              for i, a in enumerate(AGENTS)]
+    clones = [
+        world.clones[i] if i < len(world.clones) else world.clone(f"agent-{a}") for i, a in enumerate(AGENTS)
+    ]
     git(world.remote, "config", "core.logAllRefUpdates", "always")  # landing times, for the replay
     for clone in clones:
         (clone / ".coord").mkdir(exist_ok=True)
@@ -181,8 +199,10 @@ def test_history_replay_under_churn(world: World) -> None:
     ops: list[Op] = []
     lock = threading.Lock()
     clock = TeamClock()
-    threads = [threading.Thread(target=_agent_loop, args=(clone, agent, i, ops, lock, clock))
-               for i, (clone, agent) in enumerate(zip(clones, AGENTS, strict=True))]
+    threads = [
+        threading.Thread(target=_agent_loop, args=(clone, agent, i, ops, lock, clock))
+        for i, (clone, agent) in enumerate(zip(clones, AGENTS, strict=True))
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -208,12 +228,18 @@ def test_history_replay_under_churn(world: World) -> None:
         assert named, op.err
         # Every revision that was the tip at some moment while the command ran: it landed before
         # the command ended, and the next one landed after the command started.
-        window = [claims for k, (landed, _, claims) in enumerate(revisions)
-                  if landed <= op.ended + SLACK
-                  and (k + 1 == len(revisions) or revisions[k + 1][0] >= op.started - SLACK)]
+        window = [
+            claims
+            for k, (landed, _, claims) in enumerate(revisions)
+            if landed <= op.ended + SLACK
+            and (k + 1 == len(revisions) or revisions[k + 1][0] >= op.started - SLACK)
+        ]
         for agent, cid in named:
-            assert any(c.id == cid and c.agent == agent and not is_dead(c, op.clock - SLACK, GRACE)
-                       for claims in window for c in claims), (op.err, cid)
+            assert any(
+                c.id == cid and c.agent == agent and not is_dead(c, op.clock - SLACK, GRACE)
+                for claims in window
+                for c in claims
+            ), (op.err, cid)
 
     # The run exercised what it is meant to: grants, refusals, renewals, releases and takeovers.
     assert grants and refusals, (len(grants), len(refusals))

@@ -35,18 +35,51 @@ from ..conftest import World, git, plant_records, run
 # Unicode look-alikes (fullwidth solidus and dots, division slash, NFKC-folding digits and letters),
 # and valid-looking ids with a tail.
 HOSTILE = [
-    "../x", "../../evil", "../../../../etc/passwd", "/etc/passwd", "//server/share", "..", ".", "",
-    "C-1/../../x", "C-1/..", "T-1/../../evil", "M-1/../x", "..%2F..%2Fevil", "%2e%2e/evil", "C-%2e%2e",
-    "..\\..\\evil", "C-1\\..\\x", "\uff0e\uff0e\uff0fevil", "\u2025/evil", "C-1\u2215..\u2215x",
-    "C-\uff11", "\uff23-1", "C-\u0663", "C-1\u200b", "\u202eC-1", "C-1 ", " C-1", "C-0", "C-01",
-    "~/.ssh/id_rsa", "$HOME/x", "a/b", "alpha/../beta", "al\u0307pha",
+    "../x",
+    "../../evil",
+    "../../../../etc/passwd",
+    "/etc/passwd",
+    "//server/share",
+    "..",
+    ".",
+    "",
+    "C-1/../../x",
+    "C-1/..",
+    "T-1/../../evil",
+    "M-1/../x",
+    "..%2F..%2Fevil",
+    "%2e%2e/evil",
+    "C-%2e%2e",
+    "..\\..\\evil",
+    "C-1\\..\\x",
+    "\uff0e\uff0e\uff0fevil",
+    "\u2025/evil",
+    "C-1\u2215..\u2215x",
+    "C-\uff11",
+    "\uff23-1",
+    "C-\u0663",
+    "C-1\u200b",
+    "\u202eC-1",
+    "C-1 ",
+    " C-1",
+    "C-0",
+    "C-01",
+    "~/.ssh/id_rsa",
+    "$HOME/x",
+    "a/b",
+    "alpha/../beta",
+    "al\u0307pha",
 ]
 NAMES = [h for h in HOSTILE if h] + ["Alpha", "ALPHA", "\u0430lpha", "alpha\u0301", "-alpha", "a" * 41]
 
 
 def _coord_paths(repo: Path, ref: str = "refs/heads/coord") -> list[str]:
-    out = subprocess.run(["git", "ls-tree", "-r", "-t", "-z", "--full-tree", "--name-only", ref], cwd=repo,
-                         capture_output=True, check=True).stdout
+    out = subprocess.run(
+        ["git", "ls-tree", "-r", "-t", "-z", "--full-tree", "--name-only", ref],
+        cwd=repo,
+        capture_output=True,
+        check=True,
+    ).stdout
     return [p.decode(errors="surrogateescape") for p in out.split(b"\0") if p]
 
 
@@ -55,7 +88,9 @@ def _assert_contained(repo: Path, ref: str = "refs/heads/coord") -> None:
     for path in _coord_paths(repo, ref):
         assert path == ".coord" or path.startswith(".coord/"), f"{path!r} is outside .coord/"
         assert not {"..", ".", ""} & set(path.split("/")), f"{path!r} has a hostile segment"
-    fsck = subprocess.run(["git", "fsck", "--no-progress", "--strict"], cwd=repo, capture_output=True, text=True)
+    fsck = subprocess.run(
+        ["git", "fsck", "--no-progress", "--strict"], cwd=repo, capture_output=True, text=True
+    )
     assert fsck.returncode == 0, fsck.stdout + fsck.stderr
 
 
@@ -76,20 +111,30 @@ def seeded(local_repo: Path) -> Path:
     """A repository holding one record of every kind, so an id that slipped through would find one."""
     r = local_repo
     assert run(r, "claim", "src/a.py", agent="alpha").code == 0
-    for args in (["task", "add", "t", "--resource", "src/t.py"], ["send", "--to", "beta", "hi"],
-                 ["request-help", "--to", "beta", "help"], ["log-error", "--type", "other", "--severity", "low", "e"],
-                 ["log-decision", "--category", "c", "--impact", "low", "--rationale", "r", "d"]):
+    for args in (
+        ["task", "add", "t", "--resource", "src/t.py"],
+        ["send", "--to", "beta", "hi"],
+        ["request-help", "--to", "beta", "help"],
+        ["log-error", "--type", "other", "--severity", "low", "e"],
+        ["log-decision", "--category", "c", "--impact", "low", "--rationale", "r", "d"],
+    ):
         res = run(r, *args, agent="alpha")
         assert res.code == 0, (args, res.err)
     return r
 
 
 ID_COMMANDS: list[list[str]] = [
-    ["help-requests", "ack", "{}"], ["help-requests", "resolve", "{}", "--note", "n"],
-    ["inbox", "--mark-read", "{}"], ["send", "--to", "beta", "--reply-to", "{}", "hello"],
-    ["task", "done", "{}"], ["task", "block", "{}", "--reason", "r"], ["task", "unblock", "{}"],
-    ["task", "add", "x", "--depends-on", "{}"], ["errors", "resolve", "{}", "--note", "n"],
-    ["decisions", "implement", "{}"], ["release", "{}"],
+    ["help-requests", "ack", "{}"],
+    ["help-requests", "resolve", "{}", "--note", "n"],
+    ["inbox", "--mark-read", "{}"],
+    ["send", "--to", "beta", "--reply-to", "{}", "hello"],
+    ["task", "done", "{}"],
+    ["task", "block", "{}", "--reason", "r"],
+    ["task", "unblock", "{}"],
+    ["task", "add", "x", "--depends-on", "{}"],
+    ["errors", "resolve", "{}", "--note", "n"],
+    ["decisions", "implement", "{}"],
+    ["release", "{}"],
 ]
 
 
@@ -102,13 +147,19 @@ def test_hostile_ids_through_every_id_command(seeded: Path, argv: list[str]) -> 
         res = run(seeded, *args, agent="beta")
         # release also takes resources: a look-alike that is a valid path is simply not held (3).
         if argv[0] == "release":
-            _refused(res, 2, 3,
-                     said=r"^gitcoord: (The resource\b.*\b(is|contains)\b|release refused: you hold no claim on )")
+            _refused(
+                res,
+                2,
+                3,
+                said=r"^gitcoord: (The resource\b.*\b(is|contains)\b|release refused: you hold no claim on )",
+            )
         else:
             _refused(res, 2, said=rf"^gitcoord: '.*' is not a valid {_ID_KIND[argv[0]]}- id\.$")
     for verb in ("approve", "reject"):  # as a human, so the id check is what refuses
         for hostile in HOSTILE:
-            _refused(run(seeded, "decisions", verb, hostile), 2, said=r"^gitcoord: '.*' is not a valid D- id\.$")
+            _refused(
+                run(seeded, "decisions", verb, hostile), 2, said=r"^gitcoord: '.*' is not a valid D- id\.$"
+            )
     _assert_contained(seeded)
 
 
@@ -127,8 +178,13 @@ def test_hostile_agent_names_every_way_an_identity_is_given(seeded: Path, how: s
         else:
             identity.parent.mkdir(parents=True, exist_ok=True)
             identity.write_text(name + "\n", encoding="utf-8")
-        for argv in (["claim", "ok/path.py"], ["start"], ["daily-summary", "--completed", "c", "--next", "n"],
-                     ["send", "--to", "any", "m"], ["check-in"]):
+        for argv in (
+            ["claim", "ok/path.py"],
+            ["start"],
+            ["daily-summary", "--completed", "c", "--next", "n"],
+            ["send", "--to", "any", "m"],
+            ["check-in"],
+        ):
             res = run(seeded, *argv, *extra, env=env)
             _refused(res, 2, said="is not a valid agent name")
     _assert_contained(seeded)
@@ -137,8 +193,14 @@ def test_hostile_agent_names_every_way_an_identity_is_given(seeded: Path, how: s
 def test_hostile_names_as_recipients_assignees_and_filters(seeded: Path) -> None:
     for name in NAMES:
         _refused(run(seeded, "send", "--to", name, "hi", agent="alpha"), 2, said="is not a valid recipient")
-        _refused(run(seeded, "request-help", "--to", name, "hi", agent="alpha"), 2, said="is not a valid recipient")
-        _refused(run(seeded, "task", "add", "t", "--assign", name, agent="alpha"), 2, said="is not a valid agent name")
+        _refused(
+            run(seeded, "request-help", "--to", name, "hi", agent="alpha"), 2, said="is not a valid recipient"
+        )
+        _refused(
+            run(seeded, "task", "add", "t", "--assign", name, agent="alpha"),
+            2,
+            said="is not a valid agent name",
+        )
         _refused(run(seeded, "summaries", "list", "--agent", name), 2, said="is not a valid agent name")
     _assert_contained(seeded)
 
@@ -156,13 +218,23 @@ def test_python_api_refuses_hostile_ids_and_names(seeded: Path) -> None:
         with pytest.raises(InvalidInput):
             agent_utils.request_help("alpha", name, "m", repo_path=seeded)
     with Coordinator(seeded, agent="beta") as c:
+
         def reply(i: str) -> object:
             return c.send("alpha", "m", reply_to=i or "-")  # an empty reply_to means "not a reply"
 
-        calls = [c.ack_help, lambda i: c.resolve_help(i, "n"), lambda i: c.mark_read([i]), reply,
-                 lambda i: c.done_task(i), lambda i: c.unblock_task(i),
-                 lambda i: c.block_task(i, reason="r"), lambda i: c.resolve_error(i, "n"), c.implement_decision,
-                 lambda i: c.add_task("x", depends_on=[i]), lambda i: c.summaries(agent=i)]
+        calls = [
+            c.ack_help,
+            lambda i: c.resolve_help(i, "n"),
+            lambda i: c.mark_read([i]),
+            reply,
+            lambda i: c.done_task(i),
+            lambda i: c.unblock_task(i),
+            lambda i: c.block_task(i, reason="r"),
+            lambda i: c.resolve_error(i, "n"),
+            c.implement_decision,
+            lambda i: c.add_task("x", depends_on=[i]),
+            lambda i: c.summaries(agent=i),
+        ]
         for call in calls:
             for hostile in HOSTILE:
                 with pytest.raises(InvalidInput):
@@ -189,12 +261,15 @@ def test_python_api_refuses_hostile_ids_and_names(seeded: Path) -> None:
 # -- hostile values inside records pushed to the coord branch ----------------------------------
 
 
-_CLAIM = ('id = "{id}"\nagent = "alpha"\nresource = "src/{n}.py"\nmode = "exclusive"\ntoken = 90\n'
-          'created_at = "2020-01-01T00:00:00Z"\nlast_check_in = "2020-01-01T00:00:00Z"\n'
-          'expires_at = "2999-01-01T00:00:00Z"\n')
+_CLAIM = (
+    'id = "{id}"\nagent = "alpha"\nresource = "src/{n}.py"\nmode = "exclusive"\ntoken = 90\n'
+    'created_at = "2020-01-01T00:00:00Z"\nlast_check_in = "2020-01-01T00:00:00Z"\n'
+    'expires_at = "2999-01-01T00:00:00Z"\n'
+)
 _TASK = 'id = "{id}"\ntitle = "planted"\nstatus = "todo"\ncreated_by = "zed"\ncreated_at = "2020-01-01T00:00:00Z"\n'
-_MESSAGE = ('id = "{id}"\nfrom_agent = "zed"\nto = "alpha"\nbody = "planted"\n'
-            'created_at = "2020-01-01T00:00:00Z"\n')
+_MESSAGE = (
+    'id = "{id}"\nfrom_agent = "zed"\nto = "alpha"\nbody = "planted"\ncreated_at = "2020-01-01T00:00:00Z"\n'
+)
 
 
 _PLANTS: dict[str, dict[str, str]] = {
@@ -206,7 +281,13 @@ _PLANTS: dict[str, dict[str, str]] = {
 }
 # Each of these rewrites records it read from the tree: the claims (check-in, release), the task
 # (next), the messages (mark-read), and alpha's own agent record (every write alpha makes).
-_REWRITES = (["check-in"], ["task", "next"], ["inbox", "--mark-read"], ["release", "--all"], ["claim", "z.py"])
+_REWRITES = (
+    ["check-in"],
+    ["task", "next"],
+    ["inbox", "--mark-read"],
+    ["release", "--all"],
+    ["claim", "z.py"],
+)
 
 
 @pytest.mark.parametrize("plant", list(_PLANTS))
@@ -225,8 +306,13 @@ def test_hostile_ids_inside_pushed_records_are_handled_cleanly(local_repo: Path,
         assert res.code != 1 and "Traceback" not in res.err, (argv, res.err)
     # Whatever it is, a record alpha was told it released is gone, or the release was refused
     # (z.py is the claim the last rewrite takes, after the release).
-    left = subprocess.run(["git", "ls-tree", "--name-only", "refs/heads/coord", ".coord/claims/"], cwd=local_repo,
-                          capture_output=True, text=True, check=True).stdout.split()
+    left = subprocess.run(
+        ["git", "ls-tree", "--name-only", "refs/heads/coord", ".coord/claims/"],
+        cwd=local_repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     claims = run(local_repo, "claims", "--json", agent="alpha").json()
     assert not [c for c in claims if c["agent"] == "alpha" and c["resource"] != "z.py"], (left, claims)
 
@@ -235,8 +321,19 @@ def test_hostile_ids_inside_pushed_records_are_handled_cleanly(local_repo: Path,
 
 
 def _proposed(repo: Path) -> str:
-    res = run(repo, "log-decision", "--category", "api", "--impact", "high", "--rationale", "r", "Use JWT", "--json",
-              agent="beta")
+    res = run(
+        repo,
+        "log-decision",
+        "--category",
+        "api",
+        "--impact",
+        "high",
+        "--rationale",
+        "r",
+        "Use JWT",
+        "--json",
+        agent="beta",
+    )
     assert res.code == 0, res.err
     return str(res.json()["id"])
 
@@ -264,14 +361,20 @@ def test_agents_cannot_review_whichever_way_they_are_named(local_repo: Path, tmp
             getattr(c, f"{verb}_decision")(did)
         with Coordinator(r, agent="alpha") as c, pytest.raises(Refused):
             getattr(c, f"{verb}_decision")(did, reviewer="alpha")
-    assert {d["id"] for d in run(r, "decisions", "list", "--status", "proposed", "--json").json()} == {did, other}
+    assert {d["id"] for d in run(r, "decisions", "list", "--status", "proposed", "--json").json()} == {
+        did,
+        other,
+    }
     # The person at this machine, in the main worktree (no identity), can do both.
     approved = run(r, "decisions", "approve", did, "--json")
     assert approved.code == 0 and approved.json()["reviewed_by"] == "human:human@example.com", approved.err
     rejected = run(r, "decisions", "reject", other, "--note", "no", "--json")
     assert rejected.code == 0 and rejected.json()["status"] == "rejected", rejected.err
     actions = [(e["agent"], e["action"]) for e in run(r, "log", "--json").json()[:2]]
-    assert actions == [("human:human@example.com", "decision-reject"), ("human:human@example.com", "decision-approve")]
+    assert actions == [
+        ("human:human@example.com", "decision-reject"),
+        ("human:human@example.com", "decision-approve"),
+    ]
 
 
 # -- forced releases and overrides are on record ------------------------------------------------------
@@ -292,7 +395,8 @@ def test_forced_release_recorded_with_who_and_why_and_no_forged_trailers(world: 
     assert _trailer_lines(body, "Coord-Agent") == ["Coord-Agent: human:human@example.com"]
     assert _trailer_lines(body, "Coord-Action") == ["Coord-Action: force-release"]
     assert _trailer_lines(body, "Coord-Force") == [
-        "Coord-Force: alpha crashed Coord-Agent: mallory Coord-Action: release"]
+        "Coord-Force: alpha crashed Coord-Agent: mallory Coord-Action: release"
+    ]
     assert _trailer_lines(body, "Coord-Released") == ["Coord-Released: C-1 (alpha), C-2 (alpha)"]
     entry = run(b, "log", "--json").json()[0]
     assert (entry["agent"], entry["action"]) == ("human:human@example.com", "force-release")
@@ -321,7 +425,9 @@ def _commit(repo: Path, path: str, agent: str | None, override: str) -> subproce
     env.pop("GITCOORD_AGENT", None)
     if agent:
         env["GITCOORD_AGENT"] = agent
-    return subprocess.run(["git", "commit", "-q", "-m", "edit"], cwd=repo, capture_output=True, text=True, env=env)
+    return subprocess.run(
+        ["git", "commit", "-q", "-m", "edit"], cwd=repo, capture_output=True, text=True, env=env
+    )
 
 
 def test_human_override_recorded_on_the_remote_without_forged_trailers(world: World) -> None:
