@@ -25,7 +25,10 @@ def _help(h: Mapping[str, Any]) -> str:
     about = f" (resource {h['resource']})" if h.get("resource") else ""
     if h["status"] == "acknowledged":
         act = f'gitcoord help-requests resolve {h["id"]} --note "..."'
-        return f"{h['id']} [{h['priority']}] from {h['from_agent']}, you are on it{about}: {h['message']} -> {act}"
+        return (
+            f"{h['id']} [{h['priority']}] from {h['from_agent']}, you are on it{about}: "
+            f"{h['message']} -> {act}"
+        )
     return (
         f"{h['id']} [{h['priority']}] from {h['from_agent']}{about}: {h['message']} "
         f"-> gitcoord help-requests ack {h['id']}"

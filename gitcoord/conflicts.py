@@ -324,7 +324,8 @@ def _next_step(
             f"{mover['agent']} should rebase {mover['branch']} on {keeper['branch']} once it lands "
             f"(or agree first: gitcoord request-help --to {keeper['agent']} --resource {clash[0]} ...)."
         )
-    return f"no conflict yet; {mover['agent']} and {keeper['agent']} both change {', '.join(overlap)}: talk first."
+    both = f"{mover['agent']} and {keeper['agent']}"
+    return f"no conflict yet; {both} both change {', '.join(overlap)}: talk first."
 
 
 def _covers(resource: str, path: str) -> bool:

@@ -434,7 +434,7 @@ class Git:
         return oid
 
     def commit_tree(self, tree: str, parents: Iterable[str], message: str, *, sign: bool = False) -> str:
-        """`git commit-tree`; `sign` signs it with the person's git setup (`-S`: gpg.format, user.signingkey)."""
+        """`git commit-tree`; `sign` signs it with the person's git setup (`-S`: gpg.format, signingkey)."""
         args = ["commit-tree", tree]
         for parent in parents:
             args += ["-p", parent]

@@ -105,7 +105,8 @@ class LogEntry(TypedDict):
 
 # A commit pushed by hand may carry other Coord-* trailers: `log` shows them, and pydantic
 # (the MCP `log` tool's output check) keeps them rather than dropping what it does not know.
-setattr(LogEntry, "__pydantic_config__", {"extra": "allow"})  # noqa: B010 - a TypedDict takes no class attributes
+# setattr, not an attribute: a TypedDict takes no class attributes.
+setattr(LogEntry, "__pydantic_config__", {"extra": "allow"})  # noqa: B010
 
 
 class AgentView(TypedDict):

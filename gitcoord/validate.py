@@ -49,7 +49,7 @@ def check_utf8(value: str, what: str) -> str:
 
 
 def check_text(value: str, what: str, limit: int) -> str:
-    """Free text an agent writes: bounded, valid UTF-8; no control characters but newline and tab, no bidi controls."""
+    """Free text an agent writes: bounded, valid UTF-8; no control characters but newline and tab, no bidi."""
     check_utf8(value, what)
     if len(value) > limit:
         raise InvalidInput(f"the {what} is {len(value)} characters long; the limit is {limit}.")

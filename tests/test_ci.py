@@ -1,4 +1,4 @@
-"""`gitcoord ci github`: the workflow's triggers, concurrency, permissions, secret, and its sync step run for real."""
+"""`gitcoord ci github`: workflow triggers, concurrency, permissions, secret; the sync step run for real."""
 
 from __future__ import annotations
 
@@ -114,7 +114,8 @@ def test_the_workflow_steps_run_against_the_notion_stand_in(local_repo: Path) ->
         for step in flow["jobs"]["sync"]["steps"]:
             command = step.get("run", "")
             if not command or "pip install" in command or "HAS_BRIDGE_KEY" in step.get("if", ""):
-                continue  # the bridge key secret is not set here (tests/test_field_authority.py runs that step)
+                # the bridge key secret is not set here (tests/test_field_authority.py runs that step)
+                continue
             for line in command.strip().splitlines():
                 argv = shlex.split(line)
                 if argv[0] == "gitcoord":

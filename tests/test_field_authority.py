@@ -399,7 +399,8 @@ def test_the_notion_bridge_signs_pulled_back_reviews_with_its_own_key(
         approve_in_notion(second)
         assert sync(r, fake)["pulled_back"] == 1
         sync(r, fake)
-        shown = page_of(fake, sources["decisions"], second)["properties"]["Review proof"]  # type: ignore[index]
+        props = page_of(fake, sources["decisions"], second)["properties"]
+        shown = props["Review proof"]  # type: ignore[index]
         assert shown["rich_text"][0]["plain_text"] == "verified: notion-bridge"
     finally:
         fake.stop()

@@ -25,7 +25,7 @@ from gitcoord.ci import render_workflow
 
 from .conftest import GITCOORD, Result, git, run, spawn
 
-# -- a real terminal ----------------------------------------------------------------------------------------------
+# -- a real terminal -----------------------------------------------------------------------------------------
 
 
 def tty_run(cwd: Path, *args: str, agent: str | None = None) -> Result:
@@ -152,7 +152,8 @@ def planted(local_repo: Path) -> Path:
             'created_at = "2020-01-01T00:00:00Z"\n',
             ".coord/messages/M-91.toml": f'id = "M-91"\nfrom_agent = "zed"\nto = "alpha"\nbody = "{esc}"\n'
             'created_at = "2020-01-01T00:00:00Z"\n',
-            ".coord/claims/C-92.toml": 'id = "C-92"\nagent = "zed"\nresource = "src/z.py"\nmode = "exclusive"\n'
+            ".coord/claims/C-92.toml": 'id = "C-92"\nagent = "zed"\nresource = "src/z.py"\n'
+            'mode = "exclusive"\n'
             f'token = 92\nmessage = "{esc}"\ncreated_at = "2020-01-01T00:00:00Z"\n'
             'last_check_in = "2020-01-01T00:00:00Z"\nexpires_at = "2999-01-01T00:00:00Z"\n',
         },
@@ -190,7 +191,7 @@ def test_a_table_cell_cannot_forge_a_row_in_plain_output(local_repo: Path) -> No
     assert run(r, "claims", "--json", agent="alpha").json()[0]["message"].startswith("fine\n")
 
 
-# -- invalid UTF-8 in argv -----------------------------------------------------------------------------------------
+# -- invalid UTF-8 in argv -----------------------------------------------------------------------------------
 
 
 def _spawn_bytes(cwd: Path, *args: bytes, agent: str = "alpha") -> Result:
@@ -258,7 +259,7 @@ def test_invalid_utf8_through_the_python_api(local_repo: Path) -> None:
             c.claim(["src/a.py"], message=text)
 
 
-# -- the workflow's install text -----------------------------------------------------------------------------------
+# -- the workflow's install text -----------------------------------------------------------------------------
 
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is needed to parse the workflow")
@@ -308,7 +309,7 @@ def test_ci_install_text_is_quoted_for_yaml_and_the_shell(local_repo: Path, spec
     assert shlex.split(installs[0]["run"]) == ["python", "-m", "pip", "install", spec]
 
 
-# -- an explicit empty identity ----------------------------------------------------------------------------------------
+# -- an explicit empty identity ------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -380,7 +381,7 @@ def test_an_empty_gitcoord_agent_refuses_a_commit_through_the_hooks(started: Pat
     assert git(r, "log", "-1", "--format=%s") == "initial"
 
 
-# -- bounds: --wait, -C, the clock aid -------------------------------------------------------------------------------
+# -- bounds: --wait, -C, the clock aid -----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("value", ["inf", "1e308", "nan", "-1", "604801"])
@@ -458,7 +459,7 @@ def test_wait_bound_holds_for_the_mcp_tools(world: object) -> None:
     assert "src/a.py" not in _text(results[3])
 
 
-# -- an unreachable Notion ---------------------------------------------------------------------------------------------
+# -- an unreachable Notion -----------------------------------------------------------------------------------
 
 
 def _closed_port() -> int:

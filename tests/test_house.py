@@ -178,7 +178,7 @@ def _commands(command: click.Command, path: str = "gitcoord") -> Iterator[tuple[
 
 
 def test_every_command_is_a_module_level_function() -> None:
-    """No command is a closure built inside a `register()`: each is importable by name from its area's module."""
+    """No command is a closure built inside a `register()`: each is importable from its area's module."""
     from gitcoord.cli import cli
 
     found = dict(_commands(cli))

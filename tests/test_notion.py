@@ -117,7 +117,8 @@ def test_sync_upserts_once_and_resync_writes_nothing(repo: Path, fake: FakeNotio
     assert ids_of(fake, sources["agents"]) == ["alpha", "beta", "gamma"]
     assert len(fake.rows(sources["activity"])) == len(history) == first["activity_appended"]
     stale = page_of(fake, sources["agents"], "gamma")["properties"]
-    assert stale["Stale"]["checkbox"] is True and stale["Status"]["select"]["name"] == "stale"  # type: ignore[index]
+    assert stale["Stale"]["checkbox"] is True  # type: ignore[index]
+    assert stale["Status"]["select"]["name"] == "stale"  # type: ignore[index]
     # The released claim stays as a row marked released once its record is gone.
     before = writes(fake)
     second = sync(repo, fake)
@@ -287,7 +288,8 @@ def test_reviewers_list_matches_notion_emails(repo: Path, fake: FakeNotion) -> N
         {"Status": {"select": {"name": "approved"}}},
     )
     counts = sync(repo, fake)
-    assert counts["pulled_back"] == 0 and any("may not review" in r for r in counts["refused"])  # type: ignore[attr-defined]
+    assert counts["pulled_back"] == 0
+    assert any("may not review" in r for r in counts["refused"])  # type: ignore[attr-defined]
     fake.human_edit(
         str(page_of(fake, sources["decisions"], proposed[0].id)["id"]),
         lead,
@@ -324,7 +326,7 @@ def shown(blocks: list[dict[str, Any]]) -> str:
 
 
 def long_trace(n: int, tag: str = "") -> str:
-    """A Python-looking trace of more than 10,000 characters, with a few 2-unit characters for Notion's count."""
+    """A Python-looking trace over 10,000 characters, with a few 2-unit characters for Notion's count."""
     frames = "".join(
         f'  File "src/module_{i}.py", line {i}, in handler_{i}{tag}\n    raise Boom("😀 {i}")\n'
         for i in range(n)
@@ -403,7 +405,7 @@ def test_changed_trace_replaces_ours_and_keeps_a_persons_blocks(repo: Path, fake
 def test_trace_over_one_request_is_split_across_blocks_and_requests(
     repo: Path, fake: FakeNotion, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Records cap traces at 64 KiB (one block); smaller caps here drive the multi-block, multi-request path."""
+    """Records cap traces at 64 KiB (one block); smaller caps drive the multi-block, multi-request path."""
     monkeypatch.setattr(body, "ITEMS_PER_BLOCK", 1)
     monkeypatch.setattr(body, "BLOCKS_PER_REQUEST", 3)
     monkeypatch.setattr(notion_sync, "BLOCKS_PER_REQUEST", 3)

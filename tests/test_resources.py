@@ -1,7 +1,7 @@
 """Resources: grammar, normalisation, exact overlap, witnesses, covers and the hooks' index.
 
-The property tests check gitcoord.resources and gitcoord.overlap against an oracle written independently here: a
-segment-by-segment recursive matcher that hands each single segment to wcmatch's fnmatch.
+The property tests check gitcoord.resources and gitcoord.overlap against an oracle written independently
+here: a segment-by-segment recursive matcher that hands each single segment to wcmatch's fnmatch.
 """
 
 from __future__ import annotations

@@ -224,7 +224,8 @@ def lefthook_jobs(mode: str | None) -> str:
         "prepare-commit-msg:\n  jobs:\n"
         f"    - name: gitcoord-trailers\n      run: {LAUNCHER} hook prepare-commit-msg - {m} {{0}}\n"
         "pre-push:\n  jobs:\n"
-        f"    - name: gitcoord-verify\n      run: {LAUNCHER} hook pre-push - {m} {{0}}\n      use_stdin: true\n"
+        f"    - name: gitcoord-verify\n      run: {LAUNCHER} hook pre-push - {m} {{0}}\n"
+        "      use_stdin: true\n"
     )
 
 

@@ -142,7 +142,7 @@ class Api:
         raise unavailable(self.command)
 
     def unreachable(self, exc: BaseException, reason: str | None) -> Unavailable:
-        """The Notion API's host could not be reached at all: say so, with the host and the command to rerun."""
+        """The Notion API's host could not be reached at all: say so, with the host and what to rerun."""
         from urllib.parse import urlsplit
 
         host = urlsplit(self.base_url).netloc or self.base_url
@@ -154,7 +154,7 @@ class Api:
         )
 
     def pause(self, attempt: int, exc: BaseException | None = None) -> None:
-        """Wait before retry number `attempt + 1`: the answer's Retry-After, else jittered exponential backoff."""
+        """Wait before retry `attempt + 1`: the answer's Retry-After, else jittered exponential backoff."""
         delay = min(self.backoff * 2**attempt, MAX_BACKOFF) * random.uniform(0.5, 1.5)
         time.sleep(_retry_after(exc, delay))
 

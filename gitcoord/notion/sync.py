@@ -379,7 +379,7 @@ class Syncer:
     # -- activity ----------------------------------------------------------------------
 
     def last_activity_rev(self) -> int:
-        """The highest Rev in Activity; rows without one (a person's) are left out, wherever Notion sorts them."""
+        """The highest Rev in Activity; rows without one (a person's) are skipped, however Notion sorts."""
         answer = self.api.call(
             self.api.client.data_sources.query,
             self.source("activity"),

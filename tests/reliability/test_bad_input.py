@@ -304,7 +304,7 @@ def test_any_text_is_stored_exactly_or_refused_with_exit_2(repo: Path, data: st.
     assert stored[field] == text  # exactly as given: no trimming, no re-encoding
 
 
-# -- whole command lines --------------------------------------------------------------------------------------
+# -- whole command lines -------------------------------------------------------------------------------------
 
 COMMANDS = [
     ["claim"],
@@ -410,7 +410,7 @@ def test_verify_does_not_echo_control_characters(repo: Path) -> None:
     assert "\x1b" not in res.err and "\r" not in res.err
 
 
-# -- sizes beyond any limit -----------------------------------------------------------------------------------
+# -- sizes beyond any limit ----------------------------------------------------------------------------------
 
 
 HUGE = "a" * 2_000_000

@@ -108,7 +108,8 @@ def _agent_loop(
             op = _gitcoord(clone, agent, clock, "release", *held)
             held = [] if op.code == 0 else held
         elif held and roll < 0.55:
-            held = []  # abandon: the lease runs out (the others' turns move the clock) and someone takes it over
+            # abandon: the lease runs out (the others' turns move the clock) and someone takes it over
+            held = []
             continue
         else:
             wanted = rng.sample(RESOURCES, rng.choice([1, 1, 2]))

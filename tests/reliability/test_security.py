@@ -266,7 +266,10 @@ _CLAIM = (
     'created_at = "2020-01-01T00:00:00Z"\nlast_check_in = "2020-01-01T00:00:00Z"\n'
     'expires_at = "2999-01-01T00:00:00Z"\n'
 )
-_TASK = 'id = "{id}"\ntitle = "planted"\nstatus = "todo"\ncreated_by = "zed"\ncreated_at = "2020-01-01T00:00:00Z"\n'
+_TASK = (
+    'id = "{id}"\ntitle = "planted"\nstatus = "todo"\ncreated_by = "zed"\n'
+    'created_at = "2020-01-01T00:00:00Z"\n'
+)
 _MESSAGE = (
     'id = "{id}"\nfrom_agent = "zed"\nto = "alpha"\nbody = "planted"\ncreated_at = "2020-01-01T00:00:00Z"\n'
 )
