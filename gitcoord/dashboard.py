@@ -14,16 +14,14 @@ comes from a record is escaped. Example::
 
 from __future__ import annotations
 
-import html
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gitcoord import leases, output
+from gitcoord import output
 from gitcoord.constants import (
     DECISION_STATUSES,
     HELP_STATUS_ORDER,
@@ -31,109 +29,22 @@ from gitcoord.constants import (
     SEVERITY_ORDER,
     TASK_BOARD_ORDER,
 )
-from gitcoord.errors import GitcoordError, InvalidInput
+from gitcoord.dashboard_style import CSS
+from gitcoord.errors import InvalidInput
 from gitcoord.records import (
-    Claim,
     Decision,
     ErrorRecord,
     HelpRequest,
     Summary,
     Task,
-    utc_text,
 )
 from gitcoord.snapshot import ROOT, Snapshot
+from gitcoord.timeline import TIMELINE_HOURS, claim_intervals, escape, minute_text, timeline_svg
 
 if TYPE_CHECKING:
     from gitcoord.coordinator import Coordinator
 
-TIMELINE_HOURS = 24
 MAX_ROWS = 200  # per group: a page that stays readable when a project runs for months
-
-
-@dataclass(frozen=True)
-class Interval:
-    """One claim's life, clipped to the timeline window."""
-
-    claim_id: str
-    agent: str
-    resource: str
-    mode: str
-    start: datetime
-    end: datetime
-    live: bool
-
-
-# -- data --------------------------------------------------------------------------
-
-
-def claim_intervals(
-    coord: Coordinator, snap: Snapshot, now: datetime, hours: float = TIMELINE_HOURS
-) -> list[Interval]:
-    """Claims held during the last `hours`, from the coord history.
-
-    A claim that is still in the tree lasts until now (or its expiry, when it is
-    dead but not yet removed); one that is gone ended at the last commit that
-    touched it (its release or takeover), whatever that commit's action was.
-    """
-    window = now - timedelta(hours=hours)
-    touches = _claim_touches(coord, window)
-    in_tree = {c.id: c for c in snap.records(Claim)}
-    out = []
-    for cid in sorted(set(touches) | set(in_tree), key=_id_number):
-        found = _interval(coord, cid, in_tree.get(cid), touches.get(cid, []), now)
-        if found is not None and found.end >= window:
-            out.append(
-                Interval(
-                    found.claim_id,
-                    found.agent,
-                    found.resource,
-                    found.mode,
-                    max(found.start, window),
-                    found.end,
-                    found.live,
-                )
-            )
-    return out
-
-
-def _id_number(record_id: str) -> int:
-    return int(record_id.partition("-")[2] or 0)
-
-
-def _claim_touches(coord: Coordinator, window: datetime) -> dict[str, list[tuple[datetime, str]]]:
-    """Claim id -> [(commit time, commit)] oldest first, for commits since `window`."""
-    touches: dict[str, list[tuple[datetime, str]]] = {}
-    for entry in coord.store.history(since=utc_text(window)):
-        when = datetime.fromisoformat(entry["time"])
-        for key in entry.get("records", []):
-            if key.startswith("C-"):
-                touches.setdefault(key, []).insert(0, (when, entry["commit"]))
-    return touches
-
-
-def _interval(
-    coord: Coordinator, cid: str, current: Claim | None, touches: list[tuple[datetime, str]], now: datetime
-) -> Interval | None:
-    if current is not None:
-        dead = leases.is_dead(current, now, coord.grace)
-        end = min(now, current.expires_at) if dead else now
-        return Interval(cid, current.agent, current.resource, current.mode, current.created_at, end, not dead)
-    record = _record_near(coord, cid, touches[0][1])
-    if record is None:
-        return None
-    return Interval(cid, record.agent, record.resource, record.mode, record.created_at, touches[-1][0], False)
-
-
-def _record_near(coord: Coordinator, cid: str, commit: str) -> Claim | None:
-    """The claim as of `commit`, or just before it (when that commit removed it)."""
-    for rev in (commit, f"{commit}^"):
-        try:
-            found = coord.store.snapshot_at(rev).record(Claim, cid)
-        except GitcoordError:  # a root commit has no parent: nothing to read there
-            found = None
-        if found is not None:
-            return found
-    return None
 
 
 def latest_summaries(snap: Snapshot) -> list[Summary]:
@@ -150,12 +61,7 @@ def latest_summaries(snap: Snapshot) -> list[Summary]:
 # -- HTML helpers --------------------------------------------------------------------
 
 
-def _e(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
-
-
-def _when(value: datetime | None) -> str:
-    return utc_text(value)[:16].replace("T", " ") if value else ""
+_e, _when = escape, minute_text
 
 
 def _ago(value: datetime | None, now: datetime) -> str:
@@ -432,122 +338,7 @@ def _summaries_section(items: list[Summary]) -> str:
     return _section("summaries", "Latest summaries", body, len(items))
 
 
-# -- the timeline --------------------------------------------------------------------
-
-_LABEL_W, _PLOT_W, _ROW_H, _TOP = 130, 820, 26, 24
-
-
-def timeline_svg(
-    intervals: list[Interval], agents: Iterable[str], now: datetime, hours: float = TIMELINE_HOURS
-) -> str:
-    """Claims per agent over the last `hours` as an inline SVG (one row per agent)."""
-    names = sorted(set(agents) | {i.agent for i in intervals})
-    start = now - timedelta(hours=hours)
-    span = hours * 3600
-
-    def x(when: datetime) -> float:
-        return _LABEL_W + _PLOT_W * max(0.0, min(1.0, (when - start).total_seconds() / span))
-
-    height = _TOP + _ROW_H * max(1, len(names)) + 4
-    width = _LABEL_W + _PLOT_W + 10
-    parts = [
-        f'<svg class="timeline" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}">',
-        f"<title>Claims per agent, last {hours:g} hours</title>",
-    ]
-    parts += _axis(start, now, hours, x, height)
-    for row, name in enumerate(names):
-        y = _TOP + row * _ROW_H
-        parts.append(
-            f'<text class="agent" x="{_LABEL_W - 8}" y="{y + 17}" text-anchor="end">{_e(name)}</text>'
-        )
-        parts.append(
-            f'<line class="row" x1="{_LABEL_W}" x2="{_LABEL_W + _PLOT_W}" y1="{y + _ROW_H}" '
-            f'y2="{y + _ROW_H}"/>'
-        )
-        parts += [_bar(i, x, y) for i in intervals if i.agent == name]
-    if not names:
-        parts.append(
-            f'<text x="{_LABEL_W + 10}" y="{_TOP + 17}">no claims in the last {hours:g} hours</text>'
-        )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _axis(
-    start: datetime, now: datetime, hours: float, x: Callable[[datetime], float], height: int
-) -> list[str]:
-    step = timedelta(hours=max(1, round(hours / 8)))
-    tick = start.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    parts = []
-    while tick <= now:
-        px = x(tick)
-        parts.append(
-            f'<line class="tick" x1="{px:.1f}" x2="{px:.1f}" y1="{_TOP - 4}" y2="{height - 4}"/>'
-            f'<text class="tick" x="{px:.1f}" y="{_TOP - 8}" text-anchor="middle">{tick:%H:%M}</text>'
-        )
-        tick += step
-    parts.append(f'<line class="now" x1="{x(now):.1f}" x2="{x(now):.1f}" y1="{_TOP - 4}" y2="{height - 4}"/>')
-    return parts
-
-
-def _bar(i: Interval, x: Callable[[datetime], float], y: int) -> str:
-    left, right = x(i.start), x(i.end)
-    width = max(2.0, right - left)
-    state = "live" if i.live else "ended"
-    tip = f"{i.claim_id} {i.resource} ({i.mode}, {state}) {_when(i.start)} – {_when(i.end)} UTC"
-    label = ""
-    if width > 40:
-        chars = int(width / 7)
-        text = i.resource if len(i.resource) <= chars else i.resource[: max(1, chars - 1)] + "…"
-        label = f'<text class="bar" x="{left + 4:.1f}" y="{y + 16}">{_e(text)}</text>'
-    return (
-        f'<g class="claim {state} {_e(i.mode)}"><title>{_e(tip)}</title>'
-        f'<rect x="{left:.1f}" y="{y + 4}" width="{width:.1f}" height="{_ROW_H - 8}" rx="3"/>{label}</g>'
-    )
-
-
 # -- the page ------------------------------------------------------------------------
-
-_CSS = """
-:root{--fg:#1d2330;--mute:#6b7385;--line:#e3e6ee;--bg:#f6f7fb;--card:#fff;--accent:#3558d4;--ok:#1f8a4c;
---warn:#b7791f;--bad:#c53030}*{box-sizing:border-box}
-body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:var(--fg);
-background:var(--bg)}header{background:#1d2330;color:#fff;padding:18px 28px}header h1{margin:0;font-size:20px}
-header p{margin:4px 0 0;color:#c9cfdd}nav{padding:8px 28px;background:#283042}
-nav a{color:#c9cfdd;margin-right:14px;text-decoration:none}main{padding:18px 28px;max-width:1400px}
-section{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:14px 18px;
-margin-bottom:18px;overflow-x:auto}h2{margin:0 0 10px;font-size:17px}
-h3{margin:14px 0 6px;font-size:14px;color:var(--mute)}
-.count{font-size:12px;background:var(--bg);border:1px solid var(--line);border-radius:10px;padding:0 7px;
-color:var(--mute)}table{border-collapse:collapse;width:100%}
-th,td{text-align:left;padding:5px 8px;border-bottom:1px solid var(--line);vertical-align:top}
-th{font-size:12px;color:var(--mute);font-weight:600}code{font-size:12px}
-.empty{color:var(--mute);font-style:italic}.warn{color:var(--bad);font-weight:600}
-.badge{display:inline-block;font-size:11px;padding:1px 7px;border-radius:9px;background:#e8ebf3;color:#394157}
-.badge.stale,.badge.critical,.badge.urgent,.badge.rejected,.badge.dead,.badge.blocked{background:#fde2e2;
-color:var(--bad)}
-.badge.high,.badge.expired,.badge.proposed,.badge.open,.badge.impact-high{background:#fdf0d5;
-color:var(--warn)}
-.badge.active,.badge.live,.badge.approved,.badge.resolved,.badge.done,.badge.implemented{background:#dcf3e5;
-color:var(--ok)}
-.bar{display:inline-block;width:70px;height:8px;background:var(--line);border-radius:4px;
-vertical-align:middle}.bar span{display:block;height:8px;background:var(--accent);border-radius:4px}
-.cards{display:flex;flex-wrap:wrap;gap:12px}
-.card{border:1px solid var(--line);border-radius:8px;padding:8px 14px;min-width:280px;flex:1}
-.card h3{color:var(--fg)}dt{font-weight:600;color:var(--mute);font-size:12px}dd{margin:0 0 6px}
-.stats{display:flex;gap:12px;flex-wrap:wrap;margin-bottom:18px}
-.stat{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:8px 16px}
-.stat b{display:block;font-size:22px}.stat.alert b{color:var(--bad)}
-svg.timeline{font-size:11px;max-width:100%;height:auto}svg text{fill:var(--fg)}svg text.tick{fill:var(--mute)}
-svg text.agent{font-weight:600}svg line.tick{stroke:var(--line)}svg line.row{stroke:#f0f1f5}
-svg line.now{stroke:var(--bad);stroke-dasharray:3 3}svg g.claim rect{fill:#9fb1ea}
-svg g.claim.live rect{fill:var(--accent)}svg g.claim.shared rect{fill-opacity:.55}
-svg text.bar{fill:#fff;font-size:10px}svg g.claim.ended text.bar{fill:#1d2330}
-.legend span{margin-right:14px;color:var(--mute);font-size:12px}
-.legend i{display:inline-block;width:18px;height:8px;border-radius:2px;margin-right:4px;vertical-align:middle}
-pre{white-space:pre-wrap;font-size:11px;max-height:260px;overflow:auto;background:var(--bg);padding:6px}
-footer{color:var(--mute);padding:0 28px 24px;font-size:12px}
-"""
 
 
 def _stats(
@@ -629,7 +420,7 @@ def render_dashboard(coord: Coordinator, *, fetch: bool = False) -> str:
         '<meta http-equiv="Content-Security-Policy" '
         "content=\"default-src 'none'; style-src 'unsafe-inline'\">"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>gitcoord · {_e(repo)}</title><style>{_CSS}</style></head><body>"
+        f"<title>gitcoord · {_e(repo)}</title><style>{CSS}</style></head><body>"
         f"<header><h1>gitcoord · {_e(repo)}</h1><p>coord branch {_e(coord.store.branch)} at rev {_e(rev)}"
         f" · generated {_e(_when(now))} UTC</p></header><nav>{nav}</nav><main>"
         + _stats(agents, claims, helps, errors, decisions, tasks)

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from gitcoord import Coordinator
-from gitcoord.dashboard import claim_intervals, render_dashboard, write_dashboard
+from gitcoord.dashboard import render_dashboard, write_dashboard
 from gitcoord.records import Agent, Claim, Decision, ErrorRecord, HelpRequest, Summary, Task
 from gitcoord.store import Txn
+from gitcoord.timeline import claim_intervals
 
 from .conftest import World, run
 
