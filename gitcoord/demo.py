@@ -3,7 +3,7 @@
 The demo builds a world in a temporary directory (a bare remote, a clone per
 agent and one for the human), installs the git hooks in every clone, then
 runs alpha, beta and gamma as three concurrent processes
-(`python -m gitcoord.demo agent NAME CLONE`) through the scenario of the
+(`python -m gitcoord.demo_scenario agent NAME CLONE`, gitcoord.demo_scenario) through the scenario of the
 original design: startup protocol, claims, a refused conflict, a commit
 refused by the hook, a help request answered, errors logged and resolved, a
 decision approved by the human, check-ins and daily summaries. It ends with
@@ -27,33 +27,25 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 from gitcoord.coordinator import Coordinator
-from gitcoord.errors import GitcoordError, InvalidInput, Refused
+from gitcoord.demo_scenario import POLL
+from gitcoord.errors import InvalidInput
 from gitcoord.git import Git
 
 AGENTS = ("alpha", "beta", "gamma")
 COLOURS = {"alpha": "cyan", "beta": "magenta", "gamma": "yellow", "human": "green", "demo": "bold"}
-ROLES = {"alpha": "content modules", "beta": "backend API", "gamma": "data and infrastructure"}
 IDENTITY = {
     "GIT_AUTHOR_NAME": "gitcoord demo",
     "GIT_AUTHOR_EMAIL": "liz@demo.invalid",
     "GIT_COMMITTER_NAME": "gitcoord demo",
     "GIT_COMMITTER_EMAIL": "liz@demo.invalid",
 }
-# How long one agent waits for another's step before giving up (the whole demo stays under a minute).
-STEP_TIMEOUT = 30.0
 AGENT_TIMEOUT = 50.0
-POLL = 0.25
-
-
-class DemoFailed(GitcoordError):
-    """A step of the demo did not happen as scripted (exit 1: it is a bug, not bad input)."""
 
 
 # -- output ---------------------------------------------------------------------------------
@@ -156,288 +148,6 @@ def _install_hooks(clone: Path) -> bool:
     return True
 
 
-# -- the agents' scripts (each runs in its own process) ---------------------------------------
-
-
-class Agent:
-    """What an agent script needs: its Coordinator, its clone, a voice, and patience."""
-
-    def __init__(self, name: str, clone: Path) -> None:
-        self.name, self.clone = name, clone
-        self.coord = Coordinator(clone, agent=name)
-
-    def say(self, text: str) -> None:
-        print(text, flush=True)
-
-    def wait_for(self, what: str, found: Callable[[], Any]) -> Any:
-        """Poll the coord branch (fetching) until `found()` answers something truthy."""
-        deadline = time.monotonic() + STEP_TIMEOUT
-        while time.monotonic() < deadline:
-            self.coord.snapshot(fetch=True)
-            value = found()
-            if value:
-                return value
-            time.sleep(POLL)
-        raise DemoFailed(f"{self.name} waited {STEP_TIMEOUT:.0f}s for {what} in vain.")
-
-    def commit(self, path: str, text: str, subject: str) -> tuple[bool, str]:
-        """Write a file and commit it through the installed hooks; (committed, what git said)."""
-        target = self.clone / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-        git = Git(self.clone)
-        git.check("add", path)
-        res = git.run("commit", "-q", "-m", subject)
-        return res.returncode == 0, (res.stderr or res.stdout.decode()).strip()
-
-    def trailers(self) -> str:
-        return _git(self.clone, "log", "-1", "--format=%(trailers:only,unfold)").replace("\n", "; ")
-
-
-def _startup(agent: Agent) -> dict[str, Any]:
-    from gitcoord.agent_utils import startup_protocol
-
-    agent.coord.start(role=ROLES[agent.name])
-    ctx = startup_protocol(agent.name, repo_path=agent.clone)
-    agent.say(
-        f"startup: session {ctx['session_id']}, {len(ctx['active_claims'])} active claims, "
-        f"{len(ctx['help_requests'])} help requests, {len(ctx['my_tasks'])} tasks for me"
-    )
-    return ctx
-
-
-def run_alpha(agent: Agent) -> None:
-    """Content: takes its queued task, asks gamma for data, finishes the module."""
-    from gitcoord.agent_utils import check_in, release_resource, request_help
-
-    ctx = _startup(agent)
-    task = agent.coord.next_task()
-    res = task.resources[0]
-    agent.say(f"took task {task.id} '{task.title}': claimed {res} (was in my_tasks: {bool(ctx['my_tasks'])})")
-    check_in("alpha", res, 30, "Writing the module", repo_path=agent.clone)
-    agent.say(f"check-in on {res}: 30% 'Writing the module'")
-    ok, said = agent.commit(res, "# Battery basics\n\nDraft.\n", "Draft the battery module")
-    agent.say(
-        f"commit of {res} accepted by the hook, trailers: {agent.trailers()}"
-        if ok
-        else f"commit failed: {said}"
-    )
-    helped = request_help(
-        "alpha", "gamma", "Need ghost cohort data for power modules", priority="high", repo_path=agent.clone
-    )
-    agent.say(f"asked gamma for help: {helped['id']} (high) 'Need ghost cohort data for power modules'")
-    answer = agent.wait_for(
-        "gamma's answer",
-        lambda: next(
-            (h for h in agent.coord.help_requests() if h.id == helped["id"] and h.status == "resolved"), None
-        ),
-    )
-    agent.say(f"{answer.id} resolved by {answer.resolved_by}: {answer.resolution_note}")
-    for message in agent.coord.inbox():
-        agent.say(f"inbox: {message.id} from {message.from_agent}: {message.body}")
-    agent.coord.mark_read()
-    # The demo shows beta running into this claim: hold it until beta has (beta logs an error next).
-    agent.wait_for("beta to meet the claim", lambda: any(e.agent == "beta" for e in agent.coord.errors()))
-    check_in("alpha", res, 90, "Assessment questions written", repo_path=agent.clone)
-    agent.say(f"check-in on {res}: 90%")
-    agent.coord.done_task(task.id, note="module drafted with the cohort data")
-    agent.say(f"task {task.id} done; its claim on {res} released")
-    # The original API still answers False for what alpha no longer holds.
-    agent.say(
-        f"release_resource again -> {release_resource('alpha', res, 'Complete', repo_path=agent.clone)}"
-    )
-    nxt = "modules/power/solar.md"
-    agent.coord.claim([nxt], minutes=45, message="next: the solar module")
-    agent.say(f"claimed {nxt} for the next module (still held at the end: see status)")
-    _summary(agent, "Battery module drafted", "Solar module", messages="Thanks gamma for the cohort data")
-
-
-def run_beta(agent: Agent) -> None:
-    """Backend: meets alpha's claim twice (claim, then hook), logs an error and a decision."""
-    from gitcoord.agent_utils import claim_resource, log_decision, log_error
-
-    _startup(agent)
-    api = "backend/lms_routes.py"
-    agent.say(f"claim_resource({api!r}) -> {claim_resource('beta', api, 20, repo_path=agent.clone)}")
-    agent.wait_for(
-        "alpha's claim on the battery module",
-        lambda: any(
-            c["agent"] == "alpha" and c["resource"] == "modules/power/battery.md"
-            for c in agent.coord.claims()
-        ),
-    )
-    try:
-        agent.coord.claim(["modules/power/"], message="wiring the module API")
-        agent.say("claimed modules/power/ (unexpected!)")
-    except Refused as exc:
-        agent.say(f"claim modules/power/ refused: {exc.message.splitlines()[-1].strip()}")
-    ok, said = agent.commit("modules/power/battery.md", "# my version\n", "Overwrite the battery module")
-    if ok:
-        raise DemoFailed("the pre-commit hook let beta commit alpha's claimed file.")
-    agent.say(
-        "git commit of modules/power/battery.md refused by the hook: "
-        + next((ln for ln in said.splitlines() if "battery.md:" in ln), said.splitlines()[0]).strip()
-    )
-    Git(agent.clone).check("rm", "-q", "--cached", "modules/power/battery.md")
-    (agent.clone / "modules/power/battery.md").unlink()
-    try:
-        raise RuntimeError("GET /api/lms/modules returned 500: missing await on db.fetch")
-    except RuntimeError as exc:
-        error = log_error(
-            "beta",
-            "code_error",
-            "API endpoint returning 500",
-            severity="high",
-            stack_trace=traceback.format_exc(),
-            resource=api,
-            repo_path=agent.clone,
-        )
-        agent.say(f"logged error {error['id']} (code_error, high): {exc}")
-    ok, said = agent.commit(
-        api, "async def modules(db):\n    return await db.fetch('modules')\n", "Fix the modules endpoint"
-    )
-    agent.say(f"commit of {api} accepted by the hook" if ok else f"commit failed: {said}")
-    agent.coord.resolve_error(error["id"], "added the missing await; endpoint returns 200")
-    agent.say(f"resolved {error['id']}")
-    decision = log_decision(
-        "beta",
-        "api_design",
-        "Use JWT tokens for authentication",
-        "Better for SPA, stateless API",
-        impact="high",
-        alternatives=["server-side sessions"],
-        repo_path=agent.clone,
-    )
-    agent.say(f"proposed decision {decision['id']}: Use JWT tokens for authentication (high impact)")
-    agent.coord.check_in([api], progress=70, message="waiting for the JWT decision")
-    agent.say(f"check-in on {api}: 70%")
-    approved = agent.wait_for(
-        "the human's review",
-        lambda: next(
-            (d for d in agent.coord.decisions() if d.id == decision["id"] and d.status != "proposed"), None
-        ),
-    )
-    agent.say(f"{approved.id} {approved.status} by {approved.reviewed_by}: {approved.review_note}")
-    agent.coord.implement_decision(approved.id)
-    agent.say(f"{approved.id} implemented")
-    agent.coord.release([api], message="endpoints done")
-    agent.say(f"released {api}")
-    _summary(agent, "LMS routes, JWT auth", "Frontend login", blockers="None")
-
-
-def run_gamma(agent: Agent) -> None:
-    """Infrastructure: answers the help request addressed to it."""
-    _startup(agent)
-    request = agent.wait_for(
-        "a help request",
-        lambda: next(
-            (h for h in agent.coord.help_requests(open_only=True) if h.to == "gamma" and h.status == "open"),
-            None,
-        ),
-    )
-    agent.coord.ack_help(request.id)
-    agent.say(f"acknowledged {request.id} from {request.from_agent}: {request.message}")
-    data = "data/ghost_cohorts.json"
-    agent.coord.claim([data], minutes=10, message=f"for {request.id}")
-    agent.say(f"claimed {data}")
-    error = agent.coord.log_error(
-        "dependency", "cohort export is missing the 'region' column", severity="medium", resource=data
-    )
-    agent.say(f"logged error {error.id} (dependency, medium)")
-    ok, said = agent.commit(
-        data,
-        '[{"cohort": "ghost-1", "region": "north", "learners": 24}]\n',
-        "Ghost cohort data for the power modules",
-    )
-    agent.say(f"commit of {data} accepted by the hook" if ok else f"commit failed: {said}")
-    agent.coord.resolve_error(error.id, "regenerated the export with the region column")
-    agent.say(f"resolved {error.id}")
-    agent.coord.resolve_help(request.id, f"ghost cohorts are in {data}")
-    agent.coord.send(request.from_agent, f"{data} is committed; 1 cohort, 24 learners.")
-    agent.say(f"resolved {request.id} and left a message for {request.from_agent}")
-    agent.coord.release([data], message="data delivered")
-    agent.say(f"released {data}")
-    _auto_mode(agent)
-    _summary(agent, "Ghost cohort data for alpha", "Cohort dashboards")
-
-
-def _auto_mode(agent: Agent) -> None:
-    """hooks.mode = "auto" in gamma's clone: its editor's first edit and its commit claim by themselves."""
-    import json
-
-    (agent.clone / ".coord").mkdir(exist_ok=True)
-    (agent.clone / ".coord" / "config.toml").write_text('[hooks]\nmode = "auto"\n', encoding="utf-8")
-    agent.say("switched this clone to hooks.mode = auto: edits and commits claim what they touch")
-    edited, unseen = "data/README.md", "data/schema.md"
-    call = {
-        "cwd": str(agent.clone),
-        "hook_event_name": "PreToolUse",
-        "tool_name": "Write",
-        "tool_input": {"file_path": str(agent.clone / edited), "content": "# Cohort data\n"},
-    }
-    guard = subprocess.run(
-        [sys.executable, "-m", "gitcoord", "guard", "--format", "claude"],
-        cwd=agent.clone,
-        input=json.dumps(call),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if guard.stdout.strip():
-        raise DemoFailed(f"the guard denied gamma's first edit in auto mode: {guard.stdout.strip()}")
-    claimed = {c["resource"]: c for c in agent.coord.claims() if c["agent"] == agent.name and c.get("auto")}
-    if edited not in claimed:
-        raise DemoFailed(f"the guard allowed {edited} without claiming it in auto mode.")
-    agent.say(
-        f"editor's first edit of {edited} allowed and claimed by itself: {claimed[edited]['id']} "
-        f"('{claimed[edited]['message']}')"
-    )
-    (agent.clone / edited).write_text("# Cohort data\n", encoding="utf-8")
-    (agent.clone / unseen).write_text("cohort, region, learners\n", encoding="utf-8")
-    Git(agent.clone).check("add", edited, unseen)
-    ok, said = agent.commit(unseen, "cohort, region, learners\n", "Describe the cohort data")
-    if not ok:
-        raise DemoFailed(f"gamma's commit in auto mode failed: {said}")
-    auto = [c["id"] for c in agent.coord.claims() if c["resource"] == unseen and c.get("auto")]
-    agent.say(f"commit claimed {unseen} by itself ({', '.join(auto)}), trailers: {agent.trailers()}")
-    released = agent.coord.release([edited, unseen], message="cohort docs done")
-    agent.say(f"released {', '.join(c.id for c in released)}")
-
-
-def _summary(
-    agent: Agent, completed: str, next_tasks: str, *, blockers: str = "", messages: str = ""
-) -> None:
-    from gitcoord.agent_utils import write_daily_summary
-
-    write_daily_summary(
-        agent.name,
-        4,
-        completed=completed,
-        next_tasks=next_tasks,
-        messages=messages,
-        blockers=blockers or "None",
-        metrics="commits=1",
-        repo_path=agent.clone,
-    )
-    agent.say("daily summary written (day 4)")
-
-
-SCRIPTS: dict[str, Callable[[Agent], None]] = {"alpha": run_alpha, "beta": run_beta, "gamma": run_gamma}
-
-
-def agent_main(name: str, clone: Path) -> int:
-    """Entry of one agent process: run its script; 0 when every step happened."""
-    agent = Agent(name, clone)
-    try:
-        SCRIPTS[name](agent)
-    except GitcoordError as exc:
-        print(f"FAILED: {exc.render()}", flush=True)
-        return 1
-    finally:
-        agent.coord.close()
-    return 0
-
-
 # -- the conductor ----------------------------------------------------------------------------
 
 
@@ -453,7 +163,7 @@ def _spawn_agents(
     running = []
     for name in AGENTS:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gitcoord.demo", "agent", name, str(world[name])],
+            [sys.executable, "-m", "gitcoord.demo_scenario", "agent", name, str(world[name])],
             env=dict(env, GITCOORD_AGENT=name),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -581,16 +291,3 @@ def _closing(
             "demo",
             "the world was removed; run `gitcoord demo --keep DIR` to keep it and open DIR/dashboard.html",
         )
-
-
-def _main(argv: list[str]) -> int:
-    if len(argv) == 3 and argv[0] == "agent" and argv[1] in SCRIPTS:
-        return agent_main(argv[1], Path(argv[2]))
-    print(
-        "usage: python -m gitcoord.demo agent alpha|beta|gamma CLONE   (or: gitcoord demo)", file=sys.stderr
-    )
-    return 2
-
-
-if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1:]))

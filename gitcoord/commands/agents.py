@@ -31,7 +31,8 @@ def demo(keep: Path | None) -> None:
     the human and daily summaries, then shows `status` and writes the HTML
     dashboard. Never reads or changes your git configuration.
     """
-    from gitcoord.demo import DemoFailed, run_demo
+    from gitcoord.demo import run_demo
+    from gitcoord.demo_scenario import DemoFailed
 
     if run_demo(keep):
         raise DemoFailed(
