@@ -19,34 +19,22 @@ ahead looks the same as a quiet branch, so it is not reported.
 
 from __future__ import annotations
 
-import json
-import os
-import shlex
-import subprocess
-from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from gitcoord.config import Config
-from gitcoord.constants import CONFIG_PATH, GUARD_PROBE_ENV
+from gitcoord.constants import CONFIG_PATH
 from gitcoord.coordinator import Coordinator
+from gitcoord.doctor_guards import check_editor_guards, check_hooks, finding
 from gitcoord.errors import GitcoordError, InvalidInput
 from gitcoord.records import Agent, Claim, Decision, ErrorRecord, HelpRequest, Message, Summary, Task
 from gitcoord.workspace import COMMITTED_ONLY, HEAD_CONFIG
 
-if TYPE_CHECKING:
-    from gitcoord.hooks.editors import Editor
-
-Level = Literal["ok", "warning", "problem"]
 RemoteState = Literal["ok", "local", "unreachable", "missing"]
 SKEW_TOLERANCE_SECONDS = 60
 RECENT_COMMITS = 50
 MODELS = (Agent, Claim, Task, HelpRequest, Message, ErrorRecord, Decision)
-
-
-def _finding(check: str, level: Level, message: str, fix: str = "") -> dict[str, str]:
-    return {"check": check, "level": level, "message": message, "fix": fix}
 
 
 def diagnose(repo: Path) -> dict[str, Any]:
@@ -63,8 +51,8 @@ def diagnose(repo: Path) -> dict[str, Any]:
             unavailable = remote == "unreachable"
             snap_ok = _coord_branch(coord, findings, fetch=remote == "ok")
             findings += _ref_locks(coord)
-            findings.append(_hooks(coord))
-            findings += _editor_guards(coord)
+            findings.append(check_hooks(coord))
+            findings += check_editor_guards(coord)
             findings.append(_signing(coord))
             if snap_ok:
                 findings.append(_records(coord))
@@ -90,7 +78,7 @@ def _open(repo: Path, findings: list[dict[str, str]]) -> Coordinator | None:
         CONFIG_PATH: CONFIG_PATH,
         HEAD_CONFIG: f"{HEAD_CONFIG} (the work tree has no {CONFIG_PATH})",
     }.get(coord.workspace.source, "defaults (no file)")
-    findings.append(_finding("config", "ok", f"{where}; coord branch {coord.store.branch!r}."))
+    findings.append(finding("config", "ok", f"{where}; coord branch {coord.store.branch!r}."))
     return coord
 
 
@@ -100,10 +88,10 @@ def _open_on_defaults(repo: Path, exc: InvalidInput, findings: list[dict[str, st
         coord = Coordinator(repo, config=Config())
     except InvalidInput:
         findings.append(
-            _finding("config", "problem", f"{exc.message} No other check can run without it.", fix)
+            finding("config", "problem", f"{exc.message} No other check can run without it.", fix)
         )
         return None
-    findings.append(_finding("config", "problem", f"{exc.message} The checks below use the defaults.", fix))
+    findings.append(finding("config", "problem", f"{exc.message} The checks below use the defaults.", fix))
     return coord
 
 
@@ -113,13 +101,13 @@ def _config_edits(coord: Coordinator) -> dict[str, str]:
     try:
         _ = coord.config  # HEAD's values of the keys only HEAD may set, validated
     except GitcoordError as exc:
-        return _finding(
+        return finding(
             "config-edits", "problem", exc.message, exc.hint or f"fix {CONFIG_PATH} with a commit."
         )
     if workspace.source != CONFIG_PATH:
-        return _finding("config-edits", "ok", "no work-tree edits: the committed config is used as it is.")
+        return finding("config-edits", "ok", "no work-tree edits: the committed config is used as it is.")
     if coord.git.read_object(HEAD_CONFIG) is None:
-        return _finding(
+        return finding(
             "config-edits",
             "warning",
             f"{CONFIG_PATH} is not committed: other clones do not use it.",
@@ -127,7 +115,7 @@ def _config_edits(coord: Coordinator) -> dict[str, str]:
         )
     keys = _differing_keys(workspace.table, workspace.committed_table)
     if not keys:
-        return _finding("config-edits", "ok", f"{CONFIG_PATH} matches HEAD's.")
+        return finding("config-edits", "ok", f"{CONFIG_PATH} matches HEAD's.")
     message = (
         f"uncommitted edits to {CONFIG_PATH} ({', '.join(keys)}): commit them so the whole team uses them."
     )
@@ -137,7 +125,7 @@ def _config_edits(coord: Coordinator) -> dict[str, str]:
         message += (
             f" {', '.join(ignored)} {verb} read from HEAD only: until committed the edit has no effect."
         )
-    return _finding(
+    return finding(
         "config-edits",
         "warning",
         message,
@@ -165,7 +153,7 @@ def _case(coord: Coordinator) -> dict[str, str]:
     """`claims.ignorecase` is the team's; a clone whose file system ignores case should know."""
     team = coord.ignorecase
     if not team and coord.workspace.git_setting("core.ignorecase", "false").lower() == "true":
-        return _finding(
+        return finding(
             "case",
             "warning",
             "this clone's file system ignores case (core.ignorecase = true) but the "
@@ -175,7 +163,7 @@ def _case(coord: Coordinator) -> dict[str, str]:
             "file system ignores case.",
         )
     how = "ignoring case" if team else "case-sensitively"
-    return _finding(
+    return finding(
         "case",
         "ok",
         f"claimed paths compare {how} (claims.ignorecase = {str(team).lower()}), on every machine alike.",
@@ -186,10 +174,10 @@ def _identity(coord: Coordinator) -> dict[str, str]:
     try:
         agent = coord.agent
     except GitcoordError as exc:
-        return _finding("identity", "problem", exc.message, exc.hint or "")
+        return finding("identity", "problem", exc.message, exc.hint or "")
     if agent:
-        return _finding("identity", "ok", f"acting as agent {agent!r}.")
-    return _finding(
+        return finding("identity", "ok", f"acting as agent {agent!r}.")
+    return finding(
         "identity",
         "warning",
         f"no agent identity: commands act as {coord.human()}.",
@@ -201,7 +189,7 @@ def _remote(coord: Coordinator, findings: list[dict[str, str]]) -> RemoteState:
     """Remote mode: can we reach it, and does it hold the coord branch? "ok" when fetching will work."""
     remote = coord.store.remote
     if remote is None:
-        findings.append(_finding("remote", "ok", "local mode (no remote): agents share this repository."))
+        findings.append(finding("remote", "ok", "local mode (no remote): agents share this repository."))
         return "local"
     branch = coord.store.branch
     # No prompt for credentials: doctor would wait on the terminal instead of reporting.
@@ -215,7 +203,7 @@ def _remote(coord: Coordinator, findings: list[dict[str, str]]) -> RemoteState:
     if res.returncode != 0:
         said = res.stderr.strip().splitlines()[-1] if res.stderr.strip() else f"exit {res.returncode}"
         findings.append(
-            _finding(
+            finding(
                 "remote",
                 "problem",
                 f"remote {remote!r} is unreachable: {said}",
@@ -225,7 +213,7 @@ def _remote(coord: Coordinator, findings: list[dict[str, str]]) -> RemoteState:
         return "unreachable"
     if not res.stdout.strip():
         findings.append(
-            _finding(
+            finding(
                 "remote",
                 "problem",
                 f"remote {remote!r} has no {branch!r} branch.",
@@ -233,7 +221,7 @@ def _remote(coord: Coordinator, findings: list[dict[str, str]]) -> RemoteState:
             )
         )
         return "missing"
-    findings.append(_finding("remote", "ok", f"remote {remote!r} is reachable and holds {branch!r}."))
+    findings.append(finding("remote", "ok", f"remote {remote!r} is reachable and holds {branch!r}."))
     return "ok"
 
 
@@ -241,11 +229,11 @@ def _coord_branch(coord: Coordinator, findings: list[dict[str, str]], *, fetch: 
     try:
         snap = coord.snapshot(fetch=fetch)
     except GitcoordError as exc:
-        findings.append(_finding("coord-branch", "problem", exc.message, exc.hint or ""))
+        findings.append(finding("coord-branch", "problem", exc.message, exc.hint or ""))
         return False
     if not snap.exists:
         findings.append(
-            _finding(
+            finding(
                 "coord-branch",
                 "problem",
                 f"there is no {coord.store.branch!r} branch here.",
@@ -256,7 +244,7 @@ def _coord_branch(coord: Coordinator, findings: list[dict[str, str]], *, fetch: 
     meta = snap.meta
     if meta.format != 1:
         findings.append(
-            _finding(
+            finding(
                 "coord-branch",
                 "problem",
                 f"the coord branch has format {meta.format}; this gitcoord reads format 1.",
@@ -265,7 +253,7 @@ def _coord_branch(coord: Coordinator, findings: list[dict[str, str]], *, fetch: 
         )
         return False
     findings.append(
-        _finding("coord-branch", "ok", f"coord branch at rev {meta.rev} ({(snap.commit or '')[:10]}).")
+        finding("coord-branch", "ok", f"coord branch at rev {meta.rev} ({(snap.commit or '')[:10]}).")
     )
     return True
 
@@ -283,7 +271,7 @@ def _ref_locks(coord: Coordinator) -> list[dict[str, str]]:
         return []
     paths = " and ".join(str(coord.common_dir / name) for name in held)
     return [
-        _finding(
+        finding(
             "ref-locks",
             "problem",
             " ".join(stale_lock_message(name) for name in held),
@@ -292,218 +280,11 @@ def _ref_locks(coord: Coordinator) -> list[dict[str, str]]:
     ]
 
 
-def _hooks(coord: Coordinator) -> dict[str, str]:
-    mode = coord.config.hooks.mode
-    if mode == "off" and coord.top is not None:
-        return _finding(
-            "hooks",
-            "warning",
-            "hooks.mode is off: commits are not checked against claims.",
-            'set hooks.mode = "others" in .coord/config.toml.',
-        )
-    from gitcoord.hooks.install import SERVER_HOOKS, hooks_dir
-
-    if coord.top is None:
-        # The shared remote: its pre-receive fence catches pushes made with --no-verify.
-        where = hooks_dir(coord.common_dir)
-        faults = _hook_faults(where, SERVER_HOOKS)
-        if faults:
-            return _finding(
-                "hooks",
-                "warning",
-                f"bare repository: {'; '.join(faults)}, so a push made with --no-verify is not checked here.",
-                "run `gitcoord hooks install --server` in this repository.",
-            )
-        return _finding("hooks", "ok", f"bare repository: pre-receive fence installed in {where}.")
-    return _client_hooks(coord.top, hooks_dir(coord.top), mode)
-
-
-MANAGER_NAMES = {"pre-commit": "the pre-commit framework"}
-
-
-def _runs(guarded: list[str], missing: list[str]) -> str:
-    if guarded:
-        return f"git runs gitcoord's {', '.join(guarded)} hook(s) but not {', '.join(missing)}"
-    return f"git runs none of gitcoord's hooks ({', '.join(missing)})"
-
-
-def _client_hooks(top: Path, where: Path, mode: str) -> dict[str, str]:
-    """Names the hook manager and whether git would run gitcoord's hooks inside it here."""
-    from gitcoord.hooks.install import CLIENT_HOOKS, FRAMEWORK_IDS, is_ours, state
-
-    found = state(top, where)
-    named = MANAGER_NAMES.get(found.manager, found.manager)
-    manager = {"none": "", "tracked": " (a hooks directory in the work tree)"}.get(
-        found.manager, f" (hook manager: {named})"
-    )
-    ours = [n for n in CLIENT_HOOKS if is_ours(where / n)]
-    faults = _hook_faults(where, ours) if ours else []
-    missing = [n for n in found.unguarded if n not in ours]
-    if missing and found.manager == "pre-commit":
-        return _finding(
-            "hooks",
-            "problem",
-            f"this clone is unguarded: {_runs(found.guarded, missing)} from {where}{manager}.",
-            "add "
-            + ", ".join(FRAMEWORK_IDS[n] for n in missing)
-            + " to .pre-commit-config.yaml (`gitcoord hooks install` prints the lines), then "
-            "`pre-commit install " + " ".join(f"-t {n}" for n in missing) + "`.",
-        )
-    if missing:
-        faults.insert(0, f"this clone is unguarded: {_runs(found.guarded, missing)}")
-    if faults:
-        return _finding(
-            "hooks",
-            "problem",
-            f"{'; '.join(faults)} (in {where}{manager}): commits touching others' claims are not refused.",
-            "run `gitcoord hooks install`.",
-        )
-    inside = f" inside {named}" if found.manager not in ("none", "tracked") else ""
-    return _finding("hooks", "ok", f"gitcoord's hooks run{inside} from {where}{manager} (mode {mode}).")
-
-
-def _hook_faults(where: Path, names: Sequence[str]) -> list[str]:
-    """Why git would not run gitcoord's hook of each name: absent, not executable, or its Python gone."""
-    from gitcoord.hooks.install import is_ours
-
-    missing = [name for name in names if not is_ours(where / name)]
-    faults = [f"gitcoord's {', '.join(missing)} hook is not installed"] if missing else []
-    for name in (n for n in names if n not in missing):
-        path = where / name
-        if not os.access(path, os.X_OK):
-            faults.append(f"the {name} hook is not executable, so git skips it")
-        python = _hook_interpreter(path)
-        if python and not os.access(python, os.X_OK):
-            faults.append(f"the {name} hook runs {python}, which no longer exists")
-    return faults
-
-
-def _hook_interpreter(path: Path) -> str:
-    """The Python an installed hook execs (its `exec PYTHON -P -m gitcoord.hooks` line)."""
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-        line = next(x for x in lines if x.startswith("exec ") and "gitcoord.hooks" in x)
-        return shlex.split(line)[1]
-    except (OSError, StopIteration, ValueError, IndexError):
-        return ""
-
-
-PROBE_TIMEOUT_SECONDS = 60
-PROBE_PATH = ".gitcoord-doctor-probe"  # never written: the guard only reads the claims
-
-
-def _editor_guards(coord: Coordinator) -> list[dict[str, str]]:
-    """Run each editor guard command the settings hold once, as the editor would; does it answer?"""
-    if coord.top is None:
-        return []
-    from gitcoord.hooks.editors import configured_guards
-
-    found = configured_guards(coord.top)
-    if not found:
-        return [
-            _finding(
-                "editor-guard",
-                "ok",
-                "not configured: no .claude/settings.json or .codex/hooks.json "
-                "runs gitcoord's guard (`gitcoord integrate claude|codex` adds it).",
-            )
-        ]
-    return [
-        _probe_guard(coord.top, editor, command) for editor, commands in found.items() for command in commands
-    ]
-
-
-def _probe_payload(top: Path) -> str:
-    """A harmless PreToolUse call, shaped as the editors send it: an Edit nobody will make."""
-    return json.dumps(
-        {
-            "session_id": "gitcoord-doctor",
-            "transcript_path": "",
-            "cwd": str(top),
-            "permission_mode": "default",
-            "hook_event_name": "PreToolUse",
-            "tool_name": "Edit",
-            "tool_input": {"file_path": str(top / PROBE_PATH), "old_string": "", "new_string": ""},
-            "tool_use_id": "gitcoord-doctor-probe",
-        }
-    )
-
-
-def _probe_guard(top: Path, editor: Editor, command: str) -> dict[str, str]:
-    from gitcoord.hooks.editors import SETTINGS, guard_command
-    from gitcoord.launcher import NOT_INSTALLED
-
-    where = f"{editor} ({SETTINGS[editor]})"
-    upgrade = f"run `gitcoord integrate {editor}` and commit the result: its command works on every machine."
-    env = dict(os.environ, CLAUDE_PROJECT_DIR=str(top)) if editor == "claude" else dict(os.environ)
-    env[GUARD_PROBE_ENV] = "1"  # in auto mode the probe must not claim (or be denied for) its path
-    try:
-        res = subprocess.run(
-            ["sh", "-c", command],
-            cwd=top,
-            env=env,
-            input=_probe_payload(top),
-            capture_output=True,
-            text=True,
-            timeout=PROBE_TIMEOUT_SECONDS,
-        )
-    except subprocess.TimeoutExpired:
-        return _finding(
-            "editor-guard",
-            "problem",
-            f"{where}: the guard did not answer a probe call within {PROBE_TIMEOUT_SECONDS}s: {command}",
-            "run `gitcoord doctor` again; if it persists, run the command by hand with a tool call on stdin.",
-        )
-    said = next((line for line in reversed(res.stderr.splitlines()) if line.strip()), "")
-    if res.returncode != 0:
-        fix = (
-            "install gitcoord for this clone and run `gitcoord start` here (it records the interpreter "
-            "`.coord/gitcoord` runs)."
-            if NOT_INSTALLED in res.stderr
-            else upgrade
-            if command != guard_command(editor)
-            else "run the command by hand to see the whole error."
-        )
-        return _finding(
-            "editor-guard",
-            "problem",
-            f"{where}: the guard command failed with exit {res.returncode}: {said or '(nothing on stderr)'}",
-            fix,
-        )
-    try:
-        answer = json.loads(res.stdout) if res.stdout.strip() else {}
-        decision = answer["hookSpecificOutput"]["permissionDecision"] if answer else "allow"
-    except (ValueError, KeyError, TypeError):
-        return _finding(
-            "editor-guard",
-            "problem",
-            f"{where}: the guard answered something that is not a hook "
-            f"decision: {res.stdout.strip()[:200]!r}",
-            "run the command by hand to see why.",
-        )
-    if said:
-        return _finding(
-            "editor-guard",
-            "warning",
-            f"{where}: the guard answers ({decision}), but said: {said}",
-            "run `gitcoord doctor` again once the cause is fixed.",
-        )
-    if command != guard_command(editor):
-        return _finding(
-            "editor-guard",
-            "warning",
-            f"{where}: the guard answers here, but its command is not "
-            "this release's (an older one fails where gitcoord is not on the editor's PATH).",
-            upgrade,
-        )
-    return _finding("editor-guard", "ok", f"{where}: the guard answers a probe call ({decision}).")
-
-
 def _signing(coord: Coordinator) -> dict[str, str]:
     """Are human acts signed? Without allowed signers anyone who runs gitcoord can act as a person."""
     authority = coord.authority
     if not authority.configured:
-        return _finding(
+        return finding(
             "signing",
             "warning",
             "human acts (approve, reject, forced release) are not signed: any "
@@ -512,14 +293,14 @@ def _signing(coord: Coordinator) -> dict[str, str]:
             '.coord/config.toml: [review] allowed_signers = ".coord/allowed_signers"',
         )
     if not authority.principals():
-        return _finding(
+        return finding(
             "signing",
             "problem",
             f"review.allowed_signers names {authority.path}, which is missing or "
             "empty at HEAD: no human act can be verified.",
             f"commit {authority.path} with the reviewers' keys (PRINCIPAL ssh-ed25519 AAAA...).",
         )
-    return _finding(
+    return finding(
         "signing", "ok", f"human acts are signed; allowed signers: {', '.join(authority.principals())}."
     )
 
@@ -538,10 +319,10 @@ def _records(coord: Coordinator) -> dict[str, str]:
             if entry.is_tree:
                 snap.records(Summary, subdir=name)
     except RecordsUnreadable as exc:  # every command that needs them exits 4 until they can be read
-        return _finding("records", "problem", exc.message, exc.hint or "")
+        return finding("records", "problem", exc.message, exc.hint or "")
     if snap.skipped:
         listed = ", ".join(snap.skipped[:10]) + (" ..." if len(snap.skipped) > 10 else "")
-        return _finding(
+        return finding(
             "records",
             "problem",
             f"{len(snap.skipped)} malformed record(s) (not TOML, a missing "
@@ -550,24 +331,24 @@ def _records(coord: Coordinator) -> dict[str, str]:
             f"inspect with `git show {coord.store.branch}:PATH`; fix or delete "
             "the file with a commit on the coord branch (or let its owner write it again).",
         )
-    return _finding("records", "ok", "every record parses.")
+    return finding("records", "ok", "every record parses.")
 
 
 def _clock(coord: Coordinator) -> dict[str, str]:
     now = coord.store.clock()
     times = [datetime.fromisoformat(e["time"]) for e in coord.store.history(limit=RECENT_COMMITS)]
     if not times:
-        return _finding("clock", "ok", "no coord commits to compare the clock with.")
+        return finding("clock", "ok", "no coord commits to compare the clock with.")
     ahead = (max(times) - now).total_seconds()
     if ahead > SKEW_TOLERANCE_SECONDS:
-        return _finding(
+        return finding(
             "clock",
             "problem",
             f"this machine's clock is at least {int(ahead)}s behind the newest "
             "coord commit: leases would look longer here than they are.",
             "enable time synchronisation (NTP: `timedatectl set-ntp true`).",
         )
-    return _finding("clock", "ok", f"clock agrees with the coord history (within {SKEW_TOLERANCE_SECONDS}s).")
+    return finding("clock", "ok", f"clock agrees with the coord history (within {SKEW_TOLERANCE_SECONDS}s).")
 
 
 def render(report: dict[str, Any]) -> None:
