@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from gitcoord import conflicts
 from gitcoord.claiming import ClaimOps, annotate_lost, claim_view, live_claims, report_lost
 from gitcoord.config import Config, load_config, write_default_config
-from gitcoord.constants import AGENT_ENV, AGENT_NAME, CACHE_DIR, CONFIG_PATH, COORD_WORKFLOWS_DIR
+from gitcoord.constants import AGENT_ENV, AGENT_NAME, CACHE_DIR, CONFIG_PATH
 from gitcoord.context import open_items, stale_agents, startup_context
 from gitcoord.errors import GitcoordError, InvalidInput, Refused, Unavailable
 from gitcoord.git import Git
@@ -46,13 +46,14 @@ from gitcoord.results import (
 from gitcoord.signing import Authority, ReviewCheck
 from gitcoord.store import Outcome, Snapshot, Store, Txn
 from gitcoord.tasks import TaskOps
+from gitcoord.tool_writes import ToolWriteOps
 from gitcoord.validate import check_text, quoted, require_id
 from gitcoord.workspace import HEAD_CONFIG, Workspace, check_agent_name
 
 T = TypeVar("T")
 
 
-class Coordinator(ClaimOps, HelpOps, MessageOps, TaskOps, JournalOps):
+class Coordinator(ClaimOps, HelpOps, MessageOps, TaskOps, JournalOps, ToolWriteOps):
     """The coordination operations for one repository and (optionally) one agent.
 
     The operations live in rooms by area (`gitcoord.claiming`, `help`, `messages`,
@@ -479,70 +480,6 @@ class Coordinator(ClaimOps, HelpOps, MessageOps, TaskOps, JournalOps):
         if self.authority.configured:
             self.authority.act_signatures(entries)
         return cast("list[LogEntry]", entries)  # the commit fields and the Coord-* trailers, as read
-
-    # -- writes the hooks and `ci github` ask for --------------------------------------
-
-    def record_override(
-        self, paths: Sequence[str], holders: Sequence[str], reason: str, *, actor: str | None = None
-    ) -> str:
-        """Record a commit let through a refusing pre-commit hook (GITCOORD_OVERRIDE); the error's id.
-
-        One `conflict` error record: its message says what happened for a human (cut at the
-        message limit), its `trace` lists every path as a JSON array, which `verify` reads, so no
-        path is lost whatever it holds. `holders` names the claims (`C-12 (alpha)`) overridden.
-        """
-        import json
-
-        from gitcoord.records import MAX_TRACE, ErrorRecord, override_message
-
-        check_text(reason, "override reason", 1000)
-        reason = " ".join(reason.split())  # as the commit's trailer will carry it
-        ordered = sorted(set(paths))
-        # ASCII escapes keep a name that is not UTF-8 (held as surrogates, as `verify` reads it)
-        # exact in the trace; the text for people shows it with replacement characters.
-        listed = json.dumps(ordered)
-        shown = [path.encode(errors="surrogateescape").decode(errors="replace") for path in ordered]
-        if len(listed.encode()) > MAX_TRACE:
-            raise InvalidInput(
-                f"this override would cover {len(ordered)} paths, more than one record can list "
-                f"({MAX_TRACE // 1024} KiB of paths).",
-                hint="commit the claimed paths in smaller parts, each with its own override.",
-            )
-        who = actor or self.human()
-        text = override_message(who, shown, holders, reason)
-
-        def work(txn: Txn) -> str:
-            record = ErrorRecord(
-                id=txn.new_id("E"),
-                agent=who,
-                type="conflict",
-                severity="medium",
-                resource=shown[0],
-                message=text,
-                trace=listed,
-                created_at=txn.now,
-            )
-            txn.put(record)
-            txn.action, txn.what = "override", " ".join(shown)[:200]
-            txn.trailers["Coord-Override"] = reason
-            return record.id
-
-        return self.write(work, actor=who)
-
-    def put_workflow(self, name: str, text: str) -> bool:
-        """Commit gitcoord's GitHub workflow `name` on the coord branch, in `.github/workflows/`.
-
-        As the agent, else the human; False when the branch already holds that text."""
-        path = f"{COORD_WORKFLOWS_DIR}/{name}"
-
-        def work(txn: Txn) -> bool:
-            if txn.snap.read(path) == text.encode():
-                return False
-            txn.put_workflow(name, text)
-            txn.action, txn.what = "ci", path
-            return True
-
-        return self.write(work, actor=self.agent or self.human())
 
 
 if TYPE_CHECKING:
