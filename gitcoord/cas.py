@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from gitcoord.errors import Unavailable
+from gitcoord.errors import Refused, Unavailable
 
 # Flags of a `git push --porcelain` line whose ref the remote updated (or already had).
 ACCEPTED = (" ", "+", "*", "=")
@@ -74,4 +74,34 @@ def unreachable(remote: str, detail: str) -> Unavailable:
     return Unavailable(
         f"the remote {remote!r} cannot be reached: {said}",
         hint="check the network and `git remote -v`; nothing was written.",
+    )
+
+
+def rejected_push(
+    remote: str, summary: str, remote_said: str, lock: re.Match[str] | None = None
+) -> Unavailable | None:
+    """What a push's `!` line means: None for a lost race; a hook's refusal is raised (Refused);
+    else the failure the store raises unless the remote's tip shows the write landed anyway
+    (`lock`: the remote said a ref lock was taken)."""
+    if summary.startswith("[rejected]"):
+        return None  # the lease saw someone else move it first
+    if "hook declined" in summary:
+        said = f" It said: {remote_said}" if remote_said else ""
+        raise Refused(
+            f"the remote {remote!r} refused the write: {summary}.{said}",
+            hint="its pre-receive or update hook said no; nothing was written.",
+        )
+    # A remote-side update or lock failure may be a lost compare-and-swap or a failing disk,
+    # and a "remote failure" may even have landed: only the remote's tip can tell.
+    if lock is not None:
+        on_remote = re.search(r"(?:^|/)(refs/.+)$", lock.group(1))
+        name = on_remote.group(1) if on_remote else lock.group(1)
+        return Unavailable(
+            f"the remote {remote!r} could not take the write: {stale_lock_message(name)}",
+            hint=f"if no git process is running on the remote, remove {lock.group(1)} there; "
+            "nothing was written.",
+        )
+    return Unavailable(
+        f"the remote {remote!r} could not take the write: {summary}",
+        hint="check the remote's disk, permissions and limits; nothing was written.",
     )

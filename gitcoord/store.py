@@ -17,7 +17,8 @@ ref at the old or the new commit: objects are written before the ref moves,
 and the ref moves in one atomic step.
 
 What an attempt reads and writes (`Snapshot`, `Txn`) lives in `gitcoord.snapshot`, and how
-git's answer to a swap is read (landed, lost race, lock, unreachable) in `gitcoord.cas`.
+git's answer to a swap is read (landed, lost race, lock, unreachable) in `gitcoord.cas`;
+the history `gitcoord log` shows is read in `gitcoord.history`.
 """
 
 from __future__ import annotations
@@ -40,13 +41,14 @@ from gitcoord.cas import (
     STALE_LOCK_SECONDS,
     is_lost_race,
     push_status,
+    rejected_push,
     remote_lines,
     unreachable,
 )
 from gitcoord.cas import stale_lock_message as stale_lock_message
 from gitcoord.clock import wall_clock
 from gitcoord.constants import COORD_WORKFLOW_NAME, COORD_WORKFLOWS_DIR, DEFAULT_BRANCH
-from gitcoord.errors import GitcoordError, InvalidInput, Refused, Unavailable
+from gitcoord.errors import GitcoordError, InvalidInput, Unavailable
 from gitcoord.git import (
     BLOB_MODE,
     TREE_MODE,
@@ -54,8 +56,8 @@ from gitcoord.git import (
     GitFailed,
     RefWatch,
     TreeEntry,
-    parse_trailers,
 )
+from gitcoord.history import read_history
 from gitcoord.records import Meta
 from gitcoord.snapshot import ROOT as ROOT
 from gitcoord.snapshot import Snapshot as Snapshot
@@ -418,39 +420,11 @@ class Store:
     def _rejected(
         self, old: str | None, new: str, summary: str, remote_said: str, lock: re.Match[str] | None = None
     ) -> bool:
-        """What a `!` line means: a lost race, a hook's refusal, or a failure on the remote
-        (`lock`: the remote said a ref lock was taken)."""
+        """What a `!` line means: a lost race (False), a hook's refusal (raised), or a failure on
+        the remote that only the remote's tip can settle (`lock`: a ref lock was taken there)."""
         assert self.remote
-        if summary.startswith("[rejected]"):
-            return False  # the lease saw someone else move it first
-        if "hook declined" in summary:
-            said = f" It said: {remote_said}" if remote_said else ""
-            raise Refused(
-                f"the remote {self.remote!r} refused the write: {summary}.{said}",
-                hint="its pre-receive or update hook said no; nothing was written.",
-            )
-        # A remote-side update or lock failure may be a lost compare-and-swap or a failing disk,
-        # and a "remote failure" may even have landed: only the remote's tip can tell.
-        if lock is not None:
-            on_remote = re.search(r"(?:^|/)(refs/.+)$", lock.group(1))
-            name = on_remote.group(1) if on_remote else lock.group(1)
-            return self._settle(
-                old,
-                new,
-                Unavailable(
-                    f"the remote {self.remote!r} could not take the write: {stale_lock_message(name)}",
-                    hint=f"if no git process is running on the remote, remove {lock.group(1)} there; "
-                    "nothing was written.",
-                ),
-            )
-        return self._settle(
-            old,
-            new,
-            Unavailable(
-                f"the remote {self.remote!r} could not take the write: {summary}",
-                hint="check the remote's disk, permissions and limits; nothing was written.",
-            ),
-        )
+        failure = rejected_push(self.remote, summary, remote_said, lock)
+        return False if failure is None else self._settle(old, new, failure)
 
     def _landed(self, old: str | None, new: str) -> None:
         """After a push landed: move the local copies (push alone skips a single-branch clone's)."""
@@ -515,35 +489,5 @@ class Store:
         the way to see whether it landed.
         """
         tip = self.fetch() if fetch and self.remote else self.local_tip()
-        if tip is None:
-            return
-        args = ["log", "-z", "--format=%H%x1f%cI%x1f%an <%ae>%x1f%B", tip]
-        if since:
-            args.append(f"--since={since}")
-        if limit:
-            args.append(f"-n{limit}")
-        res = self.git.run(*args)
-        if res.returncode != 0:
-            raise InvalidInput(f"cannot read the coord history: {res.stderr.strip()}")
-        for item in res.stdout.decode(errors="replace").split("\0"):
-            if not item.strip():
-                continue
-            sha, when, author, body = item.lstrip("\n").split("\x1f", 3)
-            yield {
-                "commit": sha,
-                "time": when,
-                "author": author,
-                "subject": body.split("\n", 1)[0],
-                **_trailers(body),
-            }
-
-
-def _trailers(body: str) -> dict[str, Any]:
-    """The Coord-* trailers of a coord commit as `log` shows them: `records` a list, the rest text."""
-    out: dict[str, Any] = {}
-    for key, values in parse_trailers(body).items():
-        name = key[len("Coord-") :].lower()
-        out[name] = (
-            [v.strip() for v in values[-1].split(",") if v.strip()] if name == "records" else values[-1]
-        )
-    return out
+        if tip is not None:
+            yield from read_history(self.git, tip, since=since, limit=limit)
