@@ -69,7 +69,8 @@ def test_the_scan_finds_a_list_spelled_again(tmp_path: Path) -> None:
     package.mkdir()
     (package / "constants.py").write_text('P = ("low", "normal", "high", "urgent")\n', encoding="utf-8")
     (package / "other.py").write_text('from typing import Literal\nX = Literal["urgent", "high", "normal", "low"]\n'
-                                      'Y = {"off": 1, "warn": 2, "others": 3, "strict": 4, "auto": 5}\n', encoding="utf-8")
+                                      'Y = {"off": 1, "warn": 2, "others": 3, "strict": 4,'
+                                      ' "auto": 5}\n', encoding="utf-8")
     assert sorted(repeated_word_lists(package)) == ["gitcoord/other.py:2 PRIORITIES", "gitcoord/other.py:3 HOOK_MODES"]
 
 
