@@ -30,11 +30,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from gitcoord.coordinator import Coordinator
-from gitcoord.resources import parse_resource
-from gitcoord.store import Txn
+from hook_bench import CLAIMS, seed_others
 
-CLAIMS = 1000
+from gitcoord.coordinator import Coordinator
+
 ME = "me"
 
 
@@ -42,29 +41,8 @@ def git(cwd: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
 
 
-def resource(i: int) -> str:
-    if i % 10 == 0:
-        return f"lib{i}/**/*.py"
-    if i % 10 == 1:
-        return f"pkg{i}/"
-    return f"area{i % 50}/module{i}.py"
-
-
 def setup(root: Path) -> Path:
-    repo = root / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q")
-    git(repo, "commit", "-q", "--allow-empty", "-m", "initial")
-    with Coordinator(repo) as coord:
-        coord.init()
-        wanted = [parse_resource(resource(i)) for i in range(CLAIMS)]
-        for n in range(10):  # ten other agents, a hundred claims each, one write each
-
-            def work(txn: Txn, n: int = n) -> None:
-                coord.grant_claims(txn, f"other{n}", wanted[n * 100 : (n + 1) * 100])
-                txn.action, txn.what = "claim", "bench"
-
-            coord.write(work, actor=f"other{n}")
+    repo = seed_others(root)  # the same 1,000 claims of ten other agents as the hook benchmark
     with Coordinator(repo, agent=ME) as coord:
         coord.claim(["src/mine.py"])
     return repo

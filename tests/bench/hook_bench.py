@@ -41,7 +41,8 @@ def resource(i: int) -> str:
     return f"area{i % 50}/module{i}.py"
 
 
-def setup(root: Path) -> Path:
+def seed_others(root: Path) -> Path:
+    """A repository whose coord branch holds CLAIMS live claims of ten other agents."""
     repo = root / "repo"
     repo.mkdir()
     git(repo, "init", "-q")
@@ -56,6 +57,11 @@ def setup(root: Path) -> Path:
                 txn.action, txn.what = "claim", "bench"
 
             coord.write(work, actor=f"other{n}")
+    return repo
+
+
+def setup(root: Path) -> Path:
+    repo = seed_others(root)
     empty = root / "no-hooks"
     empty.mkdir()
     return repo

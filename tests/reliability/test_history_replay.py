@@ -100,9 +100,13 @@ def _agent_loop(
     rng = random.Random(seed)
     held: list[str] = []
     turns = 0
+    renewed = False
     while turns < TURNS:
         roll = rng.random()
-        if held and roll < 0.2:
+        # Each agent renews on its very next turn after its first grant, so every run exercises a
+        # renewal whatever the scheduling: a handful of the team's turns pass, fewer than a lease.
+        if held and (roll < 0.2 or not renewed):
+            renewed = True
             op = _gitcoord(clone, agent, clock, "check-in", *held)  # renew (refused if taken over meanwhile)
         elif held and roll < 0.45:
             op = _gitcoord(clone, agent, clock, "release", *held)
