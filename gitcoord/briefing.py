@@ -176,58 +176,8 @@ def render_context(ctx: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _clip(value: Any, limit: int = 70) -> str:
-    text = " ".join(str(value if value is not None else "").split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def render_status(report: Mapping[str, Any]) -> None:
-    output.say(f"coord store at rev {report['rev']} ({output.short_time(report['now'])} UTC)", style="bold")
-    output.table(
-        "agents",
-        ["agent", "status", "resource", "%", "last check-in", "message"],
-        [
-            [
-                a["name"],
-                a["status"],
-                a.get("resource", ""),
-                a.get("progress", ""),
-                output.short_time(a.get("last_check_in")),
-                _clip(a.get("message", "")),
-            ]
-            for a in report["agents"]
-        ],
-    )
-    output.table(
-        "claims",
-        ["id", "agent", "resource", "mode", "state", "min left"],
-        [
-            [
-                c["id"],
-                c["agent"],
-                c["resource"],
-                output.claim_mode(c),
-                c["state"],
-                max(0, c["seconds_left"] // 60),
-            ]
-            for c in report["claims"]
-        ],
-    )
-    for d in report.get("decisions", []):
-        d.setdefault("review", {True: "verified", False: "UNVERIFIED"}.get(d.get("review_verified"), ""))
-    for key, title, columns in _OPTIONAL_TABLES:
-        if key in report:
-            output.table(
-                title, columns, [[_clip(row.get(col, "")) for col in columns] for row in report[key]]
-            )
-    if report.get("skipped"):
-        output.say(f"warning: skipped malformed records: {', '.join(report['skipped'])}", style="yellow")
+    """`status` for people: see `gitcoord.status_view`."""
+    from gitcoord.status_view import render_status as draw
 
-
-_OPTIONAL_TABLES: list[tuple[str, str, list[str]]] = [
-    ("help_requests", "open help requests", ["id", "priority", "from_agent", "to", "status", "message"]),
-    ("errors", "open errors", ["id", "severity", "type", "agent", "message"]),
-    ("decisions", "pending decisions", ["id", "impact", "agent", "status", "review", "title"]),
-    ("tasks", "tasks", ["id", "priority", "status", "assignee", "title"]),
-    ("conflicts", "coming conflicts (gitcoord conflicts)", ["between", "conflicts", "overlap", "next"]),
-]
+    draw(report)

@@ -14,7 +14,7 @@ from gitcoord import output
 from gitcoord.commands.base import agent_option, coord, fetch_option, json_option
 from gitcoord.errors import Refused
 
-CLAIM_COLUMNS = ["id", "agent", "resource", "mode", "state", "until", "%", "message"]
+CLAIM_COLUMNS = ["id", "agent", "resource", "mode", "state", "until", "progress", "message"]
 
 
 @click.command()
@@ -185,15 +185,17 @@ def claims(all_: bool, fetch: bool, agent: str | None, as_json: bool) -> None:
 
 
 def _claims_rows(claims: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+    from gitcoord.status_view import mine, until
+
     return [
         [
             c["id"],
-            c["agent"],
-            c["resource"],
+            mine(c, c["agent"]),
+            mine(c, c["resource"]),
             output.claim_mode(c),
             c["state"],
-            output.short_time(c["expires_at"]),
-            c.get("progress") if c.get("progress") is not None else "",
+            until(c),
+            f"{c['progress']}%" if c.get("progress") is not None else "",
             c.get("message", ""),
         ]
         for c in claims
