@@ -91,7 +91,7 @@ def _lost(c: Mapping[str, Any]) -> str:
 
 def _claim(c: Mapping[str, Any]) -> str:
     who = "yours" if c["mine"] else c["agent"]
-    until = output.short_time(c["expires_at"])
+    until = output.when(c["expires_at"])
     head = f"{c['id']} {c['resource']} ({output.claim_mode(c)}, {who})"
     if c.get("state") == "expired":  # still honoured: the lease ran out, the grace period runs
         return f"{head} lease ran out at {until}, in its grace period"
@@ -112,12 +112,16 @@ def coming_conflicts(items: Sequence[Mapping[str, Any]]) -> list[str]:
     ]
 
 
+def _check_in_due(ctx: Mapping[str, Any]) -> str:
+    """When to check in: only an agent holding claims has a lease to keep alive."""
+    if not any(c.get("mine") for c in ctx.get("active_claims", [])):
+        return "You hold no claims, so no check-in is due."
+    return f'Check in by {output.when(ctx["next_check_in"])}: gitcoord check-in --progress N -m "..."'
+
+
 def render_context(ctx: Mapping[str, Any]) -> str:
     """The startup context as short ordered lines, each with its id and the command to act."""
-    lines = [
-        f"You are {ctx['agent']} (session {ctx['session_id']}). "
-        f'Check in by {output.short_time(ctx["next_check_in"])} UTC: gitcoord check-in --progress N -m "..."'
-    ]
+    lines = [f"You are {ctx['agent']} (session {ctx['session_id']}). {_check_in_due(ctx)}"]
     sections: list[tuple[str, str, list[str]]] = [
         (
             "lost_claims",

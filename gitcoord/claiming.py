@@ -209,7 +209,12 @@ class ClaimOps:
                 txn.trailers["Coord-Force"] = check_text(reason, "reason", 1000).replace("\n", " ")
                 txn.trailers["Coord-Released"] = ", ".join(f"{c.id} ({c.agent})" for c in chosen)
             elif chosen:
-                touch_agent(self, txn, actor, resource="", message=message)
+                record = touch_agent(self, txn, actor, resource="", message=message)
+                gone = {c.id for c in chosen}
+                if not any(c.agent == actor and c.id not in gone for c in claims):
+                    # Progress and last words were said of the claims: with none left they are over.
+                    record.progress, record.message = None, message
+                    txn.put(record)
             return chosen
 
         return self.write(work, actor=actor, sign=sign)

@@ -83,8 +83,11 @@ def check_in(
     if as_json:
         output.print_json(result)
     else:
-        renewed = ", ".join(result["renewed"]) or "no claims"
-        output.say(f"checked in ({renewed} renewed); next check-in by {result['next_check_in']:%H:%M}Z.")
+        if result["renewed"]:
+            due = output.when(result["next_check_in"])
+            output.say(f"checked in ({', '.join(result['renewed'])} renewed); next check-in by {due}.")
+        else:
+            output.say("checked in; you hold no claims, so no check-in is due.")
         if result.get("conflicts"):
             from gitcoord.briefing import coming_conflicts
 
