@@ -96,8 +96,10 @@ _WORD_STYLES: dict[str, dict[str, str]] = {
 }
 
 
-# Columns a terminal never breaks (ids, revisions, times): the others wrap around them.
-_WHOLE = frozenset({"id", "rev", "time", "until", "expires", "last check-in", "created"})
+# Columns a terminal never breaks (ids, revisions): the others wrap around them, each kept at
+# least as wide as the longest word of its title so that no column is squeezed to nothing.
+_WHOLE = frozenset({"id", "rev"})
+_TIMES = frozenset({"time", "until", "last check-in", "created", "expires"})  # a date stays on one line
 
 
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, empty: str = "") -> None:
@@ -128,7 +130,8 @@ def _rich_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
 
     t = Table(title=Text(title, style="bold"), title_justify="left", header_style="bold")
     for col in columns:
-        t.add_column(Text(col), overflow="fold", no_wrap=col in _WHOLE)
+        narrowest = 10 if col in _TIMES else max((len(word) for word in col.split()), default=1)
+        t.add_column(Text(col), overflow="fold", no_wrap=col in _WHOLE, min_width=narrowest)
     for row in rows:
         t.add_row(*(_rich_cell(col, c) for col, c in zip(columns, row, strict=True)))
     console().print(t)

@@ -30,7 +30,7 @@ def render_status(report: Mapping[str, Any]) -> None:
     )
     output.table(
         "Agents and what they hold",
-        ["agent", "status", "holds", "mode", "progress", "until", "last check-in", "last words"],
+        ["agent", "status", "holds", "progress", "until", "last check-in", "last words"],
         _agent_rows(report),
         empty="Agents: none has started yet.",
     )
@@ -184,7 +184,6 @@ def _idle_row(agent: Mapping[str, Any]) -> Row:
         Cell("nothing", "dim"),
         "",
         "",
-        "",
         output.when(agent.get("last_check_in")),
         agent.get("message", ""),
     ]
@@ -200,13 +199,18 @@ def _claim_row(agent: Mapping[str, Any], claim: Mapping[str, Any], *, first: boo
     return [
         mine(claim, agent["name"]) if first else "",
         agent["status"] if first else "",
-        mine(claim, claim["resource"]),
-        output.claim_mode(claim),
+        mine(claim, _held(claim)),
         f"{progress}%" if progress is not None else "",
         until(claim),
         output.when(agent.get("last_check_in")) if first else "",
         claim.get("message") or "",
     ]
+
+
+def _held(claim: Mapping[str, Any]) -> str:
+    """The resource, with its mode when it is not the plain exclusive claim: `docs/ (shared)`."""
+    mode = output.claim_mode(claim)
+    return claim["resource"] if mode == "exclusive" else f"{claim['resource']} ({mode})"
 
 
 def until(claim: Mapping[str, Any]) -> Cell:
