@@ -119,7 +119,7 @@ def _error_need(e: Mapping[str, Any]) -> Row:
 
 def _conflict_need(c: Mapping[str, Any]) -> Row:
     overlap = f" (also touched by both: {c['overlap']})" if c.get("overlap") else ""
-    return ["coming conflict", "", "", c["between"], f"{c['conflicts']}{overlap}", c["next"]]
+    return ["coming conflicts", "", "", c["between"], f"{c['conflicts']}{overlap}", c["next"]]
 
 
 def _help_row(h: Mapping[str, Any]) -> Row:

@@ -284,3 +284,38 @@ def test_hooks_install_says_the_real_mode(local_repo: Path) -> None:
     fixed = ok(run(local_repo, "hooks", "install", "--mode", "strict"))
     assert "mode: strict, fixed by --mode" in fixed, fixed
     assert run(local_repo, "hooks", "install", "--json").json()["mode"] == "config"  # JSON unchanged
+
+
+# -- the screenshot -----------------------------------------------------------------------------------
+
+
+def test_status_screenshot_through_rich_s_recording_console(
+    team: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`status` drawn on a recording Console: the colours are there, and with
+    GITCOORD_WRITE_SCREENSHOTS=1 the picture is saved as docs/status.svg."""
+    import time
+
+    from rich.console import Console
+
+    from gitcoord import output
+
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    recorder = Console(record=True, width=110, force_terminal=True, color_system="truecolor")
+    output.use_console(recorder)
+    try:
+        ok(run(team, "status", agent="alpha"))
+    finally:
+        output.use_console(None)
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    styled = recorder.export_text(styles=True, clear=False)
+    svg = recorder.export_svg(title="gitcoord status", clear=False)
+    text = recorder.export_text()
+    assert "Needs a human" in text and "Agents and what they hold" in text and "modules/power" in text
+    assert " UTC" in text and not ISO.search(text)
+    assert "\x1b[1;37;41mcritical" in styled and re.search(r"\x1b\[1;31mstale", styled), styled
+    assert "<svg" in svg and "critical" in svg
+    if os.environ.get("GITCOORD_WRITE_SCREENSHOTS") == "1":
+        (Path(__file__).parent.parent / "docs" / "status.svg").write_text(svg)
