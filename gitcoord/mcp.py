@@ -187,7 +187,9 @@ def _tool_error_class() -> type[Exception]:
     try:
         from mcp.server.mcpserver.exceptions import ToolError
     except ImportError:  # mcp 1.x
-        from mcp.server.fastmcp.exceptions import ToolError  # type: ignore[no-redef,import-not-found,unused-ignore]
+        from mcp.server.fastmcp.exceptions import (  # type: ignore[no-redef,import-not-found,unused-ignore]
+            ToolError,
+        )
     return ToolError
 
 
