@@ -528,3 +528,22 @@ def test_a_bad_allowed_signers_setting_is_bad_input(local_repo: Path) -> None:
         "gitcoord: review.allowed_signers in .coord/config.toml must be a path "
         "inside the repository, not '../../etc/keys'."
     )
+
+
+def test_the_mcp_decisions_tool_says_whether_a_review_is_verified(team: tuple[World, Path, Path]) -> None:
+    """An agent reading decisions over MCP (the real server, over stdio) sees the review's proof."""
+    import anyio
+
+    from .test_mcp import _data, _session_run
+
+    world, _, evil = team
+    a, b, c = world.clones
+    assert run(a, "start", agent="beta").code == 0
+    good, bad = propose(a, title="Signed one"), propose(a, title="Forged one")
+    assert run(c, "decisions", "approve", good).code == 0
+    use_key(b, evil)
+    assert run(b, "decisions", "approve", bad).code == 0
+    _, (listed,) = anyio.run(_session_run, a, "beta", [("decisions", {})])
+    shown = {d["id"]: d for d in _data(listed)["decisions"]}
+    assert (shown[good]["review_verified"], shown[good]["review_signer"]) == (True, LEAD)
+    assert (shown[bad]["review_verified"], shown[bad]["review_signer"]) == (False, None)
