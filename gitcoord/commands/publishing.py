@@ -12,9 +12,12 @@ import click
 
 from gitcoord import output
 from gitcoord.commands.base import coord, json_option
+from gitcoord.commands.sections import Group, example
 
 
-@click.command()
+@click.command(
+    short_help="Write a self-contained HTML dashboard", epilog=example("gitcoord dashboard --out status.html")
+)
 @click.option(
     "--out",
     "out",
@@ -37,12 +40,23 @@ def dashboard(out: Path, fetch: bool, as_json: bool) -> None:
     output.say(f"wrote {path}")
 
 
-@click.group()
+@click.group(
+    cls=Group,
+    short_help="Publish to Notion and bring reviews back",
+    epilog=example(
+        "NOTION_TOKEN=secret_... gitcoord notion setup --parent PAGE_ID",
+        "NOTION_TOKEN=secret_... gitcoord notion sync",
+    ),
+)
 def notion() -> None:
     """Publish the coord state to Notion and bring reviews back (NOTION_TOKEN)."""
 
 
-@notion.command("setup")
+@notion.command(
+    "setup",
+    short_help="Create the Notion databases and record their ids",
+    epilog=example("NOTION_TOKEN=secret_... gitcoord notion setup --parent PAGE_ID"),
+)
 @click.option(
     "--parent", required=True, metavar="PAGE_ID", help="The Notion page to create the databases under."
 )
@@ -66,7 +80,11 @@ def notion_setup(parent: str, as_json: bool) -> None:
     output.say("database ids recorded in .coord/config.toml: commit it on your code branch.")
 
 
-@notion.command("sync")
+@notion.command(
+    "sync",
+    short_help="Upsert every record into Notion, pull reviews back",
+    epilog=example("NOTION_TOKEN=secret_... gitcoord notion sync --dry-run"),
+)
 @click.option("--dry-run", is_flag=True, help="Count what would change; write nothing anywhere.")
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
 def notion_sync_cmd(dry_run: bool, as_json: bool) -> None:
@@ -88,12 +106,16 @@ def notion_sync_cmd(dry_run: bool, as_json: bool) -> None:
         output.say(f"not applied from Notion: {line}", style="yellow")
 
 
-@click.group()
+@click.group(cls=Group, short_help="Continuous integration workflows", epilog=example("gitcoord ci github"))
 def ci() -> None:
     """Continuous integration workflows."""
 
 
-@ci.command("github")
+@ci.command(
+    "github",
+    short_help="Write the GitHub workflow that syncs to Notion",
+    epilog=example("gitcoord ci github", "gitcoord ci github --no-coord"),
+)
 @click.option(
     "--install",
     default="gitcoord",
