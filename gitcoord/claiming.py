@@ -210,11 +210,7 @@ class ClaimOps:
                 txn.trailers["Coord-Released"] = ", ".join(f"{c.id} ({c.agent})" for c in chosen)
             elif chosen:
                 record = touch_agent(self, txn, actor, resource="", message=message)
-                gone = {c.id for c in chosen}
-                if not any(c.agent == actor and c.id not in gone for c in claims):
-                    # Progress and last words were said of the claims: with none left they are over.
-                    record.progress, record.message = None, message
-                    txn.put(record)
+                end_progress(txn, record, {c.id for c in chosen}, message)
             return chosen
 
         return self.write(work, actor=actor, sign=sign)
@@ -230,6 +226,15 @@ class ClaimOps:
 
 
 # -- what the other rooms share -----------------------------------------------------------------
+
+
+def end_progress(txn: Txn, record: Agent, gone: set[str], message: str = "") -> None:
+    """After `gone` (claim ids) left `record`'s agent: with no claim left, its progress and last
+    words are over (they were said of the claims), and `message`, if any, is what it said last."""
+    if any(c.agent == record.name and c.id not in gone for c in txn.snap.records(Claim)):
+        return
+    record.progress, record.message = None, message
+    txn.put(record)
 
 
 def live_claims(host: Host, snap: Snapshot, now: datetime, *, include_dead: bool = False) -> list[Claim]:

@@ -233,6 +233,16 @@ def test_releasing_one_of_two_claims_keeps_the_progress_of_the_work_still_held(t
     assert agent["progress"] == 60
 
 
+def test_finishing_a_task_clears_the_progress_of_its_claims(local_repo: Path) -> None:
+    r = local_repo
+    task = run(r, "task", "add", "charger", "--resource", "power/", "--json", agent="alpha").json()["id"]
+    ok(run(r, "task", "next", agent="alpha"))
+    ok(run(r, "check-in", "--progress", "90", "-m", "almost", agent="alpha"))
+    ok(run(r, "task", "done", task, "-m", "merged", agent="alpha"))
+    agent = next(a for a in run(r, "status", "--json").json()["agents"] if a["name"] == "alpha")
+    assert (agent["progress"], agent["message"], agent["resource"]) == (None, "", "")
+
+
 # -- start, check-in, hints, hooks install -----------------------------------------------------------
 
 
