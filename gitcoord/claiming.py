@@ -436,13 +436,31 @@ def _holder_now(host: Host, txn: Txn, resource: str, *, besides: str | None) -> 
     )
 
 
+def _ask_holders(host: Host, named: Sequence[str]) -> str:
+    """The hint for an agent who wanted others' claims gone: whom to ask, by name, and how to wait."""
+    from contextlib import suppress
+    from shlex import quote  # only on this refusal
+
+    wanted = set(named)
+    for name in named:
+        with suppress(InvalidInput):  # not a resource: only a claim id can match it
+            wanted.add(parse_resource(name).text)
+    held = [c for c in host.snapshot().records(Claim) if c.resource in wanted or c.id in wanted]
+    asks = [
+        f'gitcoord request-help --to {c.agent} --resource {quote(c.resource)} "please release it"'
+        for c in held
+    ]
+    first = quote(held[0].resource) if held else "RESOURCE"
+    ask = f"ask the holder instead: {'; '.join(asks)}" if asks else "nobody holds it now: claim it"
+    return f"{ask}; or wait for it: gitcoord claim {first} --wait 600."
+
+
 def _check_forced_release(host: Host, resources: Sequence[str], *, all: bool, reason: str) -> None:
     """A forced release takes claims from other agents: a human act, named and explained."""
     if host.agent is not None:
         raise Refused(
             f"a forced release is a human act, and you are the agent {host.agent}.",
-            hint="ask the holder instead: gitcoord request-help --to HOLDER ...; "
-            "or wait for it: gitcoord claim RESOURCE --wait 600.",
+            hint=_ask_holders(host, resources),
         )
     if all:
         raise InvalidInput("--force takes the claims it releases by name, not --all.")

@@ -329,3 +329,11 @@ def test_status_screenshot_through_rich_s_recording_console(
     assert "<svg" in svg and "critical" in svg
     if os.environ.get("GITCOORD_WRITE_SCREENSHOTS") == "1":
         (Path(__file__).parent.parent / "docs" / "status.svg").write_text(svg)
+
+
+def test_an_agent_refused_a_forced_release_is_told_whom_to_ask(team: Path) -> None:
+    res = run(team, "release", "--force", "--reason", "mine now", LONG, agent="beta")
+    assert res.code == 3 and "a forced release is a human act, and you are the agent beta." in res.err
+    hint = next(line for line in res.err.splitlines() if line.startswith("hint:"))
+    assert f"gitcoord request-help --to alpha --resource {LONG}" in hint and "HOLDER" not in hint, hint
+    assert f"gitcoord claim {LONG} --wait 600" in hint, hint
