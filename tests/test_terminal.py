@@ -152,6 +152,9 @@ def test_times_are_utc_iso_in_a_pipe_and_local_with_zone_on_a_terminal(team: Pat
     log = plain(tty(team, "log", tz="Asia/Kolkata"))
     assert "IST" in log and not ISO.search(log), log
     assert ISO.search(ok(spawn(team, "log")))
+    claimed = plain(tty(team, "claim", "notes/", agent="delta", tz="Asia/Kolkata"))
+    assert re.search(r"until \d{4}-\d\d-\d\d \d\d:\d\d IST", claimed), claimed
+    assert ISO.search(ok(spawn(team, "claim", "notes/", agent="delta")))
 
 
 def test_json_is_unchanged_by_the_terminal_rendering(team: Path) -> None:

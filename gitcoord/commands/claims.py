@@ -64,7 +64,7 @@ def claim(
         lands = ", released when its work lands" if v.get("until_merged") else ""
         output.say(
             f"claimed {v['resource']} as {v['id']} (token {v['token']}, {v['mode']}{lands}) "
-            f"until {v['expires_at']}",
+            f"until {output.when(v['expires_at'])}",
             style="green",
         )
 
