@@ -131,6 +131,7 @@ def agent_branches(coord: Coordinator, agents: list[Agent]) -> list[dict[str, st
                         "agent": record.name,
                         "branch": record.branch or record.head[:12],
                         "ref": _short(ref),
+                        "full_ref": ref,
                         "commit": obj[0],
                     }
                 )
@@ -230,6 +231,7 @@ def radar(coord: Coordinator, *, fetch: bool = False, only: str | None = None) -
     branches = [b for b in agent_branches(coord, snap.records(Agent)) if b["commit"] != base]
     cache = _Cache(coord.common_dir / _cache_dir())
     changed = {b["agent"]: _changed(coord, cache, base, b["commit"]) for b in branches}
+    _write_index(coord, default_ref, base, branches, changed)
     claims = _holders(coord, snap)
     default = {"agent": "", "branch": _short(default_ref), "ref": _short(default_ref), "commit": base}
     pairs: list[dict[str, Any]] = []
@@ -256,6 +258,25 @@ def radar(coord: Coordinator, *, fetch: bool = False, only: str | None = None) -
         "branches": [{k: b[k] for k in ("agent", "branch", "ref", "commit")} for b in branches],
         "pairs": pairs,
     }
+
+
+def _write_index(
+    coord: Coordinator,
+    default_ref: str,
+    base: str,
+    branches: list[dict[str, str]],
+    changed: dict[str, list[str]],
+) -> None:
+    """What the editor guard reads (gitcoord.conflicts_index): each branch's changed paths."""
+    from gitcoord.conflicts_index import write_index
+
+    entries = [
+        {k: b[k] for k in ("agent", "branch", "commit")}
+        | {"ref": b["full_ref"], "paths": changed[b["agent"]]}
+        for b in branches
+        if changed[b["agent"]]
+    ]
+    write_index(coord.common_dir, {"ref": default_ref, "commit": base}, entries)
 
 
 def _cache_dir() -> str:
