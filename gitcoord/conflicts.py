@@ -37,17 +37,26 @@ CONTEXT_LIMIT = 30  # paths told in a startup context; `gitcoord conflicts` list
 _CACHE_LIMIT = 2000  # entries kept; the radar of a busy day needs a few hundred
 
 
-def where_agent_works(git_dir: Path, git: Git) -> tuple[str, str]:
+def where_agent_works(git_dir: Path, git: Git, common_dir: Path | None = None) -> tuple[str, str]:
     """(branch, head commit) of the work tree at `git_dir`: ("", "") when there is no commit.
 
-    No git process: the branch is read from the HEAD file, the commit through the cat-file
-    process the write has already started. A detached HEAD has no branch ("").
+    No git process: the branch is read from the HEAD file and its commit from the ref files
+    (loose, else packed-refs); only a ref store we do not read asks the cat-file process the
+    write has already started. A detached HEAD has no branch (""). Read afresh on every write:
+    a long-lived Coordinator (the MCP server, the demo's agents) sees the agent switch branches.
     """
+    from gitcoord.conflicts_index import ref_tip
+
     try:
         text = (git_dir / "HEAD").read_text(encoding="utf-8").strip()
     except OSError:
         return "", ""
     branch = text[len("ref: refs/heads/") :] if text.startswith("ref: refs/heads/") else ""
+    if not text.startswith("ref: "):
+        return branch, text  # detached: HEAD holds the commit
+    tip = ref_tip(common_dir or git_dir, text[len("ref: ") :])
+    if tip:
+        return branch, tip
     found = git.read_object("HEAD")
     if found is None or found[1] != "commit":
         return branch, ""
@@ -58,9 +67,7 @@ def record_position(coord: Coordinator, record: Agent) -> None:
     """Put where this work tree stands on the agent's record, when it is the agent's own."""
     if coord.top is None or record.name != coord.agent or coord.speaking_for() is not None:
         return
-    if not hasattr(coord, "_position"):
-        coord._position = where_agent_works(coord.git_dir, coord.git)  # type: ignore[attr-defined]
-    record.branch, record.head = coord._position  # type: ignore[attr-defined]
+    record.branch, record.head = where_agent_works(coord.git_dir, coord.git, coord.common_dir)
 
 
 # -- finding branches ---------------------------------------------------------------------------

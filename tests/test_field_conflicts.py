@@ -117,3 +117,19 @@ def test_start_and_check_in_put_conflicts_near_the_top_in_remote_mode(world: Wor
     assert [(x["path"], x["with"], x["branch"]) for x in started["conflicts"]] == [
         ("README.md", "beta", "beta-work")
     ]
+
+
+def test_a_long_lived_coordinator_records_where_the_agent_works_now(local_repo: Path, tmp_path: Path) -> None:
+    """An MCP server or a script keeps one Coordinator: each write records the branch and head of
+    that moment, not those of its first write."""
+    from gitcoord.coordinator import Coordinator
+    from gitcoord.records import Agent
+
+    alpha, _ = _team(local_repo, tmp_path)
+    with Coordinator(alpha, agent="alpha") as coord:
+        coord.check_in(message="on alpha-work")
+        git(alpha, "switch", "-q", "-c", "alpha-next")
+        head = _commit(alpha, "next.txt", "next\n", "next step")
+        coord.check_in(message="on alpha-next")
+        [record] = [a for a in coord.snapshot().records(Agent) if a.name == "alpha"]
+    assert (record.branch, record.head) == ("alpha-next", head)
