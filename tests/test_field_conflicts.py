@@ -133,3 +133,37 @@ def test_a_long_lived_coordinator_records_where_the_agent_works_now(local_repo: 
         coord.check_in(message="on alpha-next")
         [record] = [a for a in coord.snapshot().records(Agent) if a.name == "alpha"]
     assert (record.branch, record.head) == ("alpha-next", head)
+
+
+def _git_processes(repo: Path, path: str, agent: str, trace: Path) -> int:
+    import os
+    import subprocess
+    import sys
+
+    trace.unlink(missing_ok=True)
+    subprocess.run(
+        [sys.executable, "-m", "gitcoord", "guard", "--format", "claude"],
+        input=json.dumps(claude_call(repo, "Edit", str(repo / path))),
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, GITCOORD_AGENT=agent, GIT_TRACE=str(trace)),
+        check=True,
+    )
+    return sum("trace: built-in: git" in line for line in trace.read_text().splitlines())
+
+
+def test_the_index_costs_the_guard_no_git_process(local_repo: Path, tmp_path: Path) -> None:
+    """Hot path: reading the index adds no git process, whether the path matches or not, while
+    the default branch has not moved."""
+    alpha, beta = _team(local_repo, tmp_path)
+    _commit(beta, "README.md", "beta's line\n", "beta edits the readme")
+    assert run(beta, "check-in").code == 0
+    trace = tmp_path / "trace.log"
+    index = next((local_repo / ".git").rglob("branch-paths.json"))
+    with_index = _git_processes(alpha, "other.txt", "alpha", trace)
+    matched = _git_processes(alpha, "README.md", "alpha", trace)
+    aside = index.rename(index.with_name("aside.json"))
+    without = _git_processes(alpha, "other.txt", "alpha", trace)
+    aside.rename(index)
+    assert with_index == matched == without > 0
