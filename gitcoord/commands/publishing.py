@@ -6,6 +6,7 @@ module, and `notion_client` is loaded only by the notion commands.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -58,12 +59,17 @@ def dashboard(out: Path, since: str, port: int | None, fetch: bool, as_json: boo
             with coord() as c:
                 return render_dashboard(c, fetch=fetch, since=span)
 
-        return serve(page, port, lambda line: output.say(line))
+        return serve(page, port, _announce)
     with coord() as c:
         path = write_dashboard(c, out, fetch=fetch, since=span)
     if as_json:
         return output.print_json({"path": str(path), "bytes": path.stat().st_size})
     output.say(f"wrote {path}")
+
+
+def _announce(line: str) -> None:
+    output.say(line)
+    sys.stdout.flush()  # a pipe buffers: whoever started the server waits for this line
 
 
 @click.group()
