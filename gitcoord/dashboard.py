@@ -104,7 +104,7 @@ def _timeline(found: Activity, agents: list[str], since: timedelta) -> str:
     zoom = " ".join(f'<a href="#tl-{key}">{_e(label)}</a>' for key, label, _ in views)
     body = "".join(
         f'<div class="tlview{" default" if key == "fit" else ""}" id="tl-{key}">'
-        f'<p class="range">{_e(label)}: {_e(ds.at(start, now))} to {now:%H:%M} UTC</p>'
+        f'<p class="range">{_e(label)}: {_e(_range(start, now))} UTC</p>'
         + timeline_svg(found, agents, start, now)
         + "</div>"
         for key, label, start in views
@@ -115,6 +115,12 @@ def _timeline(found: Activity, agents: list[str], since: timedelta) -> str:
         "Timeline: claims per agent (UTC)",
         f'<p class="zoom">zoom: {zoom}</p><div class="tlviews">{body}</div><p class="legend">{legend}</p>',
     )
+
+
+def _range(start: datetime, now: datetime) -> str:
+    if now - start < timedelta(minutes=10):  # a short session: to the second
+        return f"{start:%H:%M:%S} to {now:%H:%M:%S}"
+    return f"{ds.at(start, now)} to {now:%H:%M}"
 
 
 def _radar(coord: Coordinator) -> dict[str, Any] | None:

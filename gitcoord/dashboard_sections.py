@@ -100,7 +100,7 @@ def _progress(value: Any) -> str:
     if value is None:
         return ""
     pct = max(0, min(100, int(value)))
-    return f'<span class="bar"><span style="width:{pct}%"></span></span> {pct}%'
+    return f'<span class="meter"><span style="width:{pct}%"></span></span> {pct}%'
 
 
 # -- sections ------------------------------------------------------------------------

@@ -27,8 +27,8 @@ color:var(--bad)}
 color:var(--warn)}
 .badge.active,.badge.live,.badge.approved,.badge.resolved,.badge.done,.badge.implemented{background:#dcf3e5;
 color:var(--ok)}
-.bar{display:inline-block;width:70px;height:8px;background:var(--line);border-radius:4px;
-vertical-align:middle}.bar span{display:block;height:8px;background:var(--accent);border-radius:4px}
+.meter{display:inline-block;width:70px;height:8px;background:var(--line);border-radius:4px;
+vertical-align:middle}.meter span{display:block;height:8px;background:var(--accent);border-radius:4px}
 .cards{display:flex;flex-wrap:wrap;gap:12px}
 .card{border:1px solid var(--line);border-radius:8px;padding:8px 14px;min-width:280px;flex:1}
 .card h3{color:var(--fg)}dt{font-weight:600;color:var(--mute);font-size:12px}dd{margin:0 0 6px}

@@ -96,13 +96,13 @@ def activity(coord: Coordinator, snap: Snapshot, now: datetime, since: datetime)
     return found
 
 
-def fit_window(found: Activity, *, least: timedelta = timedelta(minutes=15)) -> datetime:
+def fit_window(found: Activity, *, least: timedelta = timedelta(seconds=20)) -> datetime:
     """Where a window fitted to the activity starts: a little before the first thing in it."""
     starts = [i.start for i in found.intervals] + [m.when for m in found.marks if m.kind != "conflict"]
     if not starts:
         return found.since
     first = max(found.since, min(starts))
-    pad = max((found.now - first) / 12, timedelta(minutes=2))
+    pad = max((found.now - first) / 12, timedelta(seconds=5))
     return max(found.since, min(first - pad, found.now - least))
 
 

@@ -14,8 +14,8 @@ from gitcoord.timeline import Activity, Interval, Mark, escape, minute_text
 
 _e = escape
 LABEL_W, PLOT_W, ROW_H, TOP = 120, 1000, 28, 26
-# Tick steps in minutes: the first one that gives at most about ten ticks.
-_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080)
+# Tick steps in seconds: the first one that gives at most about ten ticks.
+_STEPS = (5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800)
 
 
 def timeline_svg(found: Activity, agents: Iterable[str], start: datetime, end: datetime) -> str:
@@ -59,20 +59,22 @@ def _lane(found: Activity, name: str, y: int, start: datetime, x: Callable[[date
 
 
 def _axis(start: datetime, end: datetime, x: Callable[[datetime], float], height: int) -> list[str]:
-    minutes = (end - start).total_seconds() / 60
-    step = next((s for s in _STEPS if minutes / s <= 10), _STEPS[-1])
-    tick = start.replace(second=0, microsecond=0)
-    tick -= timedelta(minutes=(tick.hour * 60 + tick.minute) % min(step, 1440))
+    seconds = (end - start).total_seconds()
+    step = next((s for s in _STEPS if seconds / s <= 10), _STEPS[-1])
+    tick = start.replace(microsecond=0)
+    tick -= timedelta(seconds=(tick.hour * 3600 + tick.minute * 60 + tick.second) % min(step, 86400))
+    shape = "%H:%M:%S" if step < 60 else "%H:%M"
     parts = []
     while tick <= end:
         if tick >= start:
             px = x(tick)
-            label = f"{tick:%b %d}" if tick.hour == tick.minute == 0 else f"{tick:%H:%M}"
+            midnight = tick.hour == tick.minute == tick.second == 0
+            label = f"{tick:%b %d}" if midnight else f"{tick:{shape}}"
             parts.append(
                 f'<line class="tick" x1="{px:.1f}" x2="{px:.1f}" y1="{TOP - 4}" y2="{height - 4}"/>'
                 f'<text class="tick" x="{px:.1f}" y="{TOP - 9}" text-anchor="middle">{label}</text>'
             )
-        tick += timedelta(minutes=step)
+        tick += timedelta(seconds=step)
     return parts
 
 
