@@ -81,9 +81,9 @@ def _axis(start: datetime, end: datetime, x: Callable[[datetime], float], height
 def _bar(i: Interval, x: Callable[[datetime], float], y: int) -> str:
     left, right = x(i.start), x(i.end)
     width = max(3.0, right - left)
-    how = "auto, " if i.auto else ""
+    how = ", auto" if i.auto else ""
     span = f"{minute_text(i.start)} to {minute_text(i.end)} UTC"
-    tip = f"{i.claim_id} {i.resource} ({how}{i.mode}, {i.state}) {span}"
+    tip = f"{i.claim_id} {i.resource} ({i.mode}{how}, {"live" if i.live else "ended"}) {span}"
     label = ""
     if width > 40:
         text = _short(i.resource, int(width / 6.5))

@@ -5,6 +5,7 @@ coming conflicts (issue 15)."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 from gitcoord import Coordinator
@@ -188,3 +189,26 @@ def test_the_coming_conflicts_are_listed_and_marked(local_repo: Path, tmp_path: 
     assert "alpha" in text and "beta" in text and "shared.txt" in text and "rebase" in text
     view = page.split('class="tlview default"')[1].split("</svg>")[0]
     assert view.count('class="conflict"') == 2  # one marker on each lane
+
+
+def test_an_auto_claim_has_its_own_colour_and_badge(local_repo: Path) -> None:
+    from gitcoord.records import Claim
+    from gitcoord.store import Txn
+
+    def plant(txn: Txn) -> None:
+        now = txn.now
+        txn.put(
+            Claim(
+                id=txn.new_id("C"), agent="alpha", resource="src/auto.py", token=1, auto=True,
+                created_at=now, last_check_in=now, expires_at=now + timedelta(minutes=30),
+            )
+        )  # fmt: skip
+        txn.action, txn.what = "claim", "src/auto.py"
+
+    with Coordinator(local_repo) as coord:
+        coord.write(plant, actor="alpha")
+        page = render_dashboard(coord)
+    view = page.split('class="tlview default"')[1].split("</svg>")[0]
+    assert 'class="bar auto"' in view and "(exclusive, auto, live)" in view
+    claims = page.split('id="claims"')[1].split("</section>")[0]
+    assert 'class="badge auto"' in claims
