@@ -82,8 +82,9 @@ def _bar(i: Interval, x: Callable[[datetime], float], y: int) -> str:
     left, right = x(i.start), x(i.end)
     width = max(3.0, right - left)
     how = ", auto" if i.auto else ""
+    life = "live" if i.live else "ended"
     span = f"{minute_text(i.start)} to {minute_text(i.end)} UTC"
-    tip = f"{i.claim_id} {i.resource} ({i.mode}{how}, {"live" if i.live else "ended"}) {span}"
+    tip = f"{i.claim_id} {i.resource} ({i.mode}{how}, {life}) {span}"
     label = ""
     if width > 40:
         text = _short(i.resource, int(width / 6.5))
