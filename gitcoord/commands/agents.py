@@ -12,9 +12,12 @@ import click
 
 from gitcoord import output
 from gitcoord.commands.base import agent_option, ctx_agent, json_option, repo_path
+from gitcoord.commands.sections import example
 
 
-@click.command()
+@click.command(
+    short_help="Watch three agents coordinate in a throwaway repository", epilog=example("gitcoord demo")
+)
 @click.option(
     "--keep",
     type=click.Path(file_okay=False, path_type=Path),
@@ -50,7 +53,10 @@ def demo(keep: Path | None, out: Path) -> None:
         )
 
 
-@click.command()
+@click.command(
+    short_help="Serve the coordination operations over MCP (stdio)",
+    epilog=example("gitcoord mcp --agent alpha"),
+)
 @agent_option
 def mcp(agent: str | None) -> None:
     """Serve the coordination operations to an agent over MCP (stdio).
@@ -63,7 +69,10 @@ def mcp(agent: str | None) -> None:
     serve(repo_path(), ctx_agent(agent))
 
 
-@click.command()
+@click.command(
+    short_help="Check config, hooks, remote, records, clock; say the fix",
+    epilog=example("gitcoord doctor", "gitcoord doctor --json"),
+)
 @json_option
 def doctor(as_json: bool) -> None:
     """Check config, coord branch, hooks, remote, records and clock; each problem with its fix.
@@ -89,7 +98,10 @@ def doctor(as_json: bool) -> None:
         )
 
 
-@click.command()
+@click.command(
+    short_help="Write the agents' instructions and the editor guard",
+    epilog=example("gitcoord integrate claude", "gitcoord integrate agents-md"),
+)
 @click.argument("target", type=click.Choice(["agents-md", "claude", "codex"]))
 @click.option("--remove", is_flag=True, help="Take the block (and the editor guard) out again.")
 @json_option

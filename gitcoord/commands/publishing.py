@@ -13,9 +13,17 @@ import click
 
 from gitcoord import output
 from gitcoord.commands.base import coord, json_option
+from gitcoord.commands.sections import Group, example
 
 
-@click.command()
+@click.command(
+    short_help="Write a self-contained HTML dashboard, or serve it",
+    epilog=example(
+        "gitcoord dashboard --out status.html",
+        "gitcoord dashboard --since 6h --out today.html",
+        "gitcoord dashboard --serve",
+    ),
+)
 @click.option(
     "--out",
     "out",
@@ -45,10 +53,7 @@ from gitcoord.commands.base import coord, json_option
 @click.option("--fetch/--no-fetch", default=True, help="Fetch the remote first (remote mode).")
 @json_option
 def dashboard(out: Path, since: str, port: int | None, fetch: bool, as_json: bool) -> None:
-    """Write a self-contained HTML dashboard (no network needed to view it).
-
-    Example: gitcoord dashboard --since 6h --out team.html; gitcoord dashboard --serve
-    """
+    """Write a self-contained HTML dashboard (no network needed to view it)."""
     from gitcoord.dashboard import parse_since, render_dashboard, write_dashboard
 
     span = parse_since(since)
@@ -72,12 +77,23 @@ def _announce(line: str) -> None:
     sys.stdout.flush()  # a pipe buffers: whoever started the server waits for this line
 
 
-@click.group()
+@click.group(
+    cls=Group,
+    short_help="Publish to Notion and bring reviews back",
+    epilog=example(
+        "NOTION_TOKEN=secret_... gitcoord notion setup --parent PAGE_ID",
+        "NOTION_TOKEN=secret_... gitcoord notion sync",
+    ),
+)
 def notion() -> None:
     """Publish the coord state to Notion and bring reviews back (NOTION_TOKEN)."""
 
 
-@notion.command("setup")
+@notion.command(
+    "setup",
+    short_help="Create the Notion databases and record their ids",
+    epilog=example("NOTION_TOKEN=secret_... gitcoord notion setup --parent PAGE_ID"),
+)
 @click.option(
     "--parent", required=True, metavar="PAGE_ID", help="The Notion page to create the databases under."
 )
@@ -101,7 +117,11 @@ def notion_setup(parent: str, as_json: bool) -> None:
     output.say("database ids recorded in .coord/config.toml: commit it on your code branch.")
 
 
-@notion.command("sync")
+@notion.command(
+    "sync",
+    short_help="Upsert every record into Notion, pull reviews back",
+    epilog=example("NOTION_TOKEN=secret_... gitcoord notion sync --dry-run"),
+)
 @click.option("--dry-run", is_flag=True, help="Count what would change; write nothing anywhere.")
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
 def notion_sync_cmd(dry_run: bool, as_json: bool) -> None:
@@ -123,12 +143,16 @@ def notion_sync_cmd(dry_run: bool, as_json: bool) -> None:
         output.say(f"not applied from Notion: {line}", style="yellow")
 
 
-@click.group()
+@click.group(cls=Group, short_help="Continuous integration workflows", epilog=example("gitcoord ci github"))
 def ci() -> None:
     """Continuous integration workflows."""
 
 
-@ci.command("github")
+@ci.command(
+    "github",
+    short_help="Write the GitHub workflow that syncs to Notion",
+    epilog=example("gitcoord ci github", "gitcoord ci github --no-coord"),
+)
 @click.option(
     "--install",
     default="gitcoord",
