@@ -43,8 +43,8 @@ def test_demo_keeps_its_world_when_asked(tmp_path: Path) -> None:
     assert (keep / "dashboard.html").read_text().lstrip().lower().startswith("<!doctype html")
     # The user's git config was neither read for identity nor changed.
     assert gitconfig.read_text() == before
-    assert "liz@demo.invalid" in git(keep / "remote.git", "log", "-1", "--format=%ae", "coord")
-    with Coordinator(keep / "remote.git") as remote:
+    assert "liz@demo.invalid" in git(keep / "ascent-basecamp.git", "log", "-1", "--format=%ae", "coord")
+    with Coordinator(keep / "ascent-basecamp.git") as remote:
         snap = remote.snapshot()
         helps = snap.records(HelpRequest)
         assert [(h.from_agent, h.to, h.status, h.resolved_by) for h in helps] == [
