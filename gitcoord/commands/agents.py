@@ -25,19 +25,28 @@ from gitcoord.commands.sections import example
     metavar="DIR",
     help="Build the world in DIR (new or empty) and leave it there, dashboard included.",
 )
-def demo(keep: Path | None) -> None:
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default="gitcoord-demo.html",
+    show_default=True,
+    metavar="FILE",
+    help="Where to write the demo's dashboard (relative to where you run it).",
+)
+def demo(keep: Path | None, out: Path) -> None:
     """Three agents coordinate through a throwaway shared repository (about 15 s).
 
     Builds a bare remote and clones in a temporary directory, runs alpha, beta
     and gamma as concurrent processes through claims, a refused conflict, a
     commit refused by the hook, a help request, errors, a decision approved by
     the human and daily summaries, then shows `status` and writes the HTML
-    dashboard. Never reads or changes your git configuration.
+    dashboard to gitcoord-demo.html (or --out FILE), which it prints. Never reads or
+    changes your git configuration.
     """
     from gitcoord.demo import run_demo
     from gitcoord.demo_scenario import DemoFailed
 
-    if run_demo(keep):
+    if run_demo(keep, out=out if out.is_absolute() else repo_path() / out):
         raise DemoFailed(
             "the demo did not complete: see the lines above.",
             hint="please report it with the output; --keep DIR leaves the world to inspect.",

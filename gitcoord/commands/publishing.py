@@ -6,6 +6,7 @@ module, and `notion_client` is loaded only by the notion commands.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -16,7 +17,12 @@ from gitcoord.commands.sections import Group, example
 
 
 @click.command(
-    short_help="Write a self-contained HTML dashboard", epilog=example("gitcoord dashboard --out status.html")
+    short_help="Write a self-contained HTML dashboard, or serve it",
+    epilog=example(
+        "gitcoord dashboard --out status.html",
+        "gitcoord dashboard --since 6h --out today.html",
+        "gitcoord dashboard --serve",
+    ),
 )
 @click.option(
     "--out",
@@ -27,17 +33,48 @@ from gitcoord.commands.sections import Group, example
     type=click.Path(dir_okay=False, path_type=Path),
     help="Where to write the HTML page.",
 )
+@click.option(
+    "--since",
+    default="24h",
+    show_default=True,
+    metavar="SPAN",
+    help="How far back the timeline reaches (90m, 6h, 2d); its first view fits the activity.",
+)
+@click.option(
+    "--serve",
+    "port",
+    type=int,
+    is_flag=False,
+    flag_value=8765,
+    default=None,
+    metavar="[PORT]",
+    help="Serve the page on 127.0.0.1:PORT (8765), rebuilt on each load, instead of writing it.",
+)
 @click.option("--fetch/--no-fetch", default=True, help="Fetch the remote first (remote mode).")
 @json_option
-def dashboard(out: Path, fetch: bool, as_json: bool) -> None:
+def dashboard(out: Path, since: str, port: int | None, fetch: bool, as_json: bool) -> None:
     """Write a self-contained HTML dashboard (no network needed to view it)."""
-    from gitcoord.dashboard import write_dashboard
+    from gitcoord.dashboard import parse_since, render_dashboard, write_dashboard
 
+    span = parse_since(since)
+    if port is not None:
+        from gitcoord.dashboard_serve import serve
+
+        def page() -> str:
+            with coord() as c:
+                return render_dashboard(c, fetch=fetch, since=span)
+
+        return serve(page, port, _announce)
     with coord() as c:
-        path = write_dashboard(c, out, fetch=fetch)
+        path = write_dashboard(c, out, fetch=fetch, since=span)
     if as_json:
         return output.print_json({"path": str(path), "bytes": path.stat().st_size})
     output.say(f"wrote {path}")
+
+
+def _announce(line: str) -> None:
+    output.say(line)
+    sys.stdout.flush()  # a pipe buffers: whoever started the server waits for this line
 
 
 @click.group(
@@ -104,6 +141,8 @@ def notion_sync_cmd(dry_run: bool, as_json: bool) -> None:
     )
     for line in counts["refused"]:
         output.say(f"not applied from Notion: {line}", style="yellow")
+    for line in counts.get("notes", []):
+        output.say(line, style="yellow")
 
 
 @click.group(cls=Group, short_help="Continuous integration workflows", epilog=example("gitcoord ci github"))
