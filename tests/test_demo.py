@@ -34,10 +34,10 @@ def test_demo_keeps_its_world_when_asked(tmp_path: Path) -> None:
     )
     assert "beta: gitcoord conflicts: alpha (alpha-docs) x beta (beta-docs): conflict in README.md" in res.out
     assert "beta: rebased beta-docs on alpha-docs keeping both sentences" in res.out
-    assert git(keep / "remote.git", "rev-parse", "beta-docs~1") == git(
-        keep / "remote.git", "rev-parse", "alpha-docs"
+    assert git(keep / "ascent-basecamp.git", "rev-parse", "beta-docs~1") == git(
+        keep / "ascent-basecamp.git", "rev-parse", "alpha-docs"
     )
-    with Coordinator(keep / "remote.git") as remote:
+    with Coordinator(keep / "ascent-basecamp.git") as remote:
         branches = {a.name: a.branch for a in remote.snapshot().records(Agent)}
         assert (branches["alpha"], branches["beta"]) == ("alpha-docs", "beta-docs")
     assert (keep / "dashboard.html").read_text().lstrip().lower().startswith("<!doctype html")
