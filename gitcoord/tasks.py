@@ -18,7 +18,7 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, cast
 
-from gitcoord.claiming import grant, with_wait
+from gitcoord.claiming import end_progress, grant, with_wait
 from gitcoord.constants import PRIORITIES, TASK_STATUS_ORDER
 from gitcoord.errors import InvalidInput, Refused
 from gitcoord.host import (
@@ -161,11 +161,12 @@ class TaskOps:
                     "before it is done.",
                     hint=f"gitcoord task unblock {task_id}, then take it.",
                 )
+            gone = set(task.claim_ids)
             _release_task_claims(txn, task, agent)
             task.status, task.assignee, task.done_at, task.note = "done", agent, txn.now, note
             task.started_at = task.started_at or txn.now
             txn.put(task)
-            touch_agent(self, txn, agent, resource="")
+            end_progress(txn, touch_agent(self, txn, agent, resource=""), gone)
             txn.action, txn.what = "task-done", f"{task.id} {one_line(task.title, 60)}"
             return task
 

@@ -15,7 +15,7 @@ from gitcoord.commands.base import agent_option, coord, fetch_option, json_optio
 from gitcoord.commands.sections import example
 from gitcoord.errors import Refused
 
-CLAIM_COLUMNS = ["id", "agent", "resource", "mode", "state", "until", "%", "message"]
+CLAIM_COLUMNS = ["id", "agent", "resource", "mode", "state", "until", "progress", "message"]
 
 
 @click.command(
@@ -64,7 +64,7 @@ def claim(
         lands = ", released when its work lands" if v.get("until_merged") else ""
         output.say(
             f"claimed {v['resource']} as {v['id']} (token {v['token']}, {v['mode']}{lands}) "
-            f"until {v['expires_at']}",
+            f"until {output.when(v['expires_at'])}",
             style="green",
         )
 
@@ -94,8 +94,11 @@ def check_in(
     if as_json:
         output.print_json(result)
     else:
-        renewed = ", ".join(result["renewed"]) or "no claims"
-        output.say(f"checked in ({renewed} renewed); next check-in by {result['next_check_in']:%H:%M}Z.")
+        if result["renewed"]:
+            due = output.when(result["next_check_in"])
+            output.say(f"checked in ({', '.join(result['renewed'])} renewed); next check-in by {due}.")
+        else:
+            output.say("checked in; you hold no claims, so no check-in is due.")
         if result.get("conflicts"):
             from gitcoord.briefing import coming_conflicts
 
@@ -201,15 +204,17 @@ def claims(all_: bool, fetch: bool, agent: str | None, as_json: bool) -> None:
 
 
 def _claims_rows(claims: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+    from gitcoord.status_view import mine, until
+
     return [
         [
             c["id"],
-            c["agent"],
-            c["resource"],
+            mine(c, c["agent"]),
+            mine(c, c["resource"]),
             output.claim_mode(c),
             c["state"],
-            output.short_time(c["expires_at"]),
-            c.get("progress") if c.get("progress") is not None else "",
+            until(c),
+            f"{c['progress']}%" if c.get("progress") is not None else "",
             c.get("message", ""),
         ]
         for c in claims

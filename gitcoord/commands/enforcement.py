@@ -61,11 +61,26 @@ def hooks_install(mode: str | None, server: bool, as_json: bool) -> None:
         return output.print_json(report)
     how = f" through {report['manager']}" if report["manager"] not in ("none", "tracked") else ""
     output.say(
-        f"installed {', '.join(report['installed'])} in {report['hooks_dir']}{how} (mode: {report['mode']})."
+        f"installed {', '.join(report['installed'])} in {report['hooks_dir']}{how} ({_mode_said(mode)})."
     )
     for name in report["kept_legacy"]:
         output.say(f"kept the existing {name} hook as {name}.legacy; it runs first.")
     _say_files(report)
+
+
+def _mode_said(given: str | None) -> str:
+    """The mode the hooks enforce, said as it is: fixed by --mode, or the config's hooks.mode now."""
+    if given:
+        return f"mode: {given}, fixed by --mode"
+    from gitcoord.constants import CONFIG_PATH
+    from gitcoord.errors import GitcoordError
+    from gitcoord.hooks.lean import LeanRepo
+
+    try:
+        now = LeanRepo(repo_path()).mode(None)
+    except GitcoordError:
+        return f"mode: hooks.mode of {CONFIG_PATH}"
+    return f"mode: {now}, from hooks.mode in {CONFIG_PATH}; they follow it when it changes"
 
 
 def _say_files(report: dict[str, Any]) -> None:
@@ -138,10 +153,9 @@ def verify(revrange: tuple[str, ...], fetch: bool, as_json: bool) -> None:
             "an unsigned one was not made through a signed gitcoord act.",
         )
     if not report.clean:
-        first = report.violations[0]
         raise Refused(
             f"verify found {len(report.violations)} violation(s) in {' '.join(revrange)}.",
-            hint=f"the first: {first.describe()}",
+            hint=report.hint(),
         )
 
 

@@ -77,7 +77,7 @@ def status(fetch: bool, agent: str | None, as_json: bool) -> None:
         report = c.status(fetch=fetch)
     if as_json:
         return output.print_json(report)
-    from gitcoord.briefing import render_status
+    from gitcoord.status_view import render_status
 
     render_status(report)
 
@@ -99,9 +99,9 @@ def log(since: str | None, who: str | None, limit: int | None, fetch: bool, as_j
         return output.print_json(entries)
     rows = [
         [
-            e["time"][:19].replace("T", " "),
+            output.when(e["time"]),
             e.get("rev", ""),
-            e.get("agent", ""),
+            _who(e.get("agent", "")),
             e.get("action", ""),
             _what(e) + (f" [{e['signature']}]" if e.get("signature") else ""),
             ", ".join(e.get("records", [])),
@@ -109,6 +109,12 @@ def log(since: str | None, who: str | None, limit: int | None, fetch: bool, as_j
         for e in entries
     ]
     output.table("coord log", ["time", "rev", "agent", "action", "what", "records"], rows)
+
+
+def _who(agent: str) -> str:
+    """The log's agent column, compact: a human act's `human:lead@example.com` as `human:lead`."""
+    kind, colon, whom = agent.partition(":")
+    return f"{kind}:{whom.partition('@')[0]}" if colon and kind == "human" else agent
 
 
 def _what(entry: Mapping[str, Any]) -> str:
