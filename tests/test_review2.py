@@ -3,11 +3,16 @@ proved with real git (worktrees, installed hooks, real processes)."""
 
 from __future__ import annotations
 
+import http.client
+import queue
+import re
+import subprocess
+import threading
 from pathlib import Path
 
 import pytest
 
-from .conftest import run
+from .conftest import GITCOORD, run, wait_for
 from .test_field_conflicts import _answer, _set_mode
 from .test_field_merged import _commit, _team
 
@@ -54,3 +59,59 @@ def test_a_damaged_index_never_lets_an_edit_past_strict_mode(
     out = _answer(alpha, "README.md", "alpha")
     assert out is not None and out.get("permissionDecision") == "deny", out
     assert "strict mode" in out["permissionDecisionReason"]
+
+
+# -- dashboard --serve: only pages asked for by this machine's own name -------------------------
+
+
+def _serve(repo: Path) -> tuple[subprocess.Popen[str], int]:
+    proc = subprocess.Popen(
+        [*GITCOORD, "-C", str(repo), "dashboard", "--serve", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    assert proc.stdout is not None
+    out = proc.stdout
+    threading.Thread(target=lambda: [lines.put(x) for x in out], daemon=True).start()
+    said: list[str] = []
+
+    def announced() -> bool:
+        while not lines.empty():
+            said.append(lines.get_nowait())
+        return bool(said) or proc.poll() is not None
+
+    wait_for(announced, "the server's URL")
+    match = re.search(r"http://127\.0\.0\.1:(\d+)/", said[0] if said else "")
+    assert match, said
+    return proc, int(match.group(1))
+
+
+def _status(port: int, host: str) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.putrequest("GET", "/", skip_host=True)
+        conn.putheader("Host", host)
+        conn.endheaders()
+        res = conn.getresponse()
+        res.read()
+        return res.status
+    finally:
+        conn.close()
+
+
+def test_serve_answers_only_requests_for_localhost(local_repo: Path) -> None:
+    """A web page the lead has open elsewhere can point its own host name at 127.0.0.1 (DNS
+    rebinding) and read the dashboard as same-origin: the server answers only requests whose
+    Host is this machine's loopback name."""
+    assert run(local_repo, "claim", "src/secret.py", agent="alpha").code == 0
+    proc, port = _serve(local_repo)
+    try:
+        assert _status(port, f"127.0.0.1:{port}") == 200
+        assert _status(port, f"localhost:{port}") == 200
+        assert _status(port, f"evil.example:{port}") == 403
+        assert _status(port, "evil.example") == 403
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
