@@ -7,6 +7,7 @@ to exit codes in exactly one place (`main`): every `GitcoordError` carries its o
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import traceback
@@ -101,6 +102,7 @@ def _setup_logging() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run the CLI and turn every failure into its exit code."""
     _setup_logging()
+    stdout, stderr = sys.stdout, sys.stderr
     try:
         # Without standalone mode click returns the code of a `ctx.exit(code)` instead of exiting.
         code = cli.main(
@@ -119,6 +121,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except BrokenPipeError:
         return 0
+    except SystemExit:
+        # click meets a closed pipe (EPIPE) by wrapping both streams to quiet them and exiting 1;
+        # a reader that went away (`gitcoord claims | head -1`) is a success here, as above.
+        if getattr(sys.stdout, "wrapped", None) is not stdout:
+            raise
+        sys.stdout, sys.stderr = stdout, stderr
+        return 0
     except Exception:
         click.echo("gitcoord: internal error (please report it with what follows):", err=True)
         traceback.print_exc(file=sys.stderr)
@@ -127,4 +136,35 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:
-    sys.exit(main())
+    """The console script: run, flush, and leave without the interpreter's teardown.
+
+    Tearing the interpreter down (freeing every module and object of pydantic, click, ...) costs
+    more than a typical call's git work, and nothing of gitcoord's waits for it: every write is
+    committed or renamed into place before `main` returns, caches are saved explicitly, threads
+    left running are daemons, and the logging handler writes through at once. What is left
+    buffered is the output, flushed here."""
+    import os
+
+    os._exit(finish(main()))
+
+
+def finish(code: int) -> int:
+    """Flush stdout and stderr before `os._exit`; the exit code to leave with.
+
+    A reader that went away (`gitcoord claims | head -1`) is a quiet success, as when the pipe
+    breaks during the command; any other failure to write the output is an error."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        pass  # `os._exit` never retries the flush, so no "Exception ignored" follows
+    except (OSError, ValueError) as exc:  # a full disk; a stream closed by the command
+        _say(f"gitcoord: could not write the output: {exc}")
+        code = code or 1
+    with contextlib.suppress(OSError, ValueError):  # nowhere left to say anything
+        sys.stderr.flush()
+    return code
+
+
+def _say(line: str) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.write(line + "\n")
