@@ -7,7 +7,6 @@ to exit codes in exactly one place (`main`): every `GitcoordError` carries its o
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sys
 import traceback
@@ -136,35 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:
-    """The console script: run, flush, and leave without the interpreter's teardown.
+    """The console script: run, flush, and leave without the interpreter's teardown (see `leave`)."""
+    from gitcoord.hooks.run import leave
 
-    Tearing the interpreter down (freeing every module and object of pydantic, click, ...) costs
-    more than a typical call's git work, and nothing of gitcoord's waits for it: every write is
-    committed or renamed into place before `main` returns, caches are saved explicitly, threads
-    left running are daemons, and the logging handler writes through at once. What is left
-    buffered is the output, flushed here."""
-    import os
-
-    os._exit(finish(main()))
-
-
-def finish(code: int) -> int:
-    """Flush stdout and stderr before `os._exit`; the exit code to leave with.
-
-    A reader that went away (`gitcoord claims | head -1`) is a quiet success, as when the pipe
-    breaks during the command; any other failure to write the output is an error."""
-    try:
-        sys.stdout.flush()
-    except BrokenPipeError:
-        pass  # `os._exit` never retries the flush, so no "Exception ignored" follows
-    except (OSError, ValueError) as exc:  # a full disk; a stream closed by the command
-        _say(f"gitcoord: could not write the output: {exc}")
-        code = code or 1
-    with contextlib.suppress(OSError, ValueError):  # nowhere left to say anything
-        sys.stderr.flush()
-    return code
-
-
-def _say(line: str) -> None:
-    with contextlib.suppress(OSError, ValueError):
-        sys.stderr.write(line + "\n")
+    leave(main())
