@@ -1,7 +1,8 @@
 """The `gitcoord` command line: the group, its commands gathered from `gitcoord.commands`, and `main`.
 
 Each command lives in the module of its area under `gitcoord/commands/` and imports downward only
-(`commands.base` and the library); this module imports them, never the reverse. Errors are mapped
+(`commands.base` and the library); this module names them (`TABLE`) and the group imports only the
+area of the command that runs (`commands.lazy`), never the reverse. Errors are mapped
 to exit codes in exactly one place (`main`): every `GitcoordError` carries its own code (DESIGN §5).
 """
 
@@ -15,19 +16,8 @@ from collections.abc import Sequence
 import click
 
 from gitcoord import output
-from gitcoord.commands import (
-    agents,
-    automatic,
-    claims,
-    enforcement,
-    help,
-    journal,
-    messages,
-    publishing,
-    session,
-    tasks,
-)
 from gitcoord.commands.base import Ctx, agent_option
+from gitcoord.commands.lazy import LazyGroup
 from gitcoord.errors import GitcoordError
 
 
@@ -57,7 +47,63 @@ def _directory(ctx: click.Context, param: click.Parameter, value: str) -> str:
     return value
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+# The areas of `gitcoord.commands`, in the order of DESIGN §5 (`--help` lists the commands sorted).
+AREAS = (
+    "session",
+    "claims",
+    "help",
+    "messages",
+    "tasks",
+    "journal",
+    "enforcement",
+    "publishing",
+    "agents",
+    "automatic",
+)
+# Which area's attribute each command is: a command imports only its own area's module
+# (tests/test_fast_paths.py holds this table to the areas' COMMANDS).
+TABLE = {
+    "init": "session:init",
+    "start": "session:start",
+    "status": "session:status",
+    "log": "session:log",
+    "claim": "claims:claim",
+    "check-in": "claims:check_in",
+    "release": "claims:release",
+    "claims": "claims:claims",
+    "request-help": "help:request_help",
+    "help-requests": "help:help_requests",
+    "send": "messages:send",
+    "inbox": "messages:inbox",
+    "task": "tasks:task",
+    "log-error": "journal:log_error",
+    "errors": "journal:errors",
+    "log-decision": "journal:log_decision",
+    "decisions": "journal:decisions",
+    "daily-summary": "journal:daily_summary",
+    "summaries": "journal:summaries",
+    "hooks": "enforcement:hooks_group",
+    "verify": "enforcement:verify",
+    "guard": "enforcement:guard",
+    "hook-run": "enforcement:hook_run",
+    "dashboard": "publishing:dashboard",
+    "notion": "publishing:notion",
+    "ci": "publishing:ci",
+    "demo": "agents:demo",
+    "mcp": "agents:mcp",
+    "doctor": "agents:doctor",
+    "integrate": "agents:integrate",
+    "conflicts": "automatic:conflicts",
+}
+
+
+@click.group(
+    cls=LazyGroup,
+    package="gitcoord.commands",
+    areas=AREAS,
+    table=TABLE,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option(
     "-C", "repo", default=".", metavar="PATH", callback=_directory, help="Run as if started in PATH."
 )
@@ -72,16 +118,6 @@ def cli(ctx: click.Context, repo: str, agent: str | None) -> None:
     1 internal error, 2 bad input, 3 refused, 4 coordination unavailable.
     """
     ctx.obj = Ctx(repo, agent)
-
-
-def _add_commands(group: click.Group) -> None:
-    """Every area's commands, in the order of DESIGN §5 (`--help` lists them sorted)."""
-    for area in (session, claims, help, messages, tasks, journal, enforcement, publishing, agents, automatic):
-        for command in area.COMMANDS:
-            group.add_command(command)
-
-
-_add_commands(cli)
 
 
 class _StderrWarnings(logging.Handler):

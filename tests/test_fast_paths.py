@@ -213,3 +213,30 @@ def test_claim_imports_only_its_area(local_repo: Path) -> None:
     others = {f"gitcoord.commands.{m}" for m in ("publishing", "agents", "journal", "automatic", "help")}
     assert not modules & others, sorted(modules & others)
     assert "git" not in _top(modules)  # GitPython: nothing on this path needs it
+
+
+def test_the_lazy_table_names_every_command_of_every_area() -> None:
+    """Each command the table names is that area's attribute, and every area's command is named."""
+    import importlib
+
+    from gitcoord.cli import AREAS, TABLE
+
+    listed = {}
+    for area in AREAS:
+        module = importlib.import_module(f"gitcoord.commands.{area}")
+        for command in module.COMMANDS:
+            attr = next(name for name, value in vars(module).items() if value is command)
+            listed[command.name] = f"{area}:{attr}"
+    assert listed == TABLE
+
+
+def test_the_lazy_group_finds_what_the_table_lacks_and_lists_in_area_order() -> None:
+    import click
+
+    from gitcoord.commands.lazy import LazyGroup
+
+    group = LazyGroup(name="g", package="gitcoord.commands", areas=("journal", "claims"), table={})
+    ctx = click.Context(group)
+    assert group.get_command(ctx, "claim") is not None  # not in the table: every area is looked at
+    assert list(group.commands)[:2] == ["log-error", "errors"]  # journal first, as `areas` says
+    assert group.get_command(ctx, "no-such") is None
