@@ -172,6 +172,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def entry() -> None:
     """The console script: run, flush, and leave without the interpreter's teardown (see `leave`)."""
+    import os
+
     from gitcoord.hooks.run import leave
 
+    # pydantic looks for plugins (a scan of every installed package's entry points) when it
+    # builds its first validator; gitcoord's records use none. Set it to "" to let them load.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     leave(main())
