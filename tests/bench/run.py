@@ -863,7 +863,7 @@ def run(quick: bool) -> dict[str, Any]:
             },
         }
         figures["claim_ms"] = bench_claim(root, runs)
-        figures["agent_calls"] = bench_agent_calls(root, 3 if quick else 7)
+        figures["agent_calls"] = bench_agent_calls(root, 2 if quick else 7)
         figures["contention"] = bench_contention(root, 8, 6.0 if quick else 20.0)
         figures["scale"], figures["status_ms"] = bench_scale(
             root,
