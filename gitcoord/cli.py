@@ -18,6 +18,7 @@ import click
 from gitcoord import output
 from gitcoord.commands.base import Ctx, agent_option
 from gitcoord.commands.lazy import LazyGroup
+from gitcoord.commands.sections import SectionedGroup, example
 from gitcoord.errors import GitcoordError
 
 
@@ -97,12 +98,21 @@ TABLE = {
 }
 
 
+class Group(LazyGroup, SectionedGroup):
+    """The `gitcoord` group: commands imported on first use (`LazyGroup`), listed in sections."""
+
+
 @click.group(
-    cls=LazyGroup,
+    cls=Group,
     package="gitcoord.commands",
     areas=AREAS,
     table=TABLE,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=example(
+        "gitcoord demo                      # watch three agents, in a throwaway repo",
+        'gitcoord start --agent alpha --role "writes the API"',
+        'gitcoord claim src/api.py -m "adding the endpoint"',
+    ),
 )
 @click.option(
     "-C", "repo", default=".", metavar="PATH", callback=_directory, help="Run as if started in PATH."

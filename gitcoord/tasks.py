@@ -177,6 +177,8 @@ class TaskOps:
         self.refuse_speaking_for("blocking a task (it releases its claims)")
         require_id(task_id, "T")
         check_required(reason, "reason", MAX_NOTE, required=True)
+        # A person parking someone's task releases that agent's claims: a human act, signed.
+        sign = not is_agent(actor) and self.sign_human_act()
 
         def work(txn: Txn) -> Task:
             task = _my_task(txn, task_id, actor if is_agent(actor) else None, "block")
@@ -188,7 +190,7 @@ class TaskOps:
             txn.action, txn.what = "task-block", task.id
             return task
 
-        return act(self, actor, work)
+        return act(self, actor, work, sign=sign)
 
     def unblock_task(self: Host, task_id: str) -> Task:
         """A blocked task goes back to the queue (todo), for its assignee or anyone."""

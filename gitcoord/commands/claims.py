@@ -12,12 +12,19 @@ import click
 
 from gitcoord import output
 from gitcoord.commands.base import agent_option, coord, fetch_option, json_option
+from gitcoord.commands.sections import example
 from gitcoord.errors import Refused
 
 CLAIM_COLUMNS = ["id", "agent", "resource", "mode", "state", "until", "%", "message"]
 
 
-@click.command()
+@click.command(
+    short_help="Claim paths, dirs/, globs or names, all or nothing",
+    epilog=example(
+        'gitcoord claim modules/power/battery.md --minutes 30 -m "writing it"',
+        "gitcoord claim db:migrations --shared --wait 300",
+    ),
+)
 @click.argument("resources", nargs=-1, required=True)
 @click.option("--minutes", type=float, default=None, help="Lease length (default from config: 30).")
 @click.option("--shared", is_flag=True, help="A shared claim: conflicts only with exclusive ones.")
@@ -62,7 +69,11 @@ def claim(
         )
 
 
-@click.command("check-in")
+@click.command(
+    "check-in",
+    short_help="Renew my claims' leases and record progress",
+    epilog=example('gitcoord check-in --progress 60 -m "tests written"'),
+)
 @click.argument("resources", nargs=-1)
 @click.option("--progress", type=int, default=None, metavar="P", help="Progress in percent.")
 @click.option("-m", "--message", default="", help="What you are doing now.")
@@ -105,7 +116,10 @@ def check_in(
         )
 
 
-@click.command()
+@click.command(
+    short_help="Release claims: RESOURCES, ids, --all or --merged",
+    epilog=example('gitcoord release modules/power/battery.md -m "module done"', "gitcoord release --all"),
+)
 @click.argument("resources", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Release every claim I hold.")
 @click.option("-m", "--message", default="", help="What was done.")
@@ -170,7 +184,9 @@ def _release_merged(
         output.say(f"kept {k['resource']} ({k['id']}, {k['agent']}): {k['why']}.")
 
 
-@click.command()
+@click.command(
+    short_help="List live claims", epilog=example("gitcoord claims", "gitcoord claims --agent alpha --json")
+)
 @click.option("--all", "all_", is_flag=True, help="Also dead claims still in the tree.")
 @fetch_option
 @agent_option

@@ -14,18 +14,32 @@ import click
 
 from gitcoord import output
 from gitcoord.commands.base import json_option, repo_path
+from gitcoord.commands.sections import Group, example
 from gitcoord.constants import HOOK_MODES
 from gitcoord.errors import Refused
 
 MODE_CHOICE = click.Choice(HOOK_MODES)
 
 
-@click.group("hooks")
+@click.group(
+    "hooks",
+    cls=Group,
+    short_help="Install or remove the git hooks that enforce claims",
+    epilog=example("gitcoord hooks install", "gitcoord hooks uninstall"),
+)
 def hooks_group() -> None:
     """Install or remove the git hooks that enforce claims."""
 
 
-@hooks_group.command("install")
+@hooks_group.command(
+    "install",
+    short_help="Install the hooks that refuse commits on others' claims",
+    epilog=example(
+        "gitcoord hooks install",
+        "gitcoord hooks install --mode strict",
+        "gitcoord hooks install --server      # in the bare remote",
+    ),
+)
 @click.option(
     "--mode",
     type=MODE_CHOICE,
@@ -61,7 +75,11 @@ def _say_files(report: dict[str, Any]) -> None:
         output.say(f"changed {', '.join(report['files'])}: commit them, so every clone runs the same hooks.")
 
 
-@hooks_group.command("uninstall")
+@hooks_group.command(
+    "uninstall",
+    short_help="Remove gitcoord's hooks, put back the ones they replaced",
+    epilog=example("gitcoord hooks uninstall"),
+)
 @json_option
 def hooks_uninstall(as_json: bool) -> None:
     """Remove gitcoord's hooks and put back the ones they replaced."""
@@ -76,7 +94,11 @@ def hooks_uninstall(as_json: bool) -> None:
     _say_files(report)
 
 
-@click.command("verify")
+@click.command(
+    "verify",
+    short_help="Check commits against the claims (what CI runs)",
+    epilog=example("gitcoord verify origin/main..HEAD"),
+)
 @click.argument("revrange", nargs=-1, required=True)
 @click.option("--fetch/--no-fetch", default=True, help="Fetch the coord branch first (remote mode).")
 @json_option
@@ -131,7 +153,11 @@ def _unsigned_human_acts(path: Path, revrange: list[str]) -> list[dict[str, str]
     return authority.unsigned_acts(revrange) if authority.configured else None
 
 
-@click.command("guard")
+@click.command(
+    "guard",
+    short_help="The editor's pre-edit hook: deny edits of others' claims",
+    epilog=example("gitcoord guard --format claude < tool-call.json"),
+)
 @click.option(
     "--format",
     "fmt",
