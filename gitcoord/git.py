@@ -464,13 +464,24 @@ class Git:
 _ENGLISH = {"LANGUAGE": "C", "LC_ALL": "C"}
 
 
+def _descendants(pid: int) -> list[int]:
+    """`pid` and every process under it, read from /proc before anything is signalled (while
+    their parents still name them). A push over file:// runs `sh -c git-receive-pack`: the
+    receive-pack that would land the write is a grandchild of git."""
+    found = [pid]
+    for parent in found:
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            with contextlib.suppress(OSError, ValueError):
+                found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
 def _kill_with_children(proc: subprocess.Popen[bytes]) -> None:
-    """Kill git and the processes it started (an ssh that hangs would hold on otherwise)."""
-    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
-    with contextlib.suppress(OSError, ValueError):
-        for pid in children.read_text().split():
-            with contextlib.suppress(OSError):
-                os.kill(int(pid), 9)
+    """Kill git and every process it started (an ssh or a receive-pack that hangs would hold on
+    otherwise, and could still land the write after we said it did not)."""
+    for pid in _descendants(proc.pid)[1:]:
+        with contextlib.suppress(OSError):
+            os.kill(pid, 9)
     proc.kill()
     proc.wait()
 
