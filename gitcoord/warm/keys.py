@@ -86,7 +86,7 @@ def warm_key() -> str:
         repr(sys.flags),
         repr(sys.path[1:]),  # [0] is the script's own directory
     ]
-    return hashlib.blake2b("\0".join(parts).encode("utf-8", "surrogateescape"), digest_size=12).hexdigest()
+    return hashlib.blake2b("\0".join(parts).encode("utf-8", "surrogateescape"), digest_size=10).hexdigest()
 
 
 def socket_path(key: str) -> str:

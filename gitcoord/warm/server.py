@@ -209,6 +209,8 @@ def main() -> None:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         return  # another server of this key runs
+    os.ftruncate(lock, 0)
+    os.write(lock, f"{os.getpid()}\n".encode())  # who serves, for people and tests
     _warm_up()
     try:
         idle = float(os.environ.get(keys.IDLE_ENV, keys.DEFAULT_IDLE_SECONDS))
