@@ -142,7 +142,10 @@ def _spawn_server() -> None:
         os.makedirs(directory, mode=0o700, exist_ok=True)
         if not keys.private_dir(directory):
             return
-        code = f"import sys; sys.path[:] = {sys.path!r}; from gitcoord.warm.server import main; main()"
+        code = (
+            f"import sys; sys.path[:] = {sys.path!r}; "
+            f"from gitcoord.warm.server import main; main({os.getpid()})"
+        )
         quiet = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_RDWR, 0) for fd in (0, 1, 2)]
         os.posix_spawn(
             sys.executable, [sys.executable, "-c", code], os.environ, file_actions=quiet, setsid=True

@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import json
 import os
+import select
 import selectors
 import signal
 import socket
@@ -27,6 +28,8 @@ from gitcoord.warm.child import run_call
 
 REQUEST_TIMEOUT = 10.0  # for a connected client to send its request; it is already running
 CODE_CHECK_SECONDS = 2.0  # how often an idle server looks whether its code changed
+STARTER_WAIT_SECONDS = 60.0  # at most, for the call that started the server to end
+COLD_MODULES = ("gitcoord.mcp", "gitcoord.notion", "gitcoord.demo", "gitcoord.warm")
 WARM_IMPORTS = ("gitcoord.cli", "gitcoord.coordinator", "gitcoord.store", "gitcoord.records", "git")
 
 
@@ -174,12 +177,32 @@ def _read_request(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
 
 
 def _warm_up() -> None:
-    """Import what calls need, once: each child starts with it loaded."""
+    """Import what calls need, once: each child starts with it loaded. Not `__main__` modules (they
+    run), nor the MCP server, Notion and the demo (their libraries are large and few calls need them)."""
     import importlib
+    import pkgutil
 
-    for name in WARM_IMPORTS:
-        with contextlib.suppress(ImportError):
+    import gitcoord
+
+    names = list(WARM_IMPORTS)
+    for module in pkgutil.walk_packages(gitcoord.__path__, "gitcoord."):
+        if not module.name.endswith("__main__") and not module.name.startswith(COLD_MODULES):
+            names.append(module.name)
+    for name in names:
+        with contextlib.suppress(Exception):
             importlib.import_module(name)
+
+
+def _after(pid: int) -> None:
+    """Wait for the call that started us to end, so that our imports do not slow it down."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:
+        return  # gone already
+    try:
+        select.select([pidfd], [], [], STARTER_WAIT_SECONDS)
+    finally:
+        os.close(pidfd)
 
 
 def _listen(path: str) -> socket.socket:
@@ -195,9 +218,11 @@ def _listen(path: str) -> socket.socket:
     return listener
 
 
-def main() -> None:
+def main(starter: int = 0) -> None:
     """Run one server for this install and interpreter, unless one runs already."""
     os.chdir("/")
+    if starter:
+        _after(starter)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C meant for the first caller's terminal
     key = keys.warm_key()
     stamp = keys.code_stamp()
