@@ -91,7 +91,7 @@ def _lost(c: Mapping[str, Any]) -> str:
 
 def _claim(c: Mapping[str, Any]) -> str:
     who = "yours" if c["mine"] else c["agent"]
-    until = output.short_time(c["expires_at"])
+    until = output.when(c["expires_at"])
     head = f"{c['id']} {c['resource']} ({output.claim_mode(c)}, {who})"
     if c.get("state") == "expired":  # still honoured: the lease ran out, the grace period runs
         return f"{head} lease ran out at {until}, in its grace period"
@@ -112,12 +112,16 @@ def coming_conflicts(items: Sequence[Mapping[str, Any]]) -> list[str]:
     ]
 
 
+def _check_in_due(ctx: Mapping[str, Any]) -> str:
+    """When to check in: only an agent holding claims has a lease to keep alive."""
+    if not any(c.get("mine") for c in ctx.get("active_claims", [])):
+        return "You hold no claims, so no check-in is due."
+    return f'Check in by {output.when(ctx["next_check_in"])}: gitcoord check-in --progress N -m "..."'
+
+
 def render_context(ctx: Mapping[str, Any]) -> str:
     """The startup context as short ordered lines, each with its id and the command to act."""
-    lines = [
-        f"You are {ctx['agent']} (session {ctx['session_id']}). "
-        f'Check in by {output.short_time(ctx["next_check_in"])} UTC: gitcoord check-in --progress N -m "..."'
-    ]
+    lines = [f"You are {ctx['agent']} (session {ctx['session_id']}). {_check_in_due(ctx)}"]
     sections: list[tuple[str, str, list[str]]] = [
         (
             "lost_claims",
@@ -176,58 +180,8 @@ def render_context(ctx: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _clip(value: Any, limit: int = 70) -> str:
-    text = " ".join(str(value if value is not None else "").split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def render_status(report: Mapping[str, Any]) -> None:
-    output.say(f"coord store at rev {report['rev']} ({output.short_time(report['now'])} UTC)", style="bold")
-    output.table(
-        "agents",
-        ["agent", "status", "resource", "%", "last check-in", "message"],
-        [
-            [
-                a["name"],
-                a["status"],
-                a.get("resource", ""),
-                a.get("progress", ""),
-                output.short_time(a.get("last_check_in")),
-                _clip(a.get("message", "")),
-            ]
-            for a in report["agents"]
-        ],
-    )
-    output.table(
-        "claims",
-        ["id", "agent", "resource", "mode", "state", "min left"],
-        [
-            [
-                c["id"],
-                c["agent"],
-                c["resource"],
-                output.claim_mode(c),
-                c["state"],
-                max(0, c["seconds_left"] // 60),
-            ]
-            for c in report["claims"]
-        ],
-    )
-    for d in report.get("decisions", []):
-        d.setdefault("review", {True: "verified", False: "UNVERIFIED"}.get(d.get("review_verified"), ""))
-    for key, title, columns in _OPTIONAL_TABLES:
-        if key in report:
-            output.table(
-                title, columns, [[_clip(row.get(col, "")) for col in columns] for row in report[key]]
-            )
-    if report.get("skipped"):
-        output.say(f"warning: skipped malformed records: {', '.join(report['skipped'])}", style="yellow")
+    """`status` for people: see `gitcoord.status_view`."""
+    from gitcoord.status_view import render_status as draw
 
-
-_OPTIONAL_TABLES: list[tuple[str, str, list[str]]] = [
-    ("help_requests", "open help requests", ["id", "priority", "from_agent", "to", "status", "message"]),
-    ("errors", "open errors", ["id", "severity", "type", "agent", "message"]),
-    ("decisions", "pending decisions", ["id", "impact", "agent", "status", "review", "title"]),
-    ("tasks", "tasks", ["id", "priority", "status", "assignee", "title"]),
-    ("conflicts", "coming conflicts (gitcoord conflicts)", ["between", "conflicts", "overlap", "next"]),
-]
+    draw(report)

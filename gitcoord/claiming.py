@@ -209,7 +209,8 @@ class ClaimOps:
                 txn.trailers["Coord-Force"] = check_text(reason, "reason", 1000).replace("\n", " ")
                 txn.trailers["Coord-Released"] = ", ".join(f"{c.id} ({c.agent})" for c in chosen)
             elif chosen:
-                touch_agent(self, txn, actor, resource="", message=message)
+                record = touch_agent(self, txn, actor, resource="", message=message)
+                end_progress(txn, record, {c.id for c in chosen}, message)
             return chosen
 
         return self.write(work, actor=actor, sign=sign)
@@ -225,6 +226,15 @@ class ClaimOps:
 
 
 # -- what the other rooms share -----------------------------------------------------------------
+
+
+def end_progress(txn: Txn, record: Agent, gone: set[str], message: str = "") -> None:
+    """After `gone` (claim ids) left `record`'s agent: with no claim left, its progress and last
+    words are over (they were said of the claims), and `message`, if any, is what it said last."""
+    if any(c.agent == record.name and c.id not in gone for c in txn.snap.records(Claim)):
+        return
+    record.progress, record.message = None, message
+    txn.put(record)
 
 
 def live_claims(host: Host, snap: Snapshot, now: datetime, *, include_dead: bool = False) -> list[Claim]:
@@ -426,13 +436,31 @@ def _holder_now(host: Host, txn: Txn, resource: str, *, besides: str | None) -> 
     )
 
 
+def _ask_holders(host: Host, named: Sequence[str]) -> str:
+    """The hint for an agent who wanted others' claims gone: whom to ask, by name, and how to wait."""
+    from contextlib import suppress
+    from shlex import quote  # only on this refusal
+
+    wanted = set(named)
+    for name in named:
+        with suppress(InvalidInput):  # not a resource: only a claim id can match it
+            wanted.add(parse_resource(name).text)
+    held = [c for c in host.snapshot().records(Claim) if c.resource in wanted or c.id in wanted]
+    asks = [
+        f'gitcoord request-help --to {c.agent} --resource {quote(c.resource)} "please release it"'
+        for c in held
+    ]
+    first = quote(held[0].resource) if held else "RESOURCE"
+    ask = f"ask the holder instead: {'; '.join(asks)}" if asks else "nobody holds it now: claim it"
+    return f"{ask}; or wait for it: gitcoord claim {first} --wait 600."
+
+
 def _check_forced_release(host: Host, resources: Sequence[str], *, all: bool, reason: str) -> None:
     """A forced release takes claims from other agents: a human act, named and explained."""
     if host.agent is not None:
         raise Refused(
             f"a forced release is a human act, and you are the agent {host.agent}.",
-            hint="ask the holder instead: gitcoord request-help --to HOLDER ...; "
-            "or wait for it: gitcoord claim RESOURCE --wait 600.",
+            hint=_ask_holders(host, resources),
         )
     if all:
         raise InvalidInput("--force takes the claims it releases by name, not --all.")

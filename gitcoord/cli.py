@@ -28,6 +28,7 @@ from gitcoord.commands import (
     tasks,
 )
 from gitcoord.commands.base import Ctx, agent_option
+from gitcoord.commands.sections import SectionedGroup, example
 from gitcoord.errors import GitcoordError
 
 
@@ -57,7 +58,15 @@ def _directory(ctx: click.Context, param: click.Parameter, value: str) -> str:
     return value
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=SectionedGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=example(
+        "gitcoord demo                      # watch three agents, in a throwaway repo",
+        'gitcoord start --agent alpha --role "writes the API"',
+        'gitcoord claim src/api.py -m "adding the endpoint"',
+    ),
+)
 @click.option(
     "-C", "repo", default=".", metavar="PATH", callback=_directory, help="Run as if started in PATH."
 )
@@ -75,7 +84,7 @@ def cli(ctx: click.Context, repo: str, agent: str | None) -> None:
 
 
 def _add_commands(group: click.Group) -> None:
-    """Every area's commands, in the order of DESIGN §5 (`--help` lists them sorted)."""
+    """Every area's commands, in the order of DESIGN §5 (`--help` lists them by `SECTIONS`)."""
     for area in (session, claims, help, messages, tasks, journal, enforcement, publishing, agents, automatic):
         for command in area.COMMANDS:
             group.add_command(command)

@@ -65,5 +65,7 @@ GUARD_PROBE_ENV = "GITCOORD_GUARD_PROBE"
 # workflow runs only if the pushed commit has it (`gitcoord ci github` puts it there).
 COORD_WORKFLOWS_DIR = ".github/workflows"
 COORD_WORKFLOW_NAME = re.compile(r"gitcoord-[a-z0-9-]{1,40}\.yml")
+# How a person (not an agent) is named as an actor: `human:<email>`, `notion:<user>`.
+PERSON_PREFIXES = ("human:", "notion:")
 AGENT_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,39}")
 RECORD_ID = re.compile(r"([CTHMED])-([1-9][0-9]{0,17})")

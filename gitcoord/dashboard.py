@@ -16,35 +16,24 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gitcoord import output
-from gitcoord.constants import (
-    DECISION_STATUSES,
-    HELP_STATUS_ORDER,
-    PRIORITY_ORDER,
-    SEVERITY_ORDER,
-    TASK_BOARD_ORDER,
-)
+from gitcoord import dashboard_sections as ds
 from gitcoord.dashboard_style import CSS
-from gitcoord.errors import InvalidInput
-from gitcoord.records import (
-    Decision,
-    ErrorRecord,
-    HelpRequest,
-    Summary,
-    Task,
-)
+from gitcoord.errors import GitcoordError, InvalidInput
+from gitcoord.records import Decision, ErrorRecord, HelpRequest, Summary, Task
 from gitcoord.snapshot import ROOT, Snapshot
-from gitcoord.timeline import TIMELINE_HOURS, claim_intervals, escape, minute_text, timeline_svg
+from gitcoord.timeline import Activity, Mark, activity, escape, fit_window
+from gitcoord.timeline_svg import timeline_svg
 
 if TYPE_CHECKING:
     from gitcoord.coordinator import Coordinator
 
-MAX_ROWS = 200  # per group: a page that stays readable when a project runs for months
+DEFAULT_SINCE = timedelta(hours=24)
+_e = escape
 
 
 def latest_summaries(snap: Snapshot) -> list[Summary]:
@@ -58,284 +47,98 @@ def latest_summaries(snap: Snapshot) -> list[Summary]:
     return sorted(out, key=lambda s: s.day, reverse=True)
 
 
-# -- HTML helpers --------------------------------------------------------------------
-
-
-_e, _when = escape, minute_text
-
-
-def _ago(value: datetime | None, now: datetime) -> str:
-    if value is None:
-        return "never"
-    seconds = int((now - value).total_seconds())
-    if seconds < 0:
-        return f"in {_span(-seconds)}"
-    return f"{_span(seconds)} ago"
-
-
-def _span(seconds: int) -> str:
-    if seconds < 90:
-        return f"{seconds} s"
-    if seconds < 90 * 60:
-        return f"{seconds // 60} min"
-    if seconds < 48 * 3600:
-        return f"{seconds // 3600} h"
-    return f"{seconds // 86400} d"
-
-
-def _badge(text: str, kind: str = "") -> str:
-    return f'<span class="badge {_e(kind or text)}">{_e(text)}</span>'
-
-
-def _table(columns: Sequence[str], rows: Sequence[Sequence[str]], empty: str = "none") -> str:
-    """A table whose cells are already HTML (callers escape what they put in)."""
-    if not rows:
-        return f'<p class="empty">{_e(empty)}</p>'
-    head = "".join(f"<th>{_e(c)}</th>" for c in columns)
-    shown = rows[:MAX_ROWS]
-    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in shown)
-    more = f'<p class="empty">… and {len(rows) - MAX_ROWS} more</p>' if len(rows) > MAX_ROWS else ""
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}"
-
-
-def _section(anchor: str, title: str, body: str, count: int | None = None) -> str:
-    counted = f' <span class="count">{count}</span>' if count is not None else ""
-    return f'<section id="{_e(anchor)}"><h2>{_e(title)}{counted}</h2>{body}</section>'
-
-
-def _groups(
-    title_of: Callable[[str], str],
-    order: Iterable[str],
-    items: Sequence[Any],
-    key: Callable[[Any], str],
-    render: Callable[[Sequence[Any]], str],
-) -> str:
-    """Items split by `key` in `order`, each group under its own heading (empty groups left out)."""
-    parts = []
-    for value in order:
-        group = [i for i in items if key(i) == value]
-        if group:
-            parts.append(
-                f'<h3>{_e(title_of(value))} <span class="count">{len(group)}</span></h3>{render(group)}'
-            )
-    return "".join(parts) or '<p class="empty">none</p>'
-
-
-# -- sections ------------------------------------------------------------------------
-
-
-def _agents_section(agents: Sequence[Mapping[str, Any]], now: datetime) -> str:
-    rows = []
-    for a in sorted(agents, key=lambda a: (a["status"] != "stale", a["name"])):
-        progress = a.get("progress")
-        bar = (
-            (
-                f'<span class="bar"><span style="width:{max(0, min(100, int(progress)))}%"></span></span> '
-                f"{int(progress)}%"
-            )
-            if progress is not None
-            else ""
+def parse_since(text: str) -> timedelta:
+    """`90m`, `6h`, `2d` as a span (what `dashboard --since` takes); exit 2 on anything else."""
+    units = {"m": 60, "h": 3600, "d": 86400}
+    number, unit = text.strip()[:-1], text.strip()[-1:].lower()
+    if unit not in units or not number.isdigit() or not 0 < int(number) * units[unit] <= 366 * 86400:
+        raise InvalidInput(
+            f"--since takes a duration such as 90m, 6h or 2d, not {text!r}.",
+            hint="a span up to a year: m for minutes, h for hours, d for days.",
         )
-        last = _parse(a.get("last_check_in"))
-        rows.append(
-            [
-                f"<b>{_e(a['name'])}</b>",
-                _badge(a["status"]),
-                _e(a.get("role", "")),
-                f"<code>{_e(a.get('resource', ''))}</code>",
-                bar,
-                f'<span title="{_e(a.get("last_check_in") or "")}">{_e(_ago(last, now))}</span>',
-                _e(_when(_parse(a.get("next_check_in")))),
-                _e(a.get("message", "")),
-            ]
-        )
-    stale = sum(1 for a in agents if a["status"] == "stale")
-    warn = (
-        f'<p class="warn">{stale} stale agent{"s" if stale != 1 else ""}: missed the check-in.</p>'
-        if stale
-        else ""
+    return timedelta(seconds=int(number) * units[unit])
+
+
+def repository_name(coord: Coordinator) -> str:
+    """What the project is called: the last part of its remote's URL, else its top directory.
+
+    Not the clone's directory: every agent's clone has its own name (`human`, `wt-alpha`).
+    """
+    res = coord.git.run("config", "--get", f"remote.{coord.store.remote or 'origin'}.url")
+    url = res.stdout.decode(errors="replace").strip() if res.returncode == 0 else ""
+    name = url.rstrip("/").replace(":", "/").rsplit("/", 1)[-1] if url else ""
+    if not name:
+        common = coord.common_dir
+        name = common.parent.name if common.name == ".git" else common.name
+    return name.removesuffix(".git") or "repository"
+
+
+# -- the timeline ----------------------------------------------------------------------
+
+
+def _span_text(span: timedelta) -> str:
+    hours = span.total_seconds() / 3600
+    if hours >= 48 and hours % 24 == 0:
+        return f"{int(hours // 24)} days"
+    return f"{hours:g} h" if hours >= 1 else f"{int(span.total_seconds() // 60)} min"
+
+
+_LEGEND = (
+    ("held", "held"),
+    ("shared", "shared"),
+    ("auto", "auto (claimed on first edit)"),
+    ("ended", "released or taken over"),
+    ("checkin", "check-in"),
+    ("help", "help request"),
+    ("conflict", "conflict coming"),
+    ("now", "now"),
+)
+
+
+def _timeline(found: Activity, agents: list[str], since: timedelta) -> str:
+    now = found.now
+    views = [("fit", "activity", fit_window(found))]
+    if since > timedelta(hours=1):
+        views.append(("1h", "last hour", now - timedelta(hours=1)))
+    views.append(("window", f"last {_span_text(since)}", found.since))
+    zoom = " ".join(f'<a href="#tl-{key}">{_e(label)}</a>' for key, label, _ in views)
+    body = "".join(
+        f'<div class="tlview{" default" if key == "fit" else ""}" id="tl-{key}">'
+        f'<p class="range">{_e(label)}: {_e(_range(start, now))} UTC</p>'
+        + timeline_svg(found, agents, start, now)
+        + "</div>"
+        for key, label, start in views
     )
-    columns = [
-        "agent",
-        "status",
-        "role",
-        "resource",
-        "progress",
-        "last check-in",
-        "next check-in (UTC)",
-        "message",
-    ]
-    return _section("agents", "Agents", warn + _table(columns, rows, "no agent has started yet"), len(agents))
+    legend = "".join(f'<span><i class="sw {k}"></i>{_e(text)}</span>' for k, text in _LEGEND)
+    return ds.section(
+        "timeline",
+        "Timeline: claims per agent (UTC)",
+        f'<p class="zoom">zoom: {zoom}</p><div class="tlviews">{body}</div><p class="legend">{legend}</p>',
+    )
 
 
-def _parse(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    if not value:
+def _range(start: datetime, now: datetime) -> str:
+    if now - start < timedelta(minutes=10):  # a short session: to the second
+        return f"{start:%H:%M:%S} to {now:%H:%M:%S}"
+    return f"{ds.at(start, now)} to {now:%H:%M}"
+
+
+def _radar(coord: Coordinator) -> dict[str, Any] | None:
+    from gitcoord.conflicts import radar
+
+    try:
+        return radar(coord)
+    except GitcoordError:
         return None
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
-def _claims_section(claims: Sequence[Mapping[str, Any]]) -> str:
-    rows = [
-        [
-            _e(c["id"]),
-            _e(c["agent"]),
-            f"<code>{_e(c['resource'])}</code>",
-            _badge(output.claim_mode(c), c["mode"]),
-            _badge(c["state"]),
-            _e(_when(_parse(c["created_at"]))),
-            _e(_when(_parse(c["expires_at"]))),
-            _e("" if c.get("progress") is None else f"{c['progress']}%"),
-            _e(c.get("message", "")),
-        ]
-        for c in sorted(claims, key=lambda c: (c["agent"], c["resource"]))
-    ]
-    columns = [
-        "id",
-        "agent",
-        "resource",
-        "mode",
-        "state",
-        "since (UTC)",
-        "until (UTC)",
-        "progress",
-        "message",
-    ]
-    return _section("claims", "Live claims", _table(columns, rows, "no live claims"), len(claims))
-
-
-def _help_section(items: list[HelpRequest]) -> str:
-    def render(group: Sequence[HelpRequest]) -> str:
-        ordered = sorted(group, key=lambda h: (HELP_STATUS_ORDER.get(h.status, 9), h.created_at))
-        return _table(
-            ["id", "from", "to", "status", "resource", "message", "created (UTC)", "resolution"],
-            [
-                [
-                    _e(h.id),
-                    _e(h.from_agent),
-                    _e(h.to),
-                    _badge(h.status),
-                    f"<code>{_e(h.resource)}</code>",
-                    _e(h.message),
-                    _e(_when(h.created_at)),
-                    _e(f"{h.resolved_by}: {h.resolution_note}" if h.resolved_by else h.acked_by),
-                ]
-                for h in ordered
-            ],
-        )
-
-    body = _groups(lambda p: f"Priority {p}", PRIORITY_ORDER, items, lambda h: h.priority, render)
-    return _section("help", "Help requests", body, len(items))
-
-
-def _errors_section(items: list[ErrorRecord]) -> str:
-    def render(group: Sequence[ErrorRecord]) -> str:
-        ordered = sorted(group, key=lambda e: (e.status != "open", e.created_at))
-        return _table(
-            ["id", "agent", "type", "status", "resource", "message", "created (UTC)", "resolution"],
-            [
-                [
-                    _e(e.id),
-                    _e(e.agent),
-                    _e(e.type),
-                    _badge(e.status),
-                    f"<code>{_e(e.resource)}</code>",
-                    _e(e.message)
-                    + (
-                        f"<details><summary>trace</summary><pre>{_e(e.trace)}</pre></details>"
-                        if e.trace
-                        else ""
-                    ),
-                    _e(_when(e.created_at)),
-                    _e(f"{e.resolved_by}: {e.resolution_note}" if e.resolved_by else ""),
-                ]
-                for e in ordered
-            ],
-        )
-
-    body = _groups(lambda s: f"Severity {s}", SEVERITY_ORDER, items, lambda e: e.severity, render)
-    return _section("errors", "Errors", body, len(items))
-
-
-def _review_proof(proof: Mapping[str, Any] | None) -> str:
-    """Whether a signature proves the review (allowed signers set): verified by whom, or unverified."""
-    if not proof or proof.get("review_verified") is None:
-        return ""
-    if proof["review_verified"]:
-        return " " + _badge(f"verified: {proof['review_signer']}", "impact-low")
-    return " " + _badge("UNVERIFIED", "impact-high")
-
-
-def _decisions_section(items: list[Decision], proof: Mapping[str, Mapping[str, Any]] | None = None) -> str:
-    proof = proof or {}
-
-    def render(group: Sequence[Decision]) -> str:
-        return _table(
-            ["id", "agent", "impact", "category", "title", "rationale", "alternatives", "review"],
-            [
-                [
-                    _e(d.id),
-                    _e(d.agent),
-                    _badge(d.impact, f"impact-{d.impact}"),
-                    _e(d.category),
-                    f"<b>{_e(d.title)}</b>",
-                    _e(d.rationale),
-                    _e("; ".join(d.alternatives)),
-                    _e(f"{d.reviewed_by}: {d.review_note}" if d.reviewed_by else "")
-                    + _review_proof(proof.get(d.id)),
-                ]
-                for d in sorted(group, key=lambda d: d.created_at)
-            ],
-        )
-
-    body = _groups(lambda s: s.capitalize(), DECISION_STATUSES, items, lambda d: d.status, render)
-    return _section("decisions", "Decisions", body, len(items))
-
-
-def _tasks_section(items: list[Task]) -> str:
-    def render(group: Sequence[Task]) -> str:
-        ordered = sorted(group, key=lambda t: (PRIORITY_ORDER.get(t.priority, 9), t.created_at))
-        return _table(
-            ["id", "priority", "assignee", "title", "resources", "depends on", "note"],
-            [
-                [
-                    _e(t.id),
-                    _badge(t.priority),
-                    _e(t.assignee),
-                    f"<b>{_e(t.title)}</b>",
-                    "<br>".join(f"<code>{_e(r)}</code>" for r in t.resources),
-                    _e(", ".join(t.depends_on)),
-                    _e(t.block_reason or t.note),
-                ]
-                for t in ordered
-            ],
-        )
-
-    body = _groups(
-        lambda s: s.replace("_", " ").capitalize(), TASK_BOARD_ORDER, items, lambda t: t.status, render
-    )
-    return _section("tasks", "Tasks", body, len(items))
-
-
-def _summaries_section(items: list[Summary]) -> str:
-    cards = []
-    for s in items:
-        metrics = "".join(f"<li>{_e(k)}: {_e(v)}</li>" for k, v in sorted(s.metrics.items()))
-        fields = [
-            ("Completed", s.completed),
-            ("Next", s.next),
-            ("Blockers", s.blockers),
-            ("Messages", s.messages),
-        ]
-        body = "".join(f"<dt>{name}</dt><dd>{_e(text)}</dd>" for name, text in fields if text)
-        day = f" (day {s.day_number})" if s.day_number is not None else ""
-        cards.append(
-            f'<div class="card"><h3>{_e(s.agent)} · {_e(s.day.isoformat())}{_e(day)}</h3>'
-            f"<dl>{body}</dl>" + (f"<ul>{metrics}</ul>" if metrics else "") + "</div>"
-        )
-    body = f'<div class="cards">{"".join(cards)}</div>' if cards else '<p class="empty">no summaries yet</p>'
-    return _section("summaries", "Latest summaries", body, len(items))
+def _conflict_marks(report: dict[str, Any] | None, now: datetime) -> list[Mark]:
+    marks = []
+    for p in (report or {}).get("pairs", []):
+        if p["conflicts"]:
+            text = f"conflict coming: {p['a'] or p['a_branch']} x {p['b']} on {', '.join(p['conflicts'])}"
+            marks += [Mark("conflict", agent, now, text) for agent in (p["a"], p["b"]) if agent]
+    return marks
 
 
 # -- the page ------------------------------------------------------------------------
@@ -348,11 +151,13 @@ def _stats(
     errors: list[ErrorRecord],
     decisions: list[Decision],
     tasks: list[Task],
+    conflicts: int,
 ) -> str:
     figures = [
         ("agents", len(agents), False),
         ("stale agents", sum(a["status"] == "stale" for a in agents), True),
         ("live claims", len(claims), False),
+        ("coming conflicts", conflicts, True),
         ("open help requests", sum(h.status != "resolved" for h in helps), True),
         ("open errors", sum(e.status == "open" for e in errors), True),
         ("decisions to review", sum(d.status == "proposed" for d in decisions), True),
@@ -365,43 +170,47 @@ def _stats(
     return f'<div class="stats">{cells}</div>'
 
 
-def render_dashboard(coord: Coordinator, *, fetch: bool = False) -> str:
-    """The whole dashboard as one HTML document (a str), read from the coord branch."""
+def render_dashboard(coord: Coordinator, *, fetch: bool = False, since: timedelta | None = None) -> str:
+    """The whole dashboard as one HTML document (a str), read from the coord branch.
+
+    `since`: how far back the timeline's widest view reaches (24 hours by default); the
+    default view fits the activity inside it.
+    """
+    since = since or DEFAULT_SINCE
     snap = coord.snapshot(fetch=fetch)
     now = coord.store.clock()
     agents = coord.agents(snap, now)
     claims = [coord.claim_view(c, now) for c in coord.live_claims(snap, now)]
     helps, errors = snap.records(HelpRequest), snap.records(ErrorRecord)
     decisions, tasks = snap.records(Decision), snap.records(Task)
-    intervals = claim_intervals(coord, snap, now)
-    repo = coord.top.name if coord.top is not None else coord.common_dir.name
+    report = _radar(coord)
+    found = activity(coord, snap, now, now - since)
+    found.marks += _conflict_marks(report, now)
+    pairs = len((report or {}).get("pairs", []))
+    repo = repository_name(coord)
     rev = snap.rev if snap.exists else "none"
-    legend = (
-        '<p class="legend"><span><i style="background:#3558d4"></i>live claim</span>'
-        '<span><i style="background:#9fb1ea"></i>released or taken over</span>'
-        '<span><i style="background:#3558d4;opacity:.55"></i>shared</span>'
-        '<span><i style="background:#c53030"></i>now</span></p>'
-    )
-    timeline = _section(
-        "timeline",
-        f"Claims per agent, last {TIMELINE_HOURS} hours (UTC)",
-        timeline_svg(intervals, [a["name"] for a in agents], now) + legend,
-    )
+    to_review = any(d.status == "proposed" for d in decisions)
+    decided = ds.decisions_section(decisions, coord.review_status(decisions))
+    conflicts = ds.conflicts_section(report)
     sections = [
-        _agents_section(agents, now),
-        timeline,
-        _claims_section(claims),
-        _help_section(helps),
-        _errors_section(errors),
-        _decisions_section(decisions, coord.review_status(decisions)),
-        _tasks_section(tasks),
-        _summaries_section(latest_summaries(snap)),
+        (decided if to_review else ""),
+        (conflicts if pairs else ""),
+        ds.agents_section(agents, claims, now),
+        _timeline(found, [a["name"] for a in agents], since),
+        ds.claims_section(claims, now),
+        ds.help_section(helps, now),
+        ds.errors_section(errors, now),
+        ds.tasks_section(tasks),
+        ("" if to_review else decided),
+        ds.summaries_section(latest_summaries(snap)),
+        ("" if pairs else conflicts),
     ]
     nav = "".join(
         f'<a href="#{a}">{t}</a>'
         for a, t in (
             ("agents", "Agents"),
             ("timeline", "Timeline"),
+            ("conflicts", "Conflicts"),
             ("claims", "Claims"),
             ("help", "Help"),
             ("errors", "Errors"),
@@ -420,22 +229,25 @@ def render_dashboard(coord: Coordinator, *, fetch: bool = False) -> str:
         '<meta http-equiv="Content-Security-Policy" '
         "content=\"default-src 'none'; style-src 'unsafe-inline'\">"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>gitcoord · {_e(repo)}</title><style>{CSS}</style></head><body>"
-        f"<header><h1>gitcoord · {_e(repo)}</h1><p>coord branch {_e(coord.store.branch)} at rev {_e(rev)}"
-        f" · generated {_e(_when(now))} UTC</p></header><nav>{nav}</nav><main>"
-        + _stats(agents, claims, helps, errors, decisions, tasks)
+        f"<title>{_e(repo)} · gitcoord</title><style>{CSS}</style></head><body>"
+        f"<header><h1>{_e(repo)} · gitcoord</h1><p>as of {now:%H:%M} UTC, {now:%a %d %b %Y}"
+        f" · coord branch {_e(coord.store.branch)} at rev {_e(rev)}</p></header><nav>{nav}</nav><main>"
+        + _stats(agents, claims, helps, errors, decisions, tasks, pairs)
         + skipped
         + "".join(sections)
-        + "</main><footer>Generated by gitcoord from the coord branch; the page changes only when it is "
-        "regenerated (gitcoord dashboard --out FILE).</footer></body></html>\n"
+        + f"</main><footer>Generated by gitcoord from the coord branch at {now:%Y-%m-%d %H:%M} UTC; "
+        "times are UTC. The page changes only when it is regenerated (gitcoord dashboard --out FILE, "
+        "or gitcoord dashboard --serve to regenerate on each load).</footer></body></html>\n"
     )
 
 
-def write_dashboard(coord: Coordinator, out: Path, *, fetch: bool = False) -> Path:
+def write_dashboard(
+    coord: Coordinator, out: Path, *, fetch: bool = False, since: timedelta | None = None
+) -> Path:
     """Write the dashboard to `out` atomically (a reader never sees half a page); the resolved path."""
     _check_out_path(coord, out)
     out = Path(out).resolve()
-    page = render_dashboard(coord, fetch=fetch)
+    page = render_dashboard(coord, fetch=fetch, since=since)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)

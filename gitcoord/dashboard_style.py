@@ -1,7 +1,8 @@
 """The dashboard's one stylesheet, inlined into the page (no link, no font: the page fetches nothing).
 
-Light colours in CSS variables; the timeline's SVG is styled here too (classes `claim`, `live`,
-`ended`, `shared`, `tick`, `now`). Rules are packed several to a line: the page is mailed around.
+Light colours in CSS variables; the timeline's SVG is styled here too (bars `bar
+held|shared|auto|ended`, marks `checkin`, `help`, `conflict`, the `now` line; legend swatches
+`sw ...`). Rules are packed several to a line: the page is mailed around.
 """
 
 CSS = """
@@ -26,8 +27,8 @@ color:var(--bad)}
 color:var(--warn)}
 .badge.active,.badge.live,.badge.approved,.badge.resolved,.badge.done,.badge.implemented{background:#dcf3e5;
 color:var(--ok)}
-.bar{display:inline-block;width:70px;height:8px;background:var(--line);border-radius:4px;
-vertical-align:middle}.bar span{display:block;height:8px;background:var(--accent);border-radius:4px}
+.meter{display:inline-block;width:70px;height:8px;background:var(--line);border-radius:4px;
+vertical-align:middle}.meter span{display:block;height:8px;background:var(--accent);border-radius:4px}
 .cards{display:flex;flex-wrap:wrap;gap:12px}
 .card{border:1px solid var(--line);border-radius:8px;padding:8px 14px;min-width:280px;flex:1}
 .card h3{color:var(--fg)}dt{font-weight:600;color:var(--mute);font-size:12px}dd{margin:0 0 6px}
@@ -36,11 +37,26 @@ vertical-align:middle}.bar span{display:block;height:8px;background:var(--accent
 .stat b{display:block;font-size:22px}.stat.alert b{color:var(--bad)}
 svg.timeline{font-size:11px;max-width:100%;height:auto}svg text{fill:var(--fg)}svg text.tick{fill:var(--mute)}
 svg text.agent{font-weight:600}svg line.tick{stroke:var(--line)}svg line.row{stroke:#f0f1f5}
-svg line.now{stroke:var(--bad);stroke-dasharray:3 3}svg g.claim rect{fill:#9fb1ea}
-svg g.claim.live rect{fill:var(--accent)}svg g.claim.shared rect{fill-opacity:.55}
-svg text.bar{fill:#fff;font-size:10px}svg g.claim.ended text.bar{fill:#1d2330}
-.legend span{margin-right:14px;color:var(--mute);font-size:12px}
-.legend i{display:inline-block;width:18px;height:8px;border-radius:2px;margin-right:4px;vertical-align:middle}
+svg line.now{stroke:var(--bad);stroke-width:1.5;stroke-dasharray:4 3}
+rect.bar.held{fill:#2f5bd3}rect.bar.shared{fill:#13a085}rect.bar.auto{fill:#e07b18}rect.bar.ended{fill:#c3c8d3}
+svg text.bar{fill:#fff;font-size:10px;pointer-events:none}svg text.bar.ended{fill:#394157}
+svg line.checkin{stroke:#1d2330;stroke-width:2}svg path.help{fill:#8e3fbf}
+svg path.conflict{fill:var(--bad);stroke:#fff;stroke-width:1}
+.legend span{margin-right:16px;color:var(--fg);font-size:12px;white-space:nowrap}
+.legend i{display:inline-block;width:18px;height:10px;border-radius:2px;margin-right:5px;
+vertical-align:middle}
+.sw.held{background:#2f5bd3}.sw.shared{background:#13a085}.sw.auto{background:#e07b18}.sw.ended{background:#c3c8d3}
+.sw.checkin{width:3px!important;height:14px!important;background:#1d2330}
+.sw.help{width:0!important;height:0!important;border-radius:0!important;border:6px solid transparent;
+border-bottom:10px solid #8e3fbf;border-top:0}
+.sw.conflict{width:10px!important;height:10px!important;background:var(--bad);transform:rotate(45deg)}
+.sw.now{width:3px!important;height:14px!important;background:var(--bad)}
+.tlview{display:none}.tlview.default{display:block}
+.tlviews:has(.tlview:target) .tlview.default:not(:target){display:none}.tlviews .tlview:target{display:block}
+.zoom a{margin-right:10px}.zoom,.range{margin:0 0 6px;font-size:12px;
+color:var(--mute)}
+td.id{white-space:nowrap}td.t{white-space:nowrap}.work{margin:1px 0}.work code{white-space:nowrap}
+.work .words{color:var(--mute)}
 pre{white-space:pre-wrap;font-size:11px;max-height:260px;overflow:auto;background:var(--bg);padding:6px}
 footer{color:var(--mute);padding:0 28px 24px;font-size:12px}
 """

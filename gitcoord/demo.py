@@ -46,6 +46,7 @@ IDENTITY = {
     "GIT_COMMITTER_EMAIL": "liz@demo.invalid",
 }
 AGENT_TIMEOUT = 50.0
+DEFAULT_PAGE = "gitcoord-demo.html"
 
 
 # -- output ---------------------------------------------------------------------------------
@@ -130,7 +131,7 @@ def build_world(root: Path) -> dict[str, Path]:
         (seed / folder / ".keep").write_text("", encoding="utf-8")
     _git(seed, "add", ".")
     _git(seed, "commit", "-q", "-m", "Initial layout")
-    remote = root / "remote.git"
+    remote = root / "ascent-basecamp.git"  # the dashboard's title is the remote's name
     _git(root, "clone", "-q", "--bare", str(seed), str(remote))
     shutil.rmtree(seed)
     clones = {name: root / name for name in (*AGENTS, "human")}
@@ -203,13 +204,28 @@ def _finish(running: list[Any], printer: Printer) -> list[str]:
     return failed
 
 
-def _dashboard(human: Coordinator, root: Path, printer: Printer) -> Path | None:
+def _dashboard(human: Coordinator, root: Path, out: Path, printer: Printer, *, kept: bool) -> Path | None:
+    """The page where the user ran the demo (it outlives the world), and in a kept world too."""
     try:
         from gitcoord.dashboard import write_dashboard
     except ImportError:
         printer.line("demo", "(dashboard skipped: gitcoord.dashboard is not available in this version)")
         return None
-    return write_dashboard(human, root / "dashboard.html")
+    if kept:
+        write_dashboard(human, root / "dashboard.html")
+    return write_dashboard(human, out)
+
+
+def _check_out(out: Path | None) -> Path:
+    """Where the page goes: `out`, else gitcoord-demo.html in the current directory; checked
+    before anything is built, so a bad path costs no 15-second run."""
+    out = Path(os.path.abspath(out if out is not None else DEFAULT_PAGE))
+    if out.is_dir():
+        raise InvalidInput(
+            f"{out} is a directory: --out names the page's file.",
+            hint=f"for instance: gitcoord demo --out {out / DEFAULT_PAGE}",
+        )
+    return out
 
 
 def _check_keep(keep: Path) -> Path:
@@ -223,21 +239,25 @@ def _check_keep(keep: Path) -> Path:
     return keep
 
 
-def run_demo(keep: Path | None = None, *, printer: Printer | None = None) -> int:
-    """Run the whole demo; 0 when every agent did its part. `keep`: leave the world there."""
+def run_demo(keep: Path | None = None, *, out: Path | None = None, printer: Printer | None = None) -> int:
+    """Run the whole demo; 0 when every agent did its part. `keep`: leave the world there;
+    `out`: where the dashboard goes (gitcoord-demo.html in the current directory)."""
     printer = printer or Printer()
+    page = _check_out(out)
     root = _check_keep(keep) if keep is not None else Path(tempfile.mkdtemp(prefix="gitcoord-demo-"))
     started = time.monotonic()
     try:
         env = world_env(root)
         with _environment(env):
-            return _run_in(root, env, printer, started, kept=keep is not None)
+            return _run_in(root, env, page, printer, started, kept=keep is not None)
     finally:
         if keep is None:
             shutil.rmtree(root, ignore_errors=True)
 
 
-def _run_in(root: Path, env: dict[str, str], printer: Printer, started: float, *, kept: bool) -> int:
+def _run_in(
+    root: Path, env: dict[str, str], out: Path, printer: Printer, started: float, *, kept: bool
+) -> int:
     printer.line(
         "demo",
         f"building a throwaway world in {root}: a bare remote, clones for alpha, beta, gamma and the human",
@@ -269,7 +289,7 @@ def _run_in(root: Path, env: dict[str, str], printer: Printer, started: float, *
         from gitcoord.briefing import render_status
 
         render_status(human.status(fetch=True))
-        page = _dashboard(human, root, printer)
+        page = _dashboard(human, root, out, printer, kept=kept)
     elapsed = time.monotonic() - started
     if failed:
         printer.line("demo", f"FAILED: {', '.join(failed)} did not complete their part ({elapsed:.1f}s)")
@@ -282,12 +302,9 @@ def _closing(
     world: dict[str, Path], page: Path | None, printer: Printer, elapsed: float, *, kept: bool
 ) -> None:
     printer.line("demo", f"done in {elapsed:.1f}s: three agents, no lost write, no overlapping edit.")
+    if page is not None:
+        printer.line("demo", f"dashboard: {page} (open it in a browser)")
     if kept:
-        if page is not None:
-            printer.line("demo", f"dashboard: {page}")
         printer.line("demo", f"audit trail: git -C {world['human']} log --format='%s' origin/coord")
     else:
-        printer.line(
-            "demo",
-            "the world was removed; run `gitcoord demo --keep DIR` to keep it and open DIR/dashboard.html",
-        )
+        printer.line("demo", "the world was removed; `gitcoord demo --keep DIR` keeps it to explore")

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from gitcoord.constants import AGENT_NAME
+from gitcoord.constants import AGENT_NAME, PERSON_PREFIXES
 from gitcoord.errors import InvalidInput, Refused
 from gitcoord.records import MAX_MESSAGE, Agent, Claim, ErrorRecord, HelpRequest, IdRecord, Message
 from gitcoord.validate import check_text, quoted, require_id
@@ -36,7 +36,7 @@ IR = TypeVar("IR", bound=IdRecord)
 Resolvable = TypeVar("Resolvable", HelpRequest, ErrorRecord)
 
 EVERYONE = "any"
-REVIEWER_PREFIXES = ("human:", "notion:")
+REVIEWER_PREFIXES = PERSON_PREFIXES
 MAX_TITLE = 300
 MAX_NOTE = MAX_MESSAGE
 MAX_LIST = 20

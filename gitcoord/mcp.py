@@ -187,7 +187,9 @@ def _tool_error_class() -> type[Exception]:
     try:
         from mcp.server.mcpserver.exceptions import ToolError
     except ImportError:  # mcp 1.x
-        from mcp.server.fastmcp.exceptions import ToolError  # type: ignore[no-redef,import-not-found,unused-ignore]
+        from mcp.server.fastmcp.exceptions import (  # type: ignore[no-redef,import-not-found,unused-ignore]
+            ToolError,
+        )
     return ToolError
 
 
@@ -451,8 +453,14 @@ def _record_tools(server: MCPServer, t: Tools) -> None:
 
     @server.tool()
     def decisions(status: DecisionStatus | None = None, limit: int = LIST_LIMIT) -> Json:
-        """Decisions (optionally of one status), at most `limit`."""
-        return t.call(lambda c: _page("decisions", c.decisions(status=status), limit))
+        """Decisions (optionally of one status), at most `limit`, each with its review's proof."""
+
+        def listed(c: Coordinator) -> Json:
+            found = c.decisions(status=status)
+            proof = c.review_status(found)
+            return _page("decisions", [_plain(d) | proof[d.id] for d in found], limit)
+
+        return t.call(listed)
 
     @server.tool()
     def implement_decision(decision_id: str) -> Json:

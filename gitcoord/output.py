@@ -12,8 +12,9 @@ import re
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
+from gitcoord import output_time
 from gitcoord.clock import utc_text
 
 
@@ -57,7 +58,13 @@ def clean(text: str, *, one_line: bool = False) -> str:
 
 
 def is_terminal() -> bool:
-    return sys.stdout.isatty()
+    """Draw for a person: stdout is a terminal, or a test or a screenshot set a Console to draw on."""
+    return _CONSOLE is not None or sys.stdout.isatty()
+
+
+def when(value: Any) -> str:
+    """A time for people: local with its zone on a terminal, UTC ISO 8601 through a pipe."""
+    return output_time.when(value, terminal=is_terminal())
 
 
 def short_time(value: Any) -> str:
@@ -71,37 +78,95 @@ def claim_mode(claim: Mapping[str, Any]) -> str:
     return f"{claim['mode']}, auto" if claim.get("auto") else str(claim["mode"])
 
 
-def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """A titled table: rich on a terminal, plain columns through a pipe.
+class Cell(NamedTuple):
+    """A table cell with a style for the terminal (`red bold`); a pipe shows the text alone."""
+
+    text: Any
+    style: str = ""
+
+
+# Words that colour their cell wherever they appear in a column of this title: the severe, the
+# urgent, the stale and the dying stand out without each command choosing colours.
+_WORD_STYLES: dict[str, dict[str, str]] = {
+    "severity": {"critical": "bold white on red", "high": "bold red", "medium": "yellow"},
+    "priority": {"urgent": "bold red", "high": "yellow"},
+    "impact": {"high": "bold red", "medium": "yellow"},
+    "status": {"stale": "bold red", "blocked": "red", "open": "yellow", "proposed": "yellow"},
+    "state": {"expired": "bold red", "stale": "bold red"},
+}
+
+
+# Columns a terminal never breaks (ids, revisions): the others wrap around them, each kept at
+# least as wide as the longest word of its title so that no column is squeezed to nothing.
+_WHOLE = frozenset({"id", "rev"})
+_TIMES = frozenset({"time", "until", "last check-in", "created", "expires"})  # a date stays on one line
+
+
+def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, empty: str = "") -> None:
+    """A titled table: rich on a terminal, plain columns through a pipe; no rows: one dim line.
 
     Cells are text, never rich markup: a task titled `Handle [/api] prefix` is shown
     as written, and `[link=...]` in a message stays text. Control sequences are
-    removed, and through a pipe newlines too, so a cell cannot forge a row.
+    removed, and through a pipe newlines too, so a cell cannot forge a row. Nothing is
+    cut: a long resource wraps inside its column on a terminal and stays whole in a pipe.
     """
+    if not rows:
+        say(empty or f"{title}: none", style="dim")
+        return
     if is_terminal():
-        from rich.console import Console
-        from rich.table import Table
-        from rich.text import Text
-
-        t = Table(title=Text(title), title_justify="left", header_style="bold")
-        for col in columns:
-            t.add_column(Text(col))
-        for row in rows:
-            t.add_row(*(Text(clean(_cell(c))) for c in row))
-        Console().print(t)
+        _rich_table(title, columns, rows)
         return
     cells = [[clean(_cell(c), one_line=True) for c in row] for row in rows]
     print(f"{title}:")
-    if not cells:
-        print("  (none)")
-        return
     widths = [max(len(col), *(len(r[i]) for r in cells)) for i, col in enumerate(columns)]
     print("  " + "  ".join(col.ljust(w) for col, w in zip(columns, widths, strict=True)).rstrip())
     for row in cells:
         print("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
+def _rich_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    t = Table(title=Text(title, style="bold"), title_justify="left", header_style="bold")
+    for col in columns:
+        narrowest = 10 if col in _TIMES else max((len(word) for word in col.split()), default=1)
+        t.add_column(Text(col), overflow="fold", no_wrap=col in _WHOLE, min_width=narrowest)
+    for row in rows:
+        t.add_row(*(_rich_cell(col, c) for col, c in zip(columns, row, strict=True)))
+    console().print(t)
+
+
+def _rich_cell(column: str, value: Any) -> Any:
+    from rich.text import Text
+
+    text = clean(_cell(value))
+    style = value.style if isinstance(value, Cell) else _WORD_STYLES.get(column, {}).get(text, "")
+    return Text(text, style=style)
+
+
+def console() -> Any:
+    """The rich Console of this run (a recording one when a test or a screenshot set it)."""
+    global _CONSOLE
+    if _CONSOLE is None:
+        from rich.console import Console
+
+        _CONSOLE = Console(highlight=False)
+    return _CONSOLE
+
+
+_CONSOLE: Any = None
+
+
+def use_console(value: Any) -> None:
+    """Draw through `value` (a rich Console, e.g. `Console(record=True)`) until set back to None."""
+    global _CONSOLE
+    _CONSOLE = value
+
+
 def _cell(value: Any) -> str:
+    if isinstance(value, Cell):
+        value = value.text
     return str(value) if value is not None else ""
 
 
@@ -109,9 +174,8 @@ def say(text: str, *, style: str = "") -> None:
     """A line (or lines) for a person, control sequences removed; coloured only on a terminal."""
     text = clean(text)
     if style and is_terminal():
-        from rich.console import Console
         from rich.text import Text
 
-        Console(highlight=False).print(Text(text, style=style))
+        console().print(Text(text, style=style))
     else:
         print(text)

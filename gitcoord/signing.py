@@ -28,12 +28,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitcoord.constants import CONFIG_PATH
+from gitcoord.constants import CONFIG_PATH, PERSON_PREFIXES
 from gitcoord.errors import InvalidInput, Refused
 from gitcoord.git import run_plain
 
 # The Coord-Action of every act DESIGN reserves for people.
 HUMAN_ACTIONS = frozenset({"decision-approve", "decision-reject", "force-release"})
+# Acts an agent may do to its own work, and a person to anyone's: a person's is a human act.
+HUMAN_WHEN_A_PERSON_ACTS = frozenset({"task-block"})
+
+
+def is_human_act(action: str, actor: str) -> bool:
+    """Whether a coord commit's act is one DESIGN reserves for people (so it must be signed)."""
+    return action in HUMAN_ACTIONS or (
+        action in HUMAN_WHEN_A_PERSON_ACTS and actor.startswith(PERSON_PREFIXES)
+    )
+
+
 REVIEWED = ("approved", "rejected")
 DECISIONS_DIR = ".coord/decisions/"
 # What may change in a reviewed decision after its review: the implement transition, nothing else.
@@ -191,7 +202,7 @@ class Authority:
 
     def act_signatures(self, entries: list[dict[str, Any]]) -> None:
         """Add `signed_by` (principal or None) and `signature` to the human acts of `log` entries."""
-        acts = [e for e in entries if e.get("action") in HUMAN_ACTIONS]
+        acts = [e for e in entries if is_human_act(e.get("action", ""), e.get("agent", ""))]
         found = self.signatures(e["commit"] for e in acts)
         for entry in acts:
             sig = found[entry["commit"]]
@@ -221,7 +232,7 @@ class Authority:
             if not sha.strip():
                 continue
             sig, action = self.judge(code, signer), action.strip()
-            if action in HUMAN_ACTIONS and not sig.good:
+            if is_human_act(action, actor.strip()) and not sig.good:
                 found.append(
                     {
                         "commit": sha,

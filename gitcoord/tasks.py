@@ -18,7 +18,7 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, cast
 
-from gitcoord.claiming import grant, with_wait
+from gitcoord.claiming import end_progress, grant, with_wait
 from gitcoord.constants import PRIORITIES, TASK_STATUS_ORDER
 from gitcoord.errors import InvalidInput, Refused
 from gitcoord.host import (
@@ -161,11 +161,12 @@ class TaskOps:
                     "before it is done.",
                     hint=f"gitcoord task unblock {task_id}, then take it.",
                 )
+            gone = set(task.claim_ids)
             _release_task_claims(txn, task, agent)
             task.status, task.assignee, task.done_at, task.note = "done", agent, txn.now, note
             task.started_at = task.started_at or txn.now
             txn.put(task)
-            touch_agent(self, txn, agent, resource="")
+            end_progress(txn, touch_agent(self, txn, agent, resource=""), gone)
             txn.action, txn.what = "task-done", f"{task.id} {one_line(task.title, 60)}"
             return task
 
@@ -177,6 +178,8 @@ class TaskOps:
         self.refuse_speaking_for("blocking a task (it releases its claims)")
         require_id(task_id, "T")
         check_required(reason, "reason", MAX_NOTE, required=True)
+        # A person parking someone's task releases that agent's claims: a human act, signed.
+        sign = not is_agent(actor) and self.sign_human_act()
 
         def work(txn: Txn) -> Task:
             task = _my_task(txn, task_id, actor if is_agent(actor) else None, "block")
@@ -188,7 +191,7 @@ class TaskOps:
             txn.action, txn.what = "task-block", task.id
             return task
 
-        return act(self, actor, work)
+        return act(self, actor, work, sign=sign)
 
     def unblock_task(self: Host, task_id: str) -> Task:
         """A blocked task goes back to the queue (todo), for its assignee or anyone."""

@@ -1,21 +1,21 @@
-"""The dashboard's timeline: each claim's life over the last hours, from the coord history, as inline SVG.
+"""The dashboard timeline's data: each claim's life, the check-ins and help requests, from the history.
 
-`claim_intervals` reads the history (a claim still in the tree lasts until now; one that is gone
-ended at the last commit that touched it); `timeline_svg` draws one row per agent. Every piece of
-text from a record is escaped, as in the rest of the page (gitcoord.dashboard).
+`activity` reads the coord history once for a window (a claim still in the tree lasts until now;
+one that is gone ended at the last commit that touched it; a `check-in` commit is a tick on its
+agent's lane) and `fit_window` narrows the window to where something happened, so a short
+session fills the plot instead of being a sliver of a day. gitcoord.timeline_svg draws it.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from gitcoord import leases
 from gitcoord.errors import GitcoordError
-from gitcoord.records import Claim, utc_text
+from gitcoord.records import Claim, HelpRequest, utc_text
 from gitcoord.snapshot import Snapshot
 
 if TYPE_CHECKING:
@@ -48,13 +48,72 @@ class Interval:
     start: datetime
     end: datetime
     live: bool
+    auto: bool = False
+
+    @property
+    def state(self) -> str:
+        """How the bar is coloured: held, shared, auto (all live) or ended (released, taken over)."""
+        if not self.live:
+            return "ended"
+        return "auto" if self.auto else "held" if self.mode == "exclusive" else "shared"
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A point on an agent's lane: a check-in, a help request, a coming conflict."""
+
+    kind: str  # "checkin", "help" or "conflict"
+    agent: str
+    when: datetime
+    text: str
+
+
+@dataclass
+class Activity:
+    """What the timeline draws, for the window [since, now]."""
+
+    since: datetime
+    now: datetime
+    intervals: list[Interval] = field(default_factory=list)
+    marks: list[Mark] = field(default_factory=list)
 
 
 # -- data --------------------------------------------------------------------------
 
 
+def activity(coord: Coordinator, snap: Snapshot, now: datetime, since: datetime) -> Activity:
+    """Claims, check-ins and help requests of the window [since, now], from one history read."""
+    history = list(coord.store.history(since=utc_text(since)))
+    found = Activity(since, now, claim_intervals(coord, snap, now, since=since, history=history))
+    for entry in history:
+        when = datetime.fromisoformat(entry["time"])
+        if entry.get("action") == "check-in" and entry.get("agent") and when >= since:
+            found.marks.append(Mark("checkin", entry["agent"], when, f"check-in {minute_text(when)} UTC"))
+    for h in snap.records(HelpRequest):
+        if since <= h.created_at <= now:
+            tip = f"{h.id} to {h.to} ({h.priority}, {h.status}): {h.message}"
+            found.marks.append(Mark("help", h.from_agent, h.created_at, tip))
+    return found
+
+
+def fit_window(found: Activity, *, least: timedelta = timedelta(seconds=20)) -> datetime:
+    """Where a window fitted to the activity starts: a little before the first thing in it."""
+    starts = [i.start for i in found.intervals] + [m.when for m in found.marks if m.kind != "conflict"]
+    if not starts:
+        return found.since
+    first = max(found.since, min(starts))
+    pad = max((found.now - first) / 12, timedelta(seconds=5))
+    return max(found.since, min(first - pad, found.now - least))
+
+
 def claim_intervals(
-    coord: Coordinator, snap: Snapshot, now: datetime, hours: float = TIMELINE_HOURS
+    coord: Coordinator,
+    snap: Snapshot,
+    now: datetime,
+    hours: float = TIMELINE_HOURS,
+    *,
+    since: datetime | None = None,
+    history: list[dict[str, Any]] | None = None,
 ) -> list[Interval]:
     """Claims held during the last `hours`, from the coord history.
 
@@ -62,8 +121,10 @@ def claim_intervals(
     dead but not yet removed); one that is gone ended at the last commit that
     touched it (its release or takeover), whatever that commit's action was.
     """
-    window = now - timedelta(hours=hours)
-    touches = _claim_touches(coord, window)
+    window = since or now - timedelta(hours=hours)
+    if history is None:
+        history = list(coord.store.history(since=utc_text(window)))
+    touches = _claim_touches(history)
     in_tree = {c.id: c for c in snap.records(Claim)}
     out = []
     for cid in sorted(set(touches) | set(in_tree), key=_id_number):
@@ -78,6 +139,7 @@ def claim_intervals(
                     max(found.start, window),
                     found.end,
                     found.live,
+                    found.auto,
                 )
             )
     return out
@@ -87,10 +149,10 @@ def _id_number(record_id: str) -> int:
     return int(record_id.partition("-")[2] or 0)
 
 
-def _claim_touches(coord: Coordinator, window: datetime) -> dict[str, list[tuple[datetime, str]]]:
-    """Claim id -> [(commit time, commit)] oldest first, for commits since `window`."""
+def _claim_touches(history: list[dict[str, Any]]) -> dict[str, list[tuple[datetime, str]]]:
+    """Claim id -> [(commit time, commit)] oldest first, for the commits of `history` (newest first)."""
     touches: dict[str, list[tuple[datetime, str]]] = {}
-    for entry in coord.store.history(since=utc_text(window)):
+    for entry in history:
         when = datetime.fromisoformat(entry["time"])
         for key in entry.get("records", []):
             if key.startswith("C-"):
@@ -104,11 +166,22 @@ def _interval(
     if current is not None:
         dead = leases.is_dead(current, now, coord.grace)
         end = min(now, current.expires_at) if dead else now
-        return Interval(cid, current.agent, current.resource, current.mode, current.created_at, end, not dead)
+        return Interval(
+            cid,
+            current.agent,
+            current.resource,
+            current.mode,
+            current.created_at,
+            end,
+            not dead,
+            current.auto,
+        )
     record = _record_near(coord, cid, touches[0][1])
     if record is None:
         return None
-    return Interval(cid, record.agent, record.resource, record.mode, record.created_at, touches[-1][0], False)
+    return Interval(
+        cid, record.agent, record.resource, record.mode, record.created_at, touches[-1][0], False, record.auto
+    )
 
 
 def _record_near(coord: Coordinator, cid: str, commit: str) -> Claim | None:
@@ -121,77 +194,3 @@ def _record_near(coord: Coordinator, cid: str, commit: str) -> Claim | None:
         if found is not None:
             return found
     return None
-
-
-# -- the timeline --------------------------------------------------------------------
-
-_LABEL_W, _PLOT_W, _ROW_H, _TOP = 130, 820, 26, 24
-
-
-def timeline_svg(
-    intervals: list[Interval], agents: Iterable[str], now: datetime, hours: float = TIMELINE_HOURS
-) -> str:
-    """Claims per agent over the last `hours` as an inline SVG (one row per agent)."""
-    names = sorted(set(agents) | {i.agent for i in intervals})
-    start = now - timedelta(hours=hours)
-    span = hours * 3600
-
-    def x(when: datetime) -> float:
-        return _LABEL_W + _PLOT_W * max(0.0, min(1.0, (when - start).total_seconds() / span))
-
-    height = _TOP + _ROW_H * max(1, len(names)) + 4
-    width = _LABEL_W + _PLOT_W + 10
-    parts = [
-        f'<svg class="timeline" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}">',
-        f"<title>Claims per agent, last {hours:g} hours</title>",
-    ]
-    parts += _axis(start, now, hours, x, height)
-    for row, name in enumerate(names):
-        y = _TOP + row * _ROW_H
-        parts.append(
-            f'<text class="agent" x="{_LABEL_W - 8}" y="{y + 17}" text-anchor="end">{_e(name)}</text>'
-        )
-        parts.append(
-            f'<line class="row" x1="{_LABEL_W}" x2="{_LABEL_W + _PLOT_W}" y1="{y + _ROW_H}" '
-            f'y2="{y + _ROW_H}"/>'
-        )
-        parts += [_bar(i, x, y) for i in intervals if i.agent == name]
-    if not names:
-        parts.append(
-            f'<text x="{_LABEL_W + 10}" y="{_TOP + 17}">no claims in the last {hours:g} hours</text>'
-        )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _axis(
-    start: datetime, now: datetime, hours: float, x: Callable[[datetime], float], height: int
-) -> list[str]:
-    step = timedelta(hours=max(1, round(hours / 8)))
-    tick = start.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    parts = []
-    while tick <= now:
-        px = x(tick)
-        parts.append(
-            f'<line class="tick" x1="{px:.1f}" x2="{px:.1f}" y1="{_TOP - 4}" y2="{height - 4}"/>'
-            f'<text class="tick" x="{px:.1f}" y="{_TOP - 8}" text-anchor="middle">{tick:%H:%M}</text>'
-        )
-        tick += step
-    parts.append(f'<line class="now" x1="{x(now):.1f}" x2="{x(now):.1f}" y1="{_TOP - 4}" y2="{height - 4}"/>')
-    return parts
-
-
-def _bar(i: Interval, x: Callable[[datetime], float], y: int) -> str:
-    left, right = x(i.start), x(i.end)
-    width = max(2.0, right - left)
-    state = "live" if i.live else "ended"
-    tip = f"{i.claim_id} {i.resource} ({i.mode}, {state}) {_when(i.start)} – {_when(i.end)} UTC"
-    label = ""
-    if width > 40:
-        chars = int(width / 7)
-        text = i.resource if len(i.resource) <= chars else i.resource[: max(1, chars - 1)] + "…"
-        label = f'<text class="bar" x="{left + 4:.1f}" y="{y + 16}">{_e(text)}</text>'
-    return (
-        f'<g class="claim {state} {_e(i.mode)}"><title>{_e(tip)}</title>'
-        f'<rect x="{left:.1f}" y="{y + 4}" width="{width:.1f}" height="{_ROW_H - 8}" rx="3"/>{label}</g>'
-    )

@@ -121,8 +121,10 @@ def make_repo(path: Path) -> Path:
     return path
 
 
-def plant_records(repo: Path, files: dict[str, str]) -> None:
-    """Commit files onto the coord branch by plumbing, as a careless or hostile writer could."""
+def plant_records(repo: Path, files: dict[str, str], subject: str = "planted") -> None:
+    """Commit files onto the coord branch by plumbing, as a careless or hostile writer could.
+
+    `subject` is the whole commit message, given on stdin so that it may hold anything."""
     index = repo / ".git" / "plant.index"
     env = dict(os.environ, GIT_INDEX_FILE=str(index))
     old = git(repo, "rev-parse", "refs/heads/coord")
@@ -145,7 +147,14 @@ def plant_records(repo: Path, files: dict[str, str]) -> None:
     tree = subprocess.run(
         ["git", "write-tree"], cwd=repo, env=env, capture_output=True, text=True, check=True
     ).stdout.strip()
-    new = git(repo, "commit-tree", tree, "-p", old, "-m", "planted")
+    new = subprocess.run(
+        ["git", "commit-tree", tree, "-p", old],
+        cwd=repo,
+        input=subject,
+        text=True,
+        capture_output=True,
+        check=True,
+    ).stdout.strip()
     git(repo, "update-ref", "refs/heads/coord", new, old)
     index.unlink()
 

@@ -62,3 +62,15 @@ def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
             assert _number(point["claim_ms"]) and _number(point["status_ms"])
     comparison = figures["comparison"]
     assert "skipped" in comparison or _number(comparison["median"])
+
+
+def test_the_conflicts_bench_runs_the_radar_worst_case_for_ten_branches() -> None:
+    """One round: every one of the 55 merges conflicts, and the figures come with their floor."""
+    bench = BENCH.parent / "conflicts_bench.py"
+    res = subprocess.run(
+        [sys.executable, str(bench), "--rounds", "1"], capture_output=True, text=True, timeout=600
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    figures = json.loads(res.stdout)["conflicts_ms"]
+    assert (figures["branches"], figures["pairs"], figures["rounds"]) == (10, 55, 1)
+    assert all(_number(figures[k]) and figures[k] > 0 for k in ("cold_median", "warm_median", "floor_median"))

@@ -207,7 +207,7 @@ def test_dashboard_shows_every_view(busy_repo: Path, tmp_path: Path) -> None:
     text = page.all_text
     for expected in (
         "Agents",
-        "Claims per agent, last 24 hours",
+        "Timeline: claims per agent",
         "Live claims",
         "Help requests",
         "Errors",
@@ -230,7 +230,7 @@ def test_dashboard_shows_every_view(busy_repo: Path, tmp_path: Path) -> None:
         "test suite crashed",
         "Traceback: boom",
         "Severity low",
-        "Proposed",
+        "Awaiting review",
         "Use SQLite for the cache",
         "Redis; in-memory",
         "Approved",
@@ -273,7 +273,14 @@ def test_dashboard_escapes_text_and_loads_nothing(busy_repo: Path) -> None:
     assert "url(" not in html_text and "@import" not in html_text
     csp = [a for t, a in page.tags if t == "meta" and a.get("http-equiv") == "Content-Security-Policy"]
     assert csp and "default-src 'none'" in (csp[0]["content"] or "")
-    assert sum(1 for t, _ in page.tags if t == "svg") == 1
+    # The timeline's views (fitted, last hour, whole window): plain SVG, switched by anchors.
+    assert sum(1 for t, _ in page.tags if t == "svg") == 3
+
+
+def render_dashboard_default_view(page: Page) -> list[tuple[str, dict[str, str | None]]]:
+    """The tags of the timeline's first view (the one fitted to the activity)."""
+    svgs = [n for n, (t, _) in enumerate(page.tags) if t == "svg"]
+    return page.tags[svgs[0] : svgs[1]]
 
 
 def test_timeline_draws_claims_from_the_history(busy_repo: Path) -> None:
@@ -293,9 +300,10 @@ def test_timeline_draws_claims_from_the_history(busy_repo: Path) -> None:
     assert record is not None
     assert not dead.live and dead.end == record.expires_at and dead.start == record.created_at
     assert dead.end - dead.start == timedelta(hours=3) and dead.end < now
-    bars = [a.get("class") for t, a in page.tags if t == "g"]
-    assert bars.count("claim live exclusive") == 1 and bars.count("claim live shared") == 1
-    assert bars.count("claim ended exclusive") == 2
+    view = render_dashboard_default_view(page)
+    bars = [a.get("class") for t, a in view if t == "rect"]
+    assert bars.count("bar held") == 1 and bars.count("bar shared") == 1
+    assert bars.count("bar ended") == 2
     # One row per agent, stale gamma included.
     assert {"alpha", "beta", "gamma"} <= set(page.text)
 
@@ -320,7 +328,7 @@ def test_dashboard_of_an_empty_store(local_repo: Path, tmp_path: Path) -> None:
     with Coordinator(local_repo) as coord:
         path = write_dashboard(coord, tmp_path / "empty.html")
     text = parse(path.read_text()).all_text
-    assert "no agent has started yet" in text and "no claims in the last 24 hours" in text
+    assert "no agent has started yet" in text and "no activity in this window" in text
     assert "no live claims" in text and "no summaries yet" in text
     assert list(tmp_path.glob(".empty.html.*")) == []  # the temporary file was renamed, not left behind
 

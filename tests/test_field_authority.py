@@ -528,3 +528,50 @@ def test_a_bad_allowed_signers_setting_is_bad_input(local_repo: Path) -> None:
         "gitcoord: review.allowed_signers in .coord/config.toml must be a path "
         "inside the repository, not '../../etc/keys'."
     )
+
+
+def test_the_mcp_decisions_tool_says_whether_a_review_is_verified(team: tuple[World, Path, Path]) -> None:
+    """An agent reading decisions over MCP (the real server, over stdio) sees the review's proof."""
+    import anyio
+
+    from .test_mcp import _data, _session_run
+
+    world, _, evil = team
+    a, b, c = world.clones
+    assert run(a, "start", agent="beta").code == 0
+    good, bad = propose(a, title="Signed one"), propose(a, title="Forged one")
+    assert run(c, "decisions", "approve", good).code == 0
+    use_key(b, evil)
+    assert run(b, "decisions", "approve", bad).code == 0
+    _, (listed,) = anyio.run(_session_run, a, "beta", [("decisions", {})])
+    shown = {d["id"]: d for d in _data(listed)["decisions"]}
+    assert (shown[good]["review_verified"], shown[good]["review_signer"]) == (True, LEAD)
+    assert (shown[bad]["review_verified"], shown[bad]["review_signer"]) == (False, None)
+
+
+def test_a_person_blocking_a_task_signs_it_as_a_human_act(team: tuple[World, Path, Path]) -> None:
+    """Blocking someone's task releases that agent's claims: from a person it is signed, and a
+    person's unsigned block is named by `verify`; an agent parking its own task is not a human act."""
+    world, _, evil = team
+    a, b, c = world.clones
+    start = git(a, "rev-parse", "origin/coord")
+    assert run(a, "start", agent="alpha").code == 0
+    tasks = [run(a, "task", "add", f"Part {n}", "--resource", f"src/p{n}.py", "--json") for n in (1, 2, 3)]
+    ids = [t.json()["id"] for t in tasks]
+    for _ in ids:
+        assert run(a, "task", "next", agent="alpha").code == 0
+    blocked = run(c, "task", "block", ids[0], "--reason", "waiting on the vendor")
+    assert blocked.code == 0, blocked.err
+    assert "\ngpgsig -----BEGIN SSH SIGNATURE-----" in git(world.remote, "cat-file", "commit", "coord")
+    use_key(b, evil)
+    assert run(b, "task", "block", ids[1], "--reason", "forged").code == 0
+    assert run(a, "task", "block", ids[2], "--reason", "mine", agent="alpha").code == 0
+    log = [e for e in run(a, "log", "--json").json() if e.get("action") == "task-block"]
+    by_what = {t: next(e for e in log if e["subject"].endswith(f" {t}")) for t in ids}
+    assert by_what[ids[0]]["signed_by"] == LEAD
+    assert by_what[ids[1]]["signed_by"] is None
+    assert "signed_by" not in by_what[ids[2]]  # the agent's own: not a human act
+    found = run(a, "verify", f"{start}..origin/coord")
+    assert found.code == 3
+    assert "task-block by human:human@example.com is signed by a key not in the allowed signers" in found.out
+    assert "verify found 1 human act(s) no allowed signer signed" in found.err

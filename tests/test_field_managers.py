@@ -378,3 +378,24 @@ def test_start_reports_a_clone_it_cannot_guard_and_still_starts(world: World) ->
     assert started.code == 0, started.err
     assert "hooks: this clone is NOT guarded: both " in started.out
     assert run(b, "start", "--json", agent="beta").json()["hooks"]["problem"].startswith("both ")
+
+
+def test_start_does_not_write_into_a_hooks_path_outside_the_repository(world: World) -> None:
+    """A global core.hooksPath serves every repository of the user: `start` leaves it alone and
+    says how to guard this clone; an explicit `hooks install` still installs there."""
+    b = world.clones[1]
+    shared = world.root / "my-global-hooks"
+    shared.mkdir()
+    (shared / "pre-commit").write_text("#!/bin/sh\necho mine\n")
+    git(b, "config", "--global", "core.hooksPath", str(shared))
+    started = run(b, "start", "--json", agent="beta")
+    assert started.code == 0, started.err
+    hooks = started.json()["hooks"]
+    assert hooks["installed"] == [] and hooks["files"] == []
+    assert f"core.hooksPath ({shared}) is outside this repository" in hooks["problem"]
+    assert "gitcoord hooks install" in hooks["problem"]
+    assert sorted(p.name for p in shared.iterdir()) == ["pre-commit"]
+    assert (shared / "pre-commit").read_text() == "#!/bin/sh\necho mine\n"
+    assert "core.hooksPath" in run(b, "start", agent="beta").out
+    assert run(b, "hooks", "install").code == 0  # asked for by name: it goes where git looks
+    assert "gitcoord" in (shared / "pre-commit").read_text()

@@ -23,7 +23,7 @@ import pytest
 
 from gitcoord.ci import render_workflow
 
-from .conftest import GITCOORD, Result, git, run, spawn
+from .conftest import GITCOORD, Result, git, plant_records, run, spawn
 
 # -- a real terminal -----------------------------------------------------------------------------------------
 
@@ -63,42 +63,6 @@ def tty_run(cwd: Path, *args: str, agent: str | None = None) -> Result:
     finally:
         os.close(master)
     return Result(code, b"".join(chunks).decode(errors="replace").replace("\r\n", "\n"), err)
-
-
-def _plant(repo: Path, files: dict[str, str], subject: str = "planted") -> None:
-    """Commit files onto the coord branch by plumbing, as a careless or hostile writer could."""
-    index = repo / ".git" / "plant.index"
-    env = dict(os.environ, GIT_INDEX_FILE=str(index))
-    old = git(repo, "rev-parse", "refs/heads/coord")
-    subprocess.run(["git", "read-tree", old], cwd=repo, env=env, check=True)
-    for path, text in files.items():
-        sha = subprocess.run(
-            ["git", "hash-object", "-w", "--stdin"],
-            cwd=repo,
-            input=text,
-            text=True,
-            capture_output=True,
-            check=True,
-        ).stdout.strip()
-        subprocess.run(
-            ["git", "update-index", "--add", "--cacheinfo", f"100644,{sha},{path}"],
-            cwd=repo,
-            env=env,
-            check=True,
-        )
-    tree = subprocess.run(
-        ["git", "write-tree"], cwd=repo, env=env, capture_output=True, text=True, check=True
-    ).stdout.strip()
-    new = subprocess.run(
-        ["git", "commit-tree", tree, "-p", old],
-        cwd=repo,
-        input=subject,
-        text=True,
-        capture_output=True,
-        check=True,
-    ).stdout.strip()
-    git(repo, "update-ref", "refs/heads/coord", new, old)
-    index.unlink()
 
 
 def _ok(res: Result) -> str:
@@ -145,7 +109,7 @@ def planted(local_repo: Path) -> Path:
     assert run(r, "claim", "src/a.py", "-m", "fine", agent="alpha").code == 0
     esc = HOSTILE.replace("\\", "\\\\").replace("\x1b", "\\u001b").replace("\x9b", "\\u009b")
     esc = esc.replace("\x07", "\\u0007").replace("\r", "\\r")
-    _plant(
+    plant_records(
         r,
         {
             ".coord/tasks/T-90.toml": f'id = "T-90"\ntitle = "{esc}"\nstatus = "todo"\ncreated_by = "zed"\n'

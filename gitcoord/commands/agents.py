@@ -12,9 +12,12 @@ import click
 
 from gitcoord import output
 from gitcoord.commands.base import agent_option, ctx_agent, json_option, repo_path
+from gitcoord.commands.sections import example
 
 
-@click.command()
+@click.command(
+    short_help="Watch three agents coordinate in a throwaway repository", epilog=example("gitcoord demo")
+)
 @click.option(
     "--keep",
     type=click.Path(file_okay=False, path_type=Path),
@@ -22,26 +25,38 @@ from gitcoord.commands.base import agent_option, ctx_agent, json_option, repo_pa
     metavar="DIR",
     help="Build the world in DIR (new or empty) and leave it there, dashboard included.",
 )
-def demo(keep: Path | None) -> None:
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default="gitcoord-demo.html",
+    show_default=True,
+    metavar="FILE",
+    help="Where to write the demo's dashboard (relative to where you run it).",
+)
+def demo(keep: Path | None, out: Path) -> None:
     """Three agents coordinate through a throwaway shared repository (about 15 s).
 
     Builds a bare remote and clones in a temporary directory, runs alpha, beta
     and gamma as concurrent processes through claims, a refused conflict, a
     commit refused by the hook, a help request, errors, a decision approved by
     the human and daily summaries, then shows `status` and writes the HTML
-    dashboard. Never reads or changes your git configuration.
+    dashboard to gitcoord-demo.html (or --out FILE), which it prints. Never reads or
+    changes your git configuration.
     """
     from gitcoord.demo import run_demo
     from gitcoord.demo_scenario import DemoFailed
 
-    if run_demo(keep):
+    if run_demo(keep, out=out if out.is_absolute() else repo_path() / out):
         raise DemoFailed(
             "the demo did not complete: see the lines above.",
             hint="please report it with the output; --keep DIR leaves the world to inspect.",
         )
 
 
-@click.command()
+@click.command(
+    short_help="Serve the coordination operations over MCP (stdio)",
+    epilog=example("gitcoord mcp --agent alpha"),
+)
 @agent_option
 def mcp(agent: str | None) -> None:
     """Serve the coordination operations to an agent over MCP (stdio).
@@ -54,7 +69,10 @@ def mcp(agent: str | None) -> None:
     serve(repo_path(), ctx_agent(agent))
 
 
-@click.command()
+@click.command(
+    short_help="Check config, hooks, remote, records, clock; say the fix",
+    epilog=example("gitcoord doctor", "gitcoord doctor --json"),
+)
 @json_option
 def doctor(as_json: bool) -> None:
     """Check config, coord branch, hooks, remote, records and clock; each problem with its fix.
@@ -80,7 +98,10 @@ def doctor(as_json: bool) -> None:
         )
 
 
-@click.command()
+@click.command(
+    short_help="Write the agents' instructions and the editor guard",
+    epilog=example("gitcoord integrate claude", "gitcoord integrate agents-md"),
+)
 @click.argument("target", type=click.Choice(["agents-md", "claude", "codex"]))
 @click.option("--remove", is_flag=True, help="Take the block (and the editor guard) out again.")
 @json_option

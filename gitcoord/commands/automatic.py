@@ -12,9 +12,13 @@ import click
 
 from gitcoord import output
 from gitcoord.commands.base import agent_option, coord, fetch_option, json_option
+from gitcoord.commands.sections import example
 
 
-@click.command()
+@click.command(
+    short_help="Coming merge conflicts between agents' branches",
+    epilog=example("gitcoord conflicts", "gitcoord conflicts --json"),
+)
 @fetch_option
 @agent_option
 @json_option

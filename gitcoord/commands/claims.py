@@ -12,12 +12,19 @@ import click
 
 from gitcoord import output
 from gitcoord.commands.base import agent_option, coord, fetch_option, json_option
+from gitcoord.commands.sections import example
 from gitcoord.errors import Refused
 
-CLAIM_COLUMNS = ["id", "agent", "resource", "mode", "state", "until", "%", "message"]
+CLAIM_COLUMNS = ["id", "agent", "resource", "mode", "state", "until", "progress", "message"]
 
 
-@click.command()
+@click.command(
+    short_help="Claim paths, dirs/, globs or names, all or nothing",
+    epilog=example(
+        'gitcoord claim modules/power/battery.md --minutes 30 -m "writing it"',
+        "gitcoord claim db:migrations --shared --wait 300",
+    ),
+)
 @click.argument("resources", nargs=-1, required=True)
 @click.option("--minutes", type=float, default=None, help="Lease length (default from config: 30).")
 @click.option("--shared", is_flag=True, help="A shared claim: conflicts only with exclusive ones.")
@@ -57,12 +64,16 @@ def claim(
         lands = ", released when its work lands" if v.get("until_merged") else ""
         output.say(
             f"claimed {v['resource']} as {v['id']} (token {v['token']}, {v['mode']}{lands}) "
-            f"until {v['expires_at']}",
+            f"until {output.when(v['expires_at'])}",
             style="green",
         )
 
 
-@click.command("check-in")
+@click.command(
+    "check-in",
+    short_help="Renew my claims' leases and record progress",
+    epilog=example('gitcoord check-in --progress 60 -m "tests written"'),
+)
 @click.argument("resources", nargs=-1)
 @click.option("--progress", type=int, default=None, metavar="P", help="Progress in percent.")
 @click.option("-m", "--message", default="", help="What you are doing now.")
@@ -83,8 +94,11 @@ def check_in(
     if as_json:
         output.print_json(result)
     else:
-        renewed = ", ".join(result["renewed"]) or "no claims"
-        output.say(f"checked in ({renewed} renewed); next check-in by {result['next_check_in']:%H:%M}Z.")
+        if result["renewed"]:
+            due = output.when(result["next_check_in"])
+            output.say(f"checked in ({', '.join(result['renewed'])} renewed); next check-in by {due}.")
+        else:
+            output.say("checked in; you hold no claims, so no check-in is due.")
         if result.get("conflicts"):
             from gitcoord.briefing import coming_conflicts
 
@@ -105,7 +119,10 @@ def check_in(
         )
 
 
-@click.command()
+@click.command(
+    short_help="Release claims: RESOURCES, ids, --all or --merged",
+    epilog=example('gitcoord release modules/power/battery.md -m "module done"', "gitcoord release --all"),
+)
 @click.argument("resources", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Release every claim I hold.")
 @click.option("-m", "--message", default="", help="What was done.")
@@ -170,7 +187,9 @@ def _release_merged(
         output.say(f"kept {k['resource']} ({k['id']}, {k['agent']}): {k['why']}.")
 
 
-@click.command()
+@click.command(
+    short_help="List live claims", epilog=example("gitcoord claims", "gitcoord claims --agent alpha --json")
+)
 @click.option("--all", "all_", is_flag=True, help="Also dead claims still in the tree.")
 @fetch_option
 @agent_option
@@ -185,15 +204,17 @@ def claims(all_: bool, fetch: bool, agent: str | None, as_json: bool) -> None:
 
 
 def _claims_rows(claims: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+    from gitcoord.status_view import mine, until
+
     return [
         [
             c["id"],
-            c["agent"],
-            c["resource"],
+            mine(c, c["agent"]),
+            mine(c, c["resource"]),
             output.claim_mode(c),
             c["state"],
-            output.short_time(c["expires_at"]),
-            c.get("progress") if c.get("progress") is not None else "",
+            until(c),
+            f"{c['progress']}%" if c.get("progress") is not None else "",
             c.get("message", ""),
         ]
         for c in claims

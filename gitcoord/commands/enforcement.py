@@ -14,18 +14,32 @@ import click
 
 from gitcoord import output
 from gitcoord.commands.base import json_option, repo_path
+from gitcoord.commands.sections import Group, example
 from gitcoord.constants import HOOK_MODES
 from gitcoord.errors import Refused
 
 MODE_CHOICE = click.Choice(HOOK_MODES)
 
 
-@click.group("hooks")
+@click.group(
+    "hooks",
+    cls=Group,
+    short_help="Install or remove the git hooks that enforce claims",
+    epilog=example("gitcoord hooks install", "gitcoord hooks uninstall"),
+)
 def hooks_group() -> None:
     """Install or remove the git hooks that enforce claims."""
 
 
-@hooks_group.command("install")
+@hooks_group.command(
+    "install",
+    short_help="Install the hooks that refuse commits on others' claims",
+    epilog=example(
+        "gitcoord hooks install",
+        "gitcoord hooks install --mode strict",
+        "gitcoord hooks install --server      # in the bare remote",
+    ),
+)
 @click.option(
     "--mode",
     type=MODE_CHOICE,
@@ -47,11 +61,26 @@ def hooks_install(mode: str | None, server: bool, as_json: bool) -> None:
         return output.print_json(report)
     how = f" through {report['manager']}" if report["manager"] not in ("none", "tracked") else ""
     output.say(
-        f"installed {', '.join(report['installed'])} in {report['hooks_dir']}{how} (mode: {report['mode']})."
+        f"installed {', '.join(report['installed'])} in {report['hooks_dir']}{how} ({_mode_said(mode)})."
     )
     for name in report["kept_legacy"]:
         output.say(f"kept the existing {name} hook as {name}.legacy; it runs first.")
     _say_files(report)
+
+
+def _mode_said(given: str | None) -> str:
+    """The mode the hooks enforce, said as it is: fixed by --mode, or the config's hooks.mode now."""
+    if given:
+        return f"mode: {given}, fixed by --mode"
+    from gitcoord.constants import CONFIG_PATH
+    from gitcoord.errors import GitcoordError
+    from gitcoord.hooks.lean import LeanRepo
+
+    try:
+        now = LeanRepo(repo_path()).mode(None)
+    except GitcoordError:
+        return f"mode: hooks.mode of {CONFIG_PATH}"
+    return f"mode: {now}, from hooks.mode in {CONFIG_PATH}; they follow it when it changes"
 
 
 def _say_files(report: dict[str, Any]) -> None:
@@ -61,7 +90,11 @@ def _say_files(report: dict[str, Any]) -> None:
         output.say(f"changed {', '.join(report['files'])}: commit them, so every clone runs the same hooks.")
 
 
-@hooks_group.command("uninstall")
+@hooks_group.command(
+    "uninstall",
+    short_help="Remove gitcoord's hooks, put back the ones they replaced",
+    epilog=example("gitcoord hooks uninstall"),
+)
 @json_option
 def hooks_uninstall(as_json: bool) -> None:
     """Remove gitcoord's hooks and put back the ones they replaced."""
@@ -76,7 +109,11 @@ def hooks_uninstall(as_json: bool) -> None:
     _say_files(report)
 
 
-@click.command("verify")
+@click.command(
+    "verify",
+    short_help="Check commits against the claims (what CI runs)",
+    epilog=example("gitcoord verify origin/main..HEAD"),
+)
 @click.argument("revrange", nargs=-1, required=True)
 @click.option("--fetch/--no-fetch", default=True, help="Fetch the coord branch first (remote mode).")
 @json_option
@@ -116,10 +153,9 @@ def verify(revrange: tuple[str, ...], fetch: bool, as_json: bool) -> None:
             "an unsigned one was not made through a signed gitcoord act.",
         )
     if not report.clean:
-        first = report.violations[0]
         raise Refused(
             f"verify found {len(report.violations)} violation(s) in {' '.join(revrange)}.",
-            hint=f"the first: {first.describe()}",
+            hint=report.hint(),
         )
 
 
@@ -131,7 +167,11 @@ def _unsigned_human_acts(path: Path, revrange: list[str]) -> list[dict[str, str]
     return authority.unsigned_acts(revrange) if authority.configured else None
 
 
-@click.command("guard")
+@click.command(
+    "guard",
+    short_help="The editor's pre-edit hook: deny edits of others' claims",
+    epilog=example("gitcoord guard --format claude < tool-call.json"),
+)
 @click.option(
     "--format",
     "fmt",

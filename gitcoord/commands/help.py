@@ -18,12 +18,17 @@ from gitcoord.commands.base import (
     wait_option,
     words,
 )
+from gitcoord.commands.sections import Group, example
 
 if TYPE_CHECKING:
     from gitcoord.records import HelpRequest
 
 
-@click.command("request-help")
+@click.command(
+    "request-help",
+    short_help="Ask another agent, or any agent, for help",
+    epilog=example('gitcoord request-help --to gamma --priority high "need the cohort data"'),
+)
 @click.option("--to", "to", required=True, metavar="AGENT|any", help="Who should help (any: whoever can).")
 @click.option("--priority", type=click.Choice(PRIORITIES), default="normal", show_default=True)
 @click.option("--resource", default="", metavar="R", help="The resource it is about.")
@@ -44,7 +49,14 @@ def request_help(
     )
 
 
-@click.group("help-requests")
+@click.group(
+    "help-requests",
+    cls=Group,
+    short_help="List, acknowledge and resolve help requests",
+    epilog=example(
+        "gitcoord help-requests list --open", 'gitcoord help-requests resolve H-12 --note "data loaded"'
+    ),
+)
 def help_requests() -> None:
     """List, acknowledge and resolve help requests."""
 
@@ -53,7 +65,11 @@ def _row(h: HelpRequest) -> list[Any]:
     return [h.id, h.priority, h.status, h.from_agent, h.to, h.resource, clip(h.message)]
 
 
-@help_requests.command("list")
+@help_requests.command(
+    "list",
+    short_help="Help requests, open ones first, by priority",
+    epilog=example("gitcoord help-requests list --open"),
+)
 @click.option("--open", "open_only", is_flag=True, help="Only requests not yet resolved.")
 @wait_option
 @fetch_option
@@ -77,7 +93,11 @@ def help_list(open_only: bool, wait: float, fetch: bool, agent: str | None, as_j
     )
 
 
-@help_requests.command("ack")
+@help_requests.command(
+    "ack",
+    short_help="Say you are on it: the request becomes acknowledged",
+    epilog=example("gitcoord help-requests ack H-12"),
+)
 @click.argument("help_id", metavar="ID")
 @agent_option
 @json_option
@@ -93,7 +113,11 @@ def help_ack(help_id: str, agent: str | None, as_json: bool) -> None:
     )
 
 
-@help_requests.command("resolve")
+@help_requests.command(
+    "resolve",
+    short_help="Close a help request with a note",
+    epilog=example('gitcoord help-requests resolve H-12 --note "data loaded"'),
+)
 @click.argument("help_id", metavar="ID")
 @click.option("--note", required=True, help="What was done about it.")
 @agent_option

@@ -29,6 +29,7 @@ from gitcoord.commands.base import (
     show,
     words,
 )
+from gitcoord.commands.sections import Group, example
 
 TRACE_LIMIT = 64 * 1024
 
@@ -36,7 +37,11 @@ TRACE_LIMIT = 64 * 1024
 # -- errors ----------------------------------------------------------------------------
 
 
-@click.command("log-error")
+@click.command(
+    "log-error",
+    short_help="Record an error for the team and the humans",
+    epilog=example('gitcoord log-error --type code_error --severity high "API returns 500"'),
+)
 @click.option("--type", "type_", type=click.Choice(ERROR_TYPES), required=True, help="What kind of error.")
 @click.option("--severity", type=click.Choice(SEVERITIES), required=True, help="How bad.")
 @click.option("--resource", default="", metavar="R", help="The resource it concerns.")
@@ -88,12 +93,22 @@ def _read_trace(path: str) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-@click.group()
+@click.group(
+    cls=Group,
+    short_help="List and resolve logged errors",
+    epilog=example(
+        "gitcoord errors list --open", 'gitcoord errors resolve E-9 --note "added the missing await"'
+    ),
+)
 def errors() -> None:
     """List and resolve logged errors."""
 
 
-@errors.command("list")
+@errors.command(
+    "list",
+    short_help="Errors, open ones first, most severe first",
+    epilog=example("gitcoord errors list --open --severity high"),
+)
 @click.option("--open", "open_only", is_flag=True, help="Only unresolved errors.")
 @click.option("--severity", type=click.Choice(SEVERITIES), default=None)
 @agent_option
@@ -112,7 +127,11 @@ def errors_list(open_only: bool, severity: str | None, fetch: bool, agent: str |
     )
 
 
-@errors.command("resolve")
+@errors.command(
+    "resolve",
+    short_help="Close an error with a note",
+    epilog=example('gitcoord errors resolve E-9 --note "added the missing await"'),
+)
 @click.argument("error_id", metavar="ID")
 @click.option("--note", required=True, help="What fixed it.")
 @agent_option
@@ -127,7 +146,14 @@ def errors_resolve(error_id: str, note: str, agent: str | None, as_json: bool) -
 # -- decisions -------------------------------------------------------------------------
 
 
-@click.command("log-decision")
+@click.command(
+    "log-decision",
+    short_help="Propose a decision; a human approves or rejects it",
+    epilog=example(
+        'gitcoord log-decision "Use JWT tokens" --category api_design --impact high \\',
+        '    --rationale "stateless, better for the SPA" --alternative sessions',
+    ),
+)
 @click.option("--category", required=True, metavar="C", help="e.g. api_design, data_model.")
 @click.option("--impact", type=click.Choice(IMPACTS), required=True, help="How much it changes.")
 @click.option("--rationale", required=True, metavar="TEXT", help="Why.")
@@ -156,7 +182,13 @@ def log_decision(
     )
 
 
-@click.group()
+@click.group(
+    cls=Group,
+    short_help="List, approve, reject and implement decisions",
+    epilog=example(
+        "gitcoord decisions list --status proposed", 'gitcoord decisions approve D-10 --note "go"'
+    ),
+)
 def decisions() -> None:
     """List, approve, reject and implement decisions (approval is for humans)."""
 
@@ -168,7 +200,11 @@ def _proof(proof: Mapping[str, Any]) -> str:
     return f"verified: {proof['review_signer']}" if proof["review_verified"] else "UNVERIFIED"
 
 
-@decisions.command("list")
+@decisions.command(
+    "list",
+    short_help="Decisions, proposed ones first, high impact first",
+    epilog=example("gitcoord decisions list --status proposed"),
+)
 @click.option("--status", type=click.Choice(DECISION_STATUSES), default=None)
 @agent_option
 @json_option
@@ -199,7 +235,11 @@ def decisions_list(status: str | None, fetch: bool, agent: str | None, as_json: 
     )
 
 
-@decisions.command("approve")
+@decisions.command(
+    "approve",
+    short_help="Approve a proposed decision (humans only)",
+    epilog=example('gitcoord decisions approve D-10 --note "go"'),
+)
 @click.argument("decision_id", metavar="ID")
 @click.option("--note", default="", help="Said to the proposer.")
 @agent_option
@@ -209,7 +249,11 @@ def decisions_approve(decision_id: str, note: str, agent: str | None, as_json: b
     _review("approve", decision_id, note, agent, as_json)
 
 
-@decisions.command("reject")
+@decisions.command(
+    "reject",
+    short_help="Reject a proposed decision (humans only)",
+    epilog=example('gitcoord decisions reject D-10 --note "not before the release"'),
+)
 @click.argument("decision_id", metavar="ID")
 @click.option("--note", default="", help="Said to the proposer.")
 @agent_option
@@ -231,7 +275,11 @@ def _review(verb: str, decision_id: str, note: str, agent: str | None, as_json: 
     output.say(f"{record.id} {record.status} by {record.reviewed_by}{said}.")
 
 
-@decisions.command("implement")
+@decisions.command(
+    "implement",
+    short_help="Mark an approved decision implemented",
+    epilog=example("gitcoord decisions implement D-10"),
+)
 @click.argument("decision_id", metavar="ID")
 @agent_option
 @json_option
@@ -245,7 +293,11 @@ def decisions_implement(decision_id: str, agent: str | None, as_json: bool) -> N
 # -- daily summaries -------------------------------------------------------------------
 
 
-@click.command("daily-summary")
+@click.command(
+    "daily-summary",
+    short_help="Write today's summary (replaces today's earlier one)",
+    epilog=example('gitcoord daily-summary --day 4 --completed "battery" --next "solar"'),
+)
 @click.option("--day", "day_number", type=int, default=None, metavar="N", help="Day number of the project.")
 @click.option("--completed", required=True, metavar="TEXT", help="What got done today.")
 @click.option("--next", "next_", required=True, metavar="TEXT", help="What comes next.")
@@ -279,12 +331,18 @@ def daily_summary(
     done(record, as_json, f"wrote the summary of {record.day.isoformat()} for {record.agent}.")
 
 
-@click.group()
+@click.group(
+    cls=Group, short_help="Read the daily summaries", epilog=example("gitcoord summaries list --agent alpha")
+)
 def summaries() -> None:
     """Read the daily summaries."""
 
 
-@summaries.command("list")
+@summaries.command(
+    "list",
+    short_help="Daily summaries, newest first",
+    epilog=example("gitcoord summaries list --agent alpha"),
+)
 @click.option("--agent", "who", default=None, metavar="A", help="Only this agent's summaries.")
 @fetch_option
 @json_option

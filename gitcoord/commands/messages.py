@@ -15,9 +15,15 @@ from gitcoord.commands.base import (
     wait_option,
     words,
 )
+from gitcoord.commands.sections import example
 
 
-@click.command()
+@click.command(
+    short_help="Leave a message for an agent, or for every agent",
+    epilog=example(
+        'gitcoord send --to beta "the schema is ready"', 'gitcoord send --to any "main is frozen until 16:00"'
+    ),
+)
 @click.option("--to", "to", required=True, metavar="AGENT|any", help="The recipient (any: every agent).")
 @click.option("--reply-to", default="", metavar="ID", help="The message this answers.")
 @click.argument("message", nargs=-1, required=True)
@@ -30,7 +36,10 @@ def send(to: str, reply_to: str, message: tuple[str, ...], agent: str | None, as
     done(record, as_json, f"sent {record.id} to {to}.")
 
 
-@click.command()
+@click.command(
+    short_help="My messages: the unread ones, or --all",
+    epilog=example("gitcoord inbox", "gitcoord inbox --mark-read"),
+)
 @click.argument("ids", nargs=-1, metavar="[ID]...")
 @click.option("--all", "all_", is_flag=True, help="Also messages already read.")
 @click.option("--mark-read", is_flag=True, help="Mark the unread messages (or IDs) as read.")

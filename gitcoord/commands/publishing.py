@@ -6,15 +6,24 @@ module, and `notion_client` is loaded only by the notion commands.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
 from gitcoord import output
 from gitcoord.commands.base import coord, json_option
+from gitcoord.commands.sections import Group, example
 
 
-@click.command()
+@click.command(
+    short_help="Write a self-contained HTML dashboard, or serve it",
+    epilog=example(
+        "gitcoord dashboard --out status.html",
+        "gitcoord dashboard --since 6h --out today.html",
+        "gitcoord dashboard --serve",
+    ),
+)
 @click.option(
     "--out",
     "out",
@@ -24,25 +33,67 @@ from gitcoord.commands.base import coord, json_option
     type=click.Path(dir_okay=False, path_type=Path),
     help="Where to write the HTML page.",
 )
+@click.option(
+    "--since",
+    default="24h",
+    show_default=True,
+    metavar="SPAN",
+    help="How far back the timeline reaches (90m, 6h, 2d); its first view fits the activity.",
+)
+@click.option(
+    "--serve",
+    "port",
+    type=int,
+    is_flag=False,
+    flag_value=8765,
+    default=None,
+    metavar="[PORT]",
+    help="Serve the page on 127.0.0.1:PORT (8765), rebuilt on each load, instead of writing it.",
+)
 @click.option("--fetch/--no-fetch", default=True, help="Fetch the remote first (remote mode).")
 @json_option
-def dashboard(out: Path, fetch: bool, as_json: bool) -> None:
+def dashboard(out: Path, since: str, port: int | None, fetch: bool, as_json: bool) -> None:
     """Write a self-contained HTML dashboard (no network needed to view it)."""
-    from gitcoord.dashboard import write_dashboard
+    from gitcoord.dashboard import parse_since, render_dashboard, write_dashboard
 
+    span = parse_since(since)
+    if port is not None:
+        from gitcoord.dashboard_serve import serve
+
+        def page() -> str:
+            with coord() as c:
+                return render_dashboard(c, fetch=fetch, since=span)
+
+        return serve(page, port, _announce)
     with coord() as c:
-        path = write_dashboard(c, out, fetch=fetch)
+        path = write_dashboard(c, out, fetch=fetch, since=span)
     if as_json:
         return output.print_json({"path": str(path), "bytes": path.stat().st_size})
     output.say(f"wrote {path}")
 
 
-@click.group()
+def _announce(line: str) -> None:
+    output.say(line)
+    sys.stdout.flush()  # a pipe buffers: whoever started the server waits for this line
+
+
+@click.group(
+    cls=Group,
+    short_help="Publish to Notion and bring reviews back",
+    epilog=example(
+        "NOTION_TOKEN=secret_... gitcoord notion setup --parent PAGE_ID",
+        "NOTION_TOKEN=secret_... gitcoord notion sync",
+    ),
+)
 def notion() -> None:
     """Publish the coord state to Notion and bring reviews back (NOTION_TOKEN)."""
 
 
-@notion.command("setup")
+@notion.command(
+    "setup",
+    short_help="Create the Notion databases and record their ids",
+    epilog=example("NOTION_TOKEN=secret_... gitcoord notion setup --parent PAGE_ID"),
+)
 @click.option(
     "--parent", required=True, metavar="PAGE_ID", help="The Notion page to create the databases under."
 )
@@ -66,7 +117,11 @@ def notion_setup(parent: str, as_json: bool) -> None:
     output.say("database ids recorded in .coord/config.toml: commit it on your code branch.")
 
 
-@notion.command("sync")
+@notion.command(
+    "sync",
+    short_help="Upsert every record into Notion, pull reviews back",
+    epilog=example("NOTION_TOKEN=secret_... gitcoord notion sync --dry-run"),
+)
 @click.option("--dry-run", is_flag=True, help="Count what would change; write nothing anywhere.")
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
 def notion_sync_cmd(dry_run: bool, as_json: bool) -> None:
@@ -86,14 +141,20 @@ def notion_sync_cmd(dry_run: bool, as_json: bool) -> None:
     )
     for line in counts["refused"]:
         output.say(f"not applied from Notion: {line}", style="yellow")
+    for line in counts.get("notes", []):
+        output.say(line, style="yellow")
 
 
-@click.group()
+@click.group(cls=Group, short_help="Continuous integration workflows", epilog=example("gitcoord ci github"))
 def ci() -> None:
     """Continuous integration workflows."""
 
 
-@ci.command("github")
+@ci.command(
+    "github",
+    short_help="Write the GitHub workflow that syncs to Notion",
+    epilog=example("gitcoord ci github", "gitcoord ci github --no-coord"),
+)
 @click.option(
     "--install",
     default="gitcoord",

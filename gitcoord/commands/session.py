@@ -9,9 +9,13 @@ import click
 
 from gitcoord import output
 from gitcoord.commands.base import agent_option, coord, fetch_option, json_option
+from gitcoord.commands.sections import example
 
 
-@click.command()
+@click.command(
+    short_help="Create the coord branch and .coord/config.toml",
+    epilog=example("gitcoord init", "gitcoord init --remote origin --branch coord"),
+)
 @click.option("--remote", default=None, metavar="R", help="Use this remote (default: origin if it exists).")
 @click.option("--branch", default=None, metavar="B", help="Name of the coord branch (default: coord).")
 @json_option
@@ -28,7 +32,10 @@ def init(remote: str | None, branch: str | None, as_json: bool) -> None:
         output.say("wrote .coord/config.toml (defaults): commit it on your code branch.")
 
 
-@click.command()
+@click.command(
+    short_help="Open a session: guard this clone, print my context",
+    epilog=example('gitcoord start --agent alpha --role "writes the power modules"'),
+)
 @click.option("--role", default="", metavar="TEXT", help="What this agent does, shown to the others.")
 @agent_option
 @json_option
@@ -57,7 +64,10 @@ def _say_hooks(hooks: Mapping[str, Any] | None) -> None:
         output.say(f"hooks: this clone is NOT guarded: {hooks['problem']}", style="red")
 
 
-@click.command()
+@click.command(
+    short_help="The team at a glance: agents, claims, open items",
+    epilog=example("gitcoord status", "gitcoord status --json"),
+)
 @fetch_option
 @agent_option
 @json_option
@@ -67,12 +77,15 @@ def status(fetch: bool, agent: str | None, as_json: bool) -> None:
         report = c.status(fetch=fetch)
     if as_json:
         return output.print_json(report)
-    from gitcoord.briefing import render_status
+    from gitcoord.status_view import render_status
 
     render_status(report)
 
 
-@click.command()
+@click.command(
+    short_help="The audit trail, read from the coord history",
+    epilog=example("gitcoord log --agent alpha -n 20"),
+)
 @click.option("--since", default=None, metavar="WHEN", help="Only commits after WHEN (git date syntax).")
 @click.option("--agent", "who", default=None, metavar="A", help="Only this agent's actions.")
 @click.option("-n", "limit", type=click.IntRange(min=1), default=None, help="At most this many entries.")
@@ -86,9 +99,9 @@ def log(since: str | None, who: str | None, limit: int | None, fetch: bool, as_j
         return output.print_json(entries)
     rows = [
         [
-            e["time"][:19].replace("T", " "),
+            output.when(e["time"]),
             e.get("rev", ""),
-            e.get("agent", ""),
+            _who(e.get("agent", "")),
             e.get("action", ""),
             _what(e) + (f" [{e['signature']}]" if e.get("signature") else ""),
             ", ".join(e.get("records", [])),
@@ -96,6 +109,12 @@ def log(since: str | None, who: str | None, limit: int | None, fetch: bool, as_j
         for e in entries
     ]
     output.table("coord log", ["time", "rev", "agent", "action", "what", "records"], rows)
+
+
+def _who(agent: str) -> str:
+    """The log's agent column, compact: a human act's `human:lead@example.com` as `human:lead`."""
+    kind, colon, whom = agent.partition(":")
+    return f"{kind}:{whom.partition('@')[0]}" if colon and kind == "human" else agent
 
 
 def _what(entry: Mapping[str, Any]) -> str:

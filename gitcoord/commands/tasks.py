@@ -17,6 +17,7 @@ from gitcoord.commands.base import (
     show,
     words,
 )
+from gitcoord.commands.sections import Group, example
 
 if TYPE_CHECKING:
     from gitcoord.records import Task
@@ -24,7 +25,11 @@ if TYPE_CHECKING:
 COLUMNS = ["id", "priority", "status", "assignee", "resources", "depends on", "title"]
 
 
-@click.group()
+@click.group(
+    cls=Group,
+    short_help="The task queue: add, list, next, done, block, unblock",
+    epilog=example('gitcoord task add "Write the battery module" --priority high', "gitcoord task next"),
+)
 def task() -> None:
     """The task queue: add, list, take the next, finish, block, unblock."""
 
@@ -41,7 +46,14 @@ def _row(t: Task) -> list[Any]:
     ]
 
 
-@task.command("add")
+@task.command(
+    "add",
+    short_help="Queue a task",
+    epilog=example(
+        'gitcoord task add "Write the battery module" --priority high \\',
+        "    --resource modules/power/battery.md --depends-on T-3",
+    ),
+)
 @click.argument("title", nargs=-1, required=True)
 @click.option("--resource", "resources", multiple=True, metavar="R", help="A resource it needs (repeatable).")
 @click.option("--assign", default="", metavar="A", help="Reserve it for this agent.")
@@ -73,7 +85,9 @@ def task_add(
     done(record, as_json, f"added {record.id} ({priority})" + (f" for {assign}" if assign else "") + ".")
 
 
-@task.command("list")
+@task.command(
+    "list", short_help="Tasks, in progress first, by priority", epilog=example("gitcoord task list --ready")
+)
 @click.option("--mine", is_flag=True, help="Only tasks assigned to me.")
 @click.option("--ready", is_flag=True, help="Only tasks I could take now.")
 @fetch_option
@@ -86,7 +100,11 @@ def task_list(mine: bool, ready: bool, fetch: bool, agent: str | None, as_json: 
     show(found, as_json, "tasks", COLUMNS, _row)
 
 
-@task.command("next")
+@task.command(
+    "next",
+    short_help="Take the most urgent ready task and claim it",
+    epilog=example("gitcoord task next", "gitcoord task next --wait 600"),
+)
 @click.option("--wait", type=float, default=0, metavar="SECS", help="Keep trying up to SECS seconds.")
 @agent_option
 @json_option
@@ -107,7 +125,11 @@ def task_next(wait: float, agent: str | None, as_json: bool) -> None:
     )
 
 
-@task.command("done")
+@task.command(
+    "done",
+    short_help="Finish a task and release the claims it took",
+    epilog=example('gitcoord task done T-7 -m "merged"'),
+)
 @click.argument("task_id", metavar="ID")
 @click.option("-m", "--message", "note", default="", help="What was done.")
 @agent_option
@@ -119,7 +141,11 @@ def task_done(task_id: str, note: str, agent: str | None, as_json: bool) -> None
     done(record, as_json, f"{record.id} done; its claims are released.")
 
 
-@task.command("block")
+@task.command(
+    "block",
+    short_help="Park a task; its claims are released",
+    epilog=example('gitcoord task block T-7 --reason "waiting for the schema"'),
+)
 @click.argument("task_id", metavar="ID")
 @click.option("--reason", required=True, help="What it waits for.")
 @agent_option
@@ -131,7 +157,9 @@ def task_block(task_id: str, reason: str, agent: str | None, as_json: bool) -> N
     done(record, as_json, f"{record.id} blocked; requeue it with: gitcoord task unblock {record.id}")
 
 
-@task.command("unblock")
+@task.command(
+    "unblock", short_help="Put a blocked task back in the queue", epilog=example("gitcoord task unblock T-7")
+)
 @click.argument("task_id", metavar="ID")
 @agent_option
 @json_option

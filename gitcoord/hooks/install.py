@@ -310,6 +310,13 @@ def ensure_clone_hooks(
             if before.manager in ("husky", "lefthook", "tracked") and ensure_launcher(top):
                 result["files"].append(LAUNCHER)
             return result
+        if not _of_this_repository(top, common_dir, where):
+            result["problem"] = (
+                f"core.hooksPath ({where}) is outside this repository and may serve others too, so start"
+                " does not write there: run `gitcoord hooks install` to install there, or point"
+                " core.hooksPath of this repository inside it."
+            )
+            return result
         report = install_client(top, where, common_dir, None)
     except GitcoordError as exc:  # a start goes on; the clone's state is what it reports
         result["problem"] = exc.render()
@@ -326,3 +333,10 @@ def ensure_clone_hooks(
     if after.unguarded:
         result["problem"] = f"git would still not run gitcoord's {', '.join(after.unguarded)} hook here."
     return result
+
+
+def _of_this_repository(top: Path, common_dir: Path, where: Path) -> bool:
+    """A hooks directory in this work tree or under this repository's git dir: `start` may write
+    there. A global `core.hooksPath` (one directory for all of a user's repositories) is not."""
+    found = where.resolve()
+    return any(found.is_relative_to(p.resolve()) for p in (top, common_dir))

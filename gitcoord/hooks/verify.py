@@ -88,6 +88,24 @@ class Report:
         verdict = "clean" if self.clean else f"{len(self.violations)} violation(s)"
         return "\n".join([*lines, f"{len(self.commits)} commit(s) checked: {verdict}."])
 
+    def hint(self) -> str:
+        """What to do next, naming each holder and what it holds (the violations were already said)."""
+        import shlex  # only when something is refused
+
+        held: dict[str, dict[str, None]] = {}
+        for v in self.violations:
+            held.setdefault(v.holder.agent, {})[v.holder.resource] = None
+        asks = [
+            f"ask {agent} to release {', '.join(resources)}: gitcoord request-help --to {agent} "
+            f'--resource {shlex.quote(next(iter(resources)))} "please release it when you can"'
+            for agent, resources in held.items()
+        ]
+        first = next(iter(next(iter(held.values()))))
+        return (
+            f"{'; '.join(asks)}; or wait for it: gitcoord claim {shlex.quote(first)} --wait 600. "
+            "Commits made under an override must carry its Coord-Override trailer."
+        )
+
 
 @dataclass(frozen=True)
 class CommitInfo:
@@ -323,10 +341,7 @@ def _refuse(report: Report, mode: str, where: str) -> int:
     if mode == "warn":
         sys.stderr.write("gitcoord: mode warn: not refused.\n")
         return 0
-    sys.stderr.write(
-        "hint: the holder can release the path, or ask them: gitcoord request-help --to HOLDER ...; "
-        "commits made under an override must carry its Coord-Override trailer.\n"
-    )
+    sys.stderr.write(f"hint: {report.hint()}\n")
     return 1
 
 
