@@ -232,3 +232,10 @@ def test_no_unix_sockets_runs_in_process(local_repo: Path, warm: Warm) -> None:
     env = dict(warm.env, XDG_RUNTIME_DIR=str(deep))
     for _ in range(2):
         _claims_ok(local_repo, env)
+
+
+def test_sigterm_stops_the_server_and_removes_its_socket(local_repo: Path, warm: Warm) -> None:
+    server = warm.start(local_repo)
+    os.kill(server, signal.SIGTERM)
+    wait_for(lambda: not _alive(server) and warm.socket() is None, "the server to stop and tidy up")
+    _claims_ok(local_repo, warm.env)

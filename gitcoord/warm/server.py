@@ -243,5 +243,7 @@ def main(starter: int = 0) -> None:
         idle = keys.DEFAULT_IDLE_SECONDS
     path = keys.socket_path(key)
     server = Server(key, path, stamp, idle, dict(os.environ), _listen(path))
+    # A polite stop (`kill PID`): no new calls, the running ones finish and report, the socket goes.
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: server.close())
     server.serve()
     sys.exit(0)
