@@ -54,12 +54,13 @@ def _split(report: Mapping[str, Any]) -> tuple[list[Row], list[tuple[str, list[s
     needs += [_conflict_need(c) for c in report.get("conflicts", [])]
     rest = [
         (
-            "open help requests",
+            # "other": the urgent ones are already above, under "Needs a human".
+            ("other " if urgent else "") + "open help requests",
             ["id", "priority", "from", "to", "status", "resource", "message"],
             [_help_row(h) for h in helps if h not in urgent],
         ),
         (
-            "open errors",
+            ("other " if severe else "") + "open errors",
             ["id", "severity", "type", "agent", "resource", "message"],
             [
                 [e["id"], e["severity"], e["type"], e["agent"], e.get("resource", ""), e["message"]]
