@@ -209,7 +209,7 @@ def _world(root: Path, tasks: int) -> Session:
 def bench_calls(root: Path, quick: bool) -> dict[str, Any]:
     """The `calls` section of run.py: first and later calls against their lean limits, and growth."""
     runs = 1 if quick else 7
-    session = _world(root / "calls", 4 * runs + 4)
+    session = _world(root / "percall", 4 * runs + 4)
     try:
         figures: dict[str, Any] = {"runs": runs, "per_call": summary(measure(session, runs))}
     finally:
@@ -223,7 +223,7 @@ def growth(root: Path, runs: int) -> dict[str, Any]:
     sizes = {"small": (0, 0, 0), "large": (1000, 1000, 5000)}  # live claims, records, history commits
     found: dict[str, Any] = {}
     for name, (claims, records, history) in sizes.items():
-        session = _world(root / f"growth-{name}", 4 * runs + 4)
+        session = _world(root / f"percall-growth-{name}", 4 * runs + 4)
         try:
             if claims:
                 bulk_write(session.clone, others_claims(claims))
