@@ -883,6 +883,7 @@ def run(quick: bool) -> dict[str, Any]:
         )
         figures["notion"] = bench_notion(root, 100 if quick else 1000)
         figures["comparison"] = bench_comparison(root, 3 if quick else 5)
+        figures["calls"] = __import__("calls").bench_calls(root, quick)  # issue 13: tests/bench/calls.py
         figures["meta"]["seconds"] = round(time.perf_counter() - started, 1)
         return figures
     finally:
