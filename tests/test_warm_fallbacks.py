@@ -8,6 +8,7 @@ that crashes, signals sent to the caller.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -54,19 +55,23 @@ def test_a_killed_server_falls_back_in_process_and_a_new_one_starts(
 
 
 def test_changed_code_is_never_served_by_the_old_server(tmp_path: Path, local_repo: Path, warm: Warm) -> None:
+    # A copy of the package (first on PYTHONPATH) is what gets "upgraded": touching the installed one
+    # would make every other test's server, running beside this one, exit as well.
+    copy = tmp_path / "pkg"
+    shutil.copytree(
+        Path(__file__).resolve().parent.parent / "gitcoord",
+        copy / "gitcoord",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    warm.env["PYTHONPATH"] = str(copy)
     spy_env, spy_log = git_spy(tmp_path)
     old = warm.start(local_repo)
-    module = Path(__file__).resolve().parent.parent / "gitcoord" / "warm" / "__init__.py"
+    module = copy / "gitcoord" / "warm" / "__init__.py"
     before = module.stat()
-    try:
-        os.utime(
-            module, ns=(before.st_atime_ns, before.st_mtime_ns + 10**9)
-        )  # an upgrade, as the stat sees it
-        _claims_ok(local_repo, dict(warm.env, **spy_env))
-        assert old not in git_grandparents(spy_log)
-        wait_for(lambda: not _alive(old), "the old server to exit on its changed code")
-    finally:
-        os.utime(module, ns=(before.st_atime_ns, before.st_mtime_ns))
+    os.utime(module, ns=(before.st_atime_ns, before.st_mtime_ns + 10**9))  # an upgrade, as the stat sees it
+    _claims_ok(local_repo, dict(warm.env, **spy_env))
+    assert old not in git_grandparents(spy_log)
+    wait_for(lambda: not _alive(old), "the old server to exit on its changed code")
 
 
 def test_a_server_of_another_version_is_not_used(tmp_path: Path, local_repo: Path, warm: Warm) -> None:
@@ -239,3 +244,57 @@ def test_sigterm_stops_the_server_and_removes_its_socket(local_repo: Path, warm:
     os.kill(server, signal.SIGTERM)
     wait_for(lambda: not _alive(server) and warm.socket() is None, "the server to stop and tidy up")
     _claims_ok(local_repo, warm.env)
+
+
+SLOW_PID = """
+import os, socket, struct, sys
+path, go, child = sys.argv[1], sys.argv[2], sys.argv[3]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(path)
+s.listen(1)
+print("ready", flush=True)
+conn, _ = s.accept()
+head, fds, _, _ = socket.recv_fds(conn, 4, 4)
+size = struct.unpack("!I", head)[0]
+while size > 0:
+    size -= len(conn.recv(size))
+print("request", flush=True)
+while not os.path.exists(go):  # the test signals the client now, before any pid is sent
+    os.sched_yield()
+conn.sendall(f"pid {child}\\n".encode())
+conn.recv(1)  # until the client hangs up
+"""
+
+
+def test_a_signal_before_the_call_s_pid_is_known_still_reaches_the_call(
+    tmp_path: Path, local_repo: Path, warm: Warm
+) -> None:
+    """The caller is interrupted after its request was sent but before the server named the child:
+    the client holds the signal and forwards it as soon as the pid arrives (the call never runs on
+    unstopped). A stand-in server holds the pid back for as long as the test needs."""
+    warm.start(local_repo)
+    path = warm.socket()
+    assert path is not None
+    warm.stop()
+    path.unlink()
+    go = tmp_path / "go"
+    call_process = subprocess.Popen(["sleep", "600"])  # stands for the forked call
+    fake = subprocess.Popen(
+        [sys.executable, "-c", SLOW_PID, str(path), str(go), str(call_process.pid)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert fake.stdout is not None and fake.stdout.readline() == "ready\n"
+        env = dict(os.environ, **warm.env)
+        client = subprocess.Popen([str(SCRIPT), "claims"], cwd=local_repo, env=env, start_new_session=True)
+        assert fake.stdout.readline() == "request\n"
+        client.send_signal(signal.SIGTERM)
+        go.touch()
+        assert call_process.wait(timeout=120) == -signal.SIGTERM, "the held signal reached the call"
+        client.kill()
+        client.wait()
+    finally:
+        for proc in (fake, call_process):
+            proc.kill()
+            proc.wait()

@@ -99,8 +99,8 @@ def make_warm(tmp_path: Path, idle: float = 300) -> Warm:
     # A short path of its own: a unix socket's path has at most 107 bytes, and pytest's are long.
     runtime = Path(tempfile.mkdtemp(prefix="gw-", dir="/tmp"))
     (tmp_path / "runtime").symlink_to(runtime)  # found next to the test's other files
-    env = {"XDG_RUNTIME_DIR": str(runtime), "GITCOORD_WARM_IDLE_SECONDS": str(idle)}
-    env.pop("GITCOORD_WARM", None)
+    # GITCOORD_WARM=1 overrides the suite's default (conftest turns the warm path off elsewhere).
+    env = {"XDG_RUNTIME_DIR": str(runtime), "GITCOORD_WARM_IDLE_SECONDS": str(idle), "GITCOORD_WARM": "1"}
     return Warm(runtime, env)
 
 

@@ -16,8 +16,15 @@ import sys
 import traceback
 from typing import Any, NoReturn
 
+# The signals a caller's client forwards to its call (and the server blocks across the fork).
+CALLER_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT})
 
-def run_call(request: dict[str, Any], fds: list[int]) -> NoReturn:
+
+def run_call(
+    request: dict[str, Any], fds: list[int], mask: set[int | signal.Signals] | None = None
+) -> NoReturn:
+    """Take the caller's place and run its call. `mask`: the signal mask to restore once the
+    handlers are the caller's (a signal forwarded meanwhile is then delivered, not lost)."""
     try:
         _become_caller(request, fds)
     except BaseException:  # could not take the caller's place: say so, as an internal error
@@ -26,7 +33,7 @@ def run_call(request: dict[str, Any], fds: list[int]) -> NoReturn:
             b"gitcoord: internal error: the warm server could not run the call.\n",
         )
         os._exit(1)
-    code = _run()
+    code = _run(mask)
     os._exit(code)
 
 
@@ -79,10 +86,12 @@ def _io_encoding() -> tuple[str, str]:
     return name or locale.getencoding(), errors or ("surrogateescape" if lenient else "strict")
 
 
-def _run() -> int:
+def _run(mask: set[int | signal.Signals] | None = None) -> int:
     """`gitcoord.cli.entry`, as the console script runs it; its exit code."""
     code: int
     try:
+        if mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a pending Ctrl-C lands here, handled below
         from gitcoord.cli import entry
 
         entry()

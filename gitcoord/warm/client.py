@@ -17,6 +17,8 @@ import sys
 
 from gitcoord.warm import keys
 
+# The same four as `child.CALLER_SIGNALS`, which the server blocks across its fork (not imported:
+# this module must stay tiny).
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 HANDSHAKE_TIMEOUT = 30.0  # for the server's answer to the request; the call itself has no limit
 
@@ -73,8 +75,13 @@ def _through_server(key: str) -> int:
         except (ConnectionRefusedError, FileNotFoundError) as exc:
             raise NotWarm("absent") from exc  # a server that died: start a new one
         _check_peer(sock)
-        _send_request(sock, key)
-        return _await_child(sock)
+        early = _catch_signals()  # from here on a call may be running: no signal may be lost
+        try:
+            _send_request(sock, key)
+            return _await_child(sock, early)
+        except NotWarm:
+            _default_signals(early)  # no call runs: a signal meant for it is this process's own
+            raise
 
 
 def _check_peer(sock: socket.socket) -> None:
@@ -98,7 +105,23 @@ def _send_request(sock: socket.socket, key: str) -> None:
         os.close(cwd)
 
 
-def _await_child(sock: socket.socket) -> int:
+def _catch_signals() -> list[int]:
+    """Hold the forwarded signals that arrive before the child's pid is known; the list fills."""
+    early: list[int] = []
+    for sig in FORWARDED:
+        signal.signal(sig, lambda signum, _frame: early.append(signum))
+    return early
+
+
+def _default_signals(early: list[int]) -> None:
+    """Back to the interpreter's handlers, and act on a signal that came meanwhile."""
+    for sig in FORWARDED:
+        signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL)
+    for signum in early:
+        os.kill(os.getpid(), signum)
+
+
+def _await_child(sock: socket.socket, early: list[int]) -> int:
     """Forward signals to the child until the server reports its exit status."""
     sock.settimeout(HANDSHAKE_TIMEOUT)
     reader = sock.makefile("rb")
@@ -108,6 +131,8 @@ def _await_child(sock: socket.socket) -> int:
     child = int(first[1])
     for sig in FORWARDED:
         signal.signal(sig, lambda signum, _frame: _forward(child, signum))
+    for signum in early:  # sent while the call was being set up: it is the call's
+        _forward(child, signum)
     sock.settimeout(None)
     last = reader.readline().split()
     if last[:1] != [b"exit"]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gitcoord.warm import keys
-from gitcoord.warm.child import run_call
+from gitcoord.warm.child import CALLER_SIGNALS, run_call
 
 REQUEST_TIMEOUT = 10.0  # for a connected client to send its request; it is already running
 CODE_CHECK_SECONDS = 2.0  # how often an idle server looks whether its code changed
@@ -105,11 +105,15 @@ class Server:
         return ""
 
     def _start_child(self, conn: socket.socket, request: dict[str, Any], fds: list[int]) -> None:
+        # A signal the caller forwards while the child still has the server's handlers (SIGINT
+        # ignored, SIGTERM closing the server) would be lost: blocked, it waits for the child's own.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, CALLER_SIGNALS)
         pid = os.fork()
         if pid == 0:
             conn.close()
             self._forget_in_child()
-            run_call(request, fds)  # never returns
+            run_call(request, fds, mask)  # never returns
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         for fd in fds:
             _close(fd)
         pidfd = os.pidfd_open(pid)

@@ -40,6 +40,9 @@ PINNED_ENV = {
     "GIT_COMMITTER_EMAIL": "bench@example.com",
     "GIT_CONFIG_NOSYSTEM": "1",
     "GIT_TERMINAL_PROMPT": "0",
+    # In process: every figure here is the in-process path, which is also a session's first call;
+    # tests/bench/calls.py measures the warm path (issue 13) with its own runtime directory.
+    "GITCOORD_WARM": "0",
 }
 # Variables that would point our git calls (or gitcoord's identity) somewhere else.
 SCRUBBED_ENV = (
