@@ -1,7 +1,8 @@
 """The `gitcoord` command line: the group, its commands gathered from `gitcoord.commands`, and `main`.
 
 Each command lives in the module of its area under `gitcoord/commands/` and imports downward only
-(`commands.base` and the library); this module imports them, never the reverse. Errors are mapped
+(`commands.base` and the library); this module names them (`TABLE`) and the group imports only the
+area of the command that runs (`commands.lazy`), never the reverse. Errors are mapped
 to exit codes in exactly one place (`main`): every `GitcoordError` carries its own code (DESIGN §5).
 """
 
@@ -15,19 +16,8 @@ from collections.abc import Sequence
 import click
 
 from gitcoord import output
-from gitcoord.commands import (
-    agents,
-    automatic,
-    claims,
-    enforcement,
-    help,
-    journal,
-    messages,
-    publishing,
-    session,
-    tasks,
-)
 from gitcoord.commands.base import Ctx, agent_option
+from gitcoord.commands.lazy import LazyGroup
 from gitcoord.commands.sections import SectionedGroup, example
 from gitcoord.errors import GitcoordError
 
@@ -58,8 +48,65 @@ def _directory(ctx: click.Context, param: click.Parameter, value: str) -> str:
     return value
 
 
+# The areas of `gitcoord.commands`, in the order of DESIGN §5 (`--help` lists the commands sorted).
+AREAS = (
+    "session",
+    "claims",
+    "help",
+    "messages",
+    "tasks",
+    "journal",
+    "enforcement",
+    "publishing",
+    "agents",
+    "automatic",
+)
+# Which area's attribute each command is: a command imports only its own area's module
+# (tests/test_fast_paths.py holds this table to the areas' COMMANDS).
+TABLE = {
+    "init": "session:init",
+    "start": "session:start",
+    "status": "session:status",
+    "log": "session:log",
+    "claim": "claims:claim",
+    "check-in": "claims:check_in",
+    "release": "claims:release",
+    "claims": "claims:claims",
+    "request-help": "help:request_help",
+    "help-requests": "help:help_requests",
+    "send": "messages:send",
+    "inbox": "messages:inbox",
+    "task": "tasks:task",
+    "log-error": "journal:log_error",
+    "errors": "journal:errors",
+    "log-decision": "journal:log_decision",
+    "decisions": "journal:decisions",
+    "daily-summary": "journal:daily_summary",
+    "summaries": "journal:summaries",
+    "hooks": "enforcement:hooks_group",
+    "verify": "enforcement:verify",
+    "guard": "enforcement:guard",
+    "hook-run": "enforcement:hook_run",
+    "dashboard": "publishing:dashboard",
+    "notion": "publishing:notion",
+    "ci": "publishing:ci",
+    "demo": "agents:demo",
+    "mcp": "agents:mcp",
+    "doctor": "agents:doctor",
+    "integrate": "agents:integrate",
+    "conflicts": "automatic:conflicts",
+}
+
+
+class Group(LazyGroup, SectionedGroup):
+    """The `gitcoord` group: commands imported on first use (`LazyGroup`), listed in sections."""
+
+
 @click.group(
-    cls=SectionedGroup,
+    cls=Group,
+    package="gitcoord.commands",
+    areas=AREAS,
+    table=TABLE,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog=example(
         "gitcoord demo                      # watch three agents, in a throwaway repo",
@@ -83,16 +130,6 @@ def cli(ctx: click.Context, repo: str, agent: str | None) -> None:
     ctx.obj = Ctx(repo, agent)
 
 
-def _add_commands(group: click.Group) -> None:
-    """Every area's commands, in the order of DESIGN §5 (`--help` lists them by `SECTIONS`)."""
-    for area in (session, claims, help, messages, tasks, journal, enforcement, publishing, agents, automatic):
-        for command in area.COMMANDS:
-            group.add_command(command)
-
-
-_add_commands(cli)
-
-
 class _StderrWarnings(logging.Handler):
     """Library warnings (a skipped malformed record, ...) as `gitcoord: warning:` lines."""
 
@@ -110,6 +147,7 @@ def _setup_logging() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run the CLI and turn every failure into its exit code."""
     _setup_logging()
+    stdout, stderr = sys.stdout, sys.stderr
     try:
         # Without standalone mode click returns the code of a `ctx.exit(code)` instead of exiting.
         code = cli.main(
@@ -128,6 +166,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except BrokenPipeError:
         return 0
+    except SystemExit:
+        # click meets a closed pipe (EPIPE) by wrapping both streams to quiet them and exiting 1;
+        # a reader that went away (`gitcoord claims | head -1`) is a success here, as above.
+        if getattr(sys.stdout, "wrapped", None) is not stdout:
+            raise
+        sys.stdout, sys.stderr = stdout, stderr
+        return 0
     except Exception:
         click.echo("gitcoord: internal error (please report it with what follows):", err=True)
         traceback.print_exc(file=sys.stderr)
@@ -136,4 +181,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:
-    sys.exit(main())
+    """The console script: run, flush, and leave without the interpreter's teardown (see `leave`)."""
+    import os
+
+    from gitcoord.hooks.run import leave
+
+    # pydantic looks for plugins (a scan of every installed package's entry points) when it
+    # builds its first validator; gitcoord's records use none. Set it to "" to let them load.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    leave(main())

@@ -1,13 +1,12 @@
 """The one place gitcoord talks to git.
 
-Commands run through GitPython's `Git.execute`, and blobs and trees are
-written in-process as loose objects (the way git writes them: a temp file,
-then a rename), with no process per object, in the repository's object
-format (SHA-1 or SHA-256). GitPython is imported only when a `Git` is made: the commit
-hooks, which must add at most ~80 ms to a commit, cannot afford its import
-(~55 ms alone), so they use the light pieces here instead: `run_plain` (one
-subprocess) and `CatFile` (one persistent `git cat-file --batch`), which the
-`Git` object uses for reading too.
+Every git command runs as one plain subprocess (`run_plain`, and `Git.run` for a repository),
+and blobs and trees are written in-process as loose objects (the way git writes them: a temp
+file, then a rename), with no process per object, in the repository's object format (SHA-1 or
+SHA-256). Reads go through one persistent `git cat-file --batch` (`CatFile`). GitPython is not
+on these paths: running a command was all it did here, and importing it costs ~80 ms and two
+`git version` processes at every call (its import-time `refresh`), more than most calls' git
+work (DESIGN, Performance paths).
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import IO, Any, BinaryIO, NamedTuple
+from typing import IO, NamedTuple
 
 from gitcoord.errors import GitcoordError, InvalidInput, Refused, Unavailable
 
@@ -266,10 +265,7 @@ class Git:
     """Git commands and objects for one working directory (or bare repository)."""
 
     def __init__(self, cwd: Path, objects_dir: Path | None = None) -> None:
-        from git.cmd import Git as GitCommand
-
         self.cwd, self.objects_dir = cwd, objects_dir
-        self._cmd = GitCommand(str(cwd))
         self._batch: CatFile | None = None
         self._objdir: Path | None = None
         self._hash_name: str | None = None
@@ -286,33 +282,33 @@ class Git:
         timeout: float | None = None,
         env: dict[str, str] | None = None,
     ) -> Result:
-        """Run `git ARGS`; never raises for a non-zero exit (see `check`)."""
-        stdin: BinaryIO | None = None
-        if input is not None:
-            import tempfile  # not at module level: the hooks import this module and never get here
+        """Run `git ARGS`; never raises for a non-zero exit (see `check`).
 
-            # A file, not a pipe: GitPython hands stdin straight to the child process.
-            stdin = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
-            stdin.write(input)
-            stdin.seek(0)
+        git speaks English here (LC_ALL=C): callers read its messages ("tell me who you are",
+        a lost lease). After `timeout` seconds git and the processes it started (ssh, a remote
+        helper) are killed and the result says "did not complete"."""
         try:
-            answer: Any = self._cmd.execute(
+            proc = subprocess.Popen(
                 ["git", *args],
-                istream=stdin,
-                with_extended_output=True,
-                with_exceptions=False,
-                stdout_as_string=False,
-                strip_newline_in_stdout=False,
-                kill_after_timeout=timeout,
-                env=env,
+                cwd=self.cwd,
+                stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=dict(os.environ, **_ENGLISH, **(env or {})),
             )
-            status, out, err = answer
         except FileNotFoundError as exc:
             raise _spawn_failed(self.cwd) from exc
-        finally:
-            if stdin is not None:
-                stdin.close()
-        return Result(int(status or 0), bytes(out or b""), str(err or ""))
+        with proc:
+            try:
+                out, err = proc.communicate(input, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _kill_with_children(proc)
+                said = f'Timeout: the command "git {" ".join(args)}" did not complete in {timeout:g} secs.'
+                return Result(-9, b"", said)
+            except BaseException:
+                _kill_with_children(proc)
+                raise
+        return Result(proc.returncode, out, err.decode(errors="replace").removesuffix("\n"))
 
     def check(
         self,
@@ -462,6 +458,32 @@ class Git:
                 )
             raise GitFailed(args, res.returncode, res.stdout, res.stderr)
         return res.stdout.decode().strip()
+
+
+# git's messages in English, whatever the caller's locale: callers match on them.
+_ENGLISH = {"LANGUAGE": "C", "LC_ALL": "C"}
+
+
+def _descendants(pid: int) -> list[int]:
+    """`pid` and every process under it, read from /proc before anything is signalled (while
+    their parents still name them). A push over file:// runs `sh -c git-receive-pack`: the
+    receive-pack that would land the write is a grandchild of git."""
+    found = [pid]
+    for parent in found:
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            with contextlib.suppress(OSError, ValueError):
+                found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def _kill_with_children(proc: subprocess.Popen[bytes]) -> None:
+    """Kill git and every process it started (an ssh or a receive-pack that hangs would hold on
+    otherwise, and could still land the write after we said it did not)."""
+    for pid in _descendants(proc.pid)[1:]:
+        with contextlib.suppress(OSError):
+            os.kill(pid, 9)
+    proc.kill()
+    proc.wait()
 
 
 # What git says when it cannot store an object (a full disk, a read-only object store).

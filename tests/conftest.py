@@ -48,6 +48,9 @@ def pinned_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
     monkeypatch.setenv("GIT_AUTHOR_EMAIL", "human@example.com")
     monkeypatch.setenv("GIT_COMMITTER_NAME", "Test Human")
     monkeypatch.setenv("GIT_COMMITTER_EMAIL", "human@example.com")
+    # No warm server outlives a test: calls through the console script run in process, except in
+    # tests/test_warm*.py, which start their own in a directory of the test's (warm_helpers).
+    monkeypatch.setenv("GITCOORD_WARM", "0")
 
 
 def git(cwd: Path, *args: str, check: bool = True) -> str:

@@ -22,7 +22,13 @@ import gitcoord
 
 PACKAGE = Path(gitcoord.__file__).resolve().parent
 # The longest matching prefix decides; every other module of the package is the library (0).
-LAYERS = {"gitcoord.mcp": 1, "gitcoord.commands": 2, "gitcoord.cli": 3, "gitcoord.__main__": 3}
+LAYERS = {
+    "gitcoord.mcp": 1,
+    "gitcoord.commands": 2,
+    "gitcoord.cli": 3,
+    "gitcoord.__main__": 3,
+    "gitcoord.warm": 4,
+}
 
 
 def _name(path: Path) -> str:

@@ -7,11 +7,13 @@ for the config's `hooks.mode`. No click, no GitPython, no pydantic on this path.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from gitcoord.errors import GitcoordError
 
@@ -76,4 +78,34 @@ def dispatch(hook: str, mode: str | None, args: list[str], stdin: bytes) -> int:
 
 
 def entry() -> None:
-    sys.exit(main(sys.argv[1:]))
+    leave(main(sys.argv[1:]))
+
+
+def leave(code: int) -> NoReturn:
+    """Flush stdout and stderr, then `os._exit`: the end of every gitcoord process (CLI, hooks,
+    guard), without the interpreter's teardown.
+
+    Tearing the interpreter down (freeing every module and object of pydantic, click, ...)
+    costs more than a typical call's git work, and nothing of gitcoord's waits for it: every
+    write is committed or renamed into place before the call returns, caches are saved
+    explicitly, threads left running are daemons, and the logging handler writes through at
+    once. What is left buffered is the output, flushed here."""
+    os._exit(finish(code))
+
+
+def finish(code: int) -> int:
+    """Flush stdout and stderr; the exit code to leave with.
+
+    A reader that went away (`gitcoord claims | head -1`) is a quiet success, as when the pipe
+    breaks during the command; any other failure to write the output is an error."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        pass  # `os._exit` never retries the flush, so no "Exception ignored" follows
+    except (OSError, ValueError) as exc:  # a full disk; a stream closed by the command
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write(f"gitcoord: could not write the output: {exc}\n")
+        code = code or 1
+    with contextlib.suppress(OSError, ValueError):  # nowhere left to say anything
+        sys.stderr.flush()
+    return code

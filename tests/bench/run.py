@@ -40,6 +40,9 @@ PINNED_ENV = {
     "GIT_COMMITTER_EMAIL": "bench@example.com",
     "GIT_CONFIG_NOSYSTEM": "1",
     "GIT_TERMINAL_PROMPT": "0",
+    # In process: every figure here is the in-process path, which is also a session's first call;
+    # tests/bench/calls.py measures the warm path (issue 13) with its own runtime directory.
+    "GITCOORD_WARM": "0",
 }
 # Variables that would point our git calls (or gitcoord's identity) somewhere else.
 SCRUBBED_ENV = (
@@ -55,7 +58,7 @@ SCRUBBED_ENV = (
 )
 # What a cold `claim` imports before it talks to git: the CLI and the library under it.
 CLAIM_IMPORTS = "import gitcoord.cli, gitcoord.coordinator"
-REQUIRED_LIBRARIES = "import git, pydantic, pydantic.main, click, tomli_w, tomllib"
+REQUIRED_LIBRARIES = "import pydantic, pydantic.main, click, tomli_w, tomllib"
 HOT = ["hot/core.py", "hot/", "hot/*.py", "hot/sub/x.py"]
 
 
@@ -327,9 +330,9 @@ def bench_claim(root: Path, runs: int) -> dict[str, Any]:
         # What importing the CLI adds to a bare interpreter start: the share of a cold command
         # that is Python imports rather than git work.
         "import_ms": round(median(imports) - median(starts), 1),
-        # The libraries DESIGN requires, imported and nothing else: a floor of its own that
-        # a cold Python command cannot go under (GitPython is imported when the first git
-        # command runs, so import_ms above leaves it out).
+        # The libraries a write path needs, imported and nothing else: a floor of its own that
+        # a cold Python command cannot go under (GitPython is on no command's path: git runs
+        # as plain subprocesses, DESIGN "Performance paths").
         "required_libraries_ms": round(median(libraries) - median(starts), 1),
         "import_top": import_breakdown(clone),
         "runs": runs,
@@ -352,6 +355,77 @@ def import_breakdown(cwd: Path, top: int = 8) -> dict[str, float]:
         key = name if name.startswith("gitcoord") else name.split(".")[0]
         totals[key] = totals.get(key, 0.0) + int(parts[0]) / 1000
     return dict(sorted(((k, round(v, 1)) for k, v in totals.items()), key=lambda kv: -kv[1])[:top])
+
+
+# -- every agent-facing call, first call and later calls, against its lean limit (issue 13) ---------
+
+# (command, arguments, writes?): what an agent runs in a session. `task next` with no task queued
+# is a read that ends in a refusal (exit 3), which is the common answer when agents poll for work.
+AGENT_CALLS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
+    ("claim", ("claim", "bench/calls.py"), True),
+    ("release", ("release", "bench/calls.py"), True),
+    ("check-in", ("check-in", "-m", "working"), True),
+    ("start", ("start",), True),
+    ("claims", ("claims",), False),
+    ("status", ("status",), False),
+    ("inbox", ("inbox",), False),
+    ("task next", ("task", "next"), False),
+)
+CALL_TARGETS = {"later": 1.5, "first": 3.0}
+
+
+def read_floor(clone: Path) -> float:
+    """The lean limit of a read in remote mode: interpreter start, the fetch of the coord branch,
+    and one read of its whole tree."""
+    total, _ = timed([sys.executable, "-c", "pass"], clone)
+    ms, _ = timed(["git", "fetch", "-q", "origin", "+coord:refs/remotes/origin/coord"], clone)
+    total += ms
+    ms, _ = timed(["git", "ls-tree", "-r", "refs/remotes/origin/coord"], clone)
+    return total + ms
+
+
+def bench_agent_calls(root: Path, runs: int, only: Sequence[str] | None = None) -> dict[str, Any]:
+    """Each agent-facing call as a new process, its first call in a fresh clone apart from its
+    later ones, each with the lean limit of the same work measured right next to it: a write's is
+    `floor_once` (interpreter + plumbing write + push), a read's `read_floor`."""
+    world = World(root / "calls")
+    cmd = [*gitcoord_command()]
+    env = {"GITCOORD_AGENT": "bencher"}
+    out: dict[str, Any] = {"targets": CALL_TARGETS, "runs": runs}
+    parent: str | None = None
+    n = 0
+    for name, args, writes in AGENT_CALLS:
+        if only is not None and name not in only:
+            continue
+        clone = world.clone(f"fresh-{name.replace(' ', '-')}")  # nothing of gitcoord's cached yet
+        first, _ = timed([*cmd, "-C", str(clone), *args], clone, env=env, ok=(0, 3))
+        later: list[float] = []
+        floors: list[float] = []
+        for _ in range(runs):  # interleaved, so load from elsewhere hits both sides alike
+            if name == "release":  # something to release, claimed untimed
+                timed([*cmd, "-C", str(clone), "claim", "bench/calls.py"], clone, env=env)
+            later.append(timed([*cmd, "-C", str(clone), *args], clone, env=env, ok=(0, 3))[0])
+            if name == "claim":  # free it again for the next claim, untimed
+                timed([*cmd, "-C", str(clone), "release", "bench/calls.py"], clone, env=env)
+            if writes:
+                n += 1
+                ms, parent = floor_once(clone, parent, 1000 + n)
+            else:
+                ms = read_floor(clone)
+            floors.append(ms)
+        floor = median(floors)
+        row = {
+            "first_ms": round(first, 1),
+            "later_ms": median(later),
+            "floor_ms": floor,
+            "first_ratio": round(first / floor, 2),
+            "later_ratio": round(median(later) / floor, 2),
+        }
+        row["meets_targets"] = (
+            row["later_ratio"] <= CALL_TARGETS["later"] and row["first_ratio"] <= CALL_TARGETS["first"]
+        )
+        out[name] = row
+    return out
 
 
 # -- status and scale ---------------------------------------------------------------------------
@@ -794,6 +868,10 @@ def run(quick: bool) -> dict[str, Any]:
             },
         }
         figures["claim_ms"] = bench_claim(root, runs)
+        # The quick run (the smoke test's) takes one write and one read, to stay in its time budget.
+        figures["agent_calls"] = (
+            bench_agent_calls(root, 2, ("claim", "claims")) if quick else bench_agent_calls(root, 7)
+        )
         figures["contention"] = bench_contention(root, 8, 6.0 if quick else 20.0)
         figures["scale"], figures["status_ms"] = bench_scale(
             root,
@@ -808,6 +886,7 @@ def run(quick: bool) -> dict[str, Any]:
         )
         figures["notion"] = bench_notion(root, 100 if quick else 1000)
         figures["comparison"] = bench_comparison(root, 3 if quick else 5)
+        figures["calls"] = __import__("calls").bench_calls(root, quick)  # issue 13: tests/bench/calls.py
         figures["meta"]["seconds"] = round(time.perf_counter() - started, 1)
         return figures
     finally:

@@ -1,0 +1,129 @@
+"""One call in a forked child of the warm server, made to look like the caller's own process.
+
+The child takes the caller's standard streams, working directory, umask, environment and argv,
+resets what the server changed (signals, the std streams), and runs `gitcoord.cli.entry` exactly as
+the console script would in-process. It never returns: its exit status is the call's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import locale
+import os
+import signal
+import sys
+import traceback
+from typing import Any, NoReturn
+
+# The signals a caller's client forwards to its call (and the server blocks across the fork).
+CALLER_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT})
+
+
+def run_call(
+    request: dict[str, Any], fds: list[int], mask: set[int | signal.Signals] | None = None
+) -> NoReturn:
+    """Take the caller's place and run its call. `mask`: the signal mask to restore once the
+    handlers are the caller's (a signal forwarded meanwhile is then delivered, not lost)."""
+    try:
+        _become_caller(request, fds)
+    except BaseException:  # could not take the caller's place: say so, as an internal error
+        os.write(
+            fds[2] if len(fds) > 2 else 2,
+            b"gitcoord: internal error: the warm server could not run the call.\n",
+        )
+        os._exit(1)
+    code = _run(mask)
+    os._exit(code)
+
+
+def _become_caller(request: dict[str, Any], fds: list[int]) -> None:
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGCHLD):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    stdin, stdout, stderr, cwd = fds
+    for target, fd in ((0, stdin), (1, stdout), (2, stderr)):
+        os.dup2(fd, target)
+    os.fchdir(cwd)
+    for fd in fds:
+        os.close(fd)
+    os.umask(int(request["umask"]))
+    os.environ.clear()
+    os.environ.update({str(k): str(v) for k, v in request["env"].items()})
+    sys.argv = [str(a) for a in request["argv"]]
+    _std_streams()
+
+
+def _std_streams() -> None:
+    """New sys.stdin/out/err over fds 0-2 with the encoding the caller's locale gives Python."""
+    with contextlib.suppress(locale.Error):
+        locale.setlocale(locale.LC_CTYPE, "")
+    encoding, errors = _io_encoding()
+    out = io.FileIO(1, "w", closefd=False)
+    streams = {
+        "stdin": io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding, errors),
+        "stdout": io.TextIOWrapper(io.BufferedWriter(out), encoding, errors, line_buffering=out.isatty()),
+        "stderr": io.TextIOWrapper(
+            io.BufferedWriter(io.FileIO(2, "w", closefd=False)),
+            encoding,
+            "backslashreplace",
+            line_buffering=True,
+        ),
+    }
+    for name, stream in streams.items():
+        setattr(sys, name, stream)
+        setattr(sys, f"__{name}__", stream)  # what the interpreter would have made them at start
+
+
+def _io_encoding() -> tuple[str, str]:
+    """What Python picks at start-up for stdin/stdout (PEP 538/540 and PYTHONIOENCODING)."""
+    forced = os.environ.get("PYTHONIOENCODING", "")
+    name, _, errors = forced.partition(":")
+    if sys.flags.utf8_mode:
+        return name or "utf-8", errors or "surrogateescape"
+    ctype = locale.setlocale(locale.LC_CTYPE)
+    lenient = ctype in ("C", "POSIX")
+    return name or locale.getencoding(), errors or ("surrogateescape" if lenient else "strict")
+
+
+def _run(mask: set[int | signal.Signals] | None = None) -> int:
+    """`gitcoord.cli.entry`, as the console script runs it; its exit code."""
+    code: int
+    try:
+        if mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a pending Ctrl-C lands here, handled below
+        from gitcoord.cli import entry
+
+        entry()
+        code = 0
+    except SystemExit as exc:
+        code = _exit_code(exc.code)
+    except KeyboardInterrupt:
+        _flush()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)  # die of it, as the interpreter does
+        code = 130
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    return code if _flush() else 120
+
+
+def _exit_code(value: object) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, int):
+        return value & 0xFF
+    print(value, file=sys.stderr)
+    return 1
+
+
+def _flush() -> bool:
+    """Flush stdout then stderr; False when stdout could not be written (the interpreter exits 120)."""
+    ok = True
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            ok = ok and stream is not sys.stdout
+    return ok

@@ -1,0 +1,179 @@
+"""The `gitcoord` console script: hand the call to the warm server, else run it in this process.
+
+Stdlib only, and nothing of gitcoord but `warm.keys` until the call runs in-process: a call that
+reaches the server pays for an interpreter, a few syscalls and one socket round trip.
+Any failure to reach or use the server (none yet, refused, stale, another version, another user,
+no AF_UNIX in a sandbox, a terminal) runs the call in-process with today's behaviour.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import struct
+import sys
+
+from gitcoord.warm import keys
+
+# The same four as `child.CALLER_SIGNALS`, which the server blocks across its fork (not imported:
+# this module must stay tiny).
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+HANDSHAKE_TIMEOUT = 30.0  # for the server's answer to the request; the call itself has no limit
+
+
+class NotWarm(Exception):
+    """The server cannot take this call (nothing was run): run it in-process."""
+
+
+def entry() -> None:
+    """Console script: through the warm server when possible, else `gitcoord.cli.entry`."""
+    code = None
+    spawn = False
+    if os.environ.get(keys.WARM_ENV) != "0" and not _has_terminal():
+        try:
+            code = _through_server(keys.warm_key())
+        except NotWarm as why:
+            spawn = str(why) == "absent"
+        except OSError:
+            spawn = False
+    if code is not None:
+        _exit_like(code)
+    if spawn:
+        _spawn_server()
+    from gitcoord.cli import entry as in_process
+
+    in_process()
+
+
+def _has_terminal() -> bool:
+    """A forked child cannot own the caller's terminal, and git and ssh prompt on /dev/tty: a caller
+    with a controlling terminal runs in-process so that prompts behave as they always did."""
+    try:
+        os.close(os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY))
+    except OSError:
+        return False
+    return True
+
+
+def _through_server(key: str) -> int:
+    """Run the call in a child of the server; its raw wait status. NotWarm when nothing ran."""
+    directory = keys.runtime_dir()
+    path = keys.socket_path(key)
+    if not keys.private_dir(directory):
+        raise NotWarm("absent" if not os.path.lexists(directory) else "untrusted directory")
+    if not keys.own_socket(path):
+        raise NotWarm("absent" if not os.path.lexists(path) else "untrusted socket")
+    try:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    except OSError as exc:  # a sandbox without AF_UNIX
+        raise NotWarm("no unix sockets") from exc
+    with sock:
+        try:
+            sock.connect(path)
+        except (ConnectionRefusedError, FileNotFoundError) as exc:
+            raise NotWarm("absent") from exc  # a server that died: start a new one
+        _check_peer(sock)
+        early = _catch_signals()  # from here on a call may be running: no signal may be lost
+        try:
+            _send_request(sock, key)
+            return _await_child(sock, early)
+        except NotWarm:
+            _default_signals(early)  # no call runs: a signal meant for it is this process's own
+            raise
+
+
+def _check_peer(sock: socket.socket) -> None:
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    if uid != os.getuid():
+        raise NotWarm("another user")
+
+
+def _send_request(sock: socket.socket, key: str) -> None:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    cwd = os.open(".", os.O_RDONLY | os.O_DIRECTORY)  # the directory itself, not its name
+    try:
+        body = json.dumps(
+            {"key": key, "argv": sys.argv, "env": dict(os.environ), "umask": mask, "pid": os.getpid()}
+        ).encode()
+        socket.send_fds(sock, [struct.pack("!I", len(body))], [0, 1, 2, cwd])
+        sock.sendall(body)
+    finally:
+        os.close(cwd)
+
+
+def _catch_signals() -> list[int]:
+    """Hold the forwarded signals that arrive before the child's pid is known; the list fills."""
+    early: list[int] = []
+    for sig in FORWARDED:
+        signal.signal(sig, lambda signum, _frame: early.append(signum))
+    return early
+
+
+def _default_signals(early: list[int]) -> None:
+    """Back to the interpreter's handlers, and act on a signal that came meanwhile."""
+    for sig in FORWARDED:
+        signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL)
+    for signum in early:
+        os.kill(os.getpid(), signum)
+
+
+def _await_child(sock: socket.socket, early: list[int]) -> int:
+    """Forward signals to the child until the server reports its exit status."""
+    sock.settimeout(HANDSHAKE_TIMEOUT)
+    reader = sock.makefile("rb")
+    first = reader.readline().split()
+    if first[:1] != [b"pid"]:
+        raise NotWarm(b" ".join(first[1:]).decode(errors="replace") or "no answer")
+    child = int(first[1])
+    for sig in FORWARDED:
+        signal.signal(sig, lambda signum, _frame: _forward(child, signum))
+    for signum in early:  # sent while the call was being set up: it is the call's
+        _forward(child, signum)
+    sock.settimeout(None)
+    last = reader.readline().split()
+    if last[:1] != [b"exit"]:
+        # The server went away mid-call: the child may have done its work; say so, never rerun it.
+        sys.stderr.write("gitcoord: internal error: the warm server stopped before the call ended.\n")
+        return 1 << 8
+    return int(last[1])
+
+
+def _forward(child: int, signum: int) -> None:
+    try:  # noqa: SIM105 (contextlib is an import this path does not need)
+        os.kill(child, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _exit_like(status: int) -> None:
+    """Exit as the child did: its code, or death by the same signal."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+        os._exit(128 + sig)
+    os._exit(os.waitstatus_to_exitcode(status))
+
+
+def _spawn_server() -> None:
+    """Start a detached server for the calls that follow this one; never fail this call for it."""
+    directory = keys.runtime_dir()
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        if not keys.private_dir(directory):
+            return
+        code = (
+            f"import sys; sys.path[:] = {sys.path!r}; "
+            f"from gitcoord.warm.server import main; main({os.getpid()})"
+        )
+        quiet = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_RDWR, 0) for fd in (0, 1, 2)]
+        os.posix_spawn(
+            sys.executable, [sys.executable, "-c", code], os.environ, file_actions=quiet, setsid=True
+        )
+    except (OSError, ValueError, AttributeError):
+        return

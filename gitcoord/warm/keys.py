@@ -1,0 +1,99 @@
+"""Where the warm server listens, and the key that ties it to one install of one interpreter.
+
+Stdlib only and cheap: the client computes this on every call before it imports gitcoord.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import sys
+
+WARM_ENV = "GITCOORD_WARM"  # "0" turns the warm path off (sandboxes, debugging)
+IDLE_ENV = "GITCOORD_WARM_IDLE_SECONDS"  # the server exits after this long without a call
+DEFAULT_IDLE_SECONDS = 600.0
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def runtime_dir() -> str:
+    """`$XDG_RUNTIME_DIR/gitcoord`, else `/tmp/gitcoord-<uid>`."""
+    base = os.environ.get("XDG_RUNTIME_DIR")
+    if base and os.path.isabs(base):
+        return os.path.join(base, "gitcoord")
+    return f"/tmp/gitcoord-{os.getuid()}"
+
+
+def private_dir(path: str) -> bool:
+    """A directory of this user that nobody else can enter or write: the only place we trust."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and info.st_mode & 0o077 == 0
+
+
+def own_socket(path: str) -> bool:
+    """A socket file of this user (a file of someone else's, or of another kind, is never used)."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISSOCK(info.st_mode) and info.st_uid == os.getuid()
+
+
+def code_stamp() -> list[tuple[str, int, int]]:
+    """Name, size and mtime of every module of the installed package: changes when the code does."""
+    out: list[tuple[str, int, int]] = []
+    stack = [PACKAGE_DIR]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False) and entry.name != "__pycache__":
+                    stack.append(entry.path)
+                elif entry.name.endswith(".py"):
+                    info = entry.stat()
+                    out.append((entry.path, info.st_size, info.st_mtime_ns))
+    out.sort()
+    return out
+
+
+def version_stamp() -> str:
+    """The installed distribution's metadata (name and version), found without importlib.metadata."""
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in names:
+            if name.startswith("gitcoord-") and name.endswith(".dist-info"):
+                path = os.path.join(entry, name, "METADATA")
+                try:
+                    return f"{name} {os.stat(path).st_mtime_ns}"
+                except OSError:
+                    return name
+    return "gitcoord (no metadata)"
+
+
+def warm_key() -> str:
+    """Version, code and interpreter in one name: a server of anything else is never reached."""
+    parts = [
+        version_stamp(),
+        PACKAGE_DIR,
+        repr(code_stamp()),
+        sys.executable,
+        sys.version,
+        repr(sys.flags),
+        repr(sys.path[1:]),  # [0] is the script's own directory
+    ]
+    return hashlib.blake2b("\0".join(parts).encode("utf-8", "surrogateescape"), digest_size=10).hexdigest()
+
+
+def socket_path(key: str) -> str:
+    return os.path.join(runtime_dir(), f"{key}.sock")
+
+
+def interpreter_env(env: dict[str, str]) -> dict[str, str]:
+    """The variables that change how the interpreter or GitPython start: a server started under other
+    values would not behave as this process would, so such a call runs in-process."""
+    return {k: v for k, v in env.items() if k.startswith(("PYTHON", "GIT_PYTHON"))}

@@ -1,0 +1,253 @@
+"""The warm server: imports gitcoord once, then forks one child per call and reports its exit status.
+
+Started detached by the first in-process call (`client._spawn_server`); one per user, install and
+interpreter (`keys.warm_key`), guarded by a lock file so that racing starts leave one server. It
+holds no coordination state: it never runs a call itself, so every child starts from the state the
+server had after its imports and reads the repository afresh. It exits after `GITCOORD_WARM_IDLE_SECONDS`
+(600) without a call, and as soon as the installed code changes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import select
+import selectors
+import signal
+import socket
+import struct
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from gitcoord.warm import keys
+from gitcoord.warm.child import CALLER_SIGNALS, run_call
+
+REQUEST_TIMEOUT = 10.0  # for a connected client to send its request; it is already running
+CODE_CHECK_SECONDS = 2.0  # how often an idle server looks whether its code changed
+STARTER_WAIT_SECONDS = 60.0  # at most, for the call that started the server to end
+COLD_MODULES = ("gitcoord.mcp", "gitcoord.notion", "gitcoord.demo", "gitcoord.warm")
+WARM_IMPORTS = ("gitcoord.cli", "gitcoord.coordinator", "gitcoord.store", "gitcoord.records", "git")
+
+
+@dataclass
+class Server:
+    key: str
+    path: str
+    stamp: list[tuple[str, int, int]]
+    idle_seconds: float
+    start_env: dict[str, str]
+    listener: socket.socket
+    selector: selectors.BaseSelector = field(default_factory=selectors.DefaultSelector)
+    running: dict[int, tuple[int, socket.socket]] = field(default_factory=dict)  # pidfd -> (pid, conn)
+    last_call: float = field(default_factory=time.monotonic)
+    closing: bool = False
+
+    def serve(self) -> None:
+        self.selector.register(self.listener, selectors.EVENT_READ)
+        last_check = time.monotonic()
+        while not self.closing or self.running:
+            for key, _ in self.selector.select(timeout=CODE_CHECK_SECONDS):
+                if key.fileobj is self.listener:
+                    self._accept()
+                else:
+                    self._reap(int(key.fd))
+            now = time.monotonic()
+            if not self.closing and not self.running and now - self.last_call > self.idle_seconds:
+                self.close()
+            if not self.closing and now - last_check >= CODE_CHECK_SECONDS:
+                last_check = now
+                if keys.code_stamp() != self.stamp:
+                    self.close()
+
+    def close(self) -> None:
+        """Stop taking calls (the socket goes first, so new calls start their own server)."""
+        if self.closing:
+            return
+        self.closing = True
+        with contextlib.suppress(OSError):  # ours: another server binds it only after our lock is gone
+            os.unlink(self.path)
+        self.selector.unregister(self.listener)
+        self.listener.close()
+
+    def _accept(self) -> None:
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:
+            return
+        self.last_call = time.monotonic()
+        fds: list[int] = []
+        try:
+            request, fds = _read_request(conn)
+            refusal = self._refusal(conn, request)
+            if refusal:
+                conn.sendall(f"no {refusal}\n".encode())
+                raise _Done
+            self._start_child(conn, request, fds)
+        except (_Done, OSError, ValueError, KeyError, TypeError):
+            for fd in fds:
+                _close(fd)
+            conn.close()
+
+    def _refusal(self, conn: socket.socket, request: dict[str, Any]) -> str:
+        if _peer_uid(conn) != os.getuid():
+            return "another user"
+        if request.get("key") != self.key:
+            return "another version"
+        if keys.code_stamp() != self.stamp:
+            self.close()
+            return "code changed"
+        if keys.interpreter_env(request["env"]) != keys.interpreter_env(self.start_env):
+            return "other interpreter settings"
+        return ""
+
+    def _start_child(self, conn: socket.socket, request: dict[str, Any], fds: list[int]) -> None:
+        # A signal the caller forwards while the child still has the server's handlers (SIGINT
+        # ignored, SIGTERM closing the server) would be lost: blocked, it waits for the child's own.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, CALLER_SIGNALS)
+        pid = os.fork()
+        if pid == 0:
+            conn.close()
+            self._forget_in_child()
+            run_call(request, fds, mask)  # never returns
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        for fd in fds:
+            _close(fd)
+        pidfd = os.pidfd_open(pid)
+        self.running[pidfd] = (pid, conn)
+        self.selector.register(pidfd, selectors.EVENT_READ)
+        conn.sendall(f"pid {pid}\n".encode())
+
+    def _forget_in_child(self) -> None:
+        if not self.closing:
+            self.listener.close()
+        for pidfd, (_pid, other) in self.running.items():
+            _close(pidfd)
+            other.close()
+        self.selector.close()
+
+    def _reap(self, pidfd: int) -> None:
+        pid, conn = self.running.pop(pidfd)
+        self.selector.unregister(pidfd)
+        _close(pidfd)
+        _, status = os.waitpid(pid, 0)
+        self.last_call = time.monotonic()
+        with contextlib.suppress(OSError):  # a caller gone: the call's work is done either way
+            conn.sendall(f"exit {status}\n".encode())
+        conn.close()
+
+
+class _Done(Exception):
+    pass
+
+
+def _close(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.close(fd)
+
+
+def _peer_uid(conn: socket.socket) -> int:
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return int(struct.unpack("3i", creds)[1])
+
+
+def _read_request(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
+    conn.settimeout(REQUEST_TIMEOUT)
+    head, fds, _flags, _addr = socket.recv_fds(conn, 4, 4)
+    if len(fds) != 4:
+        for fd in fds:
+            _close(fd)
+        raise ValueError("a request without its four descriptors")
+    while len(head) < 4:
+        more = conn.recv(4 - len(head))
+        if not more:
+            raise ValueError("a truncated request")
+        head += more
+    (size,) = struct.unpack("!I", head)
+    body = b""
+    while len(body) < size:
+        more = conn.recv(min(1 << 16, size - len(body)))
+        if not more:
+            raise ValueError("a truncated request")
+        body += more
+    conn.settimeout(None)
+    request = json.loads(body)
+    if not isinstance(request, dict):
+        raise ValueError("not a request")
+    return request, fds
+
+
+def _warm_up() -> None:
+    """Import what calls need, once: each child starts with it loaded. Not `__main__` modules (they
+    run), nor the MCP server, Notion and the demo (their libraries are large and few calls need them)."""
+    import importlib
+    import pkgutil
+
+    import gitcoord
+
+    names = list(WARM_IMPORTS)
+    for module in pkgutil.walk_packages(gitcoord.__path__, "gitcoord."):
+        if not module.name.endswith("__main__") and not module.name.startswith(COLD_MODULES):
+            names.append(module.name)
+    for name in names:
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
+
+
+def _after(pid: int) -> None:
+    """Wait for the call that started us to end, so that our imports do not slow it down."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:
+        return  # gone already
+    try:
+        select.select([pidfd], [], [], STARTER_WAIT_SECONDS)
+    finally:
+        os.close(pidfd)
+
+
+def _listen(path: str) -> socket.socket:
+    with contextlib.suppress(FileNotFoundError):  # we hold the lock: a socket here is a dead server's
+        os.unlink(path)
+    old = os.umask(0o077)
+    try:
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(path)
+    finally:
+        os.umask(old)
+    listener.listen(64)
+    return listener
+
+
+def main(starter: int = 0) -> None:
+    """Run one server for this install and interpreter, unless one runs already."""
+    os.chdir("/")
+    if starter:
+        _after(starter)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C meant for the first caller's terminal
+    key = keys.warm_key()
+    stamp = keys.code_stamp()
+    directory = keys.runtime_dir()
+    if not keys.private_dir(directory):
+        return
+    lock = os.open(os.path.join(directory, f"{key}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return  # another server of this key runs
+    os.ftruncate(lock, 0)
+    os.write(lock, f"{os.getpid()}\n".encode())  # who serves, for people and tests
+    _warm_up()
+    try:
+        idle = float(os.environ.get(keys.IDLE_ENV, keys.DEFAULT_IDLE_SECONDS))
+    except ValueError:
+        idle = keys.DEFAULT_IDLE_SECONDS
+    path = keys.socket_path(key)
+    server = Server(key, path, stamp, idle, dict(os.environ), _listen(path))
+    # A polite stop (`kill PID`): no new calls, the running ones finish and report, the socket goes.
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: server.close())
+    server.serve()
+    sys.exit(0)
