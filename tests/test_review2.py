@@ -115,3 +115,17 @@ def test_serve_answers_only_requests_for_localhost(local_repo: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=60)
+
+
+# -- README: a shell block cannot escape the runnable check by its fence's language -------------
+
+
+def test_every_shell_fence_language_counts_as_a_shell_block() -> None:
+    """A block fenced ```bash (or shell, console, zsh) is a shell block too: before, only ```sh
+    was seen, so such a block needed no marker and was never run."""
+    from .test_readme import _shell_blocks
+
+    for lang in ("sh", "bash", "shell", "console", "zsh", "Bash"):
+        text = f"intro\n\n```{lang}\ngitcoord status\n```\n"
+        assert [code for _, _, code in _shell_blocks(text)] == ["gitcoord status\n"], lang
+    assert _shell_blocks("```python\nprint(1)\n```\n```\nplain\n```\n") == []
