@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import GITCOORD, run, wait_for
+from .conftest import GITCOORD, git, run, wait_for
 from .test_field_conflicts import _answer, _set_mode
 from .test_field_merged import _commit, _team
 
@@ -129,3 +129,23 @@ def test_every_shell_fence_language_counts_as_a_shell_block() -> None:
         text = f"intro\n\n```{lang}\ngitcoord status\n```\n"
         assert [code for _, _, code in _shell_blocks(text)] == ["gitcoord status\n"], lang
     assert _shell_blocks("```python\nprint(1)\n```\n```\nplain\n```\n") == []
+
+
+# -- demo: the page is never written through a link out of the repository it lands in -----------
+
+
+def test_demo_does_not_write_through_a_committed_link_out_of_the_repository(tmp_path: Path) -> None:
+    """`gitcoord demo` run in a clone whose `gitcoord-demo.html` is a committed link to a file
+    outside it (~/.bashrc, say) used to overwrite that file with the page."""
+    repo, outside = tmp_path / "repo", tmp_path / "outside.txt"
+    repo.mkdir()
+    outside.write_text("keep\n")
+    git(repo, "init", "-q")
+    (repo / "gitcoord-demo.html").symlink_to("../outside.txt")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "a link out")
+    res = subprocess.run([*GITCOORD, "demo"], cwd=repo, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "gitcoord-demo.html is a symbolic link to ../outside.txt" in res.stderr
+    assert "Traceback" not in res.stderr
+    assert outside.read_text() == "keep\n"
