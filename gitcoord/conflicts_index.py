@@ -28,6 +28,7 @@ from gitcoord.constants import CACHE_DIR
 
 INDEX_FILE = "branch-paths.json"
 INDEX_VERSION = 1
+_HEX = frozenset("0123456789abcdef")
 
 
 def index_path(common_dir: Path) -> Path:
@@ -56,14 +57,39 @@ def read_index(common_dir: Path) -> dict[str, Any] | None:
         return None
     if not isinstance(data, dict) or data.get("version") != INDEX_VERSION:
         return None
-    return data
+    default = _strings(data.get("default"), ("ref", "commit"))
+    branches = data.get("branches")
+    entries = [_branch(b) for b in (branches if isinstance(branches, list) else [])]
+    return {"version": INDEX_VERSION, "default": default or {}, "branches": [e for e in entries if e]}
+
+
+def _strings(value: Any, keys: tuple[str, ...]) -> dict[str, str] | None:
+    """`value`'s `keys`, each a non-empty string without NUL, or None. A damaged or hostile file
+    is data, never a crash: a guard that crashes allows the edit."""
+    if not isinstance(value, dict):
+        return None
+    out = {key: value.get(key) for key in keys}
+    if not all(isinstance(v, str) and v and "\0" not in v for v in out.values()):
+        return None
+    return {k: str(v) for k, v in out.items()}
+
+
+def _branch(value: Any) -> dict[str, Any] | None:
+    entry: dict[str, Any] | None = _strings(value, ("agent", "branch", "commit"))
+    if entry is None or not _HEX.issuperset(entry["commit"].lower()):
+        return None  # a commit id, never an option for the one git process that reads it
+    ref = value.get("ref")
+    entry["ref"] = ref if isinstance(ref, str) and "\0" not in ref else ""
+    paths = value.get("paths")
+    entry["paths"] = [p for p in (paths if isinstance(paths, list) else []) if isinstance(p, str)]
+    return entry
 
 
 def ref_tip(common_dir: Path, ref: str) -> str | None:
     """The commit `ref` points at, read from the ref files (no git process); a commit id is
     itself. None when the ref is not there (deleted, or a ref store we do not read)."""
     if not ref.startswith("refs/"):
-        return ref
+        return ref or None
     try:
         text = (common_dir / ref).read_text(encoding="utf-8").strip()
         if text and not text.startswith("ref:"):

@@ -45,6 +45,9 @@ def _handler(page: Callable[[], str]) -> type[BaseHTTPRequestHandler]:
         server_version = "gitcoord"
 
         def do_GET(self) -> None:
+            if not _local_host(self.headers.get("Host", "")):
+                self._send(403, "text/plain", b"forbidden: open the dashboard at http://127.0.0.1/\n")
+                return
             if self.path.split("?", 1)[0] not in ("/", "/index.html"):
                 self._send(404, "text/plain", b"not found: the dashboard is at /\n")
                 return
@@ -68,3 +71,10 @@ def _handler(page: Callable[[], str]) -> type[BaseHTTPRequestHandler]:
             pass  # one line per reload would drown the announcement
 
     return Handler
+
+
+def _local_host(host: str) -> bool:
+    """Whether a request's Host header names this machine's loopback. Another site's page can
+    point its own name at 127.0.0.1 (DNS rebinding); its requests carry its name, and are refused."""
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    return name.lower() in (HOST, "localhost", "[::1]")

@@ -225,7 +225,25 @@ def _check_out(out: Path | None) -> Path:
             f"{out} is a directory: --out names the page's file.",
             hint=f"for instance: gitcoord demo --out {out / DEFAULT_PAGE}",
         )
+    top = _work_tree(out.parent)
+    if top is not None:  # a committed `gitcoord-demo.html -> ~/.bashrc` is not written through
+        from gitcoord.safepath import check_inside
+
+        check_inside(top, out)
     return out
+
+
+def _work_tree(directory: Path) -> Path | None:
+    """The top of the git work tree holding `directory`, if any, spelled as `directory` is
+    (`--show-cdup`, not the resolved `--show-toplevel`: /tmp may be a link to /private/tmp)."""
+    if not directory.is_dir():
+        return None
+    res = subprocess.run(
+        ["git", "-C", str(directory), "rev-parse", "--show-cdup"], capture_output=True, text=True, check=False
+    )
+    if res.returncode != 0 or not res.stdout.endswith("\n"):
+        return None  # not in a work tree (or a bare repository): nothing of a repository to protect
+    return Path(os.path.normpath(directory / res.stdout.strip()))
 
 
 def _check_keep(keep: Path) -> Path:

@@ -22,16 +22,17 @@ from tests.conftest import git
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 RUNNABLE = "<!-- runnable -->"
+SHELL_FENCES = ("```sh", "```bash", "```shell", "```console", "```zsh")
 NOT_RUN = re.compile(r"<!-- not run: (?P<reason>\S.*\S) -->")
 
 
 def _shell_blocks(text: str) -> list[tuple[int, str, str]]:
-    """(line number, marker line, code) of every ```sh block."""
+    """(line number, marker line, code) of every shell block (```sh, ```bash, ...)."""
     lines = text.splitlines()
     found = []
     i = 0
     while i < len(lines):
-        if lines[i].strip() == "```sh":
+        if lines[i].strip().lower() in SHELL_FENCES:
             start = i
             end = next(j for j in range(i + 1, len(lines)) if lines[j].strip() == "```")
             before = next((lines[j] for j in range(start - 1, -1, -1) if lines[j].strip()), "")
