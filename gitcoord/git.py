@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, NamedTuple
 
 from gitcoord.errors import GitcoordError, InvalidInput, Refused, Unavailable
+from gitcoord.processes import kill_tree
 
 TREE_MODE = 0o040000
 BLOB_MODE = 0o100644
@@ -302,11 +303,11 @@ class Git:
             try:
                 out, err = proc.communicate(input, timeout=timeout)
             except subprocess.TimeoutExpired:
-                _kill_with_children(proc)
+                kill_tree(proc)
                 said = f'Timeout: the command "git {" ".join(args)}" did not complete in {timeout:g} secs.'
                 return Result(-9, b"", said)
             except BaseException:
-                _kill_with_children(proc)
+                kill_tree(proc)
                 raise
         return Result(proc.returncode, out, err.decode(errors="replace").removesuffix("\n"))
 
@@ -462,28 +463,6 @@ class Git:
 
 # git's messages in English, whatever the caller's locale: callers match on them.
 _ENGLISH = {"LANGUAGE": "C", "LC_ALL": "C"}
-
-
-def _descendants(pid: int) -> list[int]:
-    """`pid` and every process under it, read from /proc before anything is signalled (while
-    their parents still name them). A push over file:// runs `sh -c git-receive-pack`: the
-    receive-pack that would land the write is a grandchild of git."""
-    found = [pid]
-    for parent in found:
-        for task in Path(f"/proc/{parent}/task").glob("*"):
-            with contextlib.suppress(OSError, ValueError):
-                found += [int(child) for child in (task / "children").read_text().split()]
-    return found
-
-
-def _kill_with_children(proc: subprocess.Popen[bytes]) -> None:
-    """Kill git and every process it started (an ssh or a receive-pack that hangs would hold on
-    otherwise, and could still land the write after we said it did not)."""
-    for pid in _descendants(proc.pid)[1:]:
-        with contextlib.suppress(OSError):
-            os.kill(pid, 9)
-    proc.kill()
-    proc.wait()
 
 
 # What git says when it cannot store an object (a full disk, a read-only object store).
