@@ -37,17 +37,26 @@ CONTEXT_LIMIT = 30  # paths told in a startup context; `gitcoord conflicts` list
 _CACHE_LIMIT = 2000  # entries kept; the radar of a busy day needs a few hundred
 
 
-def where_agent_works(git_dir: Path, git: Git) -> tuple[str, str]:
+def where_agent_works(git_dir: Path, git: Git, common_dir: Path | None = None) -> tuple[str, str]:
     """(branch, head commit) of the work tree at `git_dir`: ("", "") when there is no commit.
 
-    No git process: the branch is read from the HEAD file, the commit through the cat-file
-    process the write has already started. A detached HEAD has no branch ("").
+    No git process: the branch is read from the HEAD file and its commit from the ref files
+    (loose, else packed-refs); only a ref store we do not read asks the cat-file process the
+    write has already started. A detached HEAD has no branch (""). Read afresh on every write:
+    a long-lived Coordinator (the MCP server, the demo's agents) sees the agent switch branches.
     """
+    from gitcoord.conflicts_index import ref_tip
+
     try:
         text = (git_dir / "HEAD").read_text(encoding="utf-8").strip()
     except OSError:
         return "", ""
     branch = text[len("ref: refs/heads/") :] if text.startswith("ref: refs/heads/") else ""
+    if not text.startswith("ref: "):
+        return branch, text  # detached: HEAD holds the commit
+    tip = ref_tip(common_dir or git_dir, text[len("ref: ") :])
+    if tip:
+        return branch, tip
     found = git.read_object("HEAD")
     if found is None or found[1] != "commit":
         return branch, ""
@@ -58,9 +67,7 @@ def record_position(coord: Coordinator, record: Agent) -> None:
     """Put where this work tree stands on the agent's record, when it is the agent's own."""
     if coord.top is None or record.name != coord.agent or coord.speaking_for() is not None:
         return
-    if not hasattr(coord, "_position"):
-        coord._position = where_agent_works(coord.git_dir, coord.git)  # type: ignore[attr-defined]
-    record.branch, record.head = coord._position  # type: ignore[attr-defined]
+    record.branch, record.head = where_agent_works(coord.git_dir, coord.git, coord.common_dir)
 
 
 # -- finding branches ---------------------------------------------------------------------------
@@ -131,6 +138,7 @@ def agent_branches(coord: Coordinator, agents: list[Agent]) -> list[dict[str, st
                         "agent": record.name,
                         "branch": record.branch or record.head[:12],
                         "ref": _short(ref),
+                        "full_ref": ref,
                         "commit": obj[0],
                     }
                 )
@@ -230,6 +238,7 @@ def radar(coord: Coordinator, *, fetch: bool = False, only: str | None = None) -
     branches = [b for b in agent_branches(coord, snap.records(Agent)) if b["commit"] != base]
     cache = _Cache(coord.common_dir / _cache_dir())
     changed = {b["agent"]: _changed(coord, cache, base, b["commit"]) for b in branches}
+    _write_index(coord, default_ref, base, branches, changed)
     claims = _holders(coord, snap)
     default = {"agent": "", "branch": _short(default_ref), "ref": _short(default_ref), "commit": base}
     pairs: list[dict[str, Any]] = []
@@ -256,6 +265,25 @@ def radar(coord: Coordinator, *, fetch: bool = False, only: str | None = None) -
         "branches": [{k: b[k] for k in ("agent", "branch", "ref", "commit")} for b in branches],
         "pairs": pairs,
     }
+
+
+def _write_index(
+    coord: Coordinator,
+    default_ref: str,
+    base: str,
+    branches: list[dict[str, str]],
+    changed: dict[str, list[str]],
+) -> None:
+    """What the editor guard reads (gitcoord.conflicts_index): each branch's changed paths."""
+    from gitcoord.conflicts_index import write_index
+
+    entries = [
+        {k: b[k] for k in ("agent", "branch", "commit")}
+        | {"ref": b["full_ref"], "paths": changed[b["agent"]]}
+        for b in branches
+        if changed[b["agent"]]
+    ]
+    write_index(coord.common_dir, {"ref": default_ref, "commit": base}, entries)
 
 
 def _cache_dir() -> str:

@@ -4,7 +4,9 @@ gitcoord.demo builds the world and starts `python -m gitcoord.demo_scenario agen
 each agent; the scripts here then play the original design's scenario through a real Coordinator
 in that clone: startup protocol, claims, a refused conflict, a commit refused by the hook, a help
 request answered, errors logged and resolved, a decision for the human, check-ins, summaries and
-the auto mode. Agents wait for each other through the coord branch itself (polling with a fetch).
+the auto mode, and a conflict caught before the merge (alpha and beta reword one line of the README
+on their own pushed branches; the radar names it at check-in and beta rebases on alpha). Agents
+wait for each other through the coord branch itself (polling with a fetch).
 """
 
 from __future__ import annotations
@@ -130,6 +132,9 @@ def run_alpha(agent: Agent) -> None:
     nxt = "modules/power/solar.md"
     agent.coord.claim([nxt], minutes=45, message="next: the solar module")
     agent.say(f"claimed {nxt} for the next module (still held at the end: see status)")
+    _branch_work(agent, ALPHA_README, "Reword the course summary")
+    agent.coord.check_in(message="README reworded on alpha-docs, not merged yet")
+    agent.say("pushed branch alpha-docs (README.md reworded), not merged")
     _summary(agent, "Battery module drafted", "Solar module", messages="Thanks gamma for the cohort data")
 
 
@@ -203,7 +208,71 @@ def run_beta(agent: Agent) -> None:
     agent.say(f"{approved.id} implemented")
     agent.coord.release([api], message="endpoints done")
     agent.say(f"released {api}")
+    _conflict_caught(agent)
     _summary(agent, "LMS routes, JWT auth", "Frontend login", blockers="None")
+
+
+# alpha and beta reword the same line of the README, each on its own branch.
+ALPHA_README = "# Ascent Basecamp\n\nCourse modules for the power unit: battery and solar.\n"
+BETA_README = "# Ascent Basecamp\n\nCourse modules, served by the LMS API with JWT sign-in.\n"
+BOTH_README = (
+    "# Ascent Basecamp\n\nCourse modules for the power unit: battery and solar.\n"
+    "They are served by the LMS API with JWT sign-in.\n"
+)
+
+
+def _branch_work(agent: Agent, text: str, subject: str) -> None:
+    """Start `<agent>-docs` from the remote's default branch, commit the README, push the branch."""
+    branch = f"{agent.name}-docs"
+    git = Git(agent.clone)
+    git.check("switch", "-q", "-c", branch, "origin/HEAD")
+    ok, said = agent.commit("README.md", text, subject)
+    if not ok:
+        raise DemoFailed(f"{agent.name}'s commit of README.md failed: {said}")
+    git.check("push", "-q", "origin", branch)
+
+
+def _conflict_caught(agent: Agent) -> None:
+    """beta's branch changes the line alpha's branch changed: the radar names it before any merge,
+    and beta rebases on alpha's branch, keeping both sentences."""
+    from gitcoord.conflicts import radar
+    from gitcoord.records import Agent as AgentRecord
+
+    agent.wait_for(
+        "alpha's pushed branch",
+        lambda: any(
+            a.name == "alpha" and a.branch == "alpha-docs"
+            for a in agent.coord.snapshot().records(AgentRecord)
+        ),
+    )
+    _branch_work(agent, BETA_README, "Say where the modules are served")
+    found = agent.coord.check_in(message="README on beta-docs")["conflicts"]
+    if not found:
+        raise DemoFailed("beta's check-in named no coming conflict with alpha's branch.")
+    first = found[0]
+    agent.say(
+        f"check-in, before any merge: coming conflict: {first['path']} with {first['with']}'s branch "
+        f"{first['branch']}; next: {first['next']}"
+    )
+    for pair in radar(agent.coord)["pairs"]:
+        agent.say(
+            f"gitcoord conflicts: {pair['a']} ({pair['a_branch']}) x {pair['b']} ({pair['b_branch']}): "
+            f"conflict in {', '.join(pair['conflicts'])}"
+        )
+    git = Git(agent.clone)
+    git.check("reset", "-q", "--hard", "origin/alpha-docs")
+    ok, said = agent.commit(
+        "README.md", BOTH_README, "Say where the modules are served, after alpha's wording"
+    )
+    if not ok:
+        raise DemoFailed(f"beta's commit on top of alpha-docs failed: {said}")
+    git.check("push", "-q", "--force", "origin", "beta-docs")
+    left = agent.coord.check_in(message="beta-docs rebased on alpha-docs")["conflicts"]
+    if left:
+        raise DemoFailed(f"beta's branch still conflicts after the rebase: {left}")
+    agent.say(
+        "rebased beta-docs on alpha-docs keeping both sentences, pushed: check-in names no conflict now"
+    )
 
 
 def run_gamma(agent: Agent) -> None:

@@ -14,6 +14,15 @@ with Retry-After, or 500/503, some of them *after* the write was applied (the
 answer lost on the way back, the case that makes naive retries duplicate rows),
 or, when asked, 409 `conflict_error` (not applied; Notion says to try again).
 
+Queries can be made to misbehave as a real service may: `stale_queries = n` answers the next n
+queries (on `stale_source` when set) from the view frozen by `freeze()` (rows created since are
+missing: a result lagging behind writes), `page_cap` answers fewer rows than the `page_size`
+asked (a client must follow `has_more`), and `repeat_page = True` answers the next query that
+carries a `start_cursor` with the first page again (a wrong cursor). `trash_database` does what
+a person does in the app: the database and its data sources go to the trash (`in_trash`, and
+`archived` as its deprecated alias); the stand-in then refuses new rows in them with a
+`validation_error`, its own choice where Notion's documentation does not say.
+
 Everything is kept in memory (`FakeNotion.pages`, ...) so tests can assert.
 """
 
@@ -224,6 +233,11 @@ class FakeNotion:
         self.fault_paths = ".*"  # a regex: only requests to matching paths fail
         self.fault_kinds: tuple[str, ...] = ()  # drawn from these when set ("429", "409", "before", "after")
         self.retry_after = "0"
+        self.stale_queries = 0
+        self.stale_source = ""  # when set, only queries on this data source are stale
+        self.repeat_page = False
+        self.page_cap = PAGE_SIZE_LIMIT  # rows a query answers at most, whatever page_size asked
+        self._frozen: set[str] = set()
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
         self.bot = self.add_user("gitcoord bot", kind="bot")
@@ -315,6 +329,30 @@ class FakeNotion:
                 value = page["properties"].pop(name)
                 if new_name is not None:
                     page["properties"][new_name] = value
+
+    def freeze(self) -> None:
+        """Remember which rows exist now: a stale query answers from this view."""
+        with self.lock:
+            self._frozen = {pid for pid, p in self.pages.items() if not p["in_trash"]}
+
+    def trash_database(self, database_id: str) -> None:
+        """What a person does in the Notion app: move a database (with its data sources) to the trash."""
+        with self.lock:
+            db = self.databases[database_id]
+            db["in_trash"] = db["archived"] = True
+            for ds in db["data_sources"]:
+                source = self.data_sources[ds["id"]]
+                source["in_trash"] = source["archived"] = True
+
+    def copy_row(self, page_id: str) -> str:
+        """A second row with the same values (what a duplicated append leaves behind)."""
+        with self.lock:
+            page = self.pages[page_id]
+            copy = self._create_page(
+                {"parent": {"type": "data_source_id", "data_source_id": page["parent"]["data_source_id"]}}
+            )
+            copy["properties"] = json.loads(json.dumps(page["properties"]))
+        return str(copy["id"])
 
     def body(self, page_id: str) -> list[dict[str, Any]]:
         """The blocks a person sees in the page (trashed ones left out)."""
@@ -459,6 +497,8 @@ class FakeNotion:
             "properties": schema,
             "parent": {"type": "database_id", "database_id": db_id},
             "database_parent": parent,
+            "in_trash": False,
+            "archived": False,
             "created_time": _now(),
         }
         return self.databases[db_id]
@@ -503,8 +543,15 @@ class FakeNotion:
         if not isinstance(size, int) or not 1 <= size <= PAGE_SIZE_LIMIT:
             raise _invalid(f"body.page_size should be ≤ `{PAGE_SIZE_LIMIT}`, instead was `{size}`.")
         rows = [p for p in self.rows(ds_id) if self._matches(ds, p, body.get("filter"))]
+        if self.stale_queries > 0 and self.stale_source in ("", ds_id):
+            self.stale_queries -= 1
+            rows = [p for p in rows if p["id"] in self._frozen]
         rows.sort(key=lambda p: p["created_time"] + p["id"])
         for sort in reversed(body.get("sorts", [])):
+            if sort.get("timestamp") in ("created_time", "last_edited_time"):  # a timestamp sort
+                stamp = sort["timestamp"]
+                rows.sort(key=lambda p, s=stamp: p[s], reverse=sort.get("direction") == "descending")
+                continue
             prop = sort.get("property")
             if prop not in ds["properties"]:
                 raise _invalid(f"Could not find sort property with name or id: {prop}")
@@ -513,6 +560,9 @@ class FakeNotion:
                 reverse=sort.get("direction") == "descending",
             )
         start = int(body.get("start_cursor") or 0)
+        if start and self.repeat_page:
+            self.repeat_page, start = False, 0
+        size = min(size, self.page_cap)  # page_size is the number desired; has_more tells the rest
         chunk = rows[start : start + size]
         more = start + size < len(rows)
         return {
@@ -544,6 +594,7 @@ class FakeNotion:
             "equals": lambda v: v == want,
             "does_not_equal": lambda v: v != want,
             "greater_than": lambda v: v is not None and v > want,
+            "greater_than_or_equal_to": lambda v: v is not None and v >= want,
             "is_empty": lambda v: v in (None, ""),
             "is_not_empty": lambda v: v not in (None, ""),
         }
@@ -572,6 +623,8 @@ class FakeNotion:
         if parent.get("type") != "data_source_id":
             raise _invalid("body.parent.data_source_id should be defined (API version 2025-09-03).")
         ds = self._data_source(parent.get("data_source_id", ""))
+        if ds["in_trash"]:
+            raise _invalid("Can't edit block that is archived. You must unarchive the block before editing.")
         children = self._check_blocks(body.get("children", []), "body.children")
         pid, now = str(uuid.uuid4()), _now()
         page = {

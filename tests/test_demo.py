@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from gitcoord import Coordinator
-from gitcoord.records import Decision, ErrorRecord, HelpRequest, Summary
+from gitcoord.records import Agent, Decision, ErrorRecord, HelpRequest, Summary
 
 from .conftest import GITCOORD, git, spawn
 
@@ -26,6 +26,20 @@ def test_demo_keeps_its_world_when_asked(tmp_path: Path) -> None:
     assert "refused by the hook" in res.out
     assert "gamma: editor's first edit of data/README.md allowed and claimed by itself" in res.out
     assert "gamma: commit claimed data/schema.md by itself" in res.out
+    # Two branches change the same line of README.md: named before anyone merges, then dealt with.
+    assert "alpha: pushed branch alpha-docs (README.md reworded), not merged" in res.out
+    assert (
+        "beta: check-in, before any merge: coming conflict: README.md with alpha's branch alpha-docs"
+        in res.out
+    )
+    assert "beta: gitcoord conflicts: alpha (alpha-docs) x beta (beta-docs): conflict in README.md" in res.out
+    assert "beta: rebased beta-docs on alpha-docs keeping both sentences" in res.out
+    assert git(keep / "remote.git", "rev-parse", "beta-docs~1") == git(
+        keep / "remote.git", "rev-parse", "alpha-docs"
+    )
+    with Coordinator(keep / "remote.git") as remote:
+        branches = {a.name: a.branch for a in remote.snapshot().records(Agent)}
+        assert (branches["alpha"], branches["beta"]) == ("alpha-docs", "beta-docs")
     assert (keep / "dashboard.html").read_text().lstrip().lower().startswith("<!doctype html")
     # The user's git config was neither read for identity nor changed.
     assert gitconfig.read_text() == before
@@ -45,7 +59,7 @@ def test_demo_keeps_its_world_when_asked(tmp_path: Path) -> None:
         summaries: list[Summary] = remote.summaries()
         assert {s.agent for s in summaries} == {"alpha", "beta", "gamma"}
     # The hook kept beta's edit of alpha's file out of beta's history.
-    assert git(keep / "beta", "log", "--format=%s", "--", "modules/power/battery.md") == ""
+    assert git(keep / "beta", "log", "--format=%s", "main", "--", "modules/power/battery.md") == ""
 
 
 def test_demo_leaves_nothing_behind(tmp_path: Path) -> None:

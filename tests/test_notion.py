@@ -552,7 +552,7 @@ def test_progress_lines_when_piped_and_nothing_with_json(repo: Path, fake: FakeN
     set_up(repo, fake)
     piped = notion(repo, fake, "sync")
     assert piped.code == 0, piped.err
-    assert "notion sync: reading Notion (7)" in piped.err and "notion sync: Claims (" in piped.err
+    assert "notion sync: reading Notion (8)" in piped.err and "notion sync: Claims (" in piped.err
     assert "notion sync: Activity (" in piped.err and "\x1b[" not in piped.err
     assert "created" in piped.out and "notion sync:" not in piped.out
     quiet = notion(repo, fake, "sync", "--json")

@@ -104,6 +104,8 @@ def notion_sync_cmd(dry_run: bool, as_json: bool) -> None:
     )
     for line in counts["refused"]:
         output.say(f"not applied from Notion: {line}", style="yellow")
+    for line in counts.get("notes", []):
+        output.say(line, style="yellow")
 
 
 @click.group(cls=Group, short_help="Continuous integration workflows", epilog=example("gitcoord ci github"))

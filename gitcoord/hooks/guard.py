@@ -14,6 +14,11 @@ nothing (so the editor's own permission rules still apply). A guard that fails i
 stderr and allows: an agent must never be wedged by it. A conflict always denies, and so do claims
 that exist but cannot be read (a partial clone whose promisor remote is down): the deny says why
 and what to do, and lifts by itself once the records can be read again.
+
+An "implicit claim" is a path another agent's unmerged branch already changed, as the last radar
+run recorded it (gitcoord.conflicts_index; the guard never merges anything itself). It is told as
+`{"hookSpecificOutput": {"hookEventName": "PreToolUse", "additionalContext": ...}}`, which both
+editors add to the model's context without deciding anything; in mode strict it is a deny.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from typing import Any, Literal
 
 from gitcoord.cache import RecordsUnreadable
 from gitcoord.clock import wall_clock
+from gitcoord.conflicts_index import Change, advice, changes, head_branch, read_index, still_unmerged
+from gitcoord.git import run_plain
 from gitcoord.hooks.lean import ClaimIndex, HeldClaim, LeanRepo, scrub_hook_env
 
 Format = Literal["claude", "codex"]
@@ -81,24 +88,45 @@ def conflicts(call: dict[str, Any], repo: LeanRepo, cwd: Path) -> list[tuple[str
 
 def check(
     call: dict[str, Any], repo: LeanRepo, cwd: Path
-) -> tuple[list[tuple[str, HeldClaim | None]], str | None]:
-    """(conflicts, auto mode's deny reason or None): in mode auto, an edit no other agent's
-    claim stops claims what it needs first (gitcoord.hooks.auto), and is denied if it cannot."""
+) -> tuple[list[tuple[str, HeldClaim | None]], str | None, list[Change]]:
+    """(conflicts, auto mode's deny reason or None, implicit claims): in mode auto, an edit no
+    other agent's claim stops claims what it needs first (gitcoord.hooks.auto), and is denied
+    if it cannot. Implicit claims are the paths of the call another agent's unmerged branch
+    already changed (the radar's index, gitcoord.conflicts_index), told as context."""
     if repo.top is None:
-        return [], None
+        return [], None, []
     relative = [r for p in tool_paths(call) for r in repo_relative(p, cwd, repo.top)]
     if not relative:
-        return [], None
+        return [], None, []
     agent = repo.agent()
     now = wall_clock()
     index = ClaimIndex(repo.claims(now=now), ignorecase=repo.ignorecase)
     mode = repo.mode(None)
     found = _conflicts(relative, index, agent, strict=mode == "strict")
+    implicit = [] if mode == "off" else implicit_claims(repo, list(dict.fromkeys(relative)), index, agent)
     if found or mode != "auto":
-        return found, None
+        return found, None, implicit
     from gitcoord.hooks.auto import edit_denial
 
-    return found, edit_denial(repo, agent, list(dict.fromkeys(relative)), index, now)
+    return found, edit_denial(repo, agent, list(dict.fromkeys(relative)), index, now), implicit
+
+
+def implicit_claims(repo: LeanRepo, paths: list[str], index: ClaimIndex, agent: str | None) -> list[Change]:
+    """The paths another agent's unmerged branch changed, as the last radar run saw them; a
+    path the agent claims itself is its own. No git process unless a path matches and the
+    default branch moved since (then one, to leave out a branch that has landed)."""
+    data = read_index(repo.workspace.common_dir)
+    if not data:
+        return []
+    free = [p for p in paths if not any(c.agent == agent for c in index.covering(p))]
+    hits = changes(data, free, agent=agent, own_branch=head_branch(repo.git_dir), ignorecase=repo.ignorecase)
+    if not hits:
+        return []
+
+    def landed(commit: str, tip: str) -> bool:
+        return run_plain(repo.top or repo.cwd, "merge-base", "--is-ancestor", commit, tip).returncode == 0
+
+    return still_unmerged(repo.workspace.common_dir, data, hits, landed)
 
 
 def _conflicts(
@@ -132,6 +160,12 @@ def deny_reason(found: Iterable[tuple[str, HeldClaim | None]]) -> str:
     return "\n".join(lines)
 
 
+def context(text: str) -> dict[str, Any]:
+    """The PreToolUse answer that adds context and leaves the decision to the editor's own
+    rules (no permissionDecision: "allow" would skip the user's permission prompt)."""
+    return {"hookSpecificOutput": {"hookEventName": "PreToolUse", "additionalContext": text}}
+
+
 def decision(reason: str) -> dict[str, Any]:
     """The PreToolUse deny document, the same for Claude Code and Codex."""
     return {
@@ -153,7 +187,7 @@ def run_guard(fmt: Format, stdin: str) -> tuple[int, str]:
         cwd = Path(str(call.get("cwd") or os.getcwd()))
         if not cwd.is_dir():
             return 0, ""  # outside any repository we can read
-        found, auto_denied = check(call, LeanRepo(cwd), cwd) if tool_paths(call) else ([], None)
+        found, auto_denied, implicit = check(call, LeanRepo(cwd), cwd) if tool_paths(call) else ([], None, [])
     except RecordsUnreadable as exc:  # claims we cannot see may cover this path: never "unclaimed"
         reason = f"gitcoord: this edit cannot be checked, so it is denied: {exc.render()}"
         return 0, json.dumps(decision(reason))
@@ -162,6 +196,10 @@ def run_guard(fmt: Format, stdin: str) -> tuple[int, str]:
         return 0, ""
     if auto_denied:
         return 0, json.dumps(decision(auto_denied))
-    if not found:
-        return 0, ""
-    return 0, json.dumps(decision(deny_reason(found)))
+    if found:
+        told = [c for c in implicit if any(p == c.path for p, _ in found)]  # strict mode: why, too
+        reason = "\n".join([advice(told), deny_reason(found)]) if told else deny_reason(found)
+        return 0, json.dumps(decision(reason))
+    if implicit:
+        return 0, json.dumps(context(advice(implicit)))
+    return 0, ""

@@ -171,6 +171,46 @@ def desired_rows(coord: Coordinator) -> dict[str, dict[str, dict[str, Plain]]]:
     return rows
 
 
+def conflict_key(pair: Mapping[str, Any]) -> str:
+    """A pair's Record ID: its two agents, or `branch:<default>` and the agent whose branch it is."""
+    first = pair["a"] or f"branch:{pair['a_branch']}"
+    return f"{first}|{pair['b']}"
+
+
+def _conflict_row(pair: Mapping[str, Any]) -> dict[str, Plain]:
+    first = pair["a"] or pair["a_branch"]
+    return {
+        "Name": f"{first} × {pair['b']}",
+        "Record ID": conflict_key(pair),
+        "State": "conflict" if pair["conflicts"] else "overlap",
+        "Agent A": pair["a"],
+        "Branch A": pair["a_branch"],
+        "Agent B": pair["b"],
+        "Branch B": pair["b_branch"],
+        "Conflicting paths": ", ".join(pair["conflicts"]),
+        "Overlapping paths": ", ".join(pair["overlap"]),
+        "Next step": pair["next"],
+    }
+
+
+def conflict_rows(coord: Coordinator) -> dict[str, dict[str, Plain]] | None:
+    """One row per pair of branches the radar names (`gitcoord conflicts`); None when git cannot tell.
+
+    None (no default branch, git failing) leaves the Conflicts database as it is: an empty
+    answer would mark every pair resolved.
+    """
+    from gitcoord.conflicts import radar
+    from gitcoord.errors import GitcoordError
+
+    try:
+        report = radar(coord, fetch=bool(coord.store.remote))
+    except GitcoordError:
+        return None
+    if report["default"] is None:
+        return None
+    return {conflict_key(p): _conflict_row(p) for p in report["pairs"]}
+
+
 def activity_rev(entry: dict[str, Any]) -> int:
     try:
         return int(entry.get("rev", -1))

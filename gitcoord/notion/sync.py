@@ -39,16 +39,25 @@ import tomli_w
 
 from gitcoord.config import CONFIG_PATH
 from gitcoord.errors import InvalidInput
+from gitcoord.notion import activity
 from gitcoord.notion.api import DEFAULT_BASE_URL, MAX_ATTEMPTS, RATE_PER_SECOND, Api, Transient, unavailable
 from gitcoord.notion.body import BLOCKS_PER_REQUEST, batches, is_ours, shape, trace_blocks
 from gitcoord.notion.pullback import PullBack
-from gitcoord.notion.rows import activity_rev, activity_row, desired_rows, desired_traces
-from gitcoord.notion.schema import DATABASES, Plain, plain_select, plain_text, properties_of, same, to_notion
+from gitcoord.notion.rows import conflict_rows, desired_rows, desired_traces
+from gitcoord.notion.schema import (
+    ADDED_LATER,
+    DATABASES,
+    Plain,
+    plain_select,
+    plain_text,
+    properties_of,
+    same,
+    to_notion,
+)
+from gitcoord.notion.trash import in_trash, trashed_message
 
 if TYPE_CHECKING:
     from gitcoord.coordinator import Coordinator
-
-ACTIVITY_BATCH = 500  # commits appended per sync at most: a long backlog is finished by the next runs
 
 
 def base_url(coord: Coordinator) -> str:
@@ -68,13 +77,16 @@ def setup(coord: Coordinator, api: Api, parent: str) -> dict[str, Any]:
     """Create the databases under `parent` (or complete the ones already recorded)."""
     cfg = coord.config.notion
     databases, sources = dict(cfg.databases), dict(cfg.data_sources)
-    created, extended = [], []
+    created, extended, replaced = [], [], []
     for kind, (title, _) in DATABASES.items():
         wanted = properties_of(kind)
         if kind in sources:
-            if complete_schema(api, kind, sources[kind]):
-                extended.append(kind)
-            continue
+            found = api.call(api.client.data_sources.retrieve, sources[kind])
+            if not in_trash(api, found, databases.get(kind)):
+                if complete_schema(api, kind, sources[kind], have=found["properties"]):
+                    extended.append(kind)
+                continue
+            replaced.append(kind)  # in Notion's trash: a new one takes its place
         # Not idempotent: a lost answer could leave an orphan database, never a wrong id.
         db = api.call(
             api.client.databases.create,
@@ -90,15 +102,22 @@ def setup(coord: Coordinator, api: Api, parent: str) -> dict[str, Any]:
     return {
         "created": created,
         "extended": extended,
+        "replaced_trashed": replaced,
         "databases": databases,
         "data_sources": sources,
         "requests": api.requests,
     }
 
 
-def complete_schema(api: Api, kind: str, source: str, *, dry_run: bool = False) -> list[str]:
-    """Add back the properties a person deleted or renamed in Notion; their names."""
-    have = api.call(api.client.data_sources.retrieve, source)["properties"]
+def complete_schema(
+    api: Api, kind: str, source: str, *, dry_run: bool = False, have: dict[str, Any] | None = None
+) -> list[str]:
+    """Add back the properties a person deleted or renamed in Notion; their names.
+
+    `have`: the data source's properties when already retrieved.
+    """
+    if have is None:
+        have = api.call(api.client.data_sources.retrieve, source)["properties"]
     missing = {name: conf for name, conf in properties_of(kind).items() if name not in have}
     if missing and not dry_run:
         api.call(api.client.data_sources.update, source, properties=missing)
@@ -163,6 +182,7 @@ class Counts:
     pulled_back: int = 0
     properties_restored: int = 0
     refused: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     requests: int = 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -191,15 +211,17 @@ class Syncer:
     def run(self) -> Counts:
         if self.coord.store.remote:
             self.coord.snapshot(fetch=True)
-        kinds = [kind for kind in DATABASES if kind != "activity"]
+        here = self.kinds()
+        schemas = self.check_databases(here)
+        kinds = [kind for kind in here if kind != "activity"]
         self.progress.stage("reading Notion", len(kinds))
         pages = {}
         for kind in kinds:
             pages[kind] = self.rows(kind)
             self.progress.step()
-        for kind in DATABASES:  # a property a person deleted or renamed would make every write fail
+        for kind in here:  # a property a person deleted or renamed would make every write fail
             self.counts.properties_restored += len(
-                complete_schema(self.api, kind, self.source(kind), dry_run=self.dry_run)
+                complete_schema(self.api, kind, self.source(kind), dry_run=self.dry_run, have=schemas[kind])
             )
         back = PullBack(self.coord, self.api, dry_run=self.dry_run)
         back.run(pages)
@@ -210,9 +232,36 @@ class Syncer:
         for kind, want in desired_rows(self.coord).items():
             self.progress.stage(DATABASES[kind][0], len(want))
             self.push(kind, want, pages[kind])
-        self.append_activity()
+        if "conflicts" in here:
+            self.push_conflicts(pages["conflicts"])
+        activity.append(self)
         self.counts.requests = self.api.requests
         return self.counts
+
+    def kinds(self) -> list[str]:
+        """The databases this workspace has: a view added since its setup waits for the next setup."""
+        sources = self.coord.config.notion.data_sources
+        missing = [kind for kind in ADDED_LATER if kind not in sources]
+        for kind in missing:
+            self.counts.notes.append(
+                f"the {DATABASES[kind][0]} database is not set up yet: run `gitcoord notion setup "
+                f"--parent {self.coord.config.notion.parent_page or 'PAGE_ID'}` again to add it "
+                "(then commit .coord/config.toml)."
+            )
+        return [kind for kind in DATABASES if kind not in missing]
+
+    def check_databases(self, kinds: list[str]) -> dict[str, dict[str, Any]]:
+        """Each data source's properties; Unavailable, before anything is written, when one is trashed."""
+        cfg = self.coord.config.notion
+        schemas, gone = {}, []
+        for kind in kinds:
+            source = self.api.call(self.api.client.data_sources.retrieve, self.source(kind))
+            schemas[kind] = source["properties"]
+            if in_trash(self.api, source, cfg.databases.get(kind)):
+                gone.append(kind)
+        if gone:
+            raise trashed_message(gone, cfg.parent_page)
+        return schemas
 
     # -- reading Notion --------------------------------------------------------------
 
@@ -236,7 +285,7 @@ class Syncer:
         found: dict[str, dict[str, Any]] = {}
         for page in self.query(kind):
             rid = plain_text(page, "Record ID")
-            if not rid:
+            if not rid or found.get(rid, {}).get("id") == page["id"]:  # a person's row, or a page repeated
                 continue
             if rid in found:
                 self.trash(page)
@@ -287,6 +336,23 @@ class Syncer:
                         self.api.client.pages.update,
                         page["id"],
                         properties=to_notion("claims", {"State": state}),
+                    )
+
+    def push_conflicts(self, have: dict[str, dict[str, Any]]) -> None:
+        """The radar's pairs as rows; a pair it no longer names keeps its row, marked resolved."""
+        want = conflict_rows(self.coord)
+        if want is None:  # git could not tell: leave the rows as they are
+            return
+        self.progress.stage(DATABASES["conflicts"][0], len(want))
+        self.push("conflicts", want, have)
+        for page in (page for rid, page in have.items() if rid not in want):
+            if plain_select(page, "State") != "resolved":
+                self.counts.updated += 1
+                if not self.dry_run:
+                    self.api.call(
+                        self.api.client.pages.update,
+                        page["id"],
+                        properties=to_notion("conflicts", {"State": "resolved"}),
                     )
 
     def taken_over(self) -> set[str]:
@@ -378,38 +444,11 @@ class Syncer:
 
     # -- activity ----------------------------------------------------------------------
 
-    def last_activity_rev(self) -> int:
-        """The highest Rev in Activity; rows without one (a person's) are skipped, however Notion sorts."""
-        answer = self.api.call(
-            self.api.client.data_sources.query,
-            self.source("activity"),
-            page_size=1,
-            filter={"property": "Rev", "number": {"is_not_empty": True}},
-            sorts=[{"property": "Rev", "direction": "descending"}],
-        )
-        results = answer["results"]
-        if not results:
-            return -1
-        value = results[0]["properties"].get("Rev", {}).get("number")
-        return int(value) if value is not None else -1
-
     def history(self) -> list[dict[str, Any]]:
         """The coord history, read once a run (and again after a pulled-back edit made a commit)."""
         if self._history is None:
             self._history = list(self.coord.store.history())
         return self._history
-
-    def append_activity(self) -> None:
-        cursor = self.last_activity_rev()
-        pending = sorted((e for e in self.history() if activity_rev(e) > cursor), key=activity_rev)[
-            :ACTIVITY_BATCH
-        ]
-        self.progress.stage("Activity", len(pending))
-        for entry in pending:
-            self.counts.activity_appended += 1
-            if not self.dry_run:
-                self.create("activity", entry["commit"][:12], activity_row(entry))
-            self.progress.step()
 
 
 def sync(

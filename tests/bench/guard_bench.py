@@ -7,13 +7,17 @@ guard --format claude`, one process, JSON on stdin):
 - `others`: today's guard (hooks.mode = others) on the path the agent holds;
 - `auto_held`: auto mode on the same path: no write (the coord commit count is checked);
 - `auto_first_edit`: auto mode on a new path each round: one claim written (local mode);
-- `floor`: `python -P -c pass`, the interpreter alone.
+- `floor`: `python -P -c pass`, the interpreter alone;
+- `free_no_index` / `free_indexed`: today's guard on a path nobody claims, without and with the
+  radar's index of ten other agents' unmerged branches (1,000 changed paths; the path is not
+  among them), and `hit_indexed` on a path one of them changed (the answer carries the context).
 
 Rounds interleave the cases in one repository, so all see the same machine load; after each
 first edit one untimed call reads the new coord tree, and `others` and `auto_held` take turns
 going first. Prints
 {"guard_ms": {"others_median", "auto_held_median", "auto_first_edit_median", "floor_median",
-"held_path_writes", ...}}. Run:
+"held_path_writes", "free_no_index_median", "free_indexed_median", "hit_indexed_median",
+"index_miss_over_no_index_ms", "index_hit_over_no_index_ms", ...}}. Run:
 
     python tests/bench/guard_bench.py [--rounds N]
 """
@@ -32,9 +36,13 @@ from pathlib import Path
 
 from hook_bench import CLAIMS, seed_others
 
+from gitcoord.conflicts_index import index_path, write_index
 from gitcoord.coordinator import Coordinator
 
 ME = "me"
+BRANCHES = 10
+PATHS_PER_BRANCH = 100
+HIT = "hot/shared.py"
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -46,6 +54,22 @@ def setup(root: Path) -> Path:
     with Coordinator(repo, agent=ME) as coord:
         coord.claim(["src/mine.py"])
     return repo
+
+
+def seed_index(repo: Path) -> Path:
+    """The index a radar run writes for ten other agents' branches; returns its path."""
+    head = git(repo, "rev-parse", "HEAD")
+    entries = []
+    for n in range(BRANCHES):
+        git(repo, "update-ref", f"refs/heads/other{n}-work", head)
+        paths = [f"branch{n}/f{i}.py" for i in range(PATHS_PER_BRANCH)] + ([HIT] if n == 0 else [])
+        entries.append(
+            {"agent": f"other{n}", "branch": f"other{n}-work", "ref": f"refs/heads/other{n}-work"}
+            | {"commit": head, "paths": paths}
+        )
+    common = Path(git(repo, "rev-parse", "--path-format=absolute", "--git-common-dir"))
+    write_index(common, {"ref": git(repo, "symbolic-ref", "HEAD"), "commit": head}, entries)
+    return index_path(common)
 
 
 def set_mode(repo: Path, mode: str) -> None:
@@ -97,6 +121,11 @@ def main() -> None:
         held: list[float] = []
         first: list[float] = []
         floor: list[float] = []
+        no_index: list[float] = []
+        indexed: list[float] = []
+        hit: list[float] = []
+        index = seed_index(repo)
+        aside = index.with_name("aside.json")
         writes = 0
         for r in range(rounds):
             floor.append(floor_ms())
@@ -113,6 +142,15 @@ def main() -> None:
                 assert out == "", out
                 (others if mode == "others" else held).append(ms)
                 writes += before != git(repo, "rev-parse", "refs/heads/coord")
+            set_mode(repo, "others")
+            for case in ("none", "miss", "hit") if r % 2 == 0 else ("hit", "miss", "none"):
+                if case == "none":
+                    index.rename(aside)
+                ms, out = guard_ms(repo, HIT if case == "hit" else "free/edit.py")
+                if case == "none":
+                    aside.rename(index)
+                assert ("additionalContext" in out) == (case == "hit"), out
+                {"none": no_index, "miss": indexed, "hit": hit}[case].append(ms)
         floor_median = statistics.median(floor)
         print(
             json.dumps(
@@ -126,6 +164,16 @@ def main() -> None:
                             statistics.median(held) - statistics.median(others), 1
                         ),
                         "held_path_writes": writes,
+                        "free_no_index_median": round(statistics.median(no_index), 1),
+                        "free_indexed_median": round(statistics.median(indexed), 1),
+                        "hit_indexed_median": round(statistics.median(hit), 1),
+                        "index_miss_over_no_index_ms": round(
+                            statistics.median(indexed) - statistics.median(no_index), 1
+                        ),
+                        "index_hit_over_no_index_ms": round(
+                            statistics.median(hit) - statistics.median(no_index), 1
+                        ),
+                        "indexed_paths": BRANCHES * PATHS_PER_BRANCH + 1,
                         "claims": CLAIMS + 1,
                         "rounds": rounds,
                         "python": sys.version.split()[0],
