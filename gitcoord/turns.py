@@ -6,9 +6,11 @@ and loses again, write after write, until its retry time runs out. The compare-a
 only judge of what lands; this module only decides WHEN a writer tries:
 
 - a writer that holds the tip waits `YIELD_ROUND_TRIPS` of its own push time before it writes
-  again, when it lost a race not long ago (contention it saw), or, once its run of landings on its
-  own tip reaches 4, 8, 16, 32, 64, 96, ... (a look for writers it cannot see: nobody can tell it,
-  since a lost push leaves no trace on the remote);
+  again, after every `TURN_WRITES` landings in a row when it lost a race not long ago (contention
+  it saw), and otherwise once its run reaches 4, 8, 16, 32, 64, 96, ... (a look for writers it
+  cannot see: nobody can tell it, since a lost push leaves no trace on the remote). A turn of
+  several writes keeps most of the one-push-per-write rate of a holder: each handover costs a
+  wait and a fetch, and fewer handovers cost less;
 - a writer that lost backs off less the more it lost in a row, so the one that waited longest
   tends to try first.
 
@@ -34,6 +36,8 @@ TURNS_FILE = f"{STATE_DIR}/turns.json"
 # A holder waits this many of its own push times: long enough for a writer that just lost to
 # back off, fetch and push (two round trips and its backoff of at most half of one).
 YIELD_ROUND_TRIPS = 2.5
+# Writes a holder lands in a row, under contention, before it yields its turn.
+TURN_WRITES = 4
 # A lost race counts as "contention seen" for this many push times (and at least MIN seconds).
 CONTENDED_ROUND_TRIPS = 40
 CONTENDED_MIN_SECONDS = 5.0
@@ -69,9 +73,9 @@ class Turns:
 def pause_before(turns: Turns, tip: str | None, now: float) -> float:
     """Seconds a writer about to push on `tip` waits first, so that others get their turn.
 
-    >>> pause_before(Turns(last="c1", streak=1, lost_at=100.0, round_trip=0.2), "c1", 101.0)
+    >>> pause_before(Turns(last="c1", streak=4, lost_at=100.0, round_trip=0.2), "c1", 101.0)
     0.5
-    >>> pause_before(Turns(last="c1", streak=1, lost_at=100.0, round_trip=0.2), "c2", 101.0)
+    >>> pause_before(Turns(last="c1", streak=4, lost_at=100.0, round_trip=0.2), "c2", 101.0)
     0.0
     """
     if not turns.holds(tip):
@@ -79,8 +83,10 @@ def pause_before(turns: Turns, tip: str | None, now: float) -> float:
     rtt = turns.rtt()
     since_lost = now - turns.lost_at
     if turns.lost_at and 0 <= since_lost <= max(CONTENDED_MIN_SECONDS, CONTENDED_ROUND_TRIPS * rtt):
-        return YIELD_ROUND_TRIPS * rtt
-    return YIELD_ROUND_TRIPS * rtt if _listens_at(turns.streak) else 0.0
+        yields = turns.streak > 0 and turns.streak % TURN_WRITES == 0
+    else:
+        yields = _listens_at(turns.streak)
+    return YIELD_ROUND_TRIPS * rtt if yields else 0.0
 
 
 def _listens_at(streak: int) -> bool:

@@ -52,11 +52,15 @@ def slow_remote(world: World, clone: Path, delay: float) -> None:
 
 
 def test_holder_of_the_tip_yields_after_contention() -> None:
-    seen = Turns(last="c1", streak=1, lost_at=1000.0, round_trip=0.2)
+    seen = Turns(last="c1", streak=turns.TURN_WRITES, lost_at=1000.0, round_trip=0.2)
     assert turns.pause_before(seen, "c1", 1001.0) == 0.5
     assert turns.pause_before(seen, "c0", 1001.0) == 0.0  # not the holder: it must fetch anyway
-    assert turns.pause_before(seen, "c1", 1000.0 + 60) == 0.0  # contention long ago, short run
-    assert turns.pause_before(seen, "c1", 999.0) == 0.0  # a clock that went back is no evidence
+    # A turn is TURN_WRITES writes: the holder yields after each full turn, not between.
+    during = [turns.pause_before(Turns("c1", n, 1000.0, 0.2), "c1", 1001.0) for n in range(1, 13)]
+    assert [n for n, pause in enumerate(during, 1) if pause] == [4, 8, 12]
+    late = Turns(last="c1", streak=3, lost_at=1000.0, round_trip=0.2)
+    assert turns.pause_before(late, "c1", 1000.0 + 60) == 0.0  # contention long ago, short run
+    assert turns.pause_before(late, "c1", 999.0) == 0.0  # a clock that went back is no evidence
 
 
 def test_a_writer_alone_looks_for_others_rarely() -> None:
