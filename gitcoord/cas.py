@@ -8,6 +8,8 @@ decisions (retry, settle, refuse, unavailable), in one place.
 from __future__ import annotations
 
 import re
+import time
+from pathlib import Path
 
 from gitcoord.errors import Refused, Unavailable
 
@@ -105,3 +107,45 @@ def rejected_push(
         f"the remote {remote!r} could not take the write: {summary}",
         hint="check the remote's disk, permissions and limits; nothing was written.",
     )
+
+
+class LockWatch:
+    """Tells a ref lock that another git holds for a moment from one a dead git left behind.
+
+    `check(stderr)`: did git fail because a ref lock is taken? True (try again) while the lock
+    comes and goes; raises Unavailable once the same lock file has stayed put for `patience`
+    seconds of retries. `common_dir` names a lock inside it as the ref it guards.
+    """
+
+    def __init__(self, common_dir: Path | None, patience: float) -> None:
+        self.common_dir, self.patience = common_dir, patience
+        self._seen: tuple[str, int, int] | None = None
+        self._since = 0.0
+
+    def check(self, stderr: str) -> bool:
+        found = LOCK_TAKEN.search(stderr)
+        if found is None:
+            return False
+        lock = Path(found.group(1))
+        try:
+            st = lock.stat()
+        except OSError:
+            self._seen = None
+            return True  # released meanwhile: try again
+        seen = (str(lock), st.st_ino, st.st_mtime_ns)
+        now = time.monotonic()
+        if seen != self._seen:
+            self._seen, self._since = seen, now
+        elif now - self._since >= self.patience:
+            self._seen = None
+            raise Unavailable(
+                stale_lock_message(self._name(lock)),
+                hint=f"if no git process is running in this repository, remove {lock}; nothing was written.",
+            )
+        return True
+
+    def _name(self, lock: Path) -> str:
+        """A lock file as the ref it guards is named: relative to the git dir when inside it."""
+        if self.common_dir is not None and lock.is_relative_to(self.common_dir):
+            return lock.relative_to(self.common_dir).as_posix()
+        return str(lock)

@@ -33,12 +33,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from gitcoord import turns
 from gitcoord.cache import ParsedTrees
 from gitcoord.cas import (
     ACCEPTED,
     LOCK_TAKEN,
     NEVER_CONNECTED,
     STALE_LOCK_SECONDS,
+    LockWatch,
     is_lost_race,
     push_status,
     rejected_push,
@@ -102,11 +104,17 @@ class Store:
     clock: Callable[[], datetime] = wall_clock
     cache_dir: Path | None = None
     common_dir: Path | None = None
-    _lock_seen: tuple[str, int, int] | None = field(default=None, init=False, repr=False)
-    _lock_since: float = field(default=0.0, init=False, repr=False)
+    _locks: LockWatch | None = field(default=None, init=False, repr=False)
     # Is the remote a partial clone's promisor? None: ask git on the first fetch (the Coordinator
     # knows it from the config Workspace read already, and says so: no process for it).
     promisor: bool | None = field(default=None, repr=False)
+    # This clone's turns between writers (remote mode), read on the first write.
+    _turns: turns.Keeper = field(init=False, repr=False)
+    # The remote's tip as the last push's settling fetch found it (None: not fetched).
+    _settled_tip: str | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._turns = turns.Keeper(self.common_dir)
 
     @property
     def ref(self) -> str:
@@ -279,7 +287,7 @@ class Store:
         tip = self.local_tip()
         if tip is None and self.remote:
             tip, fresh = self.fetch(), True
-        attempt = 0
+        attempt = losses = 0
         while True:
             attempt += 1
             if tip is None:
@@ -302,16 +310,22 @@ class Store:
                     continue
                 return Outcome(None, snap.rev, value, attempt)
             new = self._commit(snap, txn, agent, sign=sign)
-            if self._swap(tip, new):
+            if self._swap_in_turn(tip, new, losses):
                 return Outcome(new, txn.rev, value, attempt)
+            losses += 1
             if time.monotonic() > deadline:
                 raise Unavailable(
                     f"gave up after {attempt} attempts in {self.retry_seconds:.0f}s: the coord "
                     "branch kept moving under contention.",
                     hint="try again; raise store.retry_seconds in .coord/config.toml if this persists.",
                 )
-            time.sleep(random.uniform(0, min(0.5, 0.01 * 2 ** min(attempt, 6))))
-            tip = self.fetch() if self.remote else self.local_tip()
+            if not self.remote:
+                time.sleep(random.uniform(0, min(0.5, 0.01 * 2 ** min(attempt, 6))))
+                tip = self.local_tip()
+            else:
+                time.sleep(self._turns.backoff(losses))
+                # A push whose verdict was settled by a fetch already brought the new tip in.
+                tip = self._settled_tip if self._settled_tip is not None else self.fetch()
             fresh = True
 
     def _commit(self, snap: Snapshot, txn: Txn, agent: str, *, sign: bool = False) -> str:
@@ -349,6 +363,19 @@ class Store:
             else:
                 entries[name] = TreeEntry(TREE_MODE, sha)
         return self.git.write_tree(entries) if entries else None
+
+    def _swap_in_turn(self, old: str | None, new: str, losses: int) -> bool:
+        """The compare-and-swap at this writer's turn (`gitcoord.turns`; remote mode): the holder
+        of the remote's tip may wait first, but whether the swap lands is the remote's verdict."""
+        if not self.remote:
+            return self._swap(old, new)
+        if losses == 0:
+            time.sleep(self._turns.pause(old))
+        self._settled_tip = None
+        started = time.monotonic()
+        won = self._swap(old, new)
+        self._turns.swapped(old, new, won, time.monotonic() - started)
+        return won
 
     def _swap(self, old: str | None, new: str) -> bool:
         """The compare-and-swap. True if the ref moved from `old` to `new`."""
@@ -388,34 +415,10 @@ class Store:
         return self._settle(old, new, unreachable(self.remote, said))
 
     def _check_lock(self, stderr: str) -> bool:
-        """Did git fail because a ref lock is taken? Raises once the same lock file has stayed
-        put for STALE_LOCK_SECONDS (or half the retry time, if shorter) of our retries."""
-        found = LOCK_TAKEN.search(stderr)
-        if found is None:
-            return False
-        lock = Path(found.group(1))
-        try:
-            st = lock.stat()
-        except OSError:
-            self._lock_seen = None
-            return True  # released meanwhile: try again
-        seen = (str(lock), st.st_ino, st.st_mtime_ns)
-        now = time.monotonic()
-        if seen != self._lock_seen:
-            self._lock_seen, self._lock_since = seen, now
-        elif now - self._lock_since >= min(STALE_LOCK_SECONDS, self.retry_seconds / 2):
-            self._lock_seen = None
-            raise Unavailable(
-                stale_lock_message(self._lock_name(lock)),
-                hint=f"if no git process is running in this repository, remove {lock}; nothing was written.",
-            )
-        return True
-
-    def _lock_name(self, lock: Path) -> str:
-        """A lock file as the ref it guards is named: relative to the git dir when inside it."""
-        if self.common_dir is not None and lock.is_relative_to(self.common_dir):
-            return lock.relative_to(self.common_dir).as_posix()
-        return str(lock)
+        """Did git fail because a ref lock is taken? Raises once it stays put (`cas.LockWatch`)."""
+        if self._locks is None:
+            self._locks = LockWatch(self.common_dir, min(STALE_LOCK_SECONDS, self.retry_seconds / 2))
+        return self._locks.check(stderr)
 
     def _rejected(
         self, old: str | None, new: str, summary: str, remote_said: str, lock: re.Match[str] | None = None
@@ -448,6 +451,7 @@ class Store:
         if tip is not None and (tip == new or self._is_ancestor(new, tip)):
             return True
         if tip != old:
+            self._settled_tip = tip
             return False
         raise failure
 
