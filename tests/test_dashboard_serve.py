@@ -34,29 +34,36 @@ def _get(url: str) -> str:
         return str(res.read().decode("utf-8"))
 
 
-def test_serve_regenerates_on_each_load_on_loopback_only(local_repo: Path) -> None:
-    assert run(local_repo, "claim", "src/first.py", agent="alpha").code == 0
+def serve(repo: Path) -> tuple[subprocess.Popen[str], int]:
+    """`dashboard --serve 0` in its own process, once it has said where: (process, port)."""
     proc = subprocess.Popen(
-        [*GITCOORD, "-C", str(local_repo), "dashboard", "--serve", "0"],
+        [*GITCOORD, "-C", str(repo), "dashboard", "--serve", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     lines: queue.Queue[str] = queue.Queue()
     assert proc.stdout is not None
-    threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()  # type: ignore[union-attr]
+    out = proc.stdout
+    threading.Thread(target=lambda: [lines.put(x) for x in out], daemon=True).start()
+    said: list[str] = []
+
+    def announced() -> bool:
+        while not lines.empty():
+            said.append(lines.get_nowait())
+        return bool(said) or proc.poll() is not None
+
+    wait_for(announced, "the server's URL")
+    match = re.search(r"http://127\.0\.0\.1:(\d+)/", said[0] if said else "")
+    assert match, said
+    return proc, int(match.group(1))
+
+
+def test_serve_regenerates_on_each_load_on_loopback_only(local_repo: Path) -> None:
+    assert run(local_repo, "claim", "src/first.py", agent="alpha").code == 0
+    proc, port = serve(local_repo)
     try:
-        said: list[str] = []
-
-        def announced() -> bool:
-            while not lines.empty():
-                said.append(lines.get_nowait())
-            return bool(said) or proc.poll() is not None
-
-        wait_for(announced, "the server's URL")
-        match = re.search(r"http://127\.0\.0\.1:(\d+)/", said[0])
-        assert match, said
-        url, port = match.group(0), int(match.group(1))
+        url = f"http://127.0.0.1:{port}/"
         assert "src/first.py" in _get(url)
         # Bound to the loopback address only, never to every interface.
         assert _listening_addresses(port) == {"0100007F"}

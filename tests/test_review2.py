@@ -4,15 +4,13 @@ proved with real git (worktrees, installed hooks, real processes)."""
 from __future__ import annotations
 
 import http.client
-import queue
-import re
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
 
-from .conftest import GITCOORD, git, run, wait_for
+from .conftest import GITCOORD, git, run
+from .test_dashboard_serve import serve
 from .test_field_conflicts import _answer, _set_mode
 from .test_field_merged import _commit, _team
 
@@ -64,30 +62,6 @@ def test_a_damaged_index_never_lets_an_edit_past_strict_mode(
 # -- dashboard --serve: only pages asked for by this machine's own name -------------------------
 
 
-def _serve(repo: Path) -> tuple[subprocess.Popen[str], int]:
-    proc = subprocess.Popen(
-        [*GITCOORD, "-C", str(repo), "dashboard", "--serve", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    assert proc.stdout is not None
-    out = proc.stdout
-    threading.Thread(target=lambda: [lines.put(x) for x in out], daemon=True).start()
-    said: list[str] = []
-
-    def announced() -> bool:
-        while not lines.empty():
-            said.append(lines.get_nowait())
-        return bool(said) or proc.poll() is not None
-
-    wait_for(announced, "the server's URL")
-    match = re.search(r"http://127\.0\.0\.1:(\d+)/", said[0] if said else "")
-    assert match, said
-    return proc, int(match.group(1))
-
-
 def _status(port: int, host: str) -> int:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
@@ -106,7 +80,7 @@ def test_serve_answers_only_requests_for_localhost(local_repo: Path) -> None:
     rebinding) and read the dashboard as same-origin: the server answers only requests whose
     Host is this machine's loopback name."""
     assert run(local_repo, "claim", "src/secret.py", agent="alpha").code == 0
-    proc, port = _serve(local_repo)
+    proc, port = serve(local_repo)
     try:
         assert _status(port, f"127.0.0.1:{port}") == 200
         assert _status(port, f"localhost:{port}") == 200
