@@ -74,3 +74,16 @@ def test_the_conflicts_bench_runs_the_radar_worst_case_for_ten_branches() -> Non
     figures = json.loads(res.stdout)["conflicts_ms"]
     assert (figures["branches"], figures["pairs"], figures["rounds"]) == (10, 55, 1)
     assert all(_number(figures[k]) and figures[k] > 0 for k in ("cold_median", "warm_median", "floor_median"))
+
+
+def test_the_scale_bench_runs_a_quick_contention_loop_behind_a_slow_remote() -> None:
+    """`scale.py --quick`: three agents behind an ext:: remote; the shape of its JSON, and that the
+    replayed history holds no overlapping claims (no timing is asserted)."""
+    bench = BENCH.parent / "scale.py"
+    res = subprocess.run([sys.executable, str(bench), "--quick"], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    figures = json.loads(res.stdout)
+    assert figures["agents"] == 3 and sorted(figures["writes_per_agent"]) == ["agent0", "agent1", "agent2"]
+    assert figures["violations"] == 0 and figures["other_failures"] == []
+    assert all(_number(figures[k]) for k in ("total_writes_per_s", "pushes_per_write", "fetches_per_write"))
+    assert _number(figures["single_ref"]["single_writer_writes_per_s"])
