@@ -36,7 +36,6 @@ IR = TypeVar("IR", bound=IdRecord)
 Resolvable = TypeVar("Resolvable", HelpRequest, ErrorRecord)
 
 EVERYONE = "any"
-REVIEWER_PREFIXES = PERSON_PREFIXES
 MAX_TITLE = 300
 MAX_NOTE = MAX_MESSAGE
 MAX_LIST = 20
@@ -206,7 +205,7 @@ def check_recipient(to: str) -> str:
     if (
         to == EVERYONE
         or AGENT_NAME.fullmatch(to)
-        or (to.startswith(REVIEWER_PREFIXES) and _ACTOR.fullmatch(to))
+        or (to.startswith(PERSON_PREFIXES) and _ACTOR.fullmatch(to))
     ):
         return to
     raise InvalidInput(
