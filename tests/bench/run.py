@@ -17,6 +17,7 @@ reason instead of numbers.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -26,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -833,6 +834,122 @@ def bench_comparison(root: Path, runs: int) -> dict[str, Any]:
     }
 
 
+# -- MCP ---------------------------------------------------------------------------------------------
+
+
+def push_floor(clone: Path, parent: str | None, n: int) -> tuple[float, str]:
+    """The raw push write: hash-object, mktree, commit-tree, push --force-with-lease (no interpreter)."""
+    total, blob = timed(["git", "hash-object", "-w", "--stdin"], clone, input=f"floor {n}\n".encode())
+    ms, tree = timed(
+        ["git", "mktree"], clone, input=f"100644 blob {blob.decode().strip()}\tf.toml\n".encode()
+    )
+    total += ms
+    parent_args = ["-p", parent] if parent else []
+    ms, commit = timed(["git", "commit-tree", tree.decode().strip(), *parent_args, "-m", f"floor {n}"], clone)
+    total += ms
+    sha = commit.decode().strip()
+    lease = f"--force-with-lease=refs/heads/bench-mcp-floor:{parent or ''}"
+    ms, _ = timed(["git", "push", "-q", lease, "origin", f"{sha}:refs/heads/bench-mcp-floor"], clone)
+    return total + ms, sha
+
+
+def git_processes(trace: Path) -> int:
+    """How many git processes a GIT_TRACE2_EVENT file saw start (children of git included)."""
+    if not trace.exists():
+        return 0
+    return sum('"event":"start"' in line for line in trace.read_text().splitlines())
+
+
+def bench_mcp(root: Path, runs: int) -> dict[str, Any]:
+    """A warm `claim` through `gitcoord mcp` (a real stdio client), against the raw push write.
+
+    The server is started and primed first (its first calls are setup); then claim and release
+    alternate with the floor's push to another branch of the same remote, interleaved. Only
+    the claims are the figure; the releases keep each claim a fresh grant.
+    """
+    try:
+        import anyio
+        import mcp  # noqa: F401
+    except ImportError:
+        return {"skipped": "the official `mcp` SDK is not installed"}
+    world = World(root / "mcp")
+    clone = world.first
+    trace = root / "mcp-trace2.json"
+    claims: list[float] = []
+    floors: list[float] = []
+    tips: list[str] = []
+
+    async def measured() -> None:
+        async with _mcp_session(clone) as mcp:
+            parent = None
+            for n in range(runs):
+                start = time.perf_counter()
+                await _mcp_checked(mcp, "claim", {"resources": ["bench/x.py"]})
+                claims.append((time.perf_counter() - start) * 1000)
+                await _mcp_checked(mcp, "release", {"resources": ["bench/x.py"]})
+                ms, parent = push_floor(clone, parent, n)
+                floors.append(ms)
+                tips.append(parent)
+
+    async def counted() -> int:
+        # A server of its own with GIT_TRACE2_EVENT set, so tracing costs the timed one nothing.
+        async with _mcp_session(clone, {"GIT_TRACE2_EVENT": str(trace)}) as mcp:
+            trace.unlink(missing_ok=True)  # the priming calls' processes are not this claim's
+            await _mcp_checked(mcp, "claim", {"resources": ["bench/y.py"]})
+            found = git_processes(trace)
+            await _mcp_checked(mcp, "release", {"resources": ["bench/y.py"]})
+            return found
+
+    anyio.run(measured)
+    per_claim = anyio.run(counted)
+    trace.unlink(missing_ok=True)
+    os.environ["GIT_TRACE2_EVENT"] = str(trace)
+    try:
+        push_floor(clone, tips[-1], runs + 1)
+    finally:
+        os.environ.pop("GIT_TRACE2_EVENT", None)
+    ratio = round(median(claims) / median(floors), 2)
+    return {
+        "warm_claim_ms": median(claims),
+        "floor_ms": median(floors),
+        "floor": "git hash-object -w, mktree, commit-tree, push --force-with-lease (file:// remote)",
+        "ratio": ratio,
+        "target_ratio": 1.2,
+        "meets_target": ratio <= 1.2,
+        "git_processes_per_claim": per_claim,
+        "git_processes_floor": git_processes(trace),
+        "runs": runs,
+    }
+
+
+@contextlib.asynccontextmanager
+async def _mcp_session(clone: Path, env: dict[str, str] | None = None) -> AsyncIterator[Any]:
+    """A primed `gitcoord mcp` server for agent "bencher" in `clone`, through a stdio client."""
+    from mcp import ClientSession, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    cmd = gitcoord_command()
+    params = StdioServerParameters(
+        command=cmd[0],
+        args=[*cmd[1:], "-C", str(clone), "mcp", "--agent", "bencher"],
+        env=dict(os.environ, **(env or {})),
+        cwd=str(clone),
+    )
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        for _ in range(2):  # the server's first calls pay imports and model building: setup
+            await _mcp_checked(session, "claim", {"resources": ["bench/x.py"]})
+            await _mcp_checked(session, "release", {"resources": ["bench/x.py"]})
+        yield session
+
+
+async def _mcp_checked(session: Any, tool: str, args: dict[str, Any]) -> Any:
+    result = await session.call_tool(tool, args)
+    if getattr(result, "is_error", None) or getattr(result, "isError", None):
+        raise RuntimeError(f"mcp {tool} failed: {result.content}")
+    return result
+
+
 # -- the whole run ------------------------------------------------------------------------------------
 
 
@@ -886,6 +1003,7 @@ def run(quick: bool) -> dict[str, Any]:
         )
         figures["notion"] = bench_notion(root, 100 if quick else 1000)
         figures["comparison"] = bench_comparison(root, 3 if quick else 5)
+        figures["mcp"] = bench_mcp(root, 5 if quick else 15)
         figures["calls"] = __import__("calls").bench_calls(root, quick)  # issue 13: tests/bench/calls.py
         figures["meta"]["seconds"] = round(time.perf_counter() - started, 1)
         return figures
