@@ -172,6 +172,10 @@ class CatFile:
         except FileNotFoundError as exc:
             raise _spawn_failed(cwd) from exc
 
+    def alive(self) -> bool:
+        """Whether the process still runs (a long-lived owner restarts a dead one)."""
+        return self._proc.poll() is None
+
     def read(self, names: Sequence[str]) -> list[tuple[str, str, bytes] | None]:
         """(sha, type, data) per name (a sha or any revision), None where it is missing.
 
@@ -268,6 +272,7 @@ class Git:
     def __init__(self, cwd: Path, objects_dir: Path | None = None) -> None:
         self.cwd, self.objects_dir = cwd, objects_dir
         self._batch: CatFile | None = None
+        self._lent = False  # _batch belongs to a longer-lived owner (see `lend_reader`)
         self._objdir: Path | None = None
         self._hash_name: str | None = None
 
@@ -329,8 +334,23 @@ class Git:
         try:
             return self._batch.read(names)
         except ObjectUnreadable:
-            self.close()  # the process is gone; the next read starts a new one
+            # The process is gone or its answers are out of step: end it, lent or not (its
+            # owner sees it dead and starts another); the next read here starts a new one.
+            self._batch.close()
+            self._batch, self._lent = None, False
             raise
+
+    def lend_reader(self, reader: CatFile) -> None:
+        """Read objects through `reader`, a `cat-file --batch` kept by a long-lived process.
+
+        A running `cat-file --batch` answers for objects written after it started (git looks
+        a loose object up by its path on every request and rescans the packs when one is
+        missing) and resolves a ref name afresh on each request, so a reader kept between
+        calls sees exactly what a new one would (tests/test_mcp_reader.py). `close` leaves
+        it running for its owner. Ignored once this Git has started a reader of its own.
+        """
+        if self._batch is None:
+            self._batch, self._lent = reader, True
 
     def read_object(self, name: str) -> tuple[str, str, bytes] | None:
         return self.read_objects([name])[0]
@@ -342,9 +362,9 @@ class Git:
         return parse_tree(found[2], found[0])
 
     def close(self) -> None:
-        if self._batch is not None:
+        if self._batch is not None and not self._lent:
             self._batch.close()
-            self._batch = None
+        self._batch, self._lent = None, False
 
     # -- writing objects -------------------------------------------------------
 
