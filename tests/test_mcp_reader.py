@@ -54,7 +54,7 @@ def test_a_write_by_another_process_between_two_calls_is_seen(world: World) -> N
         _cli(a, "gamma", "claim", "src/c.py")
         assert _claimed(tools) == {"src/a.py": "alpha", "src/b.py": "beta", "src/c.py": "gamma"}
         # And the overlap check of a write through the kept reader sees them too.
-        with pytest.raises(Exception, match="(?s)refused.*src/b.py overlaps beta"):
+        with pytest.raises(Exception, match=r"(?s)refused.*src/b.py overlaps beta"):
             tools.call(lambda c: c.claim(["src/b.py"]))
         assert _reader_pid(tools) == kept  # one reader throughout, not one per call
     finally:

@@ -375,63 +375,6 @@ AGENT_CALLS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
 CALL_TARGETS = {"later": 1.5, "first": 3.0}
 
 
-def read_floor(clone: Path) -> float:
-    """The lean limit of a read in remote mode: interpreter start, the fetch of the coord branch,
-    and one read of its whole tree."""
-    total, _ = timed([sys.executable, "-c", "pass"], clone)
-    ms, _ = timed(["git", "fetch", "-q", "origin", "+coord:refs/remotes/origin/coord"], clone)
-    total += ms
-    ms, _ = timed(["git", "ls-tree", "-r", "refs/remotes/origin/coord"], clone)
-    return total + ms
-
-
-def bench_agent_calls(root: Path, runs: int, only: Sequence[str] | None = None) -> dict[str, Any]:
-    """Each agent-facing call as a new process, its first call in a fresh clone apart from its
-    later ones, each with the lean limit of the same work measured right next to it: a write's is
-    `floor_once` (interpreter + plumbing write + push), a read's `read_floor`."""
-    world = World(root / "calls")
-    cmd = [*gitcoord_command()]
-    env = {"GITCOORD_AGENT": "bencher"}
-    out: dict[str, Any] = {"targets": CALL_TARGETS, "runs": runs}
-    parent: str | None = None
-    n = 0
-    for name, args, writes in AGENT_CALLS:
-        if only is not None and name not in only:
-            continue
-        clone = world.clone(f"fresh-{name.replace(' ', '-')}")  # nothing of gitcoord's cached yet
-        first, _ = timed([*cmd, "-C", str(clone), *args], clone, env=env, ok=(0, 3))
-        later: list[float] = []
-        floors: list[float] = []
-        for _ in range(runs):  # interleaved, so load from elsewhere hits both sides alike
-            if name == "release":  # something to release, claimed untimed
-                timed([*cmd, "-C", str(clone), "claim", "bench/calls.py"], clone, env=env)
-            later.append(timed([*cmd, "-C", str(clone), *args], clone, env=env, ok=(0, 3))[0])
-            if name == "claim":  # free it again for the next claim, untimed
-                timed([*cmd, "-C", str(clone), "release", "bench/calls.py"], clone, env=env)
-            if writes:
-                n += 1
-                ms, parent = floor_once(clone, parent, 1000 + n)
-            else:
-                ms = read_floor(clone)
-            floors.append(ms)
-        floor = median(floors)
-        row = {
-            "first_ms": round(first, 1),
-            "later_ms": median(later),
-            "floor_ms": floor,
-            "first_ratio": round(first / floor, 2),
-            "later_ratio": round(median(later) / floor, 2),
-        }
-        row["meets_targets"] = (
-            row["later_ratio"] <= CALL_TARGETS["later"] and row["first_ratio"] <= CALL_TARGETS["first"]
-        )
-        out[name] = row
-    return out
-
-
-# -- status and scale ---------------------------------------------------------------------------
-
-
 def status_times(clone: Path, runs: int) -> list[float]:
     cmd = [*gitcoord_command(), "-C", str(clone), "status", "--json"]
     return [timed(cmd, clone)[0] for _ in range(runs)]
@@ -950,6 +893,70 @@ async def _mcp_checked(session: Any, tool: str, args: dict[str, Any]) -> Any:
     return result
 
 
+# -- issue 13: one table ----------------------------------------------------------------------------
+
+
+def bench_script(name: str, rounds: int) -> dict[str, Any]:
+    """Run tests/bench/NAME --rounds N (its own process and temp dir) and return its JSON."""
+    res = subprocess.run(
+        [sys.executable, str(HERE.parent / name), "--rounds", str(rounds)], capture_output=True, text=True
+    )
+    if res.returncode != 0:
+        return {"skipped": f"{name} exited {res.returncode}: {res.stderr.strip()[-400:]}"}
+    found: dict[str, Any] = json.loads(res.stdout)
+    return found
+
+
+def _row(ms: float, floor: float, target: float, *, over: bool = False) -> dict[str, Any]:
+    """One figure of the table: a ratio to its floor, or (`over`) milliseconds over it."""
+    if over:
+        return {
+            "ms": ms,
+            "floor_ms": floor,
+            "over_floor_ms": ms,
+            "target_over_ms": target,
+            "met": ms <= target,
+        }
+    ratio = round(ms / floor, 2) if floor else None
+    return {
+        "ms": ms,
+        "floor_ms": floor,
+        "ratio": ratio,
+        "target": target,
+        "met": ratio is not None and ratio <= target,
+    }
+
+
+def issue13(figures: dict[str, Any]) -> dict[str, Any]:
+    """Every issue-13 figure with its floor, ratio, target and met/missed, from the parts below."""
+    table: dict[str, Any] = {}
+    for command, entry in figures["calls"]["per_call"].items():
+        for kind in ("later", "first"):
+            if kind in entry:
+                e = entry[kind]
+                table[f"{command} ({kind} call)"] = _row(e["ms"], e["floor_ms"], e["target"])
+    guard = figures["guard"].get("guard_ms")
+    if guard:
+        table["editor guard (later edit)"] = _row(guard["others_median"], guard["floor_median"], 1.5)
+        table["editor guard (first edit)"] = _row(guard["auto_first_edit_median"], guard["floor_median"], 3.0)
+    hooks = figures["hooks"].get("hook_ms")
+    if hooks:
+        table["hooks: commit of 200 files at 1,000 claims"] = _row(
+            hooks["median"], hooks["floor_median"], 30.0, over=True
+        )
+    mcp = figures["mcp"]
+    if "warm_claim_ms" in mcp:
+        table["MCP warm claim"] = _row(mcp["warm_claim_ms"], mcp["floor_ms"], 1.2)
+    growth = figures["calls"].get("growth", {})
+    return {
+        "figures": table,
+        "met": sorted(k for k, v in table.items() if v["met"]),
+        "missed": sorted(k for k, v in table.items() if not v["met"]),
+        "growth": {k: v["growth"] for k, v in growth.items() if isinstance(v, dict) and "growth" in v}
+        or growth.get("skipped", "not measured"),
+    }
+
+
 # -- the whole run ------------------------------------------------------------------------------------
 
 
@@ -985,10 +992,6 @@ def run(quick: bool) -> dict[str, Any]:
             },
         }
         figures["claim_ms"] = bench_claim(root, runs)
-        # The quick run (the smoke test's) takes one write and one read, to stay in its time budget.
-        figures["agent_calls"] = (
-            bench_agent_calls(root, 2, ("claim", "claims")) if quick else bench_agent_calls(root, 7)
-        )
         figures["contention"] = bench_contention(root, 8, 6.0 if quick else 20.0)
         figures["scale"], figures["status_ms"] = bench_scale(
             root,
@@ -1003,8 +1006,13 @@ def run(quick: bool) -> dict[str, Any]:
         )
         figures["notion"] = bench_notion(root, 100 if quick else 1000)
         figures["comparison"] = bench_comparison(root, 3 if quick else 5)
-        figures["mcp"] = bench_mcp(root, 5 if quick else 15)
-        figures["calls"] = __import__("calls").bench_calls(root, quick)  # issue 13: tests/bench/calls.py
+        figures["mcp"] = bench_mcp(root, 3 if quick else 15)
+        # Issue 13: the eight agent calls, first and later, and growth (tests/bench/calls.py);
+        # the editor guard and the hooks (their own scripts, each a process of its own).
+        figures["calls"] = __import__("calls").bench_calls(root, quick)
+        figures["guard"] = bench_script("guard_bench.py", 2 if quick else 9)
+        figures["hooks"] = bench_script("hook_bench.py", 2 if quick else 9)
+        figures = {"issue13": issue13(figures), **figures}
         figures["meta"]["seconds"] = round(time.perf_counter() - started, 1)
         return figures
     finally:
