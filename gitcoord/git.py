@@ -334,21 +334,13 @@ class Git:
         try:
             return self._batch.read(names)
         except ObjectUnreadable:
-            # The process is gone or its answers are out of step: end it, lent or not (its
-            # owner sees it dead and starts another); the next read here starts a new one.
+            # Gone or out of step: end it, lent or not (an owner sees it dead and starts another).
             self._batch.close()
             self._batch, self._lent = None, False
             raise
 
     def lend_reader(self, reader: CatFile) -> None:
-        """Read objects through `reader`, a `cat-file --batch` kept by a long-lived process.
-
-        A running `cat-file --batch` answers for objects written after it started (git looks
-        a loose object up by its path on every request and rescans the packs when one is
-        missing) and resolves a ref name afresh on each request, so a reader kept between
-        calls sees exactly what a new one would (tests/test_mcp_reader.py). `close` leaves
-        it running for its owner. Ignored once this Git has started a reader of its own.
-        """
+        """Read through `reader`, kept by a long-lived owner (`mcp_reader`); `close` leaves it running."""
         if self._batch is None:
             self._batch, self._lent = reader, True
 

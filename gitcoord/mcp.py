@@ -26,7 +26,7 @@ from typing_extensions import TypedDict
 from gitcoord.constants import DecisionStatus, ErrorType, Impact, Priority, Severity
 from gitcoord.coordinator import Coordinator
 from gitcoord.errors import GitcoordError, Refused
-from gitcoord.git import CatFile
+from gitcoord.mcp_reader import KeptReader
 from gitcoord.output import to_json
 from gitcoord.results import CheckInResult, ClaimView, LogEntry, StartContext, StatusReport
 
@@ -78,11 +78,7 @@ class Tools:
 
     def __init__(self, repo: Path, agent: str | None) -> None:
         self.repo, self.agent = repo, agent
-        # One `git cat-file --batch` for the server's life instead of one per call: it holds
-        # no state of its own (see `Git.lend_reader`). One call at a time uses it; a call
-        # that overlaps another (a `claim` waiting) starts its own as the CLI does.
-        self._reader: CatFile | None = None
-        self._reader_lock = threading.Lock()
+        self.reader = KeptReader()  # one `git cat-file --batch` for all calls (gitcoord.mcp_reader)
 
     def call(self, work: Callable[[Coordinator], object]) -> Json:
         """Run `work`; its value (a record, a list page) as JSON values. See `typed`."""
@@ -95,31 +91,12 @@ class Tools:
         validates it against that type (the tool's output schema) and prints it as JSON.
         """
         ToolError = _tool_error_class()
-        lent = self._reader_lock.acquire(blocking=False)
         try:
-            with Coordinator(self.repo, agent=self.agent) as coord:
-                if lent:
-                    coord.git.lend_reader(self._live_reader(coord.git.cwd))
+            with Coordinator(self.repo, agent=self.agent) as coord, self.reader.lent_to(coord.git):
                 return work(coord)
         except GitcoordError as exc:
             kind = KIND.get(exc.exit_code, "error")
             raise ToolError(f"{kind} (exit {exc.exit_code}): {exc.render()}") from exc
-        finally:
-            if lent:
-                self._reader_lock.release()
-
-    def _live_reader(self, cwd: Path) -> CatFile:
-        """The kept reader, started anew when it has died (killed, or ended by a failed read)."""
-        if self._reader is None or not self._reader.alive():
-            if self._reader is not None:
-                self._reader.close()
-            self._reader = CatFile(cwd)
-        return self._reader
-
-    def close(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
 
     async def call_cancellable(
         self, work: Callable[[Coordinator, threading.Event], R], undo: Callable[[Coordinator, R], object]

@@ -38,7 +38,7 @@ def _cli(cwd: Path, agent: str, *args: str) -> None:
 
 
 def _reader_pid(tools: Tools) -> int:
-    reader = tools._reader
+    reader = tools.reader._reader
     assert reader is not None and reader.alive()
     return reader._proc.pid
 
@@ -58,7 +58,7 @@ def test_a_write_by_another_process_between_two_calls_is_seen(world: World) -> N
             tools.call(lambda c: c.claim(["src/b.py"]))
         assert _reader_pid(tools) == kept  # one reader throughout, not one per call
     finally:
-        tools.close()
+        tools.reader.close()
 
 
 def test_a_killed_reader_is_replaced_by_the_next_call(world: World) -> None:
@@ -74,7 +74,7 @@ def test_a_killed_reader_is_replaced_by_the_next_call(world: World) -> None:
         tools.call(lambda c: c.release(["src/a.py"]))
         assert _claimed(tools) == {}
     finally:
-        tools.close()
+        tools.reader.close()
 
 
 @FORMATS
@@ -88,4 +88,4 @@ def test_the_kept_reader_serves_either_object_format(tmp_path: Path, fmt: str) -
         tip = tools.call(lambda c: c.git.check("rev-parse", "refs/heads/coord").decode().strip())
         assert len(str(tip)) == HEX[fmt]
     finally:
-        tools.close()
+        tools.reader.close()
