@@ -12,6 +12,7 @@ import sys
 
 WARM_ENV = "GITCOORD_WARM"  # "0" turns the warm path off (sandboxes, debugging)
 IDLE_ENV = "GITCOORD_WARM_IDLE_SECONDS"  # the server exits after this long without a call
+PRIME_ENV = "GITCOORD_WARM_PRIME"  # "0": the server does not prime itself (for benchmarks: before/after)
 DEFAULT_IDLE_SECONDS = 600.0
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -96,4 +97,8 @@ def socket_path(key: str) -> str:
 def interpreter_env(env: dict[str, str]) -> dict[str, str]:
     """The variables that change how the interpreter or GitPython start: a server started under other
     values would not behave as this process would, so such a call runs in-process."""
-    return {k: v for k, v in env.items() if k.startswith(("PYTHON", "GIT_PYTHON"))}
+    return {
+        k: v
+        for k, v in env.items()
+        if k.startswith(("PYTHON", "GIT_PYTHON")) or k == "PYDANTIC_DISABLE_PLUGINS"  # see prime.py
+    }
