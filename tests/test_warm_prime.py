@@ -112,10 +112,8 @@ def test_priming_runs_no_git_and_a_caller_wanting_pydantic_plugins_runs_in_proce
     spy_log.unlink(missing_ok=True)
     warm.env.update(spy_env)
     server = warm.start(tmp_path)  # `--version` in a directory that is no repository: no git
-    # GitPython asks `git version` when imported; nothing else runs: no repository is read.
-    ran = [line.split()[2:] for line in spy_log.read_text().splitlines()] if spy_log.exists() else []
-    assert all(args == ["version"] for args in ran), ran
-    spy_log.unlink(missing_ok=True)
+    ran = spy_log.read_text().splitlines() if spy_log.exists() else []
+    assert ran == [], "no git ran while the server imported and primed itself"
     # The server built its validators with plugins off (the console script's default): a caller
     # that turns them on would not get them from a child, so it runs in-process.
     res = call(repo, "init", env=dict(warm.env, PYDANTIC_DISABLE_PLUGINS=""), agent="alpha")

@@ -30,7 +30,7 @@ REQUEST_TIMEOUT = 10.0  # for a connected client to send its request; it is alre
 CODE_CHECK_SECONDS = 2.0  # how often an idle server looks whether its code changed
 STARTER_WAIT_SECONDS = 60.0  # at most, for the call that started the server to end
 COLD_MODULES = ("gitcoord.mcp", "gitcoord.notion", "gitcoord.demo", "gitcoord.warm")
-WARM_IMPORTS = ("gitcoord.cli", "gitcoord.coordinator", "gitcoord.store", "gitcoord.records", "git")
+WARM_IMPORTS = ("gitcoord.cli", "gitcoord.coordinator", "gitcoord.store", "gitcoord.records")
 
 
 @dataclass
