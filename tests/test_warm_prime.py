@@ -120,3 +120,12 @@ def test_priming_runs_no_git_and_a_caller_wanting_pydantic_plugins_runs_in_proce
     assert (res.code, res.err) == (0, "")
     parents = {int(line.split()[1]) for line in spy_log.read_text().splitlines() if line.strip()}
     assert server not in parents, "served by the server, although its plugin setting differs"
+
+
+def test_the_client_imports_neither_typing_nor_openssl() -> None:
+    """Every served call pays the client's imports: no `typing` (via the package's `__init__`) and no
+    `hashlib` (it loads OpenSSL and reads its configuration) for a blake2b the interpreter has."""
+    heavy = "{'typing', 'hashlib', '_hashlib'}"
+    code = f"import sys, gitcoord.warm.client; print(sorted({heavy} & set(sys.modules)))"
+    res = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=120)
+    assert (res.returncode, res.stdout.strip()) == (0, "[]"), res.stderr
