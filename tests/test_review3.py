@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import make_repo
-from tests.warm_helpers import SCRIPT, Warm, call, git_grandparents, git_spy, warm_dir
+from tests.warm_helpers import SCRIPT, Warm, call, git_grandparents, git_spy, mask_times, warm_dir
 
 
 @pytest.fixture
@@ -68,3 +68,61 @@ def test_local_times_on_a_terminal_follow_the_callers_tz_not_the_servers(tmp_pat
     assert (code, code_local) == (0, 0), served + local
     assert "JST" in local, local
     assert "JST" in served and " UTC" not in served, served
+
+
+READS = [["claims"], ["claims", "--json"], ["status"], ["status", "--json"], ["inbox", "--json"]]
+
+
+def _home_with_identity(root: Path) -> Path:
+    """A HOME whose XDG git config names the agent and the committer (no ~/.gitconfig)."""
+    home = root / "xdg-home"
+    (home / ".config" / "git").mkdir(parents=True)
+    (home / ".config" / "git" / "config").write_text(
+        "[coord]\n\tagent = xdgagent\n[user]\n\tname = X\n\temail = x@example.com\n"
+    )
+    return home
+
+
+@pytest.mark.parametrize(
+    "variant",
+    ["tz", "agent", "skew", "xdg-home", "lang-c", "lc-all-c", "git-dir"],
+)
+def test_reads_through_the_server_match_in_process_when_the_callers_env_differs(
+    tmp_path: Path, warm: Warm, variant: str
+) -> None:
+    spy_env, spy_log = git_spy(tmp_path)
+    repo = make_repo(tmp_path / "repo")
+    base = dict(warm.env, **spy_env, GITCOORD_AGENT="alpha", TZ="UTC", LANG="C.UTF-8")
+    server = warm.start(tmp_path)
+    assert call(repo, "init", env=base).code == 0
+    assert call(repo, "claim", "src/café.py", "-m", "naïve ✓ work", env=base).code == 0
+    assert call(repo, "send", "--to", "beta", "grüße", env=base).code == 0
+    cwd = repo
+    env = dict(base)
+    unset: list[str] = []
+    if variant == "tz":
+        env["TZ"] = "Asia/Tokyo"
+    elif variant == "agent":
+        env["GITCOORD_AGENT"] = "beta"
+    elif variant == "skew":
+        env["GITCOORD_CLOCK_SKEW_SECONDS"] = str(10 * 24 * 3600)  # every lease long expired
+    elif variant == "xdg-home":
+        env["HOME"] = str(_home_with_identity(tmp_path))
+        unset = ["GITCOORD_AGENT", "GIT_CONFIG_GLOBAL", "XDG_CONFIG_HOME"]
+        del env["GITCOORD_AGENT"]
+    elif variant == "lang-c":
+        env["LANG"] = "C"
+    elif variant == "lc-all-c":
+        env["LC_ALL"] = "C"
+    elif variant == "git-dir":
+        cwd = tmp_path
+        env.update(GIT_DIR=str(repo / ".git"), GIT_WORK_TREE=str(repo))
+    for args in READS:
+        spy_log.unlink(missing_ok=True)
+        served = call(cwd, *args, env=env, unset=unset)
+        # A C locale turns on Python's UTF-8 mode (sys.flags, in the key): another server's call.
+        assert variant.endswith("-c") or git_grandparents(spy_log) == {server}, "served"
+        local = call(cwd, *args, env=env, unset=unset, warm=False)
+        assert served.code == 0, served.err
+        seen = [(r.code, mask_times(r.out), mask_times(r.err)) for r in (served, local)]
+        assert seen[0] == seen[1], args
