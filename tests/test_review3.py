@@ -7,13 +7,14 @@ same call in-process gives, whatever the caller's environment is next to the ser
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_repo
+from tests.conftest import git, make_repo, plant_records, run
 from tests.warm_helpers import SCRIPT, Warm, call, git_grandparents, git_spy, mask_times, warm_dir
 
 
@@ -126,3 +127,16 @@ def test_reads_through_the_server_match_in_process_when_the_callers_env_differs(
         assert served.code == 0, served.err
         seen = [(r.code, mask_times(r.out), mask_times(r.err)) for r in (served, local)]
         assert seen[0] == seen[1], args
+
+
+@pytest.mark.parametrize("branch", ["x y", "x missing", "a b"])
+def test_a_record_naming_a_branch_with_a_space_does_not_crash_status(local_repo: Path, branch: str) -> None:
+    """`cat-file --batch` echoes a missing name, so "refs/heads/x y^{commit} missing" has three
+    words, as a found object's answer does: it was parsed as one (int("missing"), exit 1)."""
+    assert run(local_repo, "start", "--role", "tester", agent="alpha").code == 0
+    record = git(local_repo, "show", "refs/heads/coord:.coord/agents/alpha.toml")
+    record = re.sub(r'(?m)^branch = ".*"$', f"branch = {branch!r}".replace("'", '"'), record)
+    plant_records(local_repo, {".coord/agents/alpha.toml": re.sub(r'(?m)^head = ".*"$', 'head = ""', record)})
+    res = run(local_repo, "status", "--json", agent="alpha")
+    assert (res.code, res.err) == (0, ""), res.err
+    assert '"conflicts": []' in res.out
