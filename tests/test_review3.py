@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import git, make_repo, plant_records, run
+from gitcoord.mcp import Tools
+from tests.conftest import World, git, make_repo, plant_records, run
 from tests.warm_helpers import SCRIPT, Warm, call, git_grandparents, git_spy, mask_times, warm_dir
 
 
@@ -140,3 +142,47 @@ def test_a_record_naming_a_branch_with_a_space_does_not_crash_status(local_repo:
     res = run(local_repo, "status", "--json", agent="alpha")
     assert (res.code, res.err) == (0, ""), res.err
     assert '"conflicts": []' in res.out
+
+
+def _mcp_claims(tools: Tools) -> dict[str, str]:
+    found = tools.typed(lambda c: c.claims(fetch=True))
+    return {view["resource"]: view["agent"] for view in found}
+
+
+def test_the_kept_reader_follows_a_repository_recloned_in_place(world: World) -> None:
+    """An agent removes its clone and clones again at the same path while its MCP server runs: a
+    reader kept from before sits in a deleted directory and answers "missing" for everything."""
+    pytest.importorskip("mcp", reason="the official `mcp` SDK is not installed")
+    a, b = world.clones[0], world.clones[1]
+    tools = Tools(a, "alpha")
+    try:
+        tools.call(lambda c: c.claim(["src/a.py"]))
+        assert run(b, "claim", "src/b.py", agent="beta").code == 0
+        shutil.rmtree(a)
+        git(world.root, "clone", "-q", str(world.remote), str(a))
+        assert _mcp_claims(tools) == {"src/a.py": "alpha", "src/b.py": "beta"}
+        tools.call(lambda c: c.release(["src/a.py"]))
+        assert _mcp_claims(tools) == {"src/b.py": "beta"}
+    finally:
+        tools.reader.close()
+
+
+def test_the_kept_reader_survives_a_repack_by_another_process(world: World) -> None:
+    """Objects the reader found loose or in a pack move into a new pack (gc, repack -a -d, prune)."""
+    pytest.importorskip("mcp", reason="the official `mcp` SDK is not installed")
+    a, b = world.clones[0], world.clones[1]
+    tools = Tools(a, "alpha")
+    try:
+        tools.call(lambda c: c.claim(["src/a.py"]))
+        for n in range(2):
+            assert run(a, "claim", f"src/c{n}.py", agent="gamma").code == 0
+            assert run(b, "claim", f"src/b{n}.py", agent="beta").code == 0
+            git(a, "gc", "-q", "--prune=now")
+            seen = _mcp_claims(tools)
+            assert (
+                seen["src/a.py"] == "alpha"
+                and seen[f"src/b{n}.py"] == "beta"
+                and seen[f"src/c{n}.py"] == "gamma"
+            )
+    finally:
+        tools.reader.close()
