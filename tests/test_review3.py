@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -186,3 +187,37 @@ def test_the_kept_reader_survives_a_repack_by_another_process(world: World) -> N
             )
     finally:
         tools.reader.close()
+
+
+def test_a_first_calls_floor_is_not_measured_while_its_server_starts(tmp_path: Path) -> None:
+    """calls.measure: the first call starts a server that imports and primes itself (hundreds of ms
+    of CPU) right after the call ends; a floor timed then shares the machine with it, so the
+    first-call ratio came out lower than it is. Every floor must find the server listening."""
+    sys.path.insert(0, str(Path(__file__).parent / "bench"))
+    try:
+        import calls
+        from run import World, pin_environment
+    finally:
+        sys.path.pop(0)
+
+    before = dict(os.environ)
+    pin_environment(tmp_path)  # it sets HOME and the git config for the whole process: undone below
+    listening: list[tuple[str, bool]] = []
+
+    class Watched(calls.Session):  # type: ignore[misc]
+        def floor(self, command: str) -> float:
+            directory = self.runtime / "gitcoord"
+            listening.append((command, directory.exists() and any(directory.glob("*.sock"))))
+            return float(super().floor(command))
+
+    world = World(tmp_path / "w")
+    calls._seed_tasks(world.first, 8)
+    session = Watched(world.first)
+    try:
+        calls.measure(session, 1)
+    finally:
+        session.close()
+        os.environ.clear()
+        os.environ.update(before)
+    assert len(listening) == 2 * len(calls.COMMANDS)
+    assert [c for c, ready in listening if not ready] == []
