@@ -6,6 +6,7 @@ same call in-process gives, whatever the caller's environment is next to the ser
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shutil
@@ -221,3 +222,23 @@ def test_a_first_calls_floor_is_not_measured_while_its_server_starts(tmp_path: P
         os.environ.update(before)
     assert len(listening) == 2 * len(calls.COMMANDS)
     assert [c for c, ready in listening if not ready] == []
+
+
+@pytest.mark.parametrize("agents", [3, 16, 24])
+def test_the_steady_teams_claims_spread_over_the_whole_claim_period(agents: int) -> None:
+    """scale.py --steady: "each agent ... claims or releases its file every 24 s, the agents'
+    schedules spread over the period". The claims were shifted by the check-in period's share
+    (12 s / n), so the whole team claimed within half of every 24 s and not at all in the rest."""
+    sys.path.insert(0, str(Path(__file__).parent / "bench"))
+    try:
+        import scale
+    finally:
+        sys.path.pop(0)
+    plans = [scale._schedule(i, agents, 240.0) for i in range(agents)]
+    for every, what in ((scale.CHECK_IN_EVERY, "check-in"), (scale.CLAIM_EVERY, "claim-or-release")):
+        firsts = sorted(next(at for at, w in plan if w == what) % every for plan in plans)
+        gaps = [b - a for a, b in zip(firsts, [*firsts[1:], firsts[0] + every], strict=True)]
+        assert max(gaps) == pytest.approx(every / agents), (what, firsts)
+        for plan in plans:  # and each agent keeps its own rhythm
+            times = [at for at, w in plan if w == what]
+            assert all(b - a == pytest.approx(every) for a, b in itertools.pairwise(times))
