@@ -242,3 +242,29 @@ def test_the_steady_teams_claims_spread_over_the_whole_claim_period(agents: int)
         for plan in plans:  # and each agent keeps its own rhythm
             times = [at for at, w in plan if w == what]
             assert all(b - a == pytest.approx(every) for a, b in itertools.pairwise(times))
+
+
+def test_a_dependency_upgraded_under_a_running_server_is_never_served(tmp_path: Path, warm: Warm) -> None:
+    """`pip install -U` of a library gitcoord imports (here tomli_w, which writes the config of
+    `init`) while a server runs: the server has the old one imported, an in-process call the new
+    one. The key held gitcoord's own code and the interpreter, not the libraries on sys.path."""
+    import tomli_w
+
+    spy_env, spy_log = git_spy(tmp_path)
+    site = tmp_path / "site"  # a directory on the path that pip installs into
+    site.mkdir()
+    warm.env.update(spy_env, PYTHONPATH=str(site))
+    server = warm.start(tmp_path)
+    upgraded = site / "tomli_w"
+    shutil.copytree(Path(tomli_w.__file__).parent, upgraded, ignore=shutil.ignore_patterns("__pycache__"))
+    with (upgraded / "__init__.py").open("a") as init:
+        init.write("\n_dumps = dumps\ndef dumps(*a, **k):\n    return '# upgraded\\n' + _dumps(*a, **k)\n")
+
+    served, local = make_repo(tmp_path / "served"), make_repo(tmp_path / "local")
+    spy_log.unlink(missing_ok=True)
+    assert call(served, "init", env=warm.env, agent="alpha").code == 0
+    assert server not in git_grandparents(spy_log), "the old server served the call"
+    assert call(local, "init", env=warm.env, agent="alpha", warm=False).code == 0
+    config = ".coord/config.toml"
+    assert "# upgraded" in (local / config).read_text()
+    assert (served / config).read_text() == (local / config).read_text()
