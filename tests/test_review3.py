@@ -6,19 +6,23 @@ same call in-process gives, whatever the caller's environment is next to the ser
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from gitcoord.mcp import Tools
-from tests.conftest import World, git, make_repo, plant_records, run
+from tests.conftest import World, git, make_repo, plant_records, run, wait_for
 from tests.warm_helpers import SCRIPT, Warm, call, git_grandparents, git_spy, mask_times, warm_dir
 
 
@@ -268,3 +272,72 @@ def test_a_dependency_upgraded_under_a_running_server_is_never_served(tmp_path: 
     config = ".coord/config.toml"
     assert "# upgraded" in (local / config).read_text()
     assert (served / config).read_text() == (local / config).read_text()
+
+
+def _silent_server(path: Path) -> Iterator[None]:
+    """A listener at the server's socket that takes each request and never answers (a server
+    stopped or swamped): the client's wait for the child's pid ends in a timeout, an OSError."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(8)
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                held.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        listener.shutdown(socket.SHUT_RDWR)
+        listener.close()
+        for conn in held:
+            conn.close()
+
+
+def test_a_call_the_server_never_answers_runs_in_process_and_still_dies_of_sigterm(
+    tmp_path: Path, warm: Warm
+) -> None:
+    """After HANDSHAKE_TIMEOUT the client runs the call in-process (nothing was run for it), but
+    with its signal catchers still installed: SIGTERM and Ctrl-C were noted in a list and
+    ignored, so a waiting claim could not be stopped but by SIGKILL."""
+    spy_env, spy_log = git_spy(tmp_path)
+    repo = make_repo(tmp_path / "repo")
+    warm.env.update(spy_env)
+    warm.start(tmp_path)
+    assert call(repo, "init", env=warm.env, agent="alpha").code == 0
+    assert call(repo, "claim", "src/x.py", env=warm.env, agent="alpha").code == 0
+    path = warm.socket()
+    assert path is not None
+    warm.stop()
+    path.unlink()
+    spy_log.unlink(missing_ok=True)
+    env = dict(os.environ, **warm.env, GITCOORD_AGENT="beta")
+    with contextlib.contextmanager(_silent_server)(path):
+        proc = subprocess.Popen(
+            [str(SCRIPT), "claim", "src/x.py", "--wait", "100"],
+            cwd=repo,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            # In-process once git runs as its own child (the spy names git's parent).
+            wait_for(
+                lambda: (
+                    spy_log.exists()
+                    and any(line.split()[0] == str(proc.pid) for line in spy_log.read_text().splitlines())
+                ),
+                "the call to run git in-process",
+            )
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+        finally:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGTERM
