@@ -189,4 +189,8 @@ def entry() -> None:
     # pydantic looks for plugins (a scan of every installed package's entry points) when it
     # builds its first validator; gitcoord's records use none. Set it to "" to let them load.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-    leave(main())
+    from gitcoord.lean_reads import run as lean
+
+    # A plain read answers without pydantic (gitcoord.lean_reads); None: the full path runs it.
+    code = lean(sys.argv[1:])
+    leave(main() if code is None else code)

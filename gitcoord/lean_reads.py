@@ -1,0 +1,234 @@
+"""The lean reads (issue 13): `claims` and `inbox` in-process without pydantic or rich.
+
+A session's first call runs in-process, where importing pydantic and building the models costs
+more than the read itself. A record the store already trusts need not rebuild a model: this
+path reads the records' parsed tables (the same `cat-file --batch` read and parse cache as every
+read, through `Store.snapshot`) and computes the views with `gitcoord.plain`, which the full
+path uses too. It takes only what it plainly understands: the exact plain arguments, a config
+of known keys and plain values, records `plain.well_formed` accepts, a run that logs no warning.
+Anything else, an error included, returns None before printing a thing, and the full path
+(`gitcoord.cli.main`) runs the call as always: correctness never depends on this path.
+`GITCOORD_LEAN=0` turns it off (the tests compare both paths).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from gitcoord import plain
+from gitcoord.constants import HOOK_MODES
+
+LEAN_ENV = "GITCOORD_LEAN"
+FLAGS = {
+    "claims": {"--all", "--json", "--fetch", "--no-fetch"},
+    "inbox": {"--all", "--json", "--fetch", "--no-fetch"},
+}
+# The config keys (each section's) and what a plain value of each is; tests hold them to `Config`.
+CONFIG_KEYS: dict[str, dict[str, Callable[[Any], bool]]] = {
+    "coord": {"branch": lambda v: type(v) is str, "remote": lambda v: type(v) is str},
+    "lease": {
+        "minutes": lambda v: _number(v) and 0 < v <= 7 * 24 * 60,
+        "grace_minutes": lambda v: _number(v) and 0 <= v <= 24 * 60,
+    },
+    "store": {
+        "retry_seconds": lambda v: _number(v) and 0 < v <= 3600,
+        "remote_timeout_seconds": lambda v: _number(v) and 0 < v <= 600,
+    },
+    "hooks": {
+        "mode": lambda v: type(v) is str and v in HOOK_MODES,
+        "fetch": lambda v: type(v) is bool,
+        "fetch_timeout_seconds": lambda v: _number(v) and 0 < v <= 60,
+    },
+    "claims": {"ignorecase": lambda v: type(v) is bool, "release_on_merge": lambda v: type(v) is bool},
+    "review": {"reviewers": lambda v: _strs(v), "allowed_signers": lambda v: type(v) is str},
+    "notion": {
+        "base_url": lambda v: type(v) is str,
+        "parent_page": lambda v: type(v) is str,
+        "databases": lambda v: _str_map(v),
+        "data_sources": lambda v: _str_map(v),
+    },
+}
+
+
+class NotPlain(Exception):
+    """Something this path does not plainly understand: the full path runs the call."""
+
+
+def run(argv: Sequence[str]) -> int | None:
+    """Answer a plain `claims`/`inbox` call; None when the full path must (nothing printed then)."""
+    if os.environ.get(LEAN_ENV) == "0":
+        return None
+    args = list(argv)
+    repo = "."
+    if args[:1] == ["-C"] and len(args) >= 2:
+        repo, args = args[1], args[2:]
+    if not args or args[0] not in FLAGS or not set(args[1:]) <= FLAGS[args[0]] or len(set(args)) != len(args):
+        return None
+    if not os.path.isdir(repo) or not os.access(repo, os.X_OK):
+        return None
+    flags = set(args[1:])
+    if {"--fetch", "--no-fetch"} <= flags:
+        return None  # both given: click's last-wins rule, left to click
+    fetch = "--no-fetch" not in flags
+    try:
+        with _quiet() as warned:
+            show = _claims if args[0] == "claims" else _inbox
+            printer = show(Path(repo), all_="--all" in flags, fetch=fetch, as_json="--json" in flags)
+            if warned:
+                return None
+    except Exception:  # an error, or anything unusual: the full path says it, exactly as always
+        return None
+    printer()
+    return 0
+
+
+class _quiet:
+    """Collects the library's warnings (a skipped record...) instead of printing them."""
+
+    def __enter__(self) -> list[str]:
+        self.logger = logging.getLogger("gitcoord")
+        self.handler = _Collect()
+        self.propagate = self.logger.propagate
+        self.logger.addHandler(self.handler)
+        self.logger.propagate = False
+        return self.handler.seen
+
+    def __exit__(self, *exc: object) -> None:
+        self.logger.removeHandler(self.handler)
+        self.logger.propagate = self.propagate
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.seen: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.seen.append(record.getMessage())
+
+
+def _claims(repo: Path, *, all_: bool, fetch: bool, as_json: bool) -> Callable[[], None]:
+    from gitcoord.clock import parse_utc
+
+    with _Reader(repo) as r:
+        tables = r.records("claims", plain.CLAIM, "C", fetch=fetch)
+        now, me = r.store.clock(), r.workspace.agent()
+    views = []
+    for table in tables:
+        expires = parse_utc(table["expires_at"])
+        view = plain.claim_view(plain.dumped(table, plain.CLAIM), expires, now, r.grace, me)
+        if all_ or view["state"] != "dead":
+            views.append(view)
+    views.sort(key=plain.claims_order)
+
+    def show() -> None:
+        from gitcoord import output
+
+        if as_json:
+            return output.print_json(views)
+        from gitcoord.commands.claims import CLAIM_COLUMNS, _claims_rows
+
+        output.table("claims", CLAIM_COLUMNS, _claims_rows(views))
+
+    return show
+
+
+def _inbox(repo: Path, *, all_: bool, fetch: bool, as_json: bool) -> Callable[[], None]:
+    with _Reader(repo) as r:
+        me = r.workspace.agent()
+        if me is None:
+            raise NotPlain("no agent: the full path says so")
+        tables = r.records("messages", plain.MESSAGE, "M", fetch=fetch)
+    found = [
+        plain.dumped(t, plain.MESSAGE)
+        for t in tables
+        if plain.addressed_to(t["to"], t["from_agent"], me) and (all_ or me not in t.get("read_by", []))
+    ]
+    found.sort(key=lambda m: m["created_rev"])
+
+    def show() -> None:
+        from gitcoord import output
+
+        if as_json:
+            return output.print_json(found)
+        output.table(
+            "inbox", ["id", "from", "to", "reply to", "message"], [plain.inbox_row(m) for m in found]
+        )
+
+    return show
+
+
+class _Reader:
+    """The workspace, the store and the settings a read needs, as `Coordinator` builds them."""
+
+    def __init__(self, repo: Path) -> None:
+        from datetime import timedelta
+
+        from gitcoord.constants import CACHE_DIR, DEFAULT_BRANCH
+        from gitcoord.git import Git
+        from gitcoord.store import Store
+        from gitcoord.workspace import Workspace
+
+        self.workspace = Workspace.open(repo)
+        config = _plain_config(self.workspace.local_table())
+        self.git = Git(self.workspace.cwd, objects_dir=self.workspace.common_dir / "objects")
+        remote = self.workspace.remote(config.get("coord", {}).get("remote", ""))
+        store = config.get("store", {})
+        self.store = Store(
+            self.git,
+            branch=config.get("coord", {}).get("branch", DEFAULT_BRANCH),
+            remote=remote,
+            retry_seconds=store.get("retry_seconds", 30),
+            remote_timeout=store.get("remote_timeout_seconds", 20),
+            cache_dir=self.workspace.common_dir / CACHE_DIR,
+            common_dir=self.workspace.common_dir,
+            promisor=bool(remote) and self.workspace.is_promisor(remote or ""),
+        )
+        from gitcoord.constants import DEFAULT_GRACE_MINUTES
+
+        self.grace = timedelta(minutes=config.get("lease", {}).get("grace_minutes", DEFAULT_GRACE_MINUTES))
+
+    def records(
+        self, directory: str, schema: dict[str, tuple[str, Any]], kind: str, *, fetch: bool
+    ) -> list[dict[str, Any]]:
+        """Every record of a directory as its parsed table; NotPlain if any is not plainly well-formed."""
+        from gitcoord.snapshot import ROOT
+
+        snap = self.store.snapshot(fetch=fetch)
+        parsed, bad = snap.parsed_dir(f"{ROOT}/{directory}")
+        if bad or not all(plain.well_formed(t, schema, kind, name) for name, t in parsed.items()):
+            raise NotPlain(f"{directory}: a record the full path must judge")
+        return list(parsed.values())
+
+    def __enter__(self) -> _Reader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.git.close()
+
+
+def _plain_config(table: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    for section, keys in table.items():
+        known = CONFIG_KEYS.get(section)
+        if known is None or not isinstance(keys, dict):
+            raise NotPlain(f"config section {section!r}")
+        for key, value in keys.items():
+            if key not in known or not known[key](value):
+                raise NotPlain(f"config key {section}.{key}")
+    return table
+
+
+def _number(value: Any) -> bool:
+    return type(value) in (int, float) and value == value
+
+
+def _strs(value: Any) -> bool:
+    return type(value) is list and all(type(item) is str for item in value)
+
+
+def _str_map(value: Any) -> bool:
+    return type(value) is dict and all(type(k) is str and type(v) is str for k, v in value.items())
