@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,65 +59,134 @@ class NotPlain(Exception):
     """Something this path does not plainly understand: the full path runs the call."""
 
 
-def run(argv: Sequence[str]) -> int | None:
-    """Answer a plain `claims`/`inbox` call; None when the full path must (nothing printed then)."""
+def run(argv: Sequence[str]) -> int | list[str]:
+    """Answer a plain `claims`/`inbox` call: its exit code, or the arguments the full path must
+    run (`--no-fetch` in place of a fetch this call has made: one fetch per call, one warning)."""
+    args = list(argv)
+    call = _plain_call(args)
+    if call is None:
+        return args
+    with _Held() as held:
+        answer = _answer(call, held)
+    if isinstance(answer, _Fetched):  # it reads the copy just fetched
+        return [*args[: len(args) - len(call.rest)], *(a for a in call.rest if a != "--fetch"), "--no-fetch"]
+    return args if answer is None else answer
+
+
+@dataclass(frozen=True)
+class _Call:
+    repo: Path
+    rest: list[str]  # the command and its flags
+
+    @property
+    def fetch(self) -> bool:
+        return "--no-fetch" not in self.rest
+
+    @property
+    def all_(self) -> bool:
+        return "--all" in self.rest
+
+    @property
+    def as_json(self) -> bool:
+        return "--json" in self.rest
+
+
+def _plain_call(args: list[str]) -> _Call | None:
     if os.environ.get(LEAN_ENV) == "0":
         return None
-    args = list(argv)
-    repo = "."
-    if args[:1] == ["-C"] and len(args) >= 2:
-        repo, args = args[1], args[2:]
-    if not args or args[0] not in FLAGS or not set(args[1:]) <= FLAGS[args[0]] or len(set(args)) != len(args):
+    repo, rest = (args[1], args[2:]) if args[:1] == ["-C"] and len(args) >= 2 else (".", args)
+    if not rest or rest[0] not in FLAGS or not set(rest[1:]) <= FLAGS[rest[0]] or len(set(rest)) != len(rest):
         return None
-    if not os.path.isdir(repo) or not os.access(repo, os.X_OK):
-        return None
-    flags = set(args[1:])
-    if {"--fetch", "--no-fetch"} <= flags:
+    if {"--fetch", "--no-fetch"} <= set(rest):
         return None  # both given: click's last-wins rule, left to click
-    fetch = "--no-fetch" not in flags
+    if not os.path.isdir(repo) or not os.access(repo, os.X_OK):
+        return None  # the CLI says what is wrong with -C
+    return _Call(Path(repo), rest)
+
+
+class _Fetched:
+    """The full path must run the call, without fetching again."""
+
+
+_FETCHED = _Fetched()
+
+
+def _answer(call: _Call, held: _Held) -> int | _Fetched | None:
+    """A lean read in its three steps: open, fetch, read. An exit code; None when the full path
+    must run the call as asked, `_FETCHED` when it must after this call's fetch. Warnings are
+    held: the fetch's are printed whatever follows (the full path will not fetch again), the
+    others only when this path answers (else the full path says them)."""
+    from gitcoord.errors import GitcoordError
+    from gitcoord.stderr import say_error
+
     try:
-        with _quiet() as warned:
-            show = _claims if args[0] == "claims" else _inbox
-            printer = show(Path(repo), all_="--all" in flags, fetch=fetch, as_json="--json" in flags)
-            if warned:
-                return None
+        reader = _Reader(call.repo)
     except Exception:  # an error, or anything unusual: the full path says it, exactly as always
         return None
+    with reader:
+        try:
+            me = reader.workspace.agent()
+            if call.rest[0] == "inbox" and me is None:
+                return None  # no agent: the full path says so
+        except Exception:
+            return None
+        fetching = call.fetch and bool(reader.store.remote)
+        before = len(held.records)
+        try:
+            tip = reader.store.fetch() if fetching else reader.store.local_tip()
+        except GitcoordError as exc:  # the remote is down...: said once, as the full path says it
+            held.say(before, len(held.records))
+            return say_error(exc)
+        except Exception:
+            return None
+        after = len(held.records)
+        try:
+            show = _claims if call.rest[0] == "claims" else _inbox
+            printer = show(reader, tip, me, all_=call.all_, as_json=call.as_json)
+        except Exception:
+            if not fetching:
+                return None
+            held.say(before, after)
+            return _FETCHED
+    held.say(0, len(held.records))
     printer()
     return 0
 
 
-class _quiet:
-    """Collects the library's warnings (a skipped record...) instead of printing them."""
+class _Held(logging.Handler):
+    """Holds the library's warnings until this path knows whether it answers."""
 
-    def __enter__(self) -> list[str]:
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def say(self, start: int, end: int) -> None:
+        """Print the held warnings `start:end` as the CLI prints warnings."""
+        from gitcoord.stderr import StderrWarnings
+
+        for record in self.records[start:end]:
+            StderrWarnings().emit(record)
+
+    def __enter__(self) -> _Held:
         self.logger = logging.getLogger("gitcoord")
-        self.handler = _Collect()
         self.propagate = self.logger.propagate
-        self.logger.addHandler(self.handler)
+        self.logger.addHandler(self)
         self.logger.propagate = False
-        return self.handler.seen
+        return self
 
     def __exit__(self, *exc: object) -> None:
-        self.logger.removeHandler(self.handler)
+        self.logger.removeHandler(self)
         self.logger.propagate = self.propagate
 
 
-class _Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.seen: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.seen.append(record.getMessage())
-
-
-def _claims(repo: Path, *, all_: bool, fetch: bool, as_json: bool) -> Callable[[], None]:
+def _claims(r: _Reader, tip: str | None, me: str | None, *, all_: bool, as_json: bool) -> Callable[[], None]:
     from gitcoord.clock import parse_utc
 
-    with _Reader(repo) as r:
-        tables = r.records("claims", plain.CLAIM, "C", fetch=fetch)
-        now, me = r.store.clock(), r.workspace.agent()
+    tables = r.records(tip, "claims", plain.CLAIM, "C")
+    now = r.store.clock()
     views = []
     for table in tables:
         expires = parse_utc(table["expires_at"])
@@ -130,19 +200,16 @@ def _claims(repo: Path, *, all_: bool, fetch: bool, as_json: bool) -> Callable[[
 
         if as_json:
             return output.print_json(views)
-        from gitcoord.commands.claims import CLAIM_COLUMNS, _claims_rows
+        from gitcoord.status_view import CLAIM_COLUMNS, claims_rows
 
-        output.table("claims", CLAIM_COLUMNS, _claims_rows(views))
+        output.table("claims", CLAIM_COLUMNS, claims_rows(views))
 
     return show
 
 
-def _inbox(repo: Path, *, all_: bool, fetch: bool, as_json: bool) -> Callable[[], None]:
-    with _Reader(repo) as r:
-        me = r.workspace.agent()
-        if me is None:
-            raise NotPlain("no agent: the full path says so")
-        tables = r.records("messages", plain.MESSAGE, "M", fetch=fetch)
+def _inbox(r: _Reader, tip: str | None, me: str | None, *, all_: bool, as_json: bool) -> Callable[[], None]:
+    assert me is not None
+    tables = r.records(tip, "messages", plain.MESSAGE, "M")
     found = [
         plain.dumped(t, plain.MESSAGE)
         for t in tables
@@ -193,12 +260,12 @@ class _Reader:
         self.grace = timedelta(minutes=config.get("lease", {}).get("grace_minutes", DEFAULT_GRACE_MINUTES))
 
     def records(
-        self, directory: str, schema: dict[str, tuple[str, Any]], kind: str, *, fetch: bool
+        self, tip: str | None, directory: str, schema: dict[str, tuple[str, Any]], kind: str
     ) -> list[dict[str, Any]]:
         """Every record of a directory as its parsed table; NotPlain if any is not plainly well-formed."""
         from gitcoord.snapshot import ROOT
 
-        snap = self.store.snapshot(fetch=fetch)
+        snap = self.store.snapshot_at(tip)
         parsed, bad = snap.parsed_dir(f"{ROOT}/{directory}")
         if bad or not all(plain.well_formed(t, schema, kind, name) for name, t in parsed.items()):
             raise NotPlain(f"{directory}: a record the full path must judge")
@@ -208,6 +275,9 @@ class _Reader:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.git.close()
+
+    def close(self) -> None:
         self.git.close()
 
 

@@ -194,3 +194,84 @@ def test_schema_tables_match_the_models() -> None:
             assert table[name][1] == (plain.REQUIRED if field.is_required() else default), name
     sections = {name: set(f.annotation.model_fields) for name, f in Config.model_fields.items()}  # type: ignore[union-attr]
     assert sections == {name: set(keys) for name, keys in lean_reads.CONFIG_KEYS.items()}
+
+
+# -- one fetch per call, each warning once ------------------------------------------------------
+
+
+def _counted_remote(world: World, clone: Path, *, dead: bool = False) -> Path:
+    """Point `clone` at the world's remote through an ext:: command that counts its connections
+    (one line each); a dead one counts, then fails as an unreachable host does."""
+    count = world.root / "connections"
+    script = world.root / ("dead-git" if dead else "count-git")
+    then = "exit 1" if dead else 'exec git "$@"'
+    script.write_text(f'#!/bin/sh\necho "$1" >> {count}\n{then}\n')
+    script.chmod(0o755)
+    git(clone, "config", "protocol.ext.allow", "always")
+    git(clone, "remote", "set-url", "origin", f"ext::{script} %s {world.remote}")
+    return count
+
+
+def _connections(count: Path) -> int:
+    n = len(count.read_text().splitlines()) if count.exists() else 0
+    count.unlink(missing_ok=True)
+    return n
+
+
+def _malformed_on_the_remote(world: World) -> None:
+    c = world.clones[2]
+    git(c, "fetch", "-q", "origin", "coord:coord")
+    bad = 'id = "X-900"\nagent = "mallory"\n'
+    plant_records(c, {".coord/claims/C-900.toml": bad, ".coord/messages/M-900.toml": bad})
+    git(c, "push", "-q", "origin", "coord")
+
+
+def test_one_fetch_per_read_plain_and_falling_back(world: World) -> None:
+    b = _rich_world(world)
+    count = _counted_remote(world, b)
+    for args in READS:
+        _call(b, args)
+        assert _connections(count) == (0 if "--no-fetch" in args else 1), args
+    _malformed_on_the_remote(world)
+    for args in READS:
+        res = _call(b, args)
+        assert res.returncode == 0 and res.stderr.count("skipping malformed record") == 1, res.stderr
+        assert _connections(count) == (0 if "--no-fetch" in args else 1), args
+
+
+def test_one_fetch_and_one_error_when_the_remote_is_down(world: World) -> None:
+    b = _rich_world(world)
+    count = _counted_remote(world, b, dead=True)
+    for args in (["claims"], ["claims", "--json", "--all"], ["inbox"], ["inbox", "--fetch"]):
+        res = _call(b, args)
+        assert res.returncode == 4, res.stderr
+        assert res.stderr.count("gitcoord: the remote 'origin' cannot be reached") == 1, res.stderr
+        assert res.stderr.count("hint: check the network") == 1, res.stderr
+        assert res.stdout == ""
+        assert _connections(count) == 1, args
+        full = _call(b, args, GITCOORD_LEAN="0")
+        assert (full.returncode, full.stdout, full.stderr) == (res.returncode, res.stdout, res.stderr)
+        _connections(count)
+
+
+def test_a_warning_of_the_fetch_is_printed_once(world: World) -> None:
+    """A local coord branch that diverged from the remote's: the fetch warns (DESIGN: the branch
+    is left as it is). Once, with the read answered plainly or by the full path after it."""
+    b = _rich_world(world)
+    git(b, "fetch", "-q", "origin", "coord:coord")
+    plant_records(b, {".coord/notes.txt": "a local commit\n"})
+    assert run(world.clones[0], "claim", "elsewhere.py", agent="alpha").code == 0
+    count = _counted_remote(world, b)
+    warning = "gitcoord: warning: the local coord branch has diverged from origin's"
+    for malformed in (False, True):
+        if malformed:
+            _malformed_on_the_remote(world)
+        for args in (["claims"], ["inbox", "--json"]):
+            res = _call(b, args)
+            assert res.returncode == 0, res.stderr
+            assert res.stderr.count(warning) == 1, res.stderr
+            assert res.stderr.count("skipping malformed record") == (1 if malformed else 0), res.stderr
+            assert _connections(count) == 1, args
+            full = _call(b, args, GITCOORD_LEAN="0")
+            assert full.stderr == res.stderr
+            _connections(count)
