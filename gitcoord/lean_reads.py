@@ -235,28 +235,19 @@ class _Reader:
     def __init__(self, repo: Path) -> None:
         from datetime import timedelta
 
-        from gitcoord.constants import CACHE_DIR, DEFAULT_BRANCH
-        from gitcoord.git import Git
-        from gitcoord.store import Store
+        from gitcoord.constants import DEFAULT_BRANCH, DEFAULT_GRACE_MINUTES
         from gitcoord.workspace import Workspace
 
         self.workspace = Workspace.open(repo)
         config = _plain_config(self.workspace.local_table())
-        self.git = Git(self.workspace.cwd, objects_dir=self.workspace.common_dir / "objects")
-        remote = self.workspace.remote(config.get("coord", {}).get("remote", ""))
-        store = config.get("store", {})
-        self.store = Store(
-            self.git,
-            branch=config.get("coord", {}).get("branch", DEFAULT_BRANCH),
-            remote=remote,
+        coord, store = config.get("coord", {}), config.get("store", {})
+        self.store = self.workspace.open_store(
+            branch=coord.get("branch", DEFAULT_BRANCH),
+            remote=coord.get("remote", ""),
             retry_seconds=store.get("retry_seconds", 30),
-            remote_timeout=store.get("remote_timeout_seconds", 20),
-            cache_dir=self.workspace.common_dir / CACHE_DIR,
-            common_dir=self.workspace.common_dir,
-            promisor=bool(remote) and self.workspace.is_promisor(remote or ""),
+            remote_timeout_seconds=store.get("remote_timeout_seconds", 20),
         )
-        from gitcoord.constants import DEFAULT_GRACE_MINUTES
-
+        self.git = self.store.git
         self.grace = timedelta(minutes=config.get("lease", {}).get("grace_minutes", DEFAULT_GRACE_MINUTES))
 
     def records(

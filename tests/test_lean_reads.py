@@ -275,3 +275,34 @@ def test_a_warning_of_the_fetch_is_printed_once(world: World) -> None:
             full = _call(b, args, GITCOORD_LEAN="0")
             assert full.stderr == res.stderr
             _connections(count)
+
+
+def test_one_way_to_open_the_store(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The full path (`Coordinator`) and the lean reads open the store through one function
+    (`Workspace.open_store`), with the same settings: they cannot drift apart."""
+    from gitcoord import lean_reads
+    from gitcoord.coordinator import Coordinator
+    from gitcoord.workspace import Workspace
+
+    b = world.clones[1]
+    git(b, "config", "remote.origin.promisor", "true")
+    (b / ".coord").mkdir(exist_ok=True)
+    (b / ".coord" / "config.toml").write_text(
+        '[coord]\nremote = "origin"\n[store]\nretry_seconds = 7\nremote_timeout_seconds = 9\n'
+    )
+    opened: list[dict[str, object]] = []
+    real = Workspace.open_store
+
+    def spy(self: Workspace, **settings: object) -> object:
+        opened.append(settings)
+        return real(self, **settings)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Workspace, "open_store", spy)
+    with Coordinator(b) as c:
+        full = c.store
+    with lean_reads._Reader(b) as r:
+        lean = r.store
+    assert len(opened) == 2 and opened[0] == opened[1]
+    fields = ("branch", "remote", "retry_seconds", "remote_timeout", "cache_dir", "common_dir", "promisor")
+    assert [getattr(full, f) for f in fields] == [getattr(lean, f) for f in fields]
+    assert (full.remote, full.retry_seconds, full.remote_timeout, full.promisor) == ("origin", 7, 9, True)
