@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from gitcoord import plain
-from gitcoord.constants import HOOK_MODES
+from gitcoord.constants import DEFAULT_BRANCH, DEFAULT_GRACE_MINUTES, HOOK_MODES
 
 LEAN_ENV = "GITCOORD_LEAN"
 FLAGS = {
@@ -52,6 +52,14 @@ CONFIG_KEYS: dict[str, dict[str, Callable[[Any], bool]]] = {
         "databases": lambda v: _str_map(v),
         "data_sources": lambda v: _str_map(v),
     },
+}
+
+
+# The defaults of the settings this path reads (tests hold them to `Config`'s).
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "coord": {"branch": DEFAULT_BRANCH, "remote": ""},
+    "store": {"retry_seconds": 30, "remote_timeout_seconds": 20},
+    "lease": {"grace_minutes": DEFAULT_GRACE_MINUTES},
 }
 
 
@@ -235,20 +243,19 @@ class _Reader:
     def __init__(self, repo: Path) -> None:
         from datetime import timedelta
 
-        from gitcoord.constants import DEFAULT_BRANCH, DEFAULT_GRACE_MINUTES
         from gitcoord.workspace import Workspace
 
         self.workspace = Workspace.open(repo)
         config = _plain_config(self.workspace.local_table())
-        coord, store = config.get("coord", {}), config.get("store", {})
+        coord, store, lease = ({**DEFAULTS[s], **config.get(s, {})} for s in ("coord", "store", "lease"))
         self.store = self.workspace.open_store(
-            branch=coord.get("branch", DEFAULT_BRANCH),
-            remote=coord.get("remote", ""),
-            retry_seconds=store.get("retry_seconds", 30),
-            remote_timeout_seconds=store.get("remote_timeout_seconds", 20),
+            branch=coord["branch"],
+            remote=coord["remote"],
+            retry_seconds=store["retry_seconds"],
+            remote_timeout_seconds=store["remote_timeout_seconds"],
         )
         self.git = self.store.git
-        self.grace = timedelta(minutes=config.get("lease", {}).get("grace_minutes", DEFAULT_GRACE_MINUTES))
+        self.grace = timedelta(minutes=lease["grace_minutes"])
 
     def records(
         self, tip: str | None, directory: str, schema: dict[str, tuple[str, Any]], kind: str

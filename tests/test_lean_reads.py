@@ -306,3 +306,66 @@ def test_one_way_to_open_the_store(world: World, monkeypatch: pytest.MonkeyPatch
     fields = ("branch", "remote", "retry_seconds", "remote_timeout", "cache_dir", "common_dir", "promisor")
     assert [getattr(full, f) for f in fields] == [getattr(lean, f) for f in fields]
     assert (full.remote, full.retry_seconds, full.remote_timeout, full.promisor) == ("origin", 7, 9, True)
+
+
+def _edges(field: object) -> list[object]:
+    """Values at, just inside and just outside each bound of a config field, and wrong types."""
+    import annotated_types as at
+
+    values: list[object] = [0, 1, -1, 0.5, True, False, "", "x", "1", "true", [], ["a"], [1], {}, {"a": "b"}]
+    values += [{"a": 1}, float("nan"), float("inf"), -float("inf"), 10**30]
+    for bound in getattr(field, "metadata", []):
+        for kind in (at.Gt, at.Ge, at.Lt, at.Le):
+            if isinstance(bound, kind):
+                b = getattr(bound, kind.__name__.lower())
+                values += [b, b + 1, b - 1, b + 1e-9, b - 1e-9, int(b), float(b)]
+    annotation = getattr(field, "annotation", None)
+    values += [v for v in getattr(annotation, "__args__", ()) if isinstance(v, str)]
+    values += [str(v).upper() for v in getattr(annotation, "__args__", ()) if isinstance(v, str)]
+    return values
+
+
+def _plain_type(annotation: object, value: object) -> bool:
+    """Whether `value` is of the TOML type a field plainly takes (what the lean check must accept)."""
+    text = str(annotation)
+    if annotation is float:
+        return type(value) in (int, float)
+    if annotation is bool or "StrictBool" in text:
+        return type(value) is bool
+    if annotation is str or "Literal" in text:
+        return type(value) is str
+    if text == "list[str]":
+        return type(value) is list and all(type(v) is str for v in value)
+    if text == "dict[str, str]":
+        return type(value) is dict and all(type(k) is str and type(v) is str for k, v in value.items())
+    raise AssertionError(f"a config field of a type this test does not know: {text}")
+
+
+def test_the_lean_config_check_accepts_what_load_config_accepts() -> None:
+    """CONFIG_KEYS copies Config's bounds: at every edge of every key, the lean check accepts a
+    value only if `load_config` does (and keeps it as it is); every value of the field's plain
+    TOML type that `load_config` accepts, the lean check accepts too. Other types `load_config`
+    coerces ("30" for a number) send the call to the full path, which is right, only slower."""
+    from gitcoord import lean_reads
+    from gitcoord.config import load_config
+    from gitcoord.errors import InvalidInput
+
+    for section, sfield in Config.model_fields.items():
+        model = sfield.annotation
+        for key, field in model.model_fields.items():  # type: ignore[union-attr]
+            check = lean_reads.CONFIG_KEYS[section][key]
+            for value in _edges(field):
+                try:
+                    kept: object = getattr(getattr(load_config({section: {key: value}}), section), key)
+                    accepted = True
+                except InvalidInput:
+                    accepted = False
+                lean = check(value)
+                where = f"{section}.{key} = {value!r}"
+                assert accepted or not lean, f"lean accepts what load_config refuses: {where}"
+                if lean:
+                    assert kept == value and type(kept) in (type(value), float), where
+                if accepted and _plain_type(field.annotation, value):
+                    assert lean, f"lean refuses a plain value load_config accepts: {where}"
+            default = field.get_default(call_default_factory=True)
+            assert lean_reads.DEFAULTS.get(section, {}).get(key, default) == default, (section, key)
