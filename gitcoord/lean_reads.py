@@ -258,7 +258,7 @@ class _Reader:
         self.grace = timedelta(minutes=lease["grace_minutes"])
 
     def records(
-        self, tip: str | None, directory: str, schema: dict[str, tuple[str, Any]], kind: str
+        self, tip: str | None, directory: str, schema: dict[str, tuple[Any, Any]], kind: str
     ) -> list[dict[str, Any]]:
         """Every record of a directory as its parsed table; NotPlain if any is not plainly well-formed."""
         from gitcoord.snapshot import ROOT

@@ -369,3 +369,100 @@ def test_the_lean_config_check_accepts_what_load_config_accepts() -> None:
                     assert lean, f"lean refuses a plain value load_config accepts: {where}"
             default = field.get_default(call_default_factory=True)
             assert lean_reads.DEFAULTS.get(section, {}).get(key, default) == default, (section, key)
+
+
+def _status_kinds() -> list[tuple[type, dict[str, tuple[object, object]], str]]:
+    from gitcoord import plain
+    from gitcoord.records import Agent, Decision, ErrorRecord, HelpRequest, Task
+
+    return [
+        (Agent, plain.AGENT, ""),
+        (Task, plain.TASK, "T"),
+        (HelpRequest, plain.HELP, "H"),
+        (ErrorRecord, plain.ERROR, "E"),
+        (Decision, plain.DECISION, "D"),
+        (Claim, plain.CLAIM, "C"),
+        (Message, plain.MESSAGE, "M"),
+    ]
+
+
+def test_status_schemas_match_the_models() -> None:
+    """The plain schemas of the records `status` reads: the models' fields, order, defaults, and
+    for a field of fixed values, exactly the model's values."""
+    import typing
+
+    from gitcoord import plain
+
+    for model, table, _ in _status_kinds():
+        assert list(table) == list(model.model_fields), model  # type: ignore[attr-defined]
+        for name, field in model.model_fields.items():  # type: ignore[attr-defined]
+            default = None if field.is_required() else field.get_default(call_default_factory=True)
+            assert table[name][1] == (plain.REQUIRED if field.is_required() else default), (model, name)
+            if typing.get_origin(field.annotation) is typing.Literal:
+                assert table[name][0] == typing.get_args(field.annotation), (model, name)
+
+
+def test_well_formed_tables_are_valid_records_dumped_alike() -> None:
+    """Whatever `plain.well_formed` accepts, the model accepts too, and `plain.dumped` gives what
+    `model_dump(mode="json")` gives; each odd variant is either refused or agrees."""
+    import datetime as dt
+
+    from gitcoord import plain
+
+    when = "2026-01-02T03:04:05Z"
+    samples = {
+        "": {"name": "alpha", "role": "r", "next_check_in": when, "held": {"C-1": "a.py"}, "progress": 5},
+        "T": {"id": "T-1", "title": "t", "created_by": "alpha", "created_at": when, "resources": ["a.py"]},
+        "H": {"id": "H-1", "from_agent": "a", "to": "any", "message": "m", "created_at": when},
+        "E": {
+            "id": "E-1",
+            "agent": "a",
+            "type": "other",
+            "severity": "low",
+            "message": "m",
+            "created_at": when,
+        },
+        "D": {
+            "id": "D-1",
+            "agent": "a",
+            "category": "c",
+            "impact": "low",
+            "title": "t",
+            "rationale": "r",
+            "created_at": when,
+            "alternatives": ["x"],
+        },
+    }
+    odd: list[object] = [
+        None,
+        "",
+        "x",
+        1,
+        -1,
+        True,
+        [],
+        ["a.py"],
+        [1],
+        {},
+        {"a": 1},
+        "../x",
+        "ALPHA",
+        "2026-01-02T03:04:05",
+        dt.datetime(2026, 1, 2, tzinfo=dt.UTC),
+        dt.datetime(2026, 1, 2),
+        "urgent",
+        "approved",
+        "done",
+        "open",
+        "/abs",
+    ]
+    for model, schema, kind in _status_kinds()[:5]:
+        base = samples[kind]
+        name = f"{base.get('id') or base.get('name')}.toml"
+        variants = [dict(base)] + [{**base, field: v} for field in schema for v in odd]
+        variants += [{k: v for k, v in base.items() if k != field} for field in base]
+        assert plain.well_formed(base, schema, kind, name), model
+        for table in variants:
+            if plain.well_formed(table, schema, kind, name):
+                record = model.model_validate(table)  # type: ignore[attr-defined]
+                assert plain.dumped(table, schema) == record.model_dump(mode="json"), (model, table)
