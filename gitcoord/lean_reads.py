@@ -157,7 +157,10 @@ def _answer(call: _Call, held: _Held) -> int | _Fetched | None:
             held.say(before, after)
             return _FETCHED
     held.say(0, len(held.records))
-    printer()
+    try:
+        printer()
+    except BrokenPipeError:  # a reader that went away (`gitcoord claims | head -1`): as main says
+        pass
     return 0
 
 
