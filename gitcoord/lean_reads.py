@@ -13,6 +13,7 @@ Anything else, an error included, returns None before printing a thing, and the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -157,10 +158,8 @@ def _answer(call: _Call, held: _Held) -> int | _Fetched | None:
             held.say(before, after)
             return _FETCHED
     held.say(0, len(held.records))
-    try:
+    with contextlib.suppress(BrokenPipeError):  # a reader that went away: as main says, exit 0
         printer()
-    except BrokenPipeError:  # a reader that went away (`gitcoord claims | head -1`): as main says
-        pass
     return 0
 
 
