@@ -162,20 +162,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         traceback.print_exc(file=sys.stderr)
         return 1
     return code if isinstance(code, int) else 0
-
-
-def entry() -> None:
-    """The console script: run, flush, and leave without the interpreter's teardown (see `leave`)."""
-    import os
-
-    from gitcoord.hooks.run import leave
-
-    # pydantic looks for plugins (a scan of every installed package's entry points) when it
-    # builds its first validator; gitcoord's records use none. Set it to "" to let them load.
-    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-    from gitcoord.lean_reads import run as lean
-
-    # A plain read answers without pydantic (gitcoord.lean_reads), else it hands the full path
-    # the arguments to run (`--no-fetch` once it has fetched: one fetch per call).
-    answer = lean(sys.argv[1:])
-    leave(answer if isinstance(answer, int) else main(answer))
