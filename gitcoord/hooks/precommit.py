@@ -165,6 +165,9 @@ def record_override(repo: LeanRepo, agent: str | None, problems: Sequence[Proble
     The record is the library's (`Coordinator.record_override`): the hook only says which
     paths and claims it overrode.
     """
+    from gitcoord.hooks.run import with_site
+
+    with_site()
     from gitcoord.coordinator import Coordinator
 
     holders = sorted({f"{p.holder.id} ({p.holder.agent})" for p in problems if p.holder})

@@ -77,6 +77,16 @@ def dispatch(hook: str, mode: str | None, args: list[str], stdin: bytes) -> int:
     return run_pre_receive(repo, repo.mode(mode), stdin)
 
 
+def with_site() -> None:
+    """Make the installed packages importable before a hook reaches beyond the stdlib-only hook
+    modules (an override record, a merge's releases, signatures): installed hooks start Python
+    with -S (`gitcoord.hooks.files.boot_code`), which skips `site` for the common case."""
+    if sys.flags.no_site and "site" not in sys.modules:
+        import site
+
+        site.main()
+
+
 def entry() -> None:
     leave(main(sys.argv[1:]))
 
