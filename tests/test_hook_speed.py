@@ -9,8 +9,8 @@ from pathlib import Path
 
 from gitcoord.hooks.files import script
 
-from .test_hooks import commit, install, stage
 from .conftest import run
+from .test_hooks import commit, install, stage
 
 
 def _exec_argv(text: str) -> list[str]:

@@ -69,7 +69,8 @@ def script(hook: str, mode: str | None, python: str | None = None, *, launcher: 
         # -P: never import from the working directory (in a bare repository that is the git dir).
         # -S: no `site` (the venv's editable finder alone costs ~20 ms per commit); the hook
         # modules are stdlib-only, so the directory holding this gitcoord is all they need.
-        run = f'exec {interpreter} -S -P -c {shlex.quote(boot_code())} {hook} "$0" {shlex.quote(mode or "-")} "$@"\n'
+        boot = shlex.quote(boot_code())
+        run = f'exec {interpreter} -S -P -c {boot} {hook} "$0" {shlex.quote(mode or "-")} "$@"\n'
     if hook == "prepare-commit-msg":
         return head + _PREPARE_FAST_PATH + run
     return head + run
