@@ -6,11 +6,13 @@ Imports are lazy so that the git hooks and `gitcoord claim` stay fast.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from gitcoord.errors import GitcoordError, InvalidInput, Refused, Unavailable
 
+# Not `typing.TYPE_CHECKING`: importing `typing` costs the warm client (every call) a few ms.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from gitcoord.coordinator import Coordinator
 
 __all__ = ["Coordinator", "GitcoordError", "InvalidInput", "Refused", "Unavailable"]

@@ -172,6 +172,10 @@ class CatFile:
         except FileNotFoundError as exc:
             raise _spawn_failed(cwd) from exc
 
+    def alive(self) -> bool:
+        """Whether the process still runs (a long-lived owner restarts a dead one)."""
+        return self._proc.poll() is None
+
     def read(self, names: Sequence[str]) -> list[tuple[str, str, bytes] | None]:
         """(sha, type, data) per name (a sha or any revision), None where it is missing.
 
@@ -268,6 +272,7 @@ class Git:
     def __init__(self, cwd: Path, objects_dir: Path | None = None) -> None:
         self.cwd, self.objects_dir = cwd, objects_dir
         self._batch: CatFile | None = None
+        self._lent = False  # _batch belongs to a longer-lived owner (see `lend_reader`)
         self._objdir: Path | None = None
         self._hash_name: str | None = None
 
@@ -329,8 +334,15 @@ class Git:
         try:
             return self._batch.read(names)
         except ObjectUnreadable:
-            self.close()  # the process is gone; the next read starts a new one
+            # Gone or out of step: end it, lent or not (an owner sees it dead and starts another).
+            self._batch.close()
+            self._batch, self._lent = None, False
             raise
+
+    def lend_reader(self, reader: CatFile) -> None:
+        """Read through `reader`, kept by a long-lived owner (`mcp_reader`); `close` leaves it running."""
+        if self._batch is None:
+            self._batch, self._lent = reader, True
 
     def read_object(self, name: str) -> tuple[str, str, bytes] | None:
         return self.read_objects([name])[0]
@@ -342,9 +354,9 @@ class Git:
         return parse_tree(found[2], found[0])
 
     def close(self) -> None:
-        if self._batch is not None:
+        if self._batch is not None and not self._lent:
             self._batch.close()
-            self._batch = None
+        self._batch, self._lent = None, False
 
     # -- writing objects -------------------------------------------------------
 

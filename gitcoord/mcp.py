@@ -26,6 +26,7 @@ from typing_extensions import TypedDict
 from gitcoord.constants import DecisionStatus, ErrorType, Impact, Priority, Severity
 from gitcoord.coordinator import Coordinator
 from gitcoord.errors import GitcoordError, Refused
+from gitcoord.mcp_reader import KeptReader
 from gitcoord.output import to_json
 from gitcoord.results import CheckInResult, ClaimView, LogEntry, StartContext, StatusReport
 
@@ -77,6 +78,7 @@ class Tools:
 
     def __init__(self, repo: Path, agent: str | None) -> None:
         self.repo, self.agent = repo, agent
+        self.reader = KeptReader()  # one `git cat-file --batch` for all calls (gitcoord.mcp_reader)
 
     def call(self, work: Callable[[Coordinator], object]) -> Json:
         """Run `work`; its value (a record, a list page) as JSON values. See `typed`."""
@@ -90,7 +92,7 @@ class Tools:
         """
         ToolError = _tool_error_class()
         try:
-            with Coordinator(self.repo, agent=self.agent) as coord:
+            with Coordinator(self.repo, agent=self.agent) as coord, self.reader.lent_to(coord.git):
                 return work(coord)
         except GitcoordError as exc:
             kind = KIND.get(exc.exit_code, "error")

@@ -35,11 +35,12 @@ def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
         [sys.executable, str(BENCH), "--quick", "--json", str(out)],
         capture_output=True,
         text=True,
-        timeout=170,
+        timeout=300,
     )
     assert res.returncode == 0, res.stderr[-3000:]
     figures = json.loads(out.read_text())
     assert json.loads(res.stdout) == figures
+    _assert_issue13_table(figures)
     for section, keys in REQUIRED.items():
         for key in keys:
             assert _number(figures[section][key]), (section, key, figures[section])
@@ -87,3 +88,21 @@ def test_the_scale_bench_runs_a_quick_contention_loop_behind_a_slow_remote() -> 
     assert figures["violations"] == 0 and figures["other_failures"] == []
     assert all(_number(figures[k]) for k in ("total_writes_per_s", "pushes_per_write", "fetches_per_write"))
     assert _number(figures["single_ref"]["single_writer_writes_per_s"])
+
+
+def _assert_issue13_table(figures: dict[str, object]) -> None:
+    """The report opens with issue 13's table: every figure with its floor, target and met/missed."""
+    assert next(iter(figures)) == "issue13"
+    table = figures["issue13"]
+    assert isinstance(table, dict)
+    rows = table["figures"]
+    calls = ["start", "claim", "check-in", "claims", "status", "inbox", "task next", "release"]
+    expected = [f"{c} ({k} call)" for c in calls for k in ("later", "first")]
+    expected += ["editor guard (per edit)"]
+    expected += ["hooks: commit of 200 files at 1,000 claims", "MCP warm claim"]
+    assert sorted(rows) == sorted(expected), sorted(rows)
+    for name, row in rows.items():
+        assert _number(row["ms"]) and _number(row["floor_ms"]) and isinstance(row["met"], bool), (name, row)
+    assert sorted(table["met"] + table["missed"]) == sorted(expected)
+    mcp = figures["mcp"]
+    assert isinstance(mcp, dict) and mcp["git_processes_per_claim"] > 0, mcp

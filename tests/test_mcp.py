@@ -385,7 +385,7 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-async def _many_calls(clone: Path, rounds: int) -> tuple[list[int], list[list[int]], int]:
+async def _many_calls(clone: Path, rounds: int) -> tuple[list[int], list[list[tuple[int, bytes]]], int]:
     """fd counts of the server after each round, its child processes then, and the calls that failed."""
     fds, children, failed = [], [], 0
     async with stdio_client(_params(clone, "alpha")) as (read, write), ClientSession(read, write) as session:
@@ -404,7 +404,7 @@ async def _many_calls(clone: Path, rounds: int) -> tuple[list[int], list[list[in
             ]:
                 failed += (await session.call_tool(name, args)).is_error
             fds.append(len(list(Path(f"/proc/{server}/fd").iterdir())))
-            children.append(_children(server))
+            children.append([(p, Path(f"/proc/{p}/cmdline").read_bytes()) for p in _children(server)])
     return fds, children, failed
 
 
@@ -412,5 +412,8 @@ async def _many_calls(clone: Path, rounds: int) -> tuple[list[int], list[list[in
 def test_many_calls_leave_no_process_or_file_behind(world: World) -> None:
     fds, children, failed = anyio.run(_many_calls, world.clones[0], 25)
     assert failed == 2 * 25  # the bad path and the check-in on nothing held, every round; the server lives on
-    assert children == [[]] * 25  # no `git cat-file --batch` (or any git) left running between calls
+    # Between calls only the server's one kept `git cat-file --batch` runs, the same one throughout
+    # (gitcoord.mcp.Tools): nothing else of git, and no reader per call piling up.
+    assert children == [children[0]] * 25 and len(children[0]) == 1, children
+    assert children[0][0][1].split(b"\0")[:3] == [b"git", b"cat-file", b"--batch"], children[0]
     assert max(fds) == fds[0], fds

@@ -732,3 +732,22 @@ def test_properties_a_person_deleted_or_renamed_come_back(repo: Path, fake: Fake
     assert "Why" in props, "the renamed one is the person's: left as it is"
     again = sync(repo, fake)
     assert again["properties_restored"] == 0 and again["updated"] == 0
+
+
+def test_setup_never_writes_the_config_through_a_link_out_of_the_repository(
+    repo: Path, fake: FakeNotion, tmp_path: Path
+) -> None:
+    """A committed `.coord/config.toml` that links out of the repository: setup refuses before it
+    creates anything in Notion (no database whose id would be lost) and the outside file is untouched."""
+    outside = tmp_path / "victim.toml"
+    config = repo / ".coord" / "config.toml"
+    outside.write_text(config.read_text())
+    before = outside.read_text()
+    config.unlink()
+    config.symlink_to(outside)
+    res = notion(repo, fake, "setup", "--parent", fake.add_parent_page())
+    assert res.code == 2, res.err
+    assert ".coord/config.toml is a symbolic link to" in res.err and "outside the repository" in res.err
+    assert "Traceback" not in res.err
+    assert outside.read_text() == before and config.is_symlink()
+    assert len(fake.databases) == 0

@@ -23,10 +23,11 @@ from tests.conftest import wait_for
 
 SCRIPT = Path(sys.executable).parent / "gitcoord"
 
-# A `git` that notes which process ran it and that process's parent, then runs the real git.
+# A `git` that notes which process ran it, that process's parent and its first argument, then runs
+# the real git.
 GIT_SPY = """#!/bin/sh
 read -r _pid _comm _state grand _rest < /proc/$PPID/stat
-echo "$PPID $grand" >> "$GIT_SPY_LOG"
+echo "$PPID $grand $1" >> "$GIT_SPY_LOG"
 exec {git} "$@"
 """
 

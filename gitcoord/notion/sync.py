@@ -57,6 +57,8 @@ from gitcoord.notion.schema import (
 from gitcoord.notion.trash import in_trash, trashed_message
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from gitcoord.coordinator import Coordinator
 
 
@@ -75,6 +77,7 @@ def connect(coord: Coordinator) -> Api:
 
 def setup(coord: Coordinator, api: Api, parent: str) -> dict[str, Any]:
     """Create the databases under `parent` (or complete the ones already recorded)."""
+    _config_path(coord)  # before any request: a config that cannot be written loses no database id
     cfg = coord.config.notion
     databases, sources = dict(cfg.databases), dict(cfg.data_sources)
     created, extended, replaced = [], [], []
@@ -124,11 +127,21 @@ def complete_schema(
     return list(missing)
 
 
-def _save_ids(coord: Coordinator, parent: str, databases: dict[str, str], sources: dict[str, str]) -> None:
-    """Record the ids in the [notion] table of .coord/config.toml, keeping every other table."""
+def _config_path(coord: Coordinator) -> tuple[Path, Path]:
+    """The work tree and its config file, which `setup` records the ids in; exit 2 without a work
+    tree, or when the file is a link out of the repository (gitcoord never writes through one)."""
+    from gitcoord.safepath import check_inside
+
     if coord.top is None:
         raise InvalidInput("notion setup needs a working tree to record the database ids in.")
-    path = coord.top / CONFIG_PATH
+    return coord.top, check_inside(coord.top, coord.top / CONFIG_PATH)
+
+
+def _save_ids(coord: Coordinator, parent: str, databases: dict[str, str], sources: dict[str, str]) -> None:
+    """Record the ids in the [notion] table of .coord/config.toml, keeping every other table."""
+    from gitcoord.safepath import write_inside
+
+    top, path = _config_path(coord)
     # Without a work-tree file (sparse checkout) start from HEAD's: a file holding only
     # [notion] would replace every other setting of the team's config.
     data: dict[str, Any] = (
@@ -141,8 +154,7 @@ def _save_ids(coord: Coordinator, parent: str, databases: dict[str, str], source
     )
     section = data.setdefault("notion", {})
     section.update({"parent_page": parent, "databases": databases, "data_sources": sources})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(tomli_w.dumps(data), encoding="utf-8")
+    write_inside(top, path, tomli_w.dumps(data))
     coord.config.notion.parent_page = parent
     coord.config.notion.databases = dict(databases)
     coord.config.notion.data_sources = dict(sources)

@@ -5,14 +5,19 @@ Stdlib only and cheap: the client computes this on every call before it imports 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 import sys
 
 WARM_ENV = "GITCOORD_WARM"  # "0" turns the warm path off (sandboxes, debugging)
 IDLE_ENV = "GITCOORD_WARM_IDLE_SECONDS"  # the server exits after this long without a call
+PRIME_ENV = "GITCOORD_WARM_PRIME"  # "0": the server does not prime itself (for benchmarks: before/after)
 DEFAULT_IDLE_SECONDS = 600.0
+try:  # what hashlib.blake2b is, without hashlib's import of OpenSSL (a few ms of every call)
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover (an interpreter built without it)
+    from hashlib import blake2b
+
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -86,7 +91,7 @@ def warm_key() -> str:
         repr(sys.flags),
         repr(sys.path[1:]),  # [0] is the script's own directory
     ]
-    return hashlib.blake2b("\0".join(parts).encode("utf-8", "surrogateescape"), digest_size=10).hexdigest()
+    return blake2b("\0".join(parts).encode("utf-8", "surrogateescape"), digest_size=10).hexdigest()
 
 
 def socket_path(key: str) -> str:
@@ -96,4 +101,8 @@ def socket_path(key: str) -> str:
 def interpreter_env(env: dict[str, str]) -> dict[str, str]:
     """The variables that change how the interpreter or GitPython start: a server started under other
     values would not behave as this process would, so such a call runs in-process."""
-    return {k: v for k, v in env.items() if k.startswith(("PYTHON", "GIT_PYTHON"))}
+    return {
+        k: v
+        for k, v in env.items()
+        if k.startswith(("PYTHON", "GIT_PYTHON")) or k == "PYDANTIC_DISABLE_PLUGINS"  # see prime.py
+    }

@@ -23,14 +23,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from gitcoord.warm import keys
+from gitcoord.warm import keys, prime
 from gitcoord.warm.child import CALLER_SIGNALS, run_call
 
 REQUEST_TIMEOUT = 10.0  # for a connected client to send its request; it is already running
 CODE_CHECK_SECONDS = 2.0  # how often an idle server looks whether its code changed
 STARTER_WAIT_SECONDS = 60.0  # at most, for the call that started the server to end
 COLD_MODULES = ("gitcoord.mcp", "gitcoord.notion", "gitcoord.demo", "gitcoord.warm")
-WARM_IMPORTS = ("gitcoord.cli", "gitcoord.coordinator", "gitcoord.store", "gitcoord.records", "git")
+WARM_IMPORTS = ("gitcoord.cli", "gitcoord.coordinator", "gitcoord.store", "gitcoord.records")
 
 
 @dataclass
@@ -197,6 +197,14 @@ def _warm_up() -> None:
             importlib.import_module(name)
 
 
+def prepare() -> None:
+    """Everything a child should start with: the imports, then what first calls build (`prime`)."""
+    _warm_up()
+    if os.environ.get(keys.PRIME_ENV) != "0":
+        prime.prime()
+    prime.settle()
+
+
 def _after(pid: int) -> None:
     """Wait for the call that started us to end, so that our imports do not slow it down."""
     try:
@@ -240,13 +248,14 @@ def main(starter: int = 0) -> None:
         return  # another server of this key runs
     os.ftruncate(lock, 0)
     os.write(lock, f"{os.getpid()}\n".encode())  # who serves, for people and tests
-    _warm_up()
+    start_env = dict(os.environ)
+    prepare()
     try:
         idle = float(os.environ.get(keys.IDLE_ENV, keys.DEFAULT_IDLE_SECONDS))
     except ValueError:
         idle = keys.DEFAULT_IDLE_SECONDS
     path = keys.socket_path(key)
-    server = Server(key, path, stamp, idle, dict(os.environ), _listen(path))
+    server = Server(key, path, stamp, idle, start_env, _listen(path))
     # A polite stop (`kill PID`): no new calls, the running ones finish and report, the socket goes.
     signal.signal(signal.SIGTERM, lambda _sig, _frame: server.close())
     server.serve()

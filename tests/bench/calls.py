@@ -1,6 +1,7 @@
 """Per-call figures: each agent-facing call against its lean limit, first call and later calls (issue 13).
 
     python tests/bench/calls.py [--quick]      (also part of tests/bench/run.py, key `calls`)
+    python tests/bench/calls.py --priming      (later calls, an unprimed server against a primed one)
 
 An agent runs `gitcoord` through the console script, without a terminal. Its first call of a
 session finds no warm server (it runs in-process and starts one); its later calls are served by
@@ -66,11 +67,13 @@ def _timed(
 class Session:
     """One clone, one agent, one private runtime directory for its warm server."""
 
-    def __init__(self, clone: Path) -> None:
+    def __init__(self, clone: Path, primed: bool = True) -> None:
         self.clone = clone
         self.runtime = Path(tempfile.mkdtemp(prefix="gwb-", dir="/tmp"))
         self.env = dict(os.environ, GITCOORD_AGENT="bencher", XDG_RUNTIME_DIR=str(self.runtime))
         self.env.pop("GITCOORD_WARM", None)
+        if not primed:
+            self.env["GITCOORD_WARM_PRIME"] = "0"  # its server skips priming: the figures before it
         self.floor_parent: str | None = None
         self.n = 0
 
@@ -185,7 +188,7 @@ def summary(times: dict[str, dict[str, list[float]]]) -> dict[str, Any]:
     for command, t in times.items():
         entry: dict[str, Any] = {}
         for kind, target in (("later", TARGET_LATER), ("first", TARGET_FIRST)):
-            if not t[kind]:
+            if not t.get(kind):
                 continue
             ms, floor = median(t[kind]), median(t[f"{kind}_floor"])
             ratio = round(ms / floor, 2)
@@ -249,11 +252,45 @@ def growth(root: Path, runs: int) -> dict[str, Any]:
     return out
 
 
+def priming(root: Path, runs: int) -> dict[str, Any]:
+    """Later calls through an unprimed server and a primed one, interleaved in one run, each with
+    its own lean limit taken right after it: the ratios before and after priming."""
+    sessions = {}
+    for name, primed in (("unprimed", False), ("primed", True)):
+        world = World(root / f"priming-{name}")
+        _seed_tasks(world.first, 2 * runs + 4)
+        sessions[name] = Session(world.first, primed=primed)
+    times = {name: {c: {"later": [], "later_floor": []} for c in COMMANDS} for name in sessions}
+    try:
+        for session in sessions.values():
+            session.stop_server()
+            session.call("claims", 0)
+            session.wait_server()
+        for i in range(1, runs + 1):
+            for command in COMMANDS:
+                for name, session in sessions.items():
+                    times[name][command]["later"].append(session.call(command, i))
+                    times[name][command]["later_floor"].append(session.floor(command))
+    finally:
+        for session in sessions.values():
+            session.close()
+    found = {name: summary(t) for name, t in times.items()}
+    return {
+        command: {name: found[name][command]["later"]["ratio"] for name in sessions}
+        | {f"{name}_ms": found[name][command]["later"]["ms"] for name in sessions}
+        for command in COMMANDS
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    quick = "--quick" in (sys.argv[1:] if argv is None else argv)
+    args = sys.argv[1:] if argv is None else argv
+    quick = "--quick" in args
     root = Path(tempfile.mkdtemp(prefix="gitcoord-calls-"))
     pin_environment(root)
     try:
+        if "--priming" in args:  # before/after the server's priming, later calls only
+            print(json.dumps({"priming": priming(root, 3 if quick else 7)}, indent=2))
+            return 0
         print(json.dumps(bench_calls(root, quick), indent=2))
     finally:
         shutil.rmtree(root, ignore_errors=True)

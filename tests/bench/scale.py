@@ -1,6 +1,8 @@
 """Many writers on one coord ref behind a slow remote: fairness and throughput, as JSON.
 
     python tests/bench/scale.py [--quick] [--agents 8] [--delay 0.1] [--seconds 60] [--json FILE]
+    python tests/bench/scale.py --burst [--agents 24] [--delay 0.3]
+    python tests/bench/scale.py --steady [--agents 16] [--delay 0.3] [--seconds 120]
 
 The remote is a local bare repository reached through an `ext::` transport whose command sleeps
 `--delay` seconds before it runs `git upload-pack` / `git receive-pack`: every fetch and every push
@@ -15,6 +17,14 @@ The single-ref bound is measured in the same run, in the same setup, by one writ
 per write, the most one ref can take at that delay), and `fetch_then_push` does the same but
 fetches before every write (what any write costs a writer that does not hold the tip, so the most
 a ref can take when writers alternate).
+
+`--burst` and `--steady` are the issue's team scenarios, run through the `gitcoord` console script
+(a new process per call, as an agent's tool call, with `GITCOORD_WARM=0`: every call cold, the
+costliest case). Burst: every agent runs `start` then `claim` of a file of its own at the same
+moment; reported: granted, exits 4, when the last claim was granted. Steady: each agent checks in
+every 12 s and claims or releases its file every 24 s, the agents' schedules spread over the
+period; reported: calls attempted and landed per agent, the lowest landed fraction, exits 4, p95
+per call. Both replay the remote's history for overlapping exclusive claims.
 
 The interpreter running this script is the gitcoord measured (its console script and package):
 run it with another checkout on PYTHONPATH to measure that checkout.
@@ -164,11 +174,124 @@ def measure(agents: int, delay: float, seconds: float, alone_seconds: float) -> 
     }
 
 
+# -- the team scenarios: one process per call, as an agent's tool calls --------------------------
+
+CHECK_IN_EVERY, CLAIM_EVERY = 12.0, 24.0
+
+
+def _call(clone: str, agent: str, start_at: float, *args: str) -> dict[str, Any]:
+    """One `gitcoord` call as a fresh process; its exit code, its time and when it ended."""
+    base = _harness()
+    started = time.time()
+    env = dict(os.environ, GITCOORD_AGENT=agent, GITCOORD_WARM="0")
+    res = subprocess.run(
+        [*base.gitcoord_command(), *args], cwd=clone, env=env, capture_output=True, text=True
+    )
+    ended = time.time()
+    call: dict[str, Any] = {"op": args[0], "code": res.returncode, "ms": round((ended - started) * 1000, 1)}
+    call["done_s"] = round(ended - start_at, 2)
+    if res.returncode:
+        call["message"] = res.stderr.strip()[-200:]
+    return call
+
+
+def _schedule(index: int, agents: int, seconds: float) -> list[tuple[float, str]]:
+    """Steady: (offset, call) for one agent, a check-in every 12 s and a claim-or-release every
+    24 s, shifted by the agent's place in the team so that the team's calls spread over the period."""
+    shift = CHECK_IN_EVERY * index / agents
+    plan = [(shift + CHECK_IN_EVERY * k, "check-in") for k in range(int(seconds // CHECK_IN_EVERY) + 1)]
+    turns = int(seconds // CLAIM_EVERY) + 1
+    plan += [(shift + CHECK_IN_EVERY / 2 + CLAIM_EVERY * k, "claim-or-release") for k in range(turns)]
+    return sorted((at, what) for at, what in plan if at < seconds)
+
+
+def team_worker(
+    clone: str, agent: str, start_at: float, scenario: str, index: int, agents: int, seconds: float
+) -> None:
+    """One agent of the burst or the steady team; JSON on stdout. In the steady team the agent
+    releases its file when it holds it and claims it otherwise, as an agent would."""
+    time.sleep(max(0.0, start_at - time.time()))
+    own = f"own/{agent}.py"
+    calls = [_call(clone, agent, start_at, "start")]
+    if scenario == "burst":
+        calls.append(_call(clone, agent, start_at, "claim", own))
+    else:
+        holding = False
+        for at, what in _schedule(index, agents, seconds):
+            time.sleep(max(0.0, start_at + at - time.time()))  # a late call is followed at once
+            if what == "check-in":
+                calls.append(_call(clone, agent, start_at, "check-in"))
+                continue
+            calls.append(_call(clone, agent, start_at, "release" if holding else "claim", own))
+            holding = holding != (calls[-1]["code"] == 0)
+    print(json.dumps({"agent": agent, "calls": calls}))
+
+
+def _run_team(clones: list[tuple[Path, str]], scenario: str, seconds: float) -> list[Any]:
+    start_at = time.time() + 2.0
+    procs = []
+    for index, (clone, agent) in enumerate(clones):
+        cmd = [sys.executable, str(HERE), "--team-worker", str(clone), agent, str(start_at), scenario]
+        cmd += [str(index), str(len(clones)), str(seconds)]
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    reports = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=seconds + 600)
+        if proc.returncode != 0:
+            raise RuntimeError(f"a worker failed: {err.strip()[-800:]}")
+        reports.append(json.loads(out))
+    return reports
+
+
+def team(scenario: str, agents: int, delay: float, seconds: float) -> dict[str, Any]:
+    base = _harness()
+    with tempfile.TemporaryDirectory(prefix="gitcoord-team-") as tmp:
+        root = Path(tmp)
+        base.pin_environment(root)
+        world = base.World(root / "world")
+        clones = [(slow_clone(world, f"agent{i}", delay), f"agent{i}") for i in range(agents)]
+        reports = _run_team(clones, scenario, seconds)
+        violations = len(base.replay_history(world.remote)["violations"])
+    calls = [c for r in reports for c in r["calls"]]
+    failed = [c for c in calls if c["code"]]
+    figures: dict[str, Any] = {
+        "scenario": scenario,
+        "agents": agents,
+        "delay_s": delay,
+        "calls": len(calls),
+        "exit4": sum(1 for c in failed if c["code"] == 4),
+        "exit4_samples": [c for c in failed if c["code"] == 4][:3],
+        "other_failures": [c for c in failed if c["code"] != 4][:3],
+        "p95_ms": base.p95([c["ms"] for c in calls]),
+        "violations": violations,
+    }
+    if scenario == "burst":
+        granted = [c for c in calls if c["op"] == "claim" and c["code"] == 0]
+        figures.update(
+            granted=len(granted),
+            last_granted_s=max((c["done_s"] for c in granted), default=None),
+            targets={"granted": agents, "exit4": 0, "last_granted_s_at_most": 60},
+        )
+    else:
+        landed = {r["agent"]: [sum(1 for c in r["calls"] if not c["code"]), len(r["calls"])] for r in reports}
+        figures.update(
+            seconds=seconds,
+            landed_of_attempted=landed,
+            lowest_landed_fraction=round(min(ok / tried for ok, tried in landed.values()), 3),
+            targets={"exit4": 0, "p95_ms_at_most": 5000, "lowest_landed_fraction_at_least": 0.8},
+        )
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["--worker"]:
         clone, agent, start_at, seconds, mode = args[1:6]
         worker(clone, agent, float(start_at), float(seconds), mode)
+        return 0
+    if args[:1] == ["--team-worker"]:
+        clone, agent, start_at, scenario, index, agents, seconds = args[1:8]
+        team_worker(clone, agent, float(start_at), scenario, int(index), int(agents), float(seconds))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="3 agents, 50 ms, 8 s: a smoke run")
@@ -176,10 +299,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delay", type=float, default=0.1, help="seconds the remote waits per connection")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    scenario = parser.add_mutually_exclusive_group()
+    scenario.add_argument("--burst", action="store_true", help="start then claim, all at once (24, 300 ms)")
+    scenario.add_argument(
+        "--steady", action="store_true", help="check-ins and claims on a schedule (16, 300 ms, 120 s)"
+    )
     opts = parser.parse_args(args)
-    if opts.quick:
-        opts.agents, opts.delay, opts.seconds = 3, 0.05, 8.0
-    figures = measure(opts.agents, opts.delay, opts.seconds, max(5.0, opts.seconds / 4))
+    given = {a.split("=")[0] for a in args}
+    if opts.burst or opts.steady:
+        defaults = (24, 0.3, 0.0) if opts.burst else (16, 0.3, 120.0)
+        for name, value in zip(("agents", "delay", "seconds"), defaults, strict=True):
+            if f"--{name}" not in given:
+                setattr(opts, name, value)
+        if opts.quick:
+            opts.agents, opts.delay, opts.seconds = 3, 0.05, (0.0 if opts.burst else 13.0)
+        figures = team("burst" if opts.burst else "steady", opts.agents, opts.delay, opts.seconds)
+    else:
+        if opts.quick:
+            opts.agents, opts.delay, opts.seconds = 3, 0.05, 8.0
+        figures = measure(opts.agents, opts.delay, opts.seconds, max(5.0, opts.seconds / 4))
     text = json.dumps(figures, indent=2)
     print(text)
     if opts.json:
