@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shlex
 import subprocess
 import sys
@@ -60,3 +62,104 @@ def _root_of(code: str) -> str:
             assert isinstance(node.value, ast.Constant)
             return str(node.value.value)
     raise AssertionError(code)
+
+
+# -- the editor guard through the committed launcher (issue 13) -------------------------------------
+
+
+def _traced_python(tmp_path: Path) -> tuple[Path, Path]:
+    """A real interpreter behind a wrapper that logs the options each start is given."""
+    log = tmp_path / "starts.log"
+    wrapper = tmp_path / "bin" / "python3"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\necho "$1 $2" >> {shlex.quote(str(log))}\nexec {sys.executable} "$@"\n')
+    wrapper.chmod(0o755)
+    return wrapper, log
+
+
+def _edit(repo: Path) -> dict[str, object]:
+    from .test_field_enforce import claude_payload
+
+    return claude_payload(repo, "Edit", repo / "src/api/h.py")
+
+
+def _guard_setup(local_repo: Path, tmp_path: Path) -> tuple[str, Path, Path]:
+    from .test_field_enforce import _guard_commands, _record
+
+    assert run(local_repo, "claim", "src/api/", "-m", "refactoring", agent="alpha").code == 0
+    assert run(local_repo, "integrate", "claude").code == 0
+    lines = _record(local_repo).read_text().splitlines()
+    # The record names the interpreter and the directory of its gitcoord package.
+    assert lines == [sys.executable, str(Path(__file__).resolve().parents[1])]
+    wrapper, log = _traced_python(tmp_path)
+    _record(local_repo).write_text(f"{wrapper}\n{lines[1]}\n")
+    return _guard_commands(local_repo / ".claude" / "settings.json")[0], log, _record(local_repo)
+
+
+def test_the_guard_through_the_launcher_skips_site_and_still_denies(local_repo: Path, tmp_path: Path) -> None:
+    from .test_field_enforce import claude_payload, run_hook_command
+
+    command, log, _ = _guard_setup(local_repo, tmp_path)
+    denied = run_hook_command(command, local_repo, _edit(local_repo))
+    assert denied.returncode == 0, denied.stderr
+    assert json.loads(denied.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"
+    assert log.read_text().splitlines() == ["-S -P"]
+    free = run_hook_command(command, local_repo, claude_payload(local_repo, "Write", local_repo / "src/b.py"))
+    assert (free.returncode, free.stdout, free.stderr) == (0, "", "")
+
+
+def test_a_guard_call_click_must_judge_brings_site_back(local_repo: Path, tmp_path: Path) -> None:
+    from .test_field_enforce import run_hook_command
+
+    command, log, _ = _guard_setup(local_repo, tmp_path)
+    bad = command.replace("--format claude", "--format vim")
+    res = run_hook_command(bad, local_repo, _edit(local_repo))
+    assert res.returncode == 2
+    assert "Invalid value for '--format'" in res.stderr and "Traceback" not in res.stderr
+    assert log.read_text().splitlines() == ["-S -P"]
+
+
+def test_a_recorded_package_dir_that_is_gone_starts_with_site(local_repo: Path, tmp_path: Path) -> None:
+    from .test_field_enforce import run_hook_command
+
+    command, log, record = _guard_setup(local_repo, tmp_path)
+    python = record.read_text().splitlines()[0]
+    record.write_text(f"{python}\n{tmp_path / 'uninstalled'}\n")
+    denied = run_hook_command(command, local_repo, _edit(local_repo))
+    assert json.loads(denied.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"
+    assert log.read_text().splitlines() == ["-P -m"]
+    # A record of one line (an older gitcoord wrote it) runs as before too.
+    record.write_text(f"{python}\n")
+    again = run_hook_command(command, local_repo, _edit(local_repo))
+    assert json.loads(again.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"
+    assert log.read_text().splitlines() == ["-P -m", "-P -m"]
+
+
+# -- pre-commit starts its `git diff` before its imports (issue 13) ---------------------------------
+
+
+def test_pre_commit_judges_renames_and_deletions_it_listed_early(local_repo: Path) -> None:
+    install(local_repo)
+    stage(local_repo, "src/old.py")
+    stage(local_repo, "src/gone.py")
+    assert commit(local_repo, "-m", "two files", agent="alpha").returncode == 0
+    assert run(local_repo, "claim", "src/old.py", "src/gone.py", "-m", "mine", agent="alpha").code == 0
+    subprocess.run(["git", "mv", "src/old.py", "src/new.py"], cwd=local_repo, check=True)
+    subprocess.run(["git", "rm", "-q", "src/gone.py"], cwd=local_repo, check=True)
+    # From a subdirectory: git runs the hook in the top directory, where the early diff is used.
+    refused = commit(local_repo / "src", "-m", "beta moves and deletes", agent="beta")
+    assert refused.returncode == 1
+    assert "src/old.py: alpha's exclusive claim" in refused.stderr
+    assert "src/gone.py: alpha's exclusive claim" in refused.stderr
+
+
+def test_a_pre_commit_run_outside_the_top_directory_lists_the_paths_itself(local_repo: Path) -> None:
+    install(local_repo)
+    assert run(local_repo, "claim", "src/a.py", "-m", "mine", agent="alpha").code == 0
+    stage(local_repo, "src/a.py")
+    hook = local_repo / ".git" / "hooks" / "pre-commit"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")} | {"GITCOORD_AGENT": "beta"}
+    # A hook manager may run it from elsewhere in the work tree: the early `git diff` is not used.
+    res = subprocess.run([str(hook)], cwd=local_repo / "src", env=env, capture_output=True, text=True)
+    assert res.returncode == 1
+    assert "src/a.py: alpha's exclusive claim C-1" in res.stderr
