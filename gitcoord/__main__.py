@@ -3,8 +3,7 @@
 The editor guard runs on every single edit an agent makes, so `guard --format claude|codex`
 goes straight to `gitcoord.hooks.guard` (stdlib only) instead of through click, pydantic and the
 command modules; it answers and exits exactly as the click command does. Any other arguments,
-including a guard call click must judge (a bad `--format`, `--help`, group options), run the CLI
-(after bringing back `site` when the launcher started Python with -S for a guard call).
+including a guard call click must judge (a bad `--format`, `--help`, group options), run the CLI.
 """
 
 from __future__ import annotations
@@ -45,10 +44,6 @@ def _run() -> None:
             traceback.print_exc(file=sys.stderr)
             code = 1
         leave(code)
-    if sys.flags.no_site:  # the launcher's -S start (gitcoord.launcher): the CLI needs site
-        from gitcoord.hooks.run import with_site
-
-        with_site()
     from gitcoord.cli import entry
 
     entry()

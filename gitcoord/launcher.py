@@ -6,19 +6,14 @@ POSIX sh script committed at `.coord/gitcoord` instead, which finds gitcoord for
 runs in:
 
 1. the interpreter recorded for this clone by `gitcoord start` / `integrate` / `hooks
-   install`, one absolute path in `$(git rev-parse --git-common-dir)/gitcoord-state/python`
-   (its second line, when there, is the directory holding that gitcoord's package: the hooks
-   and the editor guard then start Python with -S and that directory on the path, skipping
-   `site` and the editable finder, ~20 ms of every edit and commit);
+   install`, one absolute path in `$(git rev-parse --git-common-dir)/gitcoord-state/python`;
 2. else `gitcoord` on PATH (its interpreter from its shebang when that is a plain Python
    path, else the console script itself);
 3. else one line on stderr and exit 2, which Claude Code and Codex show as a block and git
    treats as a refused commit: enforcement never turns off silently.
 
 `.coord/gitcoord hook NAME ARGS...` runs the git hook NAME (`python -P -m gitcoord.hooks`);
-any other arguments run the CLI (`python -P -m gitcoord`); `hook` and `guard` calls start
-Python with -S when the record names the package directory and it still holds gitcoord.
-Stdlib only: hooks import this.
+any other arguments run the CLI (`python -P -m gitcoord`). Stdlib only: hooks import this.
 Example::
 
     remember_interpreter(common_dir)       # True when the record changed
@@ -38,7 +33,7 @@ from gitcoord.constants import STATE_DIR
 from gitcoord.errors import Refused
 
 LAUNCHER = ".coord/gitcoord"
-VERSION = 2
+VERSION = 1
 MARKER = f"gitcoord-launcher-v{VERSION}"
 RECORD = f"{STATE_DIR}/python"  # under the common git dir: one per clone, shared by its worktrees
 NOT_INSTALLED = (
@@ -48,15 +43,6 @@ NOT_INSTALLED = (
 # The launcher as a shell word, found from the current directory (git hooks, Codex).
 FROM_TOPLEVEL = f'"$(git rev-parse --show-toplevel)/{LAUNCHER}"'
 _VERSION_LINE = re.compile(r"gitcoord-launcher-v(\d+)")
-
-# The -S program of the launcher: `ROOT hook NAME ARGS...` runs the hook as `-m gitcoord.hooks`
-# would, `ROOT guard ...` the CLI as `-m gitcoord` would (its __main__ answers the guard itself
-# and brings `site` back before anything else). No single quote in it: the script quotes it so.
-_BOOT = (
-    "import sys; sys.path.insert(0, sys.argv.pop(1)); hook = sys.argv[1] == 'hook'; "
-    "hook and sys.argv.pop(1); from gitcoord.hooks.run import entry; "
-    "entry() if hook else __import__('runpy').run_module('gitcoord', run_name='__main__', alter_sys=True)"
-).replace("'", '"')
 
 SCRIPT = f"""\
 #!/bin/sh
@@ -76,9 +62,8 @@ common=$(git rev-parse --path-format=absolute --git-common-dir 2>/dev/null) ||
              cd "$(dirname "$0")" && git rev-parse --path-format=absolute --git-common-dir 2>/dev/null) ||
     common=
 py=
-root=
 if [ -n "$common" ] && [ -f "$common/{RECORD}" ]; then
-    {{ IFS= read -r py; IFS= read -r root; }} < "$common/{RECORD}"
+    IFS= read -r py < "$common/{RECORD}" || [ -n "$py" ]
     [ -x "$py" ] || py=
 fi
 if [ -z "$py" ]; then
@@ -101,11 +86,6 @@ if [ -z "$py" ]; then
         fi
         exec "$bin" "$@"
     fi
-fi
-if [ -n "$root" ] && [ -f "$root/gitcoord/hooks/run.py" ]; then
-    case $1 in
-        hook|guard) exec "$py" -S -P -c '{_BOOT}' "$root" "$@" ;;
-    esac
 fi
 if [ "$1" = hook ]; then
     shift
@@ -132,36 +112,25 @@ def record_path(common_dir: Path) -> Path:
 def recorded_interpreter(common_dir: Path) -> str | None:
     """The interpreter recorded for this clone, if any (it may no longer exist)."""
     try:
-        text = record_path(common_dir).read_text(encoding="utf-8")
+        text = record_path(common_dir).read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError):
         return None
-    return text.partition("\n")[0].strip() or None
-
-
-def package_root() -> str:
-    """The directory holding this gitcoord package (what -S starts put on sys.path)."""
-    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return text or None
 
 
 def remember_interpreter(common_dir: Path) -> bool:
-    """Record this process's Python (and the directory of its gitcoord package, for -S starts)
-    as the clone's gitcoord; True if the record changed."""
+    """Record this process's Python as the clone's gitcoord; True if the record changed."""
     python = sys.executable
     if not python or not os.path.isabs(python) or "\n" in python:
         return False
-    root = package_root()
-    text = python + "\n" + ("" if "\n" in root else root + "\n")
-    try:
-        if record_path(common_dir).read_text(encoding="utf-8") == text:
-            return False
-    except (OSError, UnicodeDecodeError):
-        pass
+    if recorded_interpreter(common_dir) == python:
+        return False
     path = record_path(common_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".python.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+            fh.write(python + "\n")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

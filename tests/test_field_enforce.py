@@ -90,9 +90,9 @@ def test_committed_command_has_no_machine_path_and_uses_the_launcher(integrated:
     assert '.coord/gitcoord" guard --format claude' in commands[0]
     assert sys.prefix not in commands[0] and str(integrated) not in commands[0]
     launcher = integrated / ".coord" / "gitcoord"
-    assert launcher.read_text().startswith("#!/bin/sh\n# gitcoord-launcher-v2")
+    assert launcher.read_text().startswith("#!/bin/sh\n# gitcoord-launcher-v1")
     assert os.access(launcher, os.X_OK)
-    assert _record(integrated).read_text().splitlines()[0] == sys.executable
+    assert _record(integrated).read_text().strip() == sys.executable
 
 
 def test_launcher_answers_a_real_claude_call_without_gitcoord_on_path(integrated: Path) -> None:
@@ -264,14 +264,14 @@ def test_start_records_this_clones_interpreter_and_refreshes_an_old_launcher(int
     launcher = repo / ".coord" / "gitcoord"
     launcher.write_text("#!/bin/sh\n# gitcoord-launcher-v0 (an older release)\nexit 2\n")
     assert run(repo, "start", agent="beta").code == 0
-    assert _record(repo).read_text().splitlines()[0] == sys.executable
-    assert "gitcoord-launcher-v2" in launcher.read_text() and os.access(launcher, os.X_OK)
+    assert _record(repo).read_text().strip() == sys.executable
+    assert "gitcoord-launcher-v1" in launcher.read_text() and os.access(launcher, os.X_OK)
 
 
 def test_start_does_not_add_a_launcher_to_a_repository_that_has_none(local_repo: Path) -> None:
     assert run(local_repo, "start", agent="beta").code == 0
     assert not (local_repo / ".coord" / "gitcoord").exists()
-    assert _record(local_repo).read_text().splitlines()[0] == sys.executable
+    assert _record(local_repo).read_text().strip() == sys.executable
 
 
 def test_a_foreign_coord_gitcoord_file_is_not_overwritten(local_repo: Path) -> None:
