@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import subprocess
@@ -62,77 +61,6 @@ def _root_of(code: str) -> str:
             assert isinstance(node.value, ast.Constant)
             return str(node.value.value)
     raise AssertionError(code)
-
-
-# -- the editor guard through the committed launcher (issue 13) -------------------------------------
-
-
-def _traced_python(tmp_path: Path) -> tuple[Path, Path]:
-    """A real interpreter behind a wrapper that logs the options each start is given."""
-    log = tmp_path / "starts.log"
-    wrapper = tmp_path / "bin" / "python3"
-    wrapper.parent.mkdir()
-    wrapper.write_text(f'#!/bin/sh\necho "$1 $2" >> {shlex.quote(str(log))}\nexec {sys.executable} "$@"\n')
-    wrapper.chmod(0o755)
-    return wrapper, log
-
-
-def _edit(repo: Path) -> dict[str, object]:
-    from .test_field_enforce import claude_payload
-
-    return claude_payload(repo, "Edit", repo / "src/api/h.py")
-
-
-def _guard_setup(local_repo: Path, tmp_path: Path) -> tuple[str, Path, Path]:
-    from .test_field_enforce import _guard_commands, _record
-
-    assert run(local_repo, "claim", "src/api/", "-m", "refactoring", agent="alpha").code == 0
-    assert run(local_repo, "integrate", "claude").code == 0
-    lines = _record(local_repo).read_text().splitlines()
-    # The record names the interpreter and the directory of its gitcoord package.
-    assert lines == [sys.executable, str(Path(__file__).resolve().parents[1])]
-    wrapper, log = _traced_python(tmp_path)
-    _record(local_repo).write_text(f"{wrapper}\n{lines[1]}\n")
-    return _guard_commands(local_repo / ".claude" / "settings.json")[0], log, _record(local_repo)
-
-
-def test_the_guard_through_the_launcher_skips_site_and_still_denies(local_repo: Path, tmp_path: Path) -> None:
-    from .test_field_enforce import claude_payload, run_hook_command
-
-    command, log, _ = _guard_setup(local_repo, tmp_path)
-    denied = run_hook_command(command, local_repo, _edit(local_repo))
-    assert denied.returncode == 0, denied.stderr
-    assert json.loads(denied.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"
-    assert log.read_text().splitlines() == ["-S -P"]
-    free = run_hook_command(command, local_repo, claude_payload(local_repo, "Write", local_repo / "src/b.py"))
-    assert (free.returncode, free.stdout, free.stderr) == (0, "", "")
-
-
-def test_a_guard_call_click_must_judge_brings_site_back(local_repo: Path, tmp_path: Path) -> None:
-    from .test_field_enforce import run_hook_command
-
-    command, log, _ = _guard_setup(local_repo, tmp_path)
-    bad = command.replace("--format claude", "--format vim")
-    res = run_hook_command(bad, local_repo, _edit(local_repo))
-    assert res.returncode == 2
-    assert "Invalid value for '--format'" in res.stderr and "Traceback" not in res.stderr
-    assert log.read_text().splitlines() == ["-S -P"]
-
-
-def test_a_recorded_package_dir_that_is_gone_starts_with_site(local_repo: Path, tmp_path: Path) -> None:
-    from .test_field_enforce import run_hook_command
-
-    command, log, record = _guard_setup(local_repo, tmp_path)
-    python = record.read_text().splitlines()[0]
-    record.write_text(f"{python}\n{tmp_path / 'uninstalled'}\n")
-    denied = run_hook_command(command, local_repo, _edit(local_repo))
-    assert json.loads(denied.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"
-    assert log.read_text().splitlines() == ["-P -m"]
-    # A record of one line (an older gitcoord wrote it) runs as before too.
-    record.write_text(f"{python}\n")
-    again = run_hook_command(command, local_repo, _edit(local_repo))
-    assert json.loads(again.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"
-    assert log.read_text().splitlines() == ["-P -m", "-P -m"]
 
 
 # -- pre-commit starts its `git diff` before its imports (issue 13) ---------------------------------

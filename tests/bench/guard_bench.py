@@ -12,10 +12,8 @@ guard --format claude`, one process, JSON on stdin):
   radar's index of ten other agents' unmerged branches (1,000 changed paths; the path is not
   among them), and `hit_indexed` on a path one of them changed (the answer carries the context);
 - `launcher`: the command `gitcoord integrate claude` commits, run as Claude Code runs it (`sh -c`,
-  through `.coord/gitcoord`, which starts Python with -S), on the held path; `launcher_site`: the
-  same with the clone's record naming only the interpreter (the start before issue 13: -P -m,
-  with `site`); `floor_reads`: the floor of one edit, the three git reads the guard needs
-  (rev-parse, config, cat-file) and `python -S -P -c pass`, in one `sh`.
+  through `.coord/gitcoord`), on the held path; `floor_reads`: the floor of one edit, the three
+  git reads the guard needs (rev-parse, config, cat-file) and `python -S -P -c pass`, in one `sh`.
 
 Rounds interleave the cases in one repository, so all see the same machine load; after each
 first edit one untimed call reads the new coord tree, and `others` and `auto_held` take turns
@@ -161,11 +159,8 @@ def main() -> None:
         hit: list[float] = []
         index = seed_index(repo)
         aside = index.with_name("aside.json")
-        command, record = integrate(repo)
-        lean_record = record.read_text()
-        site_record = lean_record.splitlines()[0] + "\n"
+        command, _ = integrate(repo)
         launched: list[float] = []
-        launched_site: list[float] = []
         floor_reads: list[float] = []
         writes = 0
         for r in range(rounds):
@@ -192,15 +187,13 @@ def main() -> None:
                     aside.rename(index)
                 assert ("additionalContext" in out) == (case == "hit"), out
                 {"none": no_index, "miss": indexed, "hit": hit}[case].append(ms)
-            for case in ("lean", "site", "floor") if r % 2 == 0 else ("floor", "site", "lean"):
+            for case in ("launcher", "floor") if r % 2 == 0 else ("floor", "launcher"):
                 if case == "floor":
                     floor_reads.append(shell_ms(repo, FLOOR_READS, "")[0])
                     continue
-                record.write_text(lean_record if case == "lean" else site_record)
                 ms, out = shell_ms(repo, command, "src/mine.py")
                 assert out == "", out
-                (launched if case == "lean" else launched_site).append(ms)
-            record.write_text(lean_record)
+                launched.append(ms)
         floor_median = statistics.median(floor)
         print(
             json.dumps(
@@ -224,13 +217,9 @@ def main() -> None:
                             statistics.median(hit) - statistics.median(no_index), 1
                         ),
                         "launcher_median": round(statistics.median(launched), 1),
-                        "launcher_site_median": round(statistics.median(launched_site), 1),
                         "floor_reads_median": round(statistics.median(floor_reads), 1),
                         "launcher_over_floor_reads": round(
                             statistics.median(launched) / statistics.median(floor_reads), 2
-                        ),
-                        "launcher_site_over_floor_reads": round(
-                            statistics.median(launched_site) / statistics.median(floor_reads), 2
                         ),
                         "others_over_floor_reads": round(
                             statistics.median(others) / statistics.median(floor_reads), 2
