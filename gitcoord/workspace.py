@@ -16,7 +16,6 @@ itself a right by editing its own work tree.
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -297,6 +296,8 @@ def _head_config(cwd: Path) -> dict[str, Any] | None:
 
 
 def _parse(data: bytes, source: str) -> dict[str, Any]:
+    import tomllib  # not at import: a repository without a config file never needs it
+
     try:
         return tomllib.loads(data.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
