@@ -44,7 +44,7 @@ def _run() -> None:
             traceback.print_exc(file=sys.stderr)
             code = 1
         leave(code)
-    from gitcoord.cli import entry
+    from gitcoord.console import entry
 
     entry()
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -149,6 +148,8 @@ def _known(entry: Any) -> bool:
 def _parse(raw: bytes) -> dict[str, Any] | bool:
     if not isinstance(raw, bytes):  # a reader must raise, never hand over "nothing"
         raise TypeError("a coord record was not read")
+    import tomllib  # only a changed record is parsed: a cache hit never pays this import
+
     try:
         return tomllib.loads(raw.decode())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError):

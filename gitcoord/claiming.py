@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal, TypeVar, cast
 
-from gitcoord import leases
+from gitcoord import leases, plain
 from gitcoord.constants import RECORD_ID
 from gitcoord.errors import InvalidInput, Refused
 from gitcoord.host import Host, touch_agent
@@ -220,9 +220,7 @@ class ClaimOps:
         snap = self.snapshot(fetch=fetch)
         now = self.store.clock()
         found = live_claims(self, snap, now, include_dead=all)
-        return sorted(
-            (claim_view(self, c, now, self.agent) for c in found), key=lambda v: (v["resource"], v["agent"])
-        )
+        return sorted((claim_view(self, c, now, self.agent) for c in found), key=plain.claims_order)
 
 
 # -- what the other rooms share -----------------------------------------------------------------
@@ -247,13 +245,7 @@ def live_claims(host: Host, snap: Snapshot, now: datetime, *, include_dead: bool
 def claim_view(host: Host, claim: Claim, now: datetime, me: str | None = None) -> ClaimView:
     # The record's own fields come from pydantic as JSON values, the rest are added: one cast.
     return cast(
-        "ClaimView",
-        {
-            **claim.model_dump(mode="json"),
-            "state": leases.state(claim, now, host.grace),
-            "mine": claim.agent == me,
-            "seconds_left": int((claim.expires_at - now).total_seconds()),
-        },
+        "ClaimView", plain.claim_view(claim.model_dump(mode="json"), claim.expires_at, now, host.grace, me)
     )
 
 

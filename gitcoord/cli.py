@@ -8,18 +8,17 @@ to exit codes in exactly one place (`main`): every `GitcoordError` carries its o
 
 from __future__ import annotations
 
-import logging
 import sys
 import traceback
 from collections.abc import Sequence
 
 import click
 
-from gitcoord import output
 from gitcoord.commands.base import Ctx, agent_option
 from gitcoord.commands.lazy import LazyGroup
 from gitcoord.commands.sections import SectionedGroup, example
 from gitcoord.errors import GitcoordError
+from gitcoord.stderr import say_error, show_warnings
 
 
 def _directory(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -130,23 +129,9 @@ def cli(ctx: click.Context, repo: str, agent: str | None) -> None:
     ctx.obj = Ctx(repo, agent)
 
 
-class _StderrWarnings(logging.Handler):
-    """Library warnings (a skipped malformed record, ...) as `gitcoord: warning:` lines."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        click.echo(output.clean(f"gitcoord: warning: {record.getMessage()}"), err=True)
-
-
-def _setup_logging() -> None:
-    logger = logging.getLogger("gitcoord")
-    if not any(isinstance(h, _StderrWarnings) for h in logger.handlers):
-        logger.addHandler(_StderrWarnings(logging.WARNING))
-        logger.propagate = False
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run the CLI and turn every failure into its exit code."""
-    _setup_logging()
+    show_warnings()
     stdout, stderr = sys.stdout, sys.stderr
     try:
         # Without standalone mode click returns the code of a `ctx.exit(code)` instead of exiting.
@@ -154,8 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args=list(argv) if argv is not None else None, prog_name="gitcoord", standalone_mode=False
         )
     except GitcoordError as exc:
-        click.echo(output.clean(f"gitcoord: {exc.render()}"), err=True)
-        return exc.exit_code
+        return say_error(exc)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:
@@ -178,15 +162,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         traceback.print_exc(file=sys.stderr)
         return 1
     return code if isinstance(code, int) else 0
-
-
-def entry() -> None:
-    """The console script: run, flush, and leave without the interpreter's teardown (see `leave`)."""
-    import os
-
-    from gitcoord.hooks.run import leave
-
-    # pydantic looks for plugins (a scan of every installed package's entry points) when it
-    # builds its first validator; gitcoord's records use none. Set it to "" to let them load.
-    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-    leave(main())

@@ -23,10 +23,9 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from gitcoord import conflicts
 from gitcoord.claiming import ClaimOps, annotate_lost, claim_view, live_claims, report_lost
 from gitcoord.config import Config, load_config, write_default_config
-from gitcoord.constants import AGENT_ENV, AGENT_NAME, CACHE_DIR, CONFIG_PATH
+from gitcoord.constants import AGENT_ENV, AGENT_NAME, CONFIG_PATH
 from gitcoord.context import open_items, stale_agents, startup_context
 from gitcoord.errors import GitcoordError, InvalidInput, Refused, Unavailable
-from gitcoord.git import Git
 from gitcoord.help import HelpOps
 from gitcoord.host import Host, heartbeat, track_holdings
 from gitcoord.journal import JournalOps
@@ -44,7 +43,7 @@ from gitcoord.results import (
     StatusReport,
 )
 from gitcoord.signing import Authority, ReviewCheck
-from gitcoord.store import Outcome, Snapshot, Store, Txn
+from gitcoord.store import Outcome, Snapshot, Txn
 from gitcoord.tasks import TaskOps
 from gitcoord.tool_writes import ToolWriteOps
 from gitcoord.validate import check_text, quoted, require_id
@@ -83,19 +82,14 @@ class Coordinator(ClaimOps, HelpOps, MessageOps, TaskOps, JournalOps, ToolWriteO
         )
         self._config = config
         self.ignorecase = self.workspace.ignorecase if config is None else config.claims.ignorecase
-        self.git = Git(self.workspace.cwd, objects_dir=self.common_dir / "objects")
         local = self._local_config
-        remote = self.workspace.remote(local.coord.remote)
-        self.store = Store(
-            self.git,
+        self.store = self.workspace.open_store(
             branch=local.coord.branch,
-            remote=remote,
+            remote=local.coord.remote,
             retry_seconds=local.store.retry_seconds,
-            remote_timeout=local.store.remote_timeout_seconds,
-            cache_dir=self.common_dir / CACHE_DIR,
-            common_dir=self.common_dir,
-            promisor=bool(remote) and self.workspace.is_promisor(remote or ""),
+            remote_timeout_seconds=local.store.remote_timeout_seconds,
         )
+        self.git = self.store.git
         self._agent = check_agent_name(agent) if agent is not None else None  # "" is not "no agent"
         self._agent_resolved = agent is not None
         self._explicit_agent = agent is not None

@@ -20,8 +20,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from gitcoord import plain
 from gitcoord.constants import AGENT_NAME, PERSON_PREFIXES
 from gitcoord.errors import InvalidInput, Refused
+from gitcoord.plain import addressed_to
 from gitcoord.records import MAX_MESSAGE, Agent, Claim, ErrorRecord, HelpRequest, IdRecord, Message
 from gitcoord.validate import check_text, quoted, require_id
 
@@ -35,7 +37,7 @@ T = TypeVar("T")
 IR = TypeVar("IR", bound=IdRecord)
 Resolvable = TypeVar("Resolvable", HelpRequest, ErrorRecord)
 
-EVERYONE = "any"
+EVERYONE = plain.EVERYONE
 MAX_TITLE = 300
 MAX_NOTE = MAX_MESSAGE
 MAX_LIST = 20
@@ -234,4 +236,4 @@ def is_agent(actor: str) -> bool:
 
 def for_me(message: Message, me: str) -> bool:
     """A message to me, or to everyone from someone else."""
-    return message.to == me or (message.to == EVERYONE and message.from_agent != me)
+    return addressed_to(message.to, message.from_agent, me)

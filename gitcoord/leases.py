@@ -17,17 +17,14 @@ from datetime import datetime, timedelta
 
 from gitcoord.clock import utc_text
 from gitcoord.overlap import overlaps
+from gitcoord.plain import lease_state
 from gitcoord.records import Claim
 from gitcoord.resources import Resource, parse_resource
 
 
 def state(claim: Claim, now: datetime, grace: timedelta) -> str:
     """'live', 'expired' (in its grace period, still honoured) or 'dead'."""
-    if now <= claim.expires_at:
-        return "live"
-    if now <= claim.expires_at + grace:
-        return "expired"
-    return "dead"
+    return lease_state(claim.expires_at, now, grace)
 
 
 def is_dead(claim: Claim, now: datetime, grace: timedelta) -> bool:

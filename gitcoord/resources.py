@@ -286,6 +286,8 @@ def _check_characters(text: str) -> None:
         raise _refuse(
             text[:40] + "...", f"is {size} bytes long, over the limit of {MAX_RESOURCE_BYTES} bytes"
         )
+    if text.isascii() and text.isprintable() and "\\" not in text:
+        return  # the common case: no control, no bidirectional mark, no backslash (below)
     for ch in text:
         # Records are TOML and hook messages go to terminals: control characters would
         # corrupt both, and no sane file name needs them.

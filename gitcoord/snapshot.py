@@ -15,20 +15,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
-from typing import Any, TypeVar
-
-from pydantic import TypeAdapter, ValidationError
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gitcoord.cache import ParsedTrees, is_file, records_unreadable
 from gitcoord.constants import COORD_WORKFLOW_NAME, COORD_WORKFLOWS_DIR
 from gitcoord.errors import GitcoordError, InvalidInput
 from gitcoord.git import Git, ObjectUnreadable, TreeEntry, parse_tree
-from gitcoord.records import KINDS, Meta, Record, parse_record
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
+
+    from gitcoord.records import Meta, Record
+
+# pydantic and the models are imported where a record is validated or written, not here: the lean
+# reads (gitcoord.lean_reads) read the records' parsed tables through this module without them.
 
 log = logging.getLogger("gitcoord")
 
 ROOT = ".coord"
-R = TypeVar("R", bound=Record)
+R = TypeVar("R", bound="Record")
 
 
 @dataclass
@@ -56,6 +61,8 @@ class Snapshot:
     @property
     def meta(self) -> Meta:
         if self._meta is None:
+            from gitcoord.records import Meta
+
             raw = self.read(f"{ROOT}/meta.toml")
             try:
                 if self.commit is not None and not raw:
@@ -155,6 +162,8 @@ class Snapshot:
 
     def records(self, model: type[R], subdir: str = "") -> list[R]:
         """Every record of a kind; a malformed file is skipped with a warning."""
+        from pydantic import ValidationError
+
         directory = f"{ROOT}/{model.directory}" + (f"/{subdir}" if subdir else "")
         parsed, bad = self.parsed_dir(directory)
         for name in bad:
@@ -180,6 +189,8 @@ class Snapshot:
         return False
 
     def record(self, model: type[R], key: str) -> R | None:
+        from gitcoord.records import parse_record
+
         path = f"{ROOT}/{model.directory}/{key}.toml"
         raw = self.read(path)
         if raw is None:
@@ -200,6 +211,8 @@ class Snapshot:
 
 def _why(exc: Exception) -> str:
     """One line on what is wrong with a record: the first field pydantic refused and why."""
+    from pydantic import ValidationError
+
     if isinstance(exc, ValidationError) and exc.errors():
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
@@ -232,6 +245,8 @@ class Txn:
         Ids follow the revision count; should a damaged meta.toml have lost the
         count, an id already in the tree is stepped over, never reused.
         """
+        from gitcoord.records import KINDS
+
         existing = self.snap.entries(f"{ROOT}/{KINDS[kind].directory}")
         while True:
             self._allocated += 1
@@ -286,6 +301,8 @@ class Txn:
 
     def blobs(self) -> dict[str, bytes | None]:
         """Serialise the changes, stamping every written record with this write's rev."""
+        from gitcoord.records import Meta
+
         rev = self.rev
         out: dict[str, bytes | None] = {}
         for path, record in self._writes.items():
@@ -326,4 +343,6 @@ def _record_path(record: Record) -> str:
 
 @cache
 def _list_adapter(model: type[R]) -> TypeAdapter[list[R]]:
+    from pydantic import TypeAdapter
+
     return TypeAdapter(list[model])  # type: ignore[valid-type]

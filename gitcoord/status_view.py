@@ -227,3 +227,24 @@ def until(claim: Mapping[str, Any]) -> Cell:
 def needs_a_human(report: Mapping[str, Any]) -> Sequence[Row]:
     """The rows of the first section (for tests and the screenshot)."""
     return _split(report)[0]
+
+
+# The `claims` table, of the full and the lean path (gitcoord.lean_reads) alike.
+CLAIM_COLUMNS = ["id", "agent", "resource", "mode", "state", "until", "progress", "message"]
+
+
+def claims_rows(claims: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+    """Claim views (`plain.claim_view`) as the rows of the `claims` table."""
+    return [
+        [
+            c["id"],
+            mine(c, c["agent"]),
+            mine(c, c["resource"]),
+            output.claim_mode(c),
+            c["state"],
+            until(c),
+            f"{c['progress']}%" if c.get("progress") is not None else "",
+            c.get("message", ""),
+        ]
+        for c in claims
+    ]

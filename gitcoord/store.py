@@ -60,7 +60,6 @@ from gitcoord.git import (
     TreeEntry,
 )
 from gitcoord.history import read_history
-from gitcoord.records import Meta
 from gitcoord.snapshot import ROOT as ROOT
 from gitcoord.snapshot import Snapshot as Snapshot
 from gitcoord.snapshot import Txn as Txn
@@ -480,6 +479,8 @@ class Store:
 
     def _first_commit(self) -> str:
         snap = self.snapshot_at(None)
+        from gitcoord.records import Meta
+
         tree = self._build_tree(snap, {f"{ROOT}/meta.toml": Meta(format=1, rev=0).to_toml()})
         message = "gitcoord: init coord store\n\nCoord-Agent: gitcoord\nCoord-Action: init\nCoord-Rev: 0\n"
         return self.git.commit_tree(tree, [], message)

@@ -16,14 +16,16 @@ itself a right by editing its own work tree.
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitcoord.constants import AGENT_ENV, AGENT_NAME, CONFIG_PATH, DEFAULT_BRANCH, IDENTITY_FILE
 from gitcoord.errors import InvalidInput, Unavailable
 from gitcoord.git import run_plain
 from gitcoord.validate import quoted
+
+if TYPE_CHECKING:
+    from gitcoord.store import Store
 
 # Keys read from HEAD's config only, never from the work tree: (section, key).
 COMMITTED_ONLY: tuple[tuple[str, str], ...] = (("review", "reviewers"),)
@@ -137,6 +139,28 @@ class Workspace:
         if self.top is None:
             return None  # a bare repository is where the coord branch lives, not a copy of it
         return "origin" if "remote.origin.url" in self.gitconfig else None
+
+    def open_store(
+        self, *, branch: str, remote: str, retry_seconds: float, remote_timeout_seconds: float
+    ) -> Store:
+        """The store of this workspace, with its own git runner: the one way both read paths
+        (`Coordinator`, `gitcoord.lean_reads`) open it, from the `[coord]` and `[store]` settings
+        (`remote` as configured: "" for origin or local mode)."""
+        from gitcoord.constants import CACHE_DIR
+        from gitcoord.git import Git
+        from gitcoord.store import Store
+
+        mirror = self.remote(remote)
+        return Store(
+            Git(self.cwd, objects_dir=self.common_dir / "objects"),
+            branch=branch,
+            remote=mirror,
+            retry_seconds=retry_seconds,
+            remote_timeout=remote_timeout_seconds,
+            cache_dir=self.common_dir / CACHE_DIR,
+            common_dir=self.common_dir,
+            promisor=bool(mirror) and self.is_promisor(mirror or ""),
+        )
 
     def is_promisor(self, remote: str) -> bool:
         """Is `remote` the promisor remote of a partial clone (what `clone --filter` records)?"""
@@ -272,6 +296,8 @@ def _head_config(cwd: Path) -> dict[str, Any] | None:
 
 
 def _parse(data: bytes, source: str) -> dict[str, Any]:
+    import tomllib  # not at import: a repository without a config file never needs it
+
     try:
         return tomllib.loads(data.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

@@ -26,6 +26,7 @@ LAYERS = {
     "gitcoord.mcp": 1,
     "gitcoord.commands": 2,
     "gitcoord.cli": 3,
+    "gitcoord.console": 3,
     "gitcoord.__main__": 3,
     "gitcoord.warm": 4,
 }

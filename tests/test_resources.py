@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import unicodedata
 from functools import cache
 
 import pytest
@@ -15,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from wcmatch import fnmatch
 
-from gitcoord import overlap
+from gitcoord import overlap, resources
 from gitcoord.errors import InvalidInput
 from gitcoord.overlap import ResourceIndex, covers, overlaps, witness
 from gitcoord.resources import Kind, Resource, parse_resource
@@ -439,3 +440,18 @@ def test_noise_normalises_away(segments: list[str], data: st.DataObject) -> None
         for segment in segments
     )
     assert P(noisy) == P("/".join(segments) + "/")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F), min_size=1, max_size=40))
+def test_ascii_resources_are_judged_as_character_by_character(text: str) -> None:
+    """The ASCII shortcut of the character check refuses exactly what the per-character rule does:
+    a control character (category Cc) or a backslash, whatever else the resource holds."""
+    refused_by_rule = any(unicodedata.category(ch) == "Cc" for ch in text) or "\\" in text
+    try:
+        resources._check_characters(text)
+    except InvalidInput:
+        refused = True
+    else:
+        refused = False
+    assert refused == refused_by_rule, text

@@ -110,11 +110,18 @@ def test_single_branch_clone_sees_its_own_writes(world: World) -> None:
 def test_push_that_landed_before_a_timeout_is_a_success(world: World) -> None:
     b = world.clones[1]
     (b / ".coord").mkdir(exist_ok=True)
-    (b / ".coord" / "config.toml").write_text("[store]\nremote_timeout_seconds = 2\n")
+    # A timeout generous enough for a loaded machine to land the push (and update the tracking ref,
+    # which the client does on the remote's report, before post-receive runs) well within it.
+    (b / ".coord" / "config.toml").write_text("[store]\nremote_timeout_seconds = 6\n")
+    go = world.root / "go"
     hook = world.remote / "hooks" / "post-receive"
-    hook.write_text("#!/bin/sh\nsleep 4\n")  # runs after the ref moved: the push lands, then hangs
+    # Runs after the ref moved: the push lands, then hangs until the call is over (at most 120 s).
+    hook.write_text(f"#!/bin/sh\nfor i in $(seq 1200); do [ -e '{go}' ] && exit 0; sleep 0.1; done\n")
     hook.chmod(0o755)
-    res = run(b, "send", "--to", "any", "hello", agent="beta")
+    try:
+        res = run(b, "send", "--to", "any", "hello", agent="beta")
+    finally:
+        go.touch()
     assert res.code == 0, res.err
     hook.unlink()
     assert len(run(world.clones[0], "inbox", "--all", "--json", agent="alpha").json()) == 1

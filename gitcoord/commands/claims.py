@@ -5,17 +5,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
-
 import click
 
 from gitcoord import output
 from gitcoord.commands.base import agent_option, coord, fetch_option, json_option
 from gitcoord.commands.sections import example
 from gitcoord.errors import Refused
-
-CLAIM_COLUMNS = ["id", "agent", "resource", "mode", "state", "until", "progress", "message"]
 
 
 @click.command(
@@ -200,25 +195,9 @@ def claims(all_: bool, fetch: bool, agent: str | None, as_json: bool) -> None:
         found = c.claims(all=all_, fetch=fetch)
     if as_json:
         return output.print_json(found)
-    output.table("claims", CLAIM_COLUMNS, _claims_rows(found))
+    from gitcoord.status_view import CLAIM_COLUMNS, claims_rows
 
-
-def _claims_rows(claims: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
-    from gitcoord.status_view import mine, until
-
-    return [
-        [
-            c["id"],
-            mine(c, c["agent"]),
-            mine(c, c["resource"]),
-            output.claim_mode(c),
-            c["state"],
-            until(c),
-            f"{c['progress']}%" if c.get("progress") is not None else "",
-            c.get("message", ""),
-        ]
-        for c in claims
-    ]
+    output.table("claims", CLAIM_COLUMNS, claims_rows(found))
 
 
 COMMANDS = (claim, check_in, release, claims)

@@ -9,6 +9,7 @@ from gitcoord.commands.base import (
     agent_option,
     coord,
     done,
+    dump,
     fetch_option,
     json_option,
     show,
@@ -16,6 +17,7 @@ from gitcoord.commands.base import (
     words,
 )
 from gitcoord.commands.sections import example
+from gitcoord.plain import inbox_row
 
 
 @click.command(
@@ -76,7 +78,7 @@ def inbox(
         as_json,
         "inbox",
         ["id", "from", "to", "reply to", "message"],
-        lambda m: [m.id, m.from_agent, m.to, m.reply_to, m.body],
+        lambda m: inbox_row(dump(m)),
     )
 
 

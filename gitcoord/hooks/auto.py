@@ -119,6 +119,9 @@ def write(repo: LeanRepo, agent: str | None, found: Needs, *, within: float | No
     """
     if agent is None:
         raise no_identity(found.paths())
+    from gitcoord.hooks.run import with_site
+
+    with_site()  # the claim is written through the library (pydantic, tomli_w)
     outcome: list[Any] = []
 
     def attempt() -> None:

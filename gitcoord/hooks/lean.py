@@ -9,6 +9,7 @@ this path?" through `ResourceIndex`. Writes (an override record) and fetches go 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from gitcoord.constants import CACHE_DIR, DEFAULT_GRACE_MINUTES, DEFAULT_HOOKS_M
 from gitcoord.errors import InvalidInput
 from gitcoord.git import CatFile, ObjectUnreadable, parse_tree, run_plain
 from gitcoord.git import scrub_hook_env as scrub_hook_env
+from gitcoord.hooks.run import STAGED_ARGS, Started
 from gitcoord.overlap import ResourceIndex
 from gitcoord.resources import Resource, parse_resource
 from gitcoord.workspace import Workspace, view_ref
@@ -224,10 +226,15 @@ class ClaimIndex:
         return self._index.covering(path)
 
 
-def staged_paths(repo: LeanRepo) -> list[str]:
-    """Every path the commit touches: both sides of renames and copies, deletions too."""
-    out = repo.git("diff", "--cached", "--name-status", "-z", "-M")
-    return parse_name_status(out)
+def staged_paths(repo: LeanRepo, started: Started | None = None) -> list[str]:
+    """Every path the commit touches: both sides of renames and copies, deletions too.
+
+    `started`: the same `git diff` the hook started early (gitcoord.hooks.run), used when it ran
+    in the work tree's top directory, where this one would run.
+    """
+    if started is not None and repo.top is not None and os.path.samefile(started[0], repo.top):
+        return parse_name_status(started[1]().check(STAGED_ARGS))
+    return parse_name_status(repo.git(*STAGED_ARGS))
 
 
 def parse_name_status(out: bytes) -> list[str]:

@@ -21,6 +21,9 @@ def run_post_merge(repo: LeanRepo, mode: str) -> int:
         candidates = [data for data in repo.records("claims") if data.get("until_merged") or data.get("auto")]
         if not candidates:
             return 0
+        from gitcoord.hooks.run import with_site
+
+        with_site()
         from gitcoord.coordinator import Coordinator
         from gitcoord.merged import release_merged
 

@@ -22,6 +22,7 @@ from gitcoord.constants import STATE_DIR
 from gitcoord.errors import GitcoordError, InvalidInput
 from gitcoord.git import parse_trailers
 from gitcoord.hooks.lean import ClaimIndex, HeldClaim, LeanRepo, is_committer, override_ids, staged_paths
+from gitcoord.hooks.run import Started
 
 OVERRIDE_ENV = "GITCOORD_OVERRIDE"
 
@@ -74,11 +75,12 @@ def refusal(problems: Sequence[Problem], agent: str | None) -> str:
     return "\n".join(lines)
 
 
-def run_pre_commit(repo: LeanRepo, mode: str) -> int:
-    """The pre-commit hook: 0 lets the commit through, 1 refuses it."""
+def run_pre_commit(repo: LeanRepo, mode: str, started: Started | None = None) -> int:
+    """The pre-commit hook: 0 lets the commit through, 1 refuses it (`started`: its `git diff`,
+    started before the imports by gitcoord.hooks.run)."""
     if mode == "off":
         return 0
-    paths = staged_paths(repo)
+    paths = staged_paths(repo, started)
     if not paths:
         return 0
     agent = repo.agent()
@@ -165,6 +167,9 @@ def record_override(repo: LeanRepo, agent: str | None, problems: Sequence[Proble
     The record is the library's (`Coordinator.record_override`): the hook only says which
     paths and claims it overrode.
     """
+    from gitcoord.hooks.run import with_site
+
+    with_site()
     from gitcoord.coordinator import Coordinator
 
     holders = sorted({f"{p.holder.id} ({p.holder.agent})" for p in problems if p.holder})

@@ -11,12 +11,17 @@ import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
 from gitcoord.errors import GitcoordError
+from gitcoord.git import Result
 
+# `git diff` listing every path a commit touches (both sides of renames), as pre-commit asks it.
+STAGED_ARGS = ("diff", "--cached", "--name-status", "-z", "-M")
+# A `git STAGED_ARGS` started early: the directory it runs in, and the wait for its Result.
+Started = tuple[str, Callable[[], Result]]
 HOOKS = ("pre-commit", "prepare-commit-msg", "pre-push", "pre-receive", "post-merge")
 _STDIN_HOOKS = ("pre-push", "pre-receive")
 
@@ -52,16 +57,22 @@ def run_legacy(script: Path, args: Sequence[str], stdin: bytes | None) -> int:
 
 
 def dispatch(hook: str, mode: str | None, args: list[str], stdin: bytes) -> int:
-    from gitcoord.hooks.lean import LeanRepo, scrub_hook_env
+    from gitcoord.git import scrub_hook_env
 
     # Keep GIT_INDEX_FILE (`git commit -a` stages into a temporary index) and, for pre-receive,
     # the quarantine variables: the pushed objects are only visible through them.
     scrub_hook_env()
+    if hook == "pre-commit":
+        # git lists the staged paths while the modules below import (git runs a pre-commit in
+        # the work tree's top directory, where `staged_paths` asks; it checks that it is).
+        started: Started | None = (os.getcwd(), in_background(Path.cwd(), STAGED_ARGS))
+    from gitcoord.hooks.lean import LeanRepo
+
     repo = LeanRepo(Path.cwd())
     if hook == "pre-commit":
         from gitcoord.hooks.precommit import run_pre_commit
 
-        return run_pre_commit(repo, repo.mode(mode))
+        return run_pre_commit(repo, repo.mode(mode), started)
     if hook == "prepare-commit-msg":
         from gitcoord.hooks.precommit import run_prepare_commit_msg
 
@@ -75,6 +86,43 @@ def dispatch(hook: str, mode: str | None, args: list[str], stdin: bytes) -> int:
     if hook == "pre-push":
         return run_pre_push(repo, repo.mode(mode), args, stdin)
     return run_pre_receive(repo, repo.mode(mode), stdin)
+
+
+def in_background(cwd: Path, args: Sequence[str]) -> Callable[[], Result]:
+    """`run_plain(cwd, *args)` on a thread; calling what comes back waits for its Result (or
+    raises what it raised). The thread mostly waits on git, so the imports go on meanwhile."""
+    import threading
+
+    from gitcoord.git import run_plain
+
+    done: list[Result | BaseException] = []
+
+    def work() -> None:
+        try:
+            done.append(run_plain(cwd, *args))
+        except BaseException as exc:  # handed to whoever waits for the result
+            done.append(exc)
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+
+    def result() -> Result:
+        thread.join()
+        if isinstance(done[0], BaseException):
+            raise done[0]
+        return done[0]
+
+    return result
+
+
+def with_site() -> None:
+    """Make the installed packages importable before a hook reaches beyond the stdlib-only hook
+    modules (an override record, a merge's releases, signatures): installed hooks start Python
+    with -S (`gitcoord.hooks.files.boot_code`), which skips `site` for the common case."""
+    if sys.flags.no_site and "site" not in sys.modules:
+        import site
+
+        site.main()
 
 
 def entry() -> None:

@@ -417,6 +417,9 @@ def run_pre_receive(repo: LeanRepo, mode: str, stdin: bytes) -> int:
 def _refuse_unsigned_acts(repo: LeanRepo, mode: str, old: str, new: str) -> int:
     """The coord branch's fence (issue 11): with allowed signers committed at HEAD, a push that
     adds a human act no listed key signed is refused (reported in mode warn)."""
+    from gitcoord.hooks.run import with_site
+
+    with_site()
     from gitcoord.signing import Authority
 
     authority = Authority.load(repo.cwd)

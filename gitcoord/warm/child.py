@@ -1,7 +1,7 @@
 """One call in a forked child of the warm server, made to look like the caller's own process.
 
 The child takes the caller's standard streams, working directory, umask, environment and argv,
-resets what the server changed (signals, the std streams), and runs `gitcoord.cli.entry` exactly as
+resets what the server changed (signals, the std streams), and runs `gitcoord.console.entry` exactly as
 the console script would in-process. It never returns: its exit status is the call's.
 """
 
@@ -89,12 +89,12 @@ def _io_encoding() -> tuple[str, str]:
 
 
 def _run(mask: set[int | signal.Signals] | None = None) -> int:
-    """`gitcoord.cli.entry`, as the console script runs it; its exit code."""
+    """`gitcoord.console.entry`, as the console script runs it; its exit code."""
     code: int
     try:
         if mask is not None:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a pending Ctrl-C lands here, handled below
-        from gitcoord.cli import entry
+        from gitcoord.console import entry
 
         entry()
         code = 0

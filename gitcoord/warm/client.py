@@ -28,7 +28,7 @@ class NotWarm(Exception):
 
 
 def entry() -> None:
-    """Console script: through the warm server when possible, else `gitcoord.cli.entry`."""
+    """Console script: through the warm server when possible, else `gitcoord.console.entry`."""
     code = None
     spawn = False
     if os.environ.get(keys.WARM_ENV) != "0" and not _has_terminal():
@@ -42,7 +42,7 @@ def entry() -> None:
         _exit_like(code)
     if spawn:
         _spawn_server()
-    from gitcoord.cli import entry as in_process
+    from gitcoord.console import entry as in_process
 
     in_process()
 

@@ -109,7 +109,7 @@ def _subclasses(root: type[T]) -> Iterator[type[T]]:
 
 @contextlib.contextmanager
 def _plugins_as_entry() -> Iterator[None]:
-    """Build under the plugin setting `cli.entry` gives a call (plugins off unless the variable is
+    """Build under the plugin setting `console.entry` gives a call (plugins off unless the variable is
     set); the server's environment is left as it was, for the children."""
     before = os.environ.get("PYDANTIC_DISABLE_PLUGINS")
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")

@@ -10,7 +10,10 @@ guard --format claude`, one process, JSON on stdin):
 - `floor`: `python -P -c pass`, the interpreter alone;
 - `free_no_index` / `free_indexed`: today's guard on a path nobody claims, without and with the
   radar's index of ten other agents' unmerged branches (1,000 changed paths; the path is not
-  among them), and `hit_indexed` on a path one of them changed (the answer carries the context).
+  among them), and `hit_indexed` on a path one of them changed (the answer carries the context);
+- `launcher`: the command `gitcoord integrate claude` commits, run as Claude Code runs it (`sh -c`,
+  through `.coord/gitcoord`), on the held path; `floor_reads`: the floor of one edit, the three
+  git reads the guard needs (rev-parse, config, cat-file) and `python -S -P -c pass`, in one `sh`.
 
 Rounds interleave the cases in one repository, so all see the same machine load; after each
 first edit one untimed call reads the new coord tree, and `others` and `auto_held` take turns
@@ -101,6 +104,36 @@ def guard_ms(repo: Path, path: str) -> tuple[float, str]:
     return (time.perf_counter() - start) * 1000, res.stdout
 
 
+FLOOR_READS = f"""\
+git rev-parse --path-format=absolute --git-dir --git-common-dir --is-bare-repository \\
+    --show-toplevel >/dev/null
+git config -z --list >/dev/null
+echo refs/heads/coord:.coord/claims | git cat-file --batch >/dev/null
+exec {sys.executable} -S -P -c pass
+"""
+
+
+def integrate(repo: Path) -> tuple[str, Path]:
+    """The committed guard command for Claude Code, and the clone's interpreter record."""
+    subprocess.run([sys.executable, "-P", "-m", "gitcoord", "integrate", "claude"], cwd=repo, check=True)
+    settings = json.loads((repo / ".claude" / "settings.json").read_text())
+    command = settings["hooks"]["PreToolUse"][-1]["hooks"][0]["command"]
+    common = Path(git(repo, "rev-parse", "--path-format=absolute", "--git-common-dir"))
+    return command, common / "gitcoord-state" / "python"
+
+
+def shell_ms(repo: Path, command: str, path: str) -> tuple[float, str]:
+    call = {"cwd": str(repo), "hook_event_name": "PreToolUse", "tool_name": "Edit"}
+    call["tool_input"] = {"file_path": str(repo / path), "old_string": "a", "new_string": "b"}
+    env = dict(os.environ, GITCOORD_AGENT=ME, CLAUDE_PROJECT_DIR=str(repo))
+    start = time.perf_counter()
+    res = subprocess.run(
+        ["sh", "-c", command], input=json.dumps(call), cwd=repo, capture_output=True, text=True, env=env
+    )
+    assert res.returncode == 0, res.stderr
+    return (time.perf_counter() - start) * 1000, res.stdout
+
+
 def floor_ms() -> float:
     start = time.perf_counter()
     subprocess.run([sys.executable, "-P", "-c", "pass"], check=True)
@@ -126,6 +159,9 @@ def main() -> None:
         hit: list[float] = []
         index = seed_index(repo)
         aside = index.with_name("aside.json")
+        command, _ = integrate(repo)
+        launched: list[float] = []
+        floor_reads: list[float] = []
         writes = 0
         for r in range(rounds):
             floor.append(floor_ms())
@@ -151,6 +187,13 @@ def main() -> None:
                     aside.rename(index)
                 assert ("additionalContext" in out) == (case == "hit"), out
                 {"none": no_index, "miss": indexed, "hit": hit}[case].append(ms)
+            for case in ("launcher", "floor") if r % 2 == 0 else ("floor", "launcher"):
+                if case == "floor":
+                    floor_reads.append(shell_ms(repo, FLOOR_READS, "")[0])
+                    continue
+                ms, out = shell_ms(repo, command, "src/mine.py")
+                assert out == "", out
+                launched.append(ms)
         floor_median = statistics.median(floor)
         print(
             json.dumps(
@@ -172,6 +215,14 @@ def main() -> None:
                         ),
                         "index_hit_over_no_index_ms": round(
                             statistics.median(hit) - statistics.median(no_index), 1
+                        ),
+                        "launcher_median": round(statistics.median(launched), 1),
+                        "floor_reads_median": round(statistics.median(floor_reads), 1),
+                        "launcher_over_floor_reads": round(
+                            statistics.median(launched) / statistics.median(floor_reads), 2
+                        ),
+                        "others_over_floor_reads": round(
+                            statistics.median(others) / statistics.median(floor_reads), 2
                         ),
                         "indexed_paths": BRANCHES * PATHS_PER_BRANCH + 1,
                         "claims": CLAIMS + 1,

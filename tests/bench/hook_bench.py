@@ -3,9 +3,13 @@
 1,000 live claims of other agents (literal paths, directories and globs), 200 staged files the
 committing agent may touch. Rounds alternate hooked and hookless commits in one repository, so
 both see the same machine load. Prints {"hook_ms": {"median": overhead, "floor_median": hookless}}
-plus the median of the pre-commit hook alone (prepare-commit-msg skipped). Run:
+plus the median of the pre-commit hook alone (prepare-commit-msg skipped), and the floor of any
+Python pre-commit: a hook that runs the four git processes this one needs (rev-parse, config,
+diff --cached, cat-file) and `python -S -P -c pass`. `--baseline DIR` also times the pre-commit
+of another gitcoord source tree (say `git archive main | tar -x -C DIR`) in the same rounds,
+so a change is measured against what it replaces under the same load. Run:
 
-    python tests/bench/hook_bench.py [--rounds N]
+    python tests/bench/hook_bench.py [--rounds N] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -78,10 +82,43 @@ def commit_ms(repo: Path, round_no: int, env: dict[str, str], extra: list[str]) 
     return (time.perf_counter() - start) * 1000
 
 
+# What a pre-commit in Python cannot do without: the git processes gitcoord's needs, then an
+# interpreter that imports nothing.
+FLOOR_HOOK = f"""\
+#!/bin/sh
+git rev-parse --path-format=absolute --git-dir --git-common-dir --is-bare-repository \\
+    --show-toplevel >/dev/null
+git config -z --list >/dev/null
+git diff --cached --name-status -z -M >/dev/null
+echo refs/heads/coord:.coord/claims | git cat-file --batch >/dev/null
+exec {sys.executable} -S -P -c pass
+"""
+
+
+def hook_dir(root: Path, name: str, text: str) -> list[str]:
+    """A hooks directory holding only a pre-commit with `text`; the `git -c` options using it."""
+    where = root / name
+    where.mkdir()
+    (where / "pre-commit").write_text(text)
+    (where / "pre-commit").chmod(0o755)
+    return ["-c", f"core.hooksPath={where}"]
+
+
+def baseline_hook(tree: Path) -> str:
+    """The pre-commit text the gitcoord source tree `tree` installs (mode others)."""
+    code = "from gitcoord.hooks.files import script; print(script('pre-commit', 'others'), end='')"
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True
+    ).stdout
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=15)
-    rounds = parser.parse_args().rounds
+    parser.add_argument("--baseline", type=Path, help="another gitcoord source tree to time too")
+    options = parser.parse_args()
+    rounds = options.rounds
     from run import precompile  # the harness next to this script
 
     precompile()
@@ -91,16 +128,27 @@ def main() -> None:
         install(repo, mode="others")
         env = dict(os.environ, GITCOORD_AGENT="me")
         bare = ["-c", f"core.hooksPath={root / 'no-hooks'}"]
-        only_pre_commit = root / "pre-commit-only"
-        only_pre_commit.mkdir()
-        (only_pre_commit / "pre-commit").write_text((repo / ".git/hooks/pre-commit").read_text())
-        (only_pre_commit / "pre-commit").chmod(0o755)
-        hooked, floor, pre = [], [], []
+        only_pre = hook_dir(root, "pre-commit-only", (repo / ".git/hooks/pre-commit").read_text())
+        python_floor = hook_dir(root, "python-floor", FLOOR_HOOK)
+        base = hook_dir(root, "baseline", baseline_hook(options.baseline)) if options.baseline else None
+        base_env = dict(env, PYTHONPATH=str(options.baseline))
+        hooked, floor, pre, pyfloor, before = [], [], [], [], []
         for r in range(rounds):
-            floor.append(commit_ms(repo, 3 * r, env, bare))
-            hooked.append(commit_ms(repo, 3 * r + 1, env, []))
-            pre.append(commit_ms(repo, 3 * r + 2, env, ["-c", f"core.hooksPath={only_pre_commit}"]))
+            floor.append(commit_ms(repo, 5 * r, env, bare))
+            hooked.append(commit_ms(repo, 5 * r + 1, env, []))
+            pre.append(commit_ms(repo, 5 * r + 2, env, only_pre))
+            pyfloor.append(commit_ms(repo, 5 * r + 3, env, python_floor))
+            if base:
+                before.append(commit_ms(repo, 5 * r + 4, base_env, base))
         floor_median = statistics.median(floor)
+        extra = {}
+        if before:
+            extra = {
+                "baseline_pre_commit_only_median": round(statistics.median(before) - floor_median, 1),
+                "pre_commit_over_baseline": round(
+                    (statistics.median(pre) - floor_median) / (statistics.median(before) - floor_median), 2
+                ),
+            }
         print(
             json.dumps(
                 {
@@ -108,6 +156,8 @@ def main() -> None:
                         "median": round(statistics.median(hooked) - floor_median, 1),
                         "floor_median": round(floor_median, 1),
                         "pre_commit_only_median": round(statistics.median(pre) - floor_median, 1),
+                        "python_hook_floor_median": round(statistics.median(pyfloor) - floor_median, 1),
+                        **extra,
                         "claims": CLAIMS,
                         "staged": STAGED,
                         "rounds": rounds,
