@@ -257,9 +257,7 @@ def _read_answer(stream: IO[bytes], name: str) -> tuple[str, str, bytes] | None:
     if not line.endswith(b"\n"):  # the process ended instead of answering
         raise ObjectUnreadable(name)
     parts = line.decode(errors="replace").rstrip("\n").split(" ")
-    # "<name> missing" or "<name> ambiguous": the name is echoed and may hold spaces, so only a
-    # size in the third word makes an answer "<sha> <type> <size>".
-    if len(parts) != 3 or not parts[2].isdigit():
+    if len(parts) != 3 or not parts[2].isdigit():  # "<name> missing": a name may hold spaces
         return None
     sha, kind, size = parts
     data = stream.read(int(size))
