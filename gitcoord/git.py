@@ -256,8 +256,8 @@ def _read_answer(stream: IO[bytes], name: str) -> tuple[str, str, bytes] | None:
     line = stream.readline()
     if not line.endswith(b"\n"):  # the process ended instead of answering
         raise ObjectUnreadable(name)
-    parts = line.decode().rstrip("\n").split(" ")
-    if len(parts) != 3:  # "<name> missing" or "<name> ambiguous"
+    parts = line.decode(errors="replace").rstrip("\n").split(" ")
+    if len(parts) != 3 or not parts[2].isdigit():  # "<name> missing": a name may hold spaces
         return None
     sha, kind, size = parts
     data = stream.read(int(size))

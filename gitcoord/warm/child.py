@@ -13,6 +13,7 @@ import locale
 import os
 import signal
 import sys
+import time
 import traceback
 from typing import Any, NoReturn
 
@@ -50,6 +51,7 @@ def _become_caller(request: dict[str, Any], fds: list[int]) -> None:
     os.umask(int(request["umask"]))
     os.environ.clear()
     os.environ.update({str(k): str(v) for k, v in request["env"].items()})
+    time.tzset()  # the C library read TZ once, in the server: local times are the caller's zone
     sys.argv = [str(a) for a in request["argv"]]
     _std_streams()
 

@@ -79,7 +79,7 @@ def _through_server(key: str) -> int:
         try:
             _send_request(sock, key)
             return _await_child(sock, early)
-        except NotWarm:
+        except (NotWarm, OSError):  # OSError: a failed send, no answer in time; the call runs here
             _default_signals(early)  # no call runs: a signal meant for it is this process's own
             raise
 
@@ -134,7 +134,10 @@ def _await_child(sock: socket.socket, early: list[int]) -> int:
     for signum in early:  # sent while the call was being set up: it is the call's
         _forward(child, signum)
     sock.settimeout(None)
-    last = reader.readline().split()
+    try:
+        last = reader.readline().split()
+    except OSError:  # the child runs (or ran) the call: never run it again in-process
+        last = []
     if last[:1] != [b"exit"]:
         # The server went away mid-call: the child may have done its work; say so, never rerun it.
         sys.stderr.write("gitcoord: internal error: the warm server stopped before the call ended.\n")

@@ -48,8 +48,15 @@ def own_socket(path: str) -> bool:
 
 
 def code_stamp() -> list[tuple[str, int, int]]:
-    """Name, size and mtime of every module of the installed package: changes when the code does."""
+    """Name, size and mtime of every module of the installed package, and the mtime of every
+    directory on the path (pip adds and removes entries there when it upgrades a library the
+    server has imported): changes when the code does."""
     out: list[tuple[str, int, int]] = []
+    for directory in sys.path[1:]:  # [0] is the script's own directory, as in `warm_key`
+        try:
+            out.append((directory, -1, os.stat(directory).st_mtime_ns))
+        except OSError:
+            continue
     stack = [PACKAGE_DIR]
     while stack:
         with os.scandir(stack.pop()) as entries:

@@ -197,11 +197,13 @@ def _call(clone: str, agent: str, start_at: float, *args: str) -> dict[str, Any]
 
 def _schedule(index: int, agents: int, seconds: float) -> list[tuple[float, str]]:
     """Steady: (offset, call) for one agent, a check-in every 12 s and a claim-or-release every
-    24 s, shifted by the agent's place in the team so that the team's calls spread over the period."""
+    24 s, each shifted by the agent's place in the team so that the team's calls spread over its
+    period (the claims over the whole 24 s, not over the check-ins' 12 s)."""
     shift = CHECK_IN_EVERY * index / agents
     plan = [(shift + CHECK_IN_EVERY * k, "check-in") for k in range(int(seconds // CHECK_IN_EVERY) + 1)]
     turns = int(seconds // CLAIM_EVERY) + 1
-    plan += [(shift + CHECK_IN_EVERY / 2 + CLAIM_EVERY * k, "claim-or-release") for k in range(turns)]
+    claim_shift = CHECK_IN_EVERY / 2 + CLAIM_EVERY * index / agents
+    plan += [(claim_shift + CLAIM_EVERY * k, "claim-or-release") for k in range(turns)]
     return sorted((at, what) for at, what in plan if at < seconds)
 
 
@@ -312,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
             if f"--{name}" not in given:
                 setattr(opts, name, value)
         if opts.quick:
-            opts.agents, opts.delay, opts.seconds = 3, 0.05, (0.0 if opts.burst else 13.0)
+            # Steady: 24 s, so that each of the three claims once (at 6, 14 and 22 s).
+            opts.agents, opts.delay, opts.seconds = 3, 0.05, (0.0 if opts.burst else 24.0)
         figures = team("burst" if opts.burst else "steady", opts.agents, opts.delay, opts.seconds)
     else:
         if opts.quick:
