@@ -906,7 +906,12 @@ def bench_script(name: str, rounds: int) -> dict[str, Any]:
     )
     if res.returncode != 0:
         return {"skipped": f"{name} exited {res.returncode}: {res.stderr.strip()[-400:]}"}
-    found: dict[str, Any] = json.loads(res.stdout)
+    # The figures are the last line: a script may say what its set-up did before it.
+    lines = [line for line in res.stdout.splitlines() if line.startswith("{")]
+    try:
+        found: dict[str, Any] = json.loads(lines[-1])
+    except (IndexError, ValueError):
+        return {"skipped": f"{name} printed no JSON line: {res.stdout.strip()[-400:]}"}
     return found
 
 
