@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import git, make_repo
-from tests.warm_helpers import Warm, call, git_grandparents, git_spy, mask_times, warm_dir
+from tests.warm_helpers import Warm, bare_remote_clone, call, git_grandparents, git_spy, mask_times, warm_dir
 
 PINNED_DATES = {"GIT_AUTHOR_DATE": "2026-01-02T03:04:05Z", "GIT_COMMITTER_DATE": "2026-01-02T03:04:05Z"}
 
@@ -44,13 +44,6 @@ def warm(tmp_path: Path) -> Iterator[Warm]:
         yield found
 
 
-def _world(root: Path) -> Path:
-    seed = make_repo(root / "seed")
-    git(root, "clone", "-q", "--bare", str(seed), str(root / "remote.git"))
-    git(root, "clone", "-q", str(root / "remote.git"), str(root / "a"))
-    return root / "a"
-
-
 def _smoke(clone: Path, env: dict[str, str], warm: bool) -> list[tuple[int, str, str]]:
     root = str(clone.parent)
     out = []
@@ -73,7 +66,7 @@ def _coord_state(clone: Path) -> tuple[list[str], list[str]]:
 def test_smoke_set_gives_the_same_through_the_server_and_in_process(tmp_path: Path, warm: Warm) -> None:
     spy_env, spy_log = git_spy(tmp_path)
     served_env = dict(warm.env, **spy_env, **PINNED_DATES)
-    hot, cold = _world(tmp_path / "hot"), _world(tmp_path / "cold")
+    hot, cold = bare_remote_clone(tmp_path / "hot"), bare_remote_clone(tmp_path / "cold")
     server = warm.start(tmp_path)
     spy_log.unlink(missing_ok=True)
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git, make_repo
-from tests.warm_helpers import Warm, call, git_spy, warm_dir
+from tests.conftest import make_repo
+from tests.warm_helpers import Warm, bare_remote_clone, call, git_spy, warm_dir
 
 AGENT_CALLS = [
     ["start", "--role", "tester"],
@@ -77,15 +77,8 @@ def warm(tmp_path: Path) -> Iterator[Warm]:
         yield found
 
 
-def _clone(root: Path) -> Path:
-    seed = make_repo(root / "seed")
-    git(root, "clone", "-q", "--bare", str(seed), str(root / "remote.git"))
-    git(root, "clone", "-q", str(root / "remote.git"), str(root / "a"))
-    return root / "a"
-
-
 def test_a_primed_servers_children_build_no_pydantic_schema(tmp_path: Path) -> None:
-    clone = _clone(tmp_path)
+    clone = bare_remote_clone(tmp_path)
     env = dict(os.environ, GITCOORD_WARM="0", GITCOORD_AGENT="alpha")
     for args in (["init"], ["task", "add", "write", "docs"], ["send", "--to", "alpha", "hi"]):
         assert call(clone, *args, env=env, warm=False).code == 0

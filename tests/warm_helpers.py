@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import wait_for
+from tests.conftest import git, make_repo, wait_for
 
 SCRIPT = Path(sys.executable).parent / "gitcoord"
 
@@ -170,3 +170,11 @@ SESSION = re.compile(r"\b([A-Za-z0-9_.]+)-[0-9a-f]{8}\b")  # `start` names a ses
 def mask_times(text: str) -> str:
     """Times and session ids out: two runs a second apart differ in these and nothing else."""
     return LEFT.sub(r"\1<left>", SESSION.sub(r"\1-<session>", STAMP.sub("<time>", text)))
+
+
+def bare_remote_clone(root: Path) -> Path:
+    """A clone `root/a` of a bare remote `root/remote.git` seeded with one commit."""
+    seed = make_repo(root / "seed")
+    git(root, "clone", "-q", "--bare", str(seed), str(root / "remote.git"))
+    git(root, "clone", "-q", str(root / "remote.git"), str(root / "a"))
+    return root / "a"

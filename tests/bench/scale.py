@@ -107,9 +107,14 @@ def _run_agents(clones: list[tuple[Path, str]], seconds: float, mode: str, trace
         procs.append(
             subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         )
+    return _reports(procs, seconds + 300)
+
+
+def _reports(procs: list[subprocess.Popen[str]], timeout: float) -> list[Any]:
+    """Each worker's JSON report, in order; a worker that failed fails the run with its stderr."""
     reports = []
     for proc in procs:
-        out, err = proc.communicate(timeout=seconds + 300)
+        out, err = proc.communicate(timeout=timeout)
         if proc.returncode != 0:
             raise RuntimeError(f"a worker failed: {err.strip()[-800:]}")
         reports.append(json.loads(out))
@@ -236,13 +241,7 @@ def _run_team(clones: list[tuple[Path, str]], scenario: str, seconds: float) -> 
         cmd = [sys.executable, str(HERE), "--team-worker", str(clone), agent, str(start_at), scenario]
         cmd += [str(index), str(len(clones)), str(seconds)]
         procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    reports = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=seconds + 600)
-        if proc.returncode != 0:
-            raise RuntimeError(f"a worker failed: {err.strip()[-800:]}")
-        reports.append(json.loads(out))
-    return reports
+    return _reports(procs, seconds + 600)
 
 
 def team(scenario: str, agents: int, delay: float, seconds: float) -> dict[str, Any]:
