@@ -8,6 +8,7 @@ GitPython, and a command imports only its own area's module.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -16,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from .conftest import GITCOORD, World, run
+from .conftest import GITCOORD, World, run, wait_for
 
 HEAVY = ("click", "pydantic", "git", "rich")
 
@@ -240,3 +241,27 @@ def test_the_lazy_group_finds_what_the_table_lacks_and_lists_in_area_order() -> 
     assert group.get_command(ctx, "claim") is not None  # not in the table: every area is looked at
     assert list(group.commands)[:2] == ["log-error", "errors"]  # journal first, as `areas` says
     assert group.get_command(ctx, "no-such") is None
+
+
+def test_a_killed_tree_never_acts_on_its_child_s_death(tmp_path: Path) -> None:
+    """`kill_tree` stops the parent before it kills the children. Killed children first, a parent
+    that reacts to their end (as git push updates its tracking ref when receive-pack goes) could
+    act before its own kill, as a stale `refs/remotes/...lock` once showed. Here the parent writes
+    a file when its child ends; it never may."""
+    from gitcoord.processes import kill_tree
+
+    for n in range(20):
+        marker = tmp_path / f"acted-{n}"
+        proc = subprocess.Popen(["sh", "-c", f"sleep 300 & wait; echo acted > '{marker}'"])
+        wait_for(lambda p=proc: len(_children(p.pid)) == 1, "the child started")
+        kill_tree(proc)
+        assert proc.returncode == -9
+        assert not marker.exists(), f"round {n}: the parent acted on its child's death before its kill"
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError, ValueError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
