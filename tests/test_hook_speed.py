@@ -10,7 +10,7 @@ from pathlib import Path
 
 from gitcoord.hooks.files import script
 
-from .conftest import run
+from .conftest import git, run
 from .test_hooks import commit, install, stage
 
 
@@ -21,15 +21,7 @@ def _exec_argv(text: str) -> list[str]:
 
 def test_the_installed_hook_skips_site(local_repo: Path) -> None:
     install(local_repo)
-    hook = Path(
-        subprocess.run(
-            ["git", "rev-parse", "--path-format=absolute", "--git-path", "hooks/pre-commit"],
-            cwd=local_repo,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    )
+    hook = Path(git(local_repo, "rev-parse", "--path-format=absolute", "--git-path", "hooks/pre-commit"))
     argv = _exec_argv(hook.read_text())
     assert "-S" in argv and "-P" in argv
     assert run(local_repo, "claim", "src/a.py", "-m", "mine", agent="alpha").code == 0

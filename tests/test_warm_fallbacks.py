@@ -210,11 +210,7 @@ def test_a_server_run_by_another_uid_is_refused(tmp_path: Path, local_repo: Path
     """SO_PEERCRED: a socket file of ours, but the process behind it is someone else's."""
     if os.getuid() != 0:
         pytest.skip("needs root to run a listener as another uid")
-    warm.start(local_repo)
-    path = warm.socket()
-    assert path is not None
-    warm.stop()
-    path.unlink()
+    path = warm.free_socket(local_repo)
     log = tmp_path / "listener.log"
     fake = subprocess.Popen(
         [sys.executable, "-c", LISTENER, str(path), str(log)], stdout=subprocess.PIPE, text=True
@@ -272,11 +268,7 @@ def test_a_signal_before_the_call_s_pid_is_known_still_reaches_the_call(
     """The caller is interrupted after its request was sent but before the server named the child:
     the client holds the signal and forwards it as soon as the pid arrives (the call never runs on
     unstopped). A stand-in server holds the pid back for as long as the test needs."""
-    warm.start(local_repo)
-    path = warm.socket()
-    assert path is not None
-    warm.stop()
-    path.unlink()
+    path = warm.free_socket(local_repo)
     go = tmp_path / "go"
     call_process = subprocess.Popen(["sleep", "600"])  # stands for the forked call
     fake = subprocess.Popen(

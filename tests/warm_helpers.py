@@ -70,6 +70,16 @@ class Warm:
         assert pid is not None
         return pid
 
+    def free_socket(self, cwd: Path) -> Path:
+        """The socket path a real server of this key listens on, with no server behind it: for a
+        stand-in listener that takes its place."""
+        self.start(cwd)
+        path = self.socket()
+        assert path is not None
+        self.stop()
+        path.unlink()
+        return path
+
     def stop(self) -> None:
         pid = self.server_pid()
         if pid is not None:
