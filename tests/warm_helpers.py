@@ -90,7 +90,7 @@ class Warm:
 def _alive(pid: int) -> bool:
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone, or gone between open and read
         return False
     return text.rpartition(")")[2].split()[0] != "Z"
 
