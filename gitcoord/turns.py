@@ -12,7 +12,11 @@ only judge of what lands; this module only decides WHEN a writer tries:
   several writes keeps most of the one-push-per-write rate of a holder: each handover costs a
   wait and a fetch, and fewer handovers cost less;
 - a writer that lost backs off less the more it lost in a row, so the one that waited longest
-  tends to try first.
+  tends to try first;
+- a writer whose first lost race comes right after a full turn of its own sits out about one turn
+  of the writer that took over, so that at the next handover the writers that waited longer are
+  the only ones racing: with three writers the turns go round, not to whoever happens to fetch
+  first (a chance that, left alone, skips one writer for many turns in a row).
 
 The state is a few numbers per clone in `<common-dir>/gitcoord-state/turns.json`: what this clone
 landed last, its run of landings, when it last lost, and its push time. It is advice: a missing or
@@ -38,6 +42,9 @@ TURNS_FILE = f"{STATE_DIR}/turns.json"
 YIELD_ROUND_TRIPS = 2.5
 # Writes a holder lands in a row, under contention, before it yields its turn.
 TURN_WRITES = 4
+# A writer that lost right after a full turn waits this many push times: the next holder's turn
+# (TURN_WRITES pushes, each with its commit built, and its yield) and a little more.
+SIT_OUT_ROUND_TRIPS = TURN_WRITES * 1.25 + YIELD_ROUND_TRIPS
 # A lost race counts as "contention seen" for this many push times (and at least MIN seconds).
 CONTENDED_ROUND_TRIPS = 40
 CONTENDED_MIN_SECONDS = 5.0
@@ -101,6 +108,22 @@ def backoff(losses: int, turns: Turns, rng: random.Random | None = None) -> floa
     return (rng or random).uniform(0, cap)
 
 
+def sits_out(before: Turns, won: bool) -> float:
+    """Seconds a writer waits, beyond its backoff, after a swap whose clone held `before`.
+
+    Only a race lost right after a full turn of its own (a run of TURN_WRITES or more) sits out:
+    the writer that just had its turn lets the others have theirs.
+
+    >>> sits_out(Turns(last="c1", streak=4, round_trip=0.2), won=False)
+    1.5
+    >>> sits_out(Turns(last="c1", streak=3, round_trip=0.2), won=False)
+    0.0
+    """
+    if won or before.streak < TURN_WRITES:
+        return 0.0
+    return SIT_OUT_ROUND_TRIPS * before.rtt()
+
+
 def landed(turns: Turns, old: str | None, new: str, push_seconds: float) -> Turns:
     """After a write landed on `old` as `new`."""
     streak = turns.streak + 1 if turns.holds(old) else 1
@@ -149,6 +172,7 @@ class Keeper:
     def __init__(self, common_dir: Path | None) -> None:
         self.common_dir = common_dir
         self._state: Turns | None = None
+        self._sit_out = 0.0  # owed by the last lost race, paid with the next backoff
 
     @property
     def state(self) -> Turns:
@@ -160,10 +184,12 @@ class Keeper:
         return pause_before(self.state, tip, time.time())
 
     def backoff(self, losses: int) -> float:
-        return backoff(losses, self.state)
+        owed, self._sit_out = self._sit_out, 0.0
+        return owed + backoff(losses, self.state)
 
     def swapped(self, old: str | None, new: str, won: bool, seconds: float) -> None:
         state = self.state
+        self._sit_out = sits_out(state, won)
         self._state = landed(state, old, new, seconds) if won else lost(state, time.time(), seconds)
         if self.common_dir is not None:
             save(self.common_dir, self._state)
