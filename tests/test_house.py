@@ -27,8 +27,8 @@ LAYERS = {
     "gitcoord.commands": 2,
     "gitcoord.cli": 3,
     "gitcoord.console": 3,
-    "gitcoord.__main__": 3,
     "gitcoord.warm": 4,
+    "gitcoord.__main__": 4,  # the launcher's entry: the console script's twin
 }
 
 

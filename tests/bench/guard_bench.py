@@ -13,7 +13,10 @@ guard --format claude`, one process, JSON on stdin):
   among them), and `hit_indexed` on a path one of them changed (the answer carries the context);
 - `launcher`: the command `gitcoord integrate claude` commits, run as Claude Code runs it (`sh -c`,
   through `.coord/gitcoord`), on the held path; `floor_reads`: the floor of one edit, the three
-  git reads the guard needs (rev-parse, config, cat-file) and `python -S -P -c pass`, in one `sh`.
+  git reads the guard needs (rev-parse, config, cat-file) and `python -S -P -c pass`, in one `sh`;
+- `warm` and `launcher_warm`: `others` and `launcher` once a warm server runs (DESIGN §9, a
+  private runtime directory): every edit after an agent's first. The other cases run in-process
+  (`GITCOORD_WARM=0`): an edit with no server yet.
 
 Rounds interleave the cases in one repository, so all see the same machine load; after each
 first edit one untimed call reads the new coord tree, and `others` and `auto_held` take turns
@@ -28,8 +31,10 @@ going first. Prints
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -83,14 +88,14 @@ def set_mode(repo: Path, mode: str) -> None:
     path.write_text(text)
 
 
-def guard_ms(repo: Path, path: str) -> tuple[float, str]:
+def guard_ms(repo: Path, path: str, warm: dict[str, str] | None = None) -> tuple[float, str]:
     call = {
         "cwd": str(repo),
         "hook_event_name": "PreToolUse",
         "tool_name": "Edit",
         "tool_input": {"file_path": str(repo / path), "old_string": "a", "new_string": "b"},
     }
-    env = dict(os.environ, GITCOORD_AGENT=ME)
+    env = dict(os.environ, GITCOORD_AGENT=ME, **(warm or {"GITCOORD_WARM": "0"}))
     start = time.perf_counter()
     res = subprocess.run(
         [sys.executable, "-P", "-m", "gitcoord", "guard", "--format", "claude"],
@@ -122,16 +127,43 @@ def integrate(repo: Path) -> tuple[str, Path]:
     return command, common / "gitcoord-state" / "python"
 
 
-def shell_ms(repo: Path, command: str, path: str) -> tuple[float, str]:
+def shell_ms(repo: Path, command: str, path: str, warm: dict[str, str] | None = None) -> tuple[float, str]:
     call = {"cwd": str(repo), "hook_event_name": "PreToolUse", "tool_name": "Edit"}
     call["tool_input"] = {"file_path": str(repo / path), "old_string": "a", "new_string": "b"}
-    env = dict(os.environ, GITCOORD_AGENT=ME, CLAUDE_PROJECT_DIR=str(repo))
+    env = dict(
+        os.environ, GITCOORD_AGENT=ME, CLAUDE_PROJECT_DIR=str(repo), **(warm or {"GITCOORD_WARM": "0"})
+    )
     start = time.perf_counter()
     res = subprocess.run(
         ["sh", "-c", command], input=json.dumps(call), cwd=repo, capture_output=True, text=True, env=env
     )
     assert res.returncode == 0, res.stderr
     return (time.perf_counter() - start) * 1000, res.stdout
+
+
+def warm_env(tmp: Path) -> dict[str, str]:
+    """A private runtime directory for this run's warm server (DESIGN §9), never the user's."""
+    runtime = tmp / "runtime"
+    runtime.mkdir(mode=0o700)
+    return {"XDG_RUNTIME_DIR": str(runtime), "GITCOORD_WARM": "1"}
+
+
+def start_warm(repo: Path, warm: dict[str, str]) -> None:
+    """One call starts the server (it runs in-process); wait until a call is served."""
+    directory = Path(warm["XDG_RUNTIME_DIR"]) / "gitcoord"
+    guard_ms(repo, "src/mine.py", warm)
+    deadline = time.monotonic() + 60
+    while not list(directory.glob("*.sock")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(directory.glob("*.sock")), "the warm server did not start"
+
+
+def stop_warm(warm: dict[str, str]) -> None:
+    for lock in (Path(warm["XDG_RUNTIME_DIR"]) / "gitcoord").glob("*.lock"):
+        text = lock.read_text().strip()
+        if text:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(text), signal.SIGTERM)
 
 
 def floor_ms() -> float:
@@ -162,6 +194,10 @@ def main() -> None:
         command, _ = integrate(repo)
         launched: list[float] = []
         floor_reads: list[float] = []
+        served: list[float] = []
+        launched_served: list[float] = []
+        warm = warm_env(Path(tmp))
+        start_warm(repo, warm)
         writes = 0
         for r in range(rounds):
             floor.append(floor_ms())
@@ -194,6 +230,14 @@ def main() -> None:
                 ms, out = shell_ms(repo, command, "src/mine.py")
                 assert out == "", out
                 launched.append(ms)
+            # Later edits: the same guard and launcher calls, served by the warm server.
+            ms, out = guard_ms(repo, "src/mine.py", warm)
+            assert out == "", out
+            served.append(ms)
+            ms, out = shell_ms(repo, command, "src/mine.py", warm)
+            assert out == "", out
+            launched_served.append(ms)
+        stop_warm(warm)
         floor_median = statistics.median(floor)
         print(
             json.dumps(
@@ -217,6 +261,8 @@ def main() -> None:
                             statistics.median(hit) - statistics.median(no_index), 1
                         ),
                         "launcher_median": round(statistics.median(launched), 1),
+                        "warm_median": round(statistics.median(served), 1),
+                        "launcher_warm_median": round(statistics.median(launched_served), 1),
                         "floor_reads_median": round(statistics.median(floor_reads), 1),
                         "launcher_over_floor_reads": round(
                             statistics.median(launched) / statistics.median(floor_reads), 2
