@@ -363,6 +363,18 @@ class ResourceIndex(Generic[T]):
             key = _literal_key(resource.text, self._ignorecase)
             self._literals.setdefault(key, []).append((order, payload))
 
+    def dump(self) -> tuple[bool, dict[str, list[tuple[int, T]]], dict[str, list[tuple[int, str, str, T]]]]:
+        """The index as plain data, for a cache (`undump` takes it back; payloads must be plain)."""
+        return self._ignorecase, self._literals, self._globs
+
+    @classmethod
+    def undump(
+        cls, state: tuple[bool, dict[str, list[tuple[int, T]]], dict[str, list[tuple[int, str, str, T]]]]
+    ) -> ResourceIndex[T]:
+        index: ResourceIndex[T] = cls((), ignorecase=state[0])
+        index._literals, index._globs = state[1], state[2]
+        return index
+
     def covering(self, path: str) -> list[T]:
         """Payloads of every resource that covers path (see covers())."""
         query = _query_path(path, self._ignorecase)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import marshal
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from gitcoord import Coordinator
 from gitcoord.cache import ParsedTrees
+from gitcoord.hooks.lean import CLAIMS_INDEX, LeanRepo
 from gitcoord.records import Claim
 
 from .conftest import World, git, run
@@ -83,3 +86,55 @@ def test_malformed_record_warns_on_every_read(world: World) -> None:
             snap = coord.snapshot(fetch=True)
             assert [c.resource for c in snap.records(Claim)] == ["ok.py"]
             assert snap.skipped == [".coord/claims/C-77.toml", ".coord/claims/C-78.toml"]
+
+
+# -- the hooks' claim index (`gitcoord.hooks.lean.SavedIndex`): keyed by the claims tree's id ------
+
+
+def _index_file(repo: Path) -> Path:
+    common = Path(git(repo, "rev-parse", "--path-format=absolute", "--git-common-dir"))
+    return common / "gitcoord-state" / "cache" / CLAIMS_INDEX
+
+
+def _answers(repo: Path, paths: list[str], now: datetime | None = None) -> list[list[tuple[str, str, int]]]:
+    index = LeanRepo(repo).claim_index(now=now)
+    return [[(c.id, c.agent, c.token) for c in index.covering(p)] for p in paths]
+
+
+PATHS = ["src/a.py", "src/deep/b.py", "docs/readme.md", "Src/A.py", "free.txt"]
+
+
+def test_the_claim_index_answers_as_the_records_do_and_follows_every_write(local_repo: Path) -> None:
+    assert run(local_repo, "claim", "src/a.py", "docs/", "--shared", agent="alpha").code == 0
+    assert run(local_repo, "claim", "src/**/*.py", "--shared", agent="beta").code == 0
+    first = _answers(local_repo, PATHS)  # builds and saves the index
+    assert _index_file(local_repo).exists()
+    assert [a for a, _, _ in first[0]] == ["C-1", "C-3"]
+    assert [a for a, _, _ in first[1]] == ["C-3"] and [a for a, _, _ in first[2]] == ["C-2"]
+    assert _answers(local_repo, PATHS) == first  # from the saved index
+    for damage in (b"", b"\x00not marshal", marshal.dumps((("old", False), "tree", [], None))):
+        _index_file(local_repo).write_bytes(damage)
+        assert _answers(local_repo, PATHS) == first
+    _index_file(local_repo).unlink()
+    assert _answers(local_repo, PATHS) == first
+    # A new claims tree: the saved index is for another tree id and is never used for this one.
+    assert run(local_repo, "claim", "free.txt", agent="gamma").code == 0
+    assert [a for a, _, _ in _answers(local_repo, PATHS)[-1]] == ["C-4"]
+    assert run(local_repo, "release", "src/a.py", agent="alpha").code == 0
+    assert [a for a, _, _ in _answers(local_repo, PATHS)[0]] == ["C-3"]
+    # claims.ignorecase is part of the key: the same tree answers case-folded paths once it is set.
+    assert _answers(local_repo, ["Src/A.py"]) == [[]]
+    cfg = local_repo / ".coord" / "config.toml"
+    cfg.write_text(cfg.read_text().replace("ignorecase = false", "ignorecase = true"))
+    assert "ignorecase = true" in cfg.read_text()
+    assert [a for a, _, _ in _answers(local_repo, ["Src/A.py"])[0]] == ["C-3"]
+
+
+def test_the_claim_index_decides_what_is_dead_at_each_call(local_repo: Path) -> None:
+    assert run(local_repo, "claim", "src/a.py", agent="alpha").code == 0
+    now = datetime.now(UTC)
+    assert [a for a, _, _ in _answers(local_repo, ["src/a.py"], now)[0]] == ["C-1"]  # saved now
+    later = now + timedelta(days=2)  # past the claim's lease and any grace
+    assert _answers(local_repo, ["src/a.py"], later) == [[]]
+    assert LeanRepo(local_repo).claim_index(now=later).claims() == []
+    assert [c.id for c in LeanRepo(local_repo).claims(now=now)] == ["C-1"]

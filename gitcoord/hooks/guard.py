@@ -100,7 +100,7 @@ def check(
         return [], None, []
     agent = repo.agent()
     now = wall_clock()
-    index = ClaimIndex(repo.claims(now=now), ignorecase=repo.ignorecase)
+    index = repo.claim_index(now=now)
     mode = repo.mode(None)
     found = _conflicts(relative, index, agent, strict=mode == "strict")
     implicit = [] if mode == "off" else implicit_claims(repo, list(dict.fromkeys(relative)), index, agent)

@@ -9,11 +9,12 @@ this path?" through `ResourceIndex`. Writes (an override record) and fetches go 
 
 from __future__ import annotations
 
+import marshal
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from gitcoord.cache import ParsedTrees, is_file, records_unreadable
 from gitcoord.clock import parse_utc, wall_clock
@@ -27,6 +28,11 @@ from gitcoord.resources import Resource, parse_resource
 from gitcoord.workspace import Workspace, view_ref
 
 MODES = HOOK_MODES
+T = TypeVar("T")
+INVALID = "-"  # HeldClaim.kind of a resource that does not parse
+# Every well-formed claim of one claims tree, as `ClaimsIndex` saves it (marshal: built in, fast).
+CLAIMS_INDEX = "claims-index.marshal"
+CLAIMS_INDEX_VERSION = 1
 
 
 class HeldClaim:
@@ -40,6 +46,7 @@ class HeldClaim:
         "created_at",
         "expires_at",
         "id",
+        "kind",
         "last_check_in",
         "message",
         "mode",
@@ -63,6 +70,7 @@ class HeldClaim:
         self.id, self.agent, self.resource, self.mode, self.token = id, agent, resource, mode, token
         self.message, self.created_at, self.last_check_in = message, created_at, last_check_in
         self.expires_at = expires_at
+        self.kind = ""  # the parsed resource's kind; "" not parsed yet, INVALID when it does not parse
 
     def __repr__(self) -> str:
         return f"HeldClaim({self.id} {self.agent} {self.resource} {self.mode} token={self.token})"
@@ -80,6 +88,16 @@ class HeldClaim:
             last_check_in=str(data.get("last_check_in", "")),
             expires_at=parse_utc(data["expires_at"]),
         )
+
+    def parsed(self) -> Resource | None:
+        """The claim's resource parsed (None if it does not parse); parsed once, or taken from the
+        claims index."""
+        if not self.kind:
+            try:
+                self.kind = parse_resource(self.resource).kind
+            except InvalidInput:
+                self.kind = INVALID
+        return None if self.kind == INVALID else Resource(self.resource, self.kind)  # type: ignore[arg-type]
 
     def describe(self) -> str:
         said = f', last said "{self.message}"' if self.message else ""
@@ -153,6 +171,47 @@ class LeanRepo:
         A record git cannot produce raises `RecordsUnreadable`: the hooks refuse rather than
         judge a commit against claims they could not see.
         """
+        return self._directory(directory, tip, lambda _tree: None, lambda records: records)
+
+    def claims(self, tip: str | None = None, *, now: datetime | None = None) -> list[HeldClaim]:
+        """Claims on the coord branch at `tip` (default the local copy) that are not dead."""
+        return self.claim_index(tip, now=now).claims()
+
+    def claim_index(self, tip: str | None = None, *, now: datetime | None = None) -> ClaimIndex:
+        """The live claims on the coord branch at `tip` (default the local copy), by path.
+
+        Every well-formed claim of a claims tree and their index by path are saved in
+        `CLAIMS_INDEX`, keyed by the tree's id (so they cannot go stale): an unchanged tree costs
+        one file read, not a parse of every record and every resource, and a claim is built only
+        when a path asks for it. Which claims are dead is decided at `now`, never saved.
+        """
+        now = now or wall_clock()
+        grace = self.grace
+        saved = SavedIndex(self.cache.root, ignorecase=self.ignorecase)
+
+        def build(records: list[dict[str, Any]]) -> list[ClaimIndex]:
+            held = []
+            for data in records:
+                try:
+                    held.append(HeldClaim.from_toml(data))
+                except (ValueError, KeyError, TypeError):
+                    continue
+            return [ClaimIndex(held, ignorecase=self.ignorecase)]
+
+        found = self._directory("claims", tip, saved.load, build, saved.save)
+        index = found[0] if found else ClaimIndex([], ignorecase=self.ignorecase)
+        index.alive = lambda claim: now <= claim.expires_at + grace
+        return index
+
+    def _directory(
+        self,
+        directory: str,
+        tip: str | None,
+        saved: Callable[[str], list[T] | None],
+        build: Callable[[list[dict[str, Any]]], list[T]],
+        save: Callable[[str, list[T]], None] | None = None,
+    ) -> list[T]:
+        """What `build` makes of one directory's records, or what `saved` kept for its tree id."""
         names = [tip] if tip else self._coord_refs()
         where = self.top or self.cwd
         reader = CatFile(where)
@@ -166,6 +225,9 @@ class LeanRepo:
                 raise records_unreadable(where, f".coord/{directory}", exc.name) from exc
             if tree is None or tree[1] != "tree":
                 return []
+            kept = saved(tree[0])
+            if kept is not None:
+                return kept
             entries = {name: e.sha for name, e in parse_tree(tree[2], tree[0]).items() if is_file(e.mode)}
             parsed, _ = self.cache.read(
                 f".coord/{directory}",
@@ -176,21 +238,10 @@ class LeanRepo:
         finally:
             reader.close()
         # A malformed record is the store's warning to give, not the hook's.
-        return list(parsed.values())
-
-    def claims(self, tip: str | None = None, *, now: datetime | None = None) -> list[HeldClaim]:
-        """Claims on the coord branch at `tip` (default the local copy) that are not dead."""
-        now = now or wall_clock()
-        grace = self.grace
-        found = []
-        for data in self.records("claims", tip):
-            try:
-                claim = HeldClaim.from_toml(data)
-            except (ValueError, KeyError, TypeError):
-                continue
-            if now <= claim.expires_at + grace:
-                found.append(claim)
-        return found
+        built = build(list(parsed.values()))
+        if save is not None:
+            save(tree[0], built)
+        return built
 
 
 def _read_files(
@@ -210,20 +261,108 @@ def _read_files(
     return [item[2] for item in found if item is not None]
 
 
+class SavedIndex:
+    """The claim index of one claims tree, saved under the tree's id: derived local data next to
+    the parse cache (`gitcoord.cache`); a missing, damaged or older file is only a slower read."""
+
+    def __init__(self, root: Path | None, *, ignorecase: bool) -> None:
+        self.path = root / CLAIMS_INDEX if root is not None else None
+        self.key = (CLAIMS_INDEX_VERSION, ignorecase)
+
+    def load(self, tree: str) -> list[ClaimIndex] | None:
+        if self.path is None:
+            return None
+        try:
+            key, saved_tree, rows, state = marshal.loads(self.path.read_bytes())
+            if (key, saved_tree) != (self.key, tree):
+                return None
+            return [ClaimIndex.saved(rows, state)]
+        except (OSError, EOFError, ValueError, TypeError, IndexError):
+            return None
+
+    def save(self, tree: str, found: list[ClaimIndex]) -> None:
+        if self.path is None or not found:
+            return
+        rows, state = found[0].dump()
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(marshal.dumps((self.key, tree, rows, state)))
+            os.replace(tmp, self.path)  # readers see the old file or the new one, never half of one
+        except (OSError, ValueError):  # ValueError: text marshal cannot hold; either way, only time lost
+            tmp.unlink(missing_ok=True)
+
+
+def _to_row(claim: HeldClaim) -> tuple[Any, ...]:
+    claim.parsed()  # the kind, saved with the claim
+    return (
+        claim.id,
+        claim.agent,
+        claim.resource,
+        claim.mode,
+        claim.token,
+        claim.message,
+        claim.created_at,
+        claim.last_check_in,
+        claim.expires_at.isoformat(),
+        claim.kind,
+    )
+
+
+def _from_row(row: tuple[Any, ...]) -> HeldClaim:
+    ident, agent, resource, mode, token, message, created_at, last_check_in, expires_at, kind = row
+    claim = HeldClaim(
+        id=ident,
+        agent=agent,
+        resource=resource,
+        mode=mode,
+        token=token,
+        message=message,
+        created_at=created_at,
+        last_check_in=last_check_in,
+        expires_at=datetime.fromisoformat(expires_at),
+    )
+    claim.kind = kind
+    return claim
+
+
 class ClaimIndex:
-    """Claims by the paths they cover, for the hooks' per-path question."""
+    """Claims by the paths they cover, for the hooks' per-path question.
+
+    `alive` picks the claims it answers with (all, unless `LeanRepo.claim_index` set it to "not
+    dead"). Built from saved rows, a claim is made only when an answer includes it.
+    """
 
     def __init__(self, claims: Sequence[HeldClaim], *, ignorecase: bool) -> None:
-        items: list[tuple[Resource, HeldClaim]] = []
-        for claim in claims:
-            try:
-                items.append((parse_resource(claim.resource), claim))
-            except InvalidInput:
-                continue
-        self._index: ResourceIndex[HeldClaim] = ResourceIndex(items, ignorecase=ignorecase)
+        self._rows: list[tuple[Any, ...]] = []
+        self._made: dict[int, HeldClaim] = dict(enumerate(claims))
+        self._count = len(claims)
+        items = [(resource, n) for n, claim in enumerate(claims) if (resource := claim.parsed()) is not None]
+        self._index: ResourceIndex[int] = ResourceIndex(items, ignorecase=ignorecase)
+        self.alive: Callable[[HeldClaim], bool] = lambda _claim: True
+
+    @classmethod
+    def saved(cls, rows: list[tuple[Any, ...]], state: Any) -> ClaimIndex:
+        index = cls([], ignorecase=False)
+        index._rows, index._count = rows, len(rows)
+        index._index = ResourceIndex.undump(state)
+        return index
+
+    def dump(self) -> tuple[list[tuple[Any, ...]], Any]:
+        return [_to_row(self._claim(n)) for n in range(self._count)], self._index.dump()
+
+    def _claim(self, n: int) -> HeldClaim:
+        claim = self._made.get(n)
+        if claim is None:
+            claim = self._made[n] = _from_row(self._rows[n])
+        return claim
+
+    def claims(self) -> list[HeldClaim]:
+        """Every claim it answers with, in record order."""
+        return [claim for n in range(self._count) if self.alive(claim := self._claim(n))]
 
     def covering(self, path: str) -> list[HeldClaim]:
-        return self._index.covering(path)
+        return [claim for n in self._index.covering(path) if self.alive(claim := self._claim(n))]
 
 
 def staged_paths(repo: LeanRepo, started: Started | None = None) -> list[str]:

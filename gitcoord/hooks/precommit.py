@@ -85,11 +85,11 @@ def run_pre_commit(repo: LeanRepo, mode: str, started: Started | None = None) ->
         return 0
     agent = repo.agent()
     try:
-        claims = _claims(repo)
+        index = _claim_index(repo)
     except RecordsUnreadable as exc:
         return _unreadable(exc, mode)
-    index = ClaimIndex(claims, ignorecase=repo.ignorecase)
     problems = find_problems(paths, index, agent, mode)
+    claims = index.claims()
     if mode == "auto" and agent and not problems:
         from gitcoord.hooks.auto import commit_claims
 
@@ -135,10 +135,10 @@ def _verdict(repo: LeanRepo, agent: str | None, problems: Sequence[Problem], mod
     return 1, ""
 
 
-def _claims(repo: LeanRepo) -> list[HeldClaim]:
+def _claim_index(repo: LeanRepo) -> ClaimIndex:
     if repo.setting("hooks", "fetch", False) and repo.remote:
         fetch_coord(repo)
-    return repo.claims()
+    return repo.claim_index()
 
 
 def fetch_coord(repo: LeanRepo) -> None:
