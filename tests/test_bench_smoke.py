@@ -98,7 +98,7 @@ def _assert_issue13_table(figures: dict[str, object]) -> None:
     rows = table["figures"]
     calls = ["start", "claim", "check-in", "claims", "status", "inbox", "task next", "release"]
     expected = [f"{c} ({k} call)" for c in calls for k in ("later", "first")]
-    expected += ["editor guard (per edit)"]
+    expected += ["editor guard (later edit)", "editor guard (first edit)"]
     expected += ["hooks: commit of 200 files at 1,000 claims", "MCP warm claim"]
     assert sorted(rows) == sorted(expected), sorted(rows)
     for name, row in rows.items():

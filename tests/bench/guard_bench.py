@@ -14,6 +14,8 @@ guard --format claude`, one process, JSON on stdin):
 - `launcher`: the command `gitcoord integrate claude` commits, run as Claude Code runs it (`sh -c`,
   through `.coord/gitcoord`), on the held path; `floor_reads`: the floor of one edit, the three
   git reads the guard needs (rev-parse, config, cat-file) and `python -S -P -c pass`, in one `sh`;
+  `floor_interpreter_reads`: the same reads and `python -P -c pass` (the interpreter as the
+  launcher starts it): the issue's floor of an edit, "interpreter + the git reads it needs";
 - `warm` and `launcher_warm`: `others` and `launcher` once a warm server runs (DESIGN §9, a
   private runtime directory): every edit after an agent's first. The other cases run in-process
   (`GITCOORD_WARM=0`): an edit with no server yet.
@@ -109,13 +111,16 @@ def guard_ms(repo: Path, path: str, warm: dict[str, str] | None = None) -> tuple
     return (time.perf_counter() - start) * 1000, res.stdout
 
 
-FLOOR_READS = f"""\
+READS = """\
 git rev-parse --path-format=absolute --git-dir --git-common-dir --is-bare-repository \\
     --show-toplevel >/dev/null
 git config -z --list >/dev/null
 echo refs/heads/coord:.coord/claims | git cat-file --batch >/dev/null
-exec {sys.executable} -S -P -c pass
 """
+FLOOR_READS = f"{READS}exec {sys.executable} -S -P -c pass\n"
+# The issue's floor for an edit: the interpreter as the launcher starts it (`-P`, with `site`,
+# which finds gitcoord) and the three git reads the guard needs.
+FLOOR_INTERPRETER_READS = f"{READS}exec {sys.executable} -P -c pass\n"
 
 
 def integrate(repo: Path) -> tuple[str, Path]:
@@ -194,6 +199,7 @@ def main() -> None:
         command, _ = integrate(repo)
         launched: list[float] = []
         floor_reads: list[float] = []
+        floor_full: list[float] = []
         served: list[float] = []
         launched_served: list[float] = []
         warm = warm_env(Path(tmp))
@@ -226,6 +232,7 @@ def main() -> None:
             for case in ("launcher", "floor") if r % 2 == 0 else ("floor", "launcher"):
                 if case == "floor":
                     floor_reads.append(shell_ms(repo, FLOOR_READS, "")[0])
+                    floor_full.append(shell_ms(repo, FLOOR_INTERPRETER_READS, "")[0])
                     continue
                 ms, out = shell_ms(repo, command, "src/mine.py")
                 assert out == "", out
@@ -264,6 +271,7 @@ def main() -> None:
                         "warm_median": round(statistics.median(served), 1),
                         "launcher_warm_median": round(statistics.median(launched_served), 1),
                         "floor_reads_median": round(statistics.median(floor_reads), 1),
+                        "floor_interpreter_reads_median": round(statistics.median(floor_full), 1),
                         "launcher_over_floor_reads": round(
                             statistics.median(launched) / statistics.median(floor_reads), 2
                         ),
