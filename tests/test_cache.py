@@ -8,10 +8,10 @@ from pathlib import Path
 
 from gitcoord import Coordinator
 from gitcoord.cache import ParsedTrees
-from gitcoord.hooks.lean import CLAIMS_INDEX, CLAIMS_INDEX_VERSION, LeanRepo
+from gitcoord.hooks.lean import CLAIMS_INDEX, LeanRepo, index_key
 from gitcoord.records import Claim
 
-from .conftest import World, git, run
+from .conftest import World, git, plant_records, run
 
 
 def _cache_files(repo: Path) -> list[Path]:
@@ -113,11 +113,12 @@ def test_the_claim_index_answers_as_the_records_do_and_follows_every_write(local
     assert [a for a, _, _ in first[1]] == ["C-3"] and [a for a, _, _ in first[2]] == ["C-2"]
     assert _answers(local_repo, PATHS) == first  # from the saved index
     tree = git(local_repo, "rev-parse", "refs/heads/coord:.coord/claims")
-    key = (CLAIMS_INDEX_VERSION, False)
+    key = index_key(False)
     for damage in (
         b"",
         b"\x00not marshal",
         marshal.dumps((("old", False), "tree", [], None)),
+        marshal.dumps(((1, False), tree, [], (False, {}, {}))),  # the first format's key
         marshal.dumps((key, tree, [("C-1",)], (False, {}, {}))),  # ours by key, not by shape
         marshal.dumps((key, tree, [], (False, [], {}))),
     ):
@@ -146,3 +147,22 @@ def test_the_claim_index_decides_what_is_dead_at_each_call(local_repo: Path) -> 
     assert _answers(local_repo, ["src/a.py"], later) == [[]]
     assert LeanRepo(local_repo).claim_index(now=later).claims() == []
     assert [c.id for c in LeanRepo(local_repo).claims(now=now)] == ["C-1"]
+
+
+def test_a_claim_written_in_another_form_is_found_by_its_normal_form(local_repo: Path) -> None:
+    """A record may hold its resource as written (`./src//a.py`); the library judges it normalised,
+    and so must the hooks, from the records and from the saved index alike."""
+    plant_records(
+        local_repo,
+        {
+            ".coord/claims/C-1.toml": (
+                'id = "C-1"\nagent = "beta"\nresource = "./src//a.py"\nmode = "exclusive"\ntoken = 1\n'
+                'created_at = "2026-01-01T00:00:00Z"\nlast_check_in = "2026-01-01T00:00:00Z"\n'
+                'expires_at = "2999-01-01T00:00:00Z"\n'
+            )
+        },
+    )
+    refused = run(local_repo, "claim", "src/a.py", agent="alpha")
+    assert refused.code == 3 and "C-1" in refused.err
+    for _ in range(2):  # built from the records, then from the saved index
+        assert _answers(local_repo, ["src/a.py"]) == [[("C-1", "beta", 1)]]

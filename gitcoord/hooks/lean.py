@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import marshal
 import os
+import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -32,8 +33,8 @@ T = TypeVar("T")
 INVALID = "-"  # HeldClaim.kind of a resource that does not parse
 # Every well-formed claim of one claims tree, as `ClaimsIndex` saves it (marshal: built in, fast).
 CLAIMS_INDEX = "claims-index.marshal"
-CLAIMS_INDEX_VERSION = 1
-ROW_FIELDS = 10  # a saved claim: see `_to_row`
+CLAIMS_INDEX_VERSION = 2
+ROW_FIELDS = 11  # a saved claim: see `_to_row`
 
 
 class HeldClaim:
@@ -51,6 +52,7 @@ class HeldClaim:
         "last_check_in",
         "message",
         "mode",
+        "normalised",
         "resource",
         "token",
     )
@@ -72,6 +74,7 @@ class HeldClaim:
         self.message, self.created_at, self.last_check_in = message, created_at, last_check_in
         self.expires_at = expires_at
         self.kind = ""  # the parsed resource's kind; "" not parsed yet, INVALID when it does not parse
+        self.normalised = ""  # the parsed resource's text: `./src//a.py` is `src/a.py`
 
     def __repr__(self) -> str:
         return f"HeldClaim({self.id} {self.agent} {self.resource} {self.mode} token={self.token})"
@@ -95,10 +98,10 @@ class HeldClaim:
         claims index."""
         if not self.kind:
             try:
-                self.kind = parse_resource(self.resource).kind
+                self.normalised, self.kind = parse_resource(self.resource)
             except InvalidInput:
                 self.kind = INVALID
-        return None if self.kind == INVALID else Resource(self.resource, self.kind)  # type: ignore[arg-type]
+        return None if self.kind == INVALID else Resource(self.normalised, self.kind)  # type: ignore[arg-type]
 
     def describe(self) -> str:
         said = f', last said "{self.message}"' if self.message else ""
@@ -268,7 +271,7 @@ class SavedIndex:
 
     def __init__(self, root: Path | None, *, ignorecase: bool) -> None:
         self.path = root / CLAIMS_INDEX if root is not None else None
-        self.key = (CLAIMS_INDEX_VERSION, ignorecase)
+        self.key = index_key(ignorecase)
 
     def load(self, tree: str) -> list[ClaimIndex] | None:
         if self.path is None:
@@ -294,9 +297,16 @@ class SavedIndex:
             tmp.unlink(missing_ok=True)
 
 
+def index_key(ignorecase: bool) -> tuple[Any, ...]:
+    """What a saved index must have been built under, besides its tree: this format (bump
+    CLAIMS_INDEX_VERSION whenever what a row or the index holds changes), the team's
+    claims.ignorecase, and the Python whose Unicode tables folded the paths."""
+    return CLAIMS_INDEX_VERSION, ignorecase, tuple(sys.version_info[:2])
+
+
 def _well_formed(rows: Any, state: Any) -> bool:
     """The shapes `save` writes (marshal gives back what was dumped, so this only catches a file
-    that is not ours): rows of ten fields, then the index's flag and two tables."""
+    that is not ours): rows of `ROW_FIELDS` fields, then the index's flag and two tables."""
     return (
         isinstance(rows, list)
         and all(isinstance(row, tuple) and len(row) == ROW_FIELDS and isinstance(row[8], str) for row in rows)
@@ -320,11 +330,14 @@ def _to_row(claim: HeldClaim) -> tuple[Any, ...]:
         claim.last_check_in,
         claim.expires_at.isoformat(),
         claim.kind,
+        claim.normalised,
     )
 
 
 def _from_row(row: tuple[Any, ...]) -> HeldClaim:
-    ident, agent, resource, mode, token, message, created_at, last_check_in, expires_at, kind = row
+    ident, agent, resource, mode, token, message, created_at, last_check_in, expires_at, kind, normalised = (
+        row
+    )
     claim = HeldClaim(
         id=ident,
         agent=agent,
@@ -336,7 +349,7 @@ def _from_row(row: tuple[Any, ...]) -> HeldClaim:
         last_check_in=last_check_in,
         expires_at=datetime.fromisoformat(expires_at),
     )
-    claim.kind = kind
+    claim.kind, claim.normalised = kind, normalised
     return claim
 
 
