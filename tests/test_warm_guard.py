@@ -172,3 +172,35 @@ def test_a_request_that_is_not_a_client_s_is_dropped_and_the_server_serves_on(
     code, out, _ = _launched(local_repo, env, "claims", "--json")
     assert code == 0 and json.loads(out) == []
     assert warm.server_pid() == server
+
+
+def test_python_m_without_p_runs_in_process_and_starts_no_server(
+    tmp_path: Path, local_repo: Path, warm: Warm
+) -> None:
+    """Without -P the caller's directory is first on sys.path: a server started from there would
+    import from it for every later call, so such a call never starts one (nor uses one)."""
+    env = dict(os.environ, **warm.env, GITCOORD_AGENT="alpha")
+    for _ in range(2):
+        res = subprocess.run(
+            [sys.executable, "-m", "gitcoord", "claims", "--json"],
+            cwd=local_repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            start_new_session=True,
+        )
+        assert (res.returncode, json.loads(res.stdout)) == (0, [])
+    assert warm.socket() is None and warm.server_pid() is None
+
+
+def test_warning_and_x_options_are_part_of_the_key() -> None:
+    def key(*flags: str) -> str:
+        code = "from gitcoord.warm.keys import warm_key; print(warm_key())"
+        return subprocess.run(
+            [sys.executable, *flags, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    plain = key()
+    assert key() == plain
+    assert len({plain, key("-W", "error"), key("-X", "tracemalloc")}) == 3

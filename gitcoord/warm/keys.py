@@ -96,6 +96,8 @@ def warm_key() -> str:
         sys.executable,
         sys.version,
         repr(sys.flags),
+        repr(sys.warnoptions),  # -W and -X: the server runs under the caller's, so they are its key too
+        repr(sorted(sys._xoptions.items())),
         repr(sys.path[1:]),  # [0] is the script's own directory
     ]
     return blake2b("\0".join(parts).encode("utf-8", "surrogateescape"), digest_size=10).hexdigest()

@@ -27,6 +27,7 @@ from gitcoord.warm import keys, prime
 from gitcoord.warm.child import CALLER_SIGNALS, run_call
 
 REQUEST_TIMEOUT = 10.0  # for a connected client to send its request; it is already running
+MAX_REQUEST = 64 << 20  # bytes: argv and the environment, with room to spare
 CODE_CHECK_SECONDS = 2.0  # how often an idle server looks whether its code changed
 STARTER_WAIT_SECONDS = 60.0  # at most, for the call that started the server to end
 COLD_MODULES = ("gitcoord.mcp", "gitcoord.notion", "gitcoord.demo", "gitcoord.warm")
@@ -81,20 +82,21 @@ class Server:
         self.last_call = time.monotonic()
         fds: list[int] = []
         try:
+            if _peer_uid(conn) != os.getuid():  # before anything of the request is read
+                conn.sendall(b"no another user\n")
+                raise _Done
             request, fds = _read_request(conn)
-            refusal = self._refusal(conn, request)
+            refusal = self._refusal(request)
             if refusal:
                 conn.sendall(f"no {refusal}\n".encode())
                 raise _Done
             self._start_child(conn, request, fds)
-        except (_Done, OSError, ValueError, KeyError, TypeError):
+        except (_Done, OSError, ValueError, KeyError, TypeError, MemoryError):
             for fd in fds:
                 _close(fd)
             conn.close()
 
-    def _refusal(self, conn: socket.socket, request: dict[str, Any]) -> str:
-        if _peer_uid(conn) != os.getuid():
-            return "another user"
+    def _refusal(self, request: dict[str, Any]) -> str:
         if request.get("key") != self.key:
             return "another version"
         if keys.code_stamp() != self.stamp:
@@ -167,6 +169,8 @@ def _read_request(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
             raise ValueError("a truncated request")
         head += more
     (size,) = struct.unpack("!I", head)
+    if size > MAX_REQUEST:
+        raise ValueError("a request larger than any client sends")
     body = b""
     while len(body) < size:
         more = conn.recv(min(1 << 16, size - len(body)))
