@@ -45,6 +45,8 @@ TURN_WRITES = 4
 # A writer that lost right after a full turn waits this many push times: the next holder's turn
 # (TURN_WRITES pushes, each with its commit built, and its yield) and a little more.
 SIT_OUT_ROUND_TRIPS = TURN_WRITES * 1.25 + YIELD_ROUND_TRIPS
+# ...only if its last landing is this recent (in its push times, and at least CONTENDED_MIN_SECONDS).
+RECENT_ROUND_TRIPS = 10
 # A lost race counts as "contention seen" for this many push times (and at least MIN seconds).
 CONTENDED_ROUND_TRIPS = 40
 CONTENDED_MIN_SECONDS = 5.0
@@ -68,6 +70,7 @@ class Turns:
     streak: int = 0  # landings in a row, each on this clone's previous landing
     lost_at: float = 0.0  # wall time of the last lost race (0: none remembered)
     round_trip: float = 0.0  # running average of this clone's push time, in seconds
+    landed_at: float = 0.0  # wall time of its last landing (0: none remembered)
 
     def holds(self, tip: str | None) -> bool:
         """Is `tip` this clone's own last landing (so its next push needs no fetch)?"""
@@ -108,31 +111,37 @@ def backoff(losses: int, turns: Turns, rng: random.Random | None = None) -> floa
     return (rng or random).uniform(0, cap)
 
 
-def sits_out(before: Turns, won: bool) -> float:
+def sits_out(before: Turns, won: bool, now: float) -> float:
     """Seconds a writer waits, beyond its backoff, after a swap whose clone held `before`.
 
-    Only a race lost right after a full turn of its own (a run of TURN_WRITES or more) sits out:
-    the writer that just had its turn lets the others have theirs.
+    Only a race lost right after a full turn of its own (a run of TURN_WRITES or more whose last
+    landing is recent: a yield and a push ago) sits out: the writer that just had its turn lets
+    the others have theirs. A run that ended long ago is no turn being handed over.
 
-    >>> sits_out(Turns(last="c1", streak=4, round_trip=0.2), won=False)
+    >>> sits_out(Turns(last="c1", streak=4, round_trip=0.2, landed_at=100.0), won=False, now=101.0)
     1.5
-    >>> sits_out(Turns(last="c1", streak=3, round_trip=0.2), won=False)
+    >>> sits_out(Turns(last="c1", streak=3, round_trip=0.2, landed_at=100.0), won=False, now=101.0)
+    0.0
+    >>> sits_out(Turns(last="c1", streak=9, round_trip=0.2, landed_at=100.0), won=False, now=4000.0)
     0.0
     """
-    if won or before.streak < TURN_WRITES:
+    since = now - before.landed_at
+    recent = 0 <= since <= max(CONTENDED_MIN_SECONDS, RECENT_ROUND_TRIPS * before.rtt())
+    if won or before.streak < TURN_WRITES or not (before.landed_at and recent):
         return 0.0
     return SIT_OUT_ROUND_TRIPS * before.rtt()
 
 
-def landed(turns: Turns, old: str | None, new: str, push_seconds: float) -> Turns:
-    """After a write landed on `old` as `new`."""
+def landed(turns: Turns, old: str | None, new: str, push_seconds: float, now: float | None = None) -> Turns:
+    """After a write landed on `old` as `new` (at wall time `now`)."""
     streak = turns.streak + 1 if turns.holds(old) else 1
-    return Turns(new, streak, turns.lost_at, _averaged(turns.round_trip, push_seconds))
+    at = time.time() if now is None else now
+    return Turns(new, streak, turns.lost_at, _averaged(turns.round_trip, push_seconds), at)
 
 
 def lost(turns: Turns, now: float, push_seconds: float) -> Turns:
     """After a lost race."""
-    return Turns(turns.last, 0, now, _averaged(turns.round_trip, push_seconds))
+    return Turns(turns.last, 0, now, _averaged(turns.round_trip, push_seconds), turns.landed_at)
 
 
 def _averaged(mean: float, sample: float) -> float:
@@ -146,7 +155,11 @@ def load(common_dir: Path) -> Turns:
     try:
         data = json.loads((common_dir / TURNS_FILE).read_text())
         found = Turns(
-            str(data["last"]), int(data["streak"]), float(data["lost_at"]), float(data["round_trip"])
+            str(data["last"]),
+            int(data["streak"]),
+            float(data["lost_at"]),
+            float(data["round_trip"]),
+            float(data.get("landed_at", 0.0)),  # absent in the files of older versions
         )
     except (OSError, ValueError, KeyError, TypeError):
         return Turns()
@@ -193,7 +206,8 @@ class Keeper:
 
     def swapped(self, old: str | None, new: str, won: bool, seconds: float) -> None:
         state = self.state
-        self._sit_out = sits_out(state, won)
-        self._state = landed(state, old, new, seconds) if won else lost(state, time.time(), seconds)
+        now = time.time()
+        self._sit_out = sits_out(state, won, now)
+        self._state = landed(state, old, new, seconds, now) if won else lost(state, now, seconds)
         if self.common_dir is not None:
             save(self.common_dir, self._state)

@@ -11,6 +11,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from gitcoord import turns
@@ -83,7 +84,8 @@ def test_losers_back_off_less_the_longer_they_waited() -> None:
 
 def test_the_writer_that_just_had_its_turn_sits_out_the_next_handover(tmp_path: Path) -> None:
     keeper = turns.Keeper(tmp_path)
-    keeper._state = Turns(last="c4", streak=turns.TURN_WRITES, lost_at=0.0, round_trip=0.2)
+    now = time.time()
+    keeper._state = Turns(last="c4", streak=turns.TURN_WRITES, lost_at=0.0, round_trip=0.2, landed_at=now)
     keeper.swapped("c4", "x", won=False, seconds=0.2)  # lost right after a full turn of its own
     owed = keeper.backoff(1)
     assert turns.SIT_OUT_ROUND_TRIPS * 0.2 <= owed <= turns.SIT_OUT_ROUND_TRIPS * 0.2 + 0.1
@@ -91,23 +93,28 @@ def test_the_writer_that_just_had_its_turn_sits_out_the_next_handover(tmp_path: 
     keeper.swapped("c5", "y", won=False, seconds=0.2)  # a second loss in a row: no turn before it
     assert keeper.backoff(2) <= 0.05
     # A sit-out never takes more than a quarter of what is left of the write's retry budget.
-    keeper._state = Turns(last="c6", streak=turns.TURN_WRITES, round_trip=2.0)
+    keeper._state = Turns(last="c6", streak=turns.TURN_WRITES, round_trip=2.0, landed_at=now)
     keeper.swapped("c6", "w", won=False, seconds=2.0)
     assert 2.0 <= keeper.backoff(1, budget=8.0) <= 3.0
     # A short run (someone jumped in between writes of a writer that was not racing) owes nothing.
     short = turns.Keeper(None)
-    short._state = Turns(last="c2", streak=turns.TURN_WRITES - 1, round_trip=0.2)
+    short._state = Turns(last="c2", streak=turns.TURN_WRITES - 1, round_trip=0.2, landed_at=now)
     short.swapped("c2", "z", won=False, seconds=0.2)
     assert short.backoff(1) <= 0.1
+    # Nor does a long run that ended long ago (a writer alone for hours meets a newcomer).
+    stale = turns.Keeper(None)
+    stale._state = Turns(last="c9", streak=6, round_trip=1.0, landed_at=now - 3 * 3600)
+    stale.swapped("c9", "v", won=False, seconds=1.0)
+    assert stale.backoff(1, budget=29.0) <= 0.5
 
 
 def test_runs_and_losses_are_remembered(tmp_path: Path) -> None:
-    state = turns.landed(Turns(), None, "c1", 0.2)
-    state = turns.landed(state, "c1", "c2", 0.1)
-    assert (state.last, state.streak, state.lost_at) == ("c2", 2, 0.0)
+    state = turns.landed(Turns(), None, "c1", 0.2, now=40.0)
+    state = turns.landed(state, "c1", "c2", 0.1, now=45.0)
+    assert (state.last, state.streak, state.lost_at, state.landed_at) == ("c2", 2, 0.0, 45.0)
     assert abs(state.round_trip - 0.17) < 1e-9
     state = turns.lost(state, 50.0, 9.0)  # a stalled push is not a round trip
-    assert (state.streak, state.lost_at, state.round_trip) == (0, 50.0, state.round_trip)
+    assert (state.streak, state.lost_at, state.landed_at) == (0, 50.0, 45.0)
     turns.save(tmp_path, state)
     assert turns.load(tmp_path) == state
     (tmp_path / turns.TURNS_FILE).write_text("{not json")
