@@ -287,3 +287,42 @@ def test_one_fetch_per_status_plain_and_falling_back(world: World) -> None:
         res = _call(b, args)
         assert res.returncode == 0 and res.stderr.count("skipping malformed record") == 1, res.stderr
         assert _connections(count) == (0 if "--no-fetch" in args else 1), args
+
+
+def _on_terminal(cwd: Path, args: list[str], **extra: str) -> tuple[int, bytes]:
+    """The call with its stdout on a terminal (a pty), as a person runs it: its exit code and bytes."""
+    import pty
+
+    env = dict(os.environ, GITCOORD_WARM="0", GITCOORD_AGENT="beta", COLUMNS="140", TERM="xterm", **extra)
+    main, side = pty.openpty()
+    proc = subprocess.Popen(
+        [*GITCOORD, "-C", str(cwd), *args],
+        stdin=subprocess.DEVNULL,
+        stdout=side,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    os.close(side)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # the other side closed (EIO on Linux)
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(main)
+    assert proc.wait(timeout=120) is not None and proc.stderr is not None
+    proc.stderr.close()
+    return proc.returncode, out
+
+
+def test_on_a_terminal_lean_and_full_draw_the_same(world: World) -> None:
+    b = _richer(world)
+    for _ in range(3):  # the header's time is to the minute: a pair across its edge runs again
+        lean, full = _on_terminal(b, ["status"]), _on_terminal(b, ["status"], GITCOORD_LEAN="0")
+        if lean == full:
+            break
+    assert lean == full
+    assert lean[0] == 0 and b"coming conflicts" in lean[1] and b"\x1b[" in lean[1]
