@@ -1,11 +1,12 @@
-"""The lean reads (issue 13): `claims` and `inbox` in-process without pydantic or rich.
+"""The lean reads (issue 13): `claims`, `inbox` and `status` in-process without pydantic or rich.
 
 A session's first call runs in-process, where importing pydantic and building the models costs
 more than the read itself. A record the store already trusts need not rebuild a model: this
 path reads the records' parsed tables (the same `cat-file --batch` read and parse cache as every
 read, through `Store.snapshot`) and computes the views with `gitcoord.plain`, which the full
-path uses too. It takes only what it plainly understands: the exact plain arguments, a config
-of known keys and plain values, records `plain.well_formed` accepts, a run that logs no warning.
+path uses too (`status`'s report: `gitcoord.lean_status`). It takes only what it plainly
+understands: the exact plain arguments, a config of known keys and plain values, records
+`plain.well_formed` accepts, a run that logs no warning.
 Anything else, an error included, returns None before printing a thing, and the full path
 (`gitcoord.cli.main`) runs the call as always: correctness never depends on this path.
 `GITCOORD_LEAN=0` turns it off (the tests compare both paths).
