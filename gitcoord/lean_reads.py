@@ -131,8 +131,10 @@ def _agent_flag(flags: list[str]) -> tuple[list[str] | None, str | None]:
     if not at:
         return flags, None
     i = at[0]
-    name, end = (flags[i][len("--agent=") :], i + 1) if "=" in flags[i] else (flags[i + 1 : i + 2], i + 2)
-    name = name if isinstance(name, str) else (name[0] if name else "")
+    if flags[i] == "--agent":
+        name, end = (flags[i + 1] if i + 1 < len(flags) else ""), i + 2
+    else:
+        name, end = flags[i][len("--agent=") :], i + 1
     if len(at) > 1 or not AGENT_NAME.fullmatch(name):
         return None, None
     return flags[:i] + flags[end:], name
