@@ -322,7 +322,7 @@ class Store:
                 time.sleep(random.uniform(0, min(0.5, 0.01 * 2 ** min(attempt, 6))))
                 tip = self.local_tip()
             else:
-                time.sleep(self._turns.backoff(losses))
+                time.sleep(self._turns.backoff(losses, budget=deadline - time.monotonic()))
                 # A push whose verdict was settled by a fetch already brought the new tip in.
                 tip = self._settled_tip if self._settled_tip is not None else self.fetch()
             fresh = True

@@ -183,8 +183,12 @@ class Keeper:
     def pause(self, tip: str | None) -> float:
         return pause_before(self.state, tip, time.time())
 
-    def backoff(self, losses: int) -> float:
+    def backoff(self, losses: int, budget: float | None = None) -> float:
+        """The wait after a lost race; a sit-out owed is paid here, once, and never takes more
+        than a quarter of what is left of the write's retry `budget` (seconds)."""
         owed, self._sit_out = self._sit_out, 0.0
+        if budget is not None:
+            owed = min(owed, max(0.0, budget) / 4)
         return owed + backoff(losses, self.state)
 
     def swapped(self, old: str | None, new: str, won: bool, seconds: float) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from gitcoord import Coordinator
 from gitcoord.cache import ParsedTrees
-from gitcoord.hooks.lean import CLAIMS_INDEX, LeanRepo
+from gitcoord.hooks.lean import CLAIMS_INDEX, CLAIMS_INDEX_VERSION, LeanRepo
 from gitcoord.records import Claim
 
 from .conftest import World, git, run
@@ -112,7 +112,15 @@ def test_the_claim_index_answers_as_the_records_do_and_follows_every_write(local
     assert [a for a, _, _ in first[0]] == ["C-1", "C-3"]
     assert [a for a, _, _ in first[1]] == ["C-3"] and [a for a, _, _ in first[2]] == ["C-2"]
     assert _answers(local_repo, PATHS) == first  # from the saved index
-    for damage in (b"", b"\x00not marshal", marshal.dumps((("old", False), "tree", [], None))):
+    tree = git(local_repo, "rev-parse", "refs/heads/coord:.coord/claims")
+    key = (CLAIMS_INDEX_VERSION, False)
+    for damage in (
+        b"",
+        b"\x00not marshal",
+        marshal.dumps((("old", False), "tree", [], None)),
+        marshal.dumps((key, tree, [("C-1",)], (False, {}, {}))),  # ours by key, not by shape
+        marshal.dumps((key, tree, [], (False, [], {}))),
+    ):
         _index_file(local_repo).write_bytes(damage)
         assert _answers(local_repo, PATHS) == first
     _index_file(local_repo).unlink()

@@ -90,6 +90,10 @@ def test_the_writer_that_just_had_its_turn_sits_out_the_next_handover(tmp_path: 
     assert keeper.backoff(1) <= 0.1  # paid once, not on every retry
     keeper.swapped("c5", "y", won=False, seconds=0.2)  # a second loss in a row: no turn before it
     assert keeper.backoff(2) <= 0.05
+    # A sit-out never takes more than a quarter of what is left of the write's retry budget.
+    keeper._state = Turns(last="c6", streak=turns.TURN_WRITES, round_trip=2.0)
+    keeper.swapped("c6", "w", won=False, seconds=2.0)
+    assert 2.0 <= keeper.backoff(1, budget=8.0) <= 3.0
     # A short run (someone jumped in between writes of a writer that was not racing) owes nothing.
     short = turns.Keeper(None)
     short._state = Turns(last="c2", streak=turns.TURN_WRITES - 1, round_trip=0.2)

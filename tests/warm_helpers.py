@@ -81,10 +81,13 @@ class Warm:
         return path
 
     def stop(self) -> None:
-        pid = self.server_pid()
-        if pid is not None:
-            os.kill(pid, signal.SIGKILL)
-            wait_for(lambda: not _alive(pid), "the warm server to die")
+        """Kill every server of this directory: a call whose key changed (new code, an upgraded
+        library) started one of its own beside the first."""
+        for lock in self.directory.glob("*.lock") if self.directory.exists() else []:
+            text = lock.read_text().strip()
+            if text and _alive(pid := int(text)):
+                os.kill(pid, signal.SIGKILL)
+                wait_for(lambda pid=pid: not _alive(pid), "the warm server to die")
 
 
 def _alive(pid: int) -> bool:

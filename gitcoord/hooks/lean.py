@@ -33,6 +33,7 @@ INVALID = "-"  # HeldClaim.kind of a resource that does not parse
 # Every well-formed claim of one claims tree, as `ClaimsIndex` saves it (marshal: built in, fast).
 CLAIMS_INDEX = "claims-index.marshal"
 CLAIMS_INDEX_VERSION = 1
+ROW_FIELDS = 10  # a saved claim: see `_to_row`
 
 
 class HeldClaim:
@@ -274,7 +275,7 @@ class SavedIndex:
             return None
         try:
             key, saved_tree, rows, state = marshal.loads(self.path.read_bytes())
-            if (key, saved_tree) != (self.key, tree):
+            if (key, saved_tree) != (self.key, tree) or not _well_formed(rows, state):
                 return None
             return [ClaimIndex.saved(rows, state)]
         except (OSError, EOFError, ValueError, TypeError, IndexError):
@@ -291,6 +292,19 @@ class SavedIndex:
             os.replace(tmp, self.path)  # readers see the old file or the new one, never half of one
         except (OSError, ValueError):  # ValueError: text marshal cannot hold; either way, only time lost
             tmp.unlink(missing_ok=True)
+
+
+def _well_formed(rows: Any, state: Any) -> bool:
+    """The shapes `save` writes (marshal gives back what was dumped, so this only catches a file
+    that is not ours): rows of ten fields, then the index's flag and two tables."""
+    return (
+        isinstance(rows, list)
+        and all(isinstance(row, tuple) and len(row) == ROW_FIELDS and isinstance(row[8], str) for row in rows)
+        and isinstance(state, tuple)
+        and len(state) == 3
+        and isinstance(state[1], dict)
+        and isinstance(state[2], dict)
+    )
 
 
 def _to_row(claim: HeldClaim) -> tuple[Any, ...]:
