@@ -145,11 +145,23 @@ def _open_items(r: _Reader, snap: Snapshot) -> dict[str, list[Table]]:
 
 
 def _refuse_authority(r: _Reader) -> None:
-    """Allowed signers at HEAD: reviews are verified through `gitcoord.signing`'s machinery,
-    which the full path runs. Read as the full path reads it (a bad setting raises the same)."""
-    from gitcoord.signing import Authority
+    """Allowed signers set at HEAD (`signing.Authority.load`): reviews are verified through
+    `gitcoord.signing`'s machinery, which the full path runs. Read through the store's cat-file
+    process instead of a `git cat-file blob` of its own; a setting the full path would refuse
+    (not TOML, not a path inside the repository) hands over too, and the full path says so."""
+    import tomllib
 
-    if Authority.load(r.workspace.top or r.workspace.cwd).configured:
+    from gitcoord.constants import CONFIG_PATH
+
+    found = r.git.read_object(f"HEAD:{CONFIG_PATH}")
+    if found is None or found[1] != "blob":
+        return  # no committed config: no allowed signers
+    try:
+        review = tomllib.loads(found[2].decode()).get("review", {})
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise NotPlain("the committed config: the full path says what is wrong") from exc
+    value = review.get("allowed_signers", "") if isinstance(review, dict) else ""
+    if not isinstance(value, str) or value.startswith("/") or ".." in value.split("/") or value.strip():
         raise NotPlain("allowed signers: reviews are verified by the full path")
 
 

@@ -15,6 +15,8 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from gitcoord.conflicts_index import index_path
 
 from .conftest import GITCOORD, World, git, plant_records, run
@@ -209,14 +211,23 @@ def test_a_reviewed_decision_with_allowed_signers_falls_back(world: World) -> No
     assert '"review_verified": false' in _call(b, ["status", "--json"]).stdout
 
 
-def test_a_bad_allowed_signers_setting_says_the_same_error(world: World) -> None:
+@pytest.mark.parametrize(
+    ("committed", "said"),
+    [
+        ('[review]\nallowed_signers = "/etc/passwd"\n', "must be a path inside the repository"),
+        ("[review\n", "at HEAD is not valid TOML"),
+    ],
+)
+def test_a_bad_committed_review_setting_says_the_same_error(world: World, committed: str, said: str) -> None:
     b = world.clones[1]
     (b / ".coord").mkdir(exist_ok=True)
-    (b / ".coord" / "config.toml").write_text('[review]\nallowed_signers = "/etc/passwd"\n')
+    (b / ".coord" / "config.toml").write_text(committed)
     git(b, "add", ".coord")
     git(b, "commit", "-q", "--no-verify", "-m", "a bad setting")
-    res = _same(b, ["status"])
-    assert res.returncode == 2 and "must be a path inside the repository" in res.stderr
+    (b / ".coord" / "config.toml").write_text("")  # the work tree's own config is fine
+    for args in (["status"], ["status", "--json", "--no-fetch"]):
+        res = _same(b, args)
+        assert res.returncode == 2 and said in res.stderr, res.stderr
 
 
 def test_malformed_records_fall_back_with_the_same_warning(world: World) -> None:
