@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Sequence
 from itertools import combinations
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gitcoord.errors import InvalidInput
 
@@ -31,6 +32,30 @@ if TYPE_CHECKING:
     from gitcoord.coordinator import Coordinator
     from gitcoord.git import Git
     from gitcoord.records import Agent
+    from gitcoord.store import Store
+
+
+class Where(Protocol):
+    """What the radar reads: a `Coordinator`, or the lean reads' reader (`gitcoord.lean_reads`)."""
+
+    @property
+    def store(self) -> Store: ...
+    @property
+    def git(self) -> Git: ...
+    @property
+    def common_dir(self) -> Path: ...
+
+
+class Position(Protocol):
+    """Where an agent works, as its record says: an `Agent`, or a plain view of one."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def branch(self) -> str: ...
+    @property
+    def head(self) -> str: ...
+
 
 CACHE_FILE = "conflicts.json"
 CONTEXT_LIMIT = 30  # paths told in a startup context; `gitcoord conflicts` lists them all
@@ -73,7 +98,7 @@ def record_position(coord: Coordinator, record: Agent) -> None:
 # -- finding branches ---------------------------------------------------------------------------
 
 
-def default_branch_ref(coord: Coordinator) -> str:
+def default_branch_ref(coord: Where) -> str:
     """The default branch as a ref: the remote's HEAD (else its main/master) in remote mode,
     main or master in local mode. InvalidInput (exit 2) when there is none."""
     remote = coord.store.remote
@@ -120,7 +145,7 @@ def _short(ref: str) -> str:
     return ref
 
 
-def agent_branches(coord: Coordinator, agents: list[Agent]) -> list[dict[str, str]]:
+def agent_branches(coord: Where, agents: Sequence[Position]) -> list[dict[str, str]]:
     """Each agent's branch: {agent, branch, ref, commit}; agents without one are left out."""
     remote = coord.store.remote
     found: list[dict[str, str]] = []
@@ -183,7 +208,7 @@ class _Cache:
             pass  # a cache we cannot write only costs time
 
 
-def _changed(coord: Coordinator, cache: _Cache, base: str, tip: str) -> list[str]:
+def _changed(coord: Where, cache: _Cache, base: str, tip: str) -> list[str]:
     """Paths `tip` changed since it left `base` (three-dot diff: from their merge base)."""
     key = f"changed {base} {tip}"
     hit = cache.get(key)
@@ -197,7 +222,7 @@ def _changed(coord: Coordinator, cache: _Cache, base: str, tip: str) -> list[str
     return paths
 
 
-def _merge(coord: Coordinator, cache: _Cache, one: str, two: str) -> list[str] | None:
+def _merge(coord: Where, cache: _Cache, one: str, two: str) -> list[str] | None:
     """Paths that conflict when merging `one` and `two`; None when git cannot merge them at all."""
     first, second = sorted((one, two))
     key = f"merge {first} {second}"
@@ -228,6 +253,18 @@ def radar(coord: Coordinator, *, fetch: bool = False, only: str | None = None) -
     if fetch and coord.store.remote:
         _fetch_branches(coord)
     snap = coord.snapshot(fetch=fetch)
+    return radar_of(coord, lambda: snap.records(Agent), lambda: _holders(coord, snap), only=only)
+
+
+def radar_of(
+    coord: Where,
+    agents: Callable[[], Sequence[Position]],
+    holders: Callable[[], list[Any]],
+    *,
+    only: str | None = None,
+) -> dict[str, Any]:
+    """`radar` over what `agents` gives (records, or the lean reads' plain views) and the live
+    claims `holders` gives (anything with `agent` and `resource`), each read when needed."""
     try:
         default_ref = default_branch_ref(coord)
     except InvalidInput:
@@ -235,11 +272,11 @@ def radar(coord: Coordinator, *, fetch: bool = False, only: str | None = None) -
     default_commit = coord.git.read_object(f"{default_ref}^{{commit}}")
     assert default_commit is not None
     base = default_commit[0]
-    branches = [b for b in agent_branches(coord, snap.records(Agent)) if b["commit"] != base]
+    branches = [b for b in agent_branches(coord, agents()) if b["commit"] != base]
     cache = _Cache(coord.common_dir / _cache_dir())
     changed = {b["agent"]: _changed(coord, cache, base, b["commit"]) for b in branches}
     _write_index(coord, default_ref, base, branches, changed)
-    claims = _holders(coord, snap)
+    claims = holders()
     default = {"agent": "", "branch": _short(default_ref), "ref": _short(default_ref), "commit": base}
     pairs: list[dict[str, Any]] = []
     for b in branches:
@@ -268,7 +305,7 @@ def radar(coord: Coordinator, *, fetch: bool = False, only: str | None = None) -
 
 
 def _write_index(
-    coord: Coordinator,
+    coord: Where,
     default_ref: str,
     base: str,
     branches: list[dict[str, str]],
@@ -402,6 +439,11 @@ def for_status(coord: Coordinator) -> list[dict[str, Any]]:
         report = radar(coord)
     except GitcoordError:
         return []
+    return status_rows(report)
+
+
+def status_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The radar's pairs as `status` shows them."""
     return [
         {
             "between": f"{p['a'] or p['a_branch']} x {p['b']}",

@@ -2,10 +2,10 @@
 
 A plain `guard --format claude|codex` goes straight to `gitcoord.hooks.guard` (stdlib only), which
 answers and exits exactly as the click command does; any other guard call (a bad `--format`,
-`--help`, group options) is the CLI's to judge. `gitcoord.lean_reads` answers a plain `claims` or
-`inbox` without click or pydantic; only when it hands the call over is `gitcoord.cli` imported. The
-console script (`gitcoord.warm.client`), the warm server's children and `python -m gitcoord` all end
-here, so each runs a call the same way.
+`--help`, group options) is the CLI's to judge. `gitcoord.lean_reads` answers a plain `claims`,
+`inbox` or `status` without click or pydantic; only when it hands the call over is `gitcoord.cli`
+imported. The console script (`gitcoord.warm.client`), the warm server's children and
+`python -m gitcoord` all end here, so each runs a call the same way.
 """
 
 from __future__ import annotations

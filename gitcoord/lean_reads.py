@@ -1,11 +1,12 @@
-"""The lean reads (issue 13): `claims` and `inbox` in-process without pydantic or rich.
+"""The lean reads (issue 13): `claims`, `inbox` and `status` in-process without pydantic or rich.
 
 A session's first call runs in-process, where importing pydantic and building the models costs
 more than the read itself. A record the store already trusts need not rebuild a model: this
 path reads the records' parsed tables (the same `cat-file --batch` read and parse cache as every
 read, through `Store.snapshot`) and computes the views with `gitcoord.plain`, which the full
-path uses too. It takes only what it plainly understands: the exact plain arguments, a config
-of known keys and plain values, records `plain.well_formed` accepts, a run that logs no warning.
+path uses too (`status`'s report: `gitcoord.lean_status`). It takes only what it plainly
+understands: the exact plain arguments, a config of known keys and plain values, records
+`plain.well_formed` accepts, a run that logs no warning.
 Anything else, an error included, returns None before printing a thing, and the full path
 (`gitcoord.cli.main`) runs the call as always: correctness never depends on this path.
 `GITCOORD_LEAN=0` turns it off (the tests compare both paths).
@@ -19,15 +20,19 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitcoord import plain
 from gitcoord.constants import DEFAULT_BRANCH, DEFAULT_GRACE_MINUTES, HOOK_MODES
+
+if TYPE_CHECKING:
+    from gitcoord.snapshot import Snapshot
 
 LEAN_ENV = "GITCOORD_LEAN"
 FLAGS = {
     "claims": {"--all", "--json", "--fetch", "--no-fetch"},
     "inbox": {"--all", "--json", "--fetch", "--no-fetch"},
+    "status": {"--json", "--fetch", "--no-fetch"},  # and `--agent NAME` (`_agent_flag`)
 }
 # The config keys (each section's) and what a plain value of each is; tests hold them to `Config`.
 CONFIG_KEYS: dict[str, dict[str, Callable[[Any], bool]]] = {
@@ -69,7 +74,7 @@ class NotPlain(Exception):
 
 
 def run(argv: Sequence[str]) -> int | list[str]:
-    """Answer a plain `claims`/`inbox` call: its exit code, or the arguments the full path must
+    """Answer a plain `claims`/`inbox`/`status` call: its exit code, or the arguments the full path must
     run (`--no-fetch` in place of a fetch this call has made: one fetch per call, one warning)."""
     args = list(argv)
     call = _plain_call(args)
@@ -86,6 +91,7 @@ def run(argv: Sequence[str]) -> int | list[str]:
 class _Call:
     repo: Path
     rest: list[str]  # the command and its flags
+    agent: str | None = None  # `status --agent NAME`
 
     @property
     def fetch(self) -> bool:
@@ -104,13 +110,34 @@ def _plain_call(args: list[str]) -> _Call | None:
     if os.environ.get(LEAN_ENV) == "0":
         return None
     repo, rest = (args[1], args[2:]) if args[:1] == ["-C"] and len(args) >= 2 else (".", args)
-    if not rest or rest[0] not in FLAGS or not set(rest[1:]) <= FLAGS[rest[0]] or len(set(rest)) != len(rest):
+    if not rest or rest[0] not in FLAGS:
         return None
-    if {"--fetch", "--no-fetch"} <= set(rest):
+    flags, agent = _agent_flag(rest[1:]) if rest[0] == "status" else (rest[1:], None)
+    if flags is None or not set(flags) <= FLAGS[rest[0]] or len(set(flags)) != len(flags):
+        return None
+    if {"--fetch", "--no-fetch"} <= set(flags):
         return None  # both given: click's last-wins rule, left to click
     if not os.path.isdir(repo) or not os.access(repo, os.X_OK):
         return None  # the CLI says what is wrong with -C
-    return _Call(Path(repo), rest)
+    return _Call(Path(repo), rest, agent)
+
+
+def _agent_flag(flags: list[str]) -> tuple[list[str] | None, str | None]:
+    """The flags without one `--agent NAME` (or `--agent=NAME`) and the name; None for the flags
+    when the name is not plainly a valid agent name (the CLI says what is wrong)."""
+    from gitcoord.constants import AGENT_NAME
+
+    at = [i for i, flag in enumerate(flags) if flag == "--agent" or flag.startswith("--agent=")]
+    if not at:
+        return flags, None
+    i = at[0]
+    if flags[i] == "--agent":
+        name, end = (flags[i + 1] if i + 1 < len(flags) else ""), i + 2
+    else:
+        name, end = flags[i][len("--agent=") :], i + 1
+    if len(at) > 1 or not AGENT_NAME.fullmatch(name):
+        return None, None
+    return flags[:i] + flags[end:], name
 
 
 class _Fetched:
@@ -134,7 +161,7 @@ def _answer(call: _Call, held: _Held) -> int | _Fetched | None:
         return None
     with reader:
         try:
-            me = reader.workspace.agent()
+            me = call.agent or reader.workspace.agent()
             if call.rest[0] == "inbox" and me is None:
                 return None  # no agent: the full path says so
         except Exception:
@@ -150,7 +177,7 @@ def _answer(call: _Call, held: _Held) -> int | _Fetched | None:
             return None
         after = len(held.records)
         try:
-            show = _claims if call.rest[0] == "claims" else _inbox
+            show = {"claims": _claims, "inbox": _inbox, "status": _status}[call.rest[0]]
             printer = show(reader, tip, me, all_=call.all_, as_json=call.as_json)
         except Exception:
             if not fetching:
@@ -239,6 +266,12 @@ def _inbox(r: _Reader, tip: str | None, me: str | None, *, all_: bool, as_json: 
     return show
 
 
+def _status(r: _Reader, tip: str | None, me: str | None, *, all_: bool, as_json: bool) -> Callable[[], None]:
+    from gitcoord.lean_status import status
+
+    return status(r, tip, me, all_=all_, as_json=as_json)
+
+
 class _Reader:
     """The workspace, the store and the settings a read needs, as `Coordinator` builds them."""
 
@@ -257,15 +290,21 @@ class _Reader:
             remote_timeout_seconds=store["remote_timeout_seconds"],
         )
         self.git = self.store.git
+        self.common_dir = self.workspace.common_dir  # what the conflict radar reads
         self.grace = timedelta(minutes=lease["grace_minutes"])
 
     def records(
         self, tip: str | None, directory: str, schema: dict[str, tuple[Any, Any]], kind: str
     ) -> list[dict[str, Any]]:
+        """Every record of a directory at `tip`, as in `records_of`."""
+        return self.records_of(self.store.snapshot_at(tip), directory, schema, kind)
+
+    def records_of(
+        self, snap: Snapshot, directory: str, schema: dict[str, tuple[Any, Any]], kind: str
+    ) -> list[dict[str, Any]]:
         """Every record of a directory as its parsed table; NotPlain if any is not plainly well-formed."""
         from gitcoord.snapshot import ROOT
 
-        snap = self.store.snapshot_at(tip)
         parsed, bad = snap.parsed_dir(f"{ROOT}/{directory}")
         if bad or not all(plain.well_formed(t, schema, kind, name) for name, t in parsed.items()):
             raise NotPlain(f"{directory}: a record the full path must judge")
