@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -241,15 +242,21 @@ def test_one_fetch_per_read_plain_and_falling_back(world: World) -> None:
 
 def test_one_fetch_and_one_error_when_the_remote_is_down(world: World) -> None:
     b = _rich_world(world)
-    count = _counted_remote(world, b, dead=True)
-    for args in (["claims"], ["claims", "--json", "--all"], ["inbox"], ["inbox", "--fetch"]):
-        res = _call(b, args)
+    calls = (["claims"], ["claims", "--json", "--all"], ["inbox"], ["inbox", "--fetch"])
+    assert_one_error_when_the_remote_is_down(world, b, calls)
+
+
+def assert_one_error_when_the_remote_is_down(world: World, clone: Path, calls: Iterable[list[str]]) -> None:
+    """Each call fails with exit 4 and one message after one connection, as the full path does."""
+    count = _counted_remote(world, clone, dead=True)
+    for args in calls:
+        res = _call(clone, args)
         assert res.returncode == 4, res.stderr
         assert res.stderr.count("gitcoord: the remote 'origin' cannot be reached") == 1, res.stderr
         assert res.stderr.count("hint: check the network") == 1, res.stderr
         assert res.stdout == ""
         assert _connections(count) == 1, args
-        full = _call(b, args, GITCOORD_LEAN="0")
+        full = _call(clone, args, GITCOORD_LEAN="0")
         assert (full.returncode, full.stdout, full.stderr) == (res.returncode, res.stdout, res.stderr)
         _connections(count)
 

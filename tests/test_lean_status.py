@@ -21,7 +21,13 @@ from gitcoord.conflicts_index import index_path
 
 from .conftest import GITCOORD, World, git, plant_records, run
 from .test_field_merged import _commit, _team
-from .test_lean_reads import _connections, _counted_remote, _imported, _rich_world
+from .test_lean_reads import (
+    _connections,
+    _counted_remote,
+    _imported,
+    _rich_world,
+    assert_one_error_when_the_remote_is_down,
+)
 
 STATUS = [["status"], ["status", "--json"], ["status", "--no-fetch"], ["status", "--json", "--fetch"]]
 
@@ -271,17 +277,9 @@ def test_flags_it_does_not_know_and_no_repository_agree(world: World, tmp_path: 
 
 
 def test_one_fetch_and_one_error_when_the_remote_is_down(world: World) -> None:
-    b = _richer(world)
-    count = _counted_remote(world, b, dead=True)
-    for args in (["status"], ["status", "--json", "--fetch"]):
-        res = _call(b, args)
-        assert res.returncode == 4, res.stderr
-        assert res.stderr.count("gitcoord: the remote 'origin' cannot be reached") == 1, res.stderr
-        assert res.stdout == ""
-        assert _connections(count) == 1, args
-        full = _call(b, args, GITCOORD_LEAN="0")
-        assert (full.returncode, full.stdout, full.stderr) == (res.returncode, res.stdout, res.stderr)
-        _connections(count)
+    assert_one_error_when_the_remote_is_down(
+        world, _richer(world), (["status"], ["status", "--json", "--fetch"])
+    )
 
 
 def test_one_fetch_per_status_plain_and_falling_back(world: World) -> None:
