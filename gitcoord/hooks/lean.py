@@ -175,7 +175,7 @@ class LeanRepo:
         A record git cannot produce raises `RecordsUnreadable`: the hooks refuse rather than
         judge a commit against claims they could not see.
         """
-        return self._directory(directory, tip, lambda _tree: None, lambda records: records)
+        return self._directory(directory, tip, lambda _tree, read: read(), [])
 
     def claims(self, tip: str | None = None, *, now: datetime | None = None) -> list[HeldClaim]:
         """Claims on the coord branch at `tip` (default the local copy) that are not dead."""
@@ -193,17 +193,20 @@ class LeanRepo:
         grace = self.grace
         saved = SavedIndex(self.cache.root, ignorecase=self.ignorecase)
 
-        def build(records: list[dict[str, Any]]) -> list[ClaimIndex]:
-            held = []
-            for data in records:
-                try:
-                    held.append(HeldClaim.from_toml(data))
-                except (ValueError, KeyError, TypeError):
-                    continue
-            return [ClaimIndex(held, ignorecase=self.ignorecase)]
+        def use(tree: str, read: Callable[[], list[dict[str, Any]]]) -> ClaimIndex:
+            index = saved.load(tree)
+            if index is None:
+                held = []
+                for data in read():
+                    try:
+                        held.append(HeldClaim.from_toml(data))
+                    except (ValueError, KeyError, TypeError):
+                        continue
+                index = ClaimIndex(held, ignorecase=self.ignorecase)
+                saved.save(tree, index)
+            return index
 
-        found = self._directory("claims", tip, saved.load, build, saved.save)
-        index = found[0] if found else ClaimIndex([], ignorecase=self.ignorecase)
+        index = self._directory("claims", tip, use, ClaimIndex([], ignorecase=self.ignorecase))
         index.alive = lambda claim: now <= claim.expires_at + grace
         return index
 
@@ -211,11 +214,11 @@ class LeanRepo:
         self,
         directory: str,
         tip: str | None,
-        saved: Callable[[str], list[T] | None],
-        build: Callable[[list[dict[str, Any]]], list[T]],
-        save: Callable[[str, list[T]], None] | None = None,
-    ) -> list[T]:
-        """What `build` makes of one directory's records, or what `saved` kept for its tree id."""
+        use: Callable[[str, Callable[[], list[dict[str, Any]]]], T],
+        empty: T,
+    ) -> T:
+        """What `use` makes of one directory, given its tree id and a reader of its parsed records
+        (`empty` when the coord branch has no such directory)."""
         names = [tip] if tip else self._coord_refs()
         where = self.top or self.cwd
         reader = CatFile(where)
@@ -228,24 +231,23 @@ class LeanRepo:
             except ObjectUnreadable as exc:
                 raise records_unreadable(where, f".coord/{directory}", exc.name) from exc
             if tree is None or tree[1] != "tree":
-                return []
-            kept = saved(tree[0])
-            if kept is not None:
-                return kept
-            entries = {name: e.sha for name, e in parse_tree(tree[2], tree[0]).items() if is_file(e.mode)}
-            parsed, _ = self.cache.read(
-                f".coord/{directory}",
-                tree[0],
-                lambda: entries,
-                lambda shas: _read_files(reader, where, directory, entries, shas),
-            )
+                return empty
+            listing, tree_id = tree[2], tree[0]
+
+            def read() -> list[dict[str, Any]]:
+                entries = {name: e.sha for name, e in parse_tree(listing, tree_id).items() if is_file(e.mode)}
+                parsed, _ = self.cache.read(
+                    f".coord/{directory}",
+                    tree_id,
+                    lambda: entries,
+                    lambda shas: _read_files(reader, where, directory, entries, shas),
+                )
+                # A malformed record is the store's warning to give, not the hook's.
+                return list(parsed.values())
+
+            return use(tree_id, read)
         finally:
             reader.close()
-        # A malformed record is the store's warning to give, not the hook's.
-        built = build(list(parsed.values()))
-        if save is not None:
-            save(tree[0], built)
-        return built
 
 
 def _read_files(
@@ -273,21 +275,21 @@ class SavedIndex:
         self.path = root / CLAIMS_INDEX if root is not None else None
         self.key = index_key(ignorecase)
 
-    def load(self, tree: str) -> list[ClaimIndex] | None:
+    def load(self, tree: str) -> ClaimIndex | None:
         if self.path is None:
             return None
         try:
             key, saved_tree, rows, state = marshal.loads(self.path.read_bytes())
             if (key, saved_tree) != (self.key, tree) or not _well_formed(rows, state):
                 return None
-            return [ClaimIndex.saved(rows, state)]
+            return ClaimIndex.saved(rows, state)
         except (OSError, EOFError, ValueError, TypeError, IndexError):
             return None
 
-    def save(self, tree: str, found: list[ClaimIndex]) -> None:
-        if self.path is None or not found:
+    def save(self, tree: str, index: ClaimIndex) -> None:
+        if self.path is None:
             return
-        rows, state = found[0].dump()
+        rows, state = index.dump()
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
