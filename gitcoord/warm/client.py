@@ -94,9 +94,7 @@ def _through_server(key: str) -> int:
 
 
 def _check_peer(sock: _socket.socket) -> None:
-    creds = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, struct.calcsize("3i"))
-    _pid, uid, _gid = struct.unpack("3i", creds)
-    if uid != os.getuid():
+    if keys.peer_uid(sock) != os.getuid():
         raise NotWarm("another user")
 
 

@@ -5,8 +5,10 @@ Stdlib only and cheap: the client computes this on every call before it imports 
 
 from __future__ import annotations
 
+import _socket
 import os
 import stat
+import struct
 import sys
 
 WARM_ENV = "GITCOORD_WARM"  # "0" turns the warm path off (sandboxes, debugging)
@@ -36,6 +38,13 @@ def private_dir(path: str) -> bool:
     except OSError:
         return False
     return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and info.st_mode & 0o077 == 0
+
+
+def peer_uid(sock: _socket.socket) -> int:
+    """The uid of the process at the other end of a Unix socket (`SO_PEERCRED`), as the kernel
+    says it: the client checks the server's, the server the client's."""
+    creds = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, struct.calcsize("3i"))
+    return int(struct.unpack("3i", creds)[1])
 
 
 def own_socket(path: str) -> bool:

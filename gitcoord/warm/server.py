@@ -82,7 +82,7 @@ class Server:
         self.last_call = time.monotonic()
         fds: list[int] = []
         try:
-            if _peer_uid(conn) != os.getuid():  # before anything of the request is read
+            if keys.peer_uid(conn) != os.getuid():  # before anything of the request is read
                 conn.sendall(b"no another user\n")
                 raise _Done
             request, fds = _read_request(conn)
@@ -149,11 +149,6 @@ class _Done(Exception):
 def _close(fd: int) -> None:
     with contextlib.suppress(OSError):
         os.close(fd)
-
-
-def _peer_uid(conn: socket.socket) -> int:
-    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    return int(struct.unpack("3i", creds)[1])
 
 
 def _read_request(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
