@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run, wait_for
-from tests.warm_helpers import Warm, git_grandparents, git_spy, warm_dir
+from tests.warm_helpers import Warm, call, git_grandparents, git_spy, warm_dir
 
 LAUNCHED = [sys.executable, "-P", "-m", "gitcoord"]  # what `.coord/gitcoord` runs
 
@@ -46,18 +46,10 @@ def _edit(repo: Path, path: str) -> str:
 
 
 def _launched(repo: Path, env: dict[str, str], *args: str, stdin: str = "") -> tuple[int, str, str]:
-    """The launcher's command, as an editor runs it: pipes, no terminal."""
-    res = subprocess.run(
-        [*LAUNCHED, *args],
-        cwd=repo,
-        env=dict(os.environ, **env),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        start_new_session=True,
-    )
-    return res.returncode, res.stdout, res.stderr
+    """The launcher's command, as an editor runs it: pipes, no terminal (served unless `env` turns
+    the warm path off)."""
+    res = call(repo, *args, env=env, input=stdin, warm=env.get("GITCOORD_WARM") != "0", command=LAUNCHED)
+    return res.code, res.out, res.err
 
 
 def _server(warm: Warm) -> int:
@@ -174,23 +166,19 @@ def test_a_request_that_is_not_a_client_s_is_dropped_and_the_server_serves_on(
     assert warm.server_pid() == server
 
 
-def test_python_m_without_p_runs_in_process_and_starts_no_server(
-    tmp_path: Path, local_repo: Path, warm: Warm
-) -> None:
+def test_python_m_without_p_runs_in_process_and_starts_no_server(local_repo: Path, warm: Warm) -> None:
     """Without -P the caller's directory is first on sys.path: a server started from there would
     import from it for every later call, so such a call never starts one (nor uses one)."""
-    env = dict(os.environ, **warm.env, GITCOORD_AGENT="alpha")
     for _ in range(2):
-        res = subprocess.run(
-            [sys.executable, "-m", "gitcoord", "claims", "--json"],
-            cwd=local_repo,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            start_new_session=True,
+        res = call(
+            local_repo,
+            "claims",
+            "--json",
+            env=warm.env,
+            agent="alpha",
+            command=[sys.executable, "-m", "gitcoord"],
         )
-        assert (res.returncode, json.loads(res.stdout)) == (0, [])
+        assert (res.code, json.loads(res.out)) == (0, [])
     assert warm.socket() is None and warm.server_pid() is None
 
 

@@ -14,7 +14,7 @@ import stat
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,8 +127,10 @@ def call(
     warm: bool = True,
     umask: int = -1,
     unset: list[str] | None = None,
+    command: Sequence[str] = (str(SCRIPT),),
 ) -> Call:
-    """`gitcoord ARGS` through the console script, without a terminal; warm=False sets GITCOORD_WARM=0."""
+    """`gitcoord ARGS` through the console script (or `command`), without a terminal; warm=False
+    sets GITCOORD_WARM=0."""
     full = dict(os.environ, **(env or {}))
     full.pop("GITCOORD_WARM", None)
     if not warm:
@@ -138,7 +140,7 @@ def call(
     for name in unset or []:
         full.pop(name, None)
     res = subprocess.run(
-        [str(SCRIPT), *args],
+        [*command, *args],
         cwd=cwd,
         env=full,
         input=input,
