@@ -7,8 +7,10 @@ error (`is_error`) whose text is gitcoord's own message: who holds what,
 since and until when, and the next step (`request_help`, `wait`).
 
 Every call opens a fresh `Coordinator`, so a config change or another
-agent's work is seen at once, and nothing is cached between calls. Example
-(Claude Code)::
+agent's work is seen at once. What the server keeps between calls holds no
+coordination state and is re-checked at every call (`gitcoord.mcp_reader`):
+one `git cat-file --batch`, the repository's directories, and git's config
+while the files it came from are unchanged. Example (Claude Code)::
 
     claude mcp add gitcoord -- gitcoord mcp --agent alpha
 """
@@ -26,7 +28,7 @@ from typing_extensions import TypedDict
 from gitcoord.constants import DecisionStatus, ErrorType, Impact, Priority, Severity
 from gitcoord.coordinator import Coordinator
 from gitcoord.errors import GitcoordError, Refused
-from gitcoord.mcp_reader import KeptReader
+from gitcoord.mcp_reader import KeptReader, KeptWorkspace
 from gitcoord.output import to_json
 from gitcoord.results import CheckInResult, ClaimView, LogEntry, StartContext, StatusReport
 
@@ -79,6 +81,7 @@ class Tools:
     def __init__(self, repo: Path, agent: str | None) -> None:
         self.repo, self.agent = repo, agent
         self.reader = KeptReader()  # one `git cat-file --batch` for all calls (gitcoord.mcp_reader)
+        self.where = KeptWorkspace(repo)  # the repository's directories and git's config, re-checked
 
     def call(self, work: Callable[[Coordinator], object]) -> Json:
         """Run `work`; its value (a record, a list page) as JSON values. See `typed`."""
@@ -92,7 +95,8 @@ class Tools:
         """
         ToolError = _tool_error_class()
         try:
-            with Coordinator(self.repo, agent=self.agent) as coord, self.reader.lent_to(coord.git):
+            opened = Coordinator(self.repo, agent=self.agent, workspace=self.where.open())
+            with opened as coord, self.reader.lent_to(coord.git):
                 return work(coord)
         except GitcoordError as exc:
             kind = KIND.get(exc.exit_code, "error")
