@@ -11,18 +11,22 @@ deleted one, would answer "missing" for everything, so it is replaced (tests/tes
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import stat
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
+from gitcoord.errors import GitcoordError
 from gitcoord.git import CatFile, Git
 from gitcoord.workspace import Workspace, read_git_config, repo_dirs
+
+log = logging.getLogger(__name__)
 
 
 class KeptReader:
@@ -64,6 +68,42 @@ def _identity(git: Git) -> tuple[object, ...]:
             info = None
         found.append((str(path), info.st_dev, info.st_ino) if info else (str(path), None))
     return tuple(found)
+
+
+class Mirrors:
+    """The mirror of the coord branch (`refs/heads/<branch>`, moved after a push or a fetch in
+    remote mode so that `git log coord` shows the trail) is moved in a thread of its own: the
+    call's answer does not wait for its `update-ref`. Nothing reads by that ref while the
+    tracking ref it follows exists, and the move is a compare-and-swap like any other. The
+    server's next call, and its end, wait for every move started before.
+    """
+
+    def __init__(self) -> None:
+        self._moving: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def runner(self, git: Git) -> Callable[..., object]:
+        """What `Store.mirror_run` calls: `git.run(ARGS)` started now, waited for by `wait`."""
+
+        def move(*args: str) -> None:
+            try:
+                git.run(*args)
+            except GitcoordError as exc:  # the repository went away meanwhile: nothing to mirror
+                log.debug("the coord branch's mirror was not moved: %s", exc)
+
+        def run(*args: str) -> None:
+            thread = threading.Thread(target=move, args=args, name="gitcoord-mirror")
+            with self._lock:
+                self._moving.append(thread)
+            thread.start()
+
+        return run
+
+    def wait(self) -> None:
+        with self._lock:
+            moving, self._moving = self._moving, []
+        for thread in moving:
+            thread.join()
 
 
 class KeptWorkspace:

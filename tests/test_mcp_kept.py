@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -193,3 +194,71 @@ def test_a_linked_worktree_moved_and_repaired_is_found_again(world: World, tmp_p
         assert _holders(tools) == {"src/a.py": "alpha", "src/b.py": "alpha"}
     finally:
         tools.reader.close()
+
+
+HOLD_MIRROR = """#!/bin/sh
+# Holds every update of refs/heads/coord until the test says go (a file), so that what waits
+# for it shows: the ref move runs, and the test reads the refs, while it is held.
+case "$1" in prepared) ;; *) exit 0 ;; esac
+grep -q ' refs/heads/coord$' || exit 0
+touch "{held}"
+n=0
+while [ ! -e "{go}" ] && [ $n -lt 1200 ]; do sleep 0.05; n=$((n + 1)); done
+"""
+
+
+def test_the_answer_does_not_wait_for_the_mirror_and_the_next_call_does(world: World, tmp_path: Path) -> None:
+    """After a push, refs/heads/coord follows the remote's tip in a thread of its own: the claim
+    is answered while that `update-ref` is held, and the next call starts only once it is done."""
+    import threading
+
+    a = world.clones[0]
+    held, go = tmp_path / "held", tmp_path / "go"
+    hook = a / ".git" / "hooks" / "reference-transaction"
+    hook.write_text(HOLD_MIRROR.format(held=held, go=go))
+    hook.chmod(0o755)
+    tools = Tools(a, "alpha")
+    before = git(a, "rev-parse", "refs/heads/coord")
+    answered = threading.Event()
+    claim = threading.Thread(target=lambda: (_claim(tools, "src/a.py"), answered.set()))
+    try:
+        claim.start()
+        wait_for(answered.is_set, "the claim's answer, while the mirror's update-ref is held", timeout=30)
+        wait_for(held.exists, "the mirror's update-ref, held by the hook", timeout=30)
+        landed = git(a, "rev-parse", "refs/remotes/origin/coord")
+        assert landed != before and git(a, "rev-parse", "refs/heads/coord") == before
+        seen: list[dict[str, str]] = []
+        following = threading.Thread(target=lambda: seen.append(_holders(tools)))
+        following.start()
+        go.touch()
+        following.join(timeout=60)
+        assert seen == [{"src/a.py": "alpha"}]
+        assert git(a, "rev-parse", "refs/heads/coord") == landed
+    finally:
+        go.touch()
+        claim.join(timeout=60)
+        tools.close()
+
+
+def test_the_server_leaves_no_mirror_move_behind(world: World) -> None:
+    """`gitcoord mcp` over stdio: when the client goes away, refs/heads/coord is the remote's tip."""
+    anyio = pytest.importorskip("anyio")
+    from mcp import ClientSession, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    a = world.clones[0]
+
+    async def session() -> None:
+        params = StdioServerParameters(
+            command=sys.executable,
+            args=["-m", "gitcoord", "-C", str(a), "mcp", "--agent", "alpha"],
+            env=dict(os.environ),
+        )
+        async with stdio_client(params) as (read, write), ClientSession(read, write) as s:
+            await s.initialize()
+            result = await s.call_tool("claim", {"resources": ["src/a.py"]})
+            assert not result.is_error, result.content
+
+    anyio.run(session)
+    tip = git(world.remote, "rev-parse", "refs/heads/coord")
+    assert git(a, "rev-parse", "refs/heads/coord") == tip == git(a, "rev-parse", "refs/remotes/origin/coord")
