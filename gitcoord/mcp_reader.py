@@ -11,6 +11,7 @@ deleted one, would answer "missing" for everything, so it is replaced (tests/tes
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -235,10 +236,7 @@ def _config_files(git_dir: Path, common_dir: Path) -> list[Path]:
         if env.get("GIT_CONFIG_SYSTEM"):
             files.append(Path(env["GIT_CONFIG_SYSTEM"]))
         else:
-            files.append(Path("/etc/gitconfig"))
-            program = shutil.which("git")
-            if program:
-                files.append(Path(os.path.realpath(program)).parent.parent / "etc" / "gitconfig")
+            files += _system_configs(env.get("PATH", ""))
     if env.get("GIT_CONFIG_GLOBAL"):
         files.append(Path(env["GIT_CONFIG_GLOBAL"]))
     else:
@@ -246,6 +244,16 @@ def _config_files(git_dir: Path, common_dir: Path) -> list[Path]:
         xdg = Path(env["XDG_CONFIG_HOME"]) if env.get("XDG_CONFIG_HOME") else home / ".config"
         files += [xdg / "git" / "config", home / ".gitconfig"]
     return [*files, common_dir / "config", git_dir / "config.worktree"]
+
+
+@functools.lru_cache(maxsize=4)
+def _system_configs(search_path: str) -> list[Path]:
+    """/etc/gitconfig and `$(prefix)/etc/gitconfig` of the git on `search_path` (PATH)."""
+    program = shutil.which("git", path=search_path)
+    found = [Path("/etc/gitconfig")]
+    if program:
+        found.append(Path(os.path.realpath(program)).parent.parent / "etc" / "gitconfig")
+    return found
 
 
 def _config_marks(git_dir: Path, common_dir: Path) -> tuple[Mark, ...]:
