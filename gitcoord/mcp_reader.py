@@ -1,4 +1,9 @@
-"""The MCP server's one `git cat-file --batch`, kept for its life instead of one per call.
+"""What the MCP server keeps between calls, none of it coordination state: its one
+`git cat-file --batch` (`KeptReader`), the repository's directories and git's config
+(`KeptWorkspace`, re-checked by stats at every call), and the mirror moves it has not waited
+for yet (`Mirrors`).
+
+The reader is kept for the server's life instead of one per call.
 
 A running `cat-file --batch` answers for objects written after it started (git looks a loose
 object up by its path on every request and rescans the packs when one is missing) and resolves
@@ -113,9 +118,10 @@ class KeptWorkspace:
 
     Nothing the coordination reads is kept: the team's `.coord/config.toml` is read at every call,
     the records through the kept reader. What is kept is what git itself would answer again the
-    same way: the directories `rev-parse` found, as long as the working directory, the top-level
-    directory, its `.git` (a directory, or a worktree's file naming its git dir), the git dir, its
-    `commondir` file and the common dir are the same files (device, inode, owner, change time);
+    same way: the directories `rev-parse` found, as long as the working directory, each `.git` from
+    it up to the top level (a directory, or a worktree's file naming its git dir), the git dir, its
+    `commondir` file and the common dir are the same (`_dir_marks`: kind, device, inode, owner, and
+    for a file its size and times);
     and `git config -z --list`, as long as every file git reads its config from is the same
     (`_config_files`), unchanged since a moment before it was read (`RACY_SECONDS`), and includes
     none (an `includeIf` can depend on the checked-out branch).
