@@ -78,20 +78,23 @@ def script(hook: str, mode: str | None, python: str | None = None, *, launcher: 
 
 def boot_code() -> str:
     """The `python -S -c` program of an installed hook, one line: this gitcoord's directory first
-    on the path; if gitcoord is no longer there (reinstalled elsewhere), `site` finds it as before."""
+    on the path (if gitcoord is no longer there, reinstalled elsewhere, `site` finds it as before),
+    then the warm client, which runs the hook in a child of the hooks' warm server or in-process."""
     root = str(Path(__file__).resolve().parents[2])
     return (
         f"import os, sys; r = {root!r}; "
         "sys.path.insert(0, r) if os.path.isdir(os.path.join(r, 'gitcoord', 'hooks')) "
         "else __import__('site').main(); "
-        "from gitcoord.hooks.run import entry; entry()"
+        "from gitcoord.warm.client import hook_entry; hook_entry()"
     )
 
 
 # The trailers pre-commit computed for this very `git commit` (its pid is our $PPID) are
-# applied without starting Python again: a commit then costs one interpreter, not two.
+# applied without starting Python again: a commit then costs one interpreter, not two. Git hands
+# prepare-commit-msg the message file in the work tree's git directory, where pre-commit left
+# them (`precommit.handoff_path`); anywhere else, the hook in Python finds them.
 _PREPARE_FAST_PATH = f"""\
-handoff="$(git rev-parse --git-dir 2>/dev/null)/{STATE_DIR}/trailers.$PPID"
+handoff="${{1%/*}}/{STATE_DIR}/trailers.$PPID"
 if [ -f "$handoff" ] && [ -n "$1" ]; then
     if [ -x "$0.legacy" ]; then "$0.legacy" "$@" || exit $?; fi
     msg=$1

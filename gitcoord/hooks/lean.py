@@ -115,7 +115,10 @@ class HeldClaim:
 class LeanRepo:
     """One repository as the hooks see it: the `Workspace`, plus the local coord claims."""
 
-    def __init__(self, cwd: Path) -> None:
+    def __init__(self, cwd: Path, *, git_pid: int | None = None) -> None:
+        """`git_pid`: the git process that runs this hook; our parent unless a warm child was told
+        its caller's (pre-commit and prepare-commit-msg of one `git commit` meet by its pid)."""
+        self.git_pid = os.getppid() if git_pid is None else git_pid
         self.workspace = Workspace.open(cwd)
         self.cwd, self.git_dir, self.top = self.workspace.cwd, self.workspace.git_dir, self.workspace.top
         self.cache = ParsedTrees(self.workspace.common_dir / CACHE_DIR)
@@ -389,6 +392,15 @@ class ClaimIndex:
     def claims(self) -> list[HeldClaim]:
         """Every claim it answers with, in record order."""
         return [claim for n in range(self._count) if self.alive(claim := self._claim(n))]
+
+    def claims_of(self, agent: str) -> list[HeldClaim]:
+        """The claims of `agent` it answers with, in record order (no other claim is made)."""
+        return [
+            claim
+            for n in range(self._count)
+            if (self._made[n].agent if n in self._made else self._rows[n][1]) == agent
+            and self.alive(claim := self._claim(n))
+        ]
 
     def covering(self, path: str) -> list[HeldClaim]:
         return [claim for n in self._index.covering(path) if self.alive(claim := self._claim(n))]

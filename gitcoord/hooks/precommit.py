@@ -89,7 +89,7 @@ def run_pre_commit(repo: LeanRepo, mode: str, started: Started | None = None) ->
     except RecordsUnreadable as exc:
         return _unreadable(exc, mode)
     problems = find_problems(paths, index, agent, mode)
-    claims = index.claims()
+    claims = index.claims_of(agent) if agent else []  # the trailers name the agent's own only
     if mode == "auto" and agent and not problems:
         from gitcoord.hooks.auto import commit_claims
 
@@ -235,7 +235,7 @@ def hand_off_trailers(repo: LeanRepo, trailers: Sequence[tuple[str, str]]) -> No
     options = trailer_options(trailers)
     if any("\n" in option for option in options):
         return  # cannot be written one per line; the fallback computes them again
-    path = handoff_path(repo, os.getppid())
+    path = handoff_path(repo, repo.git_pid)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         _drop_stale_handoffs(path.parent)
@@ -280,7 +280,7 @@ def run_prepare_commit_msg(repo: LeanRepo, args: Sequence[str]) -> int:
 
 def _handed_off(repo: LeanRepo) -> list[str] | None:
     """The trailer options pre-commit left for this `git commit`, consumed; None if there are none."""
-    path = handoff_path(repo, os.getppid())
+    path = handoff_path(repo, repo.git_pid)
     try:
         options = path.read_text(encoding="utf-8").splitlines()
     except OSError:

@@ -2,7 +2,8 @@
 
 The child takes the caller's standard streams, working directory, umask, environment and argv,
 resets what the server changed (signals, the std streams), and runs `gitcoord.console.entry` exactly as
-the console script would in-process. It never returns: its exit status is the call's.
+the console script would in-process (an installed hook's `gitcoord.hooks.run.main` for a hook). It
+never returns: its exit status is the call's.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def run_call(
             b"gitcoord: internal error: the warm server could not run the call.\n",
         )
         os._exit(1)
-    code = _run(mask)
+    code = _run(request, mask)
     os._exit(code)
 
 
@@ -88,16 +89,22 @@ def _io_encoding() -> tuple[str, str]:
     return name or locale.getencoding(), errors or ("surrogateescape" if lenient else "strict")
 
 
-def _run(mask: set[int | signal.Signals] | None = None) -> int:
-    """`gitcoord.console.entry`, as the console script runs it; its exit code."""
+def _run(request: dict[str, Any], mask: set[int | signal.Signals] | None = None) -> int:
+    """The call, as its process would run it in-process: `gitcoord.console.entry` for the console
+    script, `gitcoord.hooks.run.main` for an installed hook (entry "hook"); its exit code."""
     code: int
     try:
         if mask is not None:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a pending Ctrl-C lands here, handled below
-        from gitcoord.console import entry
+        if request.get("entry") == "hook":
+            from gitcoord.hooks.run import main
 
-        entry()
-        code = 0
+            code = main(sys.argv[1:], git_pid=int(request["ppid"]))
+        else:
+            from gitcoord.console import entry
+
+            entry()
+            code = 0
     except SystemExit as exc:
         code = _exit_code(exc.code)
     except KeyboardInterrupt:

@@ -11,11 +11,15 @@ from __future__ import annotations
 import _socket  # the C module: `socket` and the `selectors` it imports cost every call ~7 ms
 import marshal  # built in: the request needs no import of `json` (server and client share a key)
 import os
-import signal
-import struct
 import sys
 
-from gitcoord.warm import keys
+TYPE_CHECKING = False  # `typing` is an import this path does not need
+if TYPE_CHECKING:
+    import signal
+else:  # the C module: `signal` builds its enums at import, ~6 ms of every call; the ints suffice
+    import _signal as signal
+
+from gitcoord.warm import keys  # noqa: E402 (after the choice of `signal` above)
 
 # The same four as `child.CALLER_SIGNALS`, which the server blocks across its fork (not imported:
 # this module must stay tiny).
@@ -29,22 +33,38 @@ class NotWarm(Exception):
 
 def entry() -> None:
     """Console script: through the warm server when possible, else `gitcoord.console.entry`."""
-    code = None
-    spawn = False
-    if os.environ.get(keys.WARM_ENV) != "0" and (_is_guard(sys.argv[1:]) or not _has_terminal()):
-        try:
-            code = _through_server(keys.warm_key())
-        except NotWarm as why:
-            spawn = str(why) == "absent"
-        except OSError:
-            spawn = False
-    if code is not None:
-        _exit_like(code)
-    if spawn:
-        _spawn_server()
+    if _is_guard(sys.argv[1:]) or not _has_terminal():
+        _serve("console")
     from gitcoord.console import entry as in_process
 
     in_process()
+
+
+def hook_entry() -> None:
+    """An installed hook (`python -S -P -c BOOT HOOK SCRIPT MODE ARGS...`, `hooks.files.boot_code`):
+    through the hooks' warm server when possible, else `gitcoord.hooks.run.entry` in this process.
+    A commit from a terminal runs its hooks in-process, as a CLI call from a terminal does."""
+    if not _has_terminal():
+        _serve("hook")
+    from gitcoord.hooks.run import entry as in_process
+
+    in_process()
+
+
+def _serve(kind: str) -> None:
+    """Run the call in a child of the server and exit as it did; return when it cannot be served
+    (nothing ran), after starting a server for later calls when none was there."""
+    if os.environ.get(keys.WARM_ENV) == "0":
+        return
+    try:
+        code = _through_server(keys.warm_key(), kind)
+    except NotWarm as why:
+        if str(why) == "absent":
+            _spawn_server()
+        return
+    except OSError:
+        return
+    _exit_like(code)
 
 
 def _is_guard(argv: list[str]) -> bool:
@@ -64,7 +84,7 @@ def _has_terminal() -> bool:
     return True
 
 
-def _through_server(key: str) -> int:
+def _through_server(key: str, kind: str = "console") -> int:
     """Run the call in a child of the server; its raw wait status. NotWarm when nothing ran."""
     directory = keys.runtime_dir()
     path = keys.socket_path(key)
@@ -84,7 +104,7 @@ def _through_server(key: str) -> int:
         _check_peer(sock)
         early = _catch_signals()  # from here on a call may be running: no signal may be lost
         try:
-            _send_request(sock, key)
+            _send_request(sock, key, kind)
             return _await_child(sock, early)
         except (NotWarm, OSError):  # OSError: a failed send, no answer in time; the call runs here
             _default_signals(early)  # no call runs: a signal meant for it is this process's own
@@ -98,16 +118,25 @@ def _check_peer(sock: _socket.socket) -> None:
         raise NotWarm("another user")
 
 
-def _send_request(sock: _socket.socket, key: str) -> None:
+def _send_request(sock: _socket.socket, key: str, kind: str) -> None:
     mask = os.umask(0o022)
     os.umask(mask)
     cwd = os.open(".", os.O_RDONLY | os.O_DIRECTORY)  # the directory itself, not its name
     try:
         body = marshal.dumps(
-            {"key": key, "argv": sys.argv, "env": dict(os.environ), "umask": mask, "pid": os.getpid()}
+            {
+                "key": key,
+                "entry": kind,
+                "argv": sys.argv,
+                "env": dict(os.environ),
+                "umask": mask,
+                "pid": os.getpid(),
+                "ppid": os.getppid(),  # for a hook: the git process that runs it
+            }
         )
-        fds = struct.pack("4i", 0, 1, 2, cwd)
-        sent = sock.sendmsg([struct.pack("!I", len(body))], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
+        fds = b"".join(fd.to_bytes(4, sys.byteorder) for fd in (0, 1, 2, cwd))  # an int array
+        size = len(body).to_bytes(4, "big")  # `struct.pack("!I", ...)` without `struct`
+        sent = sock.sendmsg([size], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
         if sent != 4:
             raise NotWarm("a short send")
         sock.sendall(body)

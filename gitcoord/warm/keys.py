@@ -8,7 +8,6 @@ from __future__ import annotations
 import _socket
 import os
 import stat
-import struct
 import sys
 
 WARM_ENV = "GITCOORD_WARM"  # "0" turns the warm path off (sandboxes, debugging)
@@ -43,8 +42,8 @@ def private_dir(path: str) -> bool:
 def peer_uid(sock: _socket.socket) -> int:
     """The uid of the process at the other end of a Unix socket (`SO_PEERCRED`), as the kernel
     says it: the client checks the server's, the server the client's."""
-    creds = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, struct.calcsize("3i"))
-    return int(struct.unpack("3i", creds)[1])
+    creds = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)  # struct ucred: pid, uid, gid
+    return int.from_bytes(creds[4:8], sys.byteorder)
 
 
 def own_socket(path: str) -> bool:

@@ -14,7 +14,6 @@ builds that thing itself, as an in-process call would.
 from __future__ import annotations
 
 import contextlib
-import gc
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -76,13 +75,6 @@ def prime() -> list[str]:
             except Exception:
                 failed.append(name)
     return failed
-
-
-def settle() -> None:
-    """Move everything alive to the permanent generation: forked children then never have the
-    collector walk (and so copy, page by page) the server's heap."""
-    gc.collect()
-    gc.freeze()
 
 
 def gitcoord_models() -> list[type[BaseModel]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import marshal
 import os
 import select
@@ -23,11 +24,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from gitcoord.warm import keys, prime
+from gitcoord.warm import keys
 from gitcoord.warm.child import CALLER_SIGNALS, run_call
 
 REQUEST_TIMEOUT = 10.0  # for a connected client to send its request; it is already running
 MAX_REQUEST = 64 << 20  # bytes: argv and the environment, with room to spare
+ENTRIES = ("console", "hook")  # what a child runs: the console script, or an installed hook
 CODE_CHECK_SECONDS = 2.0  # how often an idle server looks whether its code changed
 STARTER_WAIT_SECONDS = 60.0  # at most, for the call that started the server to end
 COLD_MODULES = ("gitcoord.mcp", "gitcoord.notion", "gitcoord.demo", "gitcoord.warm")
@@ -183,7 +185,7 @@ def _read_request(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
 
 
 def _plain(request: dict[Any, Any]) -> bool:
-    """Only what a client sends: argv a list of strings, env a dict of strings, umask and pid ints."""
+    """Only what a client sends: argv a list of strings, env a dict of strings, umask and pids ints."""
     argv, env = request.get("argv"), request.get("env")
     return (
         isinstance(request.get("key"), str)
@@ -193,6 +195,8 @@ def _plain(request: dict[Any, Any]) -> bool:
         and all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())
         and isinstance(request.get("umask"), int)
         and isinstance(request.get("pid"), int)
+        and isinstance(request.get("ppid"), int)
+        and request.get("entry", "console") in ENTRIES
     )
 
 
@@ -214,11 +218,21 @@ def _warm_up() -> None:
 
 
 def prepare() -> None:
-    """Everything a child should start with: the imports, then what first calls build (`prime`)."""
+    """Everything a child should start with: the imports, then what first calls build (`prime`).
+
+    The hooks' server runs under `-S` like the hooks themselves (`hooks.files.boot_code`): the
+    installed libraries are not on its path, so the modules that need them are not imported and
+    there is nothing of theirs to prime; its children run the stdlib-only hook modules."""
     _warm_up()
     if os.environ.get(keys.PRIME_ENV) != "0":
-        prime.prime()
-    prime.settle()
+        try:
+            from gitcoord.warm import prime
+        except ImportError:
+            pass
+        else:
+            prime.prime()
+    gc.collect()  # then everything alive goes to the permanent generation: forked children never
+    gc.freeze()  # have the collector walk (and so copy, page by page) the server's heap
 
 
 def _after(pid: int) -> None:

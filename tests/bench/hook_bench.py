@@ -5,7 +5,11 @@ committing agent may touch. Rounds alternate hooked and hookless commits in one 
 both see the same machine load. Prints {"hook_ms": {"median": overhead, "floor_median": hookless}}
 plus the median of the pre-commit hook alone (prepare-commit-msg skipped), and the floor of any
 Python pre-commit: a hook that runs the four git processes this one needs (rev-parse, config,
-diff --cached, cat-file) and `python -S -P -c pass`. `--baseline DIR` also times the pre-commit
+diff --cached, cat-file) and `python -S -P -c pass`.
+`median` is an agent's commit once the hooks' warm server runs (DESIGN §9: every commit after its
+first); `first_commit_median` is the same commit with the hook in-process, as the first commit of
+a session runs (GITCOORD_WARM=0). The server lives in a runtime directory of the bench's own.
+`--baseline DIR` also times the pre-commit
 of another gitcoord source tree (say `git archive main | tar -x -C DIR`) in the same rounds,
 so a change is measured against what it replaces under the same load. Run:
 
@@ -15,8 +19,10 @@ so a change is measured against what it replaces under the same load. Run:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -95,6 +101,25 @@ exec {sys.executable} -S -P -c pass
 """
 
 
+def start_hooks_server(repo: Path, env: dict[str, str]) -> None:
+    """One hooked commit (in-process: no server yet), then wait until the server it started listens."""
+    commit_ms(repo, -1, env, [])
+    directory = Path(env["XDG_RUNTIME_DIR"]) / "gitcoord"
+    deadline = time.monotonic() + 120
+    while not list(directory.glob("*.sock")):
+        if time.monotonic() > deadline:
+            raise SystemExit("the hooks' warm server did not start")
+        time.sleep(0.05)
+
+
+def stop_servers(runtime: Path) -> None:
+    for lock in (runtime / "gitcoord").glob("*.lock"):
+        text = lock.read_text().strip()
+        if text:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(text), signal.SIGTERM)
+
+
 def hook_dir(root: Path, name: str, text: str) -> list[str]:
     """A hooks directory holding only a pre-commit with `text`; the `git -c` options using it."""
     where = root / name
@@ -126,20 +151,29 @@ def main() -> None:
         root = Path(tmp)
         repo = setup(root)
         install(repo, mode="others")
-        env = dict(os.environ, GITCOORD_AGENT="me")
+        runtime = root / "runtime"
+        runtime.mkdir(mode=0o700)
+        env = dict(os.environ, GITCOORD_AGENT="me", XDG_RUNTIME_DIR=str(runtime))
+        env.pop("GITCOORD_WARM", None)
+        in_process = dict(env, GITCOORD_WARM="0")
         bare = ["-c", f"core.hooksPath={root / 'no-hooks'}"]
         only_pre = hook_dir(root, "pre-commit-only", (repo / ".git/hooks/pre-commit").read_text())
         python_floor = hook_dir(root, "python-floor", FLOOR_HOOK)
         base = hook_dir(root, "baseline", baseline_hook(options.baseline)) if options.baseline else None
         base_env = dict(env, PYTHONPATH=str(options.baseline))
-        hooked, floor, pre, pyfloor, before = [], [], [], [], []
-        for r in range(rounds):
-            floor.append(commit_ms(repo, 5 * r, env, bare))
-            hooked.append(commit_ms(repo, 5 * r + 1, env, []))
-            pre.append(commit_ms(repo, 5 * r + 2, env, only_pre))
-            pyfloor.append(commit_ms(repo, 5 * r + 3, env, python_floor))
-            if base:
-                before.append(commit_ms(repo, 5 * r + 4, base_env, base))
+        start_hooks_server(repo, env)
+        hooked, first, floor, pre, pyfloor, before = [], [], [], [], [], []
+        try:
+            for r in range(rounds):
+                floor.append(commit_ms(repo, 6 * r, env, bare))
+                hooked.append(commit_ms(repo, 6 * r + 1, env, []))
+                first.append(commit_ms(repo, 6 * r + 2, in_process, []))
+                pre.append(commit_ms(repo, 6 * r + 3, env, only_pre))
+                pyfloor.append(commit_ms(repo, 6 * r + 4, env, python_floor))
+                if base:
+                    before.append(commit_ms(repo, 6 * r + 5, base_env, base))
+        finally:
+            stop_servers(runtime)
         floor_median = statistics.median(floor)
         extra = {}
         if before:
@@ -155,6 +189,7 @@ def main() -> None:
                     "hook_ms": {
                         "median": round(statistics.median(hooked) - floor_median, 1),
                         "floor_median": round(floor_median, 1),
+                        "first_commit_median": round(statistics.median(first) - floor_median, 1),
                         "pre_commit_only_median": round(statistics.median(pre) - floor_median, 1),
                         "python_hook_floor_median": round(statistics.median(pyfloor) - floor_median, 1),
                         **extra,
