@@ -66,8 +66,10 @@ class Coordinator(ClaimOps, HelpOps, MessageOps, TaskOps, JournalOps, ToolWriteO
         agent: str | None = None,
         *,
         config: Config | None = None,
+        workspace: Workspace | None = None,
     ) -> None:
-        self.workspace = Workspace.open(Path(repo_path))
+        # `workspace`: one already opened for `repo_path` (the MCP server's, `mcp_reader`).
+        self.workspace = workspace if workspace is not None else Workspace.open(Path(repo_path))
         self.git_dir, self.common_dir, self.top = (
             self.workspace.git_dir,
             self.workspace.common_dir,

@@ -7,8 +7,10 @@ error (`is_error`) whose text is gitcoord's own message: who holds what,
 since and until when, and the next step (`request_help`, `wait`).
 
 Every call opens a fresh `Coordinator`, so a config change or another
-agent's work is seen at once, and nothing is cached between calls. Example
-(Claude Code)::
+agent's work is seen at once. What the server keeps between calls holds no
+coordination state and is re-checked at every call (`gitcoord.mcp_reader`):
+one `git cat-file --batch`, the repository's directories, and git's config
+while the files it came from are unchanged. Example (Claude Code)::
 
     claude mcp add gitcoord -- gitcoord mcp --agent alpha
 """
@@ -26,7 +28,7 @@ from typing_extensions import TypedDict
 from gitcoord.constants import DecisionStatus, ErrorType, Impact, Priority, Severity
 from gitcoord.coordinator import Coordinator
 from gitcoord.errors import GitcoordError, Refused
-from gitcoord.mcp_reader import KeptReader
+from gitcoord.mcp_reader import KeptReader, KeptWorkspace, Mirrors
 from gitcoord.output import to_json
 from gitcoord.results import CheckInResult, ClaimView, LogEntry, StartContext, StatusReport
 
@@ -79,6 +81,13 @@ class Tools:
     def __init__(self, repo: Path, agent: str | None) -> None:
         self.repo, self.agent = repo, agent
         self.reader = KeptReader()  # one `git cat-file --batch` for all calls (gitcoord.mcp_reader)
+        self.where = KeptWorkspace(repo)  # the repository's directories and git's config, re-checked
+        self.mirrors = Mirrors()  # the coord branch's mirror moves after the answer
+
+    def close(self) -> None:
+        """Wait for the mirror moves still running; end the kept reader."""
+        self.mirrors.wait()
+        self.reader.close()
 
     def call(self, work: Callable[[Coordinator], object]) -> Json:
         """Run `work`; its value (a record, a list page) as JSON values. See `typed`."""
@@ -92,7 +101,10 @@ class Tools:
         """
         ToolError = _tool_error_class()
         try:
-            with Coordinator(self.repo, agent=self.agent) as coord, self.reader.lent_to(coord.git):
+            self.mirrors.wait()  # a call sees the refs as the calls before it left them
+            opened = Coordinator(self.repo, agent=self.agent, workspace=self.where.open())
+            with opened as coord, self.reader.lent_to(coord.git):
+                coord.store.mirror_run = self.mirrors.runner(coord.git)
                 return work(coord)
         except GitcoordError as exc:
             kind = KIND.get(exc.exit_code, "error")
@@ -195,15 +207,15 @@ def _tool_error_class() -> type[Exception]:
     return ToolError
 
 
-def build_server(repo: Path, agent: str | None) -> MCPServer:
-    """The MCP server with every gitcoord tool registered (not yet running)."""
+def build_server(repo: Path, agent: str | None, tools: Tools | None = None) -> MCPServer:
+    """The MCP server with every gitcoord tool registered (not yet running), calling `tools`."""
     try:
         from mcp.server.mcpserver import MCPServer as Server
     except ImportError:  # mcp 1.x named it FastMCP
         from mcp.server.fastmcp import FastMCP as Server  # type: ignore[no-redef,attr-defined,unused-ignore]
 
     server: MCPServer = Server("gitcoord", instructions=INSTRUCTIONS)
-    tools = Tools(repo, agent)
+    tools = tools or Tools(repo, agent)
     for register in (_session_tools, _claim_tools, _help_tools, _task_tools, _record_tools):
         register(server, tools)
     return server
@@ -480,4 +492,8 @@ def serve(repo: Path, agent: str | None) -> None:
         raise InvalidInput("the MCP server needs the `mcp` package.", hint="pip install 'mcp>=2'") from exc
     # Fail early (exit 2) on a bad identity or a directory that is not a repository.
     Coordinator(repo, agent=agent).close()
-    build_server(repo, agent).run("stdio")
+    tools = Tools(repo, agent)
+    try:
+        build_server(repo, agent, tools).run("stdio")
+    finally:
+        tools.close()  # the process ends with `os._exit`: no mirror move is left behind

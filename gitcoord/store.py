@@ -111,6 +111,8 @@ class Store:
     _turns: turns.Keeper = field(init=False, repr=False)
     # The remote's tip as the last push's settling fetch found it (None: not fetched).
     _settled_tip: str | None = field(default=None, init=False, repr=False)
+    # Runs `_mirror_heads`' update-ref in place of `git.run` (`mcp_reader.Mirrors`).
+    mirror_run: Callable[..., object] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self._turns = turns.Keeper(self.common_dir)
@@ -254,9 +256,8 @@ class Store:
     def _mirror_heads(self, tip: str, *, known_behind: str | None = None) -> None:
         """Fast-forward refs/heads/<branch> to the remote tip, so `git log coord` shows the trail.
 
-        Never moves it anywhere else: a local branch that has diverged (history
-        written in local mode before the remote existed) is left as it is.
-        """
+        Never moves it anywhere else: a local branch that has diverged (history written in local
+        mode before the remote existed) is left as it is. Reads go by the tracking ref it follows."""
         heads = self._ref_value(self.ref)
         if heads == tip:
             return
@@ -266,7 +267,8 @@ class Store:
                 "the local %s branch has diverged from %s's; it was left as it is", self.branch, self.remote
             )
             return
-        self.git.run("update-ref", "-m", "gitcoord: mirror remote", self.ref, tip, heads or "")
+        run = self.mirror_run or self.git.run
+        run("update-ref", "-m", "gitcoord: mirror remote", self.ref, tip, heads or "")
 
     def _is_ancestor(self, older: str | None, newer: str) -> bool:
         return older is not None and self.git.run("merge-base", "--is-ancestor", older, newer).returncode == 0

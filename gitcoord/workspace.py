@@ -69,9 +69,29 @@ class Workspace:
     @classmethod
     def open(cls, cwd: Path) -> Workspace:
         cwd = cwd.resolve()
-        git_dir, common_dir, top = _repo_dirs(cwd)
+        return cls.open_found(cwd, *repo_dirs(cwd))
+
+    @classmethod
+    def open_found(
+        cls,
+        cwd: Path,
+        git_dir: Path,
+        common_dir: Path,
+        top: Path | None,
+        gitconfig: dict[str, list[str]] | None = None,
+    ) -> Workspace:
+        """`open` for directories already found (a long-lived owner re-checks them itself:
+        `mcp_reader.KeptWorkspace`); the config file, and git's unless given, are read afresh."""
         table, source = _config_table(top, cwd)
-        return cls(cwd, git_dir, common_dir, top, _git_config(cwd), table, source)
+        return cls(
+            cwd,
+            git_dir,
+            common_dir,
+            top,
+            read_git_config(cwd) if gitconfig is None else gitconfig,
+            table,
+            source,
+        )
 
     # -- settings ------------------------------------------------------------------
 
@@ -226,7 +246,8 @@ def view_ref(branch: str, remote: str | None) -> str:
     return f"refs/remotes/{remote}/{branch}" if remote else f"refs/heads/{branch}"
 
 
-def _repo_dirs(cwd: Path) -> tuple[Path, Path, Path | None]:
+def repo_dirs(cwd: Path) -> tuple[Path, Path, Path | None]:
+    """The git dir, the common dir and the top level (None: bare) of the repository at `cwd`."""
     res = run_plain(
         cwd,
         "rev-parse",
@@ -247,7 +268,8 @@ def _repo_dirs(cwd: Path) -> tuple[Path, Path, Path | None]:
     return Path(lines[0]), Path(lines[1]), top
 
 
-def _git_config(cwd: Path) -> dict[str, list[str]]:
+def read_git_config(cwd: Path) -> dict[str, list[str]]:
+    """`git config -z --list`: every value of every key (keys as git lists them), in order."""
     out = run_plain(cwd, "config", "-z", "--list").stdout.decode(errors="replace")
     values: dict[str, list[str]] = {}
     for item in out.split("\0"):
