@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git, run
+from tests.conftest import World, git, run
 from tests.test_warm_hooks import Trace, _commit, _hooks_server, _stage
 from tests.warm_helpers import Warm, warm_dir
 
@@ -172,3 +172,47 @@ def test_a_killed_commit_leaves_no_hook_running(
     finally:
         if _alive(hook):
             os.kill(hook, 9)
+
+
+def test_served_pre_receive_in_a_bare_remote_fences_as_in_process(
+    tmp_path: Path, world: World, warm: Warm
+) -> None:
+    """pre-receive sees the pushed objects only through git's quarantine variables."""
+    a, b = world.clones[0], world.clones[1]
+    assert run(a, "claim", "core/", agent="alpha").code == 0
+    assert run(world.remote, "hooks", "install", "--server").code == 0
+    trace = Trace(tmp_path)
+    env = dict(warm.env, **trace.env, GITCOORD_AGENT="beta")
+    # A first push (in-process) starts the server; later ones are served.
+    _stage(b, "docs/ok.md", "ok\n")
+    assert _commit(b, env, "--no-verify", "-m", "ok")[0] == 0
+    first = subprocess.run(
+        ["git", "push", "-q", "origin", "HEAD:main"],
+        cwd=b,
+        env=dict(os.environ, **env),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        start_new_session=True,
+    )
+    assert first.returncode == 0, first.stderr
+    _hooks_server(warm)
+    _stage(b, "core/engine.py", "x\n")
+    assert _commit(b, env, "--no-verify", "-m", "sneaky")[0] == 0
+    out = []
+    for warm_on in ("1", "0"):
+        trace.clear()
+        res = subprocess.run(
+            ["git", "push", "-q", "--no-verify", "origin", "HEAD:main"],
+            cwd=b,
+            env={**os.environ, **env, "GITCOORD_WARM": warm_on},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            start_new_session=True,
+        )
+        served = not any(parent.startswith("git") for parent in trace.hook_parents())
+        assert served == (warm_on == "1"), trace.hook_parents()
+        out.append((res.returncode != 0, "refused" in res.stderr))
+    assert out[0] == out[1] == (True, True), out
+    assert git(world.remote, "rev-list", "--count", "main") == "2"
