@@ -27,6 +27,11 @@ def run_call(
 ) -> NoReturn:
     """Take the caller's place and run its call. `mask`: the signal mask to restore once the
     handlers are the caller's (a signal forwarded meanwhile is then delivered, not lost)."""
+    # A process group of its own (the server sets it too, whichever runs first): a signal the
+    # client forwards, or the kill of a caller that vanished, reaches every process the call
+    # started, as a signal to the caller's group reaches them in-process.
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)
     try:
         _become_caller(request, fds)
     except BaseException:  # could not take the caller's place: say so, as an internal error

@@ -203,10 +203,15 @@ class _Lines:
 
 
 def _forward(child: int, signum: int) -> None:
-    try:  # noqa: SIM105 (contextlib is an import this path does not need)
-        os.kill(child, signum)
-    except ProcessLookupError:
-        pass
+    """To the call's process group (the child leads one, `child.run_call`): what a signal to the
+    caller's group does in-process, it does to the call's git and hook processes too."""
+    try:
+        os.killpg(child, signum)
+    except OSError:  # not a group yet (the child sets it first thing): the child alone
+        try:  # noqa: SIM105 (contextlib is an import this path does not need)
+            os.kill(child, signum)
+        except ProcessLookupError:
+            pass
 
 
 def _exit_like(status: int) -> None:

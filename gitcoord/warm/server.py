@@ -56,8 +56,10 @@ class Server:
             for key, _ in self.selector.select(timeout=CODE_CHECK_SECONDS):
                 if key.fileobj is self.listener:
                     self._accept()
-                else:
+                elif key.data is None:
                     self._reap(int(key.fd))
+                else:
+                    self._caller_gone(int(key.data))
             now = time.monotonic()
             if not self.closing and not self.running and now - self.last_call > self.idle_seconds:
                 self.close()
@@ -118,12 +120,30 @@ class Server:
             self._forget_in_child()
             run_call(request, fds, mask)  # never returns
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        with contextlib.suppress(OSError):  # the child does the same: whichever runs first
+            os.setpgid(pid, pid)
         for fd in fds:
             _close(fd)
         pidfd = os.pidfd_open(pid)
         self.running[pidfd] = (pid, conn)
         self.selector.register(pidfd, selectors.EVENT_READ)
         conn.sendall(f"pid {pid}\n".encode())
+        # The client sends nothing more: its end closing while the call runs means it was killed
+        # (SIGKILL cannot be forwarded). Its call dies with it, as it would have in-process.
+        self.selector.register(conn, selectors.EVENT_READ, pidfd)
+
+    def _caller_gone(self, pidfd: int) -> None:
+        pid, conn = self.running[pidfd]
+        self.selector.unregister(conn)
+        try:
+            gone = conn.recv(1, socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            gone = False
+        except OSError:
+            gone = True
+        if gone:  # the call's group: the hook or command and every process it started
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)
 
     def _forget_in_child(self) -> None:
         if not self.closing:
@@ -136,6 +156,8 @@ class Server:
     def _reap(self, pidfd: int) -> None:
         pid, conn = self.running.pop(pidfd)
         self.selector.unregister(pidfd)
+        with contextlib.suppress(KeyError):  # still watched: its caller is there
+            self.selector.unregister(conn)
         _close(pidfd)
         _, status = os.waitpid(pid, 0)
         self.last_call = time.monotonic()
