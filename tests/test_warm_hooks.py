@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import git, run, wait_for
-from tests.warm_helpers import Warm, warm_dir
+from tests.warm_helpers import Warm, call, git_grandparents, git_spy, warm_dir
 
 
 @pytest.fixture
@@ -218,3 +218,21 @@ def test_a_commit_from_a_terminal_runs_its_hooks_in_process(
     assert res.returncode == 0, (res.stdout, res.stderr)
     assert not trace.served()
     assert "Coord-Agent: alpha" in git(local_repo, "log", "-1", "--format=%B")
+
+
+def test_a_served_hook_run_names_the_hand_off_by_its_caller_s_parent(
+    tmp_path: Path, local_repo: Path, warm: Warm
+) -> None:
+    """`gitcoord hook-run` (the launcher's way in when it finds no interpreter) through the CLI's
+    server: pre-commit leaves the trailers under the caller's parent's pid, as in-process, never
+    the server's (a later commit's prepare-commit-msg could pick up a file named by the server)."""
+    assert run(local_repo, "claim", "src/mine.py", agent="alpha").code == 0
+    _stage(local_repo, "src/mine.py", "mine\n")
+    server = warm.start(local_repo)
+    spy_env, spy_log = git_spy(tmp_path)
+    res = call(local_repo, "hook-run", "pre-commit", "-", "-", env=dict(warm.env, **spy_env), agent="alpha")
+    assert res.code == 0, res.err
+    assert git_grandparents(spy_log) == {server}, "served"
+    state = local_repo / ".git" / "gitcoord-state"
+    assert [p.name for p in state.glob("trailers.*")] == [f"trailers.{os.getpid()}"]
+    assert "Coord-Claim: C-" in (state / f"trailers.{os.getpid()}").read_text()

@@ -23,6 +23,7 @@ from gitcoord.constants import CACHE_DIR, DEFAULT_GRACE_MINUTES, DEFAULT_HOOKS_M
 from gitcoord.errors import InvalidInput
 from gitcoord.git import CatFile, ObjectUnreadable, parse_tree, run_plain
 from gitcoord.git import scrub_hook_env as scrub_hook_env
+from gitcoord.hooks.parent import parent_pid
 from gitcoord.hooks.run import STAGED_ARGS, Started
 from gitcoord.overlap import ResourceIndex
 from gitcoord.resources import Resource, parse_resource
@@ -115,10 +116,10 @@ class HeldClaim:
 class LeanRepo:
     """One repository as the hooks see it: the `Workspace`, plus the local coord claims."""
 
-    def __init__(self, cwd: Path, *, git_pid: int | None = None) -> None:
-        """`git_pid`: the git process that runs this hook; our parent unless a warm child was told
-        its caller's (pre-commit and prepare-commit-msg of one `git commit` meet by its pid)."""
-        self.git_pid = os.getppid() if git_pid is None else git_pid
+    def __init__(self, cwd: Path) -> None:
+        # The git process that runs this hook: pre-commit and prepare-commit-msg of one `git commit`
+        # meet by its pid (a served call's parent is the server: `hooks.parent`).
+        self.git_pid = parent_pid()
         self.workspace = Workspace.open(cwd)
         self.cwd, self.git_dir, self.top = self.workspace.cwd, self.workspace.git_dir, self.workspace.top
         self.cache = ParsedTrees(self.workspace.common_dir / CACHE_DIR)

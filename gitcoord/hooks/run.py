@@ -26,9 +26,8 @@ HOOKS = ("pre-commit", "prepare-commit-msg", "pre-push", "pre-receive", "post-me
 _STDIN_HOOKS = ("pre-push", "pre-receive")
 
 
-def main(argv: Sequence[str], *, git_pid: int | None = None) -> int:
-    """Run one hook; the exit code git sees. `git_pid`: the git process that ran the hook, when it
-    is not our parent (a child of the warm server, `gitcoord.warm.child`)."""
+def main(argv: Sequence[str]) -> int:
+    """Run one hook; the exit code git sees."""
     if len(argv) < 3 or argv[0] not in HOOKS:
         sys.stderr.write(f"usage: python -m gitcoord.hooks {{{','.join(HOOKS)}}} SCRIPT MODE [ARGS...]\n")
         return 2
@@ -38,7 +37,7 @@ def main(argv: Sequence[str], *, git_pid: int | None = None) -> int:
     if legacy != 0:
         return legacy
     try:
-        return dispatch(hook, None if mode in ("", "-") else mode, args, stdin or b"", git_pid=git_pid)
+        return dispatch(hook, None if mode in ("", "-") else mode, args, stdin or b"")
     except GitcoordError as exc:
         sys.stderr.write(
             f"gitcoord: {hook} hook failed: {exc.render()}\n"
@@ -57,9 +56,7 @@ def run_legacy(script: Path, args: Sequence[str], stdin: bytes | None) -> int:
     return subprocess.run([str(legacy), *args], input=stdin, check=False).returncode
 
 
-def dispatch(
-    hook: str, mode: str | None, args: list[str], stdin: bytes, *, git_pid: int | None = None
-) -> int:
+def dispatch(hook: str, mode: str | None, args: list[str], stdin: bytes) -> int:
     from gitcoord.git import scrub_hook_env
 
     # Keep GIT_INDEX_FILE (`git commit -a` stages into a temporary index) and, for pre-receive,
@@ -71,7 +68,7 @@ def dispatch(
         started: Started | None = (os.getcwd(), in_background(Path.cwd(), STAGED_ARGS))
     from gitcoord.hooks.lean import LeanRepo
 
-    repo = LeanRepo(Path.cwd(), git_pid=git_pid)
+    repo = LeanRepo(Path.cwd())
     if hook == "pre-commit":
         from gitcoord.hooks.precommit import run_pre_commit
 

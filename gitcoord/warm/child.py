@@ -18,6 +18,8 @@ import time
 import traceback
 from typing import Any, NoReturn
 
+from gitcoord.hooks.parent import take_callers_parent
+
 # The signals a caller's client forwards to its call (and the server blocks across the fork).
 CALLER_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT})
 
@@ -55,6 +57,7 @@ def _become_caller(request: dict[str, Any], fds: list[int]) -> None:
     for fd in fds:
         os.close(fd)
     os.umask(int(request["umask"]))
+    take_callers_parent(int(request["ppid"]))  # a hook (or `hook-run`) names its hand-off by it
     os.environ.clear()
     os.environ.update({str(k): str(v) for k, v in request["env"].items()})
     time.tzset()  # the C library read TZ once, in the server: local times are the caller's zone
@@ -104,7 +107,7 @@ def _run(request: dict[str, Any], mask: set[int | signal.Signals] | None = None)
         if request.get("entry") == "hook":
             from gitcoord.hooks.run import main
 
-            code = main(sys.argv[1:], git_pid=int(request["ppid"]))
+            code = main(sys.argv[1:])
         else:
             from gitcoord.console import entry
 
