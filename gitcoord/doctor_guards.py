@@ -118,10 +118,13 @@ def _hook_faults(where: Path, names: Sequence[str]) -> list[str]:
 
 
 def _hook_interpreter(path: Path) -> str:
-    """The Python an installed hook execs (its `exec PYTHON -P -m gitcoord.hooks` line)."""
+    """The Python an installed hook execs (its `exec PYTHON -S -P -c BOOT` line, whose BOOT runs
+    `warm.client.hook_entry`, or `gitcoord.hooks` in a hook an earlier gitcoord wrote)."""
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-        line = next(x for x in lines if x.startswith("exec ") and "gitcoord.hooks" in x)
+        line = next(
+            x for x in lines if x.startswith("exec ") and ("gitcoord.hooks" in x or "hook_entry" in x)
+        )
         return shlex.split(line)[1]
     except (OSError, StopIteration, ValueError, IndexError):
         return ""

@@ -263,7 +263,7 @@ def test_hooks_install_adds_post_merge_and_uninstall_removes_it(local_repo: Path
     assert "post-merge" in res.json()["installed"]
     hook = local_repo / ".git" / "hooks" / "post-merge"
     text = hook.read_text()
-    assert "gitcoord.hooks" in text and " post-merge " in text  # it runs gitcoord's post-merge
+    assert "import hook_entry; hook_entry()" in text and " post-merge " in text  # gitcoord's post-merge
     assert run(local_repo, "hooks", "uninstall").code == 0
     assert not hook.exists()
 
