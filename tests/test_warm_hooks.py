@@ -236,3 +236,24 @@ def test_a_served_hook_run_names_the_hand_off_by_its_caller_s_parent(
     state = local_repo / ".git" / "gitcoord-state"
     assert [p.name for p in state.glob("trailers.*")] == [f"trailers.{os.getpid()}"]
     assert "Coord-Claim: C-" in (state / f"trailers.{os.getpid()}").read_text()
+
+
+def test_start_refreshes_hooks_an_earlier_gitcoord_wrote(local_repo: Path) -> None:
+    """Hooks written before the hooks had a server run in-process (their boot imports
+    `gitcoord.hooks.run`); `start` rewrites them with today's boot, keeping interpreter and mode."""
+    assert run(local_repo, "hooks", "install", "--mode", "strict").code == 0
+    hooks = local_repo / ".git" / "hooks"
+    names = ("pre-commit", "prepare-commit-msg", "pre-push", "post-merge")
+    today = {name: (hooks / name).read_text() for name in names}
+    new_boot = "from gitcoord.warm.client import hook_entry; hook_entry()"
+    old_boot = "from gitcoord.hooks.run import entry; entry()"
+    for name, text in today.items():
+        assert new_boot in text and " strict " in text
+        (hooks / name).write_text(text.replace(new_boot, old_boot))
+    res = run(local_repo, "start", "--json", agent="alpha")
+    assert res.code == 0, res.err
+    assert sorted(json.loads(res.out)["hooks"]["installed"]) == sorted(today)
+    assert {name: (hooks / name).read_text() for name in today} == today
+    assert all(os.access(hooks / name, os.X_OK) for name in today)
+    again = run(local_repo, "start", "--json", agent="alpha")
+    assert json.loads(again.out)["hooks"]["installed"] == []

@@ -107,6 +107,32 @@ fi
 """
 
 
+def stale_script(path: Path, hook: str) -> str | None:
+    """What to write in place of gitcoord's own `hook` at `path` when an earlier gitcoord wrote it
+    (its interpreter and mode kept, today's boot code); None when it is today's text, the
+    launcher's, or not such a file. `start` refreshes them (`install.ensure_clone_hooks`)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if MARKER not in text:
+        return None
+    for line in text.splitlines():
+        if not line.startswith("exec ") or '"$0"' not in line:
+            continue
+        try:  # exec PYTHON [flags] ... HOOK "$0" MODE "$@"
+            words = shlex.split(line)
+        except ValueError:
+            return None
+        at = words.index("$0")
+        if words[-1] != "$@" or words[at - 1] != hook or at + 2 != len(words) - 1 or words[1] == LAUNCHER:
+            return None
+        mode = words[at + 1]
+        fresh = script(hook, None if mode == "-" else mode, words[1])
+        return None if fresh == text else fresh
+    return None
+
+
 def head(path: Path, size: int = 400) -> str:
     try:
         with path.open("rb") as fh:

@@ -31,6 +31,7 @@ from gitcoord.hooks.files import (
     ours_runnable,
     runnable,
     script,
+    stale_script,
     write_file,
 )
 from gitcoord.hooks.files import CLIENT_HOOKS as CLIENT_HOOKS
@@ -309,6 +310,8 @@ def ensure_clone_hooks(
             remember_interpreter(common_dir)
             if before.manager in ("husky", "lefthook", "tracked") and ensure_launcher(top):
                 result["files"].append(LAUNCHER)
+            if before.manager == "none":
+                result["installed"] = refresh_stale(where)
             return result
         if not _of_this_repository(top, common_dir, where):
             result["problem"] = (
@@ -333,6 +336,18 @@ def ensure_clone_hooks(
     if after.unguarded:
         result["problem"] = f"git would still not run gitcoord's {', '.join(after.unguarded)} hook here."
     return result
+
+
+def refresh_stale(where: Path) -> list[str]:
+    """Rewrite gitcoord's own hooks that an earlier gitcoord wrote in `where` (today's boot code runs
+    them through the hooks' warm server; same interpreter and mode); the names rewritten."""
+    done = []
+    for name in (*CLIENT_HOOKS, *MERGE_HOOKS):
+        fresh = stale_script(where / name, name)
+        if fresh is not None:
+            write_file(where / name, fresh)  # in one step, keeping the file's mode
+            done.append(name)
+    return done
 
 
 def _of_this_repository(top: Path, common_dir: Path, where: Path) -> bool:
