@@ -307,8 +307,12 @@ def main(starter: int = 0) -> None:
     except ValueError:
         idle = keys.DEFAULT_IDLE_SECONDS
     path = keys.socket_path(key)
-    server = Server(key, path, stamp, idle, start_env, _listen(path))
     # A polite stop (`kill PID`): no new calls, the running ones finish and report, the socket goes.
+    # Held back from the moment the socket exists until the handler is in place: a SIGTERM in
+    # between would kill the server the default way and leave its socket behind.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    server = Server(key, path, stamp, idle, start_env, _listen(path))
     signal.signal(signal.SIGTERM, lambda _sig, _frame: server.close())
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     server.serve()
     sys.exit(0)
