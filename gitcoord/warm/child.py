@@ -2,7 +2,7 @@
 
 The child takes the caller's standard streams, working directory, umask, environment and argv,
 resets what the server changed (signals, the std streams), and runs `gitcoord.console.entry` exactly as
-the console script would in-process (an installed hook's `gitcoord.hooks.run.main` for a hook). It
+the console script would in-process (an installed hook's `gitcoord.hooks.run.entry` for a hook). It
 never returns: its exit status is the call's.
 """
 
@@ -99,20 +99,17 @@ def _io_encoding() -> tuple[str, str]:
 
 def _run(request: dict[str, Any], mask: set[int | signal.Signals] | None = None) -> int:
     """The call, as its process would run it in-process: `gitcoord.console.entry` for the console
-    script, `gitcoord.hooks.run.main` for an installed hook (entry "hook"); its exit code."""
+    script, `gitcoord.hooks.run.entry` for an installed hook (entry "hook"); its exit code."""
     code: int
     try:
         if mask is not None:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a pending Ctrl-C lands here, handled below
         if request.get("entry") == "hook":
-            from gitcoord.hooks.run import main
-
-            code = main(sys.argv[1:])
+            from gitcoord.hooks.run import entry
         else:
             from gitcoord.console import entry
-
-            entry()
-            code = 0
+        entry()  # both end the process themselves (`hooks.run.leave`), as in-process
+        code = 0
     except SystemExit as exc:
         code = _exit_code(exc.code)
     except KeyboardInterrupt:
