@@ -31,17 +31,21 @@ def warm(tmp_path: Path) -> Iterator[Warm]:
         yield found
 
 
-def _commit(repo: Path, env: dict[str, str], *args: str) -> tuple[int, str]:
-    """`git commit` as an agent's tool runs it: pipes, no controlling terminal."""
-    res = subprocess.run(
-        ["git", "commit", "-q", *args],
+def agent_git(repo: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`git ARGS` as an agent's tool runs it: pipes, no controlling terminal, `env` over ours."""
+    return subprocess.run(
+        ["git", *args],
         cwd=repo,
-        env=dict(os.environ, **env),
+        env={**os.environ, **env},
         capture_output=True,
         text=True,
         timeout=300,
         start_new_session=True,
     )
+
+
+def _commit(repo: Path, env: dict[str, str], *args: str) -> tuple[int, str]:
+    res = agent_git(repo, env, "commit", "-q", *args)
     return res.returncode, res.stderr
 
 
@@ -177,14 +181,13 @@ def test_a_served_pre_push_reads_the_push_from_its_standard_input(
     outcomes = []
     for warm_on in ("1", "0"):
         trace.clear()
-        res = subprocess.run(
-            ["git", "push", "-q", "code", "HEAD:refs/heads/main"],
-            cwd=local_repo,
-            env={**os.environ, **env, **trace.env, "GITCOORD_WARM": warm_on},
-            capture_output=True,
-            text=True,
-            timeout=300,
-            start_new_session=True,
+        res = agent_git(
+            local_repo,
+            {**env, **trace.env, "GITCOORD_WARM": warm_on},
+            "push",
+            "-q",
+            "code",
+            "HEAD:refs/heads/main",
         )
         assert trace.served() == (warm_on == "1")
         outcomes.append((res.returncode, res.stderr))

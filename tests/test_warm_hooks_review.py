@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import World, git, run
-from tests.test_warm_hooks import Trace, _commit, _hooks_server, _stage
-from tests.warm_helpers import Warm, warm_dir
+from tests.test_warm_hooks import Trace, _commit, _hooks_server, _stage, agent_git
+from tests.warm_helpers import Warm, _alive, warm_dir
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def test_auto_mode_served(tmp_path: Path, local_repo: Path, warm: Warm) -> None:
         body = git(local_repo, "log", "-1", "--format=%B")
         assert "Coord-Claim: C-" in body, body
     claims = run(local_repo, "claims", "--json").json()
-    print(claims)
+    assert {"src/new0.py", "src/new1.py"} <= {c["resource"] for c in claims if c["agent"] == "alpha"}
 
 
 def test_override_served(tmp_path: Path, local_repo: Path, warm: Warm) -> None:
@@ -118,25 +118,10 @@ def test_legacy_served(tmp_path: Path, local_repo: Path, warm: Warm) -> None:
     for env in (served, local):
         _stage(local_repo, "x.txt", "x\n")
         trace.clear()
-        res = subprocess.run(
-            ["git", "commit", "-q", "-m", "x"],
-            cwd=local_repo,
-            env=dict(os.environ, **env),
-            capture_output=True,
-            text=True,
-            timeout=300,
-            start_new_session=True,
-        )
+        res = agent_git(local_repo, env, "commit", "-q", "-m", "x")
         out.append((res.returncode, res.stdout, res.stderr))
     assert out[0] == out[1], out
     assert out[0][0] != 0 and "legacy err" in out[0][2]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 @pytest.mark.parametrize("served_on", [True, False])
@@ -186,15 +171,7 @@ def test_served_pre_receive_in_a_bare_remote_fences_as_in_process(
     # A first push (in-process) starts the server; later ones are served.
     _stage(b, "docs/ok.md", "ok\n")
     assert _commit(b, env, "--no-verify", "-m", "ok")[0] == 0
-    first = subprocess.run(
-        ["git", "push", "-q", "origin", "HEAD:main"],
-        cwd=b,
-        env=dict(os.environ, **env),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        start_new_session=True,
-    )
+    first = agent_git(b, env, "push", "-q", "origin", "HEAD:main")
     assert first.returncode == 0, first.stderr
     _hooks_server(warm)
     _stage(b, "core/engine.py", "x\n")
@@ -202,14 +179,8 @@ def test_served_pre_receive_in_a_bare_remote_fences_as_in_process(
     out = []
     for warm_on in ("1", "0"):
         trace.clear()
-        res = subprocess.run(
-            ["git", "push", "-q", "--no-verify", "origin", "HEAD:main"],
-            cwd=b,
-            env={**os.environ, **env, "GITCOORD_WARM": warm_on},
-            capture_output=True,
-            text=True,
-            timeout=300,
-            start_new_session=True,
+        res = agent_git(
+            b, {**env, "GITCOORD_WARM": warm_on}, "push", "-q", "--no-verify", "origin", "HEAD:main"
         )
         served = not any(parent.startswith("git") for parent in trace.hook_parents())
         assert served == (warm_on == "1"), trace.hook_parents()
