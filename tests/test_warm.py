@@ -66,7 +66,9 @@ def _coord_state(clone: Path) -> tuple[list[str], list[str]]:
 def test_smoke_set_gives_the_same_through_the_server_and_in_process(tmp_path: Path, warm: Warm) -> None:
     spy_env, spy_log = git_spy(tmp_path)
     served_env = dict(warm.env, **spy_env, **PINNED_DATES)
-    hot, cold = bare_remote_clone(tmp_path / "hot"), bare_remote_clone(tmp_path / "cold")
+    hot = bare_remote_clone(tmp_path / "hot")
+    # The same code commit in both (its id is in `status`): a seed made a second later would differ.
+    cold = bare_remote_clone(tmp_path / "cold", seed=tmp_path / "hot" / "seed")
     server = warm.start(tmp_path)
     spy_log.unlink(missing_ok=True)
 

@@ -187,9 +187,11 @@ def mask_times(text: str) -> str:
     return LEFT.sub(r"\1<left>", SESSION.sub(r"\1-<session>", STAMP.sub("<time>", text)))
 
 
-def bare_remote_clone(root: Path) -> Path:
-    """A clone `root/a` of a bare remote `root/remote.git` seeded with one commit."""
-    seed = make_repo(root / "seed")
+def bare_remote_clone(root: Path, seed: Path | None = None) -> Path:
+    """A clone `root/a` of a bare remote `root/remote.git` seeded with one commit (`seed`'s history
+    when given: two worlds that must match commit for commit start from the same commit)."""
+    root.mkdir(parents=True, exist_ok=True)
+    seed = seed or make_repo(root / "seed")
     git(root, "clone", "-q", "--bare", str(seed), str(root / "remote.git"))
     git(root, "clone", "-q", str(root / "remote.git"), str(root / "a"))
     return root / "a"
