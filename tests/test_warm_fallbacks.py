@@ -290,3 +290,27 @@ def test_a_signal_before_the_call_s_pid_is_known_still_reaches_the_call(
         for proc in (fake, call_process):
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.parametrize(
+    ("given", "seconds"),
+    [
+        ("2", 2.0),
+        ("0.5", 0.5),
+        ("3600", 3600.0),
+        ("0", 30.0),
+        ("-1", 30.0),
+        ("inf", 30.0),
+        ("nan", 30.0),
+        ("x", 30.0),
+    ],
+)
+def test_the_handshake_time_is_a_sane_number_of_seconds_or_30(
+    monkeypatch: pytest.MonkeyPatch, given: str, seconds: float
+) -> None:
+    """A value a socket timeout cannot take (infinite, not a number, not positive) is the default,
+    never an error in the client that every call goes through."""
+    from gitcoord.warm import keys
+
+    monkeypatch.setenv(keys.HANDSHAKE_ENV, given)
+    assert keys.handshake_seconds() == seconds

@@ -24,7 +24,6 @@ from gitcoord.warm import keys  # noqa: E402 (after the choice of `signal` above
 # The same four as `child.CALLER_SIGNALS`, which the server blocks across its fork (not imported:
 # this module must stay tiny).
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
-HANDSHAKE_TIMEOUT = 30.0  # for the server's answer to the request; the call itself has no limit
 
 
 class NotWarm(Exception):
@@ -162,7 +161,7 @@ def _default_signals(early: list[int]) -> None:
 
 def _await_child(sock: _socket.socket, early: list[int]) -> int:
     """Forward signals to the child until the server reports its exit status."""
-    sock.settimeout(HANDSHAKE_TIMEOUT)
+    sock.settimeout(keys.handshake_seconds())  # for the server's answer; the call itself has no limit
     reader = _Lines(sock)
     first = reader.readline().split()
     if first[:1] != [b"pid"]:

@@ -14,6 +14,9 @@ WARM_ENV = "GITCOORD_WARM"  # "0" turns the warm path off (sandboxes, debugging)
 IDLE_ENV = "GITCOORD_WARM_IDLE_SECONDS"  # the server exits after this long without a call
 PRIME_ENV = "GITCOORD_WARM_PRIME"  # "0": the server does not prime itself (for benchmarks: before/after)
 DEFAULT_IDLE_SECONDS = 600.0
+# How long a client waits for the server to start its call before running it in-process.
+HANDSHAKE_ENV = "GITCOORD_WARM_HANDSHAKE_SECONDS"
+DEFAULT_HANDSHAKE_SECONDS = 30.0
 try:  # what hashlib.blake2b is, without hashlib's import of OpenSSL (a few ms of every call)
     from _blake2 import blake2b
 except ImportError:  # pragma: no cover (an interpreter built without it)
@@ -123,3 +126,12 @@ def interpreter_env(env: dict[str, str]) -> dict[str, str]:
         for k, v in env.items()
         if k.startswith(("PYTHON", "GIT_PYTHON")) or k == "PYDANTIC_DISABLE_PLUGINS"  # see prime.py
     }
+
+
+def handshake_seconds() -> float:
+    """`GITCOORD_WARM_HANDSHAKE_SECONDS` when it is a number of seconds up to an hour, else 30."""
+    try:
+        value = float(os.environ.get(HANDSHAKE_ENV, DEFAULT_HANDSHAKE_SECONDS))
+    except ValueError:
+        return DEFAULT_HANDSHAKE_SECONDS
+    return value if 0 < value <= 3600 else DEFAULT_HANDSHAKE_SECONDS
