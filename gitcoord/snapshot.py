@@ -92,8 +92,8 @@ class Snapshot:
             raise Unavailable(
                 f"the coord store on {branch!r} is format {found}, newer than this gitcoord knows "
                 f"(format {STORE_FORMAT}); nothing was read or written.",
-                hint="upgrade gitcoord on this machine (pip install -U gitcoord): every clone of a team "
-                "needs a gitcoord that knows the store's format.",
+                hint="install the newer gitcoord on this machine, as it was installed (pip install --upgrade "
+                "/path/to/gitcoord): every clone of a team needs a gitcoord that knows the store's format.",
             )
 
     def _last_rev_in_history(self) -> int:

@@ -29,7 +29,7 @@ def test_a_newer_store_is_refused_with_exit_4_and_left_as_it_was(local_repo: Pat
 
     assert res.code == 4, res
     assert "the coord store on 'coord' is format 2, newer than this gitcoord knows (format 1)" in res.err
-    assert "upgrade gitcoord" in res.err
+    assert "install the newer gitcoord on this machine" in res.err
     assert "Traceback" not in res.err
     assert _coord_tip(local_repo) == before
     assert git(local_repo, "show", "refs/heads/coord:.coord/meta.toml") == NEWER.strip()
