@@ -388,7 +388,7 @@ class Git:
         return Path(out.decode().strip()) / "objects"
 
     def write_blob(self, data: bytes) -> str:
-        return self._store(b"blob", data)
+        return self.write_object(b"blob", data)
 
     def write_tree(self, entries: dict[str, TreeEntry]) -> str:
         # git orders tree entries as if directory names ended in '/'.
@@ -400,9 +400,9 @@ class Git:
             b"%o %s\0%s" % (e.mode, name.encode(errors="surrogateescape"), bytes.fromhex(e.sha))
             for name, e in sorted(entries.items(), key=key)
         )
-        return self._store(b"tree", b"".join(rows))
+        return self.write_object(b"tree", b"".join(rows))
 
-    def _store(self, kind: bytes, data: bytes) -> str:
+    def write_object(self, kind: bytes, data: bytes) -> str:
         """Write one loose object as git does, and return its id.
 
         The compressed object goes to a `tmp_obj_*` file in its fan-out directory and

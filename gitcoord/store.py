@@ -33,7 +33,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gitcoord import turns
+from gitcoord import commit_object, turns
 from gitcoord.cache import ParsedTrees
 from gitcoord.cas import (
     ACCEPTED,
@@ -51,14 +51,7 @@ from gitcoord.cas import stale_lock_message as stale_lock_message
 from gitcoord.clock import wall_clock
 from gitcoord.constants import COORD_WORKFLOW_NAME, COORD_WORKFLOWS_DIR, DEFAULT_BRANCH
 from gitcoord.errors import GitcoordError, InvalidInput, Unavailable
-from gitcoord.git import (
-    BLOB_MODE,
-    TREE_MODE,
-    Git,
-    GitFailed,
-    RefWatch,
-    TreeEntry,
-)
+from gitcoord.git import BLOB_MODE, TREE_MODE, Git, GitFailed, RefWatch, TreeEntry
 from gitcoord.history import read_history
 from gitcoord.snapshot import ROOT as ROOT
 from gitcoord.snapshot import Snapshot as Snapshot
@@ -113,6 +106,8 @@ class Store:
     _settled_tip: str | None = field(default=None, init=False, repr=False)
     # Runs `_mirror_heads`' update-ref in place of `git.run` (`mcp_reader.Mirrors`).
     mirror_run: Callable[..., object] | None = field(default=None, repr=False)
+    # git's config as the workspace read it: a commit is then written in-process (`commit_object`).
+    gitconfig: dict[str, list[str]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self._turns = turns.Keeper(self.common_dir)
@@ -332,7 +327,7 @@ class Store:
     def _commit(self, snap: Snapshot, txn: Txn, agent: str, *, sign: bool = False) -> str:
         tree = self._build_tree(snap, txn.blobs())
         parents = [snap.commit] if snap.commit else []
-        return self.git.commit_tree(tree, parents, txn.message(agent), sign=sign)
+        return commit_object.write(self.git, tree, parents, txn.message(agent), self.gitconfig, sign=sign)
 
     def _build_tree(self, snap: Snapshot, changes: dict[str, bytes | None]) -> str:
         """Write new trees for the directories that changed; reuse every other tree."""
