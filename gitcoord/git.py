@@ -375,6 +375,11 @@ class Git:
             self._hash_name = name
         return self._hash_name
 
+    def learn_format(self, oid: str) -> None:
+        """An object id this repository gave: its length tells the object format, with no probe."""
+        if self._hash_name is None:
+            self._hash_name = HASH_BY_HEX_LENGTH.get(len(oid))
+
     def _objects(self) -> Path:
         if self._objdir is None:
             # GIT_OBJECT_DIRECTORY first: inside a pre-receive hook it is the push's quarantine.

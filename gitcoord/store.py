@@ -150,6 +150,7 @@ class Store:
         found = self.git.read_object(commit)
         if found is None or found[1] != "commit":
             raise GitcoordError(f"{commit} is not a commit.")
+        self.git.learn_format(found[0])
         tree = found[2].split(b"\n", 1)[0].split(b" ")[1].decode()
         trailer = re.search(rb"^Coord-Rev: ([0-9]+)$", found[2], re.MULTILINE)
         snap = Snapshot(
