@@ -88,7 +88,7 @@ class Mirrors:
     """
 
     def __init__(self) -> None:
-        self._moves: queue.Queue[tuple[Git, tuple[str, ...]]] = queue.Queue()
+        self._moves: queue.Queue[tuple[Git, tuple[str, ...]] | None] = queue.Queue()
         self._worker: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -105,8 +105,8 @@ class Mirrors:
         return run
 
     def _work(self) -> None:
-        while True:
-            git, args = self._moves.get()
+        while (move := self._moves.get()) is not None:
+            git, args = move
             try:
                 git.run(*args)
             except GitcoordError as exc:  # the repository went away meanwhile: nothing to mirror
@@ -116,6 +116,15 @@ class Mirrors:
 
     def wait(self) -> None:
         self._moves.join()
+
+    def close(self) -> None:
+        """Wait for the moves handed over, then end the worker."""
+        self.wait()
+        with self._lock:
+            worker, self._worker = self._worker, None
+        if worker is not None and worker.is_alive():
+            self._moves.put(None)
+            worker.join()
 
 
 class KeptWorkspace:

@@ -104,6 +104,8 @@ class Store:
     _turns: turns.Keeper = field(init=False, repr=False)
     # The remote's tip as the last push's settling fetch found it (None: not fetched).
     _settled_tip: str | None = field(default=None, init=False, repr=False)
+    # What `local_tip` read last (id, kind, text): `snapshot_at` that commit reads it from here.
+    _tip_found: tuple[str, str, bytes] | None = field(default=None, init=False, repr=False)
     # Runs `_mirror_heads`' update-ref in place of `git.run` (`mcp_reader.Mirrors`).
     mirror_run: Callable[..., object] | None = field(default=None, repr=False)
     # git's config as the workspace read it: a commit is then written in-process (`commit_object`).
@@ -137,6 +139,7 @@ class Store:
         found = self.git.read_object(self.view_ref)
         if found is None and self.remote:
             found = self.git.read_object(self.ref)
+        self._tip_found = found
         return found[0] if found else None
 
     def snapshot(self, *, fetch: bool = False) -> Snapshot:
@@ -147,7 +150,8 @@ class Store:
     def snapshot_at(self, commit: str | None) -> Snapshot:
         if commit is None:
             return Snapshot(self.git, None, None, cache=ParsedTrees(self.cache_dir))
-        found = self.git.read_object(commit)
+        kept = self._tip_found
+        found = kept if kept is not None and kept[0] == commit else self.git.read_object(commit)
         if found is None or found[1] != "commit":
             raise GitcoordError(f"{commit} is not a commit.")
         self.git.learn_format(found[0])

@@ -271,13 +271,15 @@ def test_one_mirror_worker_moves_the_branch_call_after_call(world: World) -> Non
 
     a = world.clones[0]
     tools = Tools(a, "alpha")
+    others = set(threading.enumerate())
     workers: set[threading.Thread] = set()
     try:
         for n in range(3):
             _claim(tools, f"src/m{n}.py")
             tools.mirrors.wait()
             assert git(a, "rev-parse", "refs/heads/coord") == git(a, "rev-parse", "refs/remotes/origin/coord")
-            workers |= {t for t in threading.enumerate() if t.name == "gitcoord-mirror"}
+            workers |= {t for t in set(threading.enumerate()) - others if t.name == "gitcoord-mirror"}
         assert len(workers) == 1 and next(iter(workers)).is_alive()
     finally:
         tools.close()
+    assert not any(t.is_alive() for t in workers), "closing the tools ends their worker"

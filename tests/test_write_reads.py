@@ -1,5 +1,5 @@
-"""What one coord write asks git's object reader: each object once, and no probe for the object
-format when the tip's id already tells it (SHA-1 and SHA-256)."""
+"""What one coord write asks git's object reader: each object once (the tip's commit by its ref
+only), and no probe for the object format when the tip's id already tells it (SHA-1 and SHA-256)."""
 
 from __future__ import annotations
 
@@ -30,10 +30,12 @@ def test_a_claim_asks_for_each_object_once(tmp_path: Path, monkeypatch: pytest.M
         asked.extend(names)  # git still answers: this only writes down what was asked
         return read(self, names)
 
+    tip = git(repo, "rev-parse", "refs/heads/coord")
     monkeypatch.setattr(CatFile, "read", counting)
     with Coordinator(repo, agent="alpha") as coord:
         coord.claim(["src/b.py"])
     assert asked, "the claim read nothing through cat-file"
     assert not set(asked) & set(EMPTY_TREES.values()), asked
     assert len(asked) == len(set(asked)), asked
+    assert tip not in asked, "the tip's commit was read by its ref already"
     assert git(repo, "fsck", "--strict", "--no-dangling") == ""
