@@ -44,6 +44,8 @@ TASK_STATUS_ORDER: dict[str, int] = {"in_progress": 0, "todo": 1, "blocked": 2, 
 TASK_BOARD_ORDER: tuple[TaskStatus, ...] = ("in_progress", "blocked", "todo", "done")
 
 DEFAULT_BRANCH = "coord"
+# The layout of the coord store this gitcoord reads and writes (`format` in meta.toml, DESIGN §2).
+STORE_FORMAT = 1
 DEFAULT_LEASE_MINUTES = 30.0
 DEFAULT_GRACE_MINUTES = 5.0
 DEFAULT_HOOKS_MODE: HookMode = "others"

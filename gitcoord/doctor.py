@@ -262,7 +262,7 @@ def _ref_locks(coord: Coordinator) -> list[dict[str, str]]:
     """A lock file left on the coord branch (or its tracking ref) by a git that died blocks every write.
 
     Silent when there is none: a lock is rare, and the healthy report stays short."""
-    from gitcoord.store import stale_lock_message
+    from gitcoord.cas import stale_lock_message
 
     store = coord.store
     refs = [store.ref, *([store.tracking_ref] if store.remote else [])]

@@ -18,8 +18,8 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from gitcoord.cache import ParsedTrees, is_file, records_unreadable
-from gitcoord.constants import COORD_WORKFLOW_NAME, COORD_WORKFLOWS_DIR
-from gitcoord.errors import GitcoordError, InvalidInput
+from gitcoord.constants import COORD_WORKFLOW_NAME, COORD_WORKFLOWS_DIR, STORE_FORMAT
+from gitcoord.errors import GitcoordError, InvalidInput, Unavailable
 from gitcoord.git import Git, ObjectUnreadable, TreeEntry, parse_tree
 
 if TYPE_CHECKING:
@@ -79,6 +79,24 @@ class Snapshot:
             # fencing tokens must never be handed out twice.
             self._meta.rev = max(self._meta.rev, self.tip_rev)
         return self._meta
+
+    def require_known_format(self, branch: str) -> None:
+        """Unavailable (exit 4) for a store of a newer format than this gitcoord's: its view would
+        miss what that format keeps elsewhere, and a write would stamp meta.toml back to ours.
+        Read without the model (the lean reads cannot pay for pydantic); a missing or damaged
+        meta.toml is our format, as `meta` reads it."""
+        raw = self.read(f"{ROOT}/meta.toml")
+        try:
+            found = tomllib.loads(raw.decode()).get("format", STORE_FORMAT) if raw else STORE_FORMAT
+        except (ValueError, UnicodeDecodeError):
+            return
+        if type(found) is int and found > STORE_FORMAT:
+            raise Unavailable(
+                f"the coord store on {branch!r} is format {found}, newer than this gitcoord knows "
+                f"(format {STORE_FORMAT}); nothing was read or written.",
+                hint="upgrade gitcoord on this machine (pip install -U gitcoord): every clone of a team "
+                "needs a gitcoord that knows the store's format.",
+            )
 
     def _last_rev_in_history(self) -> int:
         if self.commit is None:

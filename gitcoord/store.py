@@ -47,7 +47,6 @@ from gitcoord.cas import (
     remote_lines,
     unreachable,
 )
-from gitcoord.cas import stale_lock_message as stale_lock_message
 from gitcoord.clock import wall_clock
 from gitcoord.constants import COORD_WORKFLOW_NAME, COORD_WORKFLOWS_DIR, DEFAULT_BRANCH
 from gitcoord.errors import GitcoordError, InvalidInput, Unavailable
@@ -173,6 +172,7 @@ class Store:
                 f"the branch {self.branch!r} is not a coord store: it holds {', '.join(strangers[:3])}.",
                 hint="use a dedicated branch (coord.branch in .coord/config.toml, default coord).",
             )
+        snap.require_known_format(self.branch)
         return snap
 
     def fetch(self) -> str | None:
