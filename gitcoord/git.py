@@ -11,7 +11,6 @@ work (DESIGN, Performance paths).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import threading
@@ -376,6 +375,11 @@ class Git:
             self._hash_name = name
         return self._hash_name
 
+    def learn_format(self, oid: str) -> None:
+        """An object id this repository gave: its length tells the object format, with no probe."""
+        if self._hash_name is None:
+            self._hash_name = HASH_BY_HEX_LENGTH.get(len(oid))
+
     def _objects(self) -> Path:
         if self._objdir is None:
             # GIT_OBJECT_DIRECTORY first: inside a pre-receive hook it is the push's quarantine.
@@ -388,7 +392,7 @@ class Git:
         return Path(out.decode().strip()) / "objects"
 
     def write_blob(self, data: bytes) -> str:
-        return self._store(b"blob", data)
+        return self.write_object(b"blob", data)
 
     def write_tree(self, entries: dict[str, TreeEntry]) -> str:
         # git orders tree entries as if directory names ended in '/'.
@@ -400,47 +404,13 @@ class Git:
             b"%o %s\0%s" % (e.mode, name.encode(errors="surrogateescape"), bytes.fromhex(e.sha))
             for name, e in sorted(entries.items(), key=key)
         )
-        return self._store(b"tree", b"".join(rows))
+        return self.write_object(b"tree", b"".join(rows))
 
-    def _store(self, kind: bytes, data: bytes) -> str:
-        """Write one loose object as git does, and return its id.
+    def write_object(self, kind: bytes, data: bytes) -> str:
+        """Write one loose object as git does (`gitcoord.loose`), and return its id."""
+        from gitcoord.loose import write_loose
 
-        The compressed object goes to a `tmp_obj_*` file in its fan-out directory and
-        is renamed into place, so no reader ever sees half an object; a writer killed
-        halfway leaves only a temp file, which git ignores and `git prune` removes.
-        Two writers of one object write the same bytes, so the later rename is harmless.
-        """
-        import hashlib
-        import zlib
-
-        raw = b"%s %d\0%s" % (kind, len(data), data)
-        oid = hashlib.new(self.hash_name, raw).hexdigest()
-        fanout = self._objects() / oid[:2]
-        final = fanout / oid[2:]
-        if final.exists():
-            _freshen(final)
-            return oid
-        tmp: Path | None = None
-        try:
-            fanout.mkdir(exist_ok=True)
-            tmp = fanout / f"tmp_obj_{os.urandom(6).hex()}"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
-            try:
-                # Level 1 is git's default for loose objects (core.looseCompression).
-                _write_all(fd, zlib.compress(raw, 1))
-            finally:
-                os.close(fd)
-            os.replace(tmp, final)
-        except OSError as exc:
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
-            raise Unavailable(
-                f"cannot write git objects in {self._objects()}: {exc.strerror or exc}",
-                hint="free disk space or make the object store writable, then run the "
-                "command again; nothing was written.",
-            ) from exc
-        return oid
+        return write_loose(self._objects(), self.hash_name, kind, data)
 
     def commit_tree(self, tree: str, parents: Iterable[str], message: str, *, sign: bool = False) -> str:
         """`git commit-tree`; `sign` signs it with the person's git setup (`-S`: gpg.format, signingkey)."""
@@ -485,15 +455,3 @@ _OBJECT_WRITE_FAILURES = (
     "No space left on device",
     "Read-only file system",
 )
-
-
-def _freshen(path: Path) -> None:
-    """Touch an object that already exists, as git does, so a concurrent prune keeps it."""
-    with contextlib.suppress(OSError):
-        os.utime(path)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]

@@ -85,8 +85,8 @@ class Tools:
         self.mirrors = Mirrors()  # the coord branch's mirror moves after the answer
 
     def close(self) -> None:
-        """Wait for the mirror moves still running; end the kept reader."""
-        self.mirrors.wait()
+        """Wait for the mirror moves still running, and end their worker and the kept reader."""
+        self.mirrors.close()
         self.reader.close()
 
     def call(self, work: Callable[[Coordinator], object]) -> Json:

@@ -53,6 +53,8 @@ class Snapshot:
     _parsed: dict[str, tuple[dict[str, dict[str, Any]], list[str]]] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     tip_rev: int = 0  # the Coord-Rev trailer of the commit itself (0 for a commit made by hand)
+    # Files read by path, by object id: a write reads the agent's record twice, git's answer once.
+    _blobs: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def exists(self) -> bool:
@@ -140,7 +142,9 @@ class Snapshot:
         entry = self.entries(parent).get(name)
         if entry is None or not is_file(entry.mode):
             return None
-        return self._objects([entry.sha], [path], "blob")[0]
+        if entry.sha not in self._blobs:
+            self._blobs[entry.sha] = self._objects([entry.sha], [path], "blob")[0]
+        return self._blobs[entry.sha]
 
     def _objects(self, shas: Sequence[str], paths: Sequence[str], kind: str) -> list[bytes]:
         """The contents of objects the tree names; any that git cannot produce is RecordsUnreadable."""

@@ -33,7 +33,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gitcoord import turns
+from gitcoord import commit_object, turns
 from gitcoord.cache import ParsedTrees
 from gitcoord.cas import (
     ACCEPTED,
@@ -50,14 +50,7 @@ from gitcoord.cas import (
 from gitcoord.clock import wall_clock
 from gitcoord.constants import COORD_WORKFLOW_NAME, COORD_WORKFLOWS_DIR, DEFAULT_BRANCH
 from gitcoord.errors import GitcoordError, InvalidInput, Unavailable
-from gitcoord.git import (
-    BLOB_MODE,
-    TREE_MODE,
-    Git,
-    GitFailed,
-    RefWatch,
-    TreeEntry,
-)
+from gitcoord.git import BLOB_MODE, TREE_MODE, Git, GitFailed, RefWatch, TreeEntry
 from gitcoord.history import read_history
 from gitcoord.snapshot import ROOT as ROOT
 from gitcoord.snapshot import Snapshot as Snapshot
@@ -110,8 +103,12 @@ class Store:
     _turns: turns.Keeper = field(init=False, repr=False)
     # The remote's tip as the last push's settling fetch found it (None: not fetched).
     _settled_tip: str | None = field(default=None, init=False, repr=False)
+    # What `local_tip` read last (id, kind, text): `snapshot_at` that commit reads it from here.
+    _tip_found: tuple[str, str, bytes] | None = field(default=None, init=False, repr=False)
     # Runs `_mirror_heads`' update-ref in place of `git.run` (`mcp_reader.Mirrors`).
     mirror_run: Callable[..., object] | None = field(default=None, repr=False)
+    # git's config as the workspace read it: a commit is then written in-process (`commit_object`).
+    gitconfig: dict[str, list[str]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self._turns = turns.Keeper(self.common_dir)
@@ -141,6 +138,7 @@ class Store:
         found = self.git.read_object(self.view_ref)
         if found is None and self.remote:
             found = self.git.read_object(self.ref)
+        self._tip_found = found
         return found[0] if found else None
 
     def snapshot(self, *, fetch: bool = False) -> Snapshot:
@@ -151,9 +149,11 @@ class Store:
     def snapshot_at(self, commit: str | None) -> Snapshot:
         if commit is None:
             return Snapshot(self.git, None, None, cache=ParsedTrees(self.cache_dir))
-        found = self.git.read_object(commit)
+        kept = self._tip_found
+        found = kept if kept is not None and kept[0] == commit else self.git.read_object(commit)
         if found is None or found[1] != "commit":
             raise GitcoordError(f"{commit} is not a commit.")
+        self.git.learn_format(found[0])
         tree = found[2].split(b"\n", 1)[0].split(b" ")[1].decode()
         trailer = re.search(rb"^Coord-Rev: ([0-9]+)$", found[2], re.MULTILINE)
         snap = Snapshot(
@@ -332,7 +332,7 @@ class Store:
     def _commit(self, snap: Snapshot, txn: Txn, agent: str, *, sign: bool = False) -> str:
         tree = self._build_tree(snap, txn.blobs())
         parents = [snap.commit] if snap.commit else []
-        return self.git.commit_tree(tree, parents, txn.message(agent), sign=sign)
+        return commit_object.write(self.git, tree, parents, txn.message(agent), self.gitconfig, sign=sign)
 
     def _build_tree(self, snap: Snapshot, changes: dict[str, bytes | None]) -> str:
         """Write new trees for the directories that changed; reuse every other tree."""

@@ -180,6 +180,7 @@ class Workspace:
             cache_dir=self.common_dir / CACHE_DIR,
             common_dir=self.common_dir,
             promisor=bool(mirror) and self.is_promisor(mirror or ""),
+            gitconfig=self.gitconfig,
         )
 
     def is_promisor(self, remote: str) -> bool:

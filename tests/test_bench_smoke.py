@@ -106,3 +106,17 @@ def _assert_issue13_table(figures: dict[str, object]) -> None:
     assert sorted(table["met"] + table["missed"]) == sorted(expected)
     mcp = figures["mcp"]
     assert isinstance(mcp, dict) and mcp["git_processes_per_claim"] > 0, mcp
+
+
+def test_only_mcp_runs_that_part_alone(tmp_path: Path) -> None:
+    """`--only mcp`: the MCP figures alone, under the key and in the shape of the whole report."""
+    res = subprocess.run(
+        [sys.executable, str(BENCH), "--quick", "--only", "mcp"], capture_output=True, text=True, timeout=300
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    figures = json.loads(res.stdout)
+    assert set(figures) == {"meta", "mcp"}
+    mcp = figures["mcp"]
+    if "skipped" not in mcp:
+        for key in ("warm_claim_ms", "floor_ms", "ratio", "protocol_ms", "git_processes_per_claim"):
+            assert _number(mcp[key]), (key, mcp)

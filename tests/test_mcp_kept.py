@@ -262,3 +262,24 @@ def test_the_server_leaves_no_mirror_move_behind(world: World) -> None:
     anyio.run(session)
     tip = git(world.remote, "rev-parse", "refs/heads/coord")
     assert git(a, "rev-parse", "refs/heads/coord") == tip == git(a, "rev-parse", "refs/remotes/origin/coord")
+
+
+def test_one_mirror_worker_moves_the_branch_call_after_call(world: World) -> None:
+    """The mirror moves go to one worker kept for the server's life (no thread started per
+    answer), in order: after each call's move, refs/heads/coord is that call's landing."""
+    import threading
+
+    a = world.clones[0]
+    tools = Tools(a, "alpha")
+    others = set(threading.enumerate())
+    workers: set[threading.Thread] = set()
+    try:
+        for n in range(3):
+            _claim(tools, f"src/m{n}.py")
+            tools.mirrors.wait()
+            assert git(a, "rev-parse", "refs/heads/coord") == git(a, "rev-parse", "refs/remotes/origin/coord")
+            workers |= {t for t in set(threading.enumerate()) - others if t.name == "gitcoord-mirror"}
+        assert len(workers) == 1 and next(iter(workers)).is_alive()
+    finally:
+        tools.close()
+    assert not any(t.is_alive() for t in workers), "closing the tools ends their worker"

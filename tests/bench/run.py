@@ -1,6 +1,6 @@
 """The gitcoord benchmark harness: figures as JSON, each against a floor measured in the same run.
 
-    python tests/bench/run.py [--quick] [--json FILE]
+    python tests/bench/run.py [--quick] [--only mcp] [--json FILE]
 
 Everything runs through real processes and real git on file:// remotes in a
 temp dir, with a pinned identity and HOME / GIT_CONFIG_GLOBAL pointing into
@@ -1024,6 +1024,25 @@ def precompile() -> None:
     compileall.compile_dir(str(Path(gitcoord.__file__).parent), quiet=1)
 
 
+def run_only(part: str, quick: bool) -> dict[str, Any]:
+    """One part of the run (`--only`), under the same key and shape as in the whole report."""
+    root = Path(tempfile.mkdtemp(prefix="gitcoord-bench-"))
+    pin_environment(root)
+    precompile()
+    try:
+        figures: dict[str, Any] = {"meta": {"quick": quick, "only": part, "cpus": os.cpu_count()}}
+        figures[part] = ONLY[part](root, quick)
+        return figures
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# The parts `--only` can run by themselves.
+ONLY: dict[str, Callable[[Path, bool], dict[str, Any]]] = {
+    "mcp": lambda root, quick: bench_mcp(root, 3 if quick else 15),
+}
+
+
 def run(quick: bool) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="gitcoord-bench-"))
     pin_environment(root)
@@ -1078,8 +1097,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes only (for the smoke test)")
     parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
+    parser.add_argument("--only", choices=sorted(ONLY), help="run that part alone (same JSON key)")
     opts = parser.parse_args(args)
-    figures = run(opts.quick)
+    figures = run_only(opts.only, opts.quick) if opts.only else run(opts.quick)
     text = json.dumps(figures, indent=2, default=str)
     print(text)
     if opts.json:
