@@ -104,3 +104,32 @@ def test_author_and_committer_take_one_now(monkeypatch: pytest.MonkeyPatch, tmp_
     oid = Git(repo).write_object(b"commit", body)
     assert git(repo, "fsck", "--strict", "--no-dangling") == ""
     assert oid
+
+
+def test_a_mirror_move_git_cannot_even_start_does_not_hang_the_moves_after_it(tmp_path: Path) -> None:
+    """One worker takes the mirror moves in order: a move whose git cannot start (its directory
+    is now a file: NotADirectoryError, not a GitcoordError) must not end the worker with later
+    moves still queued, or every later call of the server waits for them forever."""
+    import threading
+
+    from gitcoord.mcp_reader import Mirrors
+
+    repo = tmp_path / "r"
+    git(tmp_path, "init", "-q", str(repo))
+    first = git(repo, "commit-tree", git(repo, "mktree"), "-m", "one")
+    gone = tmp_path / "gone"
+    gone.write_text("a file where the repository was\n")
+    lock = repo / ".git" / "refs" / "heads" / "held.lock"
+    lock.write_text("")  # holds the first move until every move is handed over
+    mirrors = Mirrors()
+    run = mirrors.runner(Git(repo))
+    run("-c", "core.filesRefLockTimeout=600000", "update-ref", "refs/heads/held", first)
+    mirrors.runner(Git(gone))("update-ref", "refs/heads/x", first)
+    run("update-ref", "refs/heads/after", first)
+    lock.unlink()
+    waiter = threading.Thread(target=mirrors.wait, daemon=True)
+    waiter.start()
+    waiter.join(timeout=120)
+    assert not waiter.is_alive(), "the moves after the one that failed were never made"
+    assert git(repo, "rev-parse", "refs/heads/after") == first
+    mirrors.close()
