@@ -79,8 +79,9 @@ def commit_body(
     """
     if any(key in gitconfig for key in GIT_WRITES) or len(set(parents)) != len(parents):
         return None
-    author = _ident("AUTHOR", "author", gitconfig, environ)
-    committer = _ident("COMMITTER", "committer", gitconfig, environ)
+    now = int(time.time())  # read once for both, as git does (ident.c keeps its default date)
+    author = _ident("AUTHOR", "author", gitconfig, environ, now)
+    committer = _ident("COMMITTER", "committer", gitconfig, environ, now)
     if author is None or committer is None or NOT_PLAIN.search(message) or _astral_non_character(message):
         return None
     head = [f"tree {tree}", *(f"parent {p}" for p in parents), f"author {author}", f"committer {committer}"]
@@ -88,12 +89,12 @@ def commit_body(
 
 
 def _ident(
-    env_word: str, config_word: str, gitconfig: Mapping[str, list[str]], environ: Mapping[str, str]
+    env_word: str, config_word: str, gitconfig: Mapping[str, list[str]], environ: Mapping[str, str], now: int
 ) -> str | None:
     """`Name <email> seconds +hhmm` for the author or the committer, or None: git's answer."""
     name = _part(environ.get(f"GIT_{env_word}_NAME"), f"{config_word}.name", "user.name", gitconfig)
     email = _part(environ.get(f"GIT_{env_word}_EMAIL"), f"{config_word}.email", "user.email", gitconfig)
-    date = _date(environ.get(f"GIT_{env_word}_DATE"))
+    date = _date(environ.get(f"GIT_{env_word}_DATE"), now)
     if name is None or email is None or date is None:
         return None
     return f"{name} <{email}> {date}"
@@ -131,10 +132,9 @@ def _astral_non_character(text: str) -> bool:
     return any(ord(c) > 0xFFFF and (ord(c) & 0xFFFE) == 0xFFFE for c in text)
 
 
-def _date(given: str | None) -> str | None:
-    """`seconds +hhmm`: now in the local zone, or a set date in git's own form; else None."""
+def _date(given: str | None, now: int) -> str | None:
+    """`seconds +hhmm`: `now` in the local zone, or a set date in git's own form; else None."""
     if not given:  # unset or empty: git takes the time now
-        now = int(time.time())
         minutes = int(time.localtime(now).tm_gmtoff / 60)  # git drops a zone's odd seconds
         return _stamp(now, minutes)
     found = RAW_DATE.fullmatch(given)

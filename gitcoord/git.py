@@ -268,8 +268,10 @@ def _read_answer(stream: IO[bytes], name: str) -> tuple[str, str, bytes] | None:
 class Git:
     """Git commands and objects for one working directory (or bare repository)."""
 
-    def __init__(self, cwd: Path, objects_dir: Path | None = None) -> None:
+    def __init__(self, cwd: Path, objects_dir: Path | None = None, *, objects_by_git: bool = False) -> None:
         self.cwd, self.objects_dir = cwd, objects_dir
+        # git's config asks for what only git does when it stores an object (`loose.GIT_STORES`).
+        self.objects_by_git = objects_by_git
         self._batch: CatFile | None = None
         self._lent = False  # _batch belongs to a longer-lived owner (see `lend_reader`)
         self._objdir: Path | None = None
@@ -407,7 +409,14 @@ class Git:
         return self.write_object(b"tree", b"".join(rows))
 
     def write_object(self, kind: bytes, data: bytes) -> str:
-        """Write one loose object as git does (`gitcoord.loose`), and return its id."""
+        """Write one loose object as git does (`gitcoord.loose`), or with `git hash-object` when
+        `objects_by_git`; return its id."""
+        if self.objects_by_git:
+            args = ("hash-object", "-w", "-t", kind.decode(), "--stdin")
+            res = self.run(*args, input=data)
+            if res.returncode != 0:
+                self._object_write_failed(res)
+            return res.check(args).decode().strip()
         from gitcoord.loose import write_loose
 
         return write_loose(self._objects(), self.hash_name, kind, data)
@@ -426,13 +435,7 @@ class Git:
                     "git has no identity for commits on this machine.",
                     hint='set it with git config user.name "..." and user.email "..."',
                 )
-            if any(marker in res.stderr for marker in _OBJECT_WRITE_FAILURES):
-                said = res.stderr.strip().splitlines()[0]
-                raise Unavailable(
-                    f"cannot write git objects in {self._objects()}: {said}",
-                    hint="free disk space or make the object store writable, then run the "
-                    "command again; nothing was written.",
-                )
+            self._object_write_failed(res)
             if sign:
                 said = " / ".join(line.strip() for line in res.stderr.splitlines() if line.strip())[-400:]
                 raise Refused(
@@ -441,6 +444,16 @@ class Git:
                 )
             raise GitFailed(args, res.returncode, res.stdout, res.stderr)
         return res.stdout.decode().strip()
+
+    def _object_write_failed(self, res: Result) -> None:
+        """Unavailable when git said it could not store an object (a full disk, a read-only store)."""
+        if any(marker in res.stderr for marker in _OBJECT_WRITE_FAILURES):
+            said = res.stderr.strip().splitlines()[0]
+            raise Unavailable(
+                f"cannot write git objects in {self._objects()}: {said}",
+                hint="free disk space or make the object store writable, then run the "
+                "command again; nothing was written.",
+            )
 
 
 # git's messages in English, whatever the caller's locale: callers match on them.

@@ -17,6 +17,17 @@ from pathlib import Path
 
 from gitcoord.errors import Unavailable
 
+# Config keys (as `git config --list` spells them) under which git stores an object in a way
+# not done here: with the permissions `core.sharedRepository` asks for (group or everyone may read
+# the file and write the fan-out directory, whatever the umask), or flushed to disk (`core.fsync`,
+# `core.fsyncObjectFiles`). `Git.write_object` then leaves it to `git hash-object -w`.
+GIT_STORES = ("core.sharedrepository", "core.fsync", "core.fsyncobjectfiles")
+
+
+def git_stores(gitconfig: dict[str, list[str]]) -> bool:
+    """Does this config ask git for something this module does not do when storing an object?"""
+    return any(key in gitconfig for key in GIT_STORES)
+
 
 def write_loose(objects: Path, hash_name: str, kind: bytes, data: bytes) -> str:
     """Store one object under `objects` (an objects directory) and return its id."""

@@ -111,6 +111,9 @@ class Mirrors:
                 git.run(*args)
             except GitcoordError as exc:  # the repository went away meanwhile: nothing to mirror
                 log.debug("the coord branch's mirror was not moved: %s", exc)
+            except Exception:  # git could not start (its directory is a file now, no more processes):
+                # the worker carries on, or the moves queued behind this one would never be made
+                log.warning("the coord branch's mirror was not moved", exc_info=True)
             finally:  # even a move that failed otherwise must not leave a waiter hanging
                 self._moves.task_done()
 

@@ -168,11 +168,12 @@ class Workspace:
         (`remote` as configured: "" for origin or local mode)."""
         from gitcoord.constants import CACHE_DIR
         from gitcoord.git import Git
+        from gitcoord.loose import git_stores
         from gitcoord.store import Store
 
         mirror = self.remote(remote)
         return Store(
-            Git(self.cwd, objects_dir=self.common_dir / "objects"),
+            Git(self.cwd, objects_dir=self.common_dir / "objects", objects_by_git=git_stores(self.gitconfig)),
             branch=branch,
             remote=mirror,
             retry_seconds=retry_seconds,
