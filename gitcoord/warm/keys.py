@@ -128,10 +128,15 @@ def interpreter_env(env: dict[str, str]) -> dict[str, str]:
     }
 
 
+def env_seconds(name: str, default: float) -> float:
+    """The number of seconds the variable `name` holds; `default` when unset or not a number."""
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
 def handshake_seconds() -> float:
     """`GITCOORD_WARM_HANDSHAKE_SECONDS` when it is a number of seconds up to an hour, else 30."""
-    try:
-        value = float(os.environ.get(HANDSHAKE_ENV, DEFAULT_HANDSHAKE_SECONDS))
-    except ValueError:
-        return DEFAULT_HANDSHAKE_SECONDS
+    value = env_seconds(HANDSHAKE_ENV, DEFAULT_HANDSHAKE_SECONDS)
     return value if 0 < value <= 3600 else DEFAULT_HANDSHAKE_SECONDS

@@ -302,10 +302,7 @@ def main(starter: int = 0) -> None:
     os.write(lock, f"{os.getpid()}\n".encode())  # who serves, for people and tests
     start_env = dict(os.environ)
     prepare()
-    try:
-        idle = float(os.environ.get(keys.IDLE_ENV, keys.DEFAULT_IDLE_SECONDS))
-    except ValueError:
-        idle = keys.DEFAULT_IDLE_SECONDS
+    idle = keys.env_seconds(keys.IDLE_ENV, keys.DEFAULT_IDLE_SECONDS)
     path = keys.socket_path(key)
     # A polite stop (`kill PID`): no new calls, the running ones finish and report, the socket goes.
     # Held back from the moment the socket exists until the handler is in place: a SIGTERM in
