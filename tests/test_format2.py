@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import World, git, plant_records, run, spawn
+from tests.conftest import World, git, plant_records, run, spawn, wait_for
 
 SHARED = "refs/heads/coord"
 # The last commit whose gitcoord knows format 1 only (it refuses a newer format, DESIGN §2).
@@ -225,3 +225,101 @@ def test_a_gitcoord_that_knows_format_1_only_refuses_a_format_2_store(
         assert "is format 2, newer than this gitcoord knows (format 1)" in res.stderr
     assert {ref: git(world.remote, "rev-parse", ref) for ref in before} == before
     assert spawn(second, "claim", "src/b.py", agent="beta").code == 0  # this gitcoord writes it
+
+
+@pytest.mark.parametrize("mode", ["local", "remote"])
+def test_a_takeover_racing_the_holders_check_in_has_exactly_one_winner(
+    mode: str, local_repo: Path, world: World
+) -> None:
+    """The holder's lease is dead by both clocks: its renewing check-in and a teammate's takeover
+    both write the shared ref, so one compare-and-swap lands first and the other judges again."""
+    holder = local_repo if mode == "local" else world.clones[0]
+    taker = local_repo if mode == "local" else world.clones[1]
+    dead = {"GITCOORD_CLOCK_SKEW_SECONDS": str(2 * 3600)}
+    for round_ in range(3):
+        resource = f"src/r{round_}.py"
+        assert run(holder, "claim", resource, agent="alpha").code == 0
+        if mode == "remote":
+            assert run(taker, "claims", "--fetch", agent="beta").code == 0
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "gitcoord", "-C", str(where), *args],
+                env=dict(os.environ, **dead, GITCOORD_AGENT=agent),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            for where, agent, args in ((holder, "alpha", ["check-in"]), (taker, "beta", ["claim", resource]))
+        ]
+        codes = [p.wait(timeout=120) for p in procs]
+        assert sorted(codes) == [0, 3], codes  # one landed; the other was refused on the new tip
+        held = (
+            run(taker, "claims", "--fetch", "--json", agent="beta")
+            if mode == "remote"
+            else run(taker, "claims", "--json", agent="beta")
+        )
+        owners = [c["agent"] for c in held.json() if c["resource"] == resource]
+        assert owners == (["alpha"] if codes[0] == 0 else ["beta"]), (codes, owners)
+        assert run(holder, "release", "--all", agent="alpha", env=dead).code in (0, 3)
+        assert run(taker, "release", "--all", agent="beta", env=dead).code in (0, 3)
+
+
+def test_a_host_that_refuses_atomic_pushes_serves_a_format_2_team(world: World) -> None:
+    """No write spans two refs, so a remote without `--atomic` (receive.advertiseAtomic=false,
+    as some hosts answer) takes every write: claims on the shared ref, check-ins on the own refs."""
+    git(world.remote, "config", "receive.advertiseAtomic", "false")
+    first, second = world.clones[0], world.clones[1]
+    assert run(first, "start", agent="alpha").code == 0
+    assert run(first, "claim", "src/a.py", agent="alpha").code == 0
+    assert run(first, "check-in", agent="alpha").code == 0
+    assert run(second, "claim", "src/a.py", agent="beta").code == 3
+    assert git(world.remote, "rev-list", "--count", "refs/coord/agents/alpha") == "2"
+    res = subprocess.run(
+        ["git", "push", "--atomic", "origin", "HEAD:refs/heads/probe"],
+        cwd=first,
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode != 0 and "atomic" in res.stderr  # the remote does refuse atomic pushes
+
+
+def test_migrating_under_a_live_team_of_the_previous_release_never_splits_the_store(
+    world: World, format_1_gitcoord: Path
+) -> None:
+    """Agents on the previous release keep claiming and releasing on a format-1 store while one
+    clone migrates it: every write of theirs lands before the migration or is refused after it."""
+    env = dict(os.environ, PYTHONPATH=str(format_1_gitcoord), GITCOORD_WARM="0")
+    loop = (
+        "for i in $(seq 1 400); do"
+        " python -m gitcoord claim src/$GITCOORD_AGENT.py >/dev/null 2>>err || exit $?;"
+        " python -m gitcoord release src/$GITCOORD_AGENT.py >/dev/null 2>>err || exit $?; done"
+    )
+    # The store as the previous release made it (init here made format 2: plant format 1 back).
+    plant_records(world.clones[0], {".coord/meta.toml": "format = 1\nrev = 0\n"}, "format 1")
+    git(world.clones[0], "push", "-q", "-f", "origin", f"{SHARED}:{SHARED}")
+    old = [world.clones[1], world.clone("d")]
+    for clone in old:
+        git(clone, "fetch", "-q", "origin", f"+{SHARED}:refs/remotes/origin/coord")
+    team = [
+        subprocess.Popen(
+            ["sh", "-c", loop],
+            cwd=clone,
+            env=dict(env, GITCOORD_AGENT=name, PATH=f"{Path(sys.executable).parent}:{env['PATH']}"),
+        )
+        for clone, name in zip(old, ("old1", "old2"), strict=True)
+    ]
+    try:
+        wait_for(
+            lambda: int(git(world.remote, "rev-list", "--count", SHARED)) >= 6, "the old team writing", 120
+        )
+        migrated = run(world.clones[0], "migrate", "--json")
+        assert migrated.code == 0 and migrated.json()["migrated"] is True, migrated
+        codes = [p.wait(timeout=300) for p in team]
+    finally:
+        for p in team:
+            p.kill()
+    assert codes == [4, 4], codes  # both stopped at their first write after the migration
+    for clone in old:
+        assert "is format 2, newer than this gitcoord knows (format 1)" in (clone / "err").read_text()
+    subjects = git(world.remote, "log", "--format=%s", SHARED).splitlines()
+    assert subjects[0] == "gitcoord: migrate store format 1 to 2", subjects[:3]  # nothing after it
+    assert run(world.clones[0], "claim", "src/new.py", agent="alpha").code == 0
