@@ -38,11 +38,6 @@ AGENTS_DIR = f"{ROOT}/agents"
 R = TypeVar("R", bound="Record")
 
 
-def _seq(table: dict[str, Any]) -> int:
-    found = table.get("seq", 0)
-    return found if type(found) is int else 0
-
-
 @dataclass
 class Snapshot:
     """A read-only view of the store at one commit (or of an empty store).
@@ -249,8 +244,7 @@ class Snapshot:
             except (ValueError, UnicodeDecodeError) as exc:
                 self._skip(f"{self.agent_prefix}{name.removesuffix('.toml')}:{AGENTS_DIR}/{name}", exc)
                 continue
-            seq = table.get("seq", 0)
-            if name not in shared or (type(seq) is int and seq > _seq(shared[name])):
+            if agent_refs.own_is_later(shared.get(name), table):
                 merged[name] = table
         return dict(sorted(merged.items())), [b for b in bad if b not in merged]
 
