@@ -70,13 +70,13 @@ def list_tips(git: Git, prefix: str) -> dict[str, str]:
     return tips
 
 
-def _table(raw: bytes | None) -> dict[str, Any] | None:
+def table_of(raw: bytes | None) -> dict[str, Any] | None:
     if raw is None:
         return None
     try:
         return tomllib.loads(raw.decode())
     except (ValueError, UnicodeDecodeError):
-        return {}  # damaged: counts nothing
+        return {}  # damaged: counts nothing (and is skipped when its records are read)
 
 
 def _count(table: dict[str, Any], key: str) -> int:
@@ -95,12 +95,3 @@ def own_is_later(shared: dict[str, Any] | None, own: dict[str, Any]) -> bool:
     return _count(own, "seq") > _count(shared, "seq") and _count(own, "updated_rev") >= _count(
         shared, "updated_rev"
     )
-
-
-def newer(shared: bytes | None, own: bytes | None) -> bytes | None:
-    """Of the two copies of an agent's record, the one written last (the shared one on a tie)."""
-    if own is None:
-        return shared
-    found = _table(own)
-    assert found is not None
-    return own if own_is_later(_table(shared), found) else shared

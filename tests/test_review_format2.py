@@ -10,7 +10,9 @@ import os
 import subprocess
 from pathlib import Path
 
-from tests.conftest import GITCOORD, git, run, wait_for
+import pytest
+
+from tests.conftest import GITCOORD, git, run, spawn, wait_for
 
 SHARED = "refs/heads/coord"
 
@@ -71,3 +73,52 @@ def test_an_own_ref_write_that_read_before_a_shared_write_does_not_hide_it(local
     assert res.json()["lost"] == []
     agents = {a["name"]: a for a in run(local_repo, "status", "--json", agent="beta").json()["agents"]}
     assert agents["alpha"]["resource"] == ""
+
+
+def _plant_own(repo: Path, agent: str, text: str) -> None:
+    """Put `text` on `agent`'s own ref as its record, by plumbing, as a careless or hostile pusher could."""
+    blob = subprocess.run(
+        ["git", "hash-object", "-w", "--stdin"], cwd=repo, input=text, text=True, capture_output=True
+    ).stdout.strip()
+    agents = subprocess.run(
+        ["git", "mktree"],
+        cwd=repo,
+        input=f"100644 blob {blob}\t{agent}.toml\n",
+        text=True,
+        capture_output=True,
+    ).stdout.strip()
+    root = subprocess.run(
+        ["git", "mktree"], cwd=repo, input=f"040000 tree {agents}\tagents\n", text=True, capture_output=True
+    ).stdout.strip()
+    tree = subprocess.run(
+        ["git", "mktree"], cwd=repo, input=f"040000 tree {root}\t.coord\n", text=True, capture_output=True
+    ).stdout.strip()
+    commit = git(repo, "commit-tree", tree, "-m", "planted")
+    git(repo, "update-ref", f"refs/coord/agents/{agent}", commit)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'name = "beta"\nseq = 50\nupdated_rev = 99\n',  # another agent's name inside
+        'name = "alpha"\nseq = 50\nupdated_rev = 99\nlast_check_in = "soon"\n',  # not a time
+        'name = "alpha"\nseq = 50\nupdated_rev = 99\nheld = 3\n',  # not a table
+        "this is = = not TOML\n",
+    ],
+)
+def test_a_malformed_own_copy_is_skipped_and_the_shared_copy_stands(local_repo: Path, text: str) -> None:
+    assert run(local_repo, "claim", "src/a.py", agent="alpha").code == 0
+    _plant_own(local_repo, "alpha", text)
+
+    full = run(local_repo, "status", "--json", agent="gamma")
+    lean = spawn(local_repo, "status", "--json", agent="gamma", env={"GITCOORD_WARM": "0"})
+
+    for res in (full, lean):
+        assert res.code == 0, res
+        assert "skipping malformed record refs/coord/agents/alpha:.coord/agents/alpha.toml" in res.err
+        report = res.json()
+        assert {a["name"]: a["resource"] for a in report["agents"]} == {"alpha": "src/a.py"}
+        assert report["skipped"] == ["refs/coord/agents/alpha:.coord/agents/alpha.toml"]
+    res = run(local_repo, "check-in", "--json", agent="alpha")  # alpha's own write repairs its ref
+    assert res.code == 0 and res.json()["lost"] == [], res
+    assert "seq = 2" in git(local_repo, "show", "refs/coord/agents/alpha:.coord/agents/alpha.toml")
