@@ -6,7 +6,8 @@ whose only writer is that agent. Claims, tasks and everything else stay on the s
 write there that touches the agent's record writes it there as before. A reader therefore finds
 up to two copies of an agent's record and keeps the one written last: every write of an agent
 record counts it up (`seq`), from the larger count of the two copies it read; on a tie (two
-writes of one agent racing onto different refs) the shared ref's copy stands.
+writes of one agent racing onto different refs) the shared ref's copy stands, and so it does
+when the own copy was written from a shared revision older than the shared copy's.
 
 The tree of an agent ref holds exactly `.coord/agents/<name>.toml`. Its commits carry the usual
 trailers, `Coord-Rev` being the shared revision the write read (an agent ref has no count of
@@ -69,19 +70,28 @@ def list_tips(git: Git, prefix: str) -> dict[str, str]:
     return tips
 
 
-def seq_of(raw: bytes | None) -> int:
-    """The write count of a serialised agent record (0 for one that has none, or is damaged)."""
+def table_of(raw: bytes | None) -> dict[str, Any] | None:
     if raw is None:
-        return -1
+        return None
     try:
-        found: Any = tomllib.loads(raw.decode()).get("seq", 0)
+        return tomllib.loads(raw.decode())
     except (ValueError, UnicodeDecodeError):
-        return 0
+        return {}  # damaged: counts nothing (and is skipped when its records are read)
+
+
+def _count(table: dict[str, Any], key: str) -> int:
+    found = table.get(key, 0)
     return found if type(found) is int else 0
 
 
-def newer(shared: bytes | None, own: bytes | None) -> bytes | None:
-    """Of the two copies of an agent's record, the one written last (the shared one on a tie)."""
-    if own is None:
-        return shared
-    return own if seq_of(own) > seq_of(shared) else shared
+def own_is_later(shared: dict[str, Any] | None, own: dict[str, Any]) -> bool:
+    """Is the own ref's copy of an agent's record (parsed) the later one?
+
+    It is when it counts more writes and it read the shared copy: a write on the own ref records
+    the shared revision it read as `updated_rev`, and a shared write that landed after that read
+    (a release by another process of the agent, say) is not in it, whatever it counts."""
+    if shared is None:
+        return True
+    return _count(own, "seq") > _count(shared, "seq") and _count(own, "updated_rev") >= _count(
+        shared, "updated_rev"
+    )

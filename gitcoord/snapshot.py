@@ -38,11 +38,6 @@ AGENTS_DIR = f"{ROOT}/agents"
 R = TypeVar("R", bound="Record")
 
 
-def _seq(table: dict[str, Any]) -> int:
-    found = table.get("seq", 0)
-    return found if type(found) is int else 0
-
-
 @dataclass
 class Snapshot:
     """A read-only view of the store at one commit (or of an empty store).
@@ -173,7 +168,28 @@ class Snapshot:
         parent, _, name = path.rpartition("/")
         if parent != AGENTS_DIR or not self.own_refs:
             return shared
-        return agent_refs.newer(shared, self.own(name.removesuffix(".toml"))[1])
+        own = self.own(name.removesuffix(".toml"))[1]
+        table = self._own_table(name, own) if own is not None else None
+        if table is None or not agent_refs.own_is_later(agent_refs.table_of(shared), table):
+            return shared
+        return own
+
+    def _own_table(self, name: str, raw: bytes) -> dict[str, Any] | None:
+        """An agent's own copy (file `name`), parsed; None, skipped with a warning, unless it is
+        plainly what gitcoord writes there: the shared copy then stands, whatever it counts."""
+        from gitcoord import plain
+
+        assert self.agent_prefix is not None
+        where = f"{self.agent_prefix}{agent_refs.component(name.removesuffix('.toml'))}:{AGENTS_DIR}/{name}"
+        try:
+            table = tomllib.loads(raw.decode())
+        except (ValueError, UnicodeDecodeError) as exc:
+            self._skip(where, exc)
+            return None
+        if not plain.well_formed(table, plain.AGENT, "", name):
+            self._skip(where, ValueError("not an agent record as gitcoord writes it on its own ref"))
+            return None
+        return table
 
     def _shared_file(self, path: str) -> bytes | None:
         parent, _, name = path.rpartition("/")
@@ -244,13 +260,8 @@ class Snapshot:
         """The agents' directory with each agent's own copy where it was written later."""
         merged = dict(shared)
         for name, raw in self._own_records().items():
-            try:
-                table = tomllib.loads(raw.decode())
-            except (ValueError, UnicodeDecodeError) as exc:
-                self._skip(f"{self.agent_prefix}{name.removesuffix('.toml')}:{AGENTS_DIR}/{name}", exc)
-                continue
-            seq = table.get("seq", 0)
-            if name not in shared or (type(seq) is int and seq > _seq(shared[name])):
+            table = self._own_table(name, raw)
+            if table is not None and agent_refs.own_is_later(shared.get(name), table):
                 merged[name] = table
         return dict(sorted(merged.items())), [b for b in bad if b not in merged]
 
