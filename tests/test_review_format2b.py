@@ -244,3 +244,16 @@ def test_migrate_answers_for_an_unreachable_remote_and_a_newer_format(world: Wor
     assert res.code == 4 and res.out == "", res
     assert "is format 3, newer than this gitcoord knows (format 2); nothing was read or written." in res.err
     assert git(world.remote, "rev-parse", SHARED) == before
+
+
+def test_a_check_in_that_keeps_its_claims_does_not_say_it_holds_none(local_repo: Path) -> None:
+    assert run(local_repo, "claim", "src/a.py", "src/b.py", agent="alpha").code == 0
+    assert run(local_repo, "check-in", agent="alpha").code == 0  # lease to spare: its own ref
+
+    (entry, *_rest) = run(local_repo, "log", "--json").json()
+
+    assert entry["ref"] == "refs/coord/agents/alpha", entry
+    assert entry["subject"] == "alpha: check-in (keeps src/a.py src/b.py)", entry
+    assert run(local_repo, "release", "--all", agent="alpha").code == 0
+    assert run(local_repo, "check-in", agent="alpha").code == 0
+    assert run(local_repo, "log", "--json").json()[0]["subject"] == "alpha: check-in (no claims)"
