@@ -11,18 +11,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from gitcoord import agent_refs, commit_object
-from gitcoord.cas import (
-    ACCEPTED,
-    LOCK_TAKEN,
-    NEVER_CONNECTED,
-    is_lost_race,
-    push_status,
-    rejected_push,
-    remote_lines,
-    unreachable,
-)
+from gitcoord.cas import lease_push, push_failure, update_ref
 from gitcoord.errors import Unavailable
-from gitcoord.git import BLOB_MODE, TREE_MODE, GitFailed, TreeEntry
+from gitcoord.git import BLOB_MODE, TREE_MODE, TreeEntry
 
 if TYPE_CHECKING:
     from gitcoord.records import Agent
@@ -37,13 +28,7 @@ def land(store: Store, snap: Snapshot, txn: Txn, record: Agent, actor: str) -> s
     new = _commit(store, txn, record, actor, old)
     ref = agent_refs.LOCAL_PREFIX + agent_refs.component(record.name)
     if not store.remote:
-        res = store.git.run("update-ref", "-m", "gitcoord write", ref, new, old or "")
-        if res.returncode == 0:
-            return new
-        if is_lost_race(res.stderr):
-            store._check_lock(res.stderr)
-            return None
-        raise GitFailed(["update-ref", ref], res.returncode, res.stdout, res.stderr)
+        return new if update_ref(store.git, ref, old, new, store._check_lock) else None
     return new if _push(store, ref, old, new, record.name) else None
 
 
@@ -62,31 +47,13 @@ def _commit(store: Store, txn: Txn, record: Agent, actor: str, parent: str | Non
 def _push(store: Store, ref: str, old: str | None, new: str, agent: str) -> bool:
     assert store.remote
     tracking = agent_refs.tracking_prefix(store.remote) + agent_refs.component(agent)
-    res = store.git.run(
-        "push",
-        "--porcelain",
-        "--no-verify",
-        f"--force-with-lease={ref}:{old or ''}",
-        store.remote,
-        f"{new}:{ref}",
-        timeout=store.remote_timeout,
-        env={"GIT_TERMINAL_PROMPT": "0"},
-    )
-    flag, summary = push_status(res.stdout.decode(errors="replace"), ref)
-    if flag in ACCEPTED:
+    landed, res = lease_push(store.git, store.remote, ref, old, new, store.remote_timeout)
+    if landed:
         store.git.run("update-ref", "-m", "gitcoord: write landed", tracking, new)
         return True
-    said = res.stdout.decode(errors="replace") + res.stderr
-    if flag == "!":
-        lock = LOCK_TAKEN.search(res.stderr)
-        failure = rejected_push(store.remote, summary, remote_lines(res.stderr), lock)
-        if failure is None:
-            return False
-    else:
-        local_said = "\n".join(line for line in res.stderr.splitlines() if not line.startswith("remote:"))
-        if not flag and any(marker in local_said for marker in NEVER_CONNECTED):
-            raise unreachable(store.remote, said)
-        failure = unreachable(store.remote, said)
+    failure = push_failure(store.remote, ref, res)
+    if failure is None:
+        return False
     # No clear verdict: the remote's copy of the ref, fetched, says whether the write landed.
     try:
         store.fetch()

@@ -62,6 +62,7 @@ class Snapshot:
     agent_prefix: str | None = None
     # Each agent's own ref as read: {agent: (commit, its record's bytes)}, (None, None) when absent.
     _own: dict[str, tuple[str | None, bytes | None]] = field(default_factory=dict)
+    _format: int | None = None
 
     @property
     def exists(self) -> bool:
@@ -91,12 +92,14 @@ class Snapshot:
     def format(self) -> int:
         """The layout `meta.toml` names. Read without the model (the lean reads cannot pay for
         pydantic); a missing or damaged meta.toml, or no store yet, is this gitcoord's format."""
-        raw = self.read(f"{ROOT}/meta.toml")
-        try:
-            found = tomllib.loads(raw.decode()).get("format", STORE_FORMAT) if raw else STORE_FORMAT
-        except (ValueError, UnicodeDecodeError):
-            return STORE_FORMAT
-        return found if type(found) is int and found > 0 else STORE_FORMAT
+        if self._format is None:
+            raw = self.read(f"{ROOT}/meta.toml")
+            try:
+                found = tomllib.loads(raw.decode()).get("format", STORE_FORMAT) if raw else STORE_FORMAT
+            except (ValueError, UnicodeDecodeError):
+                found = STORE_FORMAT
+            self._format = found if type(found) is int and found > 0 else STORE_FORMAT
+        return self._format
 
     def require_current_format(self, branch: str) -> None:
         """Unavailable (exit 4) for a write to a store of an older format: `gitcoord migrate` first.

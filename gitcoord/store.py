@@ -36,21 +36,18 @@ from typing import Any, TypeVar
 from gitcoord import agent_refs, commit_object, own_ref, turns
 from gitcoord.cache import ParsedTrees
 from gitcoord.cas import (
-    ACCEPTED,
-    LOCK_TAKEN,
-    NEVER_CONNECTED,
     STALE_LOCK_SECONDS,
     LockWatch,
     is_lost_race,
-    push_status,
-    rejected_push,
-    remote_lines,
+    lease_push,
+    push_failure,
     unreachable,
+    update_ref,
 )
 from gitcoord.clock import wall_clock
 from gitcoord.constants import COORD_WORKFLOW_NAME, COORD_WORKFLOWS_DIR, DEFAULT_BRANCH, STORE_FORMAT
 from gitcoord.errors import GitcoordError, InvalidInput, Unavailable
-from gitcoord.git import BLOB_MODE, TREE_MODE, Git, GitFailed, RefWatch, TreeEntry
+from gitcoord.git import BLOB_MODE, TREE_MODE, Git, RefWatch, TreeEntry
 from gitcoord.history import read_history
 from gitcoord.partial_clone import fill_partial_clone
 from gitcoord.snapshot import ROOT as ROOT
@@ -374,54 +371,19 @@ class Store:
     def _swap(self, old: str | None, new: str) -> bool:
         """The compare-and-swap. True if the ref moved from `old` to `new`."""
         if not self.remote:
-            # An empty old value means "must not exist yet" in every object format (40 zeros is SHA-1's).
-            res = self.git.run("update-ref", "-m", "gitcoord write", self.ref, new, old or "")
-            if res.returncode == 0:
-                return True
-            if is_lost_race(res.stderr):
-                self._check_lock(res.stderr)
-                return False
-            raise GitFailed(["update-ref", self.ref], res.returncode, res.stdout, res.stderr)
-        # A lease on exactly OLD is the strictest compare-and-swap push offers: unlike a bare
-        # fast-forward check it also refuses a remote that was rewound behind OLD.
-        res = self.git.run(
-            "push",
-            "--porcelain",
-            "--no-verify",
-            f"--force-with-lease={self.ref}:{old or ''}",
-            self.remote,
-            f"{new}:{self.ref}",
-            timeout=self.remote_timeout,
-            env={"GIT_TERMINAL_PROMPT": "0"},
-        )
-        flag, summary = push_status(res.stdout.decode(errors="replace"), self.ref)
-        if flag in ACCEPTED:
-            # The remote's own verdict, whatever the exit code: a remote hook failing after
-            # the update, or the link dropping then, does not undo a write that landed.
+            return update_ref(self.git, self.ref, old, new, self._check_lock)
+        landed, res = lease_push(self.git, self.remote, self.ref, old, new, self.remote_timeout)
+        if landed:
             self._landed(old, new)
             return True
-        said = res.stdout.decode(errors="replace") + res.stderr
-        if flag == "!":
-            return self._rejected(old, new, summary, remote_lines(res.stderr), LOCK_TAKEN.search(res.stderr))
-        local_said = "\n".join(line for line in res.stderr.splitlines() if not line.startswith("remote:"))
-        if not flag and any(marker in local_said for marker in NEVER_CONNECTED):
-            raise unreachable(self.remote, said)
-        return self._settle(old, new, unreachable(self.remote, said))
+        failure = push_failure(self.remote, self.ref, res)
+        return False if failure is None else self._settle(old, new, failure)
 
     def _check_lock(self, stderr: str) -> bool:
         """Did git fail because a ref lock is taken? Raises once it stays put (`cas.LockWatch`)."""
         if self._locks is None:
             self._locks = LockWatch(self.common_dir, min(STALE_LOCK_SECONDS, self.retry_seconds / 2))
         return self._locks.check(stderr)
-
-    def _rejected(
-        self, old: str | None, new: str, summary: str, remote_said: str, lock: re.Match[str] | None = None
-    ) -> bool:
-        """What a `!` line means: a lost race (False), a hook's refusal (raised), or a failure on
-        the remote that only the remote's tip can settle (`lock`: a ref lock was taken there)."""
-        assert self.remote
-        failure = rejected_push(self.remote, summary, remote_said, lock)
-        return False if failure is None else self._settle(old, new, failure)
 
     def _landed(self, old: str | None, new: str) -> None:
         """After a push landed: move the local copies (push alone skips a single-branch clone's)."""

@@ -10,6 +10,7 @@ All with real git: local refs, a bare remote and clones, the previous release ru
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -194,14 +195,22 @@ def test_a_format_1_store_is_read_but_not_written_until_migrated(world: World) -
 
 @pytest.fixture(scope="module")
 def format_1_gitcoord(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The last gitcoord that knew format 1 only (the commit before this format), as a tree on disk."""
+    """The last gitcoord that knew format 1 only (the commit before this format), as a tree on disk.
+
+    A checkout without the project's history (a shallow clone) gets this gitcoord with its format
+    set back to 1 instead: it then writes every record on the shared ref and refuses a newer store,
+    as that release does."""
     here = Path(__file__).resolve().parent.parent
-    found = subprocess.run(["git", "archive", FORMAT_1_RELEASE, "gitcoord"], cwd=here, capture_output=True)
-    if found.returncode != 0:  # a checkout without the project's history (a shallow clone)
-        pytest.skip(f"needs the project's history: commit {FORMAT_1_RELEASE} is not in this checkout")
     where = tmp_path_factory.mktemp("format1")
-    archive = found.stdout
-    subprocess.run(["tar", "-x", "-C", str(where)], input=archive, check=True)
+    found = subprocess.run(["git", "archive", FORMAT_1_RELEASE, "gitcoord"], cwd=here, capture_output=True)
+    if found.returncode == 0:
+        subprocess.run(["tar", "-x", "-C", str(where)], input=found.stdout, check=True)
+        return where
+    shutil.copytree(here / "gitcoord", where / "gitcoord", ignore=shutil.ignore_patterns("__pycache__"))
+    constants = where / "gitcoord" / "constants.py"
+    text = constants.read_text()
+    assert "\nSTORE_FORMAT = 2\n" in text
+    constants.write_text(text.replace("\nSTORE_FORMAT = 2\n", "\nSTORE_FORMAT = 1\n"))
     return where
 
 
