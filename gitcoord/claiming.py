@@ -162,11 +162,14 @@ class ClaimOps:
             record = touch_agent(self, txn, agent, progress=progress, message=message)
             lost = report_lost(self, txn, record)
             txn.action = "check-in"
-            txn.what = " ".join(c.resource for c in renewed) or "(no claims)"
+            kept = [c for c in mine if c not in renewed]
+            txn.what = " ".join(c.resource for c in renewed) or (
+                f"(keeps {' '.join(c.resource for c in kept)})" if kept else "(no claims)"
+            )
             return {
                 "agent": agent,
                 "renewed": [c.id for c in renewed],
-                "kept": [c.id for c in mine if c not in renewed],
+                "kept": [c.id for c in kept],
                 "lost": lost,
                 "next_check_in": txn.now + self.lease / 2,
                 "conflicts": [],

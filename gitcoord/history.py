@@ -7,6 +7,7 @@ in lower case without the prefix (`action`, `agent`, `rev`...), `records` as a l
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -43,9 +44,14 @@ def read_history(
             }
         )
     if len(tips) > 1:
-        # Commit times have whole seconds: within one, a write on an agent's own ref follows the
-        # shared write whose revision it read (and a stable sort keeps each ref's own order).
-        entries.sort(key=_order, reverse=True)
+        # git walks each ref's chain child before parent, but interleaves the refs by date alone.
+        # Merge the chains, each kept in git's order (machines' clocks disagree, so a child may be
+        # dated before its parent), taking the newest head; commit times have whole seconds: within
+        # one, a write on an agent's own ref follows the shared write whose revision it read.
+        chains: dict[str, list[dict[str, Any]]] = {}
+        for entry in entries:
+            chains.setdefault(entry.get("ref", ""), []).append(entry)
+        entries = list(heapq.merge(*chains.values(), key=_order, reverse=True))
     yield from entries
 
 

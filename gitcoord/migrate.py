@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from gitcoord.constants import STORE_FORMAT
+from gitcoord.errors import InvalidInput
 from gitcoord.results import MigrateResult
 
 if TYPE_CHECKING:
@@ -19,7 +20,10 @@ def migrate(coord: Coordinator) -> MigrateResult:
     nothing moves: the write stamps the format, and from it on a gitcoord that knows format 1
     alone refuses the store, whose check-ins it would miss. Judged on the remote's tip."""
     store = coord.store
-    before = store.snapshot(fetch=True).format
+    snap = store.snapshot(fetch=True)
+    if not snap.exists:  # no store: nothing has a format yet, and `init` makes this one's
+        raise InvalidInput("the coord branch does not exist yet.", hint="run `gitcoord init` first.")
+    before = snap.format
 
     def work(txn: Txn) -> None:
         txn.action, txn.what = "migrate", f"store format {txn.snap.format} to {STORE_FORMAT}"
