@@ -470,7 +470,7 @@ class Txn:
             f"Coord-Agent: {agent}",
             f"Coord-Action: {self.action}",
             f"Coord-Rev: {self.rev if rev is None else rev}",
-            f"Coord-Records: {', '.join(self._touched)}",
+            f"Coord-Records: {', '.join(self._touched or (['meta'] if self.migrating else []))}",
         ]
         lines += [f"{key}: {value}" for key, value in self.trailers.items()]
         return "\n".join(lines) + "\n"

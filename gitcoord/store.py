@@ -41,6 +41,7 @@ from gitcoord.cas import (
     is_lost_race,
     lease_push,
     push_failure,
+    remote_lines,
     unreachable,
     update_ref,
 )
@@ -428,11 +429,35 @@ class Store:
             self.snapshot_at(local)  # a local branch of that name must be a coord store to be published
         new = local or self._first_commit()
         if self._swap(None, new):
+            if local is not None:
+                self._publish_own_refs()
             return True
         # Someone created it at the same moment: theirs is as good as ours.
         if self.remote:
             self.fetch()
         return False
+
+    def _publish_own_refs(self) -> None:
+        """A store kept locally goes up with its agents' own refs (their latest check-ins): read
+        through the remote from now on, they would be left behind. Only they are lost if this
+        push fails, and each agent's next check-in starts its ref on the remote again."""
+        assert self.remote
+        if not agent_refs.list_tips(self.git, agent_refs.LOCAL_PREFIX):
+            return
+        res = self.git.run(
+            "push",
+            "--quiet",
+            "--no-verify",
+            self.remote,
+            f"{agent_refs.LOCAL_PREFIX}*:{agent_refs.LOCAL_PREFIX}*",
+            timeout=self.remote_timeout,
+            env={"GIT_TERMINAL_PROMPT": "0"},
+        )
+        if res.returncode != 0:
+            log.warning(
+                "the agents' own refs were not published: %s", remote_lines(res.stderr) or res.stderr.strip()
+            )
+        self.fetch()
 
     def _first_commit(self) -> str:
         snap = self.snapshot_at(None)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import World, git, plant_records, run, spawn, wait_for
+from tests.conftest import World, git, make_repo, plant_records, run, spawn, wait_for
 
 SHARED = "refs/heads/coord"
 # The last commit whose gitcoord knows format 1 only (it refuses a newer format, DESIGN §2).
@@ -332,3 +332,27 @@ def test_migrating_under_a_live_team_of_the_previous_release_never_splits_the_st
     subjects = git(world.remote, "log", "--format=%s", SHARED).splitlines()
     assert subjects[0] == "gitcoord: migrate store format 1 to 2", subjects[:3]  # nothing after it
     assert run(world.clones[0], "claim", "src/new.py", agent="alpha").code == 0
+
+
+def test_a_store_kept_locally_is_published_with_its_agents_own_refs(tmp_path: Path) -> None:
+    """`init --remote` publishes a local store as it is: its agents' latest check-ins too, which
+    the clone reads through the remote from then on."""
+    repo = make_repo(tmp_path / "repo")
+    assert run(repo, "init").code == 0
+    assert run(repo, "claim", "src/a.py", agent="alpha").code == 0
+    later = {"GITCOORD_CLOCK_SKEW_SECONDS": "60"}
+    assert run(repo, "check-in", agent="alpha", env=later).code == 0  # on its own ref
+    seen = _status(repo)["alpha"]["last_check_in"]
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(repo, "remote", "add", "origin", str(remote))
+
+    res = run(repo, "init", "--remote", "origin")
+
+    assert res.code == 0, res
+    assert git(remote, "rev-parse", "refs/coord/agents/alpha") == git(
+        repo, "rev-parse", "refs/coord/agents/alpha"
+    )
+    assert _status(repo)["alpha"]["last_check_in"] == seen
+    migrate = run(repo, "migrate", "--json")
+    assert migrate.json()["migrated"] is False
