@@ -110,7 +110,7 @@ class Snapshot:
                 f"the coord store on {branch!r} is format {found}; this gitcoord writes format "
                 f"{STORE_FORMAT} only, so it reads this store but writes nothing to it.",
                 hint="run `gitcoord migrate` once (one write, for the whole team); every clone then needs "
-                f"a gitcoord that knows format {STORE_FORMAT}.",
+                f"a gitcoord that knows format {STORE_FORMAT} (0.2 or later).",
             )
 
     def require_known_format(self, branch: str) -> None:
