@@ -1,17 +1,20 @@
 """What git's answer to a compare-and-swap means: landed, lost the race, locked, or never sent.
 
-`Store` moves the coord ref with `update-ref NEW OLD` or a push whose lease is OLD; git says how
-that went only in its output. The markers and readers here turn that output into the store's
-decisions (retry, settle, refuse, unavailable), in one place.
+`Store` moves the coord ref (and `own_ref` an agent's own ref) with `update-ref NEW OLD` or a
+push whose lease is OLD, both run here; git says how that went only in its output. The markers
+and readers here turn that output into the store's decisions (retry, settle, refuse,
+unavailable), in one place.
 """
 
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from gitcoord.errors import Refused, Unavailable
+from gitcoord.git import Git, GitFailed, Result
 
 # Flags of a `git push --porcelain` line whose ref the remote updated (or already had).
 ACCEPTED = (" ", "+", "*", "=")
@@ -107,6 +110,55 @@ def rejected_push(
         f"the remote {remote!r} could not take the write: {summary}",
         hint="check the remote's disk, permissions and limits; nothing was written.",
     )
+
+
+def update_ref(git: Git, ref: str, old: str | None, new: str, lock_taken: Callable[[str], bool]) -> bool:
+    """The local compare-and-swap: True if `ref` moved from `old` (absent for None) to `new`,
+    False if another writer moved it first (`lock_taken` judges a lock left in the way)."""
+    # An empty old value means "must not exist yet" in every object format (40 zeros is SHA-1's).
+    res = git.run("update-ref", "-m", "gitcoord write", ref, new, old or "")
+    if res.returncode == 0:
+        return True
+    if is_lost_race(res.stderr):
+        lock_taken(res.stderr)
+        return False
+    raise GitFailed(["update-ref", ref], res.returncode, res.stdout, res.stderr)
+
+
+def lease_push(
+    git: Git, remote: str, ref: str, old: str | None, new: str, timeout: float
+) -> tuple[bool, Result]:
+    """Push `new` to the remote's `ref` only if it is exactly `old` (absent for None): True when
+    the remote's own verdict says it landed, whatever the exit code (a remote hook failing after
+    the update, or the link dropping then, does not undo a write that landed).
+
+    A lease on exactly OLD is the strictest compare-and-swap push offers: unlike a bare
+    fast-forward check it also refuses a remote that was rewound behind OLD."""
+    res = git.run(
+        "push",
+        "--porcelain",
+        "--no-verify",
+        f"--force-with-lease={ref}:{old or ''}",
+        remote,
+        f"{new}:{ref}",
+        timeout=timeout,
+        env={"GIT_TERMINAL_PROMPT": "0"},
+    )
+    return push_status(res.stdout.decode(errors="replace"), ref)[0] in ACCEPTED, res
+
+
+def push_failure(remote: str, ref: str, res: Result) -> Unavailable | None:
+    """What a push that did not land means: None for a lost race; `unreachable` raised when it
+    never reached the remote; a hook's refusal raised (`rejected_push`); else the failure to
+    report unless the remote's tip, fetched, shows that the write landed after all."""
+    flag, summary = push_status(res.stdout.decode(errors="replace"), ref)
+    if flag == "!":
+        return rejected_push(remote, summary, remote_lines(res.stderr), LOCK_TAKEN.search(res.stderr))
+    said = res.stdout.decode(errors="replace") + res.stderr
+    local_said = "\n".join(line for line in res.stderr.splitlines() if not line.startswith("remote:"))
+    if not flag and any(marker in local_said for marker in NEVER_CONNECTED):
+        raise unreachable(remote, said)
+    return unreachable(remote, said)
 
 
 class LockWatch:

@@ -137,7 +137,22 @@ class ClaimOps:
                     f"check-in refused: you no longer hold {', '.join(missing)}.",
                     hint=_lost_hint(self, txn, missing),
                 )
-            renewed = list({held[n].id: held[n] for n in names}.values()) if names else mine
+            # Named claims, or all with --minutes, are renewed now; the others once less than half
+            # their lease is left, or when the check-in changes their progress or words. A check-in
+            # that does none of that lands on the agent's own ref alone (store format 2), never
+            # contending with everyone's claims.
+            renewed = (
+                list({held[n].id: held[n] for n in names}.values())
+                if names
+                else [
+                    c
+                    for c in mine
+                    if minutes is not None
+                    or c.expires_at - txn.now < lease / 2
+                    or (progress is not None and progress != c.progress)
+                    or (message and message != c.message)
+                ]
+            )
             for claim in renewed:
                 claim.last_check_in, claim.expires_at = txn.now, txn.now + lease
                 if progress is not None:
@@ -147,10 +162,14 @@ class ClaimOps:
             record = touch_agent(self, txn, agent, progress=progress, message=message)
             lost = report_lost(self, txn, record)
             txn.action = "check-in"
-            txn.what = " ".join(c.resource for c in renewed) or "(no claims)"
+            kept = [c for c in mine if c not in renewed]
+            txn.what = " ".join(c.resource for c in renewed) or (
+                f"(keeps {' '.join(c.resource for c in kept)})" if kept else "(no claims)"
+            )
             return {
                 "agent": agent,
                 "renewed": [c.id for c in renewed],
+                "kept": [c.id for c in kept],
                 "lost": lost,
                 "next_check_in": txn.now + self.lease / 2,
                 "conflicts": [],

@@ -67,6 +67,7 @@ TABLE = {
     "start": "session:start",
     "status": "session:status",
     "log": "session:log",
+    "migrate": "session:migrate",
     "claim": "claims:claim",
     "check-in": "claims:check_in",
     "release": "claims:release",

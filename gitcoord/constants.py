@@ -45,7 +45,7 @@ TASK_BOARD_ORDER: tuple[TaskStatus, ...] = ("in_progress", "blocked", "todo", "d
 
 DEFAULT_BRANCH = "coord"
 # The layout of the coord store this gitcoord reads and writes (`format` in meta.toml, DESIGN §2).
-STORE_FORMAT = 1
+STORE_FORMAT = 2
 DEFAULT_LEASE_MINUTES = 30.0
 DEFAULT_GRACE_MINUTES = 5.0
 DEFAULT_HOOKS_MODE: HookMode = "others"
@@ -69,5 +69,6 @@ COORD_WORKFLOWS_DIR = ".github/workflows"
 COORD_WORKFLOW_NAME = re.compile(r"gitcoord-[a-z0-9-]{1,40}\.yml")
 # How a person (not an agent) is named as an actor: `human:<email>`, `notion:<user>`.
 PERSON_PREFIXES = ("human:", "notion:")
-AGENT_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,39}")
+# No `..`: a record's key never holds one (snapshot._record_path), nor does a ref git accepts.
+AGENT_NAME = re.compile(r"(?!.*\.\.)[a-z0-9][a-z0-9._-]{0,39}")
 RECORD_ID = re.compile(r"([CTHMED])-([1-9][0-9]{0,17})")

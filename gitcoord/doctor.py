@@ -242,15 +242,10 @@ def _coord_branch(coord: Coordinator, findings: list[dict[str, str]], *, fetch: 
         )
         return False
     meta = snap.meta
-    if meta.format != 1:
-        findings.append(
-            finding(
-                "coord-branch",
-                "problem",
-                f"the coord branch has format {meta.format}; this gitcoord reads format 1.",
-                "upgrade gitcoord on this machine.",
-            )
-        )
+    try:  # a newer format was refused by the snapshot itself
+        snap.require_current_format(coord.store.branch)
+    except GitcoordError as exc:
+        findings.append(finding("coord-branch", "problem", exc.message, exc.hint or ""))
         return False
     findings.append(
         finding("coord-branch", "ok", f"coord branch at rev {meta.rev} ({(snap.commit or '')[:10]}).")

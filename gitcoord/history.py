@@ -7,7 +7,9 @@ in lower case without the prefix (`action`, `agent`, `rev`...), `records` as a l
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import heapq
+from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
 from gitcoord.errors import InvalidInput
@@ -15,10 +17,11 @@ from gitcoord.git import Git, parse_trailers
 
 
 def read_history(
-    git: Git, tip: str, *, since: str | None = None, limit: int | None = None
+    git: Git, tips: Sequence[str], *, since: str | None = None, limit: int | None = None
 ) -> Iterator[dict[str, Any]]:
-    """Commits reachable from `tip`, newest first, with their trailers parsed."""
-    args = ["log", "-z", "--format=%H%x1f%cI%x1f%an <%ae>%x1f%B", tip]
+    """Commits reachable from any of `tips` (the shared ref's and each agent's own), newest first
+    by commit time, as git walks several tips at once, with their trailers parsed."""
+    args = ["log", "-z", "--format=%H%x1f%cI%x1f%an <%ae>%x1f%B", *tips]
     if since:
         args.append(f"--since={since}")
     if limit:
@@ -26,17 +29,35 @@ def read_history(
     res = git.run(*args)
     if res.returncode != 0:
         raise InvalidInput(f"cannot read the coord history: {res.stderr.strip()}")
+    entries = []
     for item in res.stdout.decode(errors="replace").split("\0"):
         if not item.strip():
             continue
         sha, when, author, body = item.lstrip("\n").split("\x1f", 3)
-        yield {
-            "commit": sha,
-            "time": when,
-            "author": author,
-            "subject": body.split("\n", 1)[0],
-            **_trailers(body),
-        }
+        entries.append(
+            {
+                "commit": sha,
+                "time": when,
+                "author": author,
+                "subject": body.split("\n", 1)[0],
+                **_trailers(body),
+            }
+        )
+    if len(tips) > 1:
+        # git walks each ref's chain child before parent, but interleaves the refs by date alone.
+        # Merge the chains, each kept in git's order (machines' clocks disagree, so a child may be
+        # dated before its parent), taking the newest head; commit times have whole seconds: within
+        # one, a write on an agent's own ref follows the shared write whose revision it read.
+        chains: dict[str, list[dict[str, Any]]] = {}
+        for entry in entries:
+            chains.setdefault(entry.get("ref", ""), []).append(entry)
+        entries = list(heapq.merge(*chains.values(), key=_order, reverse=True))
+    yield from entries
+
+
+def _order(entry: dict[str, Any]) -> tuple[datetime, int, bool]:
+    rev = entry.get("rev", "")
+    return datetime.fromisoformat(entry["time"]), int(rev) if rev.isdigit() else -1, "ref" in entry
 
 
 def _trailers(body: str) -> dict[str, Any]:

@@ -306,7 +306,11 @@ class _Reader:
         from gitcoord.snapshot import ROOT
 
         parsed, bad = snap.parsed_dir(f"{ROOT}/{directory}")
-        if bad or not all(plain.well_formed(t, schema, kind, name) for name, t in parsed.items()):
+        if (
+            bad
+            or snap.skipped
+            or not all(plain.well_formed(t, schema, kind, name) for name, t in parsed.items())
+        ):
             raise NotPlain(f"{directory}: a record the full path must judge")
         return list(parsed.values())
 

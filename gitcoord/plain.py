@@ -81,6 +81,7 @@ AGENT: dict[str, tuple[Any, Any]] = {
     "lost": ("strmap", {}),
     "branch": ("str", ""),
     "head": ("str", ""),
+    "seq": ("int", 0),
 }
 TASK: dict[str, tuple[Any, Any]] = {
     **REVS,

@@ -108,6 +108,9 @@ class Agent(Record):
     # Where the agent works, as of its last write: what `gitcoord conflicts` compares.
     branch: str = ""
     head: str = ""
+    # Writes of this record so far: of its copy on the shared ref and on the agent's own ref, the
+    # one with the larger count is the later (`gitcoord.agent_refs`, store format 2).
+    seq: int = 0
 
     @field_validator("name")
     @classmethod

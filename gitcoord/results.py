@@ -71,6 +71,7 @@ class LostClaim(TypedDict):
 class CheckInResult(TypedDict):
     agent: str
     renewed: list[str]
+    kept: list[str]  # held, not renewed yet: more than half of the lease is left
     lost: list[LostClaim]
     next_check_in: datetime
     conflicts: list[ComingConflict]
@@ -81,6 +82,9 @@ class InitResult(TypedDict):
     branch: str
     remote: str | None
     config_written: bool
+
+
+MigrateResult = TypedDict("MigrateResult", {"branch": str, "from": int, "to": int, "migrated": bool})
 
 
 class LogEntry(TypedDict):
@@ -128,6 +132,7 @@ class AgentView(TypedDict):
     lost: dict[str, str]
     branch: str
     head: str
+    seq: int  # writes of the record so far (DESIGN §2, each agent's own ref)
     status: Literal["active", "idle", "stale"]
 
 

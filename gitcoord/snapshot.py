@@ -17,6 +17,7 @@ from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from gitcoord import agent_refs
 from gitcoord.cache import ParsedTrees, is_file, records_unreadable
 from gitcoord.constants import COORD_WORKFLOW_NAME, COORD_WORKFLOWS_DIR, STORE_FORMAT
 from gitcoord.errors import GitcoordError, InvalidInput, Unavailable
@@ -25,7 +26,7 @@ from gitcoord.git import Git, ObjectUnreadable, TreeEntry, parse_tree
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
 
-    from gitcoord.records import Meta, Record
+    from gitcoord.records import Agent, Meta, Record
 
 # pydantic and the models are imported where a record is validated or written, not here: the lean
 # reads (gitcoord.lean_reads) read the records' parsed tables through this module without them.
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("gitcoord")
 
 ROOT = ".coord"
+AGENTS_DIR = f"{ROOT}/agents"
 R = TypeVar("R", bound="Record")
 
 
@@ -55,6 +57,12 @@ class Snapshot:
     tip_rev: int = 0  # the Coord-Rev trailer of the commit itself (0 for a commit made by hand)
     # Files read by path, by object id: a write reads the agent's record twice, git's answer once.
     _blobs: dict[str, bytes] = field(default_factory=dict)
+    # Where the agents' own refs are read (`gitcoord.agent_refs`), in a store of format 2 or later;
+    # None: only the shared tree.
+    agent_prefix: str | None = None
+    # Each agent's own ref as read: {agent: (commit, its record's bytes)}, (None, None) when absent.
+    _own: dict[str, tuple[str | None, bytes | None]] = field(default_factory=dict)
+    _format: int | None = None
 
     @property
     def exists(self) -> bool:
@@ -80,17 +88,36 @@ class Snapshot:
             self._meta.rev = max(self._meta.rev, self.tip_rev)
         return self._meta
 
+    @property
+    def format(self) -> int:
+        """The layout `meta.toml` names. Read without the model (the lean reads cannot pay for
+        pydantic); a missing or damaged meta.toml, or no store yet, is this gitcoord's format."""
+        if self._format is None:
+            raw = self.read(f"{ROOT}/meta.toml")
+            try:
+                found = tomllib.loads(raw.decode()).get("format", STORE_FORMAT) if raw else STORE_FORMAT
+            except (ValueError, UnicodeDecodeError):
+                found = STORE_FORMAT
+            self._format = found if type(found) is int and found > 0 else STORE_FORMAT
+        return self._format
+
+    def require_current_format(self, branch: str) -> None:
+        """Unavailable (exit 4) for a write to a store of an older format: `gitcoord migrate` first.
+        A write would otherwise land beside a gitcoord that reads the old layout only."""
+        found = self.format
+        if self.commit is not None and found < STORE_FORMAT:
+            raise Unavailable(
+                f"the coord store on {branch!r} is format {found}; this gitcoord writes format "
+                f"{STORE_FORMAT} only, so it reads this store but writes nothing to it.",
+                hint="run `gitcoord migrate` once (one write, for the whole team); every clone then needs "
+                f"a gitcoord that knows format {STORE_FORMAT} (0.2 or later).",
+            )
+
     def require_known_format(self, branch: str) -> None:
         """Unavailable (exit 4) for a store of a newer format than this gitcoord's: its view would
-        miss what that format keeps elsewhere, and a write would stamp meta.toml back to ours.
-        Read without the model (the lean reads cannot pay for pydantic); a missing or damaged
-        meta.toml is our format, as `meta` reads it."""
-        raw = self.read(f"{ROOT}/meta.toml")
-        try:
-            found = tomllib.loads(raw.decode()).get("format", STORE_FORMAT) if raw else STORE_FORMAT
-        except (ValueError, UnicodeDecodeError):
-            return
-        if type(found) is int and found > STORE_FORMAT:
+        miss what that format keeps elsewhere, and a write would stamp meta.toml back to ours."""
+        found = self.format
+        if found > STORE_FORMAT:
             raise Unavailable(
                 f"the coord store on {branch!r} is format {found}, newer than this gitcoord knows "
                 f"(format {STORE_FORMAT}); nothing was read or written.",
@@ -137,7 +164,37 @@ class Snapshot:
         return entries
 
     def read(self, path: str) -> bytes | None:
-        """The file at `path`; None when the tree has no such file (unreadable: RecordsUnreadable)."""
+        """The file at `path`; None when the tree has no such file (unreadable: RecordsUnreadable).
+
+        An agent's record is the later of its two copies (`gitcoord.agent_refs`)."""
+        shared = self._shared_file(path)
+        parent, _, name = path.rpartition("/")
+        if parent != AGENTS_DIR or not self.own_refs:
+            return shared
+        own = self.own(name.removesuffix(".toml"))[1]
+        table = self._own_table(name, own) if own is not None else None
+        if table is None or not agent_refs.own_is_later(agent_refs.table_of(shared), table):
+            return shared
+        return own
+
+    def _own_table(self, name: str, raw: bytes) -> dict[str, Any] | None:
+        """An agent's own copy (file `name`), parsed; None, skipped with a warning, unless it is
+        plainly what gitcoord writes there: the shared copy then stands, whatever it counts."""
+        from gitcoord import plain
+
+        assert self.agent_prefix is not None
+        where = f"{self.agent_prefix}{agent_refs.component(name.removesuffix('.toml'))}:{AGENTS_DIR}/{name}"
+        try:
+            table = tomllib.loads(raw.decode())
+        except (ValueError, UnicodeDecodeError) as exc:
+            self._skip(where, exc)
+            return None
+        if not plain.well_formed(table, plain.AGENT, "", name):
+            self._skip(where, ValueError("not an agent record as gitcoord writes it on its own ref"))
+            return None
+        return table
+
+    def _shared_file(self, path: str) -> bytes | None:
         parent, _, name = path.rpartition("/")
         entry = self.entries(parent).get(name)
         if entry is None or not is_file(entry.mode):
@@ -145,6 +202,37 @@ class Snapshot:
         if entry.sha not in self._blobs:
             self._blobs[entry.sha] = self._objects([entry.sha], [path], "blob")[0]
         return self._blobs[entry.sha]
+
+    @property
+    def own_refs(self) -> bool:
+        """Are agents' own refs part of this store's view? (format 2 or later)"""
+        return self.agent_prefix is not None and self.commit is not None and self.format >= 2
+
+    def own(self, agent: str) -> tuple[str | None, bytes | None]:
+        """The agent's own ref as this snapshot reads it: (its commit, its record's bytes)."""
+        if agent not in self._own:
+            assert self.agent_prefix is not None
+            ref = self.agent_prefix + agent_refs.component(agent)
+            path = agent_refs.record_path(agent)
+            tip, blob = self.git.read_objects([ref, f"{ref}:{path}"])
+            commit = tip[0] if tip is not None and tip[1] == "commit" else None
+            raw = blob[2] if commit and blob is not None and blob[1] == "blob" else None
+            self._own[agent] = (commit, raw)
+        return self._own[agent]
+
+    def _own_records(self) -> dict[str, bytes]:
+        """Every agent's own record: {file name: bytes} (one `for-each-ref`, one batch read)."""
+        assert self.agent_prefix is not None
+        tips = agent_refs.list_tips(self.git, self.agent_prefix)
+        names = sorted(tips)
+        found = self.git.read_objects([f"{tips[n]}:{agent_refs.record_path(n)}" for n in names])
+        out: dict[str, bytes] = {}
+        for name, item in zip(names, found, strict=True):
+            raw = item[2] if item is not None and item[1] == "blob" else None
+            self._own.setdefault(name, (tips[name], raw))
+            if raw is not None:
+                out[f"{name}.toml"] = raw
+        return out
 
     def _objects(self, shas: Sequence[str], paths: Sequence[str], kind: str) -> list[bytes]:
         """The contents of objects the tree names; any that git cannot produce is RecordsUnreadable."""
@@ -165,7 +253,20 @@ class Snapshot:
         then to book what the agent holds), and the data never changes under a snapshot."""
         if directory not in self._parsed:
             self._parsed[directory] = self._parse_dir(directory)
+            if directory == AGENTS_DIR and self.own_refs:
+                self._parsed[directory] = self._with_own(*self._parsed[directory])
         return self._parsed[directory]
+
+    def _with_own(
+        self, shared: dict[str, dict[str, Any]], bad: list[str]
+    ) -> tuple[dict[str, dict[str, Any]], list[str]]:
+        """The agents' directory with each agent's own copy where it was written later."""
+        merged = dict(shared)
+        for name, raw in self._own_records().items():
+            table = self._own_table(name, raw)
+            if table is not None and agent_refs.own_is_later(shared.get(name), table):
+                merged[name] = table
+        return dict(sorted(merged.items())), [b for b in bad if b not in merged]
 
     def _parse_dir(self, directory: str) -> tuple[dict[str, dict[str, Any]], list[str]]:
         parent, _, name = directory.rpartition("/")
@@ -255,6 +356,8 @@ class Txn:
     _files: dict[str, bytes] = field(default_factory=dict)
     _allocated: int = 0
     _touched: list[str] = field(default_factory=list)
+    # `gitcoord migrate`: this write lands the store's new format, whatever else it writes.
+    migrating: bool = False
 
     @property
     def rev(self) -> int:
@@ -319,11 +422,28 @@ class Txn:
 
     @property
     def has_writes(self) -> bool:
-        return bool(self._writes or self._files)
+        return bool(self._writes or self._files or self.migrating)
+
+    def own_write(self) -> Agent | None:
+        """The agent record, when it is all this write changes: then, in a store with agents' own
+        refs, it lands on its agent's ref, not the shared one (`gitcoord.agent_refs`)."""
+        from gitcoord.records import Agent
+
+        if self._files or self.migrating or self._allocated or len(self._writes) != 1:
+            return None
+        (record,) = self._writes.values()
+        return record if isinstance(record, Agent) else None
+
+    def own_blob(self, record: Agent) -> bytes:
+        """The agent record as its own ref gets it: counted, at the shared revision this write read."""
+        record.created_rev = record.created_rev or self.snap.rev
+        record.updated_rev = self.snap.rev
+        record.seq += 1
+        return record.to_toml()
 
     def blobs(self) -> dict[str, bytes | None]:
         """Serialise the changes, stamping every written record with this write's rev."""
-        from gitcoord.records import Meta
+        from gitcoord.records import Agent, Meta
 
         rev = self.rev
         out: dict[str, bytes | None] = {}
@@ -334,20 +454,23 @@ class Txn:
             if not record.created_rev:
                 record.created_rev = rev
             record.updated_rev = rev
+            if isinstance(record, Agent):
+                record.seq += 1  # later than either copy it was read from (gitcoord.agent_refs)
             out[path] = record.to_toml()
-        out[f"{ROOT}/meta.toml"] = Meta(format=1, rev=rev).to_toml()
+        out[f"{ROOT}/meta.toml"] = Meta(format=STORE_FORMAT, rev=rev).to_toml()
         out.update(self._files)
         return out
 
-    def message(self, agent: str) -> str:
+    def message(self, agent: str, *, rev: int | None = None) -> str:
+        """The commit message; `rev` for a write that does not count the shared revision up."""
         subject = f"{agent}: {self.action} {self.what}".rstrip()
         lines = [
             subject,
             "",
             f"Coord-Agent: {agent}",
             f"Coord-Action: {self.action}",
-            f"Coord-Rev: {self.rev}",
-            f"Coord-Records: {', '.join(self._touched)}",
+            f"Coord-Rev: {self.rev if rev is None else rev}",
+            f"Coord-Records: {', '.join(self._touched or (['meta'] if self.migrating else []))}",
         ]
         lines += [f"{key}: {value}" for key, value in self.trailers.items()]
         return "\n".join(lines) + "\n"

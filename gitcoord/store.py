@@ -33,25 +33,24 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gitcoord import commit_object, turns
+from gitcoord import agent_refs, commit_object, own_ref, turns
 from gitcoord.cache import ParsedTrees
 from gitcoord.cas import (
-    ACCEPTED,
-    LOCK_TAKEN,
-    NEVER_CONNECTED,
     STALE_LOCK_SECONDS,
     LockWatch,
     is_lost_race,
-    push_status,
-    rejected_push,
+    lease_push,
+    push_failure,
     remote_lines,
     unreachable,
+    update_ref,
 )
 from gitcoord.clock import wall_clock
-from gitcoord.constants import COORD_WORKFLOW_NAME, COORD_WORKFLOWS_DIR, DEFAULT_BRANCH
+from gitcoord.constants import COORD_WORKFLOW_NAME, COORD_WORKFLOWS_DIR, DEFAULT_BRANCH, STORE_FORMAT
 from gitcoord.errors import GitcoordError, InvalidInput, Unavailable
-from gitcoord.git import BLOB_MODE, TREE_MODE, Git, GitFailed, RefWatch, TreeEntry
+from gitcoord.git import BLOB_MODE, TREE_MODE, Git, RefWatch, TreeEntry
 from gitcoord.history import read_history
+from gitcoord.partial_clone import fill_partial_clone
 from gitcoord.snapshot import ROOT as ROOT
 from gitcoord.snapshot import Snapshot as Snapshot
 from gitcoord.snapshot import Txn as Txn
@@ -126,6 +125,11 @@ class Store:
         """The ref reads look at: the local copy of the authoritative branch."""
         return view_ref(self.branch, self.remote)
 
+    @property
+    def agent_prefix(self) -> str:
+        """Where the agents' own refs are read: the local copies of the remote's, or the refs."""
+        return agent_refs.tracking_prefix(self.remote) if self.remote else agent_refs.LOCAL_PREFIX
+
     def ref_watch(self) -> RefWatch | None:
         """A watch on the authoritative ref, in local mode (with a remote, only a fetch can tell)."""
         if self.remote or self.common_dir is None:
@@ -162,6 +166,7 @@ class Store:
             tree,
             cache=ParsedTrees(self.cache_dir),
             tip_rev=int(trailer.group(1)) if trailer else 0,
+            agent_prefix=self.agent_prefix,
         )
         strangers = sorted(set(snap.entries("")) - {ROOT})
         if strangers == [".github"] and _only_coord_workflows(snap):
@@ -179,7 +184,8 @@ class Store:
         """Bring the remote branch into the tracking ref; the remote tip, or None if absent."""
         assert self.remote
         before = self._ref_value(self.tracking_ref)
-        refspec = f"+{self.ref}:{self.tracking_ref}"
+        # One connection brings the shared ref and every agent's own ref (format 2).
+        refspecs = (f"+{self.ref}:{self.tracking_ref}", agent_refs.fetch_refspec(self.remote))
         deadline = time.monotonic() + self.remote_timeout
         attempt = 0
         while True:
@@ -190,7 +196,7 @@ class Store:
                 "--no-write-fetch-head",
                 "--quiet",
                 self.remote,
-                refspec,
+                *refspecs,
                 timeout=self.remote_timeout,
                 env={"GIT_TERMINAL_PROMPT": "0"},
             )
@@ -210,44 +216,15 @@ class Store:
             time.sleep(random.uniform(0.005, 0.05))
 
     def _fill_partial_clone(self, tip: str) -> None:
-        """In a partial clone, bring every record of the coord tip in while the remote answers.
-
-        A `--filter` clone leaves the coord branch's files behind too, and git would fetch each
-        one separately when first read (one connection per record), and not at all while the
-        remote is down. One fetch of exactly what is missing, right after the fetch of the
-        branch, costs a `rev-list` in a partial clone and nothing in any other.
-        A failure here is not an error: the readers fetch lazily, or say that they cannot.
-        """
+        """In a partial clone, every record of the coord tip (and of the agents' own refs) while
+        the remote answers (`gitcoord.partial_clone`)."""
         assert self.remote
         if self.promisor is None:
             said = self.git.run("config", "--bool", "--get", f"remote.{self.remote}.promisor").stdout
             self.promisor = said.strip() == b"true"
-        for _ in range(3):  # trees first when a tree:0 filter left them out, then their files
-            if not self.promisor:
-                return
-            listed = self.git.run("rev-list", "--objects", "--no-walk", "--missing=print", tip).stdout
-            missing = [
-                line[1:] for line in listed.decode(errors="replace").splitlines() if line.startswith("?")
-            ]
-            if not missing:
-                return
-            res = self.git.run(
-                "-c",
-                "fetch.negotiationAlgorithm=noop",
-                "fetch",
-                "--no-tags",
-                "--no-write-fetch-head",
-                "--recurse-submodules=no",
-                "--quiet",
-                "--stdin",
-                self.remote,
-                input="".join(f"{sha}\n" for sha in missing).encode(),
-                timeout=self.remote_timeout,
-                env={"GIT_TERMINAL_PROMPT": "0"},
-            )
-            if res.returncode != 0:
-                log.debug("could not fetch the coord records of the partial clone: %s", res.stderr.strip())
-                return
+        if self.promisor:
+            tips = [tip, *agent_refs.list_tips(self.git, self.agent_prefix).values()]
+            fill_partial_clone(self.git, self.remote, tips, self.remote_timeout)
 
     def _ref_value(self, ref: str) -> str | None:
         found = self.git.read_object(ref)
@@ -275,7 +252,9 @@ class Store:
 
     # -- writing ----------------------------------------------------------------
 
-    def transact(self, agent: str, work: Callable[[Txn], T], *, sign: bool = False) -> Outcome:
+    def transact(
+        self, agent: str, work: Callable[[Txn], T], *, sign: bool = False, migrate: bool = False
+    ) -> Outcome:
         """Run `work` on the tip and land what it wrote, retrying lost races.
 
         `work` validates against `txn.snap` and records changes with `txn.put` /
@@ -294,8 +273,10 @@ class Store:
             if tip is None:
                 raise InvalidInput("the coord branch does not exist yet.", hint="run `gitcoord init` first.")
             snap = self.snapshot_at(tip)
-            txn = Txn(snap, self.clock())
+            txn = Txn(snap, self.clock(), migrating=migrate and snap.format < STORE_FORMAT)
             try:
+                if not migrate:  # a stale copy may predate a migration: then the remote's tip decides
+                    snap.require_current_format(self.branch)
                 value = work(txn)
             except GitcoordError:
                 if fresh:
@@ -310,9 +291,19 @@ class Store:
                     tip, fresh = self.fetch(), True
                     continue
                 return Outcome(None, snap.rev, value, attempt)
-            new = self._commit(snap, txn, agent, sign=sign)
-            if self._swap_in_turn(tip, new, losses):
-                return Outcome(new, txn.rev, value, attempt)
+            own = txn.own_write() if snap.own_refs and not sign else None
+            if own is not None and own.name == agent:  # an agent's ref has one writer: the agent
+                if not fresh:  # its verdict on the claims it reports lost is the remote's too
+                    tip, fresh = self.fetch(), True
+                    continue
+                self._settled_tip = None
+                landed = own_ref.land(self, snap, txn, own, agent)
+                if landed is not None:
+                    return Outcome(landed, snap.rev, value, attempt)
+            else:
+                new = self._commit(snap, txn, agent, sign=sign)
+                if self._swap_in_turn(tip, new, losses):
+                    return Outcome(new, txn.rev, value, attempt)
             losses += 1
             if time.monotonic() > deadline:
                 raise Unavailable(
@@ -381,54 +372,19 @@ class Store:
     def _swap(self, old: str | None, new: str) -> bool:
         """The compare-and-swap. True if the ref moved from `old` to `new`."""
         if not self.remote:
-            # An empty old value means "must not exist yet" in every object format (40 zeros is SHA-1's).
-            res = self.git.run("update-ref", "-m", "gitcoord write", self.ref, new, old or "")
-            if res.returncode == 0:
-                return True
-            if is_lost_race(res.stderr):
-                self._check_lock(res.stderr)
-                return False
-            raise GitFailed(["update-ref", self.ref], res.returncode, res.stdout, res.stderr)
-        # A lease on exactly OLD is the strictest compare-and-swap push offers: unlike a bare
-        # fast-forward check it also refuses a remote that was rewound behind OLD.
-        res = self.git.run(
-            "push",
-            "--porcelain",
-            "--no-verify",
-            f"--force-with-lease={self.ref}:{old or ''}",
-            self.remote,
-            f"{new}:{self.ref}",
-            timeout=self.remote_timeout,
-            env={"GIT_TERMINAL_PROMPT": "0"},
-        )
-        flag, summary = push_status(res.stdout.decode(errors="replace"), self.ref)
-        if flag in ACCEPTED:
-            # The remote's own verdict, whatever the exit code: a remote hook failing after
-            # the update, or the link dropping then, does not undo a write that landed.
+            return update_ref(self.git, self.ref, old, new, self._check_lock)
+        landed, res = lease_push(self.git, self.remote, self.ref, old, new, self.remote_timeout)
+        if landed:
             self._landed(old, new)
             return True
-        said = res.stdout.decode(errors="replace") + res.stderr
-        if flag == "!":
-            return self._rejected(old, new, summary, remote_lines(res.stderr), LOCK_TAKEN.search(res.stderr))
-        local_said = "\n".join(line for line in res.stderr.splitlines() if not line.startswith("remote:"))
-        if not flag and any(marker in local_said for marker in NEVER_CONNECTED):
-            raise unreachable(self.remote, said)
-        return self._settle(old, new, unreachable(self.remote, said))
+        failure = push_failure(self.remote, self.ref, res)
+        return False if failure is None else self._settle(old, new, failure)
 
     def _check_lock(self, stderr: str) -> bool:
         """Did git fail because a ref lock is taken? Raises once it stays put (`cas.LockWatch`)."""
         if self._locks is None:
             self._locks = LockWatch(self.common_dir, min(STALE_LOCK_SECONDS, self.retry_seconds / 2))
         return self._locks.check(stderr)
-
-    def _rejected(
-        self, old: str | None, new: str, summary: str, remote_said: str, lock: re.Match[str] | None = None
-    ) -> bool:
-        """What a `!` line means: a lost race (False), a hook's refusal (raised), or a failure on
-        the remote that only the remote's tip can settle (`lock`: a ref lock was taken there)."""
-        assert self.remote
-        failure = rejected_push(self.remote, summary, remote_said, lock)
-        return False if failure is None else self._settle(old, new, failure)
 
     def _landed(self, old: str | None, new: str) -> None:
         """After a push landed: move the local copies (push alone skips a single-branch clone's)."""
@@ -473,28 +429,56 @@ class Store:
             self.snapshot_at(local)  # a local branch of that name must be a coord store to be published
         new = local or self._first_commit()
         if self._swap(None, new):
+            if local is not None:
+                self._publish_own_refs()
             return True
         # Someone created it at the same moment: theirs is as good as ours.
         if self.remote:
             self.fetch()
         return False
 
+    def _publish_own_refs(self) -> None:
+        """A store kept locally goes up with its agents' own refs (their latest check-ins): read
+        through the remote from now on, they would be left behind. Only they are lost if this
+        push fails, and each agent's next check-in starts its ref on the remote again."""
+        assert self.remote
+        if not agent_refs.list_tips(self.git, agent_refs.LOCAL_PREFIX):
+            return
+        res = self.git.run(
+            "push",
+            "--quiet",
+            "--no-verify",
+            self.remote,
+            f"{agent_refs.LOCAL_PREFIX}*:{agent_refs.LOCAL_PREFIX}*",
+            timeout=self.remote_timeout,
+            env={"GIT_TERMINAL_PROMPT": "0"},
+        )
+        if res.returncode != 0:
+            log.warning(
+                "the agents' own refs were not published: %s", remote_lines(res.stderr) or res.stderr.strip()
+            )
+        self.fetch()
+
     def _first_commit(self) -> str:
         snap = self.snapshot_at(None)
         from gitcoord.records import Meta
 
-        tree = self._build_tree(snap, {f"{ROOT}/meta.toml": Meta(format=1, rev=0).to_toml()})
+        tree = self._build_tree(snap, {f"{ROOT}/meta.toml": Meta(format=STORE_FORMAT, rev=0).to_toml()})
         message = "gitcoord: init coord store\n\nCoord-Agent: gitcoord\nCoord-Action: init\nCoord-Rev: 0\n"
         return self.git.commit_tree(tree, [], message)
 
     def history(
-        self, *, since: str | None = None, limit: int | None = None, fetch: bool = False
+        self, *, since: str | None = None, limit: int | None = None, fetch: bool = False, own: bool = True
     ) -> Iterator[dict[str, Any]]:
-        """Commits of the coord branch, newest first, with their trailers parsed.
+        """Commits of the coord branch and of the agents' own refs (not with `own`: those have no
+        revision of their own), newest first, with their trailers parsed.
 
         With `fetch` (remote mode), the remote's history: after an unclear write,
         the way to see whether it landed.
         """
         tip = self.fetch() if fetch and self.remote else self.local_tip()
         if tip is not None:
-            yield from read_history(self.git, tip, since=since, limit=limit)
+            tips = [tip]
+            if own:  # a store of format 1 has none
+                tips += sorted(agent_refs.list_tips(self.git, self.agent_prefix).values())
+            yield from read_history(self.git, tips, since=since, limit=limit)

@@ -242,7 +242,7 @@ def _take_task(host: Host, txn: Txn, agent: str) -> Task:
 
 def _assignee_before(host: Host, taken: Task) -> str:
     """Whom `taken` was assigned to just before the write that took it ("" if that write is not recent)."""
-    for entry in host.store.history(limit=100):
+    for entry in host.store.history(limit=100, own=False):
         if entry.get("rev") == str(taken.updated_rev):
             before = host.store.snapshot_at(f"{entry['commit']}^").record(Task, taken.id)
             return before.assignee if before else ""

@@ -37,7 +37,7 @@ def check_agent_name(name: str) -> str:
         raise InvalidInput(
             f"{quoted(name)} is not a valid agent name.",
             hint="use 1-40 characters: lowercase letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit.",
+            "starting with a letter or digit, no '..'.",
         )
     return name
 

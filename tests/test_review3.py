@@ -142,7 +142,8 @@ def test_a_record_naming_a_branch_with_a_space_does_not_crash_status(local_repo:
     """`cat-file --batch` echoes a missing name, so "refs/heads/x y^{commit} missing" has three
     words, as a found object's answer does: it was parsed as one (int("missing"), exit 1)."""
     assert run(local_repo, "start", "--role", "tester", agent="alpha").code == 0
-    record = git(local_repo, "show", "refs/heads/coord:.coord/agents/alpha.toml")
+    # `start` wrote the agent's own ref; planted on the shared ref with the same count, it wins.
+    record = git(local_repo, "show", "refs/coord/agents/alpha:.coord/agents/alpha.toml")
     record = re.sub(r'(?m)^branch = ".*"$', f"branch = {branch!r}".replace("'", '"'), record)
     plant_records(local_repo, {".coord/agents/alpha.toml": re.sub(r'(?m)^head = ".*"$', 'head = ""', record)})
     res = run(local_repo, "status", "--json", agent="alpha")

@@ -89,9 +89,14 @@ def check_in(
     if as_json:
         output.print_json(result)
     else:
+        due = output.when(result["next_check_in"])
         if result["renewed"]:
-            due = output.when(result["next_check_in"])
             output.say(f"checked in ({', '.join(result['renewed'])} renewed); next check-in by {due}.")
+        elif result["kept"]:
+            held = ", ".join(result["kept"])
+            output.say(
+                f"checked in ({held} held, renewed when half its lease is gone); next check-in by {due}."
+            )
         else:
             output.say("checked in; you hold no claims, so no check-in is due.")
         if result.get("conflicts"):

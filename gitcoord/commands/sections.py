@@ -20,7 +20,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Decisions and errors", ("log-decision", "decisions", "log-error", "errors")),
     ("Enforcement", ("hooks", "verify", "guard")),
     ("Publishing", ("dashboard", "notion", "ci")),
-    ("Maintenance", ("doctor", "log")),
+    ("Maintenance", ("doctor", "log", "migrate")),
 )
 
 # A command's one-line summary in a listing, at most this long: with the longest command name

@@ -124,4 +124,29 @@ def _what(entry: Mapping[str, Any]) -> str:
     return rest[len(action) :].strip() if action and rest.startswith(action) else rest
 
 
-COMMANDS = (init, start, status, log)
+@click.command(
+    short_help="Move the coord store to this gitcoord's format, once",
+    epilog=example("gitcoord migrate"),
+)
+@json_option
+def migrate(as_json: bool) -> None:
+    """Move the coord store to this gitcoord's format in one write (DESIGN §2).
+
+    Until then this gitcoord reads an older store but writes nothing to it; after it, every
+    clone of the team needs a gitcoord that knows the new format."""
+    from gitcoord.migrate import migrate as migrate_store
+
+    with coord() as c:
+        result = migrate_store(c)
+    if as_json:
+        return output.print_json(result)
+    if result["migrated"]:
+        output.say(
+            f"coord store {result['branch']!r} migrated from format {result['from']} to {result['to']}; "
+            "every clone now needs a gitcoord that knows it."
+        )
+    else:
+        output.say(f"coord store {result['branch']!r} is already format {result['from']}: nothing to do.")
+
+
+COMMANDS = (init, start, status, log, migrate)

@@ -459,7 +459,7 @@ class Syncer:
     def history(self) -> list[dict[str, Any]]:
         """The coord history, read once a run (and again after a pulled-back edit made a commit)."""
         if self._history is None:
-            self._history = list(self.coord.store.history())
+            self._history = list(self.coord.store.history(own=False))
         return self._history
 
 
