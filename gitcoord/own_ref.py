@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 from gitcoord import agent_refs, commit_object
 from gitcoord.cas import lease_push, push_failure, update_ref
-from gitcoord.errors import Unavailable
 from gitcoord.git import BLOB_MODE, TREE_MODE, TreeEntry
 
 if TYPE_CHECKING:
@@ -25,47 +24,33 @@ def land(store: Store, snap: Snapshot, txn: Txn, record: Agent, actor: str) -> s
     """Commit `record` on its agent's ref, on top of the commit `snap` read there: the new commit
     once the ref moved to it, None when the ref had moved first (a lost race)."""
     old, _ = snap.own(record.name)
-    new = _commit(store, txn, record, actor, old)
-    ref = agent_refs.LOCAL_PREFIX + agent_refs.component(record.name)
+    part = agent_refs.component(record.name)
+    ref = agent_refs.LOCAL_PREFIX + part
+    new = _commit(store, txn, record, actor, old, ref)
     if not store.remote:
         return new if update_ref(store.git, ref, old, new, store._check_lock) else None
-    return new if _push(store, ref, old, new, record.name) else None
+    return new if _push(store, ref, old, new, store.agent_prefix + part) else None
 
 
-def _commit(store: Store, txn: Txn, record: Agent, actor: str, parent: str | None) -> str:
+def _commit(store: Store, txn: Txn, record: Agent, actor: str, parent: str | None, ref: str) -> str:
     git = store.git
     blob = git.write_blob(txn.own_blob(record))
     agents = git.write_tree({f"{record.name}.toml": TreeEntry(BLOB_MODE, blob)})
     root = git.write_tree({"agents": TreeEntry(TREE_MODE, agents)})
     tree = git.write_tree({agent_refs.ROOT: TreeEntry(TREE_MODE, root)})
     # Which ref it is on: `log` orders it after the shared write of the same second and revision.
-    txn.trailers["Coord-Ref"] = agent_refs.LOCAL_PREFIX + agent_refs.component(record.name)
+    txn.trailers["Coord-Ref"] = ref
     message = txn.message(actor, rev=txn.snap.rev)
     return commit_object.write(git, tree, [parent] if parent else [], message, store.gitconfig)
 
 
-def _push(store: Store, ref: str, old: str | None, new: str, agent: str) -> bool:
+def _push(store: Store, ref: str, old: str | None, new: str, tracking: str) -> bool:
+    """The lease push of the agent's ref; an unclear verdict is settled as the coord branch's is
+    (`Store._settle`), by the remote's copy of this ref."""
     assert store.remote
-    tracking = agent_refs.tracking_prefix(store.remote) + agent_refs.component(agent)
     landed, res = lease_push(store.git, store.remote, ref, old, new, store.remote_timeout)
     if landed:
         store.git.run("update-ref", "-m", "gitcoord: write landed", tracking, new)
         return True
     failure = push_failure(store.remote, ref, res)
-    if failure is None:
-        return False
-    # No clear verdict: the remote's copy of the ref, fetched, says whether the write landed.
-    try:
-        store.fetch()
-    except Unavailable as exc:
-        raise Unavailable(
-            f"the write to {store.remote!r} may or may not have landed: {exc.message}",
-            hint="when the remote answers again, `gitcoord log` shows whether it did.",
-        ) from exc
-    found = store.git.read_object(tracking)
-    now = found[0] if found else None
-    if now is not None and (now == new or store._is_ancestor(new, now)):
-        return True
-    if now != old:
-        return False
-    raise failure
+    return False if failure is None else store._settle(old, new, failure, tracking)

@@ -393,10 +393,11 @@ class Store:
             self.git.run("update-ref", "-m", "gitcoord: write landed", self.tracking_ref, new, tracking or "")
         self._mirror_heads(new, known_behind=old)
 
-    def _settle(self, old: str | None, new: str, failure: Unavailable) -> bool:
+    def _settle(self, old: str | None, new: str, failure: Unavailable, tracking: str | None = None) -> bool:
         """A push without a clear verdict (a timeout, a dropped link, a remote-side update
         failure): ask the remote. True if the write landed, False if someone else's did
-        (a lost race), else `failure`, now known to have written nothing."""
+        (a lost race), else `failure`, now known to have written nothing. `tracking` names the
+        local copy of the ref pushed when it is not the coord branch (an agent's own ref)."""
         assert self.remote
         try:
             tip = self.fetch()
@@ -405,10 +406,13 @@ class Store:
                 f"the write to {self.remote!r} may or may not have landed: {exc.message}",
                 hint="when the remote answers again, `gitcoord log` shows whether it did.",
             ) from exc
+        if tracking is not None:
+            tip = self._ref_value(tracking)
         if tip is not None and (tip == new or self._is_ancestor(new, tip)):
             return True
         if tip != old:
-            self._settled_tip = tip
+            if tracking is None:  # the coord branch's new tip, for the retry to read
+                self._settled_tip = tip
             return False
         raise failure
 
