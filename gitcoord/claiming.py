@@ -137,7 +137,7 @@ class ClaimOps:
                     f"check-in refused: you no longer hold {', '.join(missing)}.",
                     hint=_lost_hint(self, txn, missing),
                 )
-            # Named claims, or all with --minutes, are renewed now; the others once less than half
+            # Named claims, or all with --minutes, are renewed now; the others once at most half
             # their lease is left, or when the check-in changes their progress or words. A check-in
             # that does none of that lands on the agent's own ref alone (store format 2), never
             # contending with everyone's claims.
@@ -148,7 +148,7 @@ class ClaimOps:
                     c
                     for c in mine
                     if minutes is not None
-                    or c.expires_at - txn.now < lease / 2
+                    or c.expires_at - txn.now <= lease / 2
                     or (progress is not None and progress != c.progress)
                     or (message and message != c.message)
                 ]

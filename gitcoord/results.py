@@ -71,7 +71,7 @@ class LostClaim(TypedDict):
 class CheckInResult(TypedDict):
     agent: str
     renewed: list[str]
-    kept: list[str]  # held, not renewed yet: more than half of the lease is left
+    kept: list[str]  # held, not renewed yet: more than half of the lease is left (renewed at half)
     lost: list[LostClaim]
     next_check_in: datetime
     conflicts: list[ComingConflict]

@@ -87,6 +87,27 @@ def test_a_check_in_renews_on_the_shared_ref_once_half_the_lease_is_gone(local_r
     assert git(local_repo, "log", "-1", "--format=%s", SHARED) == "alpha: check-in src/a.py"
 
 
+def test_a_check_in_at_the_time_it_was_told_renews_even_within_the_same_second(
+    local_repo: Path,
+) -> None:
+    """`next_check_in` is half a lease away; a check-in then, to the second, must renew."""
+    from datetime import UTC, datetime, timedelta
+
+    from gitcoord.coordinator import Coordinator
+
+    t0 = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
+    with Coordinator(local_repo, agent="alpha") as coord:
+        coord.store.clock = lambda: t0
+        coord.claim(["src/a.py"], minutes=30)
+        due = coord.check_in(minutes=30)["next_check_in"]
+        coord.store.clock = lambda: due
+        at_due = coord.check_in()
+    assert due == t0 + timedelta(minutes=15)
+    assert at_due["renewed"] == ["C-1"] and at_due["kept"] == []
+    claim = git(local_repo, "show", f"{SHARED}:.coord/claims/C-1.toml")
+    assert 'expires_at = "2026-11-27T12:45:00Z"' in claim
+
+
 def test_naming_a_claim_or_a_lease_renews_it_now(local_repo: Path) -> None:
     assert run(local_repo, "claim", "src/a.py", "src/b.py", agent="alpha").code == 0
     assert run(local_repo, "check-in", "src/a.py", "--json", agent="alpha").json()["renewed"] == ["C-1"]

@@ -3,7 +3,7 @@
 The editor guard claims an unclaimed path for the agent on its first edit, and pre-commit the
 commit's unclaimed paths, all or nothing, before the commit proceeds. A path the agent already
 holds costs no write: the local read the hooks make anyway answers it, and a renewal is written
-only once less than half a lease is left. A path another agent holds exclusively is refused
+only once at most half a lease is left. A path another agent holds exclusively is refused
 before this module is asked; a path under another agent's shared claim is left as it is (not
 claimed: it is not free, and shared claims never stopped an edit).
 
@@ -54,7 +54,7 @@ def needs(
         holders = index.covering(path)
         mine = [c for c in holders if agent is not None and c.agent == agent]
         for claim in mine:
-            if claim.expires_at - now < lease / 2:
+            if claim.expires_at - now <= lease / 2:
                 found.renew.setdefault(claim.id, []).append(path)
         if not holders:
             found.claim.append(path)
