@@ -105,6 +105,7 @@ class Tools:
             opened = Coordinator(self.repo, agent=self.agent, workspace=self.where.open())
             with opened as coord, self.reader.lent_to(coord.git):
                 coord.store.mirror_run = self.mirrors.runner(coord.git)
+                coord.store.later = self.mirrors.later
                 return work(coord)
         except GitcoordError as exc:
             kind = KIND.get(exc.exit_code, "error")

@@ -84,11 +84,12 @@ class Mirrors:
     tracking ref it follows exists, and the move is a compare-and-swap like any other. The
     server's next call, and its end, wait for every move handed over before. One worker, kept
     while the server runs, takes the moves in order: starting a thread per move cost the answer
-    about half a millisecond.
+    about half a millisecond. The same worker saves the writer's turns file (`later`), which
+    only the next write reads: the answer waited about a millisecond for it.
     """
 
     def __init__(self) -> None:
-        self._moves: queue.Queue[tuple[Git, tuple[str, ...]] | None] = queue.Queue()
+        self._moves: queue.Queue[Callable[[], object] | None] = queue.Queue()
         self._worker: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -96,19 +97,22 @@ class Mirrors:
         """What `Store.mirror_run` calls: `git.run(ARGS)` handed to the worker, waited for by `wait`."""
 
         def run(*args: str) -> None:
-            self._moves.put((git, args))
-            with self._lock:
-                if self._worker is None or not self._worker.is_alive():
-                    self._worker = threading.Thread(target=self._work, name="gitcoord-mirror", daemon=True)
-                    self._worker.start()
+            self.later(lambda: git.run(*args))
 
         return run
 
+    def later(self, job: Callable[[], object]) -> None:
+        """Run `job` after the answer, in order with the moves (`Store.later`: the turns file)."""
+        self._moves.put(job)
+        with self._lock:
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self._work, name="gitcoord-mirror", daemon=True)
+                self._worker.start()
+
     def _work(self) -> None:
-        while (move := self._moves.get()) is not None:
-            git, args = move
+        while (job := self._moves.get()) is not None:
             try:
-                git.run(*args)
+                job()
             except GitcoordError as exc:  # the repository went away meanwhile: nothing to mirror
                 log.debug("the coord branch's mirror was not moved: %s", exc)
             except Exception:  # git could not start (its directory is a file now, no more processes):

@@ -106,6 +106,9 @@ class Store:
     _tip_found: tuple[str, str, bytes] | None = field(default=None, init=False, repr=False)
     # Runs `_mirror_heads`' update-ref in place of `git.run` (`mcp_reader.Mirrors`).
     mirror_run: Callable[..., object] | None = field(default=None, repr=False)
+    # Takes work the caller's answer need not wait for (saving the turns file) to run after it
+    # (`mcp_reader.Mirrors.later`); None: run at once.
+    later: Callable[[Callable[[], object]], None] | None = field(default=None, repr=False)
     # git's config as the workspace read it: a commit is then written in-process (`commit_object`).
     gitconfig: dict[str, list[str]] | None = field(default=None, repr=False)
 
@@ -366,7 +369,7 @@ class Store:
         self._settled_tip = None
         started = time.monotonic()
         won = self._swap(old, new)
-        self._turns.swapped(old, new, won, time.monotonic() - started)
+        self._turns.swapped(old, new, won, time.monotonic() - started, later=self.later)
         return won
 
     def _swap(self, old: str | None, new: str) -> bool:

@@ -27,10 +27,12 @@ that matters.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -171,7 +173,8 @@ def save(common_dir: Path, turns: Turns) -> None:
     path = common_dir / TURNS_FILE
     temp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # Only the state directory is made: a clone moved or deleted meanwhile is not made again.
+        path.parent.mkdir(exist_ok=True)
         temp.write_text(json.dumps(asdict(turns)))
         os.replace(temp, path)
     except OSError:
@@ -204,10 +207,23 @@ class Keeper:
             owed = min(owed, max(0.0, budget) / 4)
         return owed + backoff(losses, self.state)
 
-    def swapped(self, old: str | None, new: str, won: bool, seconds: float) -> None:
+    def swapped(
+        self,
+        old: str | None,
+        new: str,
+        won: bool,
+        seconds: float,
+        later: Callable[[Callable[[], object]], None] | None = None,
+    ) -> None:
+        """Remember a compare-and-swap; the file is saved now, or by `later` (after the answer:
+        this store's next write reads the state it holds, another process's the file)."""
         state = self.state
         now = time.time()
         self._sit_out = sits_out(state, won, now)
         self._state = landed(state, old, new, seconds, now) if won else lost(state, now, seconds)
         if self.common_dir is not None:
-            save(self.common_dir, self._state)
+            job = functools.partial(save, self.common_dir, self._state)
+            if later is None:
+                job()
+            else:
+                later(job)

@@ -258,7 +258,7 @@ def test_bare_check_in_reports_a_claim_lost_to_a_takeover(world: World) -> None:
     assert run(a, "send", "--to", "any", "still here", agent="alpha", env=later).code == 0
     res = run(a, "check-in", "--json", agent="alpha", env=later)
     assert res.code == 3
-    # 50 of its 60 minutes left: kept as it is, renewed once less than half a lease is left.
+    # 50 of its 60 minutes left: kept as it is, renewed once at most half a lease is left.
     assert res.json()["renewed"] == [] and res.json()["kept"] == [kept["id"]]
     assert res.json()["lost"] == [{"id": "C-1", "resource": "src/q.py", "now_held_by": "beta (C-3)"}]
     assert "lost claims since your last check-in: C-1 on src/q.py, now beta (C-3)'s" in res.err

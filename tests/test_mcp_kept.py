@@ -168,6 +168,7 @@ def test_a_git_dir_replaced_under_the_same_work_tree_is_found_again(world: World
     tools = Tools(a, "alpha")
     try:
         _claim(tools, "src/a.py")
+        tools.mirrors.wait()  # what the server does after an answer (the mirror, the turns file) is done
         shutil.rmtree(a / ".git")
         git(a, "init", "-q")
         with pytest.raises(Exception, match=r"coord branch does not exist"):

@@ -89,3 +89,32 @@ def test_the_kept_reader_serves_either_object_format(tmp_path: Path, fmt: str) -
         assert len(str(tip)) == HEX[fmt]
     finally:
         tools.reader.close()
+
+
+def test_the_turns_file_is_saved_after_the_answer_and_before_the_next_call(world: World) -> None:
+    """The writer's turns (`gitcoord.turns`) are saved by the server's worker, not on the answer's
+    path; the next call waits for it, so its write reads the landing the last one made."""
+    from gitcoord import turns
+
+    a = world.clones[0]
+    common = Path(a) / ".git"
+    tools = Tools(a, "alpha")
+    held: list[object] = []
+    run_later = tools.mirrors.later
+    tools.mirrors.later = held.append  # type: ignore[method-assign]  # held until released below
+    try:
+        before = turns.load(common)
+        tools.call(lambda c: c.claim(["src/a.py"]))
+        tip = subprocess.run(
+            ["git", "rev-parse", "refs/remotes/origin/coord"], cwd=a, capture_output=True, text=True
+        ).stdout.strip()
+        assert held, "the claim's answer came with nothing left for the worker"
+        assert turns.load(common) == before  # answered before the file was written
+        tools.mirrors.later = run_later  # type: ignore[method-assign]
+        for job in held:
+            run_later(job)  # type: ignore[arg-type]
+        tools.call(lambda c: c.claims())  # waits for the worker, as every call does
+        saved = turns.load(common)
+        assert saved.last == tip and saved.streak == before.streak + 1
+    finally:
+        tools.close()
