@@ -1039,7 +1039,7 @@ def run_only(part: str, quick: bool) -> dict[str, Any]:
 
 # The parts `--only` can run by themselves.
 ONLY: dict[str, Callable[[Path, bool], dict[str, Any]]] = {
-    "mcp": lambda root, quick: bench_mcp(root, 3 if quick else 15),
+    "mcp": lambda root, quick: bench_mcp(root, 3 if quick else 31),
 }
 
 
@@ -1075,7 +1075,7 @@ def run(quick: bool) -> dict[str, Any]:
         )
         figures["notion"] = bench_notion(root, 100 if quick else 1000)
         figures["comparison"] = bench_comparison(root, 3 if quick else 5)
-        figures["mcp"] = bench_mcp(root, 3 if quick else 15)
+        figures["mcp"] = bench_mcp(root, 3 if quick else 31)
         # Issue 13: the eight agent calls, first and later, and growth (tests/bench/calls.py);
         # the editor guard and the hooks (their own scripts, each a process of its own).
         figures["calls"] = __import__("calls").bench_calls(root, quick)
