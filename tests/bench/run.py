@@ -1080,7 +1080,7 @@ def run(quick: bool) -> dict[str, Any]:
         # the editor guard and the hooks (their own scripts, each a process of its own).
         figures["calls"] = __import__("calls").bench_calls(root, quick)
         figures["guard"] = bench_script("guard_bench.py", 2 if quick else 9)
-        figures["hooks"] = bench_script("hook_bench.py", 2 if quick else 9)
+        figures["hooks"] = bench_script("hook_bench.py", 2 if quick else 21)
         figures = {"issue13": issue13(figures), **figures}
         figures["meta"]["seconds"] = round(time.perf_counter() - started, 1)
         return figures
