@@ -36,7 +36,7 @@ class Needs:
 
     def __init__(self) -> None:
         self.claim: list[str] = []  # paths no live claim covers
-        self.renew: dict[str, list[str]] = {}  # id of an own claim with under half a lease left -> its paths
+        self.renew: dict[str, list[str]] = {}  # id of an own claim with half a lease left or less -> paths
 
     def __bool__(self) -> bool:
         return bool(self.claim or self.renew)
