@@ -171,7 +171,7 @@ class ClaimOps:
                 "renewed": [c.id for c in renewed],
                 "kept": [c.id for c in kept],
                 "lost": lost,
-                "next_check_in": txn.now + self.lease / 2,
+                "next_check_in": record.next_check_in or txn.now + self.lease / 2,
                 "conflicts": [],
             }
 

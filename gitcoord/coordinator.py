@@ -27,7 +27,7 @@ from gitcoord.constants import AGENT_ENV, AGENT_NAME, CONFIG_PATH
 from gitcoord.context import open_items, stale_agents, startup_context
 from gitcoord.errors import GitcoordError, InvalidInput, Refused, Unavailable
 from gitcoord.help import HelpOps
-from gitcoord.host import Host, heartbeat, track_holdings
+from gitcoord.host import Host, claims_of, heartbeat, track_holdings
 from gitcoord.journal import JournalOps
 from gitcoord.messages import MessageOps
 from gitcoord.records import Agent
@@ -371,11 +371,12 @@ class Coordinator(ClaimOps, HelpOps, MessageOps, TaskOps, JournalOps, ToolWriteO
             record.session_id = session_id
             record.started_at = txn.now
             record.role = role or record.role
-            heartbeat(self, record, txn.now)
+            mine = claims_of(txn, agent)
+            heartbeat(self, record, txn.now, mine)
             self.record_position(record)
             # Claims taken since the agent's last write are news for the new session:
             # told here, once, rather than by the session's first check-in.
-            track_holdings(txn, record)
+            track_holdings(txn, record, mine)
             lost = report_lost(self, txn, record, keep=elsewhere)
             txn.action, txn.what = "start", f"session {session_id}"
             txn.put(record)

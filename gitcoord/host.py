@@ -100,14 +100,24 @@ def act(host: Host, actor: str, work: Callable[[Txn], T], *, heartbeat: bool = T
 # -- the agent's own write ------------------------------------------------------------------
 
 
-def heartbeat(host: Host, record: Agent, now: datetime) -> None:
+def heartbeat(host: Host, record: Agent, now: datetime, claims: Sequence[Claim]) -> None:
+    """A sign of life, and when the next one is due: half the default lease from now, or half
+    the time left on the agent's shortest live claim (`claims`: its claims after this write) if
+    that comes first. A check-in then renews that claim (at most half of a lease left)."""
+    left = [c.expires_at - now for c in claims if c.expires_at > now]
     record.last_check_in = now
-    record.next_check_in = now + host.lease / 2
+    record.next_check_in = now + min([host.lease, *left]) / 2
 
 
-def track_holdings(txn: Txn, record: Agent) -> None:
-    """Bring `held` up to this write; what left it by someone else's hand goes to `lost`."""
-    now_held = {c.id: c.resource for c in txn.pending(Claim) if c.agent == record.name}
+def claims_of(txn: Txn, agent: str) -> list[Claim]:
+    """The agent's claims as they will be once this write lands."""
+    return [c for c in txn.pending(Claim) if c.agent == agent]
+
+
+def track_holdings(txn: Txn, record: Agent, mine: Sequence[Claim]) -> None:
+    """Bring `held` up to this write (`mine`: `claims_of` the agent); what left it by someone
+    else's hand goes to `lost`."""
+    now_held = {c.id: c.resource for c in mine}
     released_here = txn.deleted(Claim)  # in the agent's own write, only by the agent itself
     for cid, res in record.held.items():
         if cid not in now_held and cid not in released_here:
@@ -126,9 +136,10 @@ def touch_agent(
 ) -> Agent:
     """The agent's own write: a heartbeat, and the bookkeeping of the claims it holds."""
     record = txn.snap.record(Agent, agent) or Agent(name=agent)
-    heartbeat(host, record, txn.now)
+    mine = claims_of(txn, agent)
+    heartbeat(host, record, txn.now, mine)
     host.record_position(record)
-    track_holdings(txn, record)
+    track_holdings(txn, record, mine)
     if resource is not None:
         record.resource = resource
     if progress is not None:

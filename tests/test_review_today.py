@@ -15,10 +15,6 @@ from gitcoord.coordinator import Coordinator
 from .conftest import World, run
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pre-existing: next_check_in is half the DEFAULT lease away, whatever lease the claims got",
-)
 def test_the_check_in_time_a_short_lease_is_told_comes_before_that_lease_ends(local_repo: Path) -> None:
     """`check-in --minutes 10` renews for 10 minutes; the time it tells the agent to come back must
     leave the claim alive, not half the default lease away (15 minutes: dead one second later)."""
@@ -29,7 +25,16 @@ def test_the_check_in_time_a_short_lease_is_told_comes_before_that_lease_ends(lo
         told = coord.check_in(minutes=10)["next_check_in"]
         (claim,) = coord.claim(["src/a.py"], minutes=10)  # a renewal: its lease as it now is
     assert claim.expires_at == t0 + timedelta(minutes=10)
-    assert told < claim.expires_at, (told, claim.expires_at)
+    assert told == t0 + timedelta(minutes=5), (told, claim.expires_at)  # half of what is left
+    with Coordinator(local_repo, agent="alpha") as coord:
+        coord.store.clock = lambda: told
+        back = coord.check_in()  # on time, as told: the short claim is renewed, not kept
+        assert back["renewed"] == [claim.id] and back["kept"] == []
+        coord.claim(["src/long.py"], minutes=120)
+        coord.release(["src/a.py"])
+        coord.store.clock = lambda: told + timedelta(minutes=1)
+        alone = coord.check_in()  # only a long claim left: half the default lease, as before
+    assert alone["next_check_in"] == told + timedelta(minutes=1 + 15)
 
 
 def test_saves_queued_by_one_call_land_in_order_and_a_later_cli_write_reads_the_last(world: World) -> None:
