@@ -19,10 +19,10 @@ from __future__ import annotations
 import tomllib
 from typing import Any
 
+from gitcoord.constants import ROOT as ROOT
 from gitcoord.git import Git
 
 LOCAL_PREFIX = "refs/coord/agents/"
-ROOT = ".coord"
 
 
 def tracking_prefix(remote: str) -> str:

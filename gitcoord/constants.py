@@ -51,7 +51,8 @@ DEFAULT_GRACE_MINUTES = 5.0
 DEFAULT_HOOKS_MODE: HookMode = "others"
 DEFAULT_HOOKS_FETCH_TIMEOUT = 3.0
 
-CONFIG_PATH = ".coord/config.toml"
+ROOT = ".coord"  # where the records live, on the coord branch and on each agent's own ref
+CONFIG_PATH = f"{ROOT}/config.toml"
 # gitcoord's local state inside a git dir. Not a name Python could import: in a bare
 # repository the git dir is the hooks' working directory, and a `gitcoord/` there would
 # shadow the package for `python -m gitcoord.hooks`.

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from gitcoord import agent_refs
 from gitcoord.cache import ParsedTrees, is_file, records_unreadable
 from gitcoord.constants import COORD_WORKFLOW_NAME, COORD_WORKFLOWS_DIR, STORE_FORMAT
+from gitcoord.constants import ROOT as ROOT  # the records' directory, read from here by many modules
 from gitcoord.errors import GitcoordError, InvalidInput, Unavailable
 from gitcoord.git import Git, ObjectUnreadable, TreeEntry, parse_tree
 
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gitcoord")
 
-ROOT = ".coord"
 AGENTS_DIR = f"{ROOT}/agents"
 R = TypeVar("R", bound="Record")
 
