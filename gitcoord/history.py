@@ -19,8 +19,9 @@ from gitcoord.git import Git, parse_trailers
 def read_history(
     git: Git, tips: Sequence[str], *, since: str | None = None, limit: int | None = None
 ) -> Iterator[dict[str, Any]]:
-    """Commits reachable from any of `tips` (the shared ref's and each agent's own), newest first
-    by commit time, as git walks several tips at once, with their trailers parsed."""
+    """Commits reachable from any of `tips` (the shared ref's and each agent's own), newest first,
+    with their trailers parsed: each ref's chain in git's order (a child before its parent), the
+    chains merged by commit time."""
     args = ["log", "-z", "--format=%H%x1f%cI%x1f%an <%ae>%x1f%B", *tips]
     if since:
         args.append(f"--since={since}")

@@ -403,9 +403,12 @@ def run_pre_receive(repo: LeanRepo, mode: str, stdin: bytes) -> int:
         if len(parts) == 3 and not is_zero_oid(parts[1]) and parts[2] == f"refs/heads/{repo.branch}":
             code = max(code, _refuse_unsigned_acts(repo, mode, parts[0], parts[1]))
         # The coord branch and the agents' own refs (refs/coord/) hold records, not code.
-        if len(parts) != 3 or is_zero_oid(parts[1]) or parts[2] == f"refs/heads/{repo.branch}":
-            continue
-        if parts[2].startswith("refs/coord/"):
+        if (
+            len(parts) != 3
+            or is_zero_oid(parts[1])
+            or parts[2] == f"refs/heads/{repo.branch}"
+            or parts[2].startswith("refs/coord/")
+        ):
             continue
         old, new = parts[0], parts[1]
         report = (
