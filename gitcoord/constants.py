@@ -57,6 +57,7 @@ CONFIG_PATH = f"{ROOT}/config.toml"
 # repository the git dir is the hooks' working directory, and a `gitcoord/` there would
 # shadow the package for `python -m gitcoord.hooks`.
 STATE_DIR = "gitcoord-state"
+HANDOFF_HEADER = "gitcoord-trailers"  # first line of a pre-commit's hand-off (`precommit.hand_off_trailers`)
 IDENTITY_FILE = f"{STATE_DIR}/agent"  # under the worktree's own git dir
 CACHE_DIR = f"{STATE_DIR}/cache"  # under the common git dir, shared by worktrees
 AGENT_ENV = "GITCOORD_AGENT"

@@ -287,11 +287,37 @@ def test_trailers_by_hand_off_and_without_pre_commit(world: World) -> None:
     assert commit(a, "-m", "through both hooks", agent="alpha").returncode == 0
     assert "Coord-Claim: C-1@1" in git(a, "log", "-1", "--format=%B")
     handoffs = Path(git(a, "rev-parse", "--absolute-git-dir")) / "gitcoord-state"
-    assert not list(handoffs.glob("trailers.*"))  # used once, then removed
+    assert [path.read_text() for path in handoffs.glob("trailers.*")] == [""]  # used once: emptied
     stage(a, "lib/two.py")
     assert commit(a, "--no-verify", "-m", "pre-commit skipped", agent="alpha").returncode == 0
     body = git(a, "log", "-1", "--format=%B")
     assert "Coord-Agent: alpha" in body and "Coord-Claim: C-1@1" in body
+
+
+def test_a_used_hand_off_is_never_taken_again(local_repo: Path) -> None:
+    """The shell empties the hand-off it applied (no `rm` process): a later commit whose git gets
+    the same pid finds it empty and computes its own trailers."""
+    from gitcoord.constants import HANDOFF_HEADER
+    from gitcoord.hooks.precommit import trailer_options
+
+    install(local_repo)
+    git_dir = Path(git(local_repo, "rev-parse", "--absolute-git-dir"))
+    hook = git_dir / "hooks" / "prepare-commit-msg"
+    message = git_dir / "COMMIT_EDITMSG"
+    # The script names the hand-off by its parent's pid: here, this test's process.
+    handoff = git_dir / "gitcoord-state" / f"trailers.{os.getpid()}"
+    handoff.parent.mkdir(exist_ok=True)
+    options = trailer_options([("Coord-Agent", "handed-over")])
+    handoff.write_text("".join(f"{line}\n" for line in (HANDOFF_HEADER, *options)))
+    env = dict(os.environ, GITCOORD_AGENT="alpha")
+    for expected in ("Coord-Agent: handed-over", "Coord-Agent: alpha"):
+        message.write_text("a change\n")
+        res = subprocess.run(
+            [str(hook), str(message), "message"], cwd=local_repo, env=env, capture_output=True
+        )
+        assert res.returncode == 0, res.stderr
+        assert message.read_text().splitlines()[-1] == expected
+        assert not handoff.exists() or handoff.read_text() == ""  # emptied, or removed by Python
 
 
 def test_forged_override_trailers_do_not_pass_verify(local_repo: Path) -> None:

@@ -158,7 +158,10 @@ def test_hooks_are_served_and_refuse_or_let_through_as_in_process(
     assert trace.count("interpret-trailers") == 1
     message = git(local_repo, "log", "-1", "--format=%B")
     assert "Coord-Agent: alpha" in message and "Coord-Claim: C-" in message
-    assert not list((local_repo / ".git" / "gitcoord-state").glob("trailers.*"))
+    # Each hand-off was used up: emptied by the shell (no `rm` process), so no later commit with
+    # the same pid could take its trailers.
+    handoffs = list((local_repo / ".git" / "gitcoord-state").glob("trailers.*"))
+    assert handoffs and all(path.read_text() == "" for path in handoffs)
     assert _hooks_server(warm) == server, "one server served every commit"
 
 

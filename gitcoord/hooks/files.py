@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitcoord.constants import STATE_DIR
+from gitcoord.constants import HANDOFF_HEADER, STATE_DIR
 from gitcoord.errors import Refused
+from gitcoord.hooks import native
 
 MARKER = "gitcoord-hook-v1"
 BLOCK = "gitcoord-block-v1"
@@ -69,8 +70,16 @@ def script(hook: str, mode: str | None, python: str | None = None, *, launcher: 
         # -P: never import from the working directory (in a bare repository that is the git dir).
         # -S: no `site` (the venv's editable finder alone costs ~20 ms per commit); the hook
         # modules are stdlib-only, so the directory holding this gitcoord is all they need.
-        boot = shlex.quote(boot_code())
-        run = f'exec {interpreter} -S -P -c {boot} {hook} "$0" {shlex.quote(mode or "-")} "$@"\n'
+        boot = boot_code()
+        command = f'{interpreter} -S -P -c {shlex.quote(boot)} {hook} "$0" {shlex.quote(mode or "-")} "$@"'
+        # The C client (`hooks.native`) when the hooks' server has built it: the same call without
+        # starting Python, and this very command when it cannot hand the call over.
+        link = native.link_id(python or sys.executable, boot)
+        run = (
+            f"c={shlex.quote(str(native.binary()))}\n"
+            f'[ -x "$c" ] && exec "$c" {link} -- {command}\n'
+            f"exec {command}\n"
+        )
     if hook == "prepare-commit-msg":
         return head + _PREPARE_FAST_PATH + run
     return head + run
@@ -92,15 +101,17 @@ def boot_code() -> str:
 # The trailers pre-commit computed for this very `git commit` (its pid is our $PPID) are
 # applied without starting Python again: a commit then costs one interpreter, not two. Git hands
 # prepare-commit-msg the message file in the work tree's git directory, where pre-commit left
-# them (`precommit.handoff_path`); anywhere else, the hook in Python finds them.
+# them (`precommit.handoff_path`); anywhere else, the hook in Python finds them. A hand-off used
+# is emptied by the shell itself (no `rm` process), so a later commit with the same pid never
+# takes it for its own; pre-commit removes the old ones.
 _PREPARE_FAST_PATH = f"""\
 handoff="${{1%/*}}/{STATE_DIR}/trailers.$PPID"
-if [ -f "$handoff" ] && [ -n "$1" ]; then
+if [ -n "$1" ] && [ -s "$handoff" ] && read -r head < "$handoff" && [ "$head" = {HANDOFF_HEADER} ]; then
     if [ -x "$0.legacy" ]; then "$0.legacy" "$@" || exit $?; fi
     msg=$1
     set --
-    while IFS= read -r option; do set -- "$@" "$option"; done < "$handoff"
-    rm -f "$handoff"
+    {{ read -r head; while IFS= read -r option; do set -- "$@" "$option"; done; }} < "$handoff"
+    : > "$handoff"
     [ $# -eq 0 ] && exit 0
     exec git interpret-trailers --in-place "$@" "$msg"
 fi

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gitcoord.cache import RecordsUnreadable
-from gitcoord.constants import STATE_DIR
+from gitcoord.constants import HANDOFF_HEADER, STATE_DIR
 from gitcoord.errors import GitcoordError, InvalidInput
 from gitcoord.git import parse_trailers
 from gitcoord.hooks.lean import ClaimIndex, HeldClaim, LeanRepo, is_committer, override_ids, staged_paths
@@ -239,7 +239,7 @@ def hand_off_trailers(repo: LeanRepo, trailers: Sequence[tuple[str, str]]) -> No
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         _drop_stale_handoffs(path.parent)
-        path.write_text("".join(f"{option}\n" for option in options), encoding="utf-8")
+        path.write_text("".join(f"{line}\n" for line in (HANDOFF_HEADER, *options)), encoding="utf-8")
     except OSError:
         pass  # the fallback still adds the trailers, only slower
 
@@ -282,12 +282,14 @@ def _handed_off(repo: LeanRepo) -> list[str] | None:
     """The trailer options pre-commit left for this `git commit`, consumed; None if there are none."""
     path = handoff_path(repo, repo.git_pid)
     try:
-        options = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8").splitlines()
     except OSError:
         return None
     with contextlib.suppress(OSError):
         path.unlink()
-    return options
+    if lines[:1] != [HANDOFF_HEADER]:  # used already (emptied by the shell), or not ours
+        return None
+    return lines[1:]
 
 
 def _recorded_override(repo: LeanRepo, agent: str | None) -> str:

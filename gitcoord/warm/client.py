@@ -59,7 +59,7 @@ def _serve(kind: str) -> None:
         code = _through_server(keys.warm_key(), kind)
     except NotWarm as why:
         if str(why) == "absent":
-            _spawn_server()
+            _spawn_server(kind)
         return
     except OSError:
         return
@@ -224,7 +224,7 @@ def _exit_like(status: int) -> None:
     os._exit(os.waitstatus_to_exitcode(status))
 
 
-def _spawn_server() -> None:
+def _spawn_server(kind: str = "console") -> None:
     """Start a detached server for the calls that follow this one; never fail this call for it."""
     directory = keys.runtime_dir()
     try:
@@ -233,7 +233,7 @@ def _spawn_server() -> None:
             return
         code = (
             f"import sys; sys.path[:] = {sys.path!r}; "
-            f"from gitcoord.warm.server import main; main({os.getpid()})"
+            f"from gitcoord.warm.server import main; main({os.getpid()}, {kind!r})"
         )
         quiet = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_RDWR, 0) for fd in (0, 1, 2)]
         # The server runs under this interpreter's flags (`-P` from the launcher, `-S`...): they are

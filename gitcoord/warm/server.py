@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from gitcoord.hooks import native
 from gitcoord.warm import keys
 from gitcoord.warm.child import CALLER_SIGNALS, run_call
 
@@ -44,6 +45,7 @@ class Server:
     idle_seconds: float
     start_env: dict[str, str]
     listener: socket.socket
+    link: str = ""  # a hooks' server: the name its native clients reach it by (`native.link_id`)
     selector: selectors.BaseSelector = field(default_factory=selectors.DefaultSelector)
     running: dict[int, tuple[int, socket.socket]] = field(default_factory=dict)  # pidfd -> (pid, conn)
     last_call: float = field(default_factory=time.monotonic)
@@ -101,7 +103,12 @@ class Server:
             conn.close()
 
     def _refusal(self, request: dict[str, Any]) -> str:
-        if request.get("key") != self.key:
+        if "link" in request:  # the C client: it reached us by the name only we link
+            if request["link"] != self.link or not self.link or request.get("native") != native.PROTOCOL:
+                return "another version"
+            if request.get("entry") != "hook":
+                return "not a hook"
+        elif request.get("key") != self.key:
             return "another version"
         if keys.code_stamp() != self.stamp:
             self.close()
@@ -178,9 +185,18 @@ def _close(fd: int) -> None:
 def _read_request(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
     conn.settimeout(REQUEST_TIMEOUT)
     head, fds, _flags, _addr = socket.recv_fds(conn, 4, 4)
-    if len(fds) != 4:
+    try:
+        request = _request_body(conn, head, len(fds))
+    except BaseException:
         for fd in fds:
             _close(fd)
+        raise
+    return request, fds
+
+
+def _request_body(conn: socket.socket, head: bytes, fds: int) -> dict[str, Any]:
+    """The request after its 4-byte size; `fds`: how many descriptors came with it."""
+    if fds != 4:
         raise ValueError("a request without its four descriptors")
     while len(head) < 4:
         more = conn.recv(4 - len(head))
@@ -201,9 +217,27 @@ def _read_request(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
         request = marshal.loads(body)
     except (EOFError, TypeError) as exc:
         raise ValueError("not a request") from exc
+    if isinstance(request, dict) and "native" in request:
+        request = _from_native(request)
     if not isinstance(request, dict) or not _plain(request):
         raise ValueError("not a request")
-    return request, fds
+    return request
+
+
+def _from_native(request: dict[Any, Any]) -> dict[Any, Any]:
+    """The C client sends argv and the environment as the bytes it has: decoded as the interpreter
+    decodes its own (the file system encoding, surrogateescape), they are what a Python client sends."""
+    argv, env = request.get("argv"), request.get("env")
+    if not (isinstance(argv, list) and isinstance(env, dict)):
+        raise ValueError("not a request")
+    try:
+        return {
+            **request,
+            "argv": [os.fsdecode(a) for a in argv],
+            "env": {os.fsdecode(k): os.fsdecode(v) for k, v in env.items()},
+        }
+    except TypeError as exc:  # a str where bytes belong, or anything else
+        raise ValueError("not a request") from exc
 
 
 def _plain(request: dict[Any, Any]) -> bool:
@@ -282,7 +316,31 @@ def _listen(path: str) -> socket.socket:
     return listener
 
 
-def main(starter: int = 0) -> None:
+def _link(directory: str, link: str, target: str) -> None:
+    """`hook-LINK.sock` -> our socket, replaced in one step. It stays when we go: a link to a
+    socket that is gone sends the C client to Python, which starts the next server, which links."""
+    tmp = os.path.join(directory, f".hook-{link}.{os.getpid()}")
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)
+    try:
+        os.symlink(os.path.basename(target), tmp)
+        os.replace(tmp, os.path.join(directory, f"hook-{link}.sock"))
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def _hook_link() -> str:
+    """A hooks' server (run as an installed hook runs, `python -S -P -c BOOT`): build the C client
+    if it is missing (`native.build`) and return the name its requests come by; "" when none."""
+    from gitcoord.hooks.files import boot_code
+
+    if native.build() is None:
+        return ""
+    return native.link_id(sys.executable, boot_code())
+
+
+def main(starter: int = 0, kind: str = "console") -> None:
     """Run one server for this install and interpreter, unless one runs already."""
     os.chdir("/")
     if starter:
@@ -302,13 +360,16 @@ def main(starter: int = 0) -> None:
     os.write(lock, f"{os.getpid()}\n".encode())  # who serves, for people and tests
     start_env = dict(os.environ)
     prepare()
+    link = _hook_link() if kind == "hook" else ""
     idle = keys.env_seconds(keys.IDLE_ENV, keys.DEFAULT_IDLE_SECONDS)
     path = keys.socket_path(key)
     # A polite stop (`kill PID`): no new calls, the running ones finish and report, the socket goes.
     # Held back from the moment the socket exists until the handler is in place: a SIGTERM in
     # between would kill the server the default way and leave its socket behind.
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-    server = Server(key, path, stamp, idle, start_env, _listen(path))
+    server = Server(key, path, stamp, idle, start_env, _listen(path), link)
+    if link:
+        _link(directory, link, path)
     signal.signal(signal.SIGTERM, lambda _sig, _frame: server.close())
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     server.serve()
