@@ -8,13 +8,14 @@
  * client. The request is the one `warm/client.py` sends (marshal; argv and the environment as
  * bytes), so the server runs the same `gitcoord.hooks.run.entry` in a forked child with this
  * process's streams, directory, umask and environment, and this process exits as that child did.
- * Whenever the call cannot be handed over (GITCOORD_WARM=0, a terminal, no server, a refusal, no
- * answer within the handshake time) nothing has run, and this process becomes the Python command
- * (execv): the hook then runs exactly as if this client were not there.
+ * Whenever the call cannot be handed over (GITCOORD_WARM=0, the C locale, a terminal, no server, a
+ * refusal, no answer within the handshake time) nothing has run, and this process becomes the
+ * Python command (execv): the hook then runs exactly as if this client were not there.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <locale.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -274,6 +275,10 @@ int main(int argc, char **argv) {
         if (strcmp(fallback[i], "-c") == 0 && fallback[i + 1]) boot = i + 1;
     const char *warm = getenv("GITCOORD_WARM");
     if (!boot || (warm && strcmp(warm, "0") == 0)) run_in_python();
+    /* In the C locale the interpreter coerces it to a UTF-8 one, exports LC_CTYPE and runs in UTF-8
+     * mode (PEP 538, 540): its environment and flags are not this process's, nor maybe the server's. */
+    const char *ctype = setlocale(LC_CTYPE, "");
+    if (!ctype || strcmp(ctype, "C") == 0 || strcmp(ctype, "POSIX") == 0) run_in_python();
     int tty = open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC);
     if (tty >= 0) { /* a commit from a terminal runs its hooks in-process (`client.hook_entry`) */
         close(tty);
