@@ -431,3 +431,19 @@ def test_doctor_says_whether_the_hooks_go_through_the_c_client(
     if built is None:
         pytest.skip("no C compiler here")
     assert f"through the C client {built}" in hooks_finding()
+
+
+def test_a_client_others_could_write_is_never_named_in_a_hook(
+    tmp_path: Path, local_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = tmp_path / "shared-cache"
+    (shared / "gitcoord").mkdir(parents=True)
+    (shared / "gitcoord").chmod(0o777)  # anyone may put a program here
+    monkeypatch.setenv("XDG_CACHE_HOME", str(shared))
+    assert native.trusted_binary() is None and native.build() is None
+    assert run(local_repo, "hooks", "install").code == 0
+    text = (local_repo / ".git" / "hooks" / "pre-commit").read_text()
+    assert "hookc" not in text and 'exec "$c"' not in text
+    (shared / "gitcoord").chmod(0o700)
+    assert run(local_repo, "hooks", "install").code == 0
+    assert f"c={native.binary()}" in (local_repo / ".git" / "hooks" / "pre-commit").read_text()
