@@ -98,7 +98,25 @@ def _client_hooks(top: Path, where: Path, mode: str) -> dict[str, str]:
             "run `gitcoord hooks install`.",
         )
     inside = f" inside {named}" if found.manager not in ("none", "tracked") else ""
-    return finding("hooks", "ok", f"gitcoord's hooks run{inside} from {where}{manager} (mode {mode}).")
+    client = _native_client(where / "pre-commit")
+    return finding(
+        "hooks", "ok", f"gitcoord's hooks run{inside} from {where}{manager} (mode {mode}){client}."
+    )
+
+
+def _native_client(hook: Path) -> str:
+    """What the hooks' C client (DESIGN §9) does for this pre-commit: said only when it names one."""
+    try:
+        lines = hook.read_text(encoding="utf-8", errors="replace").splitlines()
+        path = shlex.split(next(x for x in lines if x.startswith("c=")).removeprefix("c="))[0]
+    except (OSError, StopIteration, ValueError, IndexError):
+        return ""
+    if os.access(path, os.X_OK):
+        return f"; commits hand them to the hooks' warm server through the C client {path}"
+    return (
+        "; the hooks' C client is not built yet, so each served hook starts Python first: the hooks' "
+        "warm server builds it when it starts, with the C compiler `$CC` or `cc`"
+    )
 
 
 def _hook_faults(where: Path, names: Sequence[str]) -> list[str]:

@@ -102,7 +102,7 @@ def foreign_client(tmp_path: Path, local_repo: Path) -> None:
     assert str(foreign) in (local_repo / ".git" / "hooks" / "pre-commit").read_text()
     source = tmp_path / "elsewhere.c"
     source.write_text("int main(void) { return 0; }\n")
-    foreign.parent.mkdir(parents=True)
+    foreign.parent.mkdir(parents=True, exist_ok=True)
     built = subprocess.run(
         ["cc", "-o", str(foreign), str(source), "-Wl,--dynamic-linker=/nonexistent/ld-elsewhere.so"],
         capture_output=True,

@@ -412,3 +412,38 @@ def test_without_a_compiler_the_hooks_are_served_through_python(
     assert trace.served(), "served all the same, through the Python client"
     assert refused.returncode == 1 and "src/held.py: beta's exclusive claim C-" in refused.stderr
     assert not list(warm.directory.glob("hook-*.sock")) and not native.binary().exists()
+
+
+def test_doctor_says_whether_the_hooks_go_through_the_c_client(
+    tmp_path: Path, local_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert run(local_repo, "hooks", "install").code == 0
+
+    def hooks_finding() -> str:
+        found = run(local_repo, "doctor", "--json").json()["findings"]
+        (hooks,) = [f for f in found if f["check"] == "hooks"]
+        assert hooks["level"] == "ok"
+        return str(hooks["message"])
+
+    assert "the hooks' C client is not built yet" in hooks_finding()
+    built = native.build()
+    if built is None:
+        pytest.skip("no C compiler here")
+    assert f"through the C client {built}" in hooks_finding()
+
+
+def test_a_client_others_could_write_is_never_named_in_a_hook(
+    tmp_path: Path, local_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = tmp_path / "shared-cache"
+    (shared / "gitcoord").mkdir(parents=True)
+    (shared / "gitcoord").chmod(0o777)  # anyone may put a program here
+    monkeypatch.setenv("XDG_CACHE_HOME", str(shared))
+    assert native.trusted_binary() is None and native.build() is None
+    assert run(local_repo, "hooks", "install").code == 0
+    text = (local_repo / ".git" / "hooks" / "pre-commit").read_text()
+    assert "hookc" not in text and 'exec "$c"' not in text
+    (shared / "gitcoord").chmod(0o700)
+    assert run(local_repo, "hooks", "install").code == 0
+    assert f"c={native.binary()}" in (local_repo / ".git" / "hooks" / "pre-commit").read_text()

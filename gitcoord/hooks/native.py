@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -52,12 +53,36 @@ def binary() -> Path:
     return cache_dir() / f"hookc-{digest}"
 
 
+def trusted_binary() -> Path | None:
+    """`binary()` when its directory is one only this user can write (made, 0700, if missing);
+    else None: a program that someone else could put there is never named in a hook."""
+    where = cache_dir()
+    try:
+        where.mkdir(mode=0o700, parents=True, exist_ok=True)
+        ok = _ours_alone(where, parent=False) and _ours_alone(where.parent, parent=True)
+    except OSError:
+        return None
+    return binary() if ok else None
+
+
+def _ours_alone(path: Path, *, parent: bool) -> bool:
+    """A directory (not a link) of this user that group and others cannot write; for the `parent`
+    of the cache, root's will do, and so will a sticky one (`/tmp`: no one else can rename or
+    remove what is ours in it)."""
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid not in ((os.getuid(), 0) if parent else (os.getuid(),)):
+        return False
+    return (parent and bool(info.st_mode & stat.S_ISVTX)) or info.st_mode & 0o022 == 0
+
+
 def build() -> Path | None:
     """Build the client unless it is there; its path, or None (no compiler, no source, no room).
 
     Compiled to a temporary name, tried once, then renamed into place: a hook never finds half a
     program, and one that cannot run here (a cache on a `noexec` mount) is never put there."""
-    target = binary()
+    target = trusted_binary()
+    if target is None:
+        return None
     if _runs(target):
         return target
     if not SOURCE.is_file():
@@ -65,7 +90,6 @@ def build() -> Path | None:
     compiler = os.environ.get("CC") or "cc"
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         done = subprocess.run(
             [compiler, "-O2", "-o", str(tmp), str(SOURCE)],
             stdin=subprocess.DEVNULL,
