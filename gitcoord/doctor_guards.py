@@ -105,12 +105,15 @@ def _client_hooks(top: Path, where: Path, mode: str) -> dict[str, str]:
 
 
 def _native_client(hook: Path) -> str:
-    """What the hooks' C client (DESIGN §9) does for this pre-commit: said only when it names one."""
+    """What the hooks' C client (DESIGN §9) does for this pre-commit: said only when it runs one."""
+    from gitcoord.hooks import native
+
     try:
-        lines = hook.read_text(encoding="utf-8", errors="replace").splitlines()
-        path = shlex.split(next(x for x in lines if x.startswith("c=")).removeprefix("c="))[0]
-    except (OSError, StopIteration, ValueError, IndexError):
+        if native.name() not in hook.read_text(encoding="utf-8", errors="replace"):
+            return ""
+    except OSError:
         return ""
+    path = os.path.join(native.runtime_dir(), native.name())
     if os.access(path, os.X_OK):
         return f"; commits hand them to the hooks' warm server through the C client {path}"
     return (

@@ -34,9 +34,6 @@ def pinned_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
         '[init]\n\tdefaultBranch = main\n[protocol "file"]\n\tallow = always\n'
     )
     monkeypatch.setenv("HOME", str(home))
-    # One cache for the whole run (each xdist worker has its own base): the hooks' C client
-    # (`hooks.native`) is compiled once, not by every test's hooks server.
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
     for name in (

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from gitcoord.hooks import native
-from tests.conftest import run
+from tests.conftest import run, wait_for
 from tests.test_warm_hooks import _stage
 from tests.test_warm_native import served_repo
 from tests.warm_helpers import Warm, warm_dir
@@ -28,8 +28,10 @@ def warm(tmp_path: Path) -> Iterator[Warm]:
 
 
 @pytest.fixture
-def client() -> Path:
-    built = native.build()
+def client(tmp_path: Path) -> Path:
+    where = tmp_path / "bin"
+    where.mkdir(mode=0o700)
+    built = native.build(str(where))
     if built is None:
         pytest.skip("no C compiler here")
     return built
@@ -94,15 +96,15 @@ def test_a_hook_without_a_locale_sees_the_environment_it_sees_in_process(
     assert mark.read_text() == in_process == "LC_CTYPE=C.UTF-8\n"
 
 
-def foreign_client(tmp_path: Path, local_repo: Path) -> None:
-    """Hooks installed with a cache of their own, where a client built on another machine sharing
-    it sits: an executable file whose loader is not on this one (another C library or architecture)."""
+def foreign_client(tmp_path: Path, local_repo: Path, runtime: Path) -> Path:
+    """Hooks installed, and where the hooks' client lives (this user's runtime directory) an
+    executable file whose loader is not on this machine (another C library or architecture)."""
     assert run(local_repo, "hooks", "install").code == 0
-    foreign = native.binary()
-    assert str(foreign) in (local_repo / ".git" / "hooks" / "pre-commit").read_text()
+    foreign = runtime / "gitcoord" / native.name()
+    assert native.name() in (local_repo / ".git" / "hooks" / "pre-commit").read_text()
     source = tmp_path / "elsewhere.c"
     source.write_text("int main(void) { return 0; }\n")
-    foreign.parent.mkdir(parents=True, exist_ok=True)
+    foreign.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     built = subprocess.run(
         ["cc", "-o", str(foreign), str(source), "-Wl,--dynamic-linker=/nonexistent/ld-elsewhere.so"],
         capture_output=True,
@@ -110,29 +112,31 @@ def foreign_client(tmp_path: Path, local_repo: Path) -> None:
     )
     assert built.returncode == 0, built.stderr
     _stage(local_repo, "free.txt", "free\n")
+    return foreign
 
 
-def test_warm_off_never_runs_the_cached_client(
-    tmp_path: Path, local_repo: Path, client: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # GITCOORD_WARM=0 turns the warm path off (DESIGN §9): the way out when the client is broken.
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "shared-cache"))
-    foreign_client(tmp_path, local_repo)
-    done = commit(local_repo, {**os.environ, "GITCOORD_AGENT": "alpha", "GITCOORD_WARM": "0"}, "free")
+def test_warm_off_never_runs_the_client(tmp_path: Path, local_repo: Path, client: Path, warm: Warm) -> None:
+    # GITCOORD_WARM=0 turns the warm path off (DESIGN §9): the way past a client that cannot start.
+    foreign_client(tmp_path, local_repo, warm.runtime)
+    env = {**os.environ, **warm.env, "GITCOORD_AGENT": "alpha", "GITCOORD_WARM": "0"}
+    done = commit(local_repo, env, "free")
     assert done.returncode == 0, done.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the installed script `exec`s the cached client whenever it is executable; one that "
-    "cannot start here (built on another machine sharing the cache: another architecture or C "
-    "library) makes sh exit 127 at its exec and fails every commit",
-)
-def test_a_client_that_cannot_start_here_never_fails_a_commit(
-    tmp_path: Path, local_repo: Path, client: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_client_its_server_has_not_tried_is_never_run(
+    tmp_path: Path, local_repo: Path, client: Path, warm: Warm
 ) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "shared-cache"))
-    foreign_client(tmp_path, local_repo)
-    env = {k: v for k, v in os.environ.items() if k != "GITCOORD_WARM"}  # the tests' own say 0
-    done = commit(local_repo, {**env, "GITCOORD_AGENT": "alpha"}, "free")
+    # sh cannot come back from an `exec` that fails: the script execs the client only while the
+    # link of the server that built and tried it is there. Here no server has linked, so the hook
+    # runs its Python command, which starts the hooks' server; that server replaces the program
+    # with one it built and tried, and links it.
+    foreign = foreign_client(tmp_path, local_repo, warm.runtime)
+    before = foreign.read_bytes()
+    env = {**os.environ, **warm.env, "GITCOORD_AGENT": "alpha"}
+    done = commit(local_repo, env, "free")
     assert done.returncode == 0, done.stderr
+    wait_for(lambda: bool(list(warm.directory.glob("hook-*.sock"))), "the hooks' server's link")
+    assert foreign.read_bytes() != before
+    _stage(local_repo, "free2.txt", "free\n")
+    again = commit(local_repo, env, "free2")
+    assert again.returncode == 0, again.stderr

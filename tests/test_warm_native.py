@@ -46,8 +46,11 @@ def warm(tmp_path: Path) -> Iterator[Warm]:
 
 
 @pytest.fixture
-def client() -> Path:
-    built = native.build()
+def client(tmp_path: Path) -> Path:
+    """The client, built where a test calls it by hand."""
+    where = tmp_path / "bin"
+    where.mkdir(mode=0o700)
+    built = native.build(str(where))
     if built is None:
         pytest.skip("no C compiler here: the hooks run through Python, as tests/test_warm_hooks.py checks")
     return built
@@ -69,6 +72,13 @@ def served_repo(local_repo: Path, warm: Warm) -> dict[str, str]:
     env = hooks_up(local_repo, warm)
     wait_for(lambda: bool(list(warm.directory.glob("hook-*.sock"))), "the hooks' server's link")
     return env
+
+
+def built_by_server(warm: Warm) -> Path:
+    """The client the hooks' server built and tried in its runtime directory."""
+    client = warm.directory / native.name()
+    assert os.access(client, os.X_OK)
+    return client
 
 
 def the_link(warm: Warm) -> str:
@@ -257,9 +267,10 @@ class listener:
 
 
 def test_a_served_call_exits_as_its_hook_did_and_never_runs_twice(
-    tmp_path: Path, local_repo: Path, warm: Warm, client: Path, fallback: tuple[Path, Path]
+    tmp_path: Path, local_repo: Path, warm: Warm, fallback: tuple[Path, Path]
 ) -> None:
     env = served_repo(local_repo, warm)
+    client = built_by_server(warm)
     script, log = fallback
     _stage(local_repo, "src/held.py", "x\n")
     full = {**os.environ, **env, "FALLBACK_LOG": str(log)}
@@ -290,9 +301,10 @@ def test_a_signal_to_the_client_reaches_the_served_hook(tmp_path: Path, local_re
 
 
 def test_a_server_gone_mid_call_is_an_internal_error_not_a_second_run(
-    tmp_path: Path, local_repo: Path, warm: Warm, client: Path, fallback: tuple[Path, Path]
+    tmp_path: Path, local_repo: Path, warm: Warm, fallback: tuple[Path, Path]
 ) -> None:
     env = served_repo(local_repo, warm)
+    client = built_by_server(warm)
     held = hold(tmp_path, local_repo)
     script, log = fallback
     _stage(local_repo, "free.txt", "free\n")
@@ -402,22 +414,22 @@ def test_the_server_takes_native_requests_only_for_its_own_link_and_hooks(
 def test_without_a_compiler_the_hooks_are_served_through_python(
     tmp_path: Path, local_repo: Path, warm: Warm, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-cache"))
     monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
-    assert native.build() is None
     env = hooks_up(local_repo, warm)
     trace = Trace(tmp_path)
     _stage(local_repo, "src/held.py", "x\n")
     refused = agent_git(local_repo, {**env, **trace.env}, "commit", "-q", "-m", "edits beta's file")
     assert trace.served(), "served all the same, through the Python client"
     assert refused.returncode == 1 and "src/held.py: beta's exclusive claim C-" in refused.stderr
-    assert not list(warm.directory.glob("hook-*.sock")) and not native.binary().exists()
+    assert not list(warm.directory.glob("hook-*.sock")) and not list(warm.directory.glob("hookc-*"))
 
 
 def test_doctor_says_whether_the_hooks_go_through_the_c_client(
     tmp_path: Path, local_repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    runtime = tmp_path / "rt"
+    (runtime / "gitcoord").mkdir(parents=True, mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
     assert run(local_repo, "hooks", "install").code == 0
 
     def hooks_finding() -> str:
@@ -427,23 +439,29 @@ def test_doctor_says_whether_the_hooks_go_through_the_c_client(
         return str(hooks["message"])
 
     assert "the hooks' C client is not built yet" in hooks_finding()
-    built = native.build()
+    built = native.build(str(runtime / "gitcoord"))
     if built is None:
         pytest.skip("no C compiler here")
     assert f"through the C client {built}" in hooks_finding()
 
 
-def test_a_client_others_could_write_is_never_named_in_a_hook(
+@pytest.mark.skipif(os.getuid() != 0, reason="gives a directory to another user: needs root")
+def test_a_runtime_directory_of_someone_else_is_never_run_from(
     tmp_path: Path, local_repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    shared = tmp_path / "shared-cache"
-    (shared / "gitcoord").mkdir(parents=True)
-    (shared / "gitcoord").chmod(0o777)  # anyone may put a program here
-    monkeypatch.setenv("XDG_CACHE_HOME", str(shared))
-    assert native.trusted_binary() is None and native.build() is None
+    """The script execs the client only from a runtime directory of this user (`[ -O ]`): in a
+    shared /tmp another user could make /tmp/gitcoord-UID first and put a program in it."""
+    runtime = tmp_path / "rt"
+    planted = runtime / "gitcoord" / native.name()
+    planted.parent.mkdir(parents=True)
+    planted.write_text(f"#!/bin/sh\ntouch {tmp_path / 'ran'}\nexit 1\n")
+    planted.chmod(0o755)
+    os.chown(planted.parent, 4242, 4242)
+    os.chown(planted, 4242, 4242)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    monkeypatch.delenv("GITCOORD_WARM")
     assert run(local_repo, "hooks", "install").code == 0
-    text = (local_repo / ".git" / "hooks" / "pre-commit").read_text()
-    assert "hookc" not in text and 'exec "$c"' not in text
-    (shared / "gitcoord").chmod(0o700)
-    assert run(local_repo, "hooks", "install").code == 0
-    assert f"c={native.binary()}" in (local_repo / ".git" / "hooks" / "pre-commit").read_text()
+    _stage(local_repo, "free.txt", "free\n")
+    done = agent_git(local_repo, {"GITCOORD_AGENT": "alpha"}, "commit", "-q", "-m", "free")
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "ran").exists()

@@ -73,17 +73,9 @@ def script(hook: str, mode: str | None, python: str | None = None, *, launcher: 
         boot = boot_code()
         command = f'{interpreter} -S -P -c {shlex.quote(boot)} {hook} "$0" {shlex.quote(mode or "-")} "$@"'
         # The C client (`hooks.native`) when the hooks' server has built it: the same call without
-        # starting Python, and this very command when it cannot hand the call over. Named only in
-        # a directory nobody else can write. Not with GITCOORD_WARM=0: sh cannot come back from an
-        # `exec` that fails, so that is the way past a client that cannot start here.
-        client = native.trusted_binary()
+        # starting Python, and this very command when it cannot hand the call over.
         link = native.link_id(python or sys.executable, boot)
-        run = f"exec {command}\n"
-        if client is not None:
-            run = (
-                f"c={shlex.quote(str(client))}\n"
-                f'[ "$GITCOORD_WARM" != 0 ] && [ -x "$c" ] && exec "$c" {link} -- {command}\n'
-            ) + run
+        run = native.script_lines(link, command) + f"exec {command}\n"
     if hook == "prepare-commit-msg":
         return head + _PREPARE_FAST_PATH + run
     return head + run

@@ -4,9 +4,10 @@ An installed hook that starts Python pays the interpreter and the warm client's 
 20 ms here) before it can hand its call to the hooks' warm server. The C client hands over the same
 request without them.
 It is built by the hooks' server when it starts (`build`, off every call's path), with the C
-compiler `$CC` or `cc`, into the user's cache; a hook script runs it only when it is there
-(`files.script`), and it becomes the hook's Python command whenever its call cannot be handed over.
-No compiler, a cache that cannot hold programs, a failed build: the hooks run as before.
+compiler `$CC` or `cc`, into the warm path's runtime directory; a hook script runs it only when it
+is there (`script_lines`), and it becomes the hook's Python command whenever its call cannot be
+handed over. No compiler, a runtime directory where programs cannot run, a failed build: the
+hooks run as before.
 
 Stdlib only and light: `hooks.files` imports this to write a hook's text.
 """
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -36,53 +36,33 @@ def link_id(python: str, boot: str) -> str:
     return blake2b(f"{python}\0{boot}".encode("utf-8", "surrogateescape"), digest_size=10).hexdigest()
 
 
-def cache_dir() -> Path:
-    """`$XDG_CACHE_HOME/gitcoord`, else `~/.cache/gitcoord`."""
-    base = os.environ.get("XDG_CACHE_HOME")
+def runtime_dir() -> str:
+    """Where the hooks' server builds the client: `warm.keys.runtime_dir` (kept there too, since the
+    warm client imports nothing of this module's)."""
+    base = os.environ.get("XDG_RUNTIME_DIR")
     if base and os.path.isabs(base):
-        return Path(base) / "gitcoord"
-    return Path(os.path.expanduser("~")) / ".cache" / "gitcoord"
+        return os.path.join(base, "gitcoord")
+    return f"/tmp/gitcoord-{os.getuid()}"
 
 
-def binary() -> Path:
-    """Where the client built from this gitcoord's source lives (its name follows the source)."""
+def name() -> str:
+    """The client's file name: it follows the source, so an upgrade builds a new one beside it."""
     try:
         digest = blake2b(SOURCE.read_bytes(), digest_size=8).hexdigest()
     except OSError:
         digest = "missing"
-    return cache_dir() / f"hookc-{digest}"
+    return f"hookc-{digest}"
 
 
-def trusted_binary() -> Path | None:
-    """`binary()` when its directory is one only this user can write (made, 0700, if missing);
-    else None: a program that someone else could put there is never named in a hook."""
-    where = cache_dir()
-    try:
-        where.mkdir(mode=0o700, parents=True, exist_ok=True)
-        ok = _ours_alone(where, parent=False) and _ours_alone(where.parent, parent=True)
-    except OSError:
-        return None
-    return binary() if ok else None
+def build(directory: str) -> Path | None:
+    """Build the client in `directory` (the warm path's runtime directory, which the hooks' server
+    has checked is this user's alone) unless it is there; its path, or None (no compiler, no
+    source, a directory where programs cannot run).
 
-
-def _ours_alone(path: Path, *, parent: bool) -> bool:
-    """A directory (not a link) of this user that group and others cannot write; for the `parent`
-    of the cache, root's will do, and so will a sticky one (`/tmp`: no one else can rename or
-    remove what is ours in it)."""
-    info = os.lstat(path)
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid not in ((os.getuid(), 0) if parent else (os.getuid(),)):
-        return False
-    return (parent and bool(info.st_mode & stat.S_ISVTX)) or info.st_mode & 0o022 == 0
-
-
-def build() -> Path | None:
-    """Build the client unless it is there; its path, or None (no compiler, no source, no room).
-
-    Compiled to a temporary name, tried once, then renamed into place: a hook never finds half a
-    program, and one that cannot run here (a cache on a `noexec` mount) is never put there."""
-    target = trusted_binary()
-    if target is None:
-        return None
+    The runtime directory is this machine's: a home shared with a machine of another architecture
+    or C library never hands one the other's build. Compiled to a temporary name, tried once, then
+    renamed into place: a hook never finds half a program, nor one that cannot start here."""
+    target = Path(directory) / name()
     if _runs(target):
         return target
     if not SOURCE.is_file():
@@ -108,6 +88,21 @@ def build() -> Path | None:
             tmp.unlink()
 
 
+def script_lines(link: str, command: str) -> str:
+    """The lines of an installed hook that run the client: only from this user's runtime directory
+    (`warm.keys.runtime_dir`, worked out by the shell from the caller's XDG_RUNTIME_DIR; `-O`: a
+    /tmp/gitcoord-UID someone else made first is passed by), and only while the link of the server
+    that built and tried it is there (sh cannot come back from an `exec` that fails, so no program
+    the server has not tried is ever exec'd). Never with GITCOORD_WARM=0."""
+    client = f"$c/{name()}"
+    return (
+        "case $XDG_RUNTIME_DIR in /*) c=$XDG_RUNTIME_DIR/gitcoord ;; "
+        f"*) c=/tmp/gitcoord-{os.getuid()} ;; esac\n"
+        f'[ "$GITCOORD_WARM" != 0 ] && [ -O "$c" ] && [ -S "$c/hook-{link}.sock" ] && [ -x "{client}" ] '
+        f'&& exec "{client}" {link} -- {command}\n'
+    )
+
+
 def _runs(path: Path) -> bool:
     """Does the program at `path` start here and answer its usage check?"""
     if not os.access(path, os.X_OK):
@@ -120,8 +115,8 @@ def _runs(path: Path) -> bool:
 
 
 def main() -> None:
-    """`python -m gitcoord.hooks.native`: build the client; print its path, or exit 1."""
-    built = build()
+    """`python -m gitcoord.hooks.native DIR`: build the client in DIR; print its path, or exit 1."""
+    built = build(sys.argv[1]) if len(sys.argv) == 2 else None
     if built is None:
         sys.exit(1)
     print(built)

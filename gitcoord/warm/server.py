@@ -330,12 +330,12 @@ def _link(directory: str, link: str, target: str) -> None:
             os.unlink(tmp)
 
 
-def _hook_link() -> str:
+def _hook_link(directory: str) -> str:
     """A hooks' server (run as an installed hook runs, `python -S -P -c BOOT`): build the C client
     if it is missing (`native.build`) and return the name its requests come by; "" when none."""
     from gitcoord.hooks.files import boot_code
 
-    if native.build() is None:
+    if native.build(directory) is None:
         return ""
     return native.link_id(sys.executable, boot_code())
 
@@ -360,7 +360,7 @@ def main(starter: int = 0, kind: str = "console") -> None:
     os.write(lock, f"{os.getpid()}\n".encode())  # who serves, for people and tests
     start_env = dict(os.environ)
     prepare()
-    link = _hook_link() if kind == "hook" else ""
+    link = _hook_link(directory) if kind == "hook" else ""
     idle = keys.env_seconds(keys.IDLE_ENV, keys.DEFAULT_IDLE_SECONDS)
     path = keys.socket_path(key)
     # A polite stop (`kill PID`): no new calls, the running ones finish and report, the socket goes.
