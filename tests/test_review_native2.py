@@ -1,0 +1,78 @@
+"""Second review of the hooks' C client (DESIGN §9 "The hooks' C client"), as it runs from the warm
+path's runtime directory: the lines an installed hook runs before its Python command must never fail
+a commit that the Python command alone would let through.
+
+Real `git commit` through the installed scripts and a real hooks' server, as in
+tests/test_warm_native.py.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import git
+from tests.test_warm_hooks import Trace, _stage
+from tests.test_warm_native import served_repo
+from tests.warm_helpers import Warm, warm_dir
+
+
+@pytest.fixture
+def warm(tmp_path: Path) -> Iterator[Warm]:
+    with warm_dir(tmp_path) as found:
+        yield found
+
+
+def commit(repo: Path, env: dict[str, str], message: str) -> subprocess.CompletedProcess[str]:
+    """`git commit` with exactly `env` (nothing of the suite's own environment added back)."""
+    return subprocess.run(
+        ["git", "commit", "-q", "-m", message],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        start_new_session=True,
+    )
+
+
+def as_bash_sh(tmp_path: Path, repo: Path) -> None:
+    """The installed scripts run by bash as `sh`, as where /bin/sh is bash (Fedora, Arch): only their
+    first line changes, to a `sh` that is bash."""
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("no bash here")
+    sh = tmp_path / "sh"
+    sh.symlink_to(bash)
+    for name in ("pre-commit", "prepare-commit-msg"):
+        hook = repo / ".git" / "hooks" / name
+        text = hook.read_text()
+        assert text.startswith("#!/bin/sh\n")
+        hook.write_text(f"#!{sh}\n" + text.removeprefix("#!/bin/sh\n"))
+
+
+def test_a_hook_run_under_an_inherited_set_u_commits(tmp_path: Path, local_repo: Path, warm: Warm) -> None:
+    # bash (also as `sh`) takes its options from SHELLOPTS in its environment: a job that exported it
+    # after `set -u` hands nounset to every script it starts, git's hooks too. The Python command
+    # alone never expands an unset variable; the C client's lines must not either (GITCOORD_WARM is
+    # unset almost everywhere, XDG_RUNTIME_DIR in a cron job, a container, an ssh session).
+    env = served_repo(local_repo, warm)
+    as_bash_sh(tmp_path, local_repo)
+    strict = {**os.environ, **env, "SHELLOPTS": "nounset"}
+    del strict["GITCOORD_WARM"]
+    trace = Trace(tmp_path)
+    _stage(local_repo, "free.txt", "free\n")
+    served = commit(local_repo, {**strict, **trace.env}, "free")
+    assert (served.returncode, served.stderr) == (0, "")
+    assert trace.served()
+    here = {**strict, "GITCOORD_WARM": "0"}
+    del here["XDG_RUNTIME_DIR"]
+    _stage(local_repo, "free2.txt", "free\n")
+    in_process = commit(local_repo, here, "free2")
+    assert (in_process.returncode, in_process.stderr) == (0, "")
+    assert git(local_repo, "log", "-2", "--format=%s").split() == ["free2", "free"]
