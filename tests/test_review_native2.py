@@ -9,17 +9,19 @@ tests/test_warm_native.py.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import git
-from tests.test_warm_hooks import Trace, _stage
+from tests.conftest import git, wait_for
+from tests.test_warm_hooks import Trace, _hooks_server, _stage
 from tests.test_warm_native import served_repo
-from tests.warm_helpers import Warm, warm_dir
+from tests.warm_helpers import Warm, _alive, warm_dir
 
 
 @pytest.fixture
@@ -76,3 +78,53 @@ def test_a_hook_run_under_an_inherited_set_u_commits(tmp_path: Path, local_repo:
     in_process = commit(local_repo, here, "free2")
     assert (in_process.returncode, in_process.stderr) == (0, "")
     assert git(local_repo, "log", "-2", "--format=%s").split() == ["free2", "free"]
+
+
+def test_an_upgraded_c_client_is_built_though_the_old_server_runs(
+    tmp_path: Path, local_repo: Path, warm: Warm
+) -> None:
+    # A copy of the package is what gets upgraded (touching the installed one would stop every
+    # other test's server); hooks installed from it run it (their boot code names its directory).
+    copy = tmp_path / "pkg"
+    shutil.copytree(
+        Path(__file__).resolve().parent.parent / "gitcoord",
+        copy / "gitcoord",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    hook = local_repo / ".git" / "hooks" / "pre-commit"
+
+    def install() -> str:
+        """`gitcoord hooks install` of the copy; the name of the client its hooks exec."""
+        env = {**os.environ, "PYTHONPATH": str(copy), "GITCOORD_WARM": "0"}
+        done = subprocess.run(
+            [sys.executable, "-m", "gitcoord", "hooks", "install"],
+            cwd=local_repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        assert repr(str(copy)) in hook.read_text()
+        (name,) = set(re.findall(r"hookc-[0-9a-f]{16}", hook.read_text()))
+        return name
+
+    first = install()
+    env = {**os.environ, **warm.env, "GITCOORD_AGENT": "alpha"}
+    _stage(local_repo, "free.txt", "free\n")
+    assert commit(local_repo, env, "free").returncode == 0
+    wait_for(lambda: bool(list(warm.directory.glob("hook-*.sock"))), "the hooks' server's link")
+    old = _hooks_server(warm)
+    assert (warm.directory / first).exists()
+    # An upgrade that changes the C client alone (a fix in hookc.c): the hooks now name a new client.
+    source = copy / "gitcoord" / "hooks" / "hookc.c"
+    source.write_text(source.read_text() + "/* upgraded */\n")
+    upgraded = install()
+    assert upgraded != first
+    _stage(local_repo, "free2.txt", "free\n")
+    assert commit(local_repo, env, "free2").returncode == 0
+    # The old server built the old client and builds only at its start: were it to go on serving
+    # the hooks (its code stamp blind to hookc.c), the upgraded client would never be built while
+    # commits keep it from idling out, and every commit would start Python.
+    wait_for(lambda: (warm.directory / upgraded).exists(), "the upgraded client, built by a new server")
+    wait_for(lambda: not _alive(old), "the old server to exit on its changed code")

@@ -59,9 +59,10 @@ def own_socket(path: str) -> bool:
 
 
 def code_stamp() -> list[tuple[str, int, int]]:
-    """Name, size and mtime of every module of the installed package, and the mtime of every
-    directory on the path (pip adds and removes entries there when it upgrades a library the
-    server has imported): changes when the code does."""
+    """Name, size and mtime of every module of the installed package (and of the hooks' C client's
+    source, which a hooks' server builds only at its start), and the mtime of every directory on
+    the path (pip adds and removes entries there when it upgrades a library the server has
+    imported): changes when the code does."""
     out: list[tuple[str, int, int]] = []
     for directory in sys.path[1:]:  # [0] is the script's own directory, as in `warm_key`
         try:
@@ -74,7 +75,7 @@ def code_stamp() -> list[tuple[str, int, int]]:
             for entry in entries:
                 if entry.is_dir(follow_symlinks=False) and entry.name != "__pycache__":
                     stack.append(entry.path)
-                elif entry.name.endswith(".py"):
+                elif entry.name.endswith((".py", ".c")):
                     info = entry.stat()
                     out.append((entry.path, info.st_size, info.st_mtime_ns))
     out.sort()
