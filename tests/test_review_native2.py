@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from gitcoord.hooks import native
 from tests.conftest import git, wait_for
 from tests.test_warm_hooks import Trace, _hooks_server, _stage
 from tests.test_warm_native import served_repo
@@ -128,3 +129,39 @@ def test_an_upgraded_c_client_is_built_though_the_old_server_runs(
     # commits keep it from idling out, and every commit would start Python.
     wait_for(lambda: (warm.directory / upgraded).exists(), "the upgraded client, built by a new server")
     wait_for(lambda: not _alive(old), "the old server to exit on its changed code")
+
+
+def loader(program: Path) -> bytes | None:
+    """The dynamic loader an ELF program names (its PT_INTERP segment), None for a static one."""
+    data = program.read_bytes()
+    assert data[:5] == b"\x7fELF\x02", "a 64-bit ELF program"
+    order = "little" if data[5] == 1 else "big"
+    phoff = int.from_bytes(data[0x20:0x28], order)
+    size, count = int.from_bytes(data[0x36:0x38], order), int.from_bytes(data[0x38:0x3A], order)
+    for at in range(phoff, phoff + size * count, size):
+        if int.from_bytes(data[at : at + 4], order) == 3:  # PT_INTERP
+            offset = int.from_bytes(data[at + 8 : at + 16], order)
+            length = int.from_bytes(data[at + 32 : at + 40], order)
+            return data[offset : offset + length].rstrip(b"\0")
+    return None
+
+
+def test_the_client_runs_in_every_environment_that_shares_the_runtime_directory(
+    tmp_path: Path, local_repo: Path, warm: Warm
+) -> None:
+    # toolbox and distrobox share XDG_RUNTIME_DIR, the home and the work tree's paths with the host,
+    # and their C library is another (musl, or a newer glibc whose programs need GLIBC_2.34 where the
+    # host has less). The interpreter's path and the boot code are the same, so is the link; a
+    # server there finds the host's client does not run, builds its own over it and links it: the
+    # host's next commit execs a program its loader cannot start, sh cannot come back, and the
+    # commit fails until that server is gone. A client that needs no loader runs in all of them.
+    probe = tmp_path / "probe.c"
+    probe.write_text("int main(void) { return 0; }\n")
+    if subprocess.run(
+        ["cc", "-static", "-o", str(tmp_path / "probe"), str(probe)], capture_output=True
+    ).returncode:
+        pytest.skip("no static C library here: the client is built as a dynamic program")
+    served_repo(local_repo, warm)
+    client = warm.directory / native.name()
+    assert os.access(client, os.X_OK)
+    assert loader(client) is None, "the client needs this environment's dynamic loader"

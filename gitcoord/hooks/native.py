@@ -70,17 +70,21 @@ def build(directory: str) -> Path | None:
     compiler = os.environ.get("CC") or "cc"
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        done = subprocess.run(
-            [compiler, "-O2", "-o", str(tmp), str(SOURCE)],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=BUILD_SECONDS,
-            check=False,
-        )
-        if done.returncode != 0 or not _runs(tmp):
-            return None
-        os.replace(tmp, target)
-        return target
+        # Static when the C library allows: toolbox and distrobox share the runtime directory with
+        # the host under another C library, and a program that needs no loader runs in all of them
+        # (so none of them builds its own over another's). Dynamic where there is no static libc.
+        for static in (["-static"], []):
+            done = subprocess.run(
+                [compiler, "-O2", *static, "-o", str(tmp), str(SOURCE)],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=BUILD_SECONDS,
+                check=False,
+            )
+            if done.returncode == 0 and _runs(tmp):
+                os.replace(tmp, target)
+                return target
+        return None
     except (OSError, subprocess.SubprocessError):
         return None
     finally:
