@@ -165,3 +165,20 @@ def test_the_client_runs_in_every_environment_that_shares_the_runtime_directory(
     client = warm.directory / native.name()
     assert os.access(client, os.X_OK)
     assert loader(client) is None, "the client needs this environment's dynamic loader"
+
+
+def test_a_compiler_named_with_its_arguments_builds_the_client(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # $CC is a command line, as make and Python's own build read it: `ccache cc`, `zig cc`,
+    # `gcc -std=gnu99`. Taken as one program name it was never found, and nothing said so.
+    cc = shutil.which("cc")
+    if cc is None:
+        pytest.skip("no C compiler here")
+    where = tmp_path / "bin"
+    where.mkdir(mode=0o700)
+    monkeypatch.setenv("CC", f"{cc} -Wall")
+    built = native.build(str(where))
+    assert built is not None and built == where / native.name()
+    done = subprocess.run([str(built)], capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.startswith("usage: hookc")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -67,7 +68,10 @@ def build(directory: str) -> Path | None:
         return target
     if not SOURCE.is_file():
         return None
-    compiler = os.environ.get("CC") or "cc"
+    try:
+        compiler = shlex.split(os.environ.get("CC") or "cc")  # a command line, as make reads it
+    except ValueError:  # an unbalanced quote
+        return None
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         # Static when the C library allows: toolbox and distrobox share the runtime directory with
@@ -75,7 +79,7 @@ def build(directory: str) -> Path | None:
         # (so none of them builds its own over another's). Dynamic where there is no static libc.
         for static in (["-static"], []):
             done = subprocess.run(
-                [compiler, "-O2", *static, "-o", str(tmp), str(SOURCE)],
+                [*compiler, "-O2", *static, "-o", str(tmp), str(SOURCE)],
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 timeout=BUILD_SECONDS,
