@@ -116,10 +116,26 @@ def _native_client(hook: Path) -> str:
     path = os.path.join(native.runtime_dir(), native.name())
     if os.access(path, os.X_OK):
         return f"; commits hand them to the hooks' warm server through the C client {path}"
+    if not _has_compiler():
+        return (
+            "; no C compiler (`$CC` or `cc`) here, so the hooks' warm server cannot build the hooks'"
+            " C client and each served hook starts Python first"
+        )
     return (
         "; the hooks' C client is not built yet, so each served hook starts Python first: the hooks' "
         "warm server builds it when it starts, with the C compiler `$CC` or `cc`"
     )
+
+
+def _has_compiler() -> bool:
+    """Is there a program for the C compiler the hooks' server runs (`native.build`)?"""
+    import shutil
+
+    try:
+        words = shlex.split(os.environ.get("CC") or "cc")
+    except ValueError:
+        return False
+    return bool(words) and shutil.which(words[0]) is not None
 
 
 def _hook_faults(where: Path, names: Sequence[str]) -> list[str]:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from gitcoord.hooks import native
-from tests.conftest import git, wait_for
+from tests.conftest import git, run, wait_for
 from tests.test_warm_hooks import Trace, _hooks_server, _stage
 from tests.test_warm_native import served_repo
 from tests.warm_helpers import Warm, _alive, warm_dir
@@ -182,3 +182,19 @@ def test_a_compiler_named_with_its_arguments_builds_the_client(
     assert built is not None and built == where / native.name()
     done = subprocess.run([str(built)], capture_output=True, text=True)
     assert done.returncode == 2 and done.stderr.startswith("usage: hookc")
+
+
+def test_doctor_does_not_promise_a_client_that_no_compiler_can_build(
+    tmp_path: Path, local_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = tmp_path / "rt"
+    (runtime / "gitcoord").mkdir(parents=True, mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    assert run(local_repo, "hooks", "install").code == 0
+    found = run(local_repo, "doctor", "--json").json()["findings"]
+    (hooks,) = [f for f in found if f["check"] == "hooks"]
+    assert hooks["level"] == "ok"
+    # Not "the server builds it when it starts": with no compiler it never does.
+    assert "builds it" not in hooks["message"]
+    assert "no C compiler (`$CC` or `cc`) here" in hooks["message"]
