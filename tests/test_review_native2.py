@@ -198,3 +198,19 @@ def test_doctor_does_not_promise_a_client_that_no_compiler_can_build(
     # Not "the server builds it when it starts": with no compiler it never does.
     assert "builds it" not in hooks["message"]
     assert "no C compiler (`$CC` or `cc`) here" in hooks["message"]
+
+
+def test_a_hook_run_under_an_inherited_noclobber_empties_its_hand_off(
+    tmp_path: Path, local_repo: Path, warm: Warm
+) -> None:
+    # The shell empties a used hand-off with a redirection; under `set -C` (noclobber, which bash
+    # takes from an exported SHELLOPTS) a plain `>` may not overwrite it: `>|` may.
+    env = served_repo(local_repo, warm)
+    as_bash_sh(tmp_path, local_repo)
+    strict = {**os.environ, **env, "SHELLOPTS": "noclobber"}
+    del strict["GITCOORD_WARM"]
+    _stage(local_repo, "free.txt", "free\n")
+    done = commit(local_repo, strict, "free")
+    assert (done.returncode, done.stderr) == (0, "")
+    handoffs = list((local_repo / ".git" / "gitcoord-state").glob("trailers.*"))
+    assert handoffs and all(path.read_text() == "" for path in handoffs)

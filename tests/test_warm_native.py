@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from gitcoord.hooks import native
+from gitcoord.hooks.files import boot_code
 from tests.conftest import git, run, wait_for
 from tests.test_warm_hooks import Trace, _hooks_server, _stage, agent_git
 from tests.warm_helpers import Warm, _alive, warm_dir
@@ -463,5 +464,33 @@ def test_a_runtime_directory_of_someone_else_is_never_run_from(
     assert run(local_repo, "hooks", "install").code == 0
     _stage(local_repo, "free.txt", "free\n")
     done = agent_git(local_repo, {"GITCOORD_AGENT": "alpha"}, "commit", "-q", "-m", "free")
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "ran").exists()
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="gives a file to another user: needs root")
+def test_a_client_someone_else_put_in_our_directory_is_never_run(
+    tmp_path: Path, local_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Our runtime directory opened to others (by us: the warm path never serves from it then): a
+    link and a program planted there by another user are passed by (`[ -O ]` on the program)."""
+    import sys
+
+    runtime = tmp_path / "rt"
+    ours = runtime / "gitcoord"
+    ours.mkdir(parents=True)
+    ours.chmod(0o777)
+    planted = ours / native.name()
+    planted.write_text(f"#!/bin/sh\ntouch {tmp_path / 'ran'}\nexit 1\n")
+    planted.chmod(0o755)
+    os.chown(planted, 4242, 4242)
+    link = ours / f"hook-{native.link_id(sys.executable, boot_code())}.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as stand_in:
+        stand_in.bind(str(link))
+        monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+        monkeypatch.delenv("GITCOORD_WARM")
+        assert run(local_repo, "hooks", "install").code == 0
+        _stage(local_repo, "free.txt", "free\n")
+        done = agent_git(local_repo, {"GITCOORD_AGENT": "alpha"}, "commit", "-q", "-m", "free")
     assert done.returncode == 0, done.stderr
     assert not (tmp_path / "ran").exists()

@@ -107,7 +107,7 @@ if [ -n "$1" ] && [ -s "$handoff" ] && read -r head < "$handoff" && [ "$head" = 
     msg=$1
     set --
     {{ read -r head; while IFS= read -r option; do set -- "$@" "$option"; done; }} < "$handoff"
-    : > "$handoff"
+    : >| "$handoff"
     [ $# -eq 0 ] && exit 0
     exec git interpret-trailers --in-place "$@" "$msg"
 fi

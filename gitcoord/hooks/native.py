@@ -99,7 +99,8 @@ def build(directory: str) -> Path | None:
 def script_lines(link: str, command: str) -> str:
     """The lines of an installed hook that run the client: only from this user's runtime directory
     (`warm.keys.runtime_dir`, worked out by the shell from the caller's XDG_RUNTIME_DIR; `-O`: a
-    /tmp/gitcoord-UID someone else made first is passed by), and only while the link of the server
+    /tmp/gitcoord-UID someone else made first is passed by, and so is a client someone else put
+    there), and only while the link of the server
     that built and tried it is there (sh cannot come back from an `exec` that fails, so no program
     the server has not tried is ever exec'd). Never with GITCOORD_WARM=0. `${VAR-}`: a `set -u`
     that bash took from an exported SHELLOPTS must not stop the hook at an unset variable."""
@@ -107,8 +108,8 @@ def script_lines(link: str, command: str) -> str:
     return (
         "case ${XDG_RUNTIME_DIR-} in /*) c=$XDG_RUNTIME_DIR/gitcoord ;; "
         f"*) c=/tmp/gitcoord-{os.getuid()} ;; esac\n"
-        f'[ "${{GITCOORD_WARM-}}" != 0 ] && [ -O "$c" ] && [ -S "$c/hook-{link}.sock" ] && [ -x "{client}" ] '
-        f'&& exec "{client}" {link} -- {command}\n'
+        f'[ "${{GITCOORD_WARM-}}" != 0 ] && [ -O "$c" ] && [ -S "$c/hook-{link}.sock" ] && [ -O "{client}" ] '
+        f'&& [ -x "{client}" ] && exec "{client}" {link} -- {command}\n'
     )
 
 
