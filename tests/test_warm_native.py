@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import marshal
 import os
+import shutil
 import signal
 import socket
 import struct
 import subprocess
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -476,7 +478,8 @@ def test_a_client_someone_else_put_in_our_directory_is_never_run(
     link and a program planted there by another user are passed by (`[ -O ]` on the program)."""
     import sys
 
-    runtime = tmp_path / "rt"
+    runtime = Path(tempfile.mkdtemp(prefix="gn-", dir="/tmp"))  # a socket's path is short
+    (tmp_path / "rt").symlink_to(runtime)  # removed with the test's other files
     ours = runtime / "gitcoord"
     ours.mkdir(parents=True)
     ours.chmod(0o777)
@@ -485,12 +488,15 @@ def test_a_client_someone_else_put_in_our_directory_is_never_run(
     planted.chmod(0o755)
     os.chown(planted, 4242, 4242)
     link = ours / f"hook-{native.link_id(sys.executable, boot_code())}.sock"
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as stand_in:
-        stand_in.bind(str(link))
-        monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
-        monkeypatch.delenv("GITCOORD_WARM")
-        assert run(local_repo, "hooks", "install").code == 0
-        _stage(local_repo, "free.txt", "free\n")
-        done = agent_git(local_repo, {"GITCOORD_AGENT": "alpha"}, "commit", "-q", "-m", "free")
-    assert done.returncode == 0, done.stderr
-    assert not (tmp_path / "ran").exists()
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as stand_in:
+            stand_in.bind(str(link))
+            monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+            monkeypatch.delenv("GITCOORD_WARM")
+            assert run(local_repo, "hooks", "install").code == 0
+            _stage(local_repo, "free.txt", "free\n")
+            done = agent_git(local_repo, {"GITCOORD_AGENT": "alpha"}, "commit", "-q", "-m", "free")
+        assert done.returncode == 0, done.stderr
+        assert not (tmp_path / "ran").exists()
+    finally:
+        shutil.rmtree(runtime, ignore_errors=True)
