@@ -448,19 +448,18 @@ def test_doctor_says_whether_the_hooks_go_through_the_c_client(
     assert f"through the C client {built}" in hooks_finding()
 
 
-@pytest.mark.skipif(os.getuid() != 0, reason="gives a directory to another user: needs root")
-def test_a_runtime_directory_of_someone_else_is_never_run_from(
-    tmp_path: Path, local_repo: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The script execs the client only from a runtime directory of this user (`[ -O ]`): in a
-    shared /tmp another user could make /tmp/gitcoord-UID first and put a program in it."""
-    runtime = tmp_path / "rt"
-    planted = runtime / "gitcoord" / native.name()
-    planted.parent.mkdir(parents=True)
+def plant(tmp_path: Path, directory: Path) -> None:
+    """Another user's program where the hooks look for the client: it would leave a mark."""
+    planted = directory / native.name()
     planted.write_text(f"#!/bin/sh\ntouch {tmp_path / 'ran'}\nexit 1\n")
     planted.chmod(0o755)
-    os.chown(planted.parent, 4242, 4242)
     os.chown(planted, 4242, 4242)
+
+
+def commit_passes_it_by(
+    tmp_path: Path, local_repo: Path, runtime: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit with the hooks installed and `runtime` as XDG_RUNTIME_DIR: done, the program not run."""
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
     monkeypatch.delenv("GITCOORD_WARM")
     assert run(local_repo, "hooks", "install").code == 0
@@ -468,6 +467,19 @@ def test_a_runtime_directory_of_someone_else_is_never_run_from(
     done = agent_git(local_repo, {"GITCOORD_AGENT": "alpha"}, "commit", "-q", "-m", "free")
     assert done.returncode == 0, done.stderr
     assert not (tmp_path / "ran").exists()
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="gives a directory to another user: needs root")
+def test_a_runtime_directory_of_someone_else_is_never_run_from(
+    tmp_path: Path, local_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The script execs the client only from a runtime directory of this user (`[ -O ]`): in a
+    shared /tmp another user could make /tmp/gitcoord-UID first and put a program in it."""
+    runtime = tmp_path / "rt"
+    (runtime / "gitcoord").mkdir(parents=True)
+    plant(tmp_path, runtime / "gitcoord")
+    os.chown(runtime / "gitcoord", 4242, 4242)
+    commit_passes_it_by(tmp_path, local_repo, runtime, monkeypatch)
 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="gives a file to another user: needs root")
@@ -479,24 +491,13 @@ def test_a_client_someone_else_put_in_our_directory_is_never_run(
     import sys
 
     runtime = Path(tempfile.mkdtemp(prefix="gn-", dir="/tmp"))  # a socket's path is short
-    (tmp_path / "rt").symlink_to(runtime)  # removed with the test's other files
     ours = runtime / "gitcoord"
-    ours.mkdir(parents=True)
+    ours.mkdir(mode=0o777)
     ours.chmod(0o777)
-    planted = ours / native.name()
-    planted.write_text(f"#!/bin/sh\ntouch {tmp_path / 'ran'}\nexit 1\n")
-    planted.chmod(0o755)
-    os.chown(planted, 4242, 4242)
-    link = ours / f"hook-{native.link_id(sys.executable, boot_code())}.sock"
+    plant(tmp_path, ours)
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as stand_in:
-            stand_in.bind(str(link))
-            monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
-            monkeypatch.delenv("GITCOORD_WARM")
-            assert run(local_repo, "hooks", "install").code == 0
-            _stage(local_repo, "free.txt", "free\n")
-            done = agent_git(local_repo, {"GITCOORD_AGENT": "alpha"}, "commit", "-q", "-m", "free")
-        assert done.returncode == 0, done.stderr
-        assert not (tmp_path / "ran").exists()
+            stand_in.bind(str(ours / f"hook-{native.link_id(sys.executable, boot_code())}.sock"))
+            commit_passes_it_by(tmp_path, local_repo, runtime, monkeypatch)
     finally:
         shutil.rmtree(runtime, ignore_errors=True)
