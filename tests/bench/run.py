@@ -903,6 +903,7 @@ def bench_mcp(root: Path, runs: int) -> dict[str, Any]:
     floors: list[float] = []
     same_floors: list[float] = []
     objects: list[int] = []
+    claim_objects: list[int] = []
     tips: list[str] = []
 
     async def measured() -> None:
@@ -914,9 +915,9 @@ def bench_mcp(root: Path, runs: int) -> dict[str, Any]:
                 await _mcp_checked(mcp, "claim", {"resources": ["bench/x.py"]})
                 claims.append((time.perf_counter() - start) * 1000)
                 if same is None:  # the shape of a claim's commit: the paths it wrote
-                    same = SameWrite(
-                        clone, git(clone, "rev-parse", "refs/remotes/origin/coord").strip(), root / "same"
-                    )
+                    claim_commit = git(clone, "rev-parse", "refs/remotes/origin/coord").strip()
+                    same = SameWrite(clone, claim_commit, root / "same")
+                    claim_objects.append(same.objects(claim_commit))
                 await anyio.sleep(MCP_SETTLE_SECONDS)
                 await _mcp_checked(mcp, "release", {"resources": ["bench/x.py"]})
                 await anyio.sleep(MCP_SETTLE_SECONDS)
@@ -952,7 +953,7 @@ def bench_mcp(root: Path, runs: int) -> dict[str, Any]:
         "floor_ms": median(same_floors),
         "floor": "the raw push write of a claim's objects: git hash-object -w --stdin-paths, mktree --batch, "
         "commit-tree, push --force-with-lease (file:// remote), writing the paths a claim commit writes",
-        "claim_objects": objects[0],
+        "claim_objects": claim_objects[0],
         "floor_objects": objects[-1],
         "ratio": ratio,
         "target_ratio": 1.2,
