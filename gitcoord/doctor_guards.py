@@ -108,12 +108,13 @@ def _native_client(hook: Path) -> str:
     """What the hooks' C client (DESIGN §9) does for this pre-commit: said only when it runs one."""
     from gitcoord.hooks import native
 
+    name = native.name()
     try:
-        if native.name() not in hook.read_text(encoding="utf-8", errors="replace"):
+        if name not in hook.read_text(encoding="utf-8", errors="replace"):
             return ""
     except OSError:
         return ""
-    path = os.path.join(native.runtime_dir(), native.name())
+    path = os.path.join(native.runtime_dir(), name)
     if os.access(path, os.X_OK):
         return f"; commits hand them to the hooks' warm server through the C client {path}"
     if not _has_compiler():
@@ -131,10 +132,9 @@ def _has_compiler() -> bool:
     """Is there a program for the C compiler the hooks' server runs (`native.build`)?"""
     import shutil
 
-    try:
-        words = shlex.split(os.environ.get("CC") or "cc")
-    except ValueError:
-        return False
+    from gitcoord.hooks.native import compiler_command
+
+    words = compiler_command()
     return bool(words) and shutil.which(words[0]) is not None
 
 

@@ -17,6 +17,7 @@ import pytest
 from gitcoord.hooks import native
 from tests.conftest import run, wait_for
 from tests.test_warm_hooks import _stage
+from tests.test_warm_native import client as client  # the fixture: skips where no compiler builds it
 from tests.test_warm_native import served_repo
 from tests.warm_helpers import Warm, warm_dir
 
@@ -25,16 +26,6 @@ from tests.warm_helpers import Warm, warm_dir
 def warm(tmp_path: Path) -> Iterator[Warm]:
     with warm_dir(tmp_path) as found:
         yield found
-
-
-@pytest.fixture
-def client(tmp_path: Path) -> Path:
-    where = tmp_path / "bin"
-    where.mkdir(mode=0o700)
-    built = native.build(str(where))
-    if built is None:
-        pytest.skip("no C compiler here")
-    return built
 
 
 def no_locale(env: dict[str, str]) -> dict[str, str]:

@@ -68,9 +68,8 @@ def build(directory: str) -> Path | None:
         return target
     if not SOURCE.is_file():
         return None
-    try:
-        compiler = shlex.split(os.environ.get("CC") or "cc")  # a command line, as make reads it
-    except ValueError:  # an unbalanced quote
+    compiler = compiler_command()
+    if not compiler:
         return None
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
@@ -94,6 +93,15 @@ def build(directory: str) -> Path | None:
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
+
+
+def compiler_command() -> list[str]:
+    """`$CC` (a command line, as `make` reads it), else `cc`; empty when it does not parse (an
+    unbalanced quote)."""
+    try:
+        return shlex.split(os.environ.get("CC") or "cc")
+    except ValueError:
+        return []
 
 
 def script_lines(link: str, command: str) -> str:
