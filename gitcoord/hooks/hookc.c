@@ -97,23 +97,16 @@ static void put_u32(Buf *b, uint32_t v) {
     put(b, le, 4);
 }
 
-static void put_text(Buf *b, const char *s) { /* an ASCII str */
-    put(b, "u", 1);
-    put_u32(b, (uint32_t)strlen(s));
-    put(b, s, strlen(s));
-}
-
-static void put_bytes(Buf *b, const char *s) {
-    put(b, "s", 1);
-    put_u32(b, (uint32_t)strlen(s));
-    put(b, s, strlen(s));
-}
-
-static void put_bytes_n(Buf *b, const char *s, size_t n) {
-    put(b, "s", 1);
+/* One marshal string of `n` bytes: `type` 'u' a str (ASCII here), 's' bytes. */
+static void put_sized(Buf *b, char type, const char *s, size_t n) {
+    put(b, &type, 1);
     put_u32(b, (uint32_t)n);
     put(b, s, n);
 }
+
+static void put_text(Buf *b, const char *s) { put_sized(b, 'u', s, strlen(s)); }
+
+static void put_bytes(Buf *b, const char *s) { put_sized(b, 's', s, strlen(s)); }
 
 static void put_int(Buf *b, int32_t v) {
     put(b, "i", 1);
@@ -145,7 +138,7 @@ static void build_request(Buf *body, const char *link, char **after_boot) {
     for (char **e = environ; *e; e++) {
         const char *eq = strchr(*e, '=');
         if (!eq) continue;
-        put_bytes_n(body, *e, (size_t)(eq - *e));
+        put_sized(body, 's', *e, (size_t)(eq - *e));
         put_bytes(body, eq + 1);
     }
     put(body, "0", 1); /* the end of a dict */
