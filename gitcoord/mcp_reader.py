@@ -16,21 +16,18 @@ deleted one, would answer "missing" for everything, so it is replaced (tests/tes
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import queue
-import shutil
-import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NamedTuple
 
 from gitcoord.errors import GitcoordError
 from gitcoord.git import CatFile, Git
+from gitcoord.kept import Mark, config_marks, dir_marks, keepable, layout, settled
 from gitcoord.workspace import Workspace, read_git_config, repo_dirs
 
 log = logging.getLogger(__name__)
@@ -142,10 +139,10 @@ class KeptWorkspace:
     the records through the kept reader. What is kept is what git itself would answer again the
     same way: the directories `rev-parse` found, as long as the working directory, each `.git` from
     it up to the top level (a directory, or a worktree's file naming its git dir), the git dir, its
-    `commondir` file and the common dir are the same (`_dir_marks`: kind, device, inode, owner, and
+    `commondir` file and the common dir are the same (`kept.dir_marks`: kind, device, inode, owner, and
     for a file its size and times);
     and `git config -z --list`, as long as every file git reads its config from is the same
-    (`_config_files`), unchanged since a moment before it was read (`RACY_SECONDS`), and includes
+    (`kept.config_files`), unchanged since a moment before it was read (`RACY_SECONDS`), and includes
     none (an `includeIf` can depend on the checked-out branch).
     """
 
@@ -162,11 +159,11 @@ class KeptWorkspace:
         """This call's workspace: the kept directories when their stats still agree, else found again."""
         with self._lock:
             found = self._found
-            if found is None or _dir_marks(*found) != self._marks:
+            if found is None or dir_marks(*found) != self._marks:
                 workspace = self._discover()
             else:
                 workspace = Workspace.open_found(*found, gitconfig=self._git_config(found))
-                if _layout(workspace.gitconfig) != self._layout:  # core.worktree / core.bare edited
+                if layout(workspace.gitconfig) != self._layout:  # core.worktree / core.bare edited
                     workspace = self._discover()
             return workspace
 
@@ -176,113 +173,21 @@ class KeptWorkspace:
         cwd = self.repo.resolve()
         found = (cwd, *repo_dirs(cwd))
         workspace = Workspace.open_found(*found, gitconfig=self._git_config(found))
-        self._found, self._marks = found, _dir_marks(*found)
-        self._layout = _layout(workspace.gitconfig)
+        self._found, self._marks = found, dir_marks(*found)
+        self._layout = layout(workspace.gitconfig)
         return workspace
 
     def _git_config(self, found: tuple[Path, Path, Path, Path | None]) -> dict[str, list[str]]:
         """The kept config when no file it came from changed, else read afresh; kept for the next
         call only when every file was last changed `RACY_SECONDS` or more before the read began."""
         cwd, git_dir, common_dir, _ = found
-        marks = _config_marks(git_dir, common_dir)
+        marks = config_marks(git_dir, common_dir)
         if self._config is not None and marks == self._config_marks:
             return self._config
         started = time.time_ns()
         values = read_git_config(cwd)
-        settled = all(mark.changed_ns < started - RACY_SECONDS * 10**9 for mark in marks if mark.exists)
-        if settled and not any(key.startswith(("include.", "includeif.")) for key in values):
+        if settled(marks, started) and keepable(values):
             self._config, self._config_marks = values, marks
         else:
             self._config, self._config_marks = None, ()
         return values
-
-
-# A file changed this recently may change again with the same size and time stamp (file systems
-# stamp times in ticks, some in whole seconds), so git's config read from it is not kept: the
-# "racy git" rule of git's own index.
-RACY_SECONDS = 2
-
-
-class Mark(NamedTuple):
-    """What a stat says of one path: a change to the file changes one of these (see RACY_SECONDS)."""
-
-    path: str
-    exists: bool
-    kind: int = 0  # file, directory...
-    device: int = 0
-    inode: int = 0
-    owner: int = 0  # git refuses a repository owned by someone else: found again, it says so
-    size: int = 0
-    changed_ns: int = 0  # the later of its modification and change times (files only)
-
-
-def _mark(path: Path) -> Mark:
-    """`path`'s stat; for a file (whose text git reads) also its size and times."""
-    try:
-        info = os.stat(path)
-    except OSError:
-        return Mark(str(path), False)
-    kind, device, inode, owner = stat.S_IFMT(info.st_mode), info.st_dev, info.st_ino, info.st_uid
-    if kind == stat.S_IFDIR:
-        return Mark(str(path), True, kind, device, inode, owner)
-    changed = max(info.st_mtime_ns, info.st_ctime_ns)
-    return Mark(str(path), True, kind, device, inode, owner, info.st_size, changed)
-
-
-def _dir_marks(cwd: Path, git_dir: Path, common_dir: Path, top: Path | None) -> tuple[Mark, ...]:
-    """What `rev-parse` found the directories from: the working directory, each `.git` from it up
-    to the top level (a directory, or a worktree's file naming its git dir), the git dir, its
-    `commondir` file and the common dir. A repository removed and made again at the same path has
-    the same directories (the kept reader notices the new objects, `KeptReader`)."""
-    paths = [cwd]
-    if top is not None:
-        here = cwd
-        while True:
-            paths.append(here / ".git")
-            if here == top or here == here.parent:
-                break
-            here = here.parent
-    return tuple(_mark(path) for path in (*paths, git_dir / "commondir", git_dir, common_dir))
-
-
-def _layout(gitconfig: dict[str, list[str]]) -> tuple[list[str] | None, ...]:
-    """The config keys that move the work tree (`core.worktree`, `core.bare`): kept dirs follow them."""
-    return gitconfig.get("core.worktree"), gitconfig.get("core.bare")
-
-
-def _config_files(git_dir: Path, common_dir: Path) -> list[Path]:
-    """Every file `git config --list` may read here (git-config(1), FILES), existing or not.
-
-    The system file is /etc/gitconfig or `$(prefix)/etc/gitconfig` depending on how git was
-    built: both are watched. The environment is the server's own and does not change.
-    """
-    env = os.environ
-    if env.get("GIT_CONFIG"):  # the old variable: `git config` reads that file alone
-        return [Path(env["GIT_CONFIG"])]
-    files: list[Path] = []
-    if env.get("GIT_CONFIG_NOSYSTEM", "").lower() not in ("1", "true", "yes", "on"):
-        if env.get("GIT_CONFIG_SYSTEM"):
-            files.append(Path(env["GIT_CONFIG_SYSTEM"]))
-        else:
-            files += _system_configs(env.get("PATH", ""))
-    if env.get("GIT_CONFIG_GLOBAL"):
-        files.append(Path(env["GIT_CONFIG_GLOBAL"]))
-    else:
-        home = Path(env.get("HOME", "~")).expanduser()
-        xdg = Path(env["XDG_CONFIG_HOME"]) if env.get("XDG_CONFIG_HOME") else home / ".config"
-        files += [xdg / "git" / "config", home / ".gitconfig"]
-    return [*files, common_dir / "config", git_dir / "config.worktree"]
-
-
-@functools.lru_cache(maxsize=4)
-def _system_configs(search_path: str) -> list[Path]:
-    """/etc/gitconfig and `$(prefix)/etc/gitconfig` of the git on `search_path` (PATH)."""
-    program = shutil.which("git", path=search_path)
-    found = [Path("/etc/gitconfig")]
-    if program:
-        found.append(Path(os.path.realpath(program)).parent.parent / "etc" / "gitconfig")
-    return found
-
-
-def _config_marks(git_dir: Path, common_dir: Path) -> tuple[Mark, ...]:
-    return tuple(_mark(path) for path in _config_files(git_dir, common_dir))

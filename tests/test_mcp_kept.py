@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from gitcoord import mcp_reader
+from gitcoord import kept
 from gitcoord.mcp import Tools
 
 from .conftest import World, git, run, wait_for
@@ -49,7 +49,7 @@ def _settled(*paths: Path) -> None:
     """Wait until every file is older than the racy window, as a config file not just edited is."""
 
     def old() -> bool:
-        limit = time.time_ns() - (mcp_reader.RACY_SECONDS + 0.1) * 10**9
+        limit = time.time_ns() - (kept.RACY_SECONDS + 0.1) * 10**9
         return all(max(p.stat().st_mtime_ns, p.stat().st_ctime_ns) < limit for p in paths)
 
     wait_for(old, "the config files to age past the racy window", timeout=60)
@@ -134,7 +134,7 @@ def test_a_config_file_changed_within_the_racy_window_is_read_again(
 ) -> None:
     """A file stamped within RACY_SECONDS of the read may change again with the same stamp and
     size (coarse time stamps): it is not kept. A window longer than the test makes every file racy."""
-    monkeypatch.setattr(mcp_reader, "RACY_SECONDS", 10**6)
+    monkeypatch.setattr(kept, "RACY_SECONDS", 10**6)
     a = world.clones[0]
     tools = Tools(a, "alpha")
     try:

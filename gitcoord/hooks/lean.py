@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gitcoord.cache import ParsedTrees, is_file, records_unreadable
 from gitcoord.clock import parse_utc, wall_clock
@@ -24,18 +24,26 @@ from gitcoord.errors import InvalidInput
 from gitcoord.git import CatFile, ObjectUnreadable, parse_tree, run_plain
 from gitcoord.git import scrub_hook_env as scrub_hook_env
 from gitcoord.hooks.parent import parent_pid
-from gitcoord.hooks.run import STAGED_ARGS, Started
+from gitcoord.hooks.run import FIRST_STAGED_ARGS, STAGED_ARGS, Started
 from gitcoord.overlap import ResourceIndex
 from gitcoord.resources import Resource, parse_resource
 from gitcoord.workspace import Workspace, view_ref
+
+if TYPE_CHECKING:
+    from gitcoord.kept import SavedWorkspace
 
 MODES = HOOK_MODES
 T = TypeVar("T")
 INVALID = "-"  # HeldClaim.kind of a resource that does not parse
 # Every well-formed claim of one claims tree, as `ClaimsIndex` saves it (marshal: built in, fast).
 CLAIMS_INDEX = "claims-index.marshal"
-CLAIMS_INDEX_VERSION = 2
+CLAIMS_INDEX_VERSION = 3
+_HEX = frozenset("0123456789abcdef")
+_LOOSE_REF_MAX = 4096  # bytes: a loose ref holds one object id (or `ref: NAME`)
 ROW_FIELDS = 11  # a saved claim: see `_to_row`
+# Set in each child of the hooks' warm server (`warm.child`): what `rev-parse` and `git config`
+# answered the previous call from the same place, kept in the server's runtime directory.
+KEPT: SavedWorkspace | None = None
 
 
 class HeldClaim:
@@ -120,7 +128,7 @@ class LeanRepo:
         # The git process that runs this hook: pre-commit and prepare-commit-msg of one `git commit`
         # meet by its pid (a served call's parent is the server: `hooks.parent`).
         self.git_pid = parent_pid()
-        self.workspace = Workspace.open(cwd)
+        self.workspace = Workspace.open(cwd) if KEPT is None else KEPT.open(cwd)
         self.cwd, self.git_dir, self.top = self.workspace.cwd, self.workspace.git_dir, self.workspace.top
         self.cache = ParsedTrees(self.workspace.common_dir / CACHE_DIR)
 
@@ -179,7 +187,8 @@ class LeanRepo:
         A record git cannot produce raises `RecordsUnreadable`: the hooks refuse rather than
         judge a commit against claims they could not see.
         """
-        return self._directory(directory, tip, lambda _tree, read: read(), [])
+        names = [tip] if tip else self._coord_refs()
+        return self._directory(directory, names, lambda _tree, read, _first: read(), [])
 
     def claims(self, tip: str | None = None, *, now: datetime | None = None) -> list[HeldClaim]:
         """Claims on the coord branch at `tip` (default the local copy) that are not dead."""
@@ -191,47 +200,72 @@ class LeanRepo:
         Every well-formed claim of a claims tree and their index by path are saved in
         `CLAIMS_INDEX`, keyed by the tree's id (so they cannot go stale): an unchanged tree costs
         one file read, not a parse of every record and every resource, and a claim is built only
-        when a path asks for it. Which claims are dead is decided at `now`, never saved.
+        when a path asks for it. The saved index also names the commit the tree was read from:
+        while the coord ref's loose file names that commit (`_loose_commit`), no git process runs
+        at all. Which claims are dead is decided at `now`, never saved.
         """
         now = now or wall_clock()
         grace = self.grace
         saved = SavedIndex(self.cache.root, ignorecase=self.ignorecase)
+        names = [tip] if tip else self._coord_refs()
+        commit = "" if tip else self._loose_commit(names[0])
+        index = saved.load(commit=commit) if commit else None
+        if index is None:
+            # By the commit the loose file named, not the ref: a ref moved meanwhile must not
+            # have its tree saved under the commit read before.
+            names = [commit, *names[1:]] if commit else names
 
-        def use(tree: str, read: Callable[[], list[dict[str, Any]]]) -> ClaimIndex:
-            index = saved.load(tree)
-            if index is None:
-                held = []
-                for data in read():
-                    try:
-                        held.append(HeldClaim.from_toml(data))
-                    except (ValueError, KeyError, TypeError):
-                        continue
-                index = ClaimIndex(held, ignorecase=self.ignorecase)
-                saved.save(tree, index)
-            return index
+            def use(tree: str, read: Callable[[], list[dict[str, Any]]], first: bool) -> ClaimIndex:
+                found = saved.load(tree=tree)
+                if found is None:
+                    held = []
+                    for data in read():
+                        try:
+                            held.append(HeldClaim.from_toml(data))
+                        except (ValueError, KeyError, TypeError):
+                            continue
+                    found = ClaimIndex(held, ignorecase=self.ignorecase)
+                    saved.save(tree, found, commit if first else "")
+                elif first and commit:
+                    saved.remember(commit)
+                return found
 
-        index = self._directory("claims", tip, use, ClaimIndex([], ignorecase=self.ignorecase))
+            index = self._directory("claims", names, use, ClaimIndex([], ignorecase=self.ignorecase))
         index.alive = lambda claim: now <= claim.expires_at + grace
         return index
+
+    def _loose_commit(self, ref: str) -> str:
+        """What `ref` names, read from its loose file as git would read it there: refs in files
+        (not reftable), no namespace, and a loose file (when there is none, the ref may be in
+        `packed-refs`: git is asked). "" when this cannot tell."""
+        if os.environ.get("GIT_NAMESPACE"):
+            return ""
+        if self.workspace.git_setting("extensions.refstorage", "files").lower() != "files":
+            return ""
+        try:
+            with open(self.workspace.common_dir / ref, "rb") as file:
+                text = file.read(_LOOSE_REF_MAX)
+        except OSError:
+            return ""
+        oid = text.rstrip(b"\n").decode("ascii", "replace")
+        return oid if len(oid) in (40, 64) and _HEX.issuperset(oid) else ""
 
     def _directory(
         self,
         directory: str,
-        tip: str | None,
-        use: Callable[[str, Callable[[], list[dict[str, Any]]]], T],
+        names: Sequence[str],
+        use: Callable[[str, Callable[[], list[dict[str, Any]]], bool], T],
         empty: T,
     ) -> T:
-        """What `use` makes of one directory, given its tree id and a reader of its parsed records
-        (`empty` when the coord branch has no such directory)."""
-        names = [tip] if tip else self._coord_refs()
+        """What `use` makes of one directory of the first of `names` that has it, given its tree
+        id, a reader of its parsed records and whether it came from `names[0]` (`empty` when
+        none has such a directory)."""
         where = self.top or self.cwd
         reader = CatFile(where)
         try:
             try:
-                tree = next(
-                    (found for found in reader.read([f"{n}:.coord/{directory}" for n in names]) if found),
-                    None,
-                )
+                answers = reader.read([f"{n}:.coord/{directory}" for n in names])
+                first, tree = next(((n, found) for n, found in enumerate(answers) if found), (-1, None))
             except ObjectUnreadable as exc:
                 raise records_unreadable(where, f".coord/{directory}", exc.name) from exc
             if tree is None or tree[1] != "tree":
@@ -249,7 +283,7 @@ class LeanRepo:
                 # A malformed record is the store's warning to give, not the hook's.
                 return list(parsed.values())
 
-            return use(tree_id, read)
+            return use(tree_id, read, first == 0)
         finally:
             reader.close()
 
@@ -272,32 +306,45 @@ def _read_files(
 
 
 class SavedIndex:
-    """The claim index of one claims tree, saved under the tree's id: derived local data next to
-    the parse cache (`gitcoord.cache`); a missing, damaged or older file is only a slower read."""
+    """The claim index of one claims tree, saved under the tree's id and the commit it was read
+    from: derived local data next to the parse cache (`gitcoord.cache`); a missing, damaged or
+    older file is only a slower read."""
 
     def __init__(self, root: Path | None, *, ignorecase: bool) -> None:
         self.path = root / CLAIMS_INDEX if root is not None else None
         self.key = index_key(ignorecase)
+        self._loaded: tuple[str, list[tuple[Any, ...]], Any, str] | None = None  # what `load` read
 
-    def load(self, tree: str) -> ClaimIndex | None:
+    def load(self, *, tree: str = "", commit: str = "") -> ClaimIndex | None:
+        """The saved index of the claims tree `tree`, or of the one read from `commit`."""
         if self.path is None:
             return None
         try:
-            key, saved_tree, rows, state = marshal.loads(self.path.read_bytes())
-            if (key, saved_tree) != (self.key, tree) or not _well_formed(rows, state):
+            key, saved_tree, rows, state, saved_commit = marshal.loads(self.path.read_bytes())
+            wanted = (tree and saved_tree == tree) or (commit and saved_commit == commit)
+            if key != self.key or not wanted or not _well_formed(rows, state):
                 return None
+            self._loaded = saved_tree, rows, state, saved_commit
             return ClaimIndex.saved(rows, state)
         except (OSError, EOFError, ValueError, TypeError, IndexError):
             return None
 
-    def save(self, tree: str, index: ClaimIndex) -> None:
+    def save(self, tree: str, index: ClaimIndex, commit: str = "") -> None:
+        rows, state = index.dump()
+        self._write(tree, rows, state, commit)
+
+    def remember(self, commit: str) -> None:
+        """The tree `load` just found is `commit`'s too: saved with it, the next read needs no git."""
+        if self._loaded is not None and self._loaded[3] != commit:
+            self._write(*self._loaded[:3], commit)
+
+    def _write(self, tree: str, rows: list[tuple[Any, ...]], state: Any, commit: str) -> None:
         if self.path is None:
             return
-        rows, state = index.dump()
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(marshal.dumps((self.key, tree, rows, state)))
+            tmp.write_bytes(marshal.dumps((self.key, tree, rows, state, commit)))
             os.replace(tmp, self.path)  # readers see the old file or the new one, never half of one
         except (OSError, ValueError):  # ValueError: text marshal cannot hold; either way, only time lost
             tmp.unlink(missing_ok=True)
@@ -414,8 +461,12 @@ def staged_paths(repo: LeanRepo, started: Started | None = None) -> list[str]:
     in the work tree's top directory, where this one would run.
     """
     if started is not None and repo.top is not None and os.path.samefile(started[0], repo.top):
-        return parse_name_status(started[1]().check(STAGED_ARGS))
-    return parse_name_status(repo.git(*STAGED_ARGS))
+        result = started[1]()
+    else:
+        result = run_plain(repo.top or repo.cwd, *STAGED_ARGS)
+    if result.returncode != 0:  # no HEAD yet; anything else fails again, and says why
+        return parse_name_status(repo.git(*FIRST_STAGED_ARGS))
+    return parse_name_status(result.stdout)
 
 
 def parse_name_status(out: bytes) -> list[str]:

@@ -80,14 +80,17 @@ def run_pre_commit(repo: LeanRepo, mode: str, started: Started | None = None) ->
     started before the imports by gitcoord.hooks.run)."""
     if mode == "off":
         return 0
+    # The claims first: the staged paths' `git diff-index`, started early, runs meanwhile.
+    try:
+        index: ClaimIndex | RecordsUnreadable = _claim_index(repo)
+    except RecordsUnreadable as exc:
+        index = exc
     paths = staged_paths(repo, started)
     if not paths:
         return 0
+    if isinstance(index, RecordsUnreadable):
+        return _unreadable(index, mode)
     agent = repo.agent()
-    try:
-        index = _claim_index(repo)
-    except RecordsUnreadable as exc:
-        return _unreadable(exc, mode)
     problems = find_problems(paths, index, agent, mode)
     claims = index.claims_of(agent) if agent else []  # the trailers name the agent's own only
     if mode == "auto" and agent and not problems:

@@ -25,10 +25,12 @@ CALLER_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal
 
 
 def run_call(
-    request: dict[str, Any], fds: list[int], mask: set[int | signal.Signals] | None = None
+    request: dict[str, Any], fds: list[int], mask: set[int | signal.Signals] | None = None, kept: str = ""
 ) -> NoReturn:
     """Take the caller's place and run its call. `mask`: the signal mask to restore once the
-    handlers are the caller's (a signal forwarded meanwhile is then delivered, not lost)."""
+    handlers are the caller's (a signal forwarded meanwhile is then delivered, not lost); `kept`:
+    the server's runtime directory, where a hook keeps what git said of its repository
+    (`kept.SavedWorkspace`)."""
     # A process group of its own (the server sets it too, whichever runs first): a signal the
     # client forwards, or the kill of a caller that vanished, reaches every process the call
     # started, as a signal to the caller's group reaches them in-process.
@@ -42,6 +44,11 @@ def run_call(
             b"gitcoord: internal error: the warm server could not run the call.\n",
         )
         os._exit(1)
+    if kept and request.get("entry") == "hook":
+        from gitcoord.hooks import lean
+        from gitcoord.kept import SavedWorkspace
+
+        lean.KEPT = SavedWorkspace(kept)
     code = _run(request, mask)
     os._exit(code)
 

@@ -46,6 +46,7 @@ class Server:
     start_env: dict[str, str]
     listener: socket.socket
     link: str = ""  # a hooks' server: the name its native clients reach it by (`native.link_id`)
+    directory: str = ""  # the runtime directory (private): a hook child keeps git's answers there
     selector: selectors.BaseSelector = field(default_factory=selectors.DefaultSelector)
     running: dict[int, tuple[int, socket.socket]] = field(default_factory=dict)  # pidfd -> (pid, conn)
     last_call: float = field(default_factory=time.monotonic)
@@ -125,7 +126,7 @@ class Server:
         if pid == 0:
             conn.close()
             self._forget_in_child()
-            run_call(request, fds, mask)  # never returns
+            run_call(request, fds, mask, self.directory)  # never returns
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         with contextlib.suppress(OSError):  # the child does the same: whichever runs first
             os.setpgid(pid, pid)
@@ -367,7 +368,7 @@ def main(starter: int = 0, kind: str = "console") -> None:
     # Held back from the moment the socket exists until the handler is in place: a SIGTERM in
     # between would kill the server the default way and leave its socket behind.
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-    server = Server(key, path, stamp, idle, start_env, _listen(path), link)
+    server = Server(key, path, stamp, idle, start_env, _listen(path), link, directory)
     if link:
         _link(directory, link, path)
     signal.signal(signal.SIGTERM, lambda _sig, _frame: server.close())

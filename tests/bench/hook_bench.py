@@ -5,7 +5,7 @@ committing agent may touch. Rounds alternate hooked and hookless commits in one 
 both see the same machine load. Prints {"hook_ms": {"median": overhead, "floor_median": hookless}}
 plus the median of the pre-commit hook alone (prepare-commit-msg skipped), and the floor of any
 Python pre-commit: a hook that runs the four git processes this one needs (rev-parse, config,
-diff --cached, cat-file) and `python -S -P -c pass`.
+diff-index --cached, cat-file) and `python -S -P -c pass`.
 `median` is an agent's commit once the hooks' warm server runs (DESIGN §9: every commit after its
 first); `first_commit_median` is the same commit with the hook in-process, as the first commit of
 a session runs (GITCOORD_WARM=0). The server lives in a runtime directory of the bench's own.
@@ -95,7 +95,7 @@ FLOOR_HOOK = f"""\
 git rev-parse --path-format=absolute --git-dir --git-common-dir --is-bare-repository \\
     --show-toplevel >/dev/null
 git config -z --list >/dev/null
-git diff --cached --name-status -z -M >/dev/null
+git diff-index --cached --name-status -z -M HEAD >/dev/null
 echo refs/heads/coord:.coord/claims | git cat-file --batch >/dev/null
 exec {sys.executable} -S -P -c pass
 """
