@@ -199,11 +199,13 @@ def commit_trailers(
     trailers: list[tuple[str, str]] = []
     if agent:
         trailers.append(("Coord-Agent", agent))
-        index = ClaimIndex([c for c in claims if c.agent == agent], ignorecase=ignorecase)
+        own = [c for c in claims if c.agent == agent]
         mine: dict[str, HeldClaim] = {}
-        for path in paths:
-            for claim in index.covering(path):
-                mine.setdefault(claim.id, claim)
+        if own:  # none: no path to match
+            index = ClaimIndex(own, ignorecase=ignorecase)
+            for path in paths:
+                for claim in index.covering(path):
+                    mine.setdefault(claim.id, claim)
         trailers += [("Coord-Claim", f"{c.id}@{c.token}") for c in mine.values()]
     reason = " ".join(os.environ.get(OVERRIDE_ENV, "").split())
     if reason:
@@ -250,10 +252,11 @@ def hand_off_trailers(repo: LeanRepo, trailers: Sequence[tuple[str, str]]) -> No
 def _drop_stale_handoffs(directory: Path) -> None:
     """Remove hand-offs a commit aborted before using, so a reused pid never picks one up."""
     now = time.time()
-    for old in directory.glob("trailers.*"):
-        with contextlib.suppress(OSError):
-            if now - old.stat().st_mtime > 60:
-                old.unlink()
+    with os.scandir(directory) as entries:
+        for old in entries:
+            with contextlib.suppress(OSError):
+                if old.name.startswith("trailers.") and now - old.stat().st_mtime > 60:
+                    os.unlink(old.path)
 
 
 def run_prepare_commit_msg(repo: LeanRepo, args: Sequence[str]) -> int:

@@ -35,6 +35,7 @@ CODE_CHECK_SECONDS = 2.0  # how often an idle server looks whether its code chan
 STARTER_WAIT_SECONDS = 60.0  # at most, for the call that started the server to end
 COLD_MODULES = ("gitcoord.mcp", "gitcoord.notion", "gitcoord.demo", "gitcoord.warm")
 WARM_IMPORTS = ("gitcoord.cli", "gitcoord.coordinator", "gitcoord.store", "gitcoord.records")
+HOOK_IMPORTS = ("gitcoord.kept",)  # besides the modules of gitcoord.hooks
 
 
 @dataclass
@@ -257,16 +258,19 @@ def _plain(request: dict[Any, Any]) -> bool:
     )
 
 
-def _warm_up() -> None:
+def _warm_up(kind: str = "console") -> None:
     """Import what calls need, once: each child starts with it loaded. Not `__main__` modules (they
-    run), nor the MCP server, Notion and the demo (their libraries are large and few calls need them)."""
+    run), nor the MCP server, Notion and the demo (their libraries are large and few calls need them).
+    A hooks' server imports only what a hook may run (`HOOK_IMPORTS`): a smaller server forks
+    faster, and its children copy fewer pages."""
     import importlib
     import pkgutil
 
     import gitcoord
 
-    names = list(WARM_IMPORTS)
-    for module in pkgutil.walk_packages(gitcoord.__path__, "gitcoord."):
+    package = gitcoord if kind != "hook" else importlib.import_module("gitcoord.hooks")
+    names = list(WARM_IMPORTS if kind != "hook" else HOOK_IMPORTS)
+    for module in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
         if not module.name.endswith("__main__") and not module.name.startswith(COLD_MODULES):
             names.append(module.name)
     for name in names:
@@ -274,14 +278,14 @@ def _warm_up() -> None:
             importlib.import_module(name)
 
 
-def prepare() -> None:
+def prepare(kind: str = "console") -> None:
     """Everything a child should start with: the imports, then what first calls build (`prime`).
 
     The hooks' server runs under `-S` like the hooks themselves (`hooks.files.boot_code`): the
     installed libraries are not on its path, so the modules that need them are not imported and
     there is nothing of theirs to prime; its children run the stdlib-only hook modules."""
-    _warm_up()
-    if os.environ.get(keys.PRIME_ENV) != "0":
+    _warm_up(kind)
+    if kind != "hook" and os.environ.get(keys.PRIME_ENV) != "0":
         try:
             from gitcoord.warm import prime
         except ImportError:
@@ -360,7 +364,7 @@ def main(starter: int = 0, kind: str = "console") -> None:
     os.ftruncate(lock, 0)
     os.write(lock, f"{os.getpid()}\n".encode())  # who serves, for people and tests
     start_env = dict(os.environ)
-    prepare()
+    prepare(kind)
     link = _hook_link(directory) if kind == "hook" else ""
     idle = keys.env_seconds(keys.IDLE_ENV, keys.DEFAULT_IDLE_SECONDS)
     path = keys.socket_path(key)
