@@ -86,6 +86,11 @@ def scrub_hook_env() -> None:
         os.environ.pop(name, None)
 
 
+def hook_env(env: dict[str, str]) -> dict[str, str]:
+    """`env` as `scrub_hook_env` leaves it."""
+    return {name: value for name, value in env.items() if name not in _SCRUBBED_ENV}
+
+
 def _spawn_failed(cwd: Path) -> GitcoordError:
     """Why git could not be started: subprocess says FileNotFoundError for a missing
     working directory as well as for a missing program."""

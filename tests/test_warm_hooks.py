@@ -154,7 +154,8 @@ def test_hooks_are_served_and_refuse_or_let_through_as_in_process(
     assert trace.served()
     # The served pre-commit left the trailers for this very `git commit`: prepare-commit-msg
     # applied them in the shell, with no second interpreter (which would read the repo again).
-    assert trace.count("rev-parse") == 1
+    # (None at all once the served pre-commit's kept answers hold: `kept.SavedWorkspace`.)
+    assert trace.count("rev-parse") <= 1
     assert trace.count("interpret-trailers") == 1
     message = git(local_repo, "log", "-1", "--format=%B")
     assert "Coord-Agent: alpha" in message and "Coord-Claim: C-" in message

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -36,9 +37,11 @@ def main(argv: Sequence[str]) -> int:
         return 2
     hook, script, mode, args = argv[0], argv[1], argv[2], list(argv[3:])
     stdin = sys.stdin.buffer.read() if hook in _STDIN_HOOKS else None
-    legacy = run_legacy(Path(script), args, stdin)
-    if legacy != 0:
-        return legacy
+    if has_legacy(script):
+        EARLY.clear()  # listed before the legacy hook ran, which may stage more
+        legacy = run_legacy(Path(script), args, stdin)
+        if legacy != 0:
+            return legacy
     try:
         return dispatch(hook, None if mode in ("", "-") else mode, args, stdin or b"")
     except GitcoordError as exc:
@@ -49,13 +52,18 @@ def main(argv: Sequence[str]) -> int:
         return 1
 
 
+def has_legacy(script: str) -> bool:
+    """Is there a hook installed before gitcoord's (kept as HOOK.legacy) to run first? Never for
+    "-": a hook manager (pre-commit) runs us, and chains hooks itself."""
+    legacy = f"{script}.legacy"
+    return script != "-" and os.path.isfile(legacy) and os.access(legacy, os.X_OK)
+
+
 def run_legacy(script: Path, args: Sequence[str], stdin: bytes | None) -> int:
     """Run the hook that was installed before gitcoord's (kept as HOOK.legacy), if any."""
-    if str(script) == "-":
-        return 0  # run by a hook manager (pre-commit), which chains hooks itself
-    legacy = script.with_name(script.name + ".legacy")
-    if not (legacy.is_file() and os.access(legacy, os.X_OK)):
+    if not has_legacy(str(script)):
         return 0
+    legacy = script.with_name(script.name + ".legacy")
     return subprocess.run([str(legacy), *args], input=stdin, check=False).returncode
 
 
@@ -68,7 +76,9 @@ def dispatch(hook: str, mode: str | None, args: list[str], stdin: bytes) -> int:
     if hook == "pre-commit":
         # git lists the staged paths while the modules below import (git runs a pre-commit in
         # the work tree's top directory, where `staged_paths` asks; it checks that it is).
-        started: Started | None = (os.getcwd(), in_background(Path.cwd(), STAGED_ARGS))
+        # A served call's git started when its child was forked (`start_staged`).
+        listing = EARLY.pop() if EARLY else in_background(Path.cwd(), STAGED_ARGS)
+        started: Started | None = (os.getcwd(), listing)
     from gitcoord.hooks.lean import LeanRepo
 
     repo = LeanRepo(Path.cwd())
@@ -89,6 +99,82 @@ def dispatch(hook: str, mode: str | None, args: list[str], stdin: bytes) -> int:
     if hook == "pre-push":
         return run_pre_push(repo, repo.mode(mode), args, stdin)
     return run_pre_receive(repo, repo.mode(mode), stdin)
+
+
+# The wait for a pre-commit's `git STAGED_ARGS` that the warm server's child started the moment it
+# was forked (`warm.child`); `dispatch` takes it, unless a legacy hook runs first.
+EARLY: list[Callable[[], Result]] = []
+# What a hook's git must not inherit from a warm server's child: blocked or ignored signals.
+_DEFAULT_SIGNALS = (
+    signal.SIGINT,
+    signal.SIGTERM,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGPIPE,
+    signal.SIGXFSZ,
+)
+
+
+def start_staged(env: dict[str, str]) -> Callable[[], Result] | None:
+    """`git STAGED_ARGS` started in this directory under `env` (a hook's environment; the variables
+    `scrub_hook_env` drops are dropped), as a process of its own with every signal unblocked and
+    at its default action; the wait for its Result, or None when it cannot start (the hook then
+    starts it itself, as in-process)."""
+    import shutil
+
+    from gitcoord.git import hook_env
+
+    env = hook_env(env)
+    program = shutil.which("git", path=env.get("PATH", os.defpath))
+    if program is None:
+        return None
+    out, err = os.pipe(), os.pipe()
+    try:
+        pid = os.posix_spawn(
+            program,
+            ["git", *STAGED_ARGS],
+            env,
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_DUP2, out[1], 1),
+                (os.POSIX_SPAWN_DUP2, err[1], 2),
+            ],
+            setsigmask=(),
+            setsigdef=_DEFAULT_SIGNALS,
+        )
+    except OSError:
+        os.close(out[0])
+        os.close(err[0])
+        return None
+    finally:
+        os.close(out[1])
+        os.close(err[1])
+
+    def result() -> Result:
+        stdout, stderr = _drain(out[0], err[0])
+        _, status = os.waitpid(pid, 0)
+        return Result(os.waitstatus_to_exitcode(status), stdout, stderr.decode(errors="replace"))
+
+    return result
+
+
+def _drain(*fds: int) -> list[bytes]:
+    """Everything until the end of each pipe, read as it comes (none can fill up and stall git)."""
+    import selectors
+
+    chunks: dict[int, list[bytes]] = {fd: [] for fd in fds}
+    with selectors.DefaultSelector() as selector:
+        for fd in fds:
+            selector.register(fd, selectors.EVENT_READ)
+        while selector.get_map():
+            for key, _ in selector.select():
+                data = os.read(key.fd, 1 << 16)
+                if data:
+                    chunks[key.fd].append(data)
+                else:
+                    selector.unregister(key.fd)
+                    os.close(key.fd)
+    return [b"".join(chunks[fd]) for fd in fds]
 
 
 def in_background(cwd: Path, args: Sequence[str]) -> Callable[[], Result]:

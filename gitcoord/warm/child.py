@@ -36,6 +36,8 @@ def run_call(
     # started, as a signal to the caller's group reaches them in-process.
     with contextlib.suppress(OSError):
         os.setpgid(0, 0)
+    if request.get("entry") == "hook" and request["argv"][1:2] == ["pre-commit"]:
+        _start_staged(request, fds[3])
     try:
         _become_caller(request, fds)
     except BaseException:  # could not take the caller's place: say so, as an internal error
@@ -51,6 +53,20 @@ def run_call(
         lean.KEPT = SavedWorkspace(kept)
     code = _run(request, mask)
     os._exit(code)
+
+
+def _start_staged(request: dict[str, Any], cwd: int) -> None:
+    """A pre-commit first lists the staged paths: its git starts now, in the caller's directory and
+    environment, and runs while this child takes the caller's place (`hooks.run.start_staged`)."""
+    from gitcoord.hooks import run
+
+    try:
+        os.fchdir(cwd)
+        started = run.start_staged(request["env"])
+    except (OSError, ValueError):  # the hook starts it itself, as in-process
+        return
+    if started is not None:
+        run.EARLY.append(started)
 
 
 def _become_caller(request: dict[str, Any], fds: list[int]) -> None:
