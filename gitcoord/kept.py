@@ -36,12 +36,15 @@ except ImportError:  # pragma: no cover (an interpreter built without it)
 RACY_SECONDS = 2
 # The variables besides GIT_* that decide which config files git reads (git-config(1), FILES).
 _CONFIG_ENV = ("HOME", "XDG_CONFIG_HOME", "PATH")
-# GIT_* variables git sets for a hook that decide neither where the repository is nor its config:
-# a key without them is the same for every commit from one place (`git commit -a` names a
-# temporary index, a script may pin the dates).
+# GIT_* variables that decide neither where the repository is nor its config: a key without them
+# is the same for every commit from one place (`git commit -a` names a temporary index, a script
+# may pin the dates).
+# So do the trace variables: with trace2 switched on in a config file, git gives every hook a new
+# GIT_TRACE2_PARENT_SID.
 _PER_COMMIT_ENV = ("GIT_INDEX_FILE", "GIT_EDITOR", "GIT_REFLOG_ACTION")
-_PER_COMMIT_PREFIXES = ("GIT_AUTHOR_", "GIT_COMMITTER_")
+_PER_COMMIT_PREFIXES = ("GIT_AUTHOR_", "GIT_COMMITTER_", "GIT_TRACE")
 SAVED_VERSION = 1  # bump whenever what `SavedWorkspace` writes changes
+SAVED_PREFIX = "ws-"  # the saved answers' file names, in the runtime directory
 
 
 class Mark(NamedTuple):
@@ -142,6 +145,16 @@ def keepable(gitconfig: dict[str, list[str]]) -> bool:
     return not any(key.startswith(("include.", "includeif.")) for key in gitconfig)
 
 
+def forget_saved(directory: str) -> None:
+    """Remove every saved answer in `directory` (a server starting: they are only time saved, and
+    each working directory and environment a session used left one)."""
+    with contextlib.suppress(OSError), os.scandir(directory) as entries:
+        for entry in entries:
+            if entry.name.startswith(SAVED_PREFIX):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+
+
 class SavedWorkspace:
     """`Workspace.open` for the hooks' server's children, with what `rev-parse` and `git config
     --list` answered kept in `directory` (the server's runtime directory, which it checked is this
@@ -159,7 +172,8 @@ class SavedWorkspace:
     def open(self, cwd: Path) -> Workspace:
         cwd = cwd.resolve()
         key = (SAVED_VERSION, str(cwd), environment_key())
-        path = os.path.join(self.directory, f"ws-{blake2b(marshal.dumps(key), digest_size=12).hexdigest()}")
+        name = SAVED_PREFIX + blake2b(marshal.dumps(key), digest_size=12).hexdigest()
+        path = os.path.join(self.directory, name)
         found = _load(path, key, cwd)
         if found is not None:
             return found

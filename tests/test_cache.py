@@ -8,7 +8,8 @@ from pathlib import Path
 
 from gitcoord import Coordinator
 from gitcoord.cache import ParsedTrees
-from gitcoord.hooks.lean import CLAIMS_INDEX, LeanRepo, index_key
+from gitcoord.hooks.claims import CLAIMS_INDEX, index_key
+from gitcoord.hooks.lean import LeanRepo
 from gitcoord.records import Claim
 
 from .conftest import World, git, plant_records, run
@@ -88,7 +89,7 @@ def test_malformed_record_warns_on_every_read(world: World) -> None:
             assert snap.skipped == [".coord/claims/C-77.toml", ".coord/claims/C-78.toml"]
 
 
-# -- the hooks' claim index (`gitcoord.hooks.lean.SavedIndex`): keyed by the claims tree's id ------
+# -- the hooks' claim index (`gitcoord.hooks.claims.SavedIndex`): keyed by the claims tree's id ------
 
 
 def _index_file(repo: Path) -> Path:

@@ -20,6 +20,7 @@ from gitcoord import kept
 from gitcoord.mcp import Tools
 
 from .conftest import World, git, run, wait_for
+from .warm_helpers import edit_in_place, settled
 
 pytest.importorskip("mcp", reason="the official `mcp` SDK is not installed")
 
@@ -45,27 +46,6 @@ def _git_commands(monkeypatch: pytest.MonkeyPatch, tmp: Path, call: Callable[[],
     return [line.split("trace: built-in: git ")[1].split()[0] for line in lines if "built-in: git " in line]
 
 
-def _settled(*paths: Path) -> None:
-    """Wait until every file is older than the racy window, as a config file not just edited is."""
-
-    def old() -> bool:
-        limit = time.time_ns() - (kept.RACY_SECONDS + 0.1) * 10**9
-        return all(max(p.stat().st_mtime_ns, p.stat().st_ctime_ns) < limit for p in paths)
-
-    wait_for(old, "the config files to age past the racy window", timeout=60)
-
-
-def _edit_in_place(path: Path, old: str, new: str) -> None:
-    """The same file (inode), the same size, other contents: what an editor saving in place does."""
-    assert len(old) == len(new)
-    data = path.read_bytes()
-    assert old.encode() in data
-    inode = path.stat().st_ino
-    with path.open("r+b") as f:
-        f.write(data.replace(old.encode(), new.encode()))
-    assert path.stat().st_ino == inode and len(path.read_bytes()) == len(data)
-
-
 def test_kept_directories_and_config_are_used_and_a_config_edit_is_seen_next_call(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -73,12 +53,12 @@ def test_kept_directories_and_config_are_used_and_a_config_edit_is_seen_next_cal
     git(a, "config", "coord.agent", "alpha")
     tools = Tools(a, None)  # the identity comes from git's config: an edit must reach the next call
     try:
-        _settled(a / ".git" / "config", Path(os.environ["GIT_CONFIG_GLOBAL"]))
+        settled(a / ".git" / "config", Path(os.environ["GIT_CONFIG_GLOBAL"]))
         _claim(tools, "src/a.py")
         seen = _git_commands(monkeypatch, tmp_path, lambda: _claim(tools, "src/a2.py"))
         assert "rev-parse" not in seen and "config" not in seen, seen  # both kept
         # An editor saving the file in place: same inode, same size.
-        _edit_in_place(a / ".git" / "config", "alpha", "gamma")
+        edit_in_place(a / ".git" / "config", "alpha", "gamma")
         _claim(tools, "src/b.py")
         # `git config`: a new file renamed over the old one.
         git(a, "config", "coord.agent", "delta")
@@ -99,9 +79,9 @@ def test_a_global_config_edit_is_seen_next_call(world: World, monkeypatch: pytes
     git(a, "config", "--global", "coord.agent", "alpha")
     tools = Tools(a, None)
     try:
-        _settled(a / ".git" / "config", global_config)
+        settled(a / ".git" / "config", global_config)
         _claim(tools, "src/a.py")
-        _edit_in_place(global_config, "alpha", "omega")
+        edit_in_place(global_config, "alpha", "omega")
         _claim(tools, "src/b.py")
         assert _holders(tools) == {"src/a.py": "alpha", "src/b.py": "omega"}
     finally:
@@ -119,9 +99,9 @@ def test_a_config_with_includes_is_read_at_every_call(
     git(a, "config", "include.path", str(extra))
     tools = Tools(a, None)
     try:
-        _settled(a / ".git" / "config", extra)
+        settled(a / ".git" / "config", extra)
         _claim(tools, "src/a.py")
-        _edit_in_place(extra, "alpha", "kappa")
+        edit_in_place(extra, "alpha", "kappa")
         seen = _git_commands(monkeypatch, tmp_path, lambda: _claim(tools, "src/b.py"))
         assert "config" in seen and "rev-parse" not in seen, seen
         assert _holders(tools) == {"src/a.py": "alpha", "src/b.py": "kappa"}

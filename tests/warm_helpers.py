@@ -14,11 +14,13 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from gitcoord import kept
 from tests.conftest import git, make_repo, wait_for
 
 SCRIPT = Path(sys.executable).parent / "gitcoord"
@@ -195,3 +197,24 @@ def bare_remote_clone(root: Path, seed: Path | None = None) -> Path:
     git(root, "clone", "-q", "--bare", str(seed), str(root / "remote.git"))
     git(root, "clone", "-q", str(root / "remote.git"), str(root / "a"))
     return root / "a"
+
+
+def settled(*paths: Path) -> None:
+    """Wait until every file is older than the racy window, as a config file not just edited is."""
+
+    def old() -> bool:
+        limit = time.time_ns() - int((kept.RACY_SECONDS + 0.1) * 10**9)
+        return all(max(p.stat().st_mtime_ns, p.stat().st_ctime_ns) < limit for p in paths)
+
+    wait_for(old, "the config files to age past the racy window", timeout=60)
+
+
+def edit_in_place(path: Path, old: str, new: str) -> None:
+    """The same file (inode), the same size, other contents: what an editor saving in place does."""
+    assert len(old) == len(new)
+    data = path.read_bytes()
+    assert old.encode() in data
+    inode = path.stat().st_ino
+    with path.open("r+b") as file:
+        file.write(data.replace(old.encode(), new.encode()))
+    assert path.stat().st_ino == inode and len(path.read_bytes()) == len(data)

@@ -19,7 +19,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from gitcoord.constants import DEFAULT_LEASE_MINUTES, GUARD_PROBE_ENV
-from gitcoord.hooks.lean import ClaimIndex, HeldClaim, LeanRepo
+from gitcoord.hooks.claims import ClaimIndex, HeldClaim
+from gitcoord.hooks.lean import LeanRepo
 
 AUTO_MODE = "auto"
 AUTO_MESSAGE = "auto: first edit"

@@ -34,7 +34,8 @@ from gitcoord.cache import RecordsUnreadable
 from gitcoord.clock import wall_clock
 from gitcoord.conflicts_index import Change, advice, changes, head_branch, read_index, still_unmerged
 from gitcoord.git import run_plain
-from gitcoord.hooks.lean import ClaimIndex, HeldClaim, LeanRepo, scrub_hook_env
+from gitcoord.hooks.claims import ClaimIndex, HeldClaim
+from gitcoord.hooks.lean import LeanRepo, scrub_hook_env
 
 Format = Literal["claude", "codex"]
 EDIT_TOOLS = ("Edit", "Write", "MultiEdit", "NotebookEdit")

@@ -21,7 +21,8 @@ from gitcoord.cache import RecordsUnreadable
 from gitcoord.constants import HANDOFF_HEADER, STATE_DIR
 from gitcoord.errors import GitcoordError, InvalidInput
 from gitcoord.git import parse_trailers
-from gitcoord.hooks.lean import ClaimIndex, HeldClaim, LeanRepo, is_committer, override_ids, staged_paths
+from gitcoord.hooks.claims import ClaimIndex, HeldClaim
+from gitcoord.hooks.lean import LeanRepo, is_committer, override_ids, staged_paths
 from gitcoord.hooks.run import Started
 
 OVERRIDE_ENV = "GITCOORD_OVERRIDE"

@@ -22,7 +22,8 @@ from typing import Any, NamedTuple
 from gitcoord.cache import records_unreadable
 from gitcoord.errors import GitcoordError, InvalidInput
 from gitcoord.git import is_zero_oid, parse_trailers, run_plain
-from gitcoord.hooks.lean import ClaimIndex, HeldClaim, LeanRepo, is_committer, override_ids, parse_name_status
+from gitcoord.hooks.claims import ClaimIndex, HeldClaim
+from gitcoord.hooks.lean import LeanRepo, is_committer, override_ids, parse_name_status
 from gitcoord.overlap import covers
 from gitcoord.resources import parse_resource
 from gitcoord.validate import quoted

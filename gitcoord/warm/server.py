@@ -364,6 +364,10 @@ def main(starter: int = 0, kind: str = "console") -> None:
     os.ftruncate(lock, 0)
     os.write(lock, f"{os.getpid()}\n".encode())  # who serves, for people and tests
     start_env = dict(os.environ)
+    if kind == "hook":  # what hooks of earlier servers kept (`kept.SavedWorkspace`)
+        from gitcoord.kept import forget_saved
+
+        forget_saved(directory)
     prepare(kind)
     link = _hook_link(directory) if kind == "hook" else ""
     idle = keys.env_seconds(keys.IDLE_ENV, keys.DEFAULT_IDLE_SECONDS)
