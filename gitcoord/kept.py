@@ -41,10 +41,19 @@ _CONFIG_ENV = ("HOME", "XDG_CONFIG_HOME", "PATH")
 # may pin the dates).
 # So do the trace variables: with trace2 switched on in a config file, git gives every hook a new
 # GIT_TRACE2_PARENT_SID.
-_PER_COMMIT_ENV = ("GIT_INDEX_FILE", "GIT_EDITOR", "GIT_REFLOG_ACTION")
+# A push's pre-receive gets its quarantine's object directories, new for every push.
+_PER_COMMIT_ENV = (
+    "GIT_INDEX_FILE",
+    "GIT_EDITOR",
+    "GIT_REFLOG_ACTION",
+    "GIT_QUARANTINE_PATH",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+)
 _PER_COMMIT_PREFIXES = ("GIT_AUTHOR_", "GIT_COMMITTER_", "GIT_TRACE")
 SAVED_VERSION = 1  # bump whenever what `SavedWorkspace` writes changes
 SAVED_PREFIX = "ws-"  # the saved answers' file names, in the runtime directory
+SAVED_MAX = 64  # saved answers at most: a save that finds more removes them all first
 
 
 class Mark(NamedTuple):
@@ -145,14 +154,16 @@ def keepable(gitconfig: dict[str, list[str]]) -> bool:
     return not any(key.startswith(("include.", "includeif.")) for key in gitconfig)
 
 
-def forget_saved(directory: str) -> None:
-    """Remove every saved answer in `directory` (a server starting: they are only time saved, and
-    each working directory and environment a session used left one)."""
+def forget_saved(directory: str, above: int = 0) -> None:
+    """Remove every saved answer in `directory` if there are more than `above` (a server starting
+    removes them all: they are only time saved, and each working directory and environment a
+    session used left one)."""
     with contextlib.suppress(OSError), os.scandir(directory) as entries:
-        for entry in entries:
-            if entry.name.startswith(SAVED_PREFIX):
-                with contextlib.suppress(OSError):
-                    os.unlink(entry.path)
+        saved = [entry.path for entry in entries if entry.name.startswith(SAVED_PREFIX)]
+    if len(saved) > above:
+        for path in saved:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
 
 
 class SavedWorkspace:
@@ -184,6 +195,7 @@ class SavedWorkspace:
         where, config = dir_marks(*dirs), config_marks(dirs[1], dirs[2])
         if keepable(gitconfig) and settled(where, started) and settled(config, started):
             paths = [str(d) if d else "" for d in dirs[1:]]
+            forget_saved(self.directory, above=SAVED_MAX)
             _save(path, (key, paths, _plain(where), gitconfig, _plain(config)))
         return workspace
 

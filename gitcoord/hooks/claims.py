@@ -14,6 +14,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+try:  # as in `warm.keys`: hashlib's import of OpenSSL costs a few ms
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover (an interpreter built without it)
+    from hashlib import blake2b
+
 from gitcoord.clock import parse_utc
 from gitcoord.errors import InvalidInput
 from gitcoord.overlap import ResourceIndex
@@ -22,7 +27,7 @@ from gitcoord.resources import Resource, parse_resource
 INVALID = "-"  # HeldClaim.kind of a resource that does not parse
 # Every well-formed claim of one claims tree, as `SavedIndex` saves it (marshal: built in, fast).
 CLAIMS_INDEX = "claims-index.marshal"
-CLAIMS_INDEX_VERSION = 4
+CLAIMS_INDEX_VERSION = 5
 # A saved index: each claim's row (`_to_row`, marshalled alone), each claim's agent, the path index.
 Dumped = tuple[list[bytes], list[str], Any]
 
@@ -117,9 +122,12 @@ class SavedIndex:
         if self.path is None:
             return None
         try:
-            key, saved_tree, dumped, saved_commit = marshal.loads(self.path.read_bytes())
+            key, digest, payload = marshal.loads(self.path.read_bytes())
+            if key != self.key or digest != _digest(payload):
+                return None
+            saved_tree, dumped, saved_commit = marshal.loads(payload)
             wanted = (tree and saved_tree == tree) or (commit and saved_commit == commit)
-            if key != self.key or not wanted or not _well_formed(dumped):
+            if not wanted or not _well_formed(dumped):
                 return None
             self._loaded = saved_tree, dumped, saved_commit
             return ClaimIndex.saved(dumped)
@@ -140,10 +148,17 @@ class SavedIndex:
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(marshal.dumps((self.key, tree, dumped, commit)))
+            payload = marshal.dumps((tree, dumped, commit))
+            tmp.write_bytes(marshal.dumps((self.key, _digest(payload), payload)))
             os.replace(tmp, self.path)  # readers see the old file or the new one, never half of one
         except (OSError, ValueError):  # ValueError: text marshal cannot hold; either way, only time lost
             tmp.unlink(missing_ok=True)
+
+
+def _digest(payload: bytes) -> bytes:
+    """The saved index's checksum: a row is read only when its claim is needed, so a damaged byte
+    must be caught when the file is loaded (then the index is built again from the records)."""
+    return blake2b(payload, digest_size=16).digest()
 
 
 def index_key(ignorecase: bool) -> tuple[Any, ...]:

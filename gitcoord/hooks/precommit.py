@@ -81,14 +81,14 @@ def run_pre_commit(repo: LeanRepo, mode: str, started: Started | None = None) ->
     started before the imports by gitcoord.hooks.run)."""
     if mode == "off":
         return 0
-    # The claims first: the staged paths' `git diff-index`, started early, runs meanwhile.
-    try:
-        index: ClaimIndex | RecordsUnreadable = _claim_index(repo)
-    except RecordsUnreadable as exc:
-        index = exc
+    # The claims first, read while the staged paths' `git diff-index` (started early) runs; but a
+    # fetch (hooks.fetch) waits until there is something to judge.
+    fetches = bool(repo.setting("hooks", "fetch", False) and repo.remote)
+    early = None if fetches else _read_claims(repo)
     paths = staged_paths(repo, started)
     if not paths:
         return 0
+    index = early if early is not None else _read_claims(repo)
     if isinstance(index, RecordsUnreadable):
         return _unreadable(index, mode)
     agent = repo.agent()
@@ -137,6 +137,14 @@ def _verdict(repo: LeanRepo, agent: str | None, problems: Sequence[Problem], mod
         return 0, error_id
     sys.stderr.write(message + "\n")
     return 1, ""
+
+
+def _read_claims(repo: LeanRepo) -> ClaimIndex | RecordsUnreadable:
+    """The claim index, or why the claims cannot be read (said only if there is a path to judge)."""
+    try:
+        return _claim_index(repo)
+    except RecordsUnreadable as exc:
+        return exc
 
 
 def _claim_index(repo: LeanRepo) -> ClaimIndex:

@@ -21,9 +21,19 @@ from gitcoord.git import Result
 
 # Every path a commit touches (both sides of renames), as pre-commit asks it: the plumbing, which
 # starts faster than `git diff` and reads none of the user's diff.* settings (`diff.relative`).
-STAGED_ARGS = ("diff-index", "--cached", "--name-status", "-z", "-M", "HEAD")
+# A path only marked with `git add -N` is not committed: it is not listed (the porcelain's default).
+STAGED_ARGS = (
+    "diff-index",
+    "--cached",
+    "--name-status",
+    "-z",
+    "-M",
+    "--ita-invisible-in-index",
+    "HEAD",
+    "--",
+)
 # Before the first commit there is no HEAD: the porcelain compares the index with nothing.
-FIRST_STAGED_ARGS = ("diff", "--cached", "--name-status", "-z", "-M")
+FIRST_STAGED_ARGS = ("diff", "--cached", "--name-status", "-z", "-M", "--")
 # A `git STAGED_ARGS` started early: the directory it runs in, and the wait for its Result.
 Started = tuple[str, Callable[[], Result]]
 HOOKS = ("pre-commit", "prepare-commit-msg", "pre-push", "pre-receive", "post-merge")
@@ -37,12 +47,12 @@ def main(argv: Sequence[str]) -> int:
         return 2
     hook, script, mode, args = argv[0], argv[1], argv[2], list(argv[3:])
     stdin = sys.stdin.buffer.read() if hook in _STDIN_HOOKS else None
-    if has_legacy(script):
-        EARLY.clear()  # listed before the legacy hook ran, which may stage more
-        legacy = run_legacy(Path(script), args, stdin)
-        if legacy != 0:
-            return legacy
     try:
+        if has_legacy(script):
+            EARLY.clear()  # listed before the legacy hook ran, which may stage more
+            legacy = run_legacy(Path(script), args, stdin)
+            if legacy != 0:
+                return legacy
         return dispatch(hook, None if mode in ("", "-") else mode, args, stdin or b"")
     except GitcoordError as exc:
         sys.stderr.write(
@@ -50,6 +60,8 @@ def main(argv: Sequence[str]) -> int:
             "hint: fix it, or bypass this once with --no-verify (verify and the server still check).\n"
         )
         return 1
+    finally:
+        _wait_started()
 
 
 def has_legacy(script: str) -> bool:
@@ -104,6 +116,9 @@ def dispatch(hook: str, mode: str | None, args: list[str], stdin: bytes) -> int:
 # The wait for a pre-commit's `git STAGED_ARGS` that the warm server's child started the moment it
 # was forked (`warm.child`); `dispatch` takes it, unless a legacy hook runs first.
 EARLY: list[Callable[[], Result]] = []
+# Every listing `start_staged` started, used or not: the hook waits for each before it exits, as
+# an in-process hook waits for every git it starts (none is left for another process to reap).
+_STARTED: list[Callable[[], Result]] = []
 # What a hook's git must not inherit from a warm server's child: blocked or ignored signals.
 _DEFAULT_SIGNALS = (
     signal.SIGINT,
@@ -150,12 +165,25 @@ def start_staged(env: dict[str, str]) -> Callable[[], Result] | None:
         os.close(out[1])
         os.close(err[1])
 
-    def result() -> Result:
-        stdout, stderr = _drain(out[0], err[0])
-        _, status = os.waitpid(pid, 0)
-        return Result(os.waitstatus_to_exitcode(status), stdout, stderr.decode(errors="replace"))
+    done: list[Result] = []
 
+    def result() -> Result:
+        if not done:
+            stdout, stderr = _drain(out[0], err[0])
+            _, status = os.waitpid(pid, 0)
+            done.append(Result(os.waitstatus_to_exitcode(status), stdout, stderr.decode(errors="replace")))
+        return done[0]
+
+    _STARTED.append(result)
     return result
+
+
+def _wait_started() -> None:
+    """Wait for the listings started early that the hook did not use (a legacy hook ran first,
+    mode `off`, nothing to judge)."""
+    while _STARTED:
+        with contextlib.suppress(OSError):
+            _STARTED.pop()()
 
 
 def _drain(*fds: int) -> list[bytes]:

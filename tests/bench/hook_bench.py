@@ -95,7 +95,7 @@ FLOOR_HOOK = f"""\
 git rev-parse --path-format=absolute --git-dir --git-common-dir --is-bare-repository \\
     --show-toplevel >/dev/null
 git config -z --list >/dev/null
-git diff-index --cached --name-status -z -M HEAD >/dev/null
+git diff-index --cached --name-status -z -M --ita-invisible-in-index HEAD -- >/dev/null
 echo refs/heads/coord:.coord/claims | git cat-file --batch >/dev/null
 exec {sys.executable} -S -P -c pass
 """
