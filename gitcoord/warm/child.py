@@ -81,11 +81,20 @@ def _become_caller(request: dict[str, Any], fds: list[int]) -> None:
         os.close(fd)
     os.umask(int(request["umask"]))
     take_callers_parent(int(request["ppid"]))  # a hook (or `hook-run`) names its hand-off by it
-    os.environ.clear()
-    os.environ.update({str(k): str(v) for k, v in request["env"].items()})
+    _take_environment({str(k): str(v) for k, v in request["env"].items()})
     time.tzset()  # the C library read TZ once, in the server: local times are the caller's zone
     sys.argv = [str(a) for a in request["argv"]]
     _std_streams()
+
+
+def _take_environment(env: dict[str, str]) -> None:
+    """`os.environ` becomes `env`: only what differs is unset or set (the server's environment is
+    most often its callers', and each change is a C library call)."""
+    for name in [name for name in os.environ if name not in env]:
+        del os.environ[name]
+    for name, value in env.items():
+        if os.environ.get(name) != value:
+            os.environ[name] = value
 
 
 def _std_streams() -> None:

@@ -22,6 +22,7 @@ import struct
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from gitcoord.hooks import native
@@ -268,6 +269,9 @@ def _warm_up(kind: str = "console") -> None:
 
     import gitcoord
 
+    if kind == "hook":  # which system config files `kept` watches, for the server's own PATH
+        with contextlib.suppress(Exception):
+            importlib.import_module("gitcoord.kept").config_files(Path("/"), Path("/"))
     package = gitcoord if kind != "hook" else importlib.import_module("gitcoord.hooks")
     names = list(WARM_IMPORTS if kind != "hook" else HOOK_IMPORTS)
     for module in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
