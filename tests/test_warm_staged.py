@@ -8,14 +8,16 @@ the signals an in-process listing gets, and after a legacy hook that stages more
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import git, run
+from tests.conftest import git, run, wait_for
 from tests.test_warm_hooks import Trace, _commit, _hooks_server, _stage
 from tests.warm_helpers import Warm, warm_dir
 
@@ -131,3 +133,52 @@ def _signals(line: str) -> tuple[int, int]:
     blocked = int(fields[fields.index("SigBlk:") + 1], 16)
     ignored = int(fields[fields.index("SigIgn:") + 1], 16)
     return blocked, ignored & _CALLER_BITS
+
+
+# A legacy pre-commit that leaves a process of the call's group running after the hook exits.
+LINGERING_LEGACY = """#!/bin/sh
+sleep 300 >/dev/null 2>&1 < /dev/null &
+echo $! > "{pid}"
+"""
+
+
+def test_a_process_the_hook_leaves_running_outlives_a_served_commit(
+    tmp_path: Path, local_repo: Path, warm: Warm
+) -> None:
+    """The server tells the caller the child's exit code as the child exits, before reaping it; the
+    caller then goes, which must not read as a caller killed mid-call (whose call's group the server
+    kills): what the hook left running lives on, as in-process."""
+    trace = Trace(tmp_path)
+    env = _served(local_repo, warm, trace)
+    pid_file = tmp_path / "lingering.pid"
+    legacy = local_repo / ".git" / "hooks" / "pre-commit.legacy"
+    legacy.write_text(LINGERING_LEGACY.format(pid=pid_file))
+    legacy.chmod(0o755)
+    _stage(local_repo, "notes.txt", "mine\n")
+    trace.clear()
+    assert _commit(local_repo, env, "-m", "notes") == (0, "")
+    assert trace.served()
+    lingering = int(pid_file.read_text())
+    try:
+        # The server has reaped the child by now or will: either way the sleep must stay.
+        wait_for(lambda: not _alive(lingering) or _reaped(warm), "the server's reap")
+        assert _alive(lingering), "the hook's background process was killed"
+        assert _commit(local_repo, env, "--allow-empty", "-m", "and again") == (0, "")
+        assert _alive(lingering)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(lingering, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    """Running, not dead (a zombie nobody has reaped yet is dead)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _reaped(warm: Warm) -> bool:
+    """No child of the hooks' server is left (each call's child was reaped)."""
+    server = _hooks_server(warm)
+    return not Path(f"/proc/{server}/task/{server}/children").read_text().split()

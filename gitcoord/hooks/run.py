@@ -246,7 +246,12 @@ def entry() -> None:
     leave(main(sys.argv[1:]))
 
 
-def leave(code: int) -> NoReturn:
+# Called with the exit code just before the process ends (`leave`): a warm server's child tells
+# the server, which tells the caller without waiting for the child to be gone (`warm.child`).
+AT_EXIT: list[Callable[[int], None]] = []
+
+
+def leave(code: int, *, flush: bool = True) -> NoReturn:
     """Flush stdout and stderr, then `os._exit`: the end of every gitcoord process (CLI, hooks,
     guard), without the interpreter's teardown.
 
@@ -254,8 +259,12 @@ def leave(code: int) -> NoReturn:
     costs more than a typical call's git work, and nothing of gitcoord's waits for it: every
     write is committed or renamed into place before the call returns, caches are saved
     explicitly, threads left running are daemons, and the logging handler writes through at
-    once. What is left buffered is the output, flushed here."""
-    os._exit(finish(code))
+    once. What is left buffered is the output, flushed here (`flush=False`: flushed already)."""
+    if flush:
+        code = finish(code)
+    for told in AT_EXIT:
+        told(code)
+    os._exit(code)
 
 
 def finish(code: int) -> int:

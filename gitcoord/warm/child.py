@@ -25,12 +25,17 @@ CALLER_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal
 
 
 def run_call(
-    request: dict[str, Any], fds: list[int], mask: set[int | signal.Signals] | None = None, kept: str = ""
+    request: dict[str, Any],
+    fds: list[int],
+    mask: set[int | signal.Signals] | None = None,
+    kept: str = "",
+    said: int = -1,
 ) -> NoReturn:
     """Take the caller's place and run its call. `mask`: the signal mask to restore once the
     handlers are the caller's (a signal forwarded meanwhile is then delivered, not lost); `kept`:
     the server's runtime directory, where a hook keeps what git said of its repository
-    (`kept.SavedWorkspace`)."""
+    (`kept.SavedWorkspace`); `said`: where the exit code is written as the child exits, for the
+    server to report it at once (`hooks.run.AT_EXIT`)."""
     # A process group of its own (the server sets it too, whichever runs first): a signal the
     # client forwards, or the kill of a caller that vanished, reaches every process the call
     # started, as a signal to the caller's group reaches them in-process.
@@ -51,8 +56,18 @@ def run_call(
         from gitcoord.kept import SavedWorkspace
 
         lean.KEPT = SavedWorkspace(kept)
+    from gitcoord.hooks import run
+
+    if said >= 0:
+        run.AT_EXIT.append(lambda code: _say(said, code))
     code = _run(request, mask)
-    os._exit(code)
+    run.leave(code, flush=False)
+
+
+def _say(said: int, code: int) -> None:
+    """Write the exit code for the server (it reports it to the caller before the child is gone)."""
+    with contextlib.suppress(OSError):
+        os.write(said, b"%d" % (code & 0xFF))
 
 
 def _start_staged(request: dict[str, Any], cwd: int) -> None:

@@ -50,7 +50,7 @@ class Server:
     link: str = ""  # a hooks' server: the name its native clients reach it by (`native.link_id`)
     directory: str = ""  # the runtime directory (private): a hook child keeps git's answers there
     selector: selectors.BaseSelector = field(default_factory=selectors.DefaultSelector)
-    running: dict[int, tuple[int, socket.socket]] = field(default_factory=dict)  # pidfd -> (pid, conn)
+    running: dict[int, Call] = field(default_factory=dict)  # by the child's pidfd
     last_call: float = field(default_factory=time.monotonic)
     closing: bool = False
 
@@ -63,8 +63,13 @@ class Server:
                     self._accept()
                 elif key.data is None:
                     self._reap(int(key.fd))
+                elif key.data[0] == "done":
+                    self._done(key.data[1])
                 else:
-                    self._caller_gone(int(key.data))
+                    self._caller_gone(key.data[1])
+                # (The call itself rides with its pipe's and its caller's events: an event left in
+                # this batch for a call handled meanwhile finds it done, never another call that
+                # was given the same descriptor numbers.)
             now = time.monotonic()
             if not self.closing and not self.running and now - self.last_call > self.idle_seconds:
                 self.close()
@@ -124,26 +129,60 @@ class Server:
         # A signal the caller forwards while the child still has the server's handlers (SIGINT
         # ignored, SIGTERM closing the server) would be lost: blocked, it waits for the child's own.
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, CALLER_SIGNALS)
+        done, said = os.pipe()  # the child's exit code, written as it exits (`run_call`)
         pid = os.fork()
         if pid == 0:
             conn.close()
+            os.close(done)
             self._forget_in_child()
-            run_call(request, fds, mask, self.directory)  # never returns
+            run_call(request, fds, mask, self.directory, said)  # never returns
+        os.close(said)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         with contextlib.suppress(OSError):  # the child does the same: whichever runs first
             os.setpgid(pid, pid)
         for fd in fds:
             _close(fd)
         pidfd = os.pidfd_open(pid)
-        self.running[pidfd] = (pid, conn)
+        call = self.running[pidfd] = Call(pid, conn, done)
         self.selector.register(pidfd, selectors.EVENT_READ)
+        self.selector.register(done, selectors.EVENT_READ, ("done", call))
         conn.sendall(f"pid {pid}\n".encode())
         # The client sends nothing more: its end closing while the call runs means it was killed
         # (SIGKILL cannot be forwarded). Its call dies with it, as it would have in-process.
-        self.selector.register(conn, selectors.EVENT_READ, pidfd)
+        self.selector.register(conn, selectors.EVENT_READ, ("gone", call))
 
-    def _caller_gone(self, pidfd: int) -> None:
-        pid, conn = self.running[pidfd]
+    def _done(self, call: Call) -> None:
+        """The child wrote its exit code as it exits: the caller hears it now, not after the
+        kernel has taken the child's memory down and the server has reaped it. A child that dies
+        without writing it (a signal) is reported by `_reap`, from its wait status."""
+        if call.done is None:  # reaped meanwhile
+            return
+        self.selector.unregister(call.done)
+        try:
+            said = os.read(call.done, 16)
+        except OSError:
+            said = b""
+        _close(call.done)
+        call.done = None
+        if said.strip().isdigit():
+            self._report(call, int(said) << 8)  # the wait status of a normal exit with that code
+
+    def _report(self, call: Call, status: int) -> None:
+        """Send the exit status once, and stop watching the caller: a caller that goes once it has
+        its answer is not one that was killed."""
+        if call.conn is None:
+            return
+        with contextlib.suppress(KeyError):  # still watched: its caller is there
+            self.selector.unregister(call.conn)
+        with contextlib.suppress(OSError):  # a caller gone: the call's work is done either way
+            call.conn.sendall(f"exit {status}\n".encode())
+        call.conn.close()
+        call.conn = None
+
+    def _caller_gone(self, call: Call) -> None:
+        pid, conn = call.pid, call.conn
+        if conn is None:  # its exit was reported meanwhile
+            return
         self.selector.unregister(conn)
         try:
             gone = conn.recv(1, socket.MSG_DONTWAIT) == b""
@@ -158,22 +197,34 @@ class Server:
     def _forget_in_child(self) -> None:
         if not self.closing:
             self.listener.close()
-        for pidfd, (_pid, other) in self.running.items():
+        for pidfd, other in self.running.items():
             _close(pidfd)
-            other.close()
+            if other.conn is not None:
+                other.conn.close()
+            if other.done is not None:
+                _close(other.done)
         self.selector.close()
 
     def _reap(self, pidfd: int) -> None:
-        pid, conn = self.running.pop(pidfd)
+        call = self.running.pop(pidfd)
         self.selector.unregister(pidfd)
-        with contextlib.suppress(KeyError):  # still watched: its caller is there
-            self.selector.unregister(conn)
+        if call.done is not None:  # gone before its code was read (or without writing it)
+            self.selector.unregister(call.done)
+            _close(call.done)
         _close(pidfd)
-        _, status = os.waitpid(pid, 0)
+        _, status = os.waitpid(call.pid, 0)
         self.last_call = time.monotonic()
-        with contextlib.suppress(OSError):  # a caller gone: the call's work is done either way
-            conn.sendall(f"exit {status}\n".encode())
-        conn.close()
+        self._report(call, status)
+
+
+@dataclass
+class Call:
+    """A call running in a child: its pid, the caller's connection until the exit is reported,
+    and the pipe the child writes its exit code to until it is read."""
+
+    pid: int
+    conn: socket.socket | None
+    done: int | None
 
 
 class _Done(Exception):
