@@ -130,8 +130,8 @@ class LeanRepo:
         index = saved.load(commit=commit) if commit else None
         if index is None:
             # By the commit the loose file named, not the ref: a ref moved meanwhile must not
-            # have its tree saved under the commit read before.
-            names = [commit, *names[1:]] if commit else names
+            # have its tree saved under the commit read before. (Messages still name the ref.)
+            shown, names = names, [commit, *names[1:]] if commit else names
 
             def use(tree: str, read: Callable[[], list[dict[str, Any]]], first: bool) -> ClaimIndex:
                 found = saved.load(tree=tree)
@@ -148,7 +148,8 @@ class LeanRepo:
                     saved.remember(commit)
                 return found
 
-            index = self._directory("claims", names, use, ClaimIndex([], ignorecase=self.ignorecase))
+            empty = ClaimIndex([], ignorecase=self.ignorecase)
+            index = self._directory("claims", names, use, empty, shown)
         index.alive = lambda claim: now <= claim.expires_at + grace
         return index
 
@@ -174,10 +175,11 @@ class LeanRepo:
         names: Sequence[str],
         use: Callable[[str, Callable[[], list[dict[str, Any]]], bool], T],
         empty: T,
+        shown: Sequence[str] = (),
     ) -> T:
         """What `use` makes of one directory of the first of `names` that has it, given its tree
         id, a reader of its parsed records and whether it came from `names[0]` (`empty` when
-        none has such a directory)."""
+        none has such a directory). `shown`: what a message calls each name (default the name)."""
         where = self.top or self.cwd
         reader = CatFile(where)
         try:
@@ -185,7 +187,10 @@ class LeanRepo:
                 answers = reader.read([f"{n}:.coord/{directory}" for n in names])
                 first, tree = next(((n, found) for n, found in enumerate(answers) if found), (-1, None))
             except ObjectUnreadable as exc:
-                raise records_unreadable(where, f".coord/{directory}", exc.name) from exc
+                said = dict(zip(names, shown or names, strict=True))
+                name, colon, path = exc.name.partition(":")
+                unreadable = f"{said.get(name, name)}{colon}{path}"
+                raise records_unreadable(where, f".coord/{directory}", unreadable) from exc
             if tree is None or tree[1] != "tree":
                 return empty
             listing, tree_id = tree[2], tree[0]
