@@ -138,7 +138,7 @@ def _signals(line: str) -> tuple[int, int]:
 # A legacy pre-commit that leaves a process of the call's group running after the hook exits.
 LINGERING_LEGACY = """#!/bin/sh
 sleep 300 >/dev/null 2>&1 < /dev/null &
-echo $! > "{pid}"
+echo $! >> "{pid}"
 """
 
 
@@ -158,16 +158,17 @@ def test_a_process_the_hook_leaves_running_outlives_a_served_commit(
     trace.clear()
     assert _commit(local_repo, env, "-m", "notes") == (0, "")
     assert trace.served()
-    lingering = int(pid_file.read_text())
+    lingering = int(pid_file.read_text().split()[0])
     try:
         # The server has reaped the child by now or will: either way the sleep must stay.
         wait_for(lambda: not _alive(lingering) or _reaped(warm), "the server's reap")
         assert _alive(lingering), "the hook's background process was killed"
         assert _commit(local_repo, env, "--allow-empty", "-m", "and again") == (0, "")
         assert _alive(lingering)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(lingering, signal.SIGKILL)
+    finally:  # each commit's legacy hook left one
+        for left in pid_file.read_text().split():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(left), signal.SIGKILL)
 
 
 def _alive(pid: int) -> bool:
