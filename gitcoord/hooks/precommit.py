@@ -83,8 +83,7 @@ def run_pre_commit(repo: LeanRepo, mode: str, started: Started | None = None) ->
         return 0
     # The claims first, read while the staged paths' `git diff-index` (started early) runs; but a
     # fetch (hooks.fetch) waits until there is something to judge.
-    fetches = bool(repo.setting("hooks", "fetch", False) and repo.remote)
-    early = None if fetches else _read_claims(repo)
+    early = None if _fetches(repo) else _read_claims(repo)
     paths = staged_paths(repo, started)
     if not paths:
         return 0
@@ -147,8 +146,13 @@ def _read_claims(repo: LeanRepo) -> ClaimIndex | RecordsUnreadable:
         return exc
 
 
+def _fetches(repo: LeanRepo) -> bool:
+    """Does a check fetch the coord branch first (`hooks.fetch`, remote mode)?"""
+    return bool(repo.setting("hooks", "fetch", False) and repo.remote)
+
+
 def _claim_index(repo: LeanRepo) -> ClaimIndex:
-    if repo.setting("hooks", "fetch", False) and repo.remote:
+    if _fetches(repo):
         fetch_coord(repo)
     return repo.claim_index()
 
