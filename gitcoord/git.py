@@ -32,6 +32,7 @@ EMPTY_TREES = {
     "sha256": "6ef19b41225c5369f1c104d45d8d85efa9b057b53b14b4b9b939dd74decc5321",
 }
 HASH_BY_HEX_LENGTH = {40: "sha1", 64: "sha256"}
+_HEX_DIGITS = frozenset("0123456789abcdef")
 
 # Variables git sets for hooks that would point our own git calls at the wrong
 # place once we run from another directory (the pre-commit habit). GIT_INDEX_FILE
@@ -125,6 +126,11 @@ def run_plain(
     except subprocess.TimeoutExpired:
         return Result(124, b"", f"timed out after {timeout:g}s")
     return Result(res.returncode, res.stdout, res.stderr.decode(errors="replace"))
+
+
+def is_object_id(text: str) -> bool:
+    """Is `text` an object id as git writes it (lower-case hex, SHA-1 or SHA-256 length)?"""
+    return len(text) in HASH_BY_HEX_LENGTH and _HEX_DIGITS.issuperset(text)
 
 
 def is_zero_oid(oid: str) -> bool:

@@ -20,7 +20,7 @@ from gitcoord.cache import ParsedTrees, is_file, records_unreadable
 from gitcoord.clock import wall_clock
 from gitcoord.constants import CACHE_DIR, DEFAULT_GRACE_MINUTES, DEFAULT_HOOKS_MODE, HOOK_MODES
 from gitcoord.errors import InvalidInput
-from gitcoord.git import CatFile, ObjectUnreadable, parse_tree, run_plain
+from gitcoord.git import CatFile, ObjectUnreadable, is_object_id, parse_tree, run_plain
 from gitcoord.git import scrub_hook_env as scrub_hook_env
 from gitcoord.hooks.claims import ClaimIndex, HeldClaim, SavedIndex
 from gitcoord.hooks.parent import parent_pid
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 
 MODES = HOOK_MODES
 T = TypeVar("T")
-_HEX = frozenset("0123456789abcdef")
 _LOOSE_REF_MAX = 4096  # bytes: a loose ref holds one object id (or `ref: NAME`)
 # Set in each child of the hooks' warm server (`warm.child`): what `rev-parse` and `git config`
 # answered the previous call from the same place, kept in the server's runtime directory.
@@ -167,7 +166,7 @@ class LeanRepo:
         except OSError:
             return ""
         oid = text.rstrip(b"\n").decode("ascii", "replace")
-        return oid if len(oid) in (40, 64) and _HEX.issuperset(oid) else ""
+        return oid if is_object_id(oid) else ""
 
     def _directory(
         self,
