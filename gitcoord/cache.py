@@ -17,6 +17,7 @@ read, is read again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -125,14 +126,23 @@ class ParsedTrees:
     def _save(self, directory: str, data: dict[str, Any]) -> None:
         if self.root is None:
             return
-        path = self._path(directory)
-        try:
+        save_derived(self._path(directory), json.dumps(data, default=str).encode("utf-8"))
+
+
+def save_derived(path: Path, data: bytes, *, make_parent: bool = True) -> None:
+    """Write derived local data (a cache, a saved index) whole: a temporary file beside `path`,
+    then a rename, so readers see the old file or the new one, never half of one. A file that
+    cannot be written (a full disk, a read-only directory) only costs time: nothing is raised
+    and nothing is left behind. `make_parent=False`: a missing directory is not made again."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    try:
+        if make_parent:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}")
-            tmp.write_text(json.dumps(data, default=str), encoding="utf-8")
-            os.replace(tmp, path)  # readers see the old file or the new one, never half of one
-        except OSError:
-            pass  # a cache we cannot write only costs time
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 def _known(entry: Any) -> bool:

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from gitcoord.cache import save_derived
 from gitcoord.workspace import Workspace, read_git_config, repo_dirs
 
 try:  # as in `warm.keys`: hashlib's import of OpenSSL costs a few ms
@@ -237,12 +238,10 @@ def _load(path: str, key: tuple[Any, ...], cwd: Path) -> Workspace | None:
 
 
 def _save(path: str, value: tuple[Any, ...]) -> None:
-    """Written whole under a temporary name, then renamed: a reader sees the old file or the new."""
-    tmp = f"{path}.{os.getpid()}.tmp"
+    """Written whole (`cache.save_derived`); never into a runtime directory made again by us, which
+    would not be the private one the server checked."""
     try:
-        with open(tmp, "wb") as file:
-            file.write(marshal.dumps(value))
-        os.replace(tmp, path)
-    except (OSError, ValueError):  # a full disk; text marshal cannot hold: only time lost
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        data = marshal.dumps(value)
+    except ValueError:  # text marshal cannot hold: only time lost
+        return
+    save_derived(Path(path), data, make_parent=False)

@@ -7,7 +7,6 @@ file read). Stdlib only, as `hooks.lean`, which reads them from the coord branch
 from __future__ import annotations
 
 import marshal
-import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -19,6 +18,7 @@ try:  # as in `warm.keys`: hashlib's import of OpenSSL costs a few ms
 except ImportError:  # pragma: no cover (an interpreter built without it)
     from hashlib import blake2b
 
+from gitcoord.cache import save_derived
 from gitcoord.clock import parse_utc
 from gitcoord.errors import InvalidInput
 from gitcoord.overlap import ResourceIndex
@@ -145,14 +145,11 @@ class SavedIndex:
     def _write(self, tree: str, dumped: Dumped, commit: str) -> None:
         if self.path is None:
             return
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             payload = marshal.dumps((tree, dumped, commit))
-            tmp.write_bytes(marshal.dumps((self.key, _digest(payload), payload)))
-            os.replace(tmp, self.path)  # readers see the old file or the new one, never half of one
-        except (OSError, ValueError):  # ValueError: text marshal cannot hold; either way, only time lost
-            tmp.unlink(missing_ok=True)
+        except ValueError:  # text marshal cannot hold: only time lost
+            return
+        save_derived(self.path, marshal.dumps((self.key, _digest(payload), payload)))
 
 
 def _digest(payload: bytes) -> bytes:
