@@ -107,6 +107,7 @@ def _client_hooks(top: Path, where: Path, mode: str) -> dict[str, str]:
 def _native_client(hook: Path) -> str:
     """What the hooks' C client (DESIGN §9) does for this pre-commit: said only when it runs one."""
     from gitcoord.hooks import native
+    from gitcoord.rundir import runtime_dir
 
     name = native.name()
     try:
@@ -114,7 +115,7 @@ def _native_client(hook: Path) -> str:
             return ""
     except OSError:
         return ""
-    path = os.path.join(native.runtime_dir(), name)
+    path = os.path.join(runtime_dir(), name)
     if os.access(path, os.X_OK):
         return f"; commits hand them to the hooks' warm server through the C client {path}"
     if not _has_compiler():

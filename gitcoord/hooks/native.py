@@ -37,15 +37,6 @@ def link_id(python: str, boot: str) -> str:
     return blake2b(f"{python}\0{boot}".encode("utf-8", "surrogateescape"), digest_size=10).hexdigest()
 
 
-def runtime_dir() -> str:
-    """Where the hooks' server builds the client: `warm.keys.runtime_dir` (kept there too, since the
-    warm client imports nothing of this module's)."""
-    base = os.environ.get("XDG_RUNTIME_DIR")
-    if base and os.path.isabs(base):
-        return os.path.join(base, "gitcoord")
-    return f"/tmp/gitcoord-{os.getuid()}"
-
-
 def name() -> str:
     """The client's file name: it follows the source, so an upgrade builds a new one beside it."""
     try:
@@ -106,7 +97,7 @@ def compiler_command() -> list[str]:
 
 def script_lines(link: str, command: str) -> str:
     """The lines of an installed hook that run the client: only from this user's runtime directory
-    (`warm.keys.runtime_dir`, worked out by the shell from the caller's XDG_RUNTIME_DIR; `-O`: a
+    (`rundir.runtime_dir`, worked out by the shell from the caller's XDG_RUNTIME_DIR; `-O`: a
     /tmp/gitcoord-UID someone else made first is passed by, and so is a client someone else put
     there), and only while the link of the server
     that built and tried it is there (sh cannot come back from an `exec` that fails, so no program

@@ -10,6 +10,8 @@ import os
 import stat
 import sys
 
+from gitcoord.rundir import runtime_dir as runtime_dir  # the warm path's directory
+
 WARM_ENV = "GITCOORD_WARM"  # "0" turns the warm path off (sandboxes, debugging)
 IDLE_ENV = "GITCOORD_WARM_IDLE_SECONDS"  # the server exits after this long without a call
 PRIME_ENV = "GITCOORD_WARM_PRIME"  # "0": the server does not prime itself (for benchmarks: before/after)
@@ -23,14 +25,6 @@ except ImportError:  # pragma: no cover (an interpreter built without it)
     from hashlib import blake2b
 
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def runtime_dir() -> str:
-    """`$XDG_RUNTIME_DIR/gitcoord`, else `/tmp/gitcoord-<uid>`."""
-    base = os.environ.get("XDG_RUNTIME_DIR")
-    if base and os.path.isabs(base):
-        return os.path.join(base, "gitcoord")
-    return f"/tmp/gitcoord-{os.getuid()}"
 
 
 def private_dir(path: str) -> bool:
