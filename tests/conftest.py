@@ -17,11 +17,14 @@ from collections.abc import Callable, Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from gitcoord.cli import main
+
+if TYPE_CHECKING:
+    from tests.warm_helpers import Warm  # which imports this module's helpers
 
 GITCOORD = [sys.executable, "-m", "gitcoord"]
 
@@ -188,6 +191,16 @@ def world(tmp_path: Path) -> Iterator[World]:
     w.clone("b")
     w.clone("c")
     yield w
+
+
+@pytest.fixture
+def warm(tmp_path: Path) -> Iterator[Warm]:
+    """A private runtime directory for the warm path; its servers are stopped and the directory
+    removed afterwards."""
+    from tests.warm_helpers import warm_dir  # it imports this module's helpers
+
+    with warm_dir(tmp_path) as found:
+        yield found
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +29,7 @@ import pytest
 from gitcoord.constants import CACHE_DIR
 from tests.conftest import World, git, run
 from tests.test_warm_hooks import _hooks_server, _stage, agent_git
-from tests.warm_helpers import Warm, edit_in_place, settled, warm_dir
+from tests.warm_helpers import Warm, edit_in_place, settled
 
 # Run first by the hook wherever it runs: notes the grandparent (the server, when served).
 LEGACY = """#!/bin/sh
@@ -38,12 +37,6 @@ read -r _pid _comm _state grand _rest < /proc/$PPID/stat
 echo "$grand" >> '{log}'
 """
 GIT_COMMAND = re.compile(r"trace: built-in: git (\S+)")
-
-
-@pytest.fixture
-def warm(tmp_path: Path) -> Iterator[Warm]:
-    with warm_dir(tmp_path) as found:
-        yield found
 
 
 @dataclass

@@ -23,13 +23,7 @@ import pytest
 
 from gitcoord.mcp import Tools
 from tests.conftest import World, git, make_repo, plant_records, run, wait_for
-from tests.warm_helpers import SCRIPT, Warm, call, git_grandparents, git_spy, mask_times, warm_dir
-
-
-@pytest.fixture
-def warm(tmp_path: Path) -> Iterator[Warm]:
-    with warm_dir(tmp_path) as found:
-        yield found
+from tests.warm_helpers import SCRIPT, Warm, call, git_grandparents, git_spy, mask_times
 
 
 def _on_pty(cwd: Path, args: list[str], env: dict[str, str]) -> tuple[int, str]:

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import marshal
 import os
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from gitcoord.constants import CACHE_DIR
 from gitcoord.hooks.claims import CLAIMS_INDEX
@@ -22,13 +19,7 @@ from tests.conftest import World, git, run
 from tests.test_guard import claude_call, guard
 from tests.test_kept_hooks import LEGACY, in_process, refused_for
 from tests.test_warm_hooks import _hooks_server, _stage, agent_git
-from tests.warm_helpers import Warm, settled, warm_dir
-
-
-@pytest.fixture
-def warm(tmp_path: Path) -> Iterator[Warm]:
-    with warm_dir(tmp_path) as found:
-        yield found
+from tests.warm_helpers import Warm, settled
 
 
 def damage_one_row(repo: Path) -> None:

@@ -9,23 +9,14 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from gitcoord.hooks import native
 from tests.conftest import run, wait_for
 from tests.test_warm_hooks import _stage
 from tests.test_warm_native import client as client  # the fixture: skips where no compiler builds it
 from tests.test_warm_native import served_repo
-from tests.warm_helpers import Warm, warm_dir
-
-
-@pytest.fixture
-def warm(tmp_path: Path) -> Iterator[Warm]:
-    with warm_dir(tmp_path) as found:
-        yield found
+from tests.warm_helpers import Warm
 
 
 def no_locale(env: dict[str, str]) -> dict[str, str]:

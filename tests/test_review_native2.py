@@ -13,7 +13,6 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,13 +21,7 @@ from gitcoord.hooks import native
 from tests.conftest import git, run, wait_for
 from tests.test_warm_hooks import Trace, _hooks_server, _stage
 from tests.test_warm_native import served_repo
-from tests.warm_helpers import Warm, _alive, warm_dir
-
-
-@pytest.fixture
-def warm(tmp_path: Path) -> Iterator[Warm]:
-    with warm_dir(tmp_path) as found:
-        yield found
+from tests.warm_helpers import Warm, _alive
 
 
 def commit(repo: Path, env: dict[str, str], message: str) -> subprocess.CompletedProcess[str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,12 +29,6 @@ read -r _p _c _s grand _r < /proc/$PPID/stat
 [ -n "$KILL_PARENT" ] && kill -s "$KILL_PARENT" $PPID
 exit "${LEGACY_CODE:-0}"
 """
-
-
-@pytest.fixture
-def warm(tmp_path: Path) -> Iterator[Warm]:
-    with warm_dir(tmp_path) as found:
-        yield found
 
 
 def setup(tmp_path: Path, repo: Path, warm: Warm) -> tuple[dict[str, str], int]:

@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +17,7 @@ import pytest
 from tests.conftest import World, fetches, git, run
 from tests.test_warm_hooks import Trace, _commit, _hooks_server, _stage
 from tests.test_warm_staged import _served
-from tests.warm_helpers import Warm, warm_dir
-
-
-@pytest.fixture
-def warm(tmp_path: Path) -> Iterator[Warm]:
-    with warm_dir(tmp_path) as found:
-        yield found
+from tests.warm_helpers import Warm
 
 
 @pytest.mark.parametrize("served", [True, False], ids=["served", "in-process"])

@@ -7,13 +7,12 @@ in-process, and a spying `git` on PATH tells which (the parent of a served call 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import git, make_repo
-from tests.warm_helpers import Warm, bare_remote_clone, call, git_grandparents, git_spy, mask_times, warm_dir
+from tests.warm_helpers import Warm, bare_remote_clone, call, git_grandparents, git_spy, mask_times
 
 PINNED_DATES = {"GIT_AUTHOR_DATE": "2026-01-02T03:04:05Z", "GIT_COMMITTER_DATE": "2026-01-02T03:04:05Z"}
 
@@ -36,12 +35,6 @@ SMOKE = [
     ["release", "src/x.py"],
     ["status", "--json"],
 ]
-
-
-@pytest.fixture
-def warm(tmp_path: Path) -> Iterator[Warm]:
-    with warm_dir(tmp_path) as found:
-        yield found
 
 
 def _smoke(clone: Path, env: dict[str, str], warm: bool) -> list[tuple[int, str, str]]:

@@ -13,7 +13,6 @@ import signal
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,12 +24,6 @@ GIT_BLOCK = """#!/bin/sh
 while [ -e "$GIT_BLOCK" ]; do sleep 0.05; done
 exec {git} "$@"
 """
-
-
-@pytest.fixture
-def warm(tmp_path: Path) -> Iterator[Warm]:
-    with warm_dir(tmp_path) as found:
-        yield found
 
 
 def _claims_ok(repo: Path, env: dict[str, str]) -> None:

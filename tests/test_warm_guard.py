@@ -17,21 +17,14 @@ import socket
 import struct
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import run, wait_for
-from tests.warm_helpers import Warm, call, git_grandparents, git_spy, warm_dir
+from tests.warm_helpers import Warm, call, git_grandparents, git_spy
 
 LAUNCHED = [sys.executable, "-P", "-m", "gitcoord"]  # what `.coord/gitcoord` runs
-
-
-@pytest.fixture
-def warm(tmp_path: Path) -> Iterator[Warm]:
-    with warm_dir(tmp_path) as found:
-        yield found
 
 
 def _edit(repo: Path, path: str) -> str:

@@ -16,19 +16,12 @@ import os
 import shlex
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import git, run, wait_for
-from tests.warm_helpers import Warm, call, git_grandparents, git_spy, warm_dir
-
-
-@pytest.fixture
-def warm(tmp_path: Path) -> Iterator[Warm]:
-    with warm_dir(tmp_path) as found:
-        yield found
+from tests.warm_helpers import Warm, call, git_grandparents, git_spy
 
 
 def agent_git(repo: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

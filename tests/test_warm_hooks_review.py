@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import World, git, run
 from tests.test_warm_hooks import Trace, _commit, _hooks_server, _stage, agent_git
-from tests.warm_helpers import Warm, _alive, warm_dir
-
-
-@pytest.fixture
-def warm(tmp_path: Path) -> Iterator[Warm]:
-    with warm_dir(tmp_path) as found:
-        yield found
+from tests.warm_helpers import Warm, _alive
 
 
 def _start(repo: Path, warm: Warm, env: dict[str, str]) -> None:

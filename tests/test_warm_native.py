@@ -18,7 +18,6 @@ import struct
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,7 +26,7 @@ from gitcoord.hooks import native
 from gitcoord.hooks.files import boot_code
 from tests.conftest import git, run, wait_for
 from tests.test_warm_hooks import Trace, _hooks_server, _stage, agent_git
-from tests.warm_helpers import Warm, _alive, warm_dir
+from tests.warm_helpers import Warm, _alive
 
 # Run first by the served child (as `pre-commit.legacy`): writes its pid, then waits for the FIFO.
 HELD_LEGACY = """#!/bin/sh
@@ -40,12 +39,6 @@ FALLBACK = """#!/bin/sh
 printf '%s\\n' "$@" > "$FALLBACK_LOG"
 exit 7
 """
-
-
-@pytest.fixture
-def warm(tmp_path: Path) -> Iterator[Warm]:
-    with warm_dir(tmp_path) as found:
-        yield found
 
 
 @pytest.fixture

@@ -12,13 +12,10 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import make_repo
-from tests.warm_helpers import Warm, bare_remote_clone, call, git_spy, warm_dir
+from tests.warm_helpers import Warm, bare_remote_clone, call, git_spy
 
 AGENT_CALLS = [
     ["start", "--role", "tester"],
@@ -69,12 +66,6 @@ for args in json.loads(sys.argv[2]):
     report["calls"].append([args, *json.loads(answer)])
 print(json.dumps(report))
 """
-
-
-@pytest.fixture
-def warm(tmp_path: Path) -> Iterator[Warm]:
-    with warm_dir(tmp_path) as found:
-        yield found
 
 
 def test_a_primed_servers_children_build_no_pydantic_schema(tmp_path: Path) -> None:

@@ -12,14 +12,13 @@ import contextlib
 import os
 import shutil
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import git, run, wait_for
 from tests.test_warm_hooks import Trace, _commit, _hooks_server, _stage
-from tests.warm_helpers import Warm, warm_dir
+from tests.warm_helpers import Warm
 
 # Run first by the hook (as `pre-commit.legacy`): stages beta's file into the commit's index.
 STAGING_LEGACY = """#!/bin/sh
@@ -31,12 +30,6 @@ line="$1 $(grep -E '^(SigBlk|SigIgn):' /proc/$$/status | tr '\\n' ' ')"
 echo "$line" >> "{log}"
 exec {git} "$@"
 """
-
-
-@pytest.fixture
-def warm(tmp_path: Path) -> Iterator[Warm]:
-    with warm_dir(tmp_path) as found:
-        yield found
 
 
 def _served(local_repo: Path, warm: Warm, trace: Trace, **extra: str) -> dict[str, str]:
